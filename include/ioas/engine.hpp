@@ -1,0 +1,312 @@
+// ioas/engine.hpp: the C++ interface that both engines implement.
+//
+// An Engine holds a whole world, as one iommufd context does: several IO
+// address spaces (IOASes), the memory sources they map, and the devices and
+// domains attached to them. Every operation of SPEC.md is one method here, so
+// one test or one trace replay can run on the executable spec
+// (make_model_engine(), model/) or on the production engine (impl/) and give
+// the same answer: the same value, the same errno, the same chosen IOVA.
+//
+// Conventions
+// - Names: IOAS names are per engine; memory source, device and domain names
+//   are global to the engine. A name that does not exist gives ENOENT before
+//   any other check (SPEC "Operations and their errors").
+// - Ranges are inclusive (ioas::Range); lengths are byte counts; every
+//   start+len-1 is computed with an overflow check.
+// - Errors are values (ioas::Result / ioas::Status) with the errno of
+//   SPEC.md and a message naming what was wrong. No exception leaves a
+//   method. An operation that fails changes nothing.
+// - Thread safety: none is promised by this interface; an Engine is used by
+//   one thread at a time unless the implementation documents more.
+// - Query methods (snapshot, ranges, translate, uva, check) never change the
+//   state, except read_dirty, which clears what it reports unless `keep`.
+//
+// API sketch (one line per operation; SPEC.md has the rules and errnos):
+//   create_ioas(name, options)           -> ok | EEXIST
+//   add_memory({name, va, len, pa, writable})  remove_memory(name)
+//   map(ioas, {iova?, len, source, offset, prot}) -> chosen iova
+//   unmap(ioas, iova, len) -> bytes unmapped      unmap_all(ioas)
+//   cut(ioas, iova)  reserve(ioas, range, owner)  unreserve(ioas, owner)
+//   allow(ioas, ranges)  ranges(ioas) -> {valid ranges, alignment}
+//   attach(ioas, {dev, dom, fmt?, aperture?, pgsizes?, resv})  detach(dev)
+//   pin(ioas, {iova, len, write, release}) -> id   unpin(ioas, id)
+//   copy(ioas, {from, src iova, len, dst iova?, prot}) -> chosen iova
+//   translate(dom, iova)  dma(dom, dir, iova, len)  uva(ioas, iova)
+//   set_dirty_tracking(dom, mode)  read_dirty(dom, iova, len, pgsize, keep)
+//   snapshot(ioas)  memories()  check()
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ioas/range.hpp"
+#include "ioas/result.hpp"
+
+namespace ioas {
+
+// Largest alignment an automatic map asks for (the kernel's HPAGE_SIZE cap).
+inline constexpr u64 kMaxAutoAlignment = u64{2} << 20;
+inline constexpr u64 k4K = u64{1} << 12;
+inline constexpr u64 k2M = u64{1} << 21;
+inline constexpr u64 k1G = u64{1} << 30;
+
+// Access rights of a mapping. Only kRead and kReadWrite are valid for map and
+// copy; kWrite and kNone exist so that a caller's bad value can be expressed
+// and rejected with EINVAL (no supported page-table format can enforce
+// write-only).
+enum class Prot : std::uint8_t { kNone = 0, kRead = 1, kWrite = 2, kReadWrite = 3 };
+const char* to_string(Prot p);  // "r", "w", "rw", "none"
+
+// Policy for IOVA page 0 (SPEC "zero page").
+enum class ZeroPage : std::uint8_t {
+  kReserved,  // default: [0, PAGE-1] reserved with owner zero-page
+  kAllowed,   // the kernel's: fixed maps at 0 allowed, automatic never 0
+};
+
+struct IoasOptions {
+  ZeroPage zero_page = ZeroPage::kReserved;
+  bool huge_pages = true;  // false: alignment >= PAGE, PAGE-sized leaves only
+  friend bool operator==(const IoasOptions&, const IoasOptions&) = default;
+};
+
+// A registered memory source (SPEC "memory sources"). `pa` is the physical
+// address of the first byte (defaults to va in traces); va and pa must have
+// the same offset within a page.
+struct MemorySource {
+  std::string name;
+  u64 va = 0;
+  u64 len = 0;
+  u64 pa = 0;
+  bool writable = true;
+  friend bool operator==(const MemorySource&, const MemorySource&) = default;
+};
+
+struct MemoryInfo {
+  MemorySource source;
+  u64 use_count = 0;  // areas + pins that reference it (invariant 8)
+  friend bool operator==(const MemoryInfo&, const MemoryInfo&) = default;
+};
+
+struct MapArgs {
+  std::optional<u64> iova;  // fixed when set, automatic when not
+  u64 len = 0;
+  std::string source;       // memory source name
+  u64 offset = 0;           // byte offset into the source
+  Prot prot = Prot::kReadWrite;
+};
+
+// Kinds of owner of a reserved range (SPEC "reserve"). Owners of different
+// kinds live in different namespaces: reserve/unreserve only ever touch kUser.
+enum class OwnerKind : std::uint8_t { kZeroPage, kUser, kDevice, kDomain };
+const char* to_string(OwnerKind k);  // "zero-page", "user", "device", "domain"
+
+struct Owner {
+  OwnerKind kind = OwnerKind::kUser;
+  std::string name;  // empty for kZeroPage
+  friend bool operator==(const Owner&, const Owner&) = default;
+  friend auto operator<=>(const Owner&, const Owner&) = default;
+};
+std::string to_string(const Owner& o);  // "device nic", "zero-page", ...
+
+// Page-table formats a domain can have (SPEC "hw").
+enum class Format : std::uint8_t { kX86_64, kArmLpae, kTce };
+const char* to_string(Format f);  // "x86-64", "arm-lpae", "tce"
+
+// Linux reserved-region types, as in /sys/kernel/iommu_groups/*/reserved_regions.
+enum class ResvType : std::uint8_t { kDirect, kDirectRelaxable, kReserved, kMsi };
+const char* to_string(ResvType t);  // "direct", "direct-relaxable", ...
+
+struct ResvRegion {
+  Range range;  // may arrive with start > last: attach rejects it (EINVAL)
+  ResvType type = ResvType::kReserved;
+  friend bool operator==(const ResvRegion&, const ResvRegion&) = default;
+};
+
+// Attach device `dev` to domain `dom`, creating the domain in this IOAS when it
+// does not exist. For a new domain, unset fields take the format's defaults
+// (fmt x86-64; x86-64/arm-lpae: aperture 0-0xffffffffffff, pgsizes 4K|2M|1G;
+// tce: aperture 0-0x7fffffff, pgsizes 4K). For an existing domain, a field
+// that is set must equal the domain's own (else EINVAL).
+struct AttachArgs {
+  std::string dev;
+  std::string dom;
+  std::optional<Format> fmt;
+  std::optional<Range> aperture;
+  std::optional<u64> pgsize_bitmap;  // a set of page sizes, one bit each
+  std::vector<ResvRegion> resv;      // the device's reserved regions
+};
+
+struct PinArgs {
+  u64 iova = 0;
+  u64 len = 0;
+  bool write = false;
+  bool release = true;  // releases its pin when an unmap tells it to
+};
+
+struct CopyArgs {
+  std::string from;           // source IOAS (may be the destination itself)
+  u64 src_iova = 0;
+  u64 len = 0;
+  std::optional<u64> dst_iova;  // fixed when set, automatic when not
+  Prot prot = Prot::kReadWrite;
+};
+
+struct Translation {
+  u64 pa = 0;
+  Prot prot = Prot::kNone;  // as the area was mapped: kRead or kReadWrite
+  friend bool operator==(const Translation&, const Translation&) = default;
+};
+
+enum class DmaDir : std::uint8_t { kRead, kWrite };
+
+struct DmaOutcome {
+  bool faulted = false;
+  u64 fault_iova = 0;  // the first IOVA that faulted, when faulted
+  friend bool operator==(const DmaOutcome&, const DmaOutcome&) = default;
+};
+
+enum class DirtyMode : std::uint8_t { kOff, kOn, kOnSplit };
+
+// The answer of `ranges`: the complement of the reserved set and the IOAS's
+// current iova_alignment.
+struct IovaRanges {
+  std::vector<Range> ranges;
+  u64 alignment = 1;
+  friend bool operator==(const IovaRanges&, const IovaRanges&) = default;
+};
+
+// ---- Observable state, for tests, differential comparison and dumps ----
+
+struct AreaInfo {
+  Range iova;
+  Prot prot = Prot::kNone;
+  std::string source;  // memory source name
+  u64 offset = 0;      // byte offset of the first byte in the source
+  u64 pins = 0;        // pins (accesses) that touch this area
+  friend bool operator==(const AreaInfo&, const AreaInfo&) = default;
+};
+
+struct ReservedInfo {
+  Range range;
+  Owner owner;
+  friend bool operator==(const ReservedInfo&, const ReservedInfo&) = default;
+};
+
+struct PinInfo {
+  std::uint32_t id = 0;
+  Range iova;
+  bool write = false;
+  bool release = true;
+  friend bool operator==(const PinInfo&, const PinInfo&) = default;
+};
+
+struct DomainInfo {
+  std::string name;
+  Format fmt = Format::kX86_64;
+  Range aperture;
+  u64 pgsize_bitmap = 0;
+  std::vector<std::string> devices;  // sorted
+  DirtyMode dirty = DirtyMode::kOff;
+  friend bool operator==(const DomainInfo&, const DomainInfo&) = default;
+};
+
+struct IoasState {
+  std::string name;
+  IoasOptions options;
+  u64 iova_alignment = 1;
+  std::vector<AreaInfo> areas;          // sorted by iova
+  std::vector<ReservedInfo> reserved;   // sorted by (owner, range)
+  std::vector<Range> allowed;           // sorted
+  std::vector<PinInfo> pins;            // sorted by id
+  std::vector<DomainInfo> domains;      // sorted by name
+  std::uint32_t next_pin_id = 1;
+  friend bool operator==(const IoasState&, const IoasState&) = default;
+};
+
+// The SPEC invariants, in SPEC order; their names are those of the trace
+// `check` result.
+enum class Invariant : std::uint8_t {
+  kSorted,           // "sorted"
+  kAreaReserved,     // "area-reserved"
+  kAllowedReserved,  // "allowed-reserved"
+  kZeroIova,         // "zero-iova"
+  kAlignment,        // "alignment"
+  kAperture,         // "aperture"
+  kTranslation,      // "translation"
+  kUseCount,         // "use-count"
+};
+const char* to_string(Invariant i);
+
+struct Violation {
+  Invariant invariant;
+  std::string ioas;     // the IOAS it was found in ("" for engine-wide)
+  std::string detail;   // what, where: names the range, owner or object
+  std::optional<u64> witness;  // an IOVA that shows it, when there is one
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  // "model" or "impl".
+  virtual const char* kind() const = 0;
+
+  // ---- IOASes ----
+  // A new empty IOAS. EEXIST when the name is taken, EINVAL for an empty name.
+  virtual Status create_ioas(std::string_view name, const IoasOptions& options) = 0;
+  virtual Result<IoasOptions> ioas_options(std::string_view ioas) const = 0;
+  virtual std::vector<std::string> ioas_names() const = 0;  // sorted
+
+  // ---- memory sources ----
+  virtual Status add_memory(const MemorySource& source) = 0;
+  virtual Status remove_memory(std::string_view name) = 0;
+  virtual std::vector<MemoryInfo> memories() const = 0;  // sorted by name
+
+  // ---- mapping ----
+  // Returns the IOVA of the new area (the fixed one, or the one chosen).
+  virtual Result<u64> map(std::string_view ioas, const MapArgs& args) = 0;
+  // Returns the bytes unmapped. unmap(ioas, 0, 2^64-1) is unmap all.
+  virtual Result<u64> unmap(std::string_view ioas, u64 iova, u64 len) = 0;
+  Result<u64> unmap_all(std::string_view ioas) { return unmap(ioas, 0, kMaxIova); }
+  virtual Status cut(std::string_view ioas, u64 iova) = 0;
+  virtual Result<u64> copy(std::string_view ioas, const CopyArgs& args) = 0;
+
+  // ---- reserved and allowed ----
+  virtual Status reserve(std::string_view ioas, Range range, std::string_view owner) = 0;
+  virtual Status unreserve(std::string_view ioas, std::string_view owner) = 0;
+  virtual Status allow(std::string_view ioas, std::span<const Range> ranges) = 0;
+  virtual Result<IovaRanges> ranges(std::string_view ioas) const = 0;
+
+  // ---- devices and domains ----
+  virtual Status attach(std::string_view ioas, const AttachArgs& args) = 0;
+  virtual Status detach(std::string_view dev) = 0;
+
+  // ---- accesses (emulated devices pinning pages) ----
+  virtual Result<std::uint32_t> pin(std::string_view ioas, const PinArgs& args) = 0;
+  virtual Status unpin(std::string_view ioas, std::uint32_t id) = 0;
+
+  // ---- what the hardware sees ----
+  // nullopt when the IOVA is not mapped in the domain (a fault).
+  virtual Result<std::optional<Translation>> translate(std::string_view dom, u64 iova) const = 0;
+  virtual Result<DmaOutcome> dma(std::string_view dom, DmaDir dir, u64 iova, u64 len) = 0;
+  virtual Status set_dirty_tracking(std::string_view dom, DirtyMode mode) = 0;
+  // Dirty pages of size pgsize in [iova, iova+len-1], coalesced into ranges.
+  virtual Result<std::vector<Range>> read_dirty(std::string_view dom, u64 iova, u64 len,
+                                                u64 pgsize, bool keep) = 0;
+  // The user address behind a mapped IOVA byte (the userspace view).
+  virtual Result<u64> uva(std::string_view ioas, u64 iova) const = 0;
+
+  // ---- observation ----
+  virtual Result<IoasState> snapshot(std::string_view ioas) const = 0;
+  // Every SPEC invariant over every IOAS; empty when all hold.
+  virtual std::vector<Violation> check() const = 0;
+};
+
+// The executable spec (model/).
+std::unique_ptr<Engine> make_model_engine();
+
+}  // namespace ioas

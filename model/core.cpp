@@ -1,0 +1,156 @@
+// The shared vocabulary of ioas: errno names, to_string of the public enums,
+// and the Range list helpers. Everything here is small, pure and used by
+// every part (model, impl, traces, CLI).
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include "ioas/engine.hpp"
+#include "ioas/range.hpp"
+#include "ioas/result.hpp"
+
+namespace ioas {
+namespace {
+
+struct ErrnoName {
+  int code;
+  const char* name;
+};
+// The errnos SPEC.md uses, plus the ones a kernel back end can report.
+constexpr ErrnoName kErrnoNames[] = {
+    {EPERM, "EPERM"},         {ENOENT, "ENOENT"},       {EIO, "EIO"},
+    {E2BIG, "E2BIG"},         {ENOMEM, "ENOMEM"},       {EACCES, "EACCES"},
+    {EFAULT, "EFAULT"},       {EBUSY, "EBUSY"},         {EEXIST, "EEXIST"},
+    {ENODEV, "ENODEV"},       {EINVAL, "EINVAL"},       {ENOSPC, "ENOSPC"},
+    {ERANGE, "ERANGE"},       {EDEADLK, "EDEADLK"},     {ENOTTY, "ENOTTY"},
+    {EOVERFLOW, "EOVERFLOW"}, {EOPNOTSUPP, "EOPNOTSUPP"}, {EADDRINUSE, "EADDRINUSE"},
+    {EMSGSIZE, "EMSGSIZE"},   {ENXIO, "ENXIO"},
+};
+
+std::string hex(u64 v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+}  // namespace
+
+const char* errno_name(int code) {
+  for (const auto& e : kErrnoNames)
+    if (e.code == code) return e.name;
+  thread_local char buf[16];
+  std::snprintf(buf, sizeof buf, "E?%d", code);
+  return buf;
+}
+
+int errno_from_name(std::string_view name) {
+  for (const auto& e : kErrnoNames)
+    if (name == e.name) return e.code;
+  return 0;
+}
+
+std::string to_string(const Error& e) {
+  return std::string(errno_name(e.code)) + ": " + e.message;
+}
+
+std::string to_string(const Range& r) { return hex(r.start) + "-" + hex(r.last); }
+
+std::string to_string(const std::vector<Range>& rs) {
+  std::string out;
+  for (const auto& r : rs) {
+    if (!out.empty()) out += ' ';
+    out += to_string(r);
+  }
+  return out;
+}
+
+std::vector<Range> normalize(std::vector<Range> rs) {
+  std::sort(rs.begin(), rs.end());
+  std::vector<Range> out;
+  for (const auto& r : rs) {
+    if (!out.empty() && (out.back().overlaps(r) || out.back().precedes_adjacent(r))) {
+      out.back().last = std::max(out.back().last, r.last);
+    } else {
+      out.push_back(r);
+    }
+  }
+  return out;
+}
+
+std::vector<Range> complement(const std::vector<Range>& rs) {
+  std::vector<Range> out;
+  u64 next = 0;        // first byte not yet accounted for
+  bool done = false;   // the space is exhausted (a range reached 2^64-1)
+  for (const auto& r : normalize(rs)) {
+    if (r.start > next) out.push_back(Range{next, r.start - 1});
+    if (r.last == kMaxIova) {
+      done = true;
+      break;
+    }
+    next = r.last + 1;
+  }
+  if (!done) out.push_back(Range{next, kMaxIova});
+  return out;
+}
+
+const char* to_string(Prot p) {
+  switch (p) {
+    case Prot::kNone: return "none";
+    case Prot::kRead: return "r";
+    case Prot::kWrite: return "w";
+    case Prot::kReadWrite: return "rw";
+  }
+  return "?";
+}
+
+const char* to_string(OwnerKind k) {
+  switch (k) {
+    case OwnerKind::kZeroPage: return "zero-page";
+    case OwnerKind::kUser: return "user";
+    case OwnerKind::kDevice: return "device";
+    case OwnerKind::kDomain: return "domain";
+  }
+  return "?";
+}
+
+std::string to_string(const Owner& o) {
+  if (o.kind == OwnerKind::kZeroPage) return "zero-page";
+  return std::string(to_string(o.kind)) + " " + o.name;
+}
+
+const char* to_string(Format f) {
+  switch (f) {
+    case Format::kX86_64: return "x86-64";
+    case Format::kArmLpae: return "arm-lpae";
+    case Format::kTce: return "tce";
+  }
+  return "?";
+}
+
+const char* to_string(ResvType t) {
+  switch (t) {
+    case ResvType::kDirect: return "direct";
+    case ResvType::kDirectRelaxable: return "direct-relaxable";
+    case ResvType::kReserved: return "reserved";
+    case ResvType::kMsi: return "msi";
+  }
+  return "?";
+}
+
+const char* to_string(Invariant i) {
+  switch (i) {
+    case Invariant::kSorted: return "sorted";
+    case Invariant::kAreaReserved: return "area-reserved";
+    case Invariant::kAllowedReserved: return "allowed-reserved";
+    case Invariant::kZeroIova: return "zero-iova";
+    case Invariant::kAlignment: return "alignment";
+    case Invariant::kAperture: return "aperture";
+    case Invariant::kTranslation: return "translation";
+    case Invariant::kUseCount: return "use-count";
+  }
+  return "?";
+}
+
+}  // namespace ioas

@@ -1,0 +1,1 @@
+#include "spec_rules.hpp"
