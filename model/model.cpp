@@ -1,4 +1,1031 @@
+// The executable spec of ioas (SPEC.md), as an ioas::Engine.
+//
+// This file is the reference every other part is checked against, so it is
+// written to be obviously correct rather than fast:
+//   - every list is a sorted std::vector and every search a linear scan;
+//   - every mutating operation works on a copy of the whole world and installs
+//     it only on success, so "an operation that fails changes nothing" holds
+//     by construction (the vfio lesson: work on a copy, install on success);
+//   - checks are made in the order SPEC.md writes them, one `if` each, and the
+//     first failing one gives the errno;
+//   - what the hardware must show (translations, leaves, dirty state, the
+//     userspace view) is computed from the areas, never stored in a page table.
+//
+// Choices made where SPEC.md is silent (each has a test in model/tests):
+//   - empty names (IOAS, memory source, device, domain, reserve owner): EINVAL.
+//   - attach reads the device's regions in the order given; for each, start >
+//     last is EINVAL (direct-relaxable included: malformed input is never
+//     silently accepted), then a non-relaxable region touching an area or an
+//     allowed range is EADDRINUSE.
+//   - a new domain's checks run: page sizes valid for the format, aperture
+//     start <= last, aperture addressable by the format, minimum page size <=
+//     PAGE, alignment of existing areas, aperture reservation, mapping of
+//     existing areas.
+//   - "an aperture the format cannot address": x86-64 and arm-lpae, last >
+//     2^48-1; tce (a flat table of whole IOMMU pages), a window whose start or
+//     size is not a multiple of the page size.
+//   - x86-64/arm-lpae page sizes must be a non-empty subset of {4K, 2M, 1G};
+//     tce exactly one power of two.
+//   - a pin references each memory source of the areas it covers once
+//     (invariant 8 counts it that way).
+//   - huge-pages=off restricts a domain's leaves to page sizes <= PAGE; split
+//     dirty tracking restricts them to the domain's smallest page size.
+//   - detach of an unknown device: ENOENT (a name that does not exist).
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ioas/arith.hpp"
 #include "ioas/engine.hpp"
-namespace ioas {
-std::unique_ptr<Engine> make_model_engine() { return nullptr; }  // being written
+#include "world.hpp"
+
+// Installs a checked new world or returns the error (inside ModelEngine).
+#define RETURN_IF_ERROR_INSTALL(next)              \
+  do {                                             \
+    Status st_ = install(std::move(next));         \
+    if (!st_.ok()) return st_.error();             \
+  } while (0)
+
+namespace ioas::model {
+namespace {
+
+constexpr u64 kAddr48Last = (u64{1} << 48) - 1;
+constexpr u64 kDefaultPgsizes = k4K | k2M | k1G;
+constexpr u64 kTwoTo63 = u64{1} << 63;
+
+std::string hex(u64 v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
+  return buf;
 }
+std::string str(const Range& r) { return to_string(r); }
+
+Error err(int code, std::string msg) { return Error{code, std::move(msg)}; }
+
+bool prot_valid(Prot p) { return p == Prot::kRead || p == Prot::kReadWrite; }
+bool prot_writes(Prot p) { return p == Prot::kWrite || p == Prot::kReadWrite; }
+bool is_pow2(u64 x) { return x != 0 && (x & (x - 1)) == 0; }
+u64 lowest_bit(u64 x) { return x & (~x + 1); }
+
+// ---------------------------------------------------------------------------
+// Small helpers over the records, all linear.
+
+template <typename Map>
+auto* find(Map& m, std::string_view name) {
+  auto it = m.find(name);
+  return it == m.end() ? nullptr : &it->second;
+}
+
+const ResvRec* first_reserved_touching(const IoasRec& io, const Range& r) {
+  const ResvRec* hit = nullptr;
+  for (const auto& rv : io.reserved)
+    if (rv.range.overlaps(r) && (!hit || rv.range.start < hit->range.start)) hit = &rv;
+  return hit;
+}
+
+const AreaRec* first_area_touching(const IoasRec& io, const Range& r) {
+  for (const auto& a : io.areas)
+    if (a.iova.overlaps(r)) return &a;
+  return nullptr;
+}
+
+const Range* first_allowed_touching(const IoasRec& io, const Range& r) {
+  for (const auto& a : io.allowed)
+    if (a.overlaps(r)) return &a;
+  return nullptr;
+}
+
+const AreaRec* area_at(const IoasRec& io, u64 iova) {
+  for (const auto& a : io.areas)
+    if (a.iova.contains(iova)) return &a;
+  return nullptr;
+}
+
+bool pin_touches(const PinRec& p, const AreaRec& a) { return p.iova.overlaps(a.iova); }
+
+u64 area_uaddr(const World& w, const AreaRec& a) {
+  return w.memories.at(a.source).src.va + a.offset;
+}
+u64 area_pa(const World& w, const AreaRec& a) {
+  return w.memories.at(a.source).src.pa + a.offset;
+}
+
+void sort_areas(IoasRec& io) {
+  std::sort(io.areas.begin(), io.areas.end(),
+            [](const AreaRec& x, const AreaRec& y) { return x.iova.start < y.iova.start; });
+}
+
+// Adds `r` to the ranges of `owner`, merging overlapping and adjacent ranges
+// of the same owner (SPEC "reserve").
+void add_reserved(IoasRec& io, const Range& r, const Owner& owner) {
+  std::vector<Range> mine{r};
+  std::vector<ResvRec> rest;
+  for (auto& rv : io.reserved) {
+    if (rv.owner == owner) mine.push_back(rv.range);
+    else rest.push_back(std::move(rv));
+  }
+  for (const auto& m : normalize(std::move(mine))) rest.push_back(ResvRec{m, owner});
+  std::sort(rest.begin(), rest.end(), [](const ResvRec& x, const ResvRec& y) {
+    if (x.owner != y.owner) return x.owner < y.owner;
+    return x.range < y.range;
+  });
+  io.reserved = std::move(rest);
+}
+
+void remove_reserved(IoasRec& io, const Owner& owner) {
+  std::erase_if(io.reserved, [&](const ResvRec& rv) { return rv.owner == owner; });
+}
+
+// The alignment SPEC defines: 1, or PAGE with huge pages off; at least the
+// smallest page size of every attached domain; at least PAGE while pinned.
+u64 computed_alignment(const World& w, const IoasRec& io) {
+  u64 a = io.options.huge_pages ? 1 : kPage;
+  for (const auto& [name, d] : w.domains)
+    if (d.ioas == io.name) a = std::max(a, lowest_bit(d.pgsize_bitmap));
+  if (!io.pins.empty()) a = std::max(a, kPage);
+  return a;
+}
+
+// The first area of `io` whose iova, length or uaddr mod PAGE is not a
+// multiple of `align` (invariant 5 at that alignment).
+const AreaRec* first_misaligned_area(const World& w, const IoasRec& io, u64 align) {
+  for (const auto& a : io.areas) {
+    if (!arith::is_aligned(a.iova.start, align) || !arith::is_aligned(a.iova.length(), align) ||
+        !arith::is_aligned(area_uaddr(w, a) % kPage, align))
+      return &a;
+  }
+  return nullptr;
+}
+
+// The areas covering [r] contiguously (each starting right after the
+// previous), or nullopt when some byte of r is in no area.
+std::optional<std::vector<const AreaRec*>> contiguous_cover(const IoasRec& io, const Range& r) {
+  std::vector<const AreaRec*> out;
+  u64 cur = r.start;
+  for (;;) {
+    const AreaRec* a = area_at(io, cur);
+    if (!a) return std::nullopt;
+    out.push_back(a);
+    if (a->iova.last >= r.last) return out;
+    cur = a->iova.last + 1;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Leaves: what a domain's page table holds for an area.
+//
+// The page table maps each area with the greedy iommu_pgsize rule: from the
+// area's start, the largest page size in the bitmap that divides both the
+// current iova and physical address and fits in what remains. A size p can
+// divide both only when it divides pa - iova (constant over the area); call
+// such sizes eligible.
+//
+// Claim: the leaf holding byte y is the p-aligned block around y for the
+// largest eligible p whose block lies inside the area. Proof: all sizes are
+// powers of two, so aligned blocks nest. Let B (size P) be that block and L
+// the greedy leaf holding y; L is an eligible aligned block inside the area,
+// so |L| <= P and L lies in B. No leaf crosses B's start from inside (it would
+// be a larger block containing B and y, contradicting |L| <= P), so greedy
+// stands at B's start (or starts there), where P fits and nothing larger
+// inside the area does: greedy picks B. model_test cross-checks this against
+// a literal greedy walk.
+
+u64 leaf_bitmap(const World& w, const DomainRec& d) {
+  u64 bm = d.pgsize_bitmap;
+  if (!w.ioases.at(d.ioas).options.huge_pages) bm &= (kPage | (kPage - 1));
+  if (d.dirty == DirtyMode::kOnSplit) bm = lowest_bit(d.pgsize_bitmap);
+  return bm;
+}
+
+Range leaf_of_impl(const World& w, const DomainRec& d, const AreaRec& a, u64 y) {
+  u64 bm = leaf_bitmap(w, d);
+  u64 delta = area_pa(w, a) - a.iova.start;  // mod 2^64
+  for (int bit = 63; bit >= 0; --bit) {
+    u64 p = u64{1} << bit;
+    if (!(bm & p) || !arith::is_aligned(delta, p)) continue;
+    u64 start = y & ~(p - 1);
+    Range block{start, start + (p - 1)};
+    if (a.iova.contains(block)) return block;
+  }
+  // Unreachable while invariant 5 holds (the smallest size divides the area).
+  return Range{y, y};
+}
+
+// Whether `a` can be mapped with the domain's page sizes at all: its iova,
+// length and physical address must be multiples of the smallest page size.
+bool domain_can_map(const World& w, const DomainRec& d, const AreaRec& a) {
+  u64 minp = lowest_bit(d.pgsize_bitmap);
+  return arith::is_aligned(a.iova.start, minp) && arith::is_aligned(a.iova.length(), minp) &&
+         arith::is_aligned(area_pa(w, a), minp);
+}
+
+void add_dirty(DomainRec& d, const Range& r) {
+  d.dirty_bytes.push_back(r);
+  d.dirty_bytes = normalize(std::move(d.dirty_bytes));
+}
+
+void remove_dirty(DomainRec& d, const Range& r) {
+  std::vector<Range> out;
+  for (const auto& x : d.dirty_bytes) {
+    if (!x.overlaps(r)) {
+      out.push_back(x);
+      continue;
+    }
+    if (x.start < r.start) out.push_back(Range{x.start, r.start - 1});
+    if (x.last > r.last) out.push_back(Range{r.last + 1, x.last});
+  }
+  d.dirty_bytes = std::move(out);
+}
+
+// ---------------------------------------------------------------------------
+// Formats (SPEC "attach").
+
+u64 default_pgsizes(Format f) { return f == Format::kTce ? k4K : kDefaultPgsizes; }
+Range default_aperture(Format f) {
+  return f == Format::kTce ? Range{0, 0x7fffffff} : Range{0, kAddr48Last};
+}
+
+std::string pgsizes_str(u64 bm) {
+  std::string s;
+  for (int bit = 0; bit < 64; ++bit) {
+    if (!(bm & (u64{1} << bit))) continue;
+    if (!s.empty()) s += ',';
+    s += hex(u64{1} << bit);
+  }
+  return s.empty() ? "none" : s;
+}
+
+// ---------------------------------------------------------------------------
+// Automatic allocation (SPEC "automatic"), literally: spans of the allowed
+// list (or the whole window) clipped to [PAGE, 2^64-1-PAGE], holes of the
+// union of reserved ranges and areas inside each span, the kernel's candidate
+// formula, first fit in ascending order.
+
+std::optional<u64> find_free(const IoasRec& io, u64 len, u64 align, u64 page_offset,
+                             const std::vector<Range>& extra_blocked = {}) {
+  const Range window{kPage, kMaxIova - kPage};
+  std::vector<Range> spans;
+  if (io.allowed.empty()) {
+    spans.push_back(window);
+  } else {
+    for (const auto& s : normalize(io.allowed)) {
+      if (!s.overlaps(window)) continue;
+      spans.push_back(Range{std::max(s.start, window.start), std::min(s.last, window.last)});
+    }
+  }
+  std::vector<Range> blocked = extra_blocked;
+  for (const auto& r : io.reserved) blocked.push_back(r.range);
+  for (const auto& a : io.areas) blocked.push_back(a.iova);
+  const std::vector<Range> free = complement(blocked);
+  for (const auto& span : spans) {
+    for (const auto& f : free) {
+      if (!f.overlaps(span)) continue;
+      Range hole{std::max(f.start, span.start), std::min(f.last, span.last)};
+      auto c = arith::hole_candidate(hole.start, hole.last, align, page_offset, len);
+      if (c.fits) return c.iova;
+    }
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+
+class ModelEngine final : public Engine {
+ public:
+  const char* kind() const override { return "model"; }
+
+  Status create_ioas(std::string_view name, const IoasOptions& options) override {
+    if (name.empty()) return err(EINVAL, "create ioas: the name is empty");
+    if (w_.ioases.count(name)) return err(EEXIST, "create ioas " + std::string(name) + ": exists");
+    World next = w_;
+    IoasRec io;
+    io.name = std::string(name);
+    io.options = options;
+    io.iova_alignment = options.huge_pages ? 1 : kPage;
+    if (options.zero_page == ZeroPage::kReserved)
+      io.reserved.push_back(ResvRec{Range{0, kPage - 1}, Owner{OwnerKind::kZeroPage, ""}});
+    next.ioases.emplace(io.name, std::move(io));
+    return install(std::move(next));
+  }
+
+  Result<IoasOptions> ioas_options(std::string_view name) const override {
+    const IoasRec* io = find(w_.ioases, name);
+    if (!io) return no_ioas(name);
+    return io->options;
+  }
+
+  std::vector<std::string> ioas_names() const override {
+    std::vector<std::string> out;
+    for (const auto& [n, io] : w_.ioases) out.push_back(n);
+    return out;
+  }
+
+  // ---- memory sources ----
+
+  Status add_memory(const MemorySource& s) override {
+    const std::string what = "mem " + s.name;
+    if (s.name.empty()) return err(EINVAL, "mem: the name is empty");
+    if (w_.memories.count(s.name)) return err(EEXIST, what + ": a memory source of that name exists");
+    if (s.len == 0) return err(EINVAL, what + ": length 0");
+    if (arith::range_last(s.va, s.len).overflow)
+      return err(EOVERFLOW, what + ": va " + hex(s.va) + " + len " + hex(s.len) + " passes 2^64-1");
+    if (arith::range_last(s.pa, s.len).overflow)
+      return err(EOVERFLOW, what + ": pa " + hex(s.pa) + " + len " + hex(s.len) + " passes 2^64-1");
+    if (s.va % kPage != s.pa % kPage)
+      return err(EINVAL, what + ": va " + hex(s.va) + " and pa " + hex(s.pa) +
+                             " have different offsets within a page");
+    World next = w_;
+    next.memories.emplace(s.name, MemRec{s, 0});
+    return install(std::move(next));
+  }
+
+  Status remove_memory(std::string_view name) override {
+    const MemRec* m = find(w_.memories, name);
+    if (!m) return err(ENOENT, "unmem " + std::string(name) + ": no such memory source");
+    if (m->use_count != 0)
+      return err(EBUSY, "unmem " + std::string(name) + ": in use by " +
+                            std::to_string(m->use_count) + " areas and pins");
+    World next = w_;
+    next.memories.erase(std::string(name));
+    return install(std::move(next));
+  }
+
+  std::vector<MemoryInfo> memories() const override {
+    std::vector<MemoryInfo> out;
+    for (const auto& [n, m] : w_.memories) out.push_back(MemoryInfo{m.src, m.use_count});
+    return out;
+  }
+
+  // ---- map ----
+
+  Result<u64> map(std::string_view ioas, const MapArgs& a) override {
+    const IoasRec* io = find(w_.ioases, ioas);
+    if (!io) return no_ioas(ioas);
+    const MemRec* m = find(w_.memories, a.source);
+    if (!m) return err(ENOENT, "map: no memory source named " + a.source);
+    const std::string what = "map " + (a.iova ? hex(*a.iova) : std::string("auto")) + "+" + hex(a.len);
+    if (!prot_valid(a.prot))
+      return err(EINVAL, what + ": prot " + to_string(a.prot) + " (only r and rw can be enforced)");
+    if (a.len == 0) return err(EINVAL, what + ": length 0");
+    if (a.iova && arith::range_last(*a.iova, a.len).overflow)
+      return err(EOVERFLOW, what + ": iova + len passes 2^64-1");
+    if (arith::range_last(a.offset, a.len).overflow)
+      return err(EOVERFLOW, what + ": source offset " + hex(a.offset) + " + len passes 2^64-1");
+    if (a.offset + a.len > m->src.len)
+      return err(EINVAL, what + ": source " + a.source + "+" + hex(a.offset) + " runs past its end (" +
+                             hex(m->src.len) + " bytes)");
+    if (prot_writes(a.prot) && !m->src.writable)
+      return err(EPERM, what + ": write permission on read-only memory source " + a.source);
+
+    Piece piece{a.source, a.offset, a.len, m->src.va + a.offset, m->src.writable};
+    return place(ioas, what, a.iova, a.len, a.prot, {piece});
+  }
+
+  // ---- unmap ----
+
+  Result<u64> unmap(std::string_view ioas, u64 iova, u64 len) override {
+    const IoasRec* io = find(w_.ioases, ioas);
+    if (!io) return no_ioas(ioas);
+    const bool all = iova == 0 && len == kMaxIova;
+    const std::string what = all ? std::string("unmap all") : "unmap " + hex(iova) + "+" + hex(len);
+    Range r = Range::all();
+    if (!all) {
+      if (len == 0) return err(EINVAL, what + ": length 0");
+      auto end = arith::range_last(iova, len);
+      if (end.overflow) return err(EOVERFLOW, what + ": iova + len passes 2^64-1");
+      r = Range{iova, end.last};
+    }
+    std::vector<const AreaRec*> touched;
+    for (const auto& a : io->areas) {
+      if (!a.iova.overlaps(r)) continue;
+      if (!r.contains(a.iova))
+        return err(ENOENT, what + ": area " + str(a.iova) +
+                               " is only partly inside the range (areas are unmapped whole)");
+      touched.push_back(&a);
+    }
+    if (touched.empty() && !all) return err(ENOENT, what + ": no area in the range");
+    for (const auto& p : io->pins) {
+      for (const AreaRec* a : touched) {
+        if (pin_touches(p, *a) && !p.release)
+          return err(EBUSY, what + ": pin " + std::to_string(p.id) + " on " + str(p.iova) +
+                                " did not release when told to");
+      }
+    }
+    World next = w_;
+    IoasRec& nio = next.ioases.at(std::string(ioas));
+    u64 unmapped = 0;
+    std::vector<Range> gone;
+    for (const AreaRec* a : touched) gone.push_back(a->iova);
+    // The accesses release: drop every pin touching a removed area.
+    std::vector<PinRec> keep;
+    for (auto& p : nio.pins) {
+      bool hit = std::any_of(gone.begin(), gone.end(), [&](const Range& g) { return p.iova.overlaps(g); });
+      if (hit) {
+        for (const auto& s : p.sources) next.memories.at(s).use_count--;
+      } else {
+        keep.push_back(std::move(p));
+      }
+    }
+    nio.pins = std::move(keep);
+    std::vector<AreaRec> areas;
+    for (auto& a : nio.areas) {
+      bool hit = std::any_of(gone.begin(), gone.end(), [&](const Range& g) { return g == a.iova; });
+      if (hit) {
+        unmapped += a.iova.length();
+        next.memories.at(a.source).use_count--;
+        for (auto& [dn, d] : next.domains)
+          if (d.ioas == nio.name) remove_dirty(d, a.iova);
+      } else {
+        areas.push_back(std::move(a));
+      }
+    }
+    nio.areas = std::move(areas);
+    nio.iova_alignment = computed_alignment(next, nio);
+    RETURN_IF_ERROR_INSTALL(next);
+    return unmapped;
+  }
+
+  // ---- cut ----
+
+  Status cut(std::string_view ioas, u64 iova) override {
+    const IoasRec* io = find(w_.ioases, ioas);
+    if (!io) return no_ioas(ioas);
+    const AreaRec* a = area_at(*io, iova);
+    if (!a || iova == a->iova.start || iova == a->iova.last) return ok_status();
+    const std::string what = "cut " + hex(iova);
+    for (const auto& p : io->pins)
+      if (pin_touches(p, *a))
+        return err(EINVAL, what + ": area " + str(a->iova) + " is pinned by pin " + std::to_string(p.id));
+    if (!arith::is_aligned(iova + 1, io->iova_alignment))
+      return err(EINVAL, what + ": the new boundary " + hex(iova + 1) + " is not a multiple of iova_alignment " +
+                             hex(io->iova_alignment));
+    World next = w_;
+    IoasRec& nio = next.ioases.at(std::string(ioas));
+    for (std::size_t i = 0; i < nio.areas.size(); ++i) {
+      if (!nio.areas[i].iova.contains(iova)) continue;
+      AreaRec right = nio.areas[i];
+      right.iova.start = iova + 1;
+      right.offset += (iova + 1) - nio.areas[i].iova.start;
+      nio.areas[i].iova.last = iova;
+      next.memories.at(right.source).use_count++;
+      nio.areas.insert(nio.areas.begin() + static_cast<std::ptrdiff_t>(i) + 1, std::move(right));
+      break;
+    }
+    // Dirty bytes are unchanged: the new leaves nest inside the old ones, so a
+    // dirty leaf becomes dirty pieces.
+    return install(std::move(next));
+  }
+
+  // ---- copy ----
+
+  Result<u64> copy(std::string_view ioas, const CopyArgs& c) override {
+    const IoasRec* dst = find(w_.ioases, ioas);
+    if (!dst) return no_ioas(ioas);
+    const IoasRec* src = find(w_.ioases, c.from);
+    if (!src) return no_ioas(c.from);
+    const std::string what = "copy from " + c.from + " " + hex(c.src_iova) + "+" + hex(c.len);
+    if (!prot_valid(c.prot))
+      return err(EINVAL, what + ": prot " + to_string(c.prot) + " (only r and rw can be enforced)");
+    if (c.len == 0) return err(EINVAL, what + ": length 0");
+    auto send = arith::range_last(c.src_iova, c.len);
+    if (send.overflow) return err(EOVERFLOW, what + ": source iova + len passes 2^64-1");
+    if (c.dst_iova && arith::range_last(*c.dst_iova, c.len).overflow)
+      return err(EOVERFLOW, what + ": destination iova + len passes 2^64-1");
+    const Range sr{c.src_iova, send.last};
+    auto cover = contiguous_cover(*src, sr);
+    if (!cover) return err(ENOENT, what + ": the source range is not covered by contiguous areas");
+    std::vector<Piece> pieces;
+    for (const AreaRec* a : *cover) {
+      Range part{std::max(a->iova.start, sr.start), std::min(a->iova.last, sr.last)};
+      const MemRec& m = w_.memories.at(a->source);
+      u64 off = a->offset + (part.start - a->iova.start);
+      pieces.push_back(Piece{a->source, off, part.length(), m.src.va + off, m.src.writable});
+    }
+    for (const auto& p : pieces)
+      if (prot_writes(c.prot) && !p.writable)
+        return err(EPERM, what + ": write permission on read-only memory source " + p.source);
+    return place(ioas, what, c.dst_iova, c.len, c.prot, pieces);
+  }
+
+  // ---- reserved and allowed ----
+
+  Status reserve(std::string_view ioas, Range r, std::string_view owner) override {
+    const IoasRec* io = find(w_.ioases, ioas);
+    if (!io) return no_ioas(ioas);
+    const std::string what = "reserve " + hex(r.start) + "-" + hex(r.last);
+    if (owner.empty()) return err(EINVAL, what + ": the owner is empty");
+    if (r.start > r.last) return err(EINVAL, what + ": start > last");
+    if (const AreaRec* a = first_area_touching(*io, r))
+      return err(EADDRINUSE, what + ": overlaps mapped area " + str(a->iova));
+    if (const Range* al = first_allowed_touching(*io, r))
+      return err(EADDRINUSE, what + ": overlaps allowed range " + str(*al));
+    World next = w_;
+    add_reserved(next.ioases.at(std::string(ioas)), r, Owner{OwnerKind::kUser, std::string(owner)});
+    return install(std::move(next));
+  }
+
+  Status unreserve(std::string_view ioas, std::string_view owner) override {
+    if (!find(w_.ioases, ioas)) return no_ioas(ioas);
+    World next = w_;
+    remove_reserved(next.ioases.at(std::string(ioas)), Owner{OwnerKind::kUser, std::string(owner)});
+    return install(std::move(next));
+  }
+
+  Status allow(std::string_view ioas, std::span<const Range> ranges) override {
+    const IoasRec* io = find(w_.ioases, ioas);
+    if (!io) return no_ioas(ioas);
+    for (const auto& r : ranges)
+      if (r.start >= r.last) return err(EINVAL, "allow " + str(r) + ": start >= last");
+    for (std::size_t i = 0; i < ranges.size(); ++i)
+      for (std::size_t j = i + 1; j < ranges.size(); ++j)
+        if (ranges[i].overlaps(ranges[j]))
+          return err(EINVAL, "allow: " + str(ranges[i]) + " overlaps " + str(ranges[j]));
+    for (const auto& r : ranges)
+      if (const ResvRec* rv = first_reserved_touching(*io, r))
+        return err(EADDRINUSE, "allow " + str(r) + ": overlaps reserved range " + str(rv->range) +
+                                   " owned by " + to_string(rv->owner));
+    World next = w_;
+    IoasRec& nio = next.ioases.at(std::string(ioas));
+    nio.allowed.assign(ranges.begin(), ranges.end());
+    std::sort(nio.allowed.begin(), nio.allowed.end());
+    return install(std::move(next));
+  }
+
+  Result<IovaRanges> ranges(std::string_view ioas) const override {
+    const IoasRec* io = find(w_.ioases, ioas);
+    if (!io) return no_ioas(ioas);
+    std::vector<Range> resv;
+    for (const auto& r : io->reserved) resv.push_back(r.range);
+    return IovaRanges{complement(resv), io->iova_alignment};
+  }
+
+  // ---- attach / detach ----
+
+  Status attach(std::string_view ioas, const AttachArgs& a) override {
+    const IoasRec* io = find(w_.ioases, ioas);
+    if (!io) return no_ioas(ioas);
+    const std::string what = "attach " + a.dev + " to " + a.dom;
+    if (a.dev.empty()) return err(EINVAL, "attach: the device name is empty");
+    if (a.dom.empty()) return err(EINVAL, "attach: the domain name is empty");
+    if (const DeviceRec* d = find(w_.devices, a.dev))
+      return err(EBUSY, what + ": the device is attached to domain " + d->domain);
+    const DomainRec* existing = find(w_.domains, a.dom);
+    if (existing) {
+      if (existing->ioas != io->name)
+        return err(EINVAL, what + ": the domain belongs to IOAS " + existing->ioas);
+      if (a.fmt && *a.fmt != existing->fmt)
+        return err(EINVAL, what + ": format " + to_string(*a.fmt) + " differs from the domain's " +
+                               to_string(existing->fmt));
+      if (a.aperture && *a.aperture != existing->aperture)
+        return err(EINVAL, what + ": aperture " + str(*a.aperture) + " differs from the domain's " +
+                               str(existing->aperture));
+      if (a.pgsize_bitmap && *a.pgsize_bitmap != existing->pgsize_bitmap)
+        return err(EINVAL, what + ": page sizes " + pgsizes_str(*a.pgsize_bitmap) +
+                               " differ from the domain's " + pgsizes_str(existing->pgsize_bitmap));
+    }
+
+    World next = w_;
+    IoasRec& nio = next.ioases.at(std::string(ioas));
+
+    // The device's reserved regions, first (the kernel's order).
+    const Owner dev_owner{OwnerKind::kDevice, a.dev};
+    for (const auto& reg : a.resv) {
+      const std::string rw = what + ": reserved region " + hex(reg.range.start) + "-" +
+                             hex(reg.range.last) + " " + to_string(reg.type);
+      if (reg.range.start > reg.range.last) return err(EINVAL, rw + ": start > last");
+      if (reg.type == ResvType::kDirectRelaxable) continue;
+      if (const AreaRec* ar = first_area_touching(nio, reg.range))
+        return err(EADDRINUSE, rw + ": overlaps mapped area " + str(ar->iova));
+      if (const Range* al = first_allowed_touching(nio, reg.range))
+        return err(EADDRINUSE, rw + ": overlaps allowed range " + str(*al));
+      add_reserved(nio, reg.range, dev_owner);
+    }
+
+    if (!existing) {
+      DomainRec d;
+      d.name = a.dom;
+      d.ioas = nio.name;
+      d.fmt = a.fmt.value_or(Format::kX86_64);
+      d.pgsize_bitmap = a.pgsize_bitmap.value_or(default_pgsizes(d.fmt));
+      d.aperture = a.aperture.value_or(default_aperture(d.fmt));
+      const std::string fw = what + ": " + to_string(d.fmt) + " domain";
+      if (d.fmt == Format::kTce) {
+        if (!is_pow2(d.pgsize_bitmap))
+          return err(EINVAL, fw + ": tce takes exactly one page size, not " + pgsizes_str(d.pgsize_bitmap));
+      } else if (d.pgsize_bitmap == 0 || (d.pgsize_bitmap & ~kDefaultPgsizes)) {
+        return err(EINVAL, fw + ": page sizes " + pgsizes_str(d.pgsize_bitmap) +
+                               " are not a non-empty subset of 4K,2M,1G");
+      }
+      if (d.aperture.start > d.aperture.last) return err(EINVAL, fw + ": aperture start > last");
+      if (d.fmt == Format::kTce) {
+        u64 p = d.pgsize_bitmap;
+        if (!arith::is_aligned(d.aperture.start, p) || !arith::is_aligned(d.aperture.last + 1, p))
+          return err(EINVAL, fw + ": window " + str(d.aperture) + " is not made of whole " + hex(p) +
+                                 "-byte pages");
+      } else if (d.aperture.last > kAddr48Last) {
+        return err(EINVAL, fw + ": aperture " + str(d.aperture) + " passes the 48-bit input space");
+      }
+      const u64 minp = lowest_bit(d.pgsize_bitmap);
+      if (minp > kPage)
+        return err(EINVAL, fw + ": smallest page size " + hex(minp) + " is above PAGE");
+      const u64 align = std::max(nio.iova_alignment, minp);
+      if (const AreaRec* bad = first_misaligned_area(next, nio, align))
+        return err(EADDRINUSE, fw + ": area " + str(bad->iova) + " is not aligned to the new iova_alignment " +
+                                   hex(align));
+      const Owner dom_owner{OwnerKind::kDomain, a.dom};
+      std::vector<Range> outside;
+      if (d.aperture.start != 0) outside.push_back(Range{0, d.aperture.start - 1});
+      if (d.aperture.last != kMaxIova) outside.push_back(Range{d.aperture.last + 1, kMaxIova});
+      for (const auto& o : outside) {
+        if (const AreaRec* ar = first_area_touching(nio, o))
+          return err(EADDRINUSE, fw + ": mapped area " + str(ar->iova) + " lies outside the aperture " +
+                                     str(d.aperture));
+        if (const Range* al = first_allowed_touching(nio, o))
+          return err(EADDRINUSE, fw + ": allowed range " + str(*al) + " lies outside the aperture " +
+                                     str(d.aperture));
+        add_reserved(nio, o, dom_owner);
+      }
+      for (const auto& ar : nio.areas)
+        if (!domain_can_map(next, d, ar))
+          return err(EINVAL, fw + ": area " + str(ar.iova) + " at pa " + hex(area_pa(next, ar)) +
+                                 " cannot be mapped with page sizes " + pgsizes_str(d.pgsize_bitmap));
+      nio.iova_alignment = align;
+      next.domains.emplace(d.name, std::move(d));
+    }
+    next.domains.at(a.dom).devices.insert(a.dev);
+    next.devices.emplace(a.dev, DeviceRec{a.dev, a.dom});
+    return install(std::move(next));
+  }
+
+  Status detach(std::string_view dev) override {
+    const DeviceRec* d = find(w_.devices, dev);
+    if (!d) return err(ENOENT, "detach " + std::string(dev) + ": no such device is attached");
+    World next = w_;
+    const std::string dom = d->domain;
+    DomainRec& nd = next.domains.at(dom);
+    IoasRec& nio = next.ioases.at(nd.ioas);
+    remove_reserved(nio, Owner{OwnerKind::kDevice, std::string(dev)});
+    nd.devices.erase(std::string(dev));
+    next.devices.erase(std::string(dev));
+    if (nd.devices.empty()) {
+      remove_reserved(nio, Owner{OwnerKind::kDomain, dom});
+      next.domains.erase(dom);
+    }
+    nio.iova_alignment = computed_alignment(next, nio);
+    return install(std::move(next));
+  }
+
+  // ---- pins ----
+
+  Result<std::uint32_t> pin(std::string_view ioas, const PinArgs& p) override {
+    const IoasRec* io = find(w_.ioases, ioas);
+    if (!io) return no_ioas(ioas);
+    const std::string what = "pin " + hex(p.iova) + "+" + hex(p.len);
+    if (p.len == 0) return err(EINVAL, what + ": length 0");
+    auto end = arith::range_last(p.iova, p.len);
+    if (end.overflow) return err(EOVERFLOW, what + ": iova + len passes 2^64-1");
+    const Range r{p.iova, end.last};
+    auto cover = contiguous_cover(*io, r);
+    if (!cover) return err(ENOENT, what + ": not wholly covered by contiguous areas");
+    if (p.write)
+      for (const AreaRec* a : *cover)
+        if (!prot_writes(a->prot))
+          return err(EPERM, what + ": write pin on read-only area " + str(a->iova));
+    if (io->pins.empty()) {
+      const u64 align = std::max(io->iova_alignment, kPage);
+      if (const AreaRec* bad = first_misaligned_area(w_, *io, align))
+        return err(EADDRINUSE, what + ": the first pin needs iova_alignment " + hex(align) + " but area " +
+                                   str(bad->iova) + " is not aligned to it");
+    }
+    World next = w_;
+    IoasRec& nio = next.ioases.at(std::string(ioas));
+    PinRec rec{nio.next_pin_id++, r, p.write, p.release, {}};
+    for (const AreaRec* a : *cover)
+      if (std::find(rec.sources.begin(), rec.sources.end(), a->source) == rec.sources.end())
+        rec.sources.push_back(a->source);
+    for (const auto& s : rec.sources) next.memories.at(s).use_count++;
+    const std::uint32_t id = rec.id;
+    nio.pins.push_back(std::move(rec));
+    nio.iova_alignment = computed_alignment(next, nio);
+    RETURN_IF_ERROR_INSTALL(next);
+    return id;
+  }
+
+  Status unpin(std::string_view ioas, std::uint32_t id) override {
+    const IoasRec* io = find(w_.ioases, ioas);
+    if (!io) return no_ioas(ioas);
+    auto it = std::find_if(io->pins.begin(), io->pins.end(), [&](const PinRec& p) { return p.id == id; });
+    if (it == io->pins.end()) return err(ENOENT, "unpin " + std::to_string(id) + ": no such pin");
+    World next = w_;
+    IoasRec& nio = next.ioases.at(std::string(ioas));
+    auto nit = nio.pins.begin() + (it - io->pins.begin());
+    for (const auto& s : nit->sources) next.memories.at(s).use_count--;
+    nio.pins.erase(nit);
+    nio.iova_alignment = computed_alignment(next, nio);
+    return install(std::move(next));
+  }
+
+  // ---- what the hardware sees ----
+
+  Result<std::optional<Translation>> translate(std::string_view dom, u64 iova) const override {
+    const DomainRec* d = find(w_.domains, dom);
+    if (!d) return no_domain(dom);
+    const AreaRec* a = area_at(w_.ioases.at(d->ioas), iova);
+    if (!a) return std::optional<Translation>();
+    return std::optional<Translation>(Translation{area_pa(w_, *a) + (iova - a->iova.start), a->prot});
+  }
+
+  Result<DmaOutcome> dma(std::string_view dom, DmaDir dir, u64 iova, u64 len) override {
+    const DomainRec* d = find(w_.domains, dom);
+    if (!d) return no_domain(dom);
+    const std::string what = "dma " + hex(iova) + "+" + hex(len);
+    if (len == 0) return err(EINVAL, what + ": length 0");
+    auto end = arith::range_last(iova, len);
+    if (end.overflow) return err(EOVERFLOW, what + ": iova + len passes 2^64-1");
+    World next = w_;
+    DomainRec& nd = next.domains.at(std::string(dom));
+    const IoasRec& io = next.ioases.at(nd.ioas);
+    DmaOutcome out;
+    u64 cur = iova;
+    for (;;) {
+      const AreaRec* a = area_at(io, cur);
+      if (!a || (dir == DmaDir::kWrite && !prot_writes(a->prot))) {
+        out = DmaOutcome{true, cur};
+        break;
+      }
+      const u64 upto = std::min(a->iova.last, end.last);
+      if (dir == DmaDir::kWrite && nd.dirty != DirtyMode::kOff)
+        add_dirty(nd, Range{leaf_of_impl(next, nd, *a, cur).start, leaf_of_impl(next, nd, *a, upto).last});
+      if (upto == end.last) break;
+      cur = upto + 1;
+    }
+    RETURN_IF_ERROR_INSTALL(next);
+    return out;
+  }
+
+  Status set_dirty_tracking(std::string_view dom, DirtyMode mode) override {
+    if (!find(w_.domains, dom)) return no_domain(dom);
+    World next = w_;
+    DomainRec& nd = next.domains.at(std::string(dom));
+    nd.dirty = mode;
+    nd.dirty_bytes.clear();
+    return install(std::move(next));
+  }
+
+  Result<std::vector<Range>> read_dirty(std::string_view dom, u64 iova, u64 len, u64 pgsize,
+                                        bool keep) override {
+    const DomainRec* d = find(w_.domains, dom);
+    if (!d) return no_domain(dom);
+    const std::string what = "read-dirty " + hex(iova) + "+" + hex(len);
+    if (d->dirty == DirtyMode::kOff) return err(EINVAL, what + ": dirty tracking is off in " + d->name);
+    if (len == 0) return err(EINVAL, what + ": length 0");
+    if (!is_pow2(pgsize)) return err(EINVAL, what + ": page size " + hex(pgsize) + " is not a power of two");
+    if (!arith::is_aligned(iova, pgsize) || !arith::is_aligned(len, pgsize))
+      return err(EINVAL, what + ": iova and length must be multiples of the page size " + hex(pgsize));
+    auto end = arith::range_last(iova, len);
+    if (end.overflow) return err(EOVERFLOW, what + ": iova + len passes 2^64-1");
+    const Range q{iova, end.last};
+    std::vector<Range> report;
+    std::vector<Range> clean;
+    for (const auto& x : d->dirty_bytes) {
+      if (!x.overlaps(q)) continue;
+      const u64 lo = std::max(x.start, q.start);
+      const u64 hi = std::min(x.last, q.last);
+      report.push_back(Range{lo & ~(pgsize - 1), (hi & ~(pgsize - 1)) + (pgsize - 1)});
+      const IoasRec& io = w_.ioases.at(d->ioas);
+      clean.push_back(Range{leaf_of_impl(w_, *d, *area_at(io, lo), lo).start,
+                            leaf_of_impl(w_, *d, *area_at(io, hi), hi).last});
+    }
+    report = normalize(std::move(report));
+    if (!keep && !clean.empty()) {
+      World next = w_;
+      DomainRec& nd = next.domains.at(std::string(dom));
+      for (const auto& c : clean) remove_dirty(nd, c);
+      RETURN_IF_ERROR_INSTALL(next);
+    }
+    return report;
+  }
+
+  Result<u64> uva(std::string_view ioas, u64 iova) const override {
+    const IoasRec* io = find(w_.ioases, ioas);
+    if (!io) return no_ioas(ioas);
+    const AreaRec* a = area_at(*io, iova);
+    if (!a) return err(ENOENT, "uva " + hex(iova) + ": not mapped");
+    return area_uaddr(w_, *a) + (iova - a->iova.start);
+  }
+
+  // ---- observation ----
+
+  Result<IoasState> snapshot(std::string_view ioas) const override {
+    const IoasRec* io = find(w_.ioases, ioas);
+    if (!io) return no_ioas(ioas);
+    IoasState s;
+    s.name = io->name;
+    s.options = io->options;
+    s.iova_alignment = io->iova_alignment;
+    for (const auto& a : io->areas) {
+      u64 pins = 0;
+      for (const auto& p : io->pins) pins += pin_touches(p, a) ? 1 : 0;
+      s.areas.push_back(AreaInfo{a.iova, a.prot, a.source, a.offset, pins});
+    }
+    for (const auto& r : io->reserved) s.reserved.push_back(ReservedInfo{r.range, r.owner});
+    s.allowed = io->allowed;
+    for (const auto& p : io->pins) s.pins.push_back(PinInfo{p.id, p.iova, p.write, p.release});
+    for (const auto& [n, d] : w_.domains) {
+      if (d.ioas != io->name) continue;
+      s.domains.push_back(DomainInfo{d.name, d.fmt, d.aperture, d.pgsize_bitmap,
+                                     std::vector<std::string>(d.devices.begin(), d.devices.end()), d.dirty});
+    }
+    s.next_pin_id = io->next_pin_id;
+    return s;
+  }
+
+  std::vector<Violation> check() const override { return verify(w_); }
+
+ private:
+  // One piece of memory to place: a whole map, or one source area of a copy.
+  struct Piece {
+    std::string source;
+    u64 offset;
+    u64 len;
+    u64 uaddr;
+    bool writable;
+  };
+
+  // The destination half of map and copy (SPEC "map", from the alignment
+  // bullet on): alignment of every piece, then the fixed or automatic rules,
+  // then the new areas go into the IOAS and every attached domain.
+  Result<u64> place(std::string_view ioas, const std::string& what, std::optional<u64> fixed, u64 len,
+                    Prot prot, const std::vector<Piece>& pieces) {
+    const IoasRec& io = *find(w_.ioases, ioas);
+    const u64 A = io.iova_alignment;
+    u64 at = fixed.value_or(0);
+    for (const auto& p : pieces) {
+      if (fixed && !arith::is_aligned(at, A))
+        return err(EINVAL, what + ": iova " + hex(at) + " is not a multiple of iova_alignment " + hex(A));
+      if (!arith::is_aligned(p.len, A))
+        return err(EINVAL, what + ": length " + hex(p.len) + " is not a multiple of iova_alignment " + hex(A));
+      if (!arith::is_aligned(p.uaddr % kPage, A))
+        return err(EINVAL, what + ": user address " + hex(p.uaddr) +
+                               " has a page offset that is not a multiple of iova_alignment " + hex(A));
+      at += p.len;
+    }
+    u64 iova = 0;
+    if (fixed) {
+      const Range r{*fixed, *fixed + (len - 1)};
+      if (const ResvRec* rv = first_reserved_touching(io, r))
+        return err(EINVAL, what + ": overlaps reserved range " + str(rv->range) + " owned by " +
+                               to_string(rv->owner));
+      if (const AreaRec* a = first_area_touching(io, r))
+        return err(EEXIST, what + ": overlaps mapped area " + str(a->iova));
+      iova = *fixed;
+    } else {
+      if (len >= kTwoTo63) return err(EOVERFLOW, what + ": automatic length " + hex(len) + " is 2^63 or more");
+      const u64 uaddr = pieces.front().uaddr;
+      const u64 a = arith::auto_alignment(len, uaddr, kMaxAutoAlignment);
+      if (a < A)
+        return err(EINVAL, what + ": wanted alignment " + hex(a) + " (from length and user address " + hex(uaddr) +
+                               ") is below iova_alignment " + hex(A));
+      auto found = find_free(io, len, a, uaddr % kPage);
+      if (!found) return err(ENOSPC, what + ": no free hole fits " + hex(len) + " bytes at alignment " + hex(a));
+      iova = *found;
+    }
+    World next = w_;
+    IoasRec& nio = next.ioases.at(std::string(ioas));
+    u64 cur = iova;
+    for (const auto& p : pieces) {
+      AreaRec ar{Range{cur, cur + (p.len - 1)}, prot, p.source, p.offset};
+      for (const auto& [dn, d] : next.domains)
+        if (d.ioas == nio.name && !domain_can_map(next, d, ar))
+          return err(EINVAL, what + ": area " + str(ar.iova) + " cannot be mapped with the page sizes of domain " +
+                                 dn);
+      next.memories.at(p.source).use_count++;
+      nio.areas.push_back(std::move(ar));
+      cur += p.len;
+    }
+    sort_areas(nio);
+    RETURN_IF_ERROR_INSTALL(next);
+    return iova;
+  }
+
+  static Error no_ioas(std::string_view name) {
+    return err(ENOENT, "no IOAS named " + std::string(name));
+  }
+  static Error no_domain(std::string_view name) {
+    return err(ENOENT, "no domain named " + std::string(name));
+  }
+
+  // Installs `next` after checking the invariants: a violation here is a bug
+  // in the model itself, reported as EIO with the invariant named, and the
+  // old state is kept.
+  Status install(World next) {
+    auto v = verify(next);
+    if (!v.empty())
+      return err(EIO, std::string("model bug: invariant ") + to_string(v.front().invariant) + " broken in " +
+                          v.front().ioas + ": " + v.front().detail);
+    w_ = std::move(next);
+    return ok_status();
+  }
+
+
+  World w_;
+};
+
+}  // namespace
+
+Range leaf_of(const World& w, const DomainRec& d, const AreaRec& a, u64 y) {
+  return leaf_of_impl(w, d, a, y);
+}
+
+// The SPEC invariants over a whole world, in SPEC order.
+std::vector<Violation> verify(const World& w) {
+  std::vector<Violation> out;
+  auto add = [&](Invariant inv, const std::string& io, std::string detail, std::optional<u64> witness) {
+    out.push_back(Violation{inv, io, std::move(detail), witness});
+  };
+  auto sorted_disjoint = [](const std::vector<Range>& rs) -> std::optional<u64> {
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+      if (!rs[i].valid()) return rs[i].start;
+      if (i && rs[i - 1].last >= rs[i].start) return rs[i].start;
+    }
+    return std::nullopt;
+  };
+  for (const auto& [name, io] : w.ioases) {
+    // 1. sorted
+    std::vector<Range> areas;
+    for (const auto& a : io.areas) areas.push_back(a.iova);
+    if (auto bad = sorted_disjoint(areas)) add(Invariant::kSorted, name, "areas", bad);
+    if (auto bad = sorted_disjoint(io.allowed)) add(Invariant::kSorted, name, "allowed", bad);
+    std::map<Owner, std::vector<Range>> by_owner;
+    for (const auto& r : io.reserved) by_owner[r.owner].push_back(r.range);
+    for (const auto& [o, rs] : by_owner)
+      if (auto bad = sorted_disjoint(rs)) add(Invariant::kSorted, name, "reserved of " + to_string(o), bad);
+    // 2. area-reserved, 3. allowed-reserved
+    for (const auto& a : io.areas)
+      if (const ResvRec* rv = first_reserved_touching(io, a.iova))
+        add(Invariant::kAreaReserved, name, "area " + str(a.iova) + " overlaps " + str(rv->range),
+            std::max(a.iova.start, rv->range.start));
+    for (const auto& al : io.allowed)
+      if (const ResvRec* rv = first_reserved_touching(io, al))
+        add(Invariant::kAllowedReserved, name, "allowed " + str(al) + " overlaps " + str(rv->range),
+            std::max(al.start, rv->range.start));
+    // 4. zero-iova
+    if (io.options.zero_page == ZeroPage::kReserved)
+      if (const AreaRec* a = area_at(io, 0)) add(Invariant::kZeroIova, name, "area " + str(a->iova), u64{0});
+    // 5. alignment
+    const u64 want = computed_alignment(w, io);
+    if (io.iova_alignment != want)
+      add(Invariant::kAlignment, name, "iova_alignment " + hex(io.iova_alignment) + " should be " + hex(want),
+          std::nullopt);
+    if (const AreaRec* a = first_misaligned_area(w, io, io.iova_alignment))
+      add(Invariant::kAlignment, name, "area " + str(a->iova), a->iova.start);
+    // 6. aperture, 7. translation (the model's translations are the areas
+    // themselves; what can break is the domain bookkeeping and mappability)
+    for (const auto& [dn, d] : w.domains) {
+      if (d.ioas != name) continue;
+      for (const auto& a : io.areas) {
+        if (!d.aperture.contains(a.iova))
+          add(Invariant::kAperture, name, "area " + str(a.iova) + " outside domain " + dn, a.iova.start);
+        if (!domain_can_map(w, d, a))
+          add(Invariant::kTranslation, name, "area " + str(a.iova) + " cannot be mapped in " + dn, a.iova.start);
+      }
+      for (const auto& x : d.dirty_bytes)
+        if (!contiguous_cover(io, x))
+          add(Invariant::kTranslation, name, "dirty bytes " + str(x) + " of " + dn + " outside areas", x.start);
+      if (d.devices.empty()) add(Invariant::kTranslation, name, "domain " + dn + " has no device", std::nullopt);
+      for (const auto& dev : d.devices) {
+        auto it = w.devices.find(dev);
+        if (it == w.devices.end() || it->second.domain != dn)
+          add(Invariant::kTranslation, name, "device " + dev + " of " + dn + " is not recorded", std::nullopt);
+      }
+    }
+  }
+  // 8. use-count
+  std::map<std::string, u64> uses;
+  for (const auto& [name, io] : w.ioases) {
+    for (const auto& a : io.areas) uses[a.source]++;
+    for (const auto& p : io.pins)
+      for (const auto& s : p.sources) uses[s]++;
+  }
+  for (const auto& [n, m] : w.memories) {
+    if (m.use_count != uses[n])
+      add(Invariant::kUseCount, "", "memory source " + n + " counts " + std::to_string(m.use_count) +
+                                        " uses, has " + std::to_string(uses[n]), std::nullopt);
+    uses.erase(n);
+  }
+  for (const auto& [n, c] : uses)
+    add(Invariant::kUseCount, "", "areas use unregistered memory source " + n, std::nullopt);
+  return out;
+}
+
+}  // namespace ioas::model
+
+namespace ioas {
+std::unique_ptr<Engine> make_model_engine() { return std::make_unique<model::ModelEngine>(); }
+}  // namespace ioas
