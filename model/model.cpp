@@ -299,6 +299,7 @@ std::optional<u64> find_free(const IoasRec& io, u64 len, u64 align, u64 page_off
 class ModelEngine final : public Engine {
  public:
   const char* kind() const override { return "model"; }
+  std::unique_ptr<Engine> clone() const override { return std::make_unique<ModelEngine>(*this); }
 
   Status create_ioas(std::string_view name, const IoasOptions& options) override {
     if (name.empty()) return err(EINVAL, "create ioas: the name is empty");
@@ -375,9 +376,11 @@ class ModelEngine final : public Engine {
     if (a.len == 0) return err(EINVAL, what + ": length 0");
     if (a.iova && arith::range_last(*a.iova, a.len).overflow)
       return err(EOVERFLOW, what + ": iova + len passes 2^64-1");
-    if (arith::range_last(a.offset, a.len).overflow)
+    const auto src_end = arith::range_last(a.offset, a.len);
+    if (src_end.overflow)
       return err(EOVERFLOW, what + ": source offset " + hex(a.offset) + " + len passes 2^64-1");
-    if (a.offset + a.len > m->src.len)
+    // The last byte must lie in the source (offset + len itself can be 2^64).
+    if (src_end.last >= m->src.len)
       return err(EINVAL, what + ": source " + a.source + "+" + hex(a.offset) + " runs past its end (" +
                              hex(m->src.len) + " bytes)");
     if (prot_writes(a.prot) && !m->src.writable)

@@ -255,6 +255,12 @@ class Engine {
   // "model" or "impl".
   virtual const char* kind() const = 0;
 
+  // An independent copy of the whole world: a plan can be tried on the copy
+  // and thrown away, and the lockstep tests keep the spec's state as a value.
+  // Every engine of ioas implements it; nullptr only from an engine that
+  // documents it cannot copy itself (a kernel back end, for example).
+  virtual std::unique_ptr<Engine> clone() const { return nullptr; }
+
   // ---- IOASes ----
   // A new empty IOAS. EEXIST when the name is taken, EINVAL for an empty name.
   virtual Status create_ioas(std::string_view name, const IoasOptions& options) = 0;
