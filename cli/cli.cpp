@@ -1,0 +1,228 @@
+// The `ioas` command line: `ioas replay [--engine E] [--rewrite] FILE...`.
+//
+// Every file is parsed before anything runs, so a malformed line anywhere
+// stops the replay before any engine has been touched (TRACE.md: "nothing is
+// guessed"). Then each file runs from an empty state on every selected engine.
+#include "cli.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <fstream>
+
+namespace ioas::cli {
+namespace {
+
+std::string engine_list(const trace::EngineRegistry& registry) {
+  std::string s;
+  for (const auto& f : registry.built()) {
+    if (!s.empty()) s += ", ";
+    s += f.name;
+  }
+  return s.empty() ? "none" : s;
+}
+
+void main_help(std::ostream& out) {
+  out << "usage: ioas <command> [options]\n"
+         "\n"
+         "commands:\n"
+         "  replay    run .trace files (TRACE.md) on the engines and check their expectations\n"
+         "\n"
+         "Run 'ioas replay --help' for the options of replay.\n";
+}
+
+void replay_help(std::ostream& out, const trace::EngineRegistry& registry) {
+  out << "usage: ioas replay [--engine model|impl|both] [--rewrite] FILE...\n"
+         "\n"
+         "Runs each trace file from an empty state and prints every line's result as\n"
+         "'file:line: <operation> => <result>'; a failed expectation is marked MISMATCH\n"
+         "with the expected and the actual result, and a disagreement between engines\n"
+         "is marked DISAGREE with every engine's answer.\n"
+         "\n"
+         "options:\n"
+         "  --engine E   model, impl or both (model and impl on every line, any\n"
+         "               disagreement is a failure). Default: every engine built\n"
+         "               into this binary (now: "
+      << engine_list(registry)
+      << "); TRACE.md's default is both,\n"
+         "               which this becomes once impl is built.\n"
+         "  --rewrite    rewrite each FILE with every expectation filled in from the\n"
+         "               model (comments, blank lines and the text before '=>' are\n"
+         "               kept; successful ioas and mem lines stay bare)\n"
+         "  -h, --help   this help\n"
+         "\n"
+         "exit status: 0 every expectation held (and the engines agreed);\n"
+         "             1 an expectation failed or the engines disagreed;\n"
+         "             2 bad usage, a malformed or unreadable file, or an engine that\n"
+         "               is not built or cannot run.\n";
+}
+
+std::string with_note(const trace::EngineAnswer& a) {
+  std::string s = to_string(a.outcome);
+  if (!a.note.empty()) s += "  -- " + a.note;
+  return s;
+}
+
+void print_line(std::ostream& out, const trace::LineReport& lr) {
+  const trace::Line& l = *lr.line;
+  std::string where = l.pos.file + ":" + std::to_string(l.pos.line) + ": ";
+  // The operation as the author wrote it (without the old expectation).
+  std::string op = l.arrow == std::string::npos ? l.text : l.text.substr(0, l.arrow);
+  op.erase(0, op.find_first_not_of(" \t"));
+  op.erase(op.find_last_not_of(" \t") + 1);
+  if (!lr.agree) {
+    out << where << op << " => DISAGREE\n";
+    for (const auto& a : lr.answers) out << where << "  " << a.engine << ": " << with_note(a) << "\n";
+    if (l.expect) out << where << "  expected: " << to_string(*l.expect) << "\n";
+    return;
+  }
+  out << where << op << " => " << with_note(lr.answers[0]) << "\n";
+  if (lr.held && !*lr.held) {
+    out << where << "MISMATCH\n"
+        << where << "  expected: " << to_string(*l.expect) << "\n"
+        << where << "  got:      " << to_string(lr.answers[0].outcome) << "\n";
+  }
+}
+
+// Writes `text` to `path` through a temporary file, so an interrupted rewrite
+// never leaves a half-written trace.
+Status write_file(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".rewrite.tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return make_error(EIO, tmp + ": cannot open for writing");
+    f << text;
+    f.flush();
+    if (!f) return make_error(EIO, tmp + ": write failed");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return make_error(EIO, path + ": cannot replace it with the rewritten trace");
+  }
+  return ok_status();
+}
+
+int replay_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                   const trace::EngineRegistry& registry) {
+  std::string engine;  // "" = every built engine
+  bool engine_given = false;
+  bool rewrite = false;
+  std::vector<std::string> files;
+  bool options_done = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (!options_done && (a == "-h" || a == "--help")) {
+      replay_help(out, registry);
+      return kExitOk;
+    }
+    if (!options_done && a == "--") {
+      options_done = true;
+    } else if (!options_done && a == "--rewrite") {
+      rewrite = true;
+    } else if (!options_done && (a == "--engine" || a.rfind("--engine=", 0) == 0)) {
+      if (a == "--engine") {
+        if (i + 1 == args.size()) {
+          err << "ioas replay: --engine needs a value (model, impl or both)\n";
+          return kExitUsage;
+        }
+        engine = args[++i];
+      } else {
+        engine = a.substr(9);
+      }
+      engine_given = true;
+      if (engine.empty()) {
+        err << "ioas replay: --engine needs a value (model, impl or both)\n";
+        return kExitUsage;
+      }
+    } else if (!options_done && a.size() > 1 && a[0] == '-') {
+      err << "ioas replay: unknown option '" << a << "' (see ioas replay --help)\n";
+      return kExitUsage;
+    } else {
+      files.push_back(a);
+    }
+  }
+  if (files.empty()) {
+    err << "ioas replay: no trace file given (usage: ioas replay [--engine model|impl|both] "
+           "[--rewrite] FILE...)\n";
+    return kExitUsage;
+  }
+  auto selected = registry.select(engine_given ? engine : "");
+  if (!selected.ok()) {
+    err << "ioas replay: " << selected.error().message << "\n";
+    return kExitUsage;
+  }
+  const std::vector<trace::EngineFactory>& engines = selected.value();
+  std::size_t model_index = engines.size();
+  for (std::size_t i = 0; i < engines.size(); ++i)
+    if (engines[i].name == "model") model_index = i;
+  if (rewrite && model_index == engines.size()) {
+    err << "ioas replay: --rewrite fills expectations from the model; select it (--engine model or both)\n";
+    return kExitUsage;
+  }
+
+  // Parse everything first: a malformed line stops the replay before it starts.
+  std::vector<trace::Trace> traces;
+  for (const auto& f : files) {
+    auto t = trace::read_trace_file(f);
+    if (!t.ok()) {
+      err << (t.code() == EINVAL ? "malformed trace: " : "ioas replay: ") << t.error().message << "\n";
+      return kExitUsage;
+    }
+    traces.push_back(std::move(t).value());
+  }
+
+  std::string names;
+  for (const auto& e : engines) names += (names.empty() ? "" : ", ") + e.name;
+  out << "engines: " << names << "\n";
+
+  int lines = 0, expectations = 0, held = 0, mismatched = 0, disagreements = 0;
+  for (const auto& t : traces) {
+    auto report = trace::replay(t, engines, [&](const trace::LineReport& lr) { print_line(out, lr); });
+    if (!report.ok()) {
+      err << "ioas replay: " << t.file << ": " << report.error().message << "\n";
+      return kExitUsage;
+    }
+    const trace::FileReport& r = report.value();
+    lines += static_cast<int>(r.lines.size());
+    disagreements += r.disagreements;
+    if (rewrite) {
+      std::vector<trace::Outcome> results;
+      for (const auto& lr : r.lines) results.push_back(lr.answers[model_index].outcome);
+      Status s = write_file(t.file, trace::rewrite(t, results));
+      if (!s.ok()) {
+        err << "ioas replay: " << s.error().message << "\n";
+        return kExitUsage;
+      }
+      out << t.file << ": rewrote " << r.lines.size() << " lines from the model\n";
+    } else {
+      expectations += r.expectations;
+      held += r.held;
+      mismatched += r.expectations - r.held;
+    }
+  }
+  bool pass = mismatched == 0 && disagreements == 0;
+  out << "summary: " << traces.size() << " file(s), " << lines << " line(s), " << expectations
+      << " expectation(s): " << held << " held, " << mismatched << " failed; " << disagreements
+      << " disagreement(s) between engines => " << (pass ? "PASS" : "FAIL") << "\n";
+  return pass ? kExitOk : kExitFailed;
+}
+
+}  // namespace
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+        const trace::EngineRegistry& registry) {
+  if (args.empty()) {
+    main_help(err);
+    return kExitUsage;
+  }
+  const std::string& cmd = args[0];
+  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+    main_help(out);
+    return kExitOk;
+  }
+  if (cmd == "replay")
+    return replay_command(std::vector<std::string>(args.begin() + 1, args.end()), out, err, registry);
+  err << "ioas: unknown command '" << cmd << "' (see ioas --help)\n";
+  return kExitUsage;
+}
+
+}  // namespace ioas::cli

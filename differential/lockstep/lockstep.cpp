@@ -1,0 +1,615 @@
+// The lockstep state machine: see lockstep.hpp.
+#include "lockstep.hpp"
+
+#include <rapidcheck/state.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "replay.hpp"
+
+namespace ioas::lockstep {
+
+using trace::Operation;
+
+// ---------------------------------------------------------------------------
+// The spec as a value.
+
+SpecModel::SpecModel() : engine(make_model_engine()) {
+  (void)engine->create_ioas("default", IoasOptions{});
+}
+SpecModel::SpecModel(const SpecModel& o) : engine(o.engine->clone()), current(o.current) {}
+SpecModel& SpecModel::operator=(const SpecModel& o) {
+  if (this != &o) {
+    engine = o.engine->clone();
+    current = o.current;
+  }
+  return *this;
+}
+
+// ---------------------------------------------------------------------------
+// What the generators draw from: names and boundaries present in the state.
+
+namespace {
+
+constexpr u64 P = kPage;
+const std::vector<std::string> kIoasNames = {"default", "io1"};
+const std::vector<std::string> kMemNames = {"m0", "m1", "m2"};
+const std::vector<std::string> kDevNames = {"dv0", "dv1", "dv2", "dv3"};
+const std::vector<std::string> kDomNames = {"D0", "D1", "D2"};
+const std::vector<std::string> kOwners = {"u0", "u1"};
+
+struct Ctx {
+  std::vector<u64> points;           // boundaries of areas, reserved, allowed
+  std::vector<Range> areas;          // areas of every IOAS (current first)
+  std::vector<Range> current_areas;  // areas of the current IOAS
+  std::vector<std::string> ioases;
+  std::vector<std::string> memories;
+  std::vector<std::string> domains;  // of the current IOAS first, then others
+  std::vector<std::string> devices;
+  std::vector<std::string> tracking;  // domains of the current IOAS with dirty tracking on
+  std::vector<std::uint32_t> pins;   // of the current IOAS
+};
+
+Ctx context_of(const SpecModel& m) {
+  Ctx c;
+  const Engine& e = *m.engine;
+  c.ioases = e.ioas_names();
+  for (const auto& mi : e.memories()) c.memories.push_back(mi.source.name);
+  std::vector<std::string> names = c.ioases;
+  std::stable_partition(names.begin(), names.end(), [&](const std::string& n) { return n == m.current; });
+  for (const auto& name : names) {
+    auto s = e.snapshot(name);
+    if (!s.ok()) continue;
+    const bool cur = name == m.current;
+    for (const auto& a : s->areas) {
+      c.areas.push_back(a.iova);
+      if (cur) c.current_areas.push_back(a.iova);
+      c.points.push_back(a.iova.start);
+      c.points.push_back(a.iova.last);
+      c.points.push_back(a.iova.last + 1);
+    }
+    for (const auto& r : s->reserved) {
+      c.points.push_back(r.range.start);
+      c.points.push_back(r.range.last);
+      c.points.push_back(r.range.last + 1);
+    }
+    for (const auto& r : s->allowed) {
+      c.points.push_back(r.start);
+      c.points.push_back(r.last + 1);
+    }
+    for (const auto& d : s->domains) {
+      c.domains.push_back(d.name);
+      if (cur && d.dirty != DirtyMode::kOff) c.tracking.push_back(d.name);
+      for (const auto& dev : d.devices) c.devices.push_back(dev);
+    }
+    if (cur)
+      for (const auto& p : s->pins) c.pins.push_back(p.id);
+  }
+  return c;
+}
+
+template <typename T>
+rc::Gen<T> pick_or(const std::vector<T>& xs, rc::Gen<T> fallback) {
+  if (xs.empty()) return fallback;
+  return rc::gen::weightedOneOf<T>({{8, rc::gen::elementOf(xs)}, {1, fallback}});
+}
+
+// Up to `most` elements from g (rc::gen::container wants a fixed count).
+template <typename T>
+rc::Gen<std::vector<T>> few(std::size_t most, rc::Gen<T> g) {
+  return rc::gen::mapcat(rc::gen::inRange<std::size_t>(0, most + 1),
+                         [g](std::size_t n) { return rc::gen::container<std::vector<T>>(n, g); });
+}
+
+rc::Gen<std::string> name_from(const std::vector<std::string>& present, const std::vector<std::string>& all) {
+  return pick_or(present, rc::gen::elementOf(all));
+}
+
+// An IOVA: mostly near something that exists, else small page multiples, now
+// and then an extreme of the 64-bit space.
+rc::Gen<u64> gen_iova(const Ctx& c) {
+  static const std::vector<u64> extremes = {0,       1,        P - 1,       P,           kMaxIova - P,
+                                            kMaxIova - P + 1, kMaxIova, (u64{1} << 48) - 1, u64{1} << 48,
+                                            u64{1} << 63,     0xfee00000, 0x200000,    0x80000000};
+  auto pages = rc::gen::map(rc::gen::inRange<u64>(0, 40), [](u64 k) { return k * P; });
+  auto huge = rc::gen::map(rc::gen::inRange<u64>(0, 8), [](u64 k) { return k * 0x200000; });
+  if (c.points.empty())
+    return rc::gen::weightedOneOf<u64>({{6, pages}, {1, huge}, {1, rc::gen::elementOf(extremes)},
+                                        {1, rc::gen::arbitrary<u64>()}});
+  static const std::vector<std::int64_t> deltas = {0, 0, 0, 1, -1, static_cast<std::int64_t>(P),
+                                                   -static_cast<std::int64_t>(P)};
+  auto near = rc::gen::apply([](u64 p, std::int64_t d) { return p + static_cast<u64>(d); },
+                             rc::gen::elementOf(c.points), rc::gen::elementOf(deltas));
+  return rc::gen::weightedOneOf<u64>({{8, near}, {6, pages}, {1, huge}, {1, rc::gen::elementOf(extremes)},
+                                      {1, rc::gen::arbitrary<u64>()}});
+}
+
+rc::Gen<u64> gen_len() {
+  static const std::vector<u64> odd = {1, P / 2, P + 0x800, 0x200000, 0x400000, 0x200000 + P};
+  static const std::vector<u64> huge = {0, u64{1} << 63, kMaxIova, kMaxIova - P + 1, u64{1} << 40};
+  return rc::gen::weightedOneOf<u64>({
+      {10, rc::gen::map(rc::gen::inRange<u64>(1, 9), [](u64 k) { return k * P; })},
+      {2, rc::gen::elementOf(odd)},
+      {1, rc::gen::elementOf(huge)},
+  });
+}
+
+rc::Gen<Prot> gen_prot() {
+  return rc::gen::weightedOneOf<Prot>({{10, rc::gen::just(Prot::kReadWrite)},
+                                       {8, rc::gen::just(Prot::kRead)},
+                                       {1, rc::gen::element(Prot::kWrite, Prot::kNone)}});
+}
+
+// A range over existing areas: exact, a sub-range, or spanning neighbours.
+rc::Gen<Range> gen_area_range(const Ctx& c, const std::vector<Range>& areas) {
+  auto any = rc::gen::apply(
+      [](u64 s, u64 l) { return Range{s, s + l - 1}; }, gen_iova(c), gen_len());
+  if (areas.empty()) return any;
+  return rc::gen::weightedOneOf<Range>({
+      {4, rc::gen::elementOf(areas)},
+      {2, rc::gen::map(rc::gen::elementOf(areas),
+                       [](Range a) {
+                         // the area's first page only
+                         return Range{a.start, std::min(a.last, a.start + P - 1)};
+                       })},
+      {2, rc::gen::map(rc::gen::pair(rc::gen::elementOf(areas), rc::gen::elementOf(areas)),
+                       [](std::pair<Range, Range> ab) {
+                         return Range{std::min(ab.first.start, ab.second.start),
+                                      std::max(ab.first.last, ab.second.last)};
+                       })},
+      {2, any},
+  });
+}
+
+rc::Gen<Range> gen_small_range(const Ctx& c) {
+  return rc::gen::weightedOneOf<Range>({
+      {6, rc::gen::apply([](u64 s, u64 k) { return Range{s, s + k * P - 1}; }, gen_iova(c),
+                         rc::gen::inRange<u64>(1, 6))},
+      {1, rc::gen::apply([](u64 s, u64 l) { return Range{s, l}; }, gen_iova(c), gen_iova(c))},
+      {1, rc::gen::element(Range{0xfee00000, 0xfeefffff}, Range{0, 0xfff}, Range{P, P},
+                           Range{kMaxIova - P + 1, kMaxIova})},
+  });
+}
+
+Operation make_mem(std::string name, u64 va, u64 len, std::optional<u64> pa, bool ro) {
+  return trace::MemOp{std::move(name), va, len, pa, ro};
+}
+
+rc::Gen<Operation> gen_mem(const Ctx& c) {
+  static const std::vector<u64> vas = {0x7f0000000000, 0x7f0000201000, 0x7f0000000800, 0x40000000,
+                                       kMaxIova - P + 1};
+  static const std::vector<u64> lens = {0x1000000, 0x10000, 0x201000, 0};
+  return rc::gen::apply(
+      [](std::string n, u64 va, u64 len, int pa_kind, bool ro) {
+        std::optional<u64> pa;
+        if (pa_kind == 1) pa = 0x80000000 + (va % P);  // 2M aligned + same page offset
+        if (pa_kind == 2) pa = 0x80001000 + (va % P);  // 4K aligned only
+        if (pa_kind == 3) pa = 0x80000000 + ((va + 0x10) % P);  // offset mismatch
+        return make_mem(std::move(n), va, len, pa, ro);
+      },
+      name_from({}, kMemNames), rc::gen::weightedElement<u64>({{8, vas[0]}, {2, vas[1]}, {2, vas[2]}, {2, vas[3]}, {1, vas[4]}}),
+      rc::gen::weightedElement<u64>({{8, lens[0]}, {2, lens[1]}, {2, lens[2]}, {1, lens[3]}}),
+      rc::gen::weightedElement<int>({{6, 0}, {4, 1}, {2, 2}, {1, 3}}),
+      rc::gen::weightedElement<bool>({{3, false}, {1, true}}));
+}
+
+rc::Gen<Operation> gen_map(const Ctx& c) {
+  static const std::vector<u64> offsets = {0, 0, P, 2 * P, 0x200000, 0x800, 0xfff000};
+  auto fixed = rc::gen::weightedOneOf<std::optional<u64>>(
+      {{1, rc::gen::just(std::optional<u64>())}, {1, rc::gen::map(gen_iova(c), [](u64 v) { return std::optional<u64>(v); })}});
+  return rc::gen::apply(
+      [](std::optional<u64> iova, u64 len, std::string src, u64 off, Prot prot) -> Operation {
+        return trace::MapOp{iova, len, std::move(src), off, prot};
+      },
+      fixed, gen_len(), name_from(c.memories, kMemNames),
+      rc::gen::weightedOneOf<u64>({{6, rc::gen::elementOf(offsets)},
+                                   {2, rc::gen::map(rc::gen::inRange<u64>(0, 64), [](u64 k) { return k * P; })},
+                                   {1, rc::gen::just(kMaxIova)}}),
+      gen_prot());
+}
+
+rc::Gen<Operation> gen_unmap(const Ctx& c) {
+  return rc::gen::weightedOneOf<Operation>({
+      {8, rc::gen::map(gen_area_range(c, c.current_areas),
+                       [](Range r) -> Operation { return trace::UnmapOp{false, r.start, r.last - r.start + 1}; })},
+      {2, rc::gen::apply([](u64 i, u64 l) -> Operation { return trace::UnmapOp{false, i, l}; }, gen_iova(c),
+                         gen_len())},
+      {1, rc::gen::just<Operation>(trace::UnmapOp{true, 0, 0})},
+  });
+}
+
+rc::Gen<u64> gen_inner_point(const Ctx& c) {
+  if (c.current_areas.empty()) return gen_iova(c);
+  return rc::gen::weightedOneOf<u64>({
+      {4, rc::gen::apply(
+              [](Range a, u64 k) {
+                u64 len = a.last - a.start;  // length - 1
+                return a.start + (len == 0 ? 0 : ((k * P - 1) % (len + 1)));
+              },
+              rc::gen::elementOf(c.current_areas), rc::gen::inRange<u64>(1, 9))},
+      {2, gen_iova(c)},
+  });
+}
+
+rc::Gen<Operation> gen_attach(const Ctx& c) {
+  static const std::vector<Range> apertures = {{0, 0xffffffffffff}, {0x1000, 0x7fffffff}, {0, 0x3fffff},
+                                               {0x100000, 0xffffffff}, {0, kMaxIova}, {0x2000, 0x1fff}};
+  static const std::vector<u64> pgsizes = {k4K, k4K | k2M, k4K | k2M | k1G, k2M, 0x800, 0x400 | k4K};
+  auto resv_region = rc::gen::apply(
+      [](Range r, int t) { return ResvRegion{r, static_cast<ResvType>(t)}; },
+      rc::gen::weightedOneOf<Range>({{2, rc::gen::just(Range{0xfee00000, 0xfeefffff})}, {3, gen_small_range(c)}}),
+      rc::gen::weightedElement<int>({{1, 0}, {1, 1}, {1, 2}, {3, 3}}));
+  return rc::gen::apply(
+      [](std::string dev, std::string dom, std::optional<Format> fmt, std::optional<Range> ap,
+         std::optional<u64> pg, std::vector<ResvRegion> resv) -> Operation {
+        return trace::AttachOp{std::move(dev), std::move(dom), fmt, ap, pg, std::move(resv)};
+      },
+      name_from(c.devices, kDevNames), name_from(c.domains, kDomNames),
+      rc::gen::weightedOneOf<std::optional<Format>>(
+          {{7, rc::gen::just(std::optional<Format>())},
+           {1, rc::gen::just(std::optional<Format>(Format::kX86_64))},
+           {1, rc::gen::just(std::optional<Format>(Format::kArmLpae))},
+           {2, rc::gen::just(std::optional<Format>(Format::kTce))}}),
+      rc::gen::weightedOneOf<std::optional<Range>>(
+          {{6, rc::gen::just(std::optional<Range>())},
+           {2, rc::gen::map(rc::gen::elementOf(apertures), [](Range r) { return std::optional<Range>(r); })}}),
+      rc::gen::weightedOneOf<std::optional<u64>>(
+          {{6, rc::gen::just(std::optional<u64>())},
+           {2, rc::gen::map(rc::gen::elementOf(pgsizes), [](u64 v) { return std::optional<u64>(v); })}}),
+      few<ResvRegion>(2, resv_region));
+}
+
+rc::Gen<Operation> gen_pin(const Ctx& c) {
+  return rc::gen::apply(
+      [](Range r, bool write, bool release) -> Operation {
+        return trace::PinOp{r.start, r.last - r.start + 1, write, release};
+      },
+      gen_area_range(c, c.current_areas), rc::gen::arbitrary<bool>(),
+      rc::gen::weightedElement<bool>({{3, true}, {1, false}}));
+}
+
+rc::Gen<Operation> gen_copy(const Ctx& c) {
+  return rc::gen::apply(
+      [](std::string from, Range r, std::optional<u64> to, Prot prot) -> Operation {
+        return trace::CopyOp{std::move(from), r.start, r.last - r.start + 1, to, prot};
+      },
+      name_from(c.ioases, kIoasNames), gen_area_range(c, c.areas),
+      rc::gen::weightedOneOf<std::optional<u64>>(
+          {{1, rc::gen::just(std::optional<u64>())},
+           {1, rc::gen::map(gen_iova(c), [](u64 v) { return std::optional<u64>(v); })}}),
+      gen_prot());
+}
+
+rc::Gen<Operation> gen_ioas() {
+  return rc::gen::apply(
+      [](std::string name, int opt) -> Operation {
+        trace::IoasOp op{std::move(name), std::nullopt, std::nullopt};
+        if (opt == 1) op.zero_page = ZeroPage::kAllowed;
+        if (opt == 2) op.huge_pages = false;
+        if (opt == 3) op.zero_page = ZeroPage::kReserved;
+        return op;
+      },
+      rc::gen::elementOf(kIoasNames), rc::gen::weightedElement<int>({{6, 0}, {2, 1}, {2, 2}, {1, 3}}));
+}
+
+rc::Gen<Operation> gen_dirty_ops(const Ctx& c) {
+  auto dom = name_from(c.domains, kDomNames);
+  // DMA and read-dirty go mostly to a domain that is tracking, so that
+  // writes are recorded and read back.
+  auto tdom = pick_or(c.tracking, dom);
+  // Mostly over existing areas; now and then a range whose end passes 2^64-1
+  // while its start and length stay page aligned (the EOVERFLOW paths).
+  auto area = rc::gen::weightedOneOf<Range>(
+      {{12, gen_area_range(c, c.current_areas)},
+       {1, rc::gen::just(Range{kMaxIova - P + 1, P - 1})}});  // [2^64-P, 2^64+P-1]: iova+len overflows
+  static const std::vector<u64> pgs = {P, P, P, 0x200000, 0x800, 0, 3 * P};
+  return rc::gen::weightedOneOf<Operation>({
+      {3, rc::gen::apply([](std::string d, int m) -> Operation { return trace::DirtyOp{std::move(d), static_cast<DirtyMode>(m)}; },
+                         dom, rc::gen::weightedElement<int>({{1, 0}, {2, 1}, {2, 2}}))},
+      {4, rc::gen::apply([](std::string d, bool w, Range r) -> Operation {
+                           return trace::DmaOp{std::move(d), w ? DmaDir::kWrite : DmaDir::kRead, r.start,
+                                               r.last - r.start + 1};
+                         },
+                         tdom, rc::gen::weightedElement<bool>({{1, false}, {3, true}}),
+                         rc::gen::weightedOneOf<Range>(
+                             {{3, area},
+                              {2, rc::gen::map(gen_inner_point(c), [](u64 x) { return Range{x, x}; })}}))},
+      {1, rc::gen::map(tdom, [](std::string d) -> Operation { return trace::DmaOp{std::move(d), DmaDir::kWrite, P, 0}; })},
+      {4, rc::gen::apply([](std::string d, Range r, u64 pg, bool keep) -> Operation {
+                           return trace::ReadDirtyOp{std::move(d), r.start, r.last - r.start + 1, pg, keep};
+                         },
+                         tdom, area, rc::gen::elementOf(pgs), rc::gen::arbitrary<bool>())},
+      {2, rc::gen::apply([](std::string d, u64 i) -> Operation { return trace::TranslateOp{std::move(d), i}; }, dom,
+                         gen_inner_point(c))},
+  });
+}
+
+}  // namespace
+
+rc::Gen<Operation> gen_operation(const SpecModel& m) {
+  const Ctx c = context_of(m);
+  const bool no_mem = c.memories.empty();
+  const bool have_dom = !c.domains.empty();
+  auto pin_ids = rc::gen::map(
+      pick_or<std::uint32_t>(c.pins, rc::gen::inRange<std::uint32_t>(1, 6)),
+      [](std::uint32_t id) -> Operation { return trace::UnpinOp{id}; });
+  return rc::gen::weightedOneOf<Operation>({
+      {static_cast<std::uint32_t>(no_mem ? 40 : 3), gen_mem(c)},
+      {1, rc::gen::map(name_from(c.memories, kMemNames), [](std::string n) -> Operation { return trace::UnmemOp{n}; })},
+      {20, gen_map(c)},
+      {8, gen_unmap(c)},
+      {4, rc::gen::map(gen_inner_point(c), [](u64 x) -> Operation { return trace::CutOp{x}; })},
+      {4, gen_copy(c)},
+      {4, gen_pin(c)},
+      {2, pin_ids},
+      {3, rc::gen::apply([](Range r, std::string o) -> Operation { return trace::ReserveOp{r, std::move(o)}; },
+                         gen_small_range(c), rc::gen::elementOf(kOwners))},
+      {1, rc::gen::map(rc::gen::elementOf(kOwners), [](std::string o) -> Operation { return trace::UnreserveOp{o}; })},
+      {2, rc::gen::map(few<Range>(2, gen_small_range(c)),
+                       [](std::vector<Range> rs) -> Operation { return trace::AllowOp{std::move(rs)}; })},
+      {1, rc::gen::just<Operation>(trace::RangesOp{})},
+      {6, gen_attach(c)},
+      {static_cast<std::uint32_t>(have_dom ? 3 : 1),
+       rc::gen::map(name_from(c.devices, kDevNames), [](std::string d) -> Operation { return trace::DetachOp{d}; })},
+      {static_cast<std::uint32_t>(have_dom ? 16 : 2), gen_dirty_ops(c)},
+      {2, rc::gen::map(gen_inner_point(c), [](u64 x) -> Operation { return trace::UvaOp{x}; })},
+      {2, gen_ioas()},
+      {1, rc::gen::just<Operation>(trace::CheckOp{})},
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Comparing two engines.
+
+namespace {
+
+std::string show(const IoasState& s) {
+  std::ostringstream os;
+  os << "align " << trace::hex(s.iova_alignment) << "; areas:";
+  for (const auto& a : s.areas)
+    os << ' ' << to_string(a.iova) << '/' << to_string(a.prot) << '/' << a.source << '+' << trace::hex(a.offset)
+       << "/pins=" << a.pins;
+  os << "; reserved:";
+  for (const auto& r : s.reserved) os << ' ' << to_string(r.range) << '(' << to_string(r.owner) << ')';
+  os << "; allowed: " << to_string(s.allowed) << "; pins:";
+  for (const auto& p : s.pins) os << ' ' << p.id << '@' << to_string(p.iova);
+  os << "; domains:";
+  for (const auto& d : s.domains)
+    os << ' ' << d.name << '[' << to_string(d.fmt) << ' ' << to_string(d.aperture) << " pg=" << trace::hex(d.pgsize_bitmap)
+       << " dirty=" << static_cast<int>(d.dirty) << ']';
+  os << "; next pin " << s.next_pin_id;
+  return os.str();
+}
+
+std::string show_tr(const Result<std::optional<Translation>>& t) {
+  if (!t.ok()) return std::string("error ") + errno_name(t.code());
+  if (!t->has_value()) return "fault";
+  return "pa " + trace::hex((*t)->pa) + " " + to_string((*t)->prot);
+}
+
+// Bytes of an area worth translating: both ends, the second and second-last
+// pages, the middle, and the bytes just outside.
+std::vector<u64> sample_points(const Range& a) {
+  std::vector<u64> v = {a.start, a.last, a.start + (a.last - a.start) / 2};
+  if (a.last - a.start >= P) {
+    v.push_back(a.start + P);
+    v.push_back(a.last - P);
+  }
+  if (a.start != 0) v.push_back(a.start - 1);
+  if (a.last != kMaxIova) v.push_back(a.last + 1);
+  return v;
+}
+
+}  // namespace
+
+std::string diff_states(Engine& spec, Engine& sut) {
+  const auto names = spec.ioas_names();
+  if (names != sut.ioas_names()) return "the IOAS names differ";
+  const auto ms = spec.memories(), mu = sut.memories();
+  if (ms != mu) {
+    std::ostringstream os;
+    os << "memory sources differ:";
+    for (const auto& m : ms) os << " spec " << m.source.name << " uses=" << m.use_count;
+    for (const auto& m : mu) os << " sut " << m.source.name << " uses=" << m.use_count;
+    return os.str();
+  }
+  for (const auto& name : names) {
+    auto s1 = spec.snapshot(name), s2 = sut.snapshot(name);
+    if (!s1.ok() || !s2.ok()) return "snapshot of " + name + " failed";
+    if (*s1 != *s2) return "IOAS " + name + " differs:\n  spec: " + show(*s1) + "\n  sut:  " + show(*s2);
+    auto r1 = spec.ranges(name), r2 = sut.ranges(name);
+    if (!r1.ok() || !r2.ok() || *r1 != *r2)
+      return "ranges of " + name + " differ: spec " + (r1.ok() ? to_string(r1->ranges) : "error") + " / sut " +
+             (r2.ok() ? to_string(r2->ranges) : "error");
+    for (const auto& a : s1->areas) {
+      for (u64 x : sample_points(a.iova)) {
+        auto v1 = spec.uva(name, x), v2 = sut.uva(name, x);
+        if (v1.code() != v2.code() || (v1.ok() && *v1 != *v2))
+          return "uva " + trace::hex(x) + " in " + name + " differs";
+        for (const auto& d : s1->domains) {
+          auto t1 = spec.translate(d.name, x), t2 = sut.translate(d.name, x);
+          if (show_tr(t1) != show_tr(t2))
+            return "translate " + d.name + " " + trace::hex(x) + ": spec " + show_tr(t1) + ", sut " + show_tr(t2);
+        }
+      }
+    }
+    for (const auto& d : s1->domains) {
+      if (d.dirty == DirtyMode::kOff) continue;
+      const u64 pg = d.pgsize_bitmap & (~d.pgsize_bitmap + 1);
+      for (const auto& a : s1->areas) {
+        auto g1 = spec.read_dirty(d.name, a.iova.start, a.iova.length(), pg, true);
+        auto g2 = sut.read_dirty(d.name, a.iova.start, a.iova.length(), pg, true);
+        if (g1.code() != g2.code() || (g1.ok() && *g1 != *g2))
+          return "dirty state of " + d.name + " over " + to_string(a.iova) + ": spec " +
+                 (g1.ok() ? to_string(*g1) : errno_name(g1.code())) + ", sut " +
+                 (g2.ok() ? to_string(*g2) : errno_name(g2.code()));
+      }
+    }
+  }
+  for (Engine* e : {&spec, &sut}) {
+    auto v = e->check();
+    if (!v.empty())
+      return std::string(e == &spec ? "spec" : "sut") + " breaks invariant " + to_string(v.front().invariant) + ": " +
+             v.front().detail;
+  }
+  return "";
+}
+
+StepResult lockstep_step(Engine& spec, std::string& spec_current, Engine& sut, std::string& sut_current,
+                         const Operation& op) {
+  const auto a = trace::execute(spec, spec_current, op);
+  const auto b = trace::execute(sut, sut_current, op);
+  StepResult r{a.outcome, ""};
+  if (a.outcome != b.outcome) {
+    r.failure = "`" + trace::to_string(op) + "`: spec => " + trace::to_string(a.outcome) + " (" + a.note +
+                "), sut => " + trace::to_string(b.outcome) + " (" + b.note + ")";
+  } else if (spec_current != sut_current) {
+    r.failure = "current IOAS differs after `" + trace::to_string(op) + "`";
+  } else if (std::string d = diff_states(spec, sut); !d.empty()) {
+    r.failure = "after `" + trace::to_string(op) + "` => " + trace::to_string(a.outcome) + ": " + d;
+  }
+  return r;
+}
+
+std::string outcome_class(const Operation& op, const trace::Outcome& o) {
+  std::string name = trace::op_name(op);
+  switch (o.kind) {
+    case trace::OutcomeKind::kError: return name + " " + errno_name(o.error);
+    case trace::OutcomeKind::kFault:
+    case trace::OutcomeKind::kFaultAt: return name + " fault";
+    case trace::OutcomeKind::kDirty: return name + (o.ranges.empty() ? " none" : " ok");
+    default: return name + " ok";
+  }
+}
+
+const std::vector<std::string>& required_coverage() {
+  static const std::vector<std::string> req = {
+      "mem ok", "mem EEXIST", "mem EINVAL", "mem EOVERFLOW",
+      "unmem ok", "unmem EBUSY", "unmem ENOENT",
+      "map ok", "map ENOENT", "map EINVAL", "map EOVERFLOW", "map EPERM", "map EEXIST", "map ENOSPC",
+      "unmap ok", "unmap ENOENT", "unmap EINVAL", "unmap EOVERFLOW", "unmap EBUSY",
+      "cut ok", "cut EINVAL",
+      "copy ok", "copy EINVAL", "copy EOVERFLOW", "copy ENOENT", "copy EPERM", "copy EEXIST",
+      "reserve ok", "reserve EINVAL", "reserve EADDRINUSE",
+      "unreserve ok",
+      "allow ok", "allow EINVAL", "allow EADDRINUSE",
+      "ranges ok",
+      "attach ok", "attach EBUSY", "attach EINVAL", "attach EADDRINUSE",
+      "detach ok", "detach ENOENT",
+      "pin ok", "pin EINVAL", "pin EOVERFLOW", "pin ENOENT", "pin EPERM", "pin EADDRINUSE",
+      "unpin ok", "unpin ENOENT",
+      "translate ok", "translate fault", "translate ENOENT",
+      "dma ok", "dma fault", "dma EINVAL", "dma EOVERFLOW",
+      "dirty ok",
+      "read-dirty ok", "read-dirty none", "read-dirty EINVAL", "read-dirty EOVERFLOW",
+      "uva ok", "uva ENOENT",
+      "ioas ok", "ioas EINVAL",
+      "check ok",
+  };
+  return req;
+}
+
+// ---------------------------------------------------------------------------
+// The rc::state machine.
+
+namespace {
+
+struct Sut {
+  std::unique_ptr<Engine> engine;
+  std::string current = "default";
+  std::vector<Operation> history;
+};
+
+struct CampaignState {
+  std::map<std::string, std::uint64_t> coverage;
+  std::uint64_t operations = 0;
+  std::vector<Operation> last_failure;
+};
+thread_local CampaignState* g_campaign = nullptr;
+
+struct Step final : rc::state::Command<SpecModel, Sut> {
+  Operation op;
+  explicit Step(const SpecModel& m) : op(*gen_operation(m)) {}
+
+  void apply(SpecModel& m) const override { (void)trace::execute(*m.engine, m.current, op); }
+
+  void run(const SpecModel& m, Sut& s) const override {
+    s.history.push_back(op);
+    SpecModel expected = m;
+    const StepResult r = lockstep_step(*expected.engine, expected.current, *s.engine, s.current, op);
+    if (g_campaign) {
+      g_campaign->coverage[outcome_class(op, r.outcome)]++;
+      g_campaign->operations++;
+      if (!r.failure.empty()) g_campaign->last_failure = s.history;
+    }
+    if (!r.failure.empty()) RC_FAIL(r.failure);
+  }
+
+  void show(std::ostream& os) const override { os << trace::to_string(op); }
+};
+
+}  // namespace
+
+std::string write_counterexample(const std::vector<Operation>& ops, const std::string& dir,
+                                 const std::string& stem) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string path = dir + "/" + stem + ".trace";
+  std::ofstream out(path);
+  if (!out) return "";
+  out << "# Found by the lockstep state machine (differential/lockstep); shrunk by\n"
+         "# RapidCheck. Expectations are the model's answers: the engine under test\n"
+         "# disagreed with one of them, or with the model's state, at the last line.\n";
+  SpecModel spec;
+  for (const auto& op : ops) {
+    auto a = trace::execute(*spec.engine, spec.current, op);
+    const bool bare = (std::holds_alternative<trace::IoasOp>(op) || std::holds_alternative<trace::MemOp>(op)) &&
+                      a.outcome.kind == trace::OutcomeKind::kOk;
+    out << trace::format_line(op, bare ? std::nullopt : std::optional<trace::Outcome>(a.outcome)) << "\n";
+  }
+  out << "check => ok\n";
+  return out ? path : "";
+}
+
+CampaignResult run_campaign(const CampaignConfig& cfg) {
+  CampaignState state;
+  g_campaign = &state;
+  rc::detail::TestParams params;
+  params.seed = cfg.seed;
+  params.maxSuccess = cfg.cases;
+  params.maxSize = cfg.max_size;
+  const auto make = cfg.make_sut;
+  auto property = rc::detail::toProperty([make] {
+    SpecModel initial;
+    Sut sut{make(), "default", {}};
+    RC_ASSERT(sut.engine != nullptr);
+    RC_ASSERT(sut.engine->create_ioas("default", IoasOptions{}).ok());
+    rc::state::check(initial, sut, rc::state::gen::execOneOfWithArgs<Step>());
+  });
+  rc::detail::TestMetadata meta;
+  meta.id = "lockstep";
+  meta.description = "model and engine in lockstep";
+  const auto result = rc::detail::checkProperty(property, meta, params);
+  g_campaign = nullptr;
+
+  CampaignResult out;
+  out.coverage = std::move(state.coverage);
+  out.operations = state.operations;
+  std::ostringstream msg;
+  rc::detail::printResultMessage(result, msg);
+  out.message = msg.str();
+  rc::detail::SuccessResult success;
+  out.passed = result.match(success);
+  if (!out.passed && !state.last_failure.empty() && !cfg.corpus_dir.empty()) {
+    out.counterexample = write_counterexample(state.last_failure, cfg.corpus_dir,
+                                              "found-seed" + std::to_string(cfg.seed));
+  }
+  return out;
+}
+
+}  // namespace ioas::lockstep

@@ -1,0 +1,97 @@
+// differential/lockstep: the model and an engine under test, side by side.
+//
+// The shape is Abseil's btree lockstep checker (every call goes to the real
+// thing and to the reference, and their answers and states are compared) and
+// ShardStore's reference-model testing: the alphabet is every operation of
+// TRACE.md, arguments are biased toward what finds bugs (existing boundaries
+// +-1, exact fits, 0, PAGE, the top of the space, overflowing lengths), and a
+// failure comes out short (RapidCheck shrinks it) and is kept forever as a
+// .trace in differential/corpus/.
+//
+// Pieces:
+//   - SpecModel: the executable spec's state as a value (a cloned model
+//     engine plus the trace's current IOAS), the rc::state model;
+//   - gen_operation(model): a generator of one trace operation whose
+//     arguments are drawn from that state;
+//   - lockstep_step(): runs one operation on both sides and returns what
+//     differs (answer, or any part of the observable state), empty if none;
+//   - run_campaign(): the rc::state::check property, with a fixed seed and
+//     case count, coverage counting and the counterexample writer.
+#pragma once
+
+#include <rapidcheck.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ioas/engine.hpp"
+#include "trace.hpp"
+
+namespace ioas::lockstep {
+
+// The spec's state, copyable (copies clone the engine).
+struct SpecModel {
+  SpecModel();
+  SpecModel(const SpecModel& o);
+  SpecModel& operator=(const SpecModel& o);
+  std::unique_ptr<Engine> engine;
+  std::string current = "default";
+};
+
+// One trace operation whose arguments are biased by `m`'s state.
+rc::Gen<trace::Operation> gen_operation(const SpecModel& m);
+
+// Everything observable of `spec` and `sut` compared: IOAS names, memory
+// sources with use counts, each IOAS's snapshot (areas, reserved per owner,
+// allowed, pins, domains, alignment) and ranges, translations and the
+// userspace view at sampled bytes of every area and just outside it, dirty
+// state of every tracking domain (read with keep), and both check()s empty.
+// Returns "" when equal, else a description of the first difference.
+std::string diff_states(Engine& spec, Engine& sut);
+
+// Runs `op` on both sides (each with its own current IOAS), then compares the
+// answers and diff_states. `failure` is "" when they agree.
+struct StepResult {
+  trace::Outcome outcome;  // the spec's answer
+  std::string failure;
+};
+StepResult lockstep_step(Engine& spec, std::string& spec_current, Engine& sut,
+                         std::string& sut_current, const trace::Operation& op);
+
+// "map EINVAL", "translate fault", "unmap ok", ...: the path an operation
+// took, for the coverage table.
+std::string outcome_class(const trace::Operation& op, const trace::Outcome& o);
+
+struct CampaignConfig {
+  std::uint64_t seed = 1;
+  int cases = 200;       // RapidCheck test cases (command sequences)
+  int max_size = 60;     // the longest sequence RapidCheck generates
+  // Makes the engine under test; must return a fresh, empty engine.
+  std::function<std::unique_ptr<Engine>()> make_sut;
+  // Where a shrunk counterexample is written ("" = do not write).
+  std::string corpus_dir;
+};
+
+struct CampaignResult {
+  bool passed = false;
+  std::string message;          // RapidCheck's report on failure
+  std::string counterexample;   // path of the written .trace, if any
+  std::uint64_t operations = 0; // operations checked
+  std::map<std::string, std::uint64_t> coverage;  // outcome_class -> count
+};
+
+CampaignResult run_campaign(const CampaignConfig& cfg);
+
+// The outcome classes a campaign must reach: every errno path of SPEC.md.
+const std::vector<std::string>& required_coverage();
+
+// Writes `ops` as a trace with every expectation filled in from the model,
+// to `dir/<stem>.trace`; returns the path, or "" when it could not write.
+std::string write_counterexample(const std::vector<trace::Operation>& ops, const std::string& dir,
+                                 const std::string& stem);
+
+}  // namespace ioas::lockstep
