@@ -55,8 +55,11 @@ TEST(Verify, NamesAreaInReservedWithWitness) {
   w.ioases.at("a").reserved.push_back(ResvRec{{0x3ff000, 0x3fffff}, Owner{OwnerKind::kUser, "u"}});
   auto v = verify(w);
   ASSERT_TRUE(names(v, Invariant::kAreaReserved));
-  for (const auto& x : v)
-    if (x.invariant == Invariant::kAreaReserved) EXPECT_EQ(x.witness, u64{0x3ff000});
+  for (const auto& x : v) {
+    if (x.invariant == Invariant::kAreaReserved) {
+      EXPECT_EQ(x.witness, u64{0x3ff000});
+    }
+  }
 }
 
 TEST(Verify, NamesAllowedInReserved) {
