@@ -329,38 +329,59 @@ rc::Gen<Operation> gen_dirty_ops(const Ctx& c) {
   });
 }
 
+// The operation kinds and their weights. The kind is drawn first and only its
+// generator is built: building every alternative's combinators for every
+// step cost more than running the step.
+enum Kind : int {
+  kMem, kUnmem, kMap, kUnmap, kCut, kCopy, kPin, kUnpin, kReserve, kUnreserve,
+  kAllow, kRanges, kAttach, kDetach, kDirtyOps, kUva, kIoas, kCheck,
+};
+
+rc::Gen<Operation> gen_kind(int kind, const Ctx& c) {
+  switch (kind) {
+    case kMem: return gen_mem(c);
+    case kUnmem:
+      return rc::gen::map(name_from(c.memories, kMemNames), [](std::string n) -> Operation { return trace::UnmemOp{n}; });
+    case kMap: return gen_map(c);
+    case kUnmap: return gen_unmap(c);
+    case kCut: return rc::gen::map(gen_inner_point(c), [](u64 x) -> Operation { return trace::CutOp{x}; });
+    case kCopy: return gen_copy(c);
+    case kPin: return gen_pin(c);
+    case kUnpin:
+      return rc::gen::map(pick_or<std::uint32_t>(c.pins, rc::gen::inRange<std::uint32_t>(1, 6)),
+                          [](std::uint32_t id) -> Operation { return trace::UnpinOp{id}; });
+    case kReserve:
+      return rc::gen::apply([](Range r, std::string o) -> Operation { return trace::ReserveOp{r, std::move(o)}; },
+                            gen_small_range(c), rc::gen::elementOf(kOwners));
+    case kUnreserve:
+      return rc::gen::map(rc::gen::elementOf(kOwners), [](std::string o) -> Operation { return trace::UnreserveOp{o}; });
+    case kAllow:
+      return rc::gen::map(few<Range>(2, gen_small_range(c)),
+                          [](std::vector<Range> rs) -> Operation { return trace::AllowOp{std::move(rs)}; });
+    case kRanges: return rc::gen::just<Operation>(trace::RangesOp{});
+    case kAttach: return gen_attach(c);
+    case kDetach:
+      return rc::gen::map(name_from(c.devices, kDevNames), [](std::string d) -> Operation { return trace::DetachOp{d}; });
+    case kDirtyOps: return gen_dirty_ops(c);
+    case kUva: return rc::gen::map(gen_inner_point(c), [](u64 x) -> Operation { return trace::UvaOp{x}; });
+    case kIoas: return gen_ioas();
+    default: return rc::gen::just<Operation>(trace::CheckOp{});
+  }
+}
+
 }  // namespace
 
 rc::Gen<Operation> gen_operation(const SpecModel& m) {
-  const Ctx c = context_of(m);
-  const bool no_mem = c.memories.empty();
-  const bool have_dom = !c.domains.empty();
-  auto pin_ids = rc::gen::map(
-      pick_or<std::uint32_t>(c.pins, rc::gen::inRange<std::uint32_t>(1, 6)),
-      [](std::uint32_t id) -> Operation { return trace::UnpinOp{id}; });
-  return rc::gen::weightedOneOf<Operation>({
-      {static_cast<std::uint32_t>(no_mem ? 40 : 3), gen_mem(c)},
-      {1, rc::gen::map(name_from(c.memories, kMemNames), [](std::string n) -> Operation { return trace::UnmemOp{n}; })},
-      {20, gen_map(c)},
-      {8, gen_unmap(c)},
-      {4, rc::gen::map(gen_inner_point(c), [](u64 x) -> Operation { return trace::CutOp{x}; })},
-      {4, gen_copy(c)},
-      {4, gen_pin(c)},
-      {2, pin_ids},
-      {3, rc::gen::apply([](Range r, std::string o) -> Operation { return trace::ReserveOp{r, std::move(o)}; },
-                         gen_small_range(c), rc::gen::elementOf(kOwners))},
-      {1, rc::gen::map(rc::gen::elementOf(kOwners), [](std::string o) -> Operation { return trace::UnreserveOp{o}; })},
-      {2, rc::gen::map(few<Range>(2, gen_small_range(c)),
-                       [](std::vector<Range> rs) -> Operation { return trace::AllowOp{std::move(rs)}; })},
-      {1, rc::gen::just<Operation>(trace::RangesOp{})},
-      {6, gen_attach(c)},
-      {static_cast<std::uint32_t>(have_dom ? 3 : 1),
-       rc::gen::map(name_from(c.devices, kDevNames), [](std::string d) -> Operation { return trace::DetachOp{d}; })},
-      {static_cast<std::uint32_t>(have_dom ? 16 : 2), gen_dirty_ops(c)},
-      {2, rc::gen::map(gen_inner_point(c), [](u64 x) -> Operation { return trace::UvaOp{x}; })},
-      {2, gen_ioas()},
-      {1, rc::gen::just<Operation>(trace::CheckOp{})},
+  auto c = std::make_shared<const Ctx>(context_of(m));
+  const bool no_mem = c->memories.empty();
+  const bool have_dom = !c->domains.empty();
+  auto kind = rc::gen::weightedElement<int>({
+      {no_mem ? 40u : 3u, kMem}, {1, kUnmem}, {20, kMap}, {8, kUnmap}, {4, kCut}, {4, kCopy},
+      {4, kPin}, {2, kUnpin}, {3, kReserve}, {1, kUnreserve}, {2, kAllow}, {1, kRanges},
+      {6, kAttach}, {have_dom ? 3u : 1u, kDetach}, {have_dom ? 16u : 2u, kDirtyOps}, {2, kUva},
+      {2, kIoas}, {1, kCheck},
   });
+  return rc::gen::mapcat(kind, [c](int k) { return gen_kind(k, *c); });
 }
 
 // ---------------------------------------------------------------------------
@@ -536,12 +557,30 @@ struct Step final : rc::state::Command<SpecModel, Sut> {
   Operation op;
   explicit Step(const SpecModel& m) : op(*gen_operation(m)) {}
 
-  void apply(SpecModel& m) const override { (void)trace::execute(*m.engine, m.current, op); }
+  // rc::state runs `run(m, sut)` then `apply(m)` on the same model object;
+  // run already computed the spec's post-state, so apply adopts it instead of
+  // executing the operation a second time. During generation (apply without
+  // run) the operation is executed.
+  void apply(SpecModel& m) const override {
+    if (post_ && post_for_ == &m) {
+      m = std::move(*post_);
+      post_.reset();
+      post_for_ = nullptr;
+      return;
+    }
+    (void)trace::execute(*m.engine, m.current, op);
+  }
 
   void run(const SpecModel& m, Sut& s) const override {
     s.history.push_back(op);
-    SpecModel expected = m;
-    const StepResult r = lockstep_step(*expected.engine, expected.current, *s.engine, s.current, op);
+    auto expected = std::make_unique<SpecModel>(m);
+    const StepResult r = lockstep_step(*expected->engine, expected->current, *s.engine, s.current, op);
+    // Stash only on agreement: a failing run throws (RC_FAIL) and is not
+    // followed by apply, and a stale stash must never be adopted later.
+    if (r.failure.empty()) {
+      post_ = std::move(expected);
+      post_for_ = &m;
+    }
     if (g_campaign) {
       g_campaign->coverage[outcome_class(op, r.outcome)]++;
       g_campaign->operations++;
@@ -551,6 +590,10 @@ struct Step final : rc::state::Command<SpecModel, Sut> {
   }
 
   void show(std::ostream& os) const override { os << trace::to_string(op); }
+
+ private:
+  mutable std::unique_ptr<SpecModel> post_;
+  mutable const SpecModel* post_for_ = nullptr;
 };
 
 }  // namespace

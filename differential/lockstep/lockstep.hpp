@@ -38,6 +38,8 @@ struct SpecModel {
   SpecModel();
   SpecModel(const SpecModel& o);
   SpecModel& operator=(const SpecModel& o);
+  SpecModel(SpecModel&&) = default;
+  SpecModel& operator=(SpecModel&&) = default;
   std::unique_ptr<Engine> engine;
   std::string current = "default";
 };
