@@ -43,8 +43,8 @@ void replay_help(std::ostream& out, const trace::EngineRegistry& registry) {
          "               disagreement is a failure). Default: every engine built\n"
          "               into this binary (now: "
       << engine_list(registry)
-      << "); TRACE.md's default is both,\n"
-         "               which this becomes once impl is built.\n"
+      << "), which is\n"
+         "               TRACE.md's both when impl/ is built.\n"
          "  --rewrite    rewrite each FILE with every expectation filled in from the\n"
          "               model (comments, blank lines and the text before '=>' are\n"
          "               kept; successful ioas and mem lines stay bare)\n"
