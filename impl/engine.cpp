@@ -1,0 +1,1116 @@
+// impl/engine.cpp: the production engine.
+//
+// Layout of one IOAS (the kernel's io_pagetable, with one change: areas and
+// the union of reserved ranges share one augmented tree so that the free
+// holes automatic allocation searches are the tree's gaps):
+//   space            SpaceTree of areas + reserved-union pieces (56 B/node)
+//   reserved         per owner: a coalesced RangeSet (what snapshot reports)
+//   reserved_union   the union over all owners, mirrored into `space`
+//   allowed          RangeSet exactly as the user gave it
+//   pins             by id; area_pins counts pins per pinned area (a side map,
+//                    so the area node carries no pin field)
+//   align_hist       areas counted by granularity (lowest set bit of
+//                    iova | len | uaddr%PAGE, capped at PAGE), so "are all
+//                    areas aligned to A" is O(1), not a scan
+// Memory sources are interned: an area stores a 32-bit source id.
+//
+// Ownership: the Engine owns IOASes, sources, domains and devices; a Domain
+// belongs to exactly one IOAS (listed in Ioas::domains) and owns its page
+// table. No operation leaves a half-done change: every check that can fail
+// runs before the first mutation, except domain page-table fills, which are
+// undone on failure.
+#include "ioas/impl.hpp"
+
+#include <absl/container/btree_map.h>
+#include <absl/container/btree_set.h>
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/inlined_vector.h>
+#include <absl/strings/string_view.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "check.hpp"
+#include "domain.hpp"
+#include "range_set.hpp"
+#include "space_tree.hpp"
+
+namespace ioas {
+namespace impl {
+namespace {
+
+// Debian's Abseil has its own string_view type; heterogeneous lookups in
+// absl hash maps take that one.
+absl::string_view key(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+std::string hex(u64 v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+std::string span(u64 iova, u64 len) { return hex(iova) + "+" + hex(len); }
+
+Error err(int code, std::string msg) { return make_error(code, std::move(msg)); }
+
+u64 lowest_bit(u64 x) { return arith::lowest_bit(x); }
+bool aligned(u64 x, u64 a) { return arith::is_aligned(x, a); }
+
+constexpr u64 k48Bits = (u64{1} << 48) - 1;
+constexpr unsigned kPageShift = 12;
+static_assert(kPage == (u64{1} << kPageShift));
+
+// Granularity bucket of an area: log2 of the largest alignment (<= PAGE)
+// its iova, length and uaddr%PAGE all have.
+unsigned granularity(u64 iova, u64 len, u64 uaddr) {
+  return static_cast<unsigned>(std::countr_zero(iova | len | (uaddr % kPage) | kPage));
+}
+
+struct Source {
+  MemorySource info;
+  u64 use_count = 0;
+  bool live = false;
+};
+
+struct Pin {
+  Range iova;
+  bool write = false;
+  bool release = true;
+  absl::InlinedVector<std::uint32_t, 2> sources;  // distinct, each counted once
+};
+
+struct Ioas;
+
+struct Domain {
+  std::string name;
+  Ioas* ioas = nullptr;
+  Format fmt = Format::kX86_64;
+  Range aperture;
+  u64 pgsize_bitmap = 0;
+  absl::btree_set<std::string> devices;
+  DirtyMode dirty = DirtyMode::kOff;
+  std::unique_ptr<SoftPageTable> pt;
+};
+
+struct Ioas {
+  std::string name;
+  IoasOptions options;
+  u64 iova_alignment = 1;
+  SpaceTree space;
+  std::size_t area_count = 0;
+  absl::btree_map<Owner, RangeSet> reserved;
+  RangeSet reserved_union{true};
+  RangeSet allowed{false};
+  absl::btree_map<std::uint32_t, Pin> pins;
+  std::uint32_t next_pin_id = 1;
+  absl::flat_hash_map<u64, std::uint32_t> area_pins;
+  std::array<u64, kPageShift + 1> align_hist{};
+  std::vector<Domain*> domains;  // sorted by name
+};
+
+struct DeviceRec {
+  Ioas* ioas = nullptr;
+  Domain* dom = nullptr;
+};
+
+// An area as collected by a walk (a copy: tree nodes move on erase).
+struct AreaRef {
+  u64 start, last, offset;
+  std::uint32_t source;
+  std::uint8_t prot;
+};
+
+class ImplEngine final : public Engine {
+ public:
+  explicit ImplEngine(const ImplOptions& o) : opts_(o) {}
+  const char* kind() const override { return "impl"; }
+  std::unique_ptr<Engine> clone() const override;
+
+  Status create_ioas(std::string_view name, const IoasOptions& options) override;
+  Result<IoasOptions> ioas_options(std::string_view ioas) const override;
+  std::vector<std::string> ioas_names() const override;
+  Status add_memory(const MemorySource& source) override;
+  Status remove_memory(std::string_view name) override;
+  std::vector<MemoryInfo> memories() const override;
+  Result<u64> map(std::string_view ioas, const MapArgs& args) override;
+  Result<u64> unmap(std::string_view ioas, u64 iova, u64 len) override;
+  Status cut(std::string_view ioas, u64 iova) override;
+  Result<u64> copy(std::string_view ioas, const CopyArgs& args) override;
+  Status reserve(std::string_view ioas, Range range, std::string_view owner) override;
+  Status unreserve(std::string_view ioas, std::string_view owner) override;
+  Status allow(std::string_view ioas, std::span<const Range> ranges) override;
+  Result<IovaRanges> ranges(std::string_view ioas) const override;
+  Status attach(std::string_view ioas, const AttachArgs& args) override;
+  Status detach(std::string_view dev) override;
+  Result<std::uint32_t> pin(std::string_view ioas, const PinArgs& args) override;
+  Status unpin(std::string_view ioas, std::uint32_t id) override;
+  Result<std::optional<Translation>> translate(std::string_view dom, u64 iova) const override;
+  Result<DmaOutcome> dma(std::string_view dom, DmaDir dir, u64 iova, u64 len) override;
+  Status set_dirty_tracking(std::string_view dom, DirtyMode mode) override;
+  Result<std::vector<Range>> read_dirty(std::string_view dom, u64 iova, u64 len, u64 pgsize,
+                                        bool keep) override;
+  Result<u64> uva(std::string_view ioas, u64 iova) const override;
+  Result<IoasState> snapshot(std::string_view ioas) const override;
+  std::vector<Violation> check() const override;
+
+ private:
+  // Runs verify_all() after a mutating call when the option is set.
+  template <typename R>
+  R checked(R r) {
+    if (opts_.verify_each_op) verify_all();
+    return r;
+  }
+  void verify_all() const;
+
+  Ioas* find_ioas(std::string_view name) const {
+    auto it = ioases_.find(key(name));
+    return it == ioases_.end() ? nullptr : it->second.get();
+  }
+  Source* find_source(std::string_view name, std::uint32_t* id = nullptr) {
+    auto it = source_ids_.find(key(name));
+    if (it == source_ids_.end()) return nullptr;
+    if (id) *id = it->second;
+    return &sources_[it->second];
+  }
+  Domain* find_domain(std::string_view name) const {
+    auto it = domains_.find(key(name));
+    return it == domains_.end() ? nullptr : it->second.get();
+  }
+
+  // Areas of `s` touching r, in order; reserved pieces are skipped.
+  template <typename F>
+  static void for_each_area(const Ioas& s, Range r, F&& f) {
+    for (const SpaceNode* n = s.space.first_from(r.start); n && n->start <= r.last; n = s.space.next(*n)) {
+      if (n->is_area()) f(*n);
+      if (n->last >= r.last) break;
+    }
+  }
+  static bool touches_area(const Ioas& s, Range r) {
+    bool any = false;
+    for (const SpaceNode* n = s.space.first_from(r.start); n && n->start <= r.last; n = s.space.next(*n)) {
+      if (n->is_area()) {
+        any = true;
+        break;
+      }
+      if (n->last >= r.last) break;
+    }
+    return any;
+  }
+  static bool all_areas_aligned(const Ioas& s, u64 a) {
+    for (unsigned b = 0; b < s.align_hist.size() && (u64{1} << b) < a; ++b)
+      if (s.align_hist[b]) return false;
+    return true;
+  }
+  // The sizes a domain's leaves are chosen from: huge-pages=off keeps sizes
+  // <= PAGE; split dirty tracking keeps only the smallest size.
+  static u64 effective_pgsizes(const Ioas& s, const Domain& d) {
+    if (d.dirty == DirtyMode::kOnSplit) return lowest_bit(d.pgsize_bitmap);
+    if (!s.options.huge_pages) return d.pgsize_bitmap & (kPage | (kPage - 1));
+    return d.pgsize_bitmap;
+  }
+  static void recompute_alignment(Ioas& s) {
+    u64 a = s.options.huge_pages ? 1 : kPage;
+    for (const Domain* d : s.domains) a = std::max(a, lowest_bit(d->pgsize_bitmap));
+    if (!s.pins.empty()) a = std::max(a, kPage);
+    s.iova_alignment = a;
+  }
+  // Makes `space` hold exactly the pieces of the union of all owners' ranges.
+  static void resync_reserved(Ioas& s);
+
+  // The automatic-allocation search of SPEC "map": allowed spans (adjacent
+  // ones joined) clipped to the window, lowest fitting hole first.
+  static std::optional<u64> alloc_iova(const Ioas& s, u64 len, u64 a, u64 off);
+
+  // Inserts an area (tree, histogram, use count) and maps it into every
+  // domain; on a domain failure everything is undone and the error returned.
+  Status add_area(Ioas& s, const AreaRef& a);
+  void remove_area(Ioas& s, const AreaRef& a);
+  void finish_remove_area(Ioas& s, const AreaRef& a);
+  void drop_pin(Ioas& s, absl::btree_map<std::uint32_t, Pin>::iterator it);
+  u64 area_pa(const SpaceNode& n) const { return sources_[n.source].info.pa + n.offset; }
+  u64 area_uaddr(const SpaceNode& n) const { return sources_[n.source].info.va + n.offset; }
+
+  ImplOptions opts_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Ioas>> ioases_;
+  std::vector<Source> sources_;
+  std::vector<std::uint32_t> free_source_ids_;
+  absl::flat_hash_map<std::string, std::uint32_t> source_ids_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Domain>> domains_;
+  absl::flat_hash_map<std::string, DeviceRec> devices_;
+};
+
+// A deep copy; the IOAS <-> domain <-> device pointers are re-aimed at the
+// copies.
+std::unique_ptr<Engine> ImplEngine::clone() const {
+  auto e = std::make_unique<ImplEngine>(opts_);
+  e->sources_ = sources_;
+  e->free_source_ids_ = free_source_ids_;
+  e->source_ids_ = source_ids_;
+  absl::flat_hash_map<const Ioas*, Ioas*> imap;
+  absl::flat_hash_map<const Domain*, Domain*> dmap;
+  for (const auto& [name, s] : ioases_) {
+    auto n = std::make_unique<Ioas>(*s);
+    imap[s.get()] = n.get();
+    e->ioases_.emplace(name, std::move(n));
+  }
+  for (const auto& [name, d] : domains_) {
+    auto n = std::make_unique<Domain>();
+    n->name = d->name;
+    n->ioas = imap.at(d->ioas);
+    n->fmt = d->fmt;
+    n->aperture = d->aperture;
+    n->pgsize_bitmap = d->pgsize_bitmap;
+    n->devices = d->devices;
+    n->dirty = d->dirty;
+    n->pt = std::make_unique<SoftPageTable>(*d->pt);
+    dmap[d.get()] = n.get();
+    e->domains_.emplace(name, std::move(n));
+  }
+  for (auto& [name, s] : e->ioases_)
+    for (Domain*& d : s->domains) d = dmap.at(d);
+  for (const auto& [dev, rec] : devices_) e->devices_.emplace(dev, DeviceRec{imap.at(rec.ioas), dmap.at(rec.dom)});
+  return e;
+}
+
+// ---------------------------------------------------------------- IOASes
+
+Status ImplEngine::create_ioas(std::string_view name, const IoasOptions& options) {
+  if (name.empty()) return checked<Status>(err(EINVAL, "create ioas: empty name"));
+  if (find_ioas(name)) return checked<Status>(err(EEXIST, "create ioas " + std::string(name) + ": exists"));
+  auto s = std::make_unique<Ioas>();
+  s->name = std::string(name);
+  s->options = options;
+  recompute_alignment(*s);
+  if (options.zero_page == ZeroPage::kReserved) {
+    s->reserved.try_emplace(Owner{OwnerKind::kZeroPage, ""}, true).first->second.add(Range{0, kPage - 1});
+    resync_reserved(*s);
+  }
+  ioases_.emplace(s->name, std::move(s));
+  return checked(ok_status());
+}
+
+Result<IoasOptions> ImplEngine::ioas_options(std::string_view ioas) const {
+  const Ioas* s = find_ioas(ioas);
+  if (!s) return err(ENOENT, "ioas " + std::string(ioas) + ": no such IOAS");
+  return s->options;
+}
+
+std::vector<std::string> ImplEngine::ioas_names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, s] : ioases_) out.push_back(n);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// ---------------------------------------------------------------- memory
+
+Status ImplEngine::add_memory(const MemorySource& m) {
+  if (m.name.empty()) return checked<Status>(err(EINVAL, "mem: the name is empty"));
+  if (source_ids_.contains(m.name)) return checked<Status>(err(EEXIST, "mem " + m.name + ": name exists"));
+  if (m.len == 0) return checked<Status>(err(EINVAL, "mem " + m.name + ": length 0"));
+  if (arith::range_last(m.va, m.len).overflow || arith::range_last(m.pa, m.len).overflow)
+    return checked<Status>(err(EOVERFLOW, "mem " + m.name + ": va+len or pa+len passes 2^64-1"));
+  if (m.va % kPage != m.pa % kPage)
+    return checked<Status>(err(EINVAL, "mem " + m.name + ": va " + hex(m.va) + " and pa " + hex(m.pa) +
+                                           " have different offsets within a page"));
+  std::uint32_t id;
+  if (!free_source_ids_.empty()) {
+    id = free_source_ids_.back();
+    free_source_ids_.pop_back();
+  } else {
+    IOAS_CHECK(sources_.size() < kReservedPiece, "too many memory sources");
+    id = static_cast<std::uint32_t>(sources_.size());
+    sources_.emplace_back();
+  }
+  sources_[id] = Source{m, 0, true};
+  source_ids_.emplace(m.name, id);
+  return checked(ok_status());
+}
+
+Status ImplEngine::remove_memory(std::string_view name) {
+  std::uint32_t id;
+  Source* src = find_source(name, &id);
+  if (!src) return checked<Status>(err(ENOENT, "unmem " + std::string(name) + ": no such memory source"));
+  if (src->use_count)
+    return checked<Status>(err(EBUSY, "unmem " + std::string(name) + ": used by " +
+                                          std::to_string(src->use_count) + " areas and pins"));
+  *src = Source{};
+  source_ids_.erase(source_ids_.find(key(name)));
+  free_source_ids_.push_back(id);
+  return checked(ok_status());
+}
+
+std::vector<MemoryInfo> ImplEngine::memories() const {
+  std::vector<MemoryInfo> out;
+  for (const auto& s : sources_)
+    if (s.live) out.push_back(MemoryInfo{s.info, s.use_count});
+  std::sort(out.begin(), out.end(),
+            [](const MemoryInfo& a, const MemoryInfo& b) { return a.source.name < b.source.name; });
+  return out;
+}
+
+// ---------------------------------------------------------------- areas
+
+Status ImplEngine::add_area(Ioas& s, const AreaRef& a) {
+  const Source& src = sources_[a.source];
+  const u64 pa = src.info.pa + a.offset;
+  const Range r{a.start, a.last};
+  std::size_t done = 0;
+  for (; done < s.domains.size(); ++done) {
+    Domain* d = s.domains[done];
+    Status st = d->pt->map(r, pa, static_cast<Prot>(a.prot), effective_pgsizes(s, *d));
+    if (!st.ok()) {
+      for (std::size_t i = 0; i < done; ++i) {
+        s.domains[i]->pt->unmap(r);
+        s.domains[i]->pt->flush_iotlb();
+      }
+      return err(st.error().code, "domain " + d->name + ": " + st.error().message);
+    }
+  }
+  for (Domain* d : s.domains) d->pt->flush_iotlb();
+  s.space.insert(SpaceEntry{a.start, a.last, a.source, a.offset, a.prot});
+  ++s.area_count;
+  ++s.align_hist[granularity(a.start, a.last - a.start + 1, src.info.va + a.offset)];
+  ++sources_[a.source].use_count;
+  return ok_status();
+}
+
+void ImplEngine::remove_area(Ioas& s, const AreaRef& a) {
+  bool erased = s.space.erase(a.start);
+  IOAS_CHECK(erased, "remove_area: no such area");
+  finish_remove_area(s, a);
+}
+
+// Everything but the tree: page tables, counts.
+void ImplEngine::finish_remove_area(Ioas& s, const AreaRef& a) {
+  const Range r{a.start, a.last};
+  for (Domain* d : s.domains) d->pt->unmap(r);
+  --s.area_count;
+  --s.align_hist[granularity(a.start, a.last - a.start + 1, sources_[a.source].info.va + a.offset)];
+  --sources_[a.source].use_count;
+}
+
+// Holes are those of (reserved ∪ areas) inside the allowed spans (the whole
+// window when there is no allowed range), clipped to the window
+// [PAGE, 2^64-1-PAGE]; spans ascend, so the first fit is the lowest.
+std::optional<u64> ImplEngine::alloc_iova(const Ioas& s, u64 len, u64 a, u64 off) {
+  constexpr u64 kWinLo = kPage, kWinHi = kMaxIova - kPage;
+  if (s.allowed.empty()) return s.space.lowest_fit(kWinLo, kWinHi, len, a, off);
+  std::optional<Range> span;
+  std::optional<u64> found;
+  auto try_span = [&](Range sp) {
+    u64 lo = std::max(sp.start, kWinLo), hi = std::min(sp.last, kWinHi);
+    if (lo <= hi) found = s.space.lowest_fit(lo, hi, len, a, off);
+  };
+  s.allowed.for_each([&](Range r) {
+    if (found) return;
+    if (span && span->precedes_adjacent(r)) {
+      span->last = r.last;
+      return;
+    }
+    if (span) try_span(*span);
+    span = r;
+  });
+  if (!found && span) try_span(*span);
+  return found;
+}
+
+Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
+  Ioas* s = find_ioas(ioas);
+  if (!s) return checked<Result<u64>>(err(ENOENT, "map: no IOAS " + std::string(ioas)));
+  std::uint32_t sid;
+  Source* src = find_source(args.source, &sid);
+  if (!src) return checked<Result<u64>>(err(ENOENT, "map: no memory source " + args.source));
+  auto what = [&] { return std::string("map " + (args.iova ? span(*args.iova, args.len) : "auto+" + hex(args.len))); };
+  if (args.prot != Prot::kRead && args.prot != Prot::kReadWrite)
+    return checked<Result<u64>>(err(EINVAL, what() + ": prot " + to_string(args.prot) + " (r or rw only)"));
+  if (args.len == 0) return checked<Result<u64>>(err(EINVAL, what() + ": length 0"));
+  if (args.iova && arith::range_last(*args.iova, args.len).overflow)
+    return checked<Result<u64>>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1"));
+  if (arith::range_last(args.offset, args.len).overflow)
+    return checked<Result<u64>>(err(EOVERFLOW, what() + ": source offset+len passes 2^64-1"));
+  if (args.offset + args.len - 1 > src->info.len - 1)
+    return checked<Result<u64>>(err(EINVAL, what() + ": offset+len beyond source " + args.source + " (" +
+                                                hex(src->info.len) + " bytes)"));
+  if (args.prot == Prot::kReadWrite && !src->info.writable)
+    return checked<Result<u64>>(err(EPERM, what() + ": source " + args.source + " is read-only"));
+  const u64 uaddr = src->info.va + args.offset;
+  const u64 A = s->iova_alignment;
+  if ((args.iova && !aligned(*args.iova, A)) || !aligned(args.len, A) || !aligned(uaddr % kPage, A))
+    return checked<Result<u64>>(
+        err(EINVAL, what() + ": iova, length or uaddr%PAGE not a multiple of iova_alignment " + hex(A)));
+  u64 iova;
+  if (args.iova) {
+    iova = *args.iova;
+    const Range r{iova, iova + args.len - 1};
+    if (auto rr = s->reserved_union.first_overlapping(r))
+      return checked<Result<u64>>(err(EINVAL, what() + ": overlaps reserved range " + to_string(*rr)));
+    if (touches_area(*s, r)) return checked<Result<u64>>(err(EEXIST, what() + ": overlaps a mapped area"));
+  } else {
+    if (args.len >= (u64{1} << 63)) return checked<Result<u64>>(err(EOVERFLOW, what() + ": length >= 2^63"));
+    const u64 a = arith::auto_alignment(args.len, uaddr, kMaxAutoAlignment);
+    if (a < A)
+      return checked<Result<u64>>(
+          err(EINVAL, what() + ": wanted alignment " + hex(a) + " is below iova_alignment " + hex(A)));
+    auto found = alloc_iova(*s, args.len, a, uaddr % kPage);
+    if (!found) return checked<Result<u64>>(err(ENOSPC, what() + ": no free hole fits"));
+    iova = *found;
+  }
+  Status st = add_area(*s, AreaRef{iova, iova + args.len - 1, args.offset, sid, static_cast<std::uint8_t>(args.prot)});
+  if (!st.ok()) return checked<Result<u64>>(st.error());
+  return checked<Result<u64>>(iova);
+}
+
+Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
+  Ioas* s = find_ioas(ioas);
+  if (!s) return checked<Result<u64>>(err(ENOENT, "unmap: no IOAS " + std::string(ioas)));
+  const bool all = iova == 0 && len == kMaxIova;
+  auto what = [&] { return std::string(all ? std::string("unmap all") : "unmap " + span(iova, len)); };
+  Range r = Range::all();
+  if (!all) {
+    if (len == 0) return checked<Result<u64>>(err(EINVAL, what() + ": length 0"));
+    if (arith::range_last(iova, len).overflow)
+      return checked<Result<u64>>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1"));
+    r = Range{iova, iova + len - 1};
+  }
+  // The common case in one tree descent: the range is exactly one unpinned
+  // area (no other area can then touch it).
+  if (!all && s->area_pins.empty()) {
+    SpaceNode gone;
+    if (s->space.erase_area(r.start, r.last, &gone)) {
+      finish_remove_area(*s, AreaRef{gone.start, gone.last, gone.offset, gone.source, gone.prot});
+      for (Domain* d : s->domains) d->pt->flush_iotlb();
+      return checked<Result<u64>>(gone.last - gone.start + 1);
+    }
+  }
+  absl::InlinedVector<AreaRef, 4> victims;
+  bool partial = false;
+  Range bad{};
+  for_each_area(*s, r, [&](const SpaceNode& n) {
+    if (!r.contains(n.range()) && !partial) {
+      partial = true;
+      bad = n.range();
+    }
+    victims.push_back(AreaRef{n.start, n.last, n.offset, n.source, n.prot});
+  });
+  if (partial)
+    return checked<Result<u64>>(err(ENOENT, what() + ": area " + to_string(bad) + " is not wholly inside"));
+  if (victims.empty() && !all) return checked<Result<u64>>(err(ENOENT, what() + ": nothing mapped there"));
+  // Pinned areas: every pin touching them is told to release; one that
+  // will not makes the whole unmap EBUSY with every pin left in place.
+  if (!s->area_pins.empty()) {
+    std::vector<std::uint32_t> told;
+    for (const auto& [id, p] : s->pins) {
+      bool touches = false;
+      for (const AreaRef& v : victims)
+        if (p.iova.overlaps(Range{v.start, v.last})) {
+          touches = true;
+          break;
+        }
+      if (!touches) continue;
+      if (!p.release)
+        return checked<Result<u64>>(err(EBUSY, what() + ": pin " + std::to_string(id) + " on " +
+                                                   to_string(p.iova) + " does not release"));
+      told.push_back(id);
+    }
+    for (std::uint32_t id : told) drop_pin(*s, s->pins.find(id));
+  }
+  u64 total = 0;
+  for (const AreaRef& v : victims) {
+    remove_area(*s, v);
+    total += v.last - v.start + 1;
+  }
+  for (Domain* d : s->domains) d->pt->flush_iotlb();
+  return checked<Result<u64>>(total);
+}
+
+Status ImplEngine::cut(std::string_view ioas, u64 iova) {
+  Ioas* s = find_ioas(ioas);
+  if (!s) return checked<Status>(err(ENOENT, "cut: no IOAS " + std::string(ioas)));
+  const SpaceNode* n = s->space.find(iova);
+  if (!n || !n->is_area() || iova == n->start || iova == n->last) return checked(ok_status());
+  const AreaRef a{n->start, n->last, n->offset, n->source, n->prot};
+  auto what = [&] { return std::string("cut " + hex(iova) + " in area " + to_string(Range{a.start, a.last})); };
+  if (s->area_pins.contains(a.start)) return checked<Status>(err(EINVAL, what() + ": area is pinned"));
+  if (!aligned(iova + 1, s->iova_alignment))
+    return checked<Status>(
+        err(EINVAL, what() + ": new boundary " + hex(iova + 1) + " not aligned to " + hex(s->iova_alignment)));
+  const u64 va = sources_[a.source].info.va;
+  --s->align_hist[granularity(a.start, a.last - a.start + 1, va + a.offset)];
+  s->space.set_last(a.start, iova);
+  const AreaRef right{iova + 1, a.last, a.offset + (iova + 1 - a.start), a.source, a.prot};
+  s->space.insert(SpaceEntry{right.start, right.last, right.source, right.offset, right.prot});
+  ++s->area_count;
+  ++s->align_hist[granularity(a.start, iova - a.start + 1, va + a.offset)];
+  ++s->align_hist[granularity(right.start, right.last - right.start + 1, va + right.offset)];
+  ++sources_[a.source].use_count;
+  for (Domain* d : s->domains) {
+    d->pt->split(iova);
+    d->pt->flush_iotlb();
+  }
+  return checked(ok_status());
+}
+
+Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
+  Ioas* dst = find_ioas(ioas);
+  if (!dst) return checked<Result<u64>>(err(ENOENT, "copy: no IOAS " + std::string(ioas)));
+  Ioas* from = find_ioas(args.from);
+  if (!from) return checked<Result<u64>>(err(ENOENT, "copy: no source IOAS " + args.from));
+  auto what = [&] { return std::string("copy " + args.from + ":" + span(args.src_iova, args.len)); };
+  if (args.prot != Prot::kRead && args.prot != Prot::kReadWrite)
+    return checked<Result<u64>>(err(EINVAL, what() + ": prot " + to_string(args.prot) + " (r or rw only)"));
+  if (args.len == 0) return checked<Result<u64>>(err(EINVAL, what() + ": length 0"));
+  if (arith::range_last(args.src_iova, args.len).overflow ||
+      (args.dst_iova && arith::range_last(*args.dst_iova, args.len).overflow))
+    return checked<Result<u64>>(err(EOVERFLOW, what() + ": source or destination range passes 2^64-1"));
+  const Range src_r{args.src_iova, args.src_iova + args.len - 1};
+  // The source must be covered by contiguous areas; one piece per area.
+  std::vector<AreaRef> pieces;
+  u64 next = src_r.start;
+  bool covered = true;
+  for (const SpaceNode* n = from->space.first_from(src_r.start); n && n->start <= src_r.last;
+       n = from->space.next(*n)) {
+    if (!n->is_area() || n->start > next) {
+      covered = false;
+      break;
+    }
+    const u64 ps = std::max(n->start, src_r.start), pl = std::min(n->last, src_r.last);
+    pieces.push_back(AreaRef{ps, pl, n->offset + (ps - n->start), n->source, static_cast<std::uint8_t>(args.prot)});
+    if (pl == src_r.last) break;
+    next = pl + 1;
+  }
+  if (!covered || pieces.empty() || pieces.back().last != src_r.last)
+    return checked<Result<u64>>(err(ENOENT, what() + ": source range is not covered by contiguous areas"));
+  const u64 A = dst->iova_alignment;
+  for (const AreaRef& p : pieces) {
+    const Source& src = sources_[p.source];
+    if (args.prot == Prot::kReadWrite && !src.info.writable)
+      return checked<Result<u64>>(err(EPERM, what() + ": source " + src.info.name + " is read-only"));
+  }
+  const u64 first_uaddr = sources_[pieces.front().source].info.va + pieces.front().offset;
+  for (const AreaRef& p : pieces) {
+    const u64 dst_start = args.dst_iova.value_or(0) + (p.start - src_r.start);
+    const u64 uaddr = sources_[p.source].info.va + p.offset;
+    if ((args.dst_iova && !aligned(dst_start, A)) || !aligned(p.last - p.start + 1, A) ||
+        !aligned(uaddr % kPage, A))
+      return checked<Result<u64>>(
+          err(EINVAL, what() + ": a piece's iova, length or uaddr%PAGE is not a multiple of iova_alignment " + hex(A)));
+  }
+  u64 iova;
+  if (args.dst_iova) {
+    iova = *args.dst_iova;
+    const Range r{iova, iova + args.len - 1};
+    if (auto rr = dst->reserved_union.first_overlapping(r))
+      return checked<Result<u64>>(err(EINVAL, what() + ": destination overlaps reserved range " + to_string(*rr)));
+    if (touches_area(*dst, r)) return checked<Result<u64>>(err(EEXIST, what() + ": destination overlaps an area"));
+  } else {
+    if (args.len >= (u64{1} << 63)) return checked<Result<u64>>(err(EOVERFLOW, what() + ": length >= 2^63"));
+    const u64 a = arith::auto_alignment(args.len, first_uaddr, kMaxAutoAlignment);
+    if (a < A)
+      return checked<Result<u64>>(
+          err(EINVAL, what() + ": wanted alignment " + hex(a) + " is below iova_alignment " + hex(A)));
+    auto found = alloc_iova(*dst, args.len, a, first_uaddr % kPage);
+    if (!found) return checked<Result<u64>>(err(ENOSPC, what() + ": no free hole fits"));
+    iova = *found;
+  }
+  std::vector<AreaRef> added;
+  for (const AreaRef& p : pieces) {
+    const u64 ds = iova + (p.start - src_r.start);
+    AreaRef a{ds, ds + (p.last - p.start), p.offset, p.source, p.prot};
+    Status st = add_area(*dst, a);
+    if (!st.ok()) {
+      for (const AreaRef& b : added) remove_area(*dst, b);
+      for (Domain* d : dst->domains) d->pt->flush_iotlb();
+      return checked<Result<u64>>(st.error());
+    }
+    added.push_back(a);
+  }
+  return checked<Result<u64>>(iova);
+}
+
+// ---------------------------------------------------------------- reserved / allowed
+
+void ImplEngine::resync_reserved(Ioas& s) {
+  RangeSet u(true);
+  for (const auto& [owner, rs] : s.reserved) rs.for_each([&](Range r) { u.add(r); });
+  if (u == s.reserved_union) return;
+  // Drop pieces that are no longer pieces, then add the new ones, so the
+  // tree stays disjoint at every step.
+  s.reserved_union.for_each([&](Range r) {
+    if (u.find(r.start) != std::optional<Range>(r)) {
+      bool erased = s.space.erase(r.start);
+      IOAS_CHECK(erased, "resync_reserved: piece missing from the space tree");
+    }
+  });
+  u.for_each([&](Range r) {
+    if (s.reserved_union.find(r.start) != std::optional<Range>(r))
+      s.space.insert(SpaceEntry{r.start, r.last, kReservedPiece, 0, 0});
+  });
+  s.reserved_union = std::move(u);
+}
+
+Status ImplEngine::reserve(std::string_view ioas, Range range, std::string_view owner) {
+  Ioas* s = find_ioas(ioas);
+  if (!s) return checked<Status>(err(ENOENT, "reserve: no IOAS " + std::string(ioas)));
+  auto what = [&] { return std::string("reserve " + to_string(range) + " owner " + std::string(owner)); };
+  if (owner.empty()) return checked<Status>(err(EINVAL, what() + ": the owner is empty"));
+  if (range.start > range.last) return checked<Status>(err(EINVAL, what() + ": start > last"));
+  if (touches_area(*s, range)) return checked<Status>(err(EADDRINUSE, what() + ": intersects a mapped area"));
+  if (auto a = s->allowed.first_overlapping(range))
+    return checked<Status>(err(EADDRINUSE, what() + ": intersects allowed range " + to_string(*a)));
+  s->reserved.try_emplace(Owner{OwnerKind::kUser, std::string(owner)}, true).first->second.add(range);
+  resync_reserved(*s);
+  return checked(ok_status());
+}
+
+Status ImplEngine::unreserve(std::string_view ioas, std::string_view owner) {
+  Ioas* s = find_ioas(ioas);
+  if (!s) return checked<Status>(err(ENOENT, "unreserve: no IOAS " + std::string(ioas)));
+  s->reserved.erase(Owner{OwnerKind::kUser, std::string(owner)});
+  resync_reserved(*s);
+  return checked(ok_status());
+}
+
+Status ImplEngine::allow(std::string_view ioas, std::span<const Range> ranges) {
+  Ioas* s = find_ioas(ioas);
+  if (!s) return checked<Status>(err(ENOENT, "allow: no IOAS " + std::string(ioas)));
+  for (const Range& r : ranges)
+    if (r.start >= r.last) return checked<Status>(err(EINVAL, "allow " + to_string(r) + ": start >= last"));
+  std::vector<Range> sorted(ranges.begin(), ranges.end());
+  std::sort(sorted.begin(), sorted.end());
+  for (std::size_t i = 1; i < sorted.size(); ++i)
+    if (sorted[i - 1].overlaps(sorted[i]))
+      return checked<Status>(err(EINVAL, "allow: " + to_string(sorted[i - 1]) + " and " + to_string(sorted[i]) + " overlap"));
+  for (const Range& r : ranges)
+    if (auto rr = s->reserved_union.first_overlapping(r))
+      return checked<Status>(err(EADDRINUSE, "allow " + to_string(r) + ": touches reserved " + to_string(*rr)));
+  RangeSet allowed(false);
+  for (const Range& r : sorted) allowed.add(r);
+  s->allowed = std::move(allowed);
+  return checked(ok_status());
+}
+
+Result<IovaRanges> ImplEngine::ranges(std::string_view ioas) const {
+  const Ioas* s = find_ioas(ioas);
+  if (!s) return err(ENOENT, "ranges: no IOAS " + std::string(ioas));
+  return IovaRanges{s->reserved_union.complement(), s->iova_alignment};
+}
+
+// ---------------------------------------------------------------- devices and domains
+
+Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
+  Ioas* s = find_ioas(ioas);
+  if (!s) return checked<Status>(err(ENOENT, "attach: no IOAS " + std::string(ioas)));
+  auto what = [&] { return std::string("attach " + args.dev + " to " + args.dom); };
+  if (args.dev.empty()) return checked<Status>(err(EINVAL, "attach: the device name is empty"));
+  if (args.dom.empty()) return checked<Status>(err(EINVAL, "attach: the domain name is empty"));
+  if (devices_.contains(args.dev)) return checked<Status>(err(EBUSY, what() + ": device already attached"));
+  Domain* dom = find_domain(args.dom);
+  if (dom) {
+    if (dom->ioas != s) return checked<Status>(err(EINVAL, what() + ": domain is in IOAS " + dom->ioas->name));
+    if ((args.fmt && *args.fmt != dom->fmt) || (args.aperture && *args.aperture != dom->aperture) ||
+        (args.pgsize_bitmap && *args.pgsize_bitmap != dom->pgsize_bitmap))
+      return checked<Status>(err(EINVAL, what() + ": format, aperture or page sizes differ from the domain's"));
+  }
+  // The device's reserved regions.
+  RangeSet dev_resv(true);
+  for (const ResvRegion& rr : args.resv) {
+    // Malformed input is rejected even for a region that would be skipped.
+    if (rr.range.start > rr.range.last)
+      return checked<Status>(err(EINVAL, what() + ": reserved region " + to_string(rr.range) + " has start > last"));
+    if (rr.type == ResvType::kDirectRelaxable) continue;
+    if (touches_area(*s, rr.range))
+      return checked<Status>(err(EADDRINUSE, what() + ": reserved region " + to_string(rr.range) + " intersects an area"));
+    if (auto a = s->allowed.first_overlapping(rr.range))
+      return checked<Status>(err(EADDRINUSE, what() + ": reserved region " + to_string(rr.range) +
+                                                 " intersects allowed range " + to_string(*a)));
+    dev_resv.add(rr.range);
+  }
+  std::unique_ptr<Domain> fresh;
+  RangeSet dom_resv(true);
+  u64 new_alignment = s->iova_alignment;
+  if (!dom) {
+    fresh = std::make_unique<Domain>();
+    fresh->name = args.dom;
+    fresh->ioas = s;
+    fresh->fmt = args.fmt.value_or(Format::kX86_64);
+    const bool tce = fresh->fmt == Format::kTce;
+    fresh->aperture = args.aperture.value_or(tce ? Range{0, 0x7fffffff} : Range{0, k48Bits});
+    fresh->pgsize_bitmap = args.pgsize_bitmap.value_or(tce ? k4K : (k4K | k2M | k1G));
+    const u64 pg = fresh->pgsize_bitmap;
+    if (tce ? std::popcount(pg) != 1 : (pg == 0 || (pg & ~(k4K | k2M | k1G)) != 0))
+      return checked<Status>(err(EINVAL, what() + ": page sizes " + hex(pg) + " not allowed by format " +
+                                             to_string(fresh->fmt)));
+    if (fresh->aperture.start > fresh->aperture.last)
+      return checked<Status>(err(EINVAL, what() + ": aperture " + to_string(fresh->aperture) + " has start > last"));
+    // tce is a flat table of whole IOMMU pages; the others translate 48 bits.
+    if (tce ? (!aligned(fresh->aperture.start, pg) || !aligned(fresh->aperture.last + 1, pg))
+            : fresh->aperture.last > k48Bits)
+      return checked<Status>(err(EINVAL, what() + ": aperture " + to_string(fresh->aperture) +
+                                             " cannot be addressed by format " + to_string(fresh->fmt)));
+    const u64 minpg = lowest_bit(pg);
+    if (minpg > kPage)
+      return checked<Status>(err(EINVAL, what() + ": minimum page size " + hex(minpg) + " above PAGE"));
+    new_alignment = std::max(new_alignment, minpg);
+    if (!all_areas_aligned(*s, new_alignment))
+      return checked<Status>(err(EADDRINUSE, what() + ": existing areas are not aligned to " + hex(new_alignment)));
+    const Range ap = fresh->aperture;
+    if (ap.start > 0) dom_resv.add(Range{0, ap.start - 1});
+    if (ap.last < kMaxIova) dom_resv.add(Range{ap.last + 1, kMaxIova});
+    for (const Range& r : dom_resv.ranges()) {
+      if (touches_area(*s, r))
+        return checked<Status>(err(EADDRINUSE, what() + ": an area lies outside the aperture " + to_string(ap)));
+      if (auto a = s->allowed.first_overlapping(r))
+        return checked<Status>(err(EADDRINUSE, what() + ": allowed range " + to_string(*a) +
+                                                   " lies outside the aperture " + to_string(ap)));
+    }
+    // Fill the new page table with every area (work on the new table only;
+    // it is installed on success).
+    fresh->pt = std::make_unique<SoftPageTable>();
+    const u64 pgsizes = effective_pgsizes(*s, *fresh);
+    for (const SpaceNode* n = s->space.first(); n; n = s->space.next(*n)) {
+      if (!n->is_area()) continue;
+      Status st = fresh->pt->map(n->range(), area_pa(*n), static_cast<Prot>(n->prot), pgsizes);
+      if (!st.ok()) return checked<Status>(err(EINVAL, what() + ": " + st.error().message));
+    }
+    fresh->pt->flush_iotlb();
+  }
+  // Commit.
+  if (!dev_resv.empty()) s->reserved.try_emplace(Owner{OwnerKind::kDevice, args.dev}, true).first->second = dev_resv;
+  if (fresh) {
+    if (!dom_resv.empty()) s->reserved.try_emplace(Owner{OwnerKind::kDomain, args.dom}, true).first->second = dom_resv;
+    dom = fresh.get();
+    domains_.emplace(args.dom, std::move(fresh));
+    s->domains.insert(std::upper_bound(s->domains.begin(), s->domains.end(), dom,
+                                       [](const Domain* a, const Domain* b) { return a->name < b->name; }),
+                      dom);
+    s->iova_alignment = new_alignment;
+  }
+  resync_reserved(*s);
+  dom->devices.insert(args.dev);
+  devices_.emplace(args.dev, DeviceRec{s, dom});
+  return checked(ok_status());
+}
+
+Status ImplEngine::detach(std::string_view dev) {
+  auto it = devices_.find(key(dev));
+  if (it == devices_.end()) return checked<Status>(err(ENOENT, "detach: no attached device " + std::string(dev)));
+  Ioas* s = it->second.ioas;
+  Domain* d = it->second.dom;
+  s->reserved.erase(Owner{OwnerKind::kDevice, std::string(dev)});
+  d->devices.erase(std::string(dev));
+  devices_.erase(it);
+  if (d->devices.empty()) {
+    s->reserved.erase(Owner{OwnerKind::kDomain, d->name});
+    s->domains.erase(std::find(s->domains.begin(), s->domains.end(), d));
+    domains_.erase(domains_.find(d->name));
+    recompute_alignment(*s);
+  }
+  resync_reserved(*s);
+  return checked(ok_status());
+}
+
+// ---------------------------------------------------------------- pins
+
+Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args) {
+  using R = Result<std::uint32_t>;
+  Ioas* s = find_ioas(ioas);
+  if (!s) return checked<R>(err(ENOENT, "pin: no IOAS " + std::string(ioas)));
+  auto what = [&] { return std::string("pin " + span(args.iova, args.len)); };
+  if (args.len == 0) return checked<R>(err(EINVAL, what() + ": length 0"));
+  if (arith::range_last(args.iova, args.len).overflow) return checked<R>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1"));
+  const Range r{args.iova, args.iova + args.len - 1};
+  absl::InlinedVector<AreaRef, 4> areas;
+  u64 next = r.start;
+  bool covered = true;
+  for (const SpaceNode* n = s->space.first_from(r.start); n && n->start <= r.last; n = s->space.next(*n)) {
+    if (!n->is_area() || n->start > next) {
+      covered = false;
+      break;
+    }
+    areas.push_back(AreaRef{n->start, n->last, n->offset, n->source, n->prot});
+    if (n->last >= r.last) break;
+    next = n->last + 1;
+  }
+  if (!covered || areas.empty() || areas.back().last < r.last)
+    return checked<R>(err(ENOENT, what() + ": not covered by contiguous areas"));
+  if (args.write)
+    for (const AreaRef& a : areas)
+      if (a.prot != static_cast<std::uint8_t>(Prot::kReadWrite))
+        return checked<R>(err(EPERM, what() + ": write pin on read-only area " + to_string(Range{a.start, a.last})));
+  if (s->pins.empty() && s->iova_alignment < kPage) {
+    if (!all_areas_aligned(*s, kPage))
+      return checked<R>(err(EADDRINUSE, what() + ": the first pin needs every area PAGE aligned"));
+  }
+  Pin p{r, args.write, args.release, {}};
+  for (const AreaRef& a : areas) {
+    ++s->area_pins[a.start];
+    if (std::find(p.sources.begin(), p.sources.end(), a.source) == p.sources.end()) {
+      p.sources.push_back(a.source);
+      ++sources_[a.source].use_count;
+    }
+  }
+  const std::uint32_t id = s->next_pin_id++;
+  s->pins.emplace(id, std::move(p));
+  s->iova_alignment = std::max(s->iova_alignment, kPage);
+  return checked<R>(id);
+}
+
+Status ImplEngine::unpin(std::string_view ioas, std::uint32_t id) {
+  Ioas* s = find_ioas(ioas);
+  if (!s) return checked<Status>(err(ENOENT, "unpin: no IOAS " + std::string(ioas)));
+  auto it = s->pins.find(id);
+  if (it == s->pins.end()) return checked<Status>(err(ENOENT, "unpin " + std::to_string(id) + ": no such pin"));
+  drop_pin(*s, it);
+  return checked(ok_status());
+}
+
+void ImplEngine::drop_pin(Ioas& s, absl::btree_map<std::uint32_t, Pin>::iterator it) {
+  const Pin& p = it->second;
+  for_each_area(s, p.iova, [&](const SpaceNode& n) {
+    auto c = s.area_pins.find(n.start);
+    IOAS_CHECK(c != s.area_pins.end() && c->second > 0, "unpin: area pin count missing");
+    if (--c->second == 0) s.area_pins.erase(c);
+  });
+  for (std::uint32_t src : p.sources) --sources_[src].use_count;
+  s.pins.erase(it);
+  if (s.pins.empty()) recompute_alignment(s);
+}
+
+// ---------------------------------------------------------------- hardware view
+
+Result<std::optional<Translation>> ImplEngine::translate(std::string_view dom, u64 iova) const {
+  const Domain* d = find_domain(dom);
+  if (!d) return err(ENOENT, "translate: no domain " + std::string(dom));
+  return d->pt->translate(iova);
+}
+
+Result<DmaOutcome> ImplEngine::dma(std::string_view dom, DmaDir dir, u64 iova, u64 len) {
+  Domain* d = find_domain(dom);
+  if (!d) return checked<Result<DmaOutcome>>(err(ENOENT, "dma: no domain " + std::string(dom)));
+  if (len == 0) return checked<Result<DmaOutcome>>(err(EINVAL, "dma " + span(iova, len) + ": length 0"));
+  if (arith::range_last(iova, len).overflow)
+    return checked<Result<DmaOutcome>>(err(EOVERFLOW, "dma " + span(iova, len) + ": iova+len passes 2^64-1"));
+  DmaOutcome out = d->pt->dma(dir, Range{iova, iova + len - 1}, d->dirty != DirtyMode::kOff);
+  return checked<Result<DmaOutcome>>(out);
+}
+
+Status ImplEngine::set_dirty_tracking(std::string_view dom, DirtyMode mode) {
+  Domain* d = find_domain(dom);
+  if (!d) return checked<Status>(err(ENOENT, "dirty: no domain " + std::string(dom)));
+  const u64 before = effective_pgsizes(*d->ioas, *d);
+  d->dirty = mode;
+  const u64 after = effective_pgsizes(*d->ioas, *d);
+  // Every mode change starts from a clean slate: `on` clears, `off` ends
+  // tracking (nothing can read the dirty state until the next `on`).
+  d->pt->clear_dirty();
+  if (before != after) d->pt->relayout(after);
+  d->pt->flush_iotlb();
+  return checked(ok_status());
+}
+
+Result<std::vector<Range>> ImplEngine::read_dirty(std::string_view dom, u64 iova, u64 len, u64 pgsize, bool keep) {
+  using R = Result<std::vector<Range>>;
+  Domain* d = find_domain(dom);
+  if (!d) return checked<R>(err(ENOENT, "read-dirty: no domain " + std::string(dom)));
+  auto what = [&] { return std::string("read-dirty " + span(iova, len) + " pgsize " + hex(pgsize)); };
+  if (d->dirty == DirtyMode::kOff) return checked<R>(err(EINVAL, what() + ": dirty tracking is off"));
+  if (len == 0) return checked<R>(err(EINVAL, what() + ": length 0"));
+  if (pgsize == 0 || !std::has_single_bit(pgsize)) return checked<R>(err(EINVAL, what() + ": page size not a power of two"));
+  if (!aligned(iova, pgsize) || !aligned(len, pgsize))
+    return checked<R>(err(EINVAL, what() + ": iova or length not aligned to the page size"));
+  if (arith::range_last(iova, len).overflow) return checked<R>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1"));
+  auto out = d->pt->read_dirty(Range{iova, iova + len - 1}, pgsize, keep);
+  if (!keep) d->pt->flush_iotlb();
+  return checked<R>(std::move(out));
+}
+
+Result<u64> ImplEngine::uva(std::string_view ioas, u64 iova) const {
+  const Ioas* s = find_ioas(ioas);
+  if (!s) return err(ENOENT, "uva: no IOAS " + std::string(ioas));
+  const SpaceNode* n = s->space.find(iova);
+  if (!n || !n->is_area()) return err(ENOENT, "uva " + hex(iova) + ": not mapped");
+  return area_uaddr(*n) + (iova - n->start);
+}
+
+// ---------------------------------------------------------------- observation
+
+Result<IoasState> ImplEngine::snapshot(std::string_view ioas) const {
+  const Ioas* s = find_ioas(ioas);
+  if (!s) return err(ENOENT, "snapshot: no IOAS " + std::string(ioas));
+  IoasState st;
+  st.name = s->name;
+  st.options = s->options;
+  st.iova_alignment = s->iova_alignment;
+  st.areas.reserve(s->area_count);
+  for (const SpaceNode* n = s->space.first(); n; n = s->space.next(*n)) {
+    if (!n->is_area()) continue;
+    auto pc = s->area_pins.find(n->start);
+    st.areas.push_back(AreaInfo{n->range(), static_cast<Prot>(n->prot), sources_[n->source].info.name, n->offset,
+                                pc == s->area_pins.end() ? 0 : pc->second});
+  }
+  for (const auto& [owner, rs] : s->reserved) rs.for_each([&](Range r) { st.reserved.push_back(ReservedInfo{r, owner}); });
+  st.allowed = s->allowed.ranges();
+  for (const auto& [id, p] : s->pins) st.pins.push_back(PinInfo{id, p.iova, p.write, p.release});
+  for (const Domain* d : s->domains)
+    st.domains.push_back(DomainInfo{d->name, d->fmt, d->aperture, d->pgsize_bitmap,
+                                    std::vector<std::string>(d->devices.begin(), d->devices.end()), d->dirty});
+  st.next_pin_id = s->next_pin_id;
+  return st;
+}
+
+std::vector<Violation> ImplEngine::check() const {
+  std::vector<Violation> out;
+  absl::flat_hash_map<std::uint32_t, u64> uses;
+  std::vector<std::string> names = ioas_names();
+  for (const std::string& name : names) {
+    const Ioas& s = *find_ioas(name);
+    auto add = [&](Invariant inv, std::string detail, std::optional<u64> w = std::nullopt) {
+      out.push_back(Violation{inv, name, std::move(detail), w});
+    };
+    // 1. sorted, non-overlapping lists.
+    const SpaceNode* prev = nullptr;
+    for (const SpaceNode* n = s.space.first(); n; n = s.space.next(*n)) {
+      if (!n->is_area()) continue;
+      if (prev && prev->last >= n->start)
+        add(Invariant::kSorted, "areas " + to_string(prev->range()) + " and " + to_string(n->range()) + " overlap", n->start);
+      prev = n;
+    }
+    auto sorted_list = [&](const std::vector<Range>& rs, const std::string& what) {
+      for (std::size_t i = 1; i < rs.size(); ++i)
+        if (rs[i - 1].last >= rs[i].start) add(Invariant::kSorted, what + " not sorted/disjoint at " + to_string(rs[i]), rs[i].start);
+    };
+    sorted_list(s.allowed.ranges(), "allowed");
+    for (const auto& [owner, rs] : s.reserved) sorted_list(rs.ranges(), "reserved of " + to_string(owner));
+    // 2..6 per area.
+    for (const SpaceNode* n = s.space.first(); n; n = s.space.next(*n)) {
+      if (!n->is_area()) continue;
+      const Range r = n->range();
+      if (auto rr = s.reserved_union.first_overlapping(r))
+        add(Invariant::kAreaReserved, "area " + to_string(r) + " intersects reserved " + to_string(*rr), std::max(r.start, rr->start));
+      if (s.options.zero_page == ZeroPage::kReserved && r.start == 0)
+        add(Invariant::kZeroIova, "area " + to_string(r) + " contains IOVA 0", 0);
+      const u64 A = s.iova_alignment;
+      if (!aligned(r.start, A) || !aligned(r.length(), A) || !aligned(area_uaddr(*n) % kPage, A))
+        add(Invariant::kAlignment, "area " + to_string(r) + " not aligned to " + hex(A), r.start);
+      for (const Domain* d : s.domains)
+        if (!d->aperture.contains(r))
+          add(Invariant::kAperture, "area " + to_string(r) + " outside the aperture of domain " + d->name, r.start);
+      ++uses[n->source];
+    }
+    // 3.
+    s.allowed.for_each([&](Range a) {
+      if (auto rr = s.reserved_union.first_overlapping(a))
+        add(Invariant::kAllowedReserved, "allowed " + to_string(a) + " intersects reserved " + to_string(*rr), std::max(a.start, rr->start));
+    });
+    // 7. every domain maps exactly the areas.
+    for (const Domain* d : s.domains) {
+      std::vector<PtMapping> maps;
+      d->pt->for_each_mapping([&](const PtMapping& m) { maps.push_back(m); });
+      std::size_t i = 0;
+      bool bad = false;
+      std::optional<u64> witness;
+      for (const SpaceNode* n = s.space.first(); n && !bad; n = s.space.next(*n)) {
+        if (!n->is_area()) continue;
+        if (i >= maps.size() || maps[i].iova != n->range() || maps[i].pa != area_pa(*n) ||
+            maps[i].prot != static_cast<Prot>(n->prot)) {
+          bad = true;
+          witness = n->start;
+        }
+        ++i;
+      }
+      if (!bad && i != maps.size()) {
+        bad = true;
+        witness = maps[i].iova.start;
+      }
+      if (bad) add(Invariant::kTranslation, "domain " + d->name + " does not map exactly the areas", witness);
+    }
+    for (const auto& [id, p] : s.pins)
+      for (std::uint32_t src : p.sources) ++uses[src];
+  }
+  // 8.
+  for (std::uint32_t id = 0; id < sources_.size(); ++id) {
+    const Source& src = sources_[id];
+    if (!src.live) continue;
+    const u64 want = uses.contains(id) ? uses[id] : 0;
+    if (src.use_count != want)
+      out.push_back(Violation{Invariant::kUseCount, "",
+                              "memory source " + src.info.name + " use count " + std::to_string(src.use_count) +
+                                  ", references " + std::to_string(want),
+                              std::nullopt});
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Violation& a, const Violation& b) { return a.invariant < b.invariant; });
+  return out;
+}
+
+void ImplEngine::verify_all() const {
+  for (const auto& [name, sp] : ioases_) {
+    const Ioas& s = *sp;
+    IOAS_CHECK(s.space.verify() == s.area_count + s.reserved_union.size(),
+               "verify: space tree holds something other than the areas and the reserved union");
+    s.reserved_union.verify();
+    s.allowed.verify();
+    RangeSet u(true);
+    for (const auto& [owner, rs] : s.reserved) {
+      rs.verify();
+      IOAS_CHECK(!rs.empty(), "verify: an owner with no reserved range");
+      rs.for_each([&](Range r) { u.add(r); });
+    }
+    IOAS_CHECK(u == s.reserved_union, "verify: reserved_union is not the union of the owners' ranges");
+    s.reserved_union.for_each([&](Range r) {
+      const SpaceNode* n = s.space.find(r.start);
+      IOAS_CHECK(n && !n->is_area() && n->range() == r, "verify: reserved piece missing from the space tree");
+    });
+    std::array<u64, kPageShift + 1> hist{};
+    absl::flat_hash_map<u64, std::uint32_t> pins;
+    for (const SpaceNode* n = s.space.first(); n; n = s.space.next(*n)) {
+      if (!n->is_area()) continue;
+      IOAS_CHECK(n->source < sources_.size() && sources_[n->source].live, "verify: area refers to a dead source");
+      ++hist[granularity(n->start, n->last - n->start + 1, area_uaddr(*n))];
+    }
+    IOAS_CHECK(hist == s.align_hist, "verify: alignment histogram out of date");
+    for (const auto& [id, p] : s.pins)
+      for_each_area(s, p.iova, [&](const SpaceNode& n) { ++pins[n.start]; });
+    IOAS_CHECK(pins == s.area_pins, "verify: per-area pin counts out of date");
+    IOAS_CHECK(s.pins.empty() || s.pins.rbegin()->first < s.next_pin_id, "verify: pin id at or past next_pin_id");
+    u64 a = s.options.huge_pages ? 1 : kPage;
+    for (const Domain* d : s.domains) {
+      a = std::max(a, lowest_bit(d->pgsize_bitmap));
+      IOAS_CHECK(d->ioas == &s && !d->devices.empty(), "verify: domain bookkeeping");
+      IOAS_CHECK(d->pt->verify() == s.area_count, "verify: page table mapping count");
+    }
+    if (!s.pins.empty()) a = std::max(a, kPage);
+    IOAS_CHECK(a == s.iova_alignment, "verify: iova_alignment is not what the domains, pins and options give");
+  }
+  for (const auto& [dev, rec] : devices_)
+    IOAS_CHECK(rec.dom->devices.contains(dev), "verify: device not listed by its domain");
+  auto v = check();
+  if (!v.empty()) {
+    for (const auto& x : v) std::fprintf(stderr, "violated %s in %s: %s\n", to_string(x.invariant), x.ioas.c_str(), x.detail.c_str());
+    IOAS_CHECK(false, "verify: a SPEC invariant is violated");
+  }
+}
+
+}  // namespace
+}  // namespace impl
+
+// IOAS_IMPL_VERIFY=1 in the environment turns per-call verification on for
+// make_engine() (so a harness can enable it without a rebuild).
+std::unique_ptr<Engine> make_engine() {
+  static const bool env = [] {
+    const char* v = std::getenv("IOAS_IMPL_VERIFY");
+    return v && *v && std::string_view(v) != "0";
+  }();
+  return make_engine(ImplOptions{.verify_each_op = env});
+}
+std::unique_ptr<Engine> make_impl_engine() { return make_engine(); }
+std::unique_ptr<Engine> make_engine(const ImplOptions& options) {
+  return std::make_unique<impl::ImplEngine>(options);
+}
+std::unique_ptr<Engine> make_checked_engine() { return make_engine(ImplOptions{.verify_each_op = true}); }
+
+}  // namespace ioas
