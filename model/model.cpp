@@ -70,8 +70,8 @@ Error err(int code, std::string msg) { return Error{code, std::move(msg)}; }
 
 bool prot_valid(Prot p) { return p == Prot::kRead || p == Prot::kReadWrite; }
 bool prot_writes(Prot p) { return p == Prot::kWrite || p == Prot::kReadWrite; }
-bool is_pow2(u64 x) { return x != 0 && (x & (x - 1)) == 0; }
-u64 lowest_bit(u64 x) { return x & (~x + 1); }
+bool is_pow2(u64 x) { return arith::is_pow2(x); }
+u64 lowest_bit(u64 x) { return arith::lowest_bit(x); }
 
 // ---------------------------------------------------------------------------
 // Small helpers over the records, all linear.
@@ -209,7 +209,7 @@ Range leaf_of_impl(const World& w, const DomainRec& d, const AreaRec& a, u64 y) 
   for (int bit = 63; bit >= 0; --bit) {
     u64 p = u64{1} << bit;
     if (!(bm & p) || !arith::is_aligned(delta, p)) continue;
-    u64 start = y & ~(p - 1);
+    u64 start = arith::align_down(y, p);
     Range block{start, start + (p - 1)};
     if (a.iova.contains(block)) return block;
   }
@@ -800,7 +800,7 @@ class ModelEngine final : public Engine {
       if (!x.overlaps(q)) continue;
       const u64 lo = std::max(x.start, q.start);
       const u64 hi = std::min(x.last, q.last);
-      report.push_back(Range{lo & ~(pgsize - 1), (hi & ~(pgsize - 1)) + (pgsize - 1)});
+      report.push_back(Range{arith::align_down(lo, pgsize), arith::align_down(hi, pgsize) + (pgsize - 1)});
       const IoasRec& io = w_.ioases.at(d->ioas);
       clean.push_back(Range{leaf_of_impl(w_, *d, *area_at(io, lo), lo).start,
                             leaf_of_impl(w_, *d, *area_at(io, hi), hi).last});

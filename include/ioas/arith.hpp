@@ -1,37 +1,71 @@
 // ioas/arith.hpp: the small pure arithmetic every part of ioas relies on.
 //
 // Each function is a template over the word type W so that the same code runs
-// on concrete values (W = uint64_t: model, engine, hw) and, later, on Z3
-// bit-vector terms (proofs/). For that reason:
-//   - only +, -, &, |, ~, <, <=, ==, != and shifts by constants are used;
+// on concrete values (W = uint64_t: model, engine, hw) and on Z3 bit-vector
+// terms (proofs/ instantiates these very templates and proves them for all
+// 64-bit inputs). For that reason:
+//   - only +, -, &, |, ~, ^, <, <=, ==, != and shifts are used; comparisons
+//     are unsigned (the Z3 word type of proofs/ maps them to bvult/bvule);
 //   - a value-dependent choice is written `select(cond, a, b)`, never `if`;
 //   - a function returns every result it has (for example the end of a range
-//     and whether computing it overflowed) instead of branching on it.
-// The uint64_t overloads of `select` and `bit` live here; proofs/ supplies
-// the Z3 ones.
+//     and whether computing it overflowed) instead of branching on it;
+//   - shift amounts are C++ integers (a level, a page shift), never W.
+//
+// How a word type plugs in: specialise `WordTraits<W>` with
+//   using Bool = ...;                       // what W's comparisons return
+//   static W constant(const W& like, std::uint64_t v);  // the constant v
+//   static W select(const Bool& c, const W& a, const W& b);  // c ? a : b
+// `word(like, v)` and `select(c, a, b)` below forward to it. The uint64_t
+// (and bool) traits live here; proofs/bv.hpp supplies the Z3 ones.
+//
+// Names are stable: hw/, model/, impl/ and proofs/ call them. Index of the
+// templates (what each proof in proofs/ covers is named in its comment):
+//   range_last  overlaps  contains  is_aligned  is_pow2  align_up  align_down
+//   lowest_bit  smear_down  highest_bit  roundup_pow2
+//   auto_alignment  hole_candidate                     (automatic IOVA)
+//   iommu_pgsize                                       (leaf size choice)
+//   pt_shift  pt_block_size  pt_index  pt_leaf_offset  pt_in_ias  pt_index_base
+//                                                      (4-level, 4K, 48-bit)
+//   tce_entry  tce_slot  tce_bus_addr  tce_page_offset (TCE window)
+//   resv_exclude                                       (VFIO exclude step)
 #pragma once
 
 #include <cstdint>
 
 namespace ioas::arith {
 
-inline std::uint64_t select(bool c, std::uint64_t a, std::uint64_t b) {
-  return c ? a : b;
-}
-inline bool select(bool c, bool a, bool b) { return c ? a : b; }
-
-// The word constant `v` in W.
 template <typename W>
-W word(const W& like, std::uint64_t v);
+struct WordTraits;  // specialised for each word type
+
 template <>
-inline std::uint64_t word<std::uint64_t>(const std::uint64_t&, std::uint64_t v) {
-  return v;
+struct WordTraits<std::uint64_t> {
+  using Bool = bool;
+  static std::uint64_t constant(const std::uint64_t&, std::uint64_t v) { return v; }
+  static std::uint64_t select(bool c, std::uint64_t a, std::uint64_t b) { return c ? a : b; }
+};
+template <>
+struct WordTraits<bool> {
+  using Bool = bool;
+  static bool constant(const bool&, std::uint64_t v) { return v != 0; }
+  static bool select(bool c, bool a, bool b) { return c ? a : b; }
+};
+
+// The word constant `v` in W (`like` carries the context a Z3 term needs).
+template <typename W>
+W word(const W& like, std::uint64_t v) {
+  return WordTraits<W>::constant(like, v);
+}
+
+// c ? a : b, as a term when W is symbolic (an `ite`).
+template <typename W>
+W select(const typename WordTraits<W>::Bool& c, const W& a, const W& b) {
+  return WordTraits<W>::select(c, a, b);
 }
 
 // Last byte of [start, start+len-1]. `overflow` is true exactly when the true
-// sum start+len-1 exceeds 2^64-1 (len == 0 is the caller's to reject; here it
-// yields last = start-1 and overflow = (start == 0)... so callers check len
-// first).
+// sum start+len-1 exceeds 2^64-1 (proof: range_last_overflow_exact). len == 0
+// is the caller's to reject (here it yields last = start-1 and overflow =
+// (start == 0)), so callers check len first.
 template <typename W, typename B = bool>
 struct LastOf {
   W last;
@@ -65,6 +99,12 @@ auto is_aligned(const W& x, const W& a) {
   return (x & (a - word(x, 1))) == word(x, 0);
 }
 
+// x is a power of two (exactly one bit set).
+template <typename W>
+auto is_pow2(const W& x) {
+  return !(x == word(x, 0)) && (x & (x - word(x, 1))) == word(x, 0);
+}
+
 // Round x up to the power of two a; `wrapped` is true when the result does not
 // fit in 64 bits (then `value` is meaningless).
 template <typename W, typename B = bool>
@@ -80,23 +120,43 @@ auto align_up(const W& x, const W& a) {
   return Aligned<W, decltype(wrapped)>{v, wrapped};
 }
 
+// Round x down to the power of two a.
+template <typename W>
+W align_down(const W& x, const W& a) {
+  return x & ~(a - word(x, 1));
+}
+
 // The lowest set bit of x (0 for x == 0).
 template <typename W>
 W lowest_bit(const W& x) {
   return x & (~x + word(x, 1));
 }
 
-// The smallest power of two >= x, for 1 <= x <= 2^63 (callers guarantee it).
+// All bits at or below the highest set bit of x (0 for x == 0): the mask of
+// every power of two <= x.
 template <typename W>
-W roundup_pow2(const W& x) {
-  W v = x - word(x, 1);
+W smear_down(const W& x) {
+  W v = x;
   v = v | (v >> 1);
   v = v | (v >> 2);
   v = v | (v >> 4);
   v = v | (v >> 8);
   v = v | (v >> 16);
   v = v | (v >> 32);
-  return v + word(x, 1);
+  return v;
+}
+
+// The highest set bit of x (0 for x == 0).
+template <typename W>
+W highest_bit(const W& x) {
+  W s = smear_down(x);
+  return s ^ (s >> 1);
+}
+
+// The smallest power of two >= x, for 1 <= x <= 2^63 (callers guarantee it).
+template <typename W>
+W roundup_pow2(const W& x) {
+  return smear_down(x - word(x, 1)) + word(x, 1);
 }
 
 // The alignment an automatic map wants (SPEC "automatic"): len rounded up to a
@@ -116,6 +176,12 @@ W auto_alignment(const W& len, const W& uaddr, const W& cap) {
 // align_up(hole_start, a) | page_offset (the kernel's formula), and whether a
 // mapping of `len` bytes there fits in the hole without wrapping.
 // Preconditions: a is a power of two, len >= 1.
+// Proof (auto_candidate_*, with a = auto_alignment(len, uaddr, 2M) and
+// page_offset = uaddr mod PAGE, as SPEC uses it): when `fits`, the candidate
+// is a multiple of a, has every bit of the page offset set (and is exactly
+// that offset modulo PAGE when align_up(hole_start, a) is page aligned, e.g.
+// a >= PAGE; not always otherwise: see proofs/), [iova, iova+len-1] does not
+// wrap and lies in the hole, and iova != 0 when hole_start >= PAGE.
 template <typename W, typename B = bool>
 struct Candidate {
   W iova;
@@ -130,6 +196,138 @@ auto hole_candidate(const W& hole_start, const W& hole_last, const W& a,
   auto fits = !up.wrapped && !end.overflow && (hole_start <= cand) &&
               (end.last <= hole_last);
   return Candidate<W, decltype(fits)>{cand, fits};
+}
+
+// ---------------------------------------------------------------------------
+// The page-size choice of the page tables (the kernel's iommu_pgsize rule):
+// the largest size in `pgsizes` (a bitmap, one bit per power-of-two size)
+// that divides both `iova` and `pa` and is <= `remaining`; 0 when none does
+// (the caller's EINVAL).
+//   fits:    size <= remaining  <=>  its bit lies in smear_down(remaining)
+//   divides: size | (iova|pa)   <=>  size <= lowest_bit(iova|pa), or iova|pa == 0
+// Proof (iommu_pgsize_is_largest_fitting_divisor): the result is 0 or one
+// bit of pgsizes, divides iova and pa, fits, and no such size is larger.
+template <typename W>
+W iommu_pgsize(const W& pgsizes, const W& iova, const W& pa, const W& remaining) {
+  W lb = lowest_bit(iova | pa);
+  W divides = lb | (lb - word(iova, 1));  // iova|pa == 0: lb == 0, mask all ones
+  return highest_bit(pgsizes & smear_down(remaining) & divides);
+}
+
+// ---------------------------------------------------------------------------
+// Radix page tables with a 4 KiB granule and 9 index bits per level, 4 levels,
+// 48-bit input addresses: x86-64 (PML4, PDPT, PD, PT) and ARM LPAE stage 1
+// with the 4K granule (L0..L3) share this layout. Levels are numbered from
+// the leaf, as generic_pt and AMD do: level 0 is the table of 4 KiB leaves
+// (x86 PT, ARM L3), level 1 holds 2 MiB leaves (PD, L2), level 2 1 GiB
+// leaves (PDPT, L1), level 3 is the top (PML4, L0; no leaves).
+// Proof (pt_indices_in_range_and_walk_reassembles): for every iova < 2^48,
+// each index is < 512 and, for a leaf at any level, the indices from the top
+// down to that level shifted into place plus pt_leaf_offset give back iova.
+inline constexpr unsigned kPtLevels = 4;
+inline constexpr unsigned kPtGranuleShift = 12;
+inline constexpr unsigned kPtBitsPerLevel = 9;
+inline constexpr unsigned kPtIasBits = kPtGranuleShift + kPtLevels * kPtBitsPerLevel;  // 48
+
+// The lowest address bit a level's index covers: 12, 21, 30, 39.
+constexpr unsigned pt_shift(unsigned level) { return kPtGranuleShift + kPtBitsPerLevel * level; }
+
+// Bytes one entry of `level` covers (the leaf size at that level): 4K, 2M, 1G, 512G.
+template <typename W>
+W pt_block_size(const W& like, unsigned level) {
+  return word(like, std::uint64_t{1} << pt_shift(level));
+}
+
+// The index of iova in the table at `level` (0..511).
+template <typename W>
+W pt_index(const W& iova, unsigned level) {
+  return (iova >> pt_shift(level)) & word(iova, (std::uint64_t{1} << kPtBitsPerLevel) - 1);
+}
+
+// The byte offset of iova inside a leaf at `level`.
+template <typename W>
+W pt_leaf_offset(const W& iova, unsigned level) {
+  return iova & word(iova, (std::uint64_t{1} << pt_shift(level)) - 1);
+}
+
+// The first IOVA that index `index` of a table at `level` covers, relative to
+// the table's own base (the walk adds these up from the top down).
+template <typename W>
+W pt_index_base(const W& index, unsigned level) {
+  return index << pt_shift(level);
+}
+
+// iova is addressable by a 48-bit table (below 2^48; the x86 canonical upper
+// half is not used for IOVAs).
+template <typename W>
+auto pt_in_ias(const W& iova) {
+  return iova < word(iova, std::uint64_t{1} << kPtIasBits);
+}
+
+// ---------------------------------------------------------------------------
+// TCE (POWER) windows: a flat table of `it_size` entries, one per IOMMU page
+// of 2^page_shift bytes, whose first entry is TCE number `it_offset` (so the
+// window is [it_offset << shift, (it_offset + it_size) << shift)).
+// Proof (tce_slot_round_trip): for every page shift 12..63, every iova, offset
+// and size whose window does not pass 2^64: inside the window <=> the slot is
+// < it_size, and tce_bus_addr(slot) | tce_page_offset(iova) == iova.
+
+// The TCE number of iova: iova >> page_shift.
+template <typename W>
+W tce_entry(const W& iova, unsigned page_shift) {
+  return iova >> page_shift;
+}
+
+// The table slot of iova and whether iova is inside the window.
+template <typename W, typename B = bool>
+struct TceSlot {
+  W index;
+  B inside;
+};
+template <typename W>
+auto tce_slot(const W& iova, unsigned page_shift, const W& it_offset, const W& it_size) {
+  W entry = tce_entry(iova, page_shift);
+  W index = entry - it_offset;
+  auto inside = (it_offset <= entry) && (index < it_size);
+  return TceSlot<W, decltype(inside)>{index, inside};
+}
+
+// The first bus address of table slot `index`.
+template <typename W>
+W tce_bus_addr(const W& index, unsigned page_shift, const W& it_offset) {
+  return (index + it_offset) << page_shift;
+}
+
+// The byte offset of iova inside its IOMMU page.
+template <typename W>
+W tce_page_offset(const W& iova, unsigned page_shift) {
+  return iova & ((word(iova, 1) << page_shift) - word(iova, 1));
+}
+
+// ---------------------------------------------------------------------------
+// The VFIO exclude step (vfio_iommu_resv_exclude): one node [s, l] of a
+// valid-IOVA list minus the reserved region [rs, rl] (rs <= rl). The node is
+// replaced by at most two pieces, in order: `below` = [s, rs-1] and `above`
+// = [rl+1, l]; a node the region does not touch is kept whole as `below`.
+// Each piece comes with whether it exists. Applying it to every node of a
+// sorted, non-overlapping list, keeping the existing pieces in order, gives
+// the list minus the region, sorted and non-overlapping.
+// Proof (resv_exclude_is_set_difference, for lists up to N nodes).
+template <typename W, typename B = bool>
+struct ExcludePieces {
+  W below_start, below_last;
+  B below;
+  W above_start, above_last;
+  B above;
+};
+template <typename W>
+auto resv_exclude(const W& s, const W& l, const W& rs, const W& rl) {
+  auto hit = overlaps(s, l, rs, rl);
+  W one = word(s, 1);
+  auto below = !hit || (s < rs);
+  auto above = hit && (rl < l);
+  W below_last = select(hit, rs - one, l);
+  return ExcludePieces<W, decltype(hit)>{s, below_last, below, rl + one, l, above};
 }
 
 }  // namespace ioas::arith
