@@ -1,0 +1,120 @@
+// hw/memory.hpp: the physical memory that page-table pages live in, as the
+// IOMMU (or a CPU) sees it.
+//
+// A page-table page has a physical address, which is what table entries
+// hold, and a host view through which our code and the software walker read
+// and write it. Every walk goes pa -> page(pa), exactly as hardware walks
+// physical memory; nothing else links one table to another.
+//
+// Allocation can be made to fail (fail_nth_alloc), so that tests can fail
+// the Nth allocation of an operation for every N and check that the table
+// is unchanged next to every failure.
+//
+// Invariants: pages are 4 KiB, 4 KiB aligned in physical address, zeroed
+// when handed out; live_pages() counts pages handed out and not freed.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "ioas/range.hpp"
+
+namespace ioas::hw {
+
+inline constexpr u64 kGranule = 4096;
+
+class PageMemory {
+ public:
+  virtual ~PageMemory() = default;
+
+  // A zeroed page, or nullopt when memory is exhausted or a failure was
+  // injected for this allocation.
+  std::optional<u64> alloc_page() {
+    ++alloc_calls_;
+    if (fail_at_ != 0 && alloc_calls_ == fail_at_) return std::nullopt;
+    auto pa = do_alloc();
+    if (pa) ++live_;
+    return pa;
+  }
+  void free_page(u64 pa) {
+    --live_;
+    do_free(pa);
+  }
+  // The host view of the 4 KiB page at physical address pa (4 KiB aligned);
+  // nullptr when pa is not memory of this allocator.
+  virtual std::uint64_t* page(u64 pa) const = 0;
+
+  // The nth allocation from now (1-based) fails; 0 turns injection off.
+  void fail_nth_alloc(u64 n) {
+    fail_at_ = n == 0 ? 0 : alloc_calls_ + n;
+  }
+  u64 alloc_calls() const { return alloc_calls_; }
+  u64 live_pages() const { return live_; }
+
+ protected:
+  virtual std::optional<u64> do_alloc() = 0;
+  virtual void do_free(u64 pa) = 0;
+
+ private:
+  u64 alloc_calls_ = 0;
+  u64 fail_at_ = 0;
+  u64 live_ = 0;
+};
+
+// Pages from the heap, given made-up physical addresses from `base` upward
+// (a pa -> host lookup is an index into a vector). Unlimited unless a
+// failure is injected or `max_pages` is reached.
+class HeapPageMemory final : public PageMemory {
+ public:
+  explicit HeapPageMemory(u64 base = 0x1'0000'0000, u64 max_pages = ~u64{0})
+      : base_(base), max_pages_(max_pages) {}
+  std::uint64_t* page(u64 pa) const override {
+    if (pa < base_) return nullptr;
+    u64 i = (pa - base_) / kGranule;
+    return i < pages_.size() ? pages_[i].get() : nullptr;
+  }
+
+ protected:
+  std::optional<u64> do_alloc() override;
+  void do_free(u64 pa) override;
+
+ private:
+  struct alignas(4096) Page {
+    std::uint64_t e[512];
+  };
+  struct PageDeleter {
+    void operator()(std::uint64_t* p) const { delete reinterpret_cast<Page*>(p); }
+  };
+  u64 base_;
+  u64 max_pages_;
+  std::vector<std::unique_ptr<std::uint64_t, PageDeleter>> pages_;  // index = (pa-base)/4K
+  std::vector<u64> free_;  // indexes of freed pages (kept allocated, reused)
+};
+
+// Pages carved from a caller's buffer that is physical memory
+// [base_pa, base_pa + bytes) (for KVM: a slice of the guest's RAM, so that
+// table pointers are guest-physical addresses).
+class ArenaPageMemory final : public PageMemory {
+ public:
+  ArenaPageMemory(void* host, u64 base_pa, u64 bytes)
+      : host_(static_cast<unsigned char*>(host)), base_(base_pa), pages_(bytes / kGranule) {}
+  std::uint64_t* page(u64 pa) const override {
+    if (pa < base_ || (pa - base_) / kGranule >= pages_) return nullptr;
+    return reinterpret_cast<std::uint64_t*>(host_ + (pa - base_ - (pa - base_) % kGranule));
+  }
+
+ protected:
+  std::optional<u64> do_alloc() override;
+  void do_free(u64 pa) override;
+
+ private:
+  unsigned char* host_;
+  u64 base_;
+  u64 pages_;
+  u64 next_ = 0;
+  std::vector<u64> free_;
+};
+
+}  // namespace ioas::hw

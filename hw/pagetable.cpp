@@ -1,0 +1,87 @@
+// hw/pagetable.cpp: the factory, the dirty bitmap and the page memories.
+#include "pagetable.hpp"
+
+#include <cstring>
+
+#include "radix.hpp"
+#include "tce.hpp"
+
+namespace ioas::hw {
+
+const char* to_string(Format f) {
+  switch (f) {
+    case Format::kX86_64: return "x86-64";
+    case Format::kArmLpae: return "arm-lpae";
+    case Format::kTce: return "tce";
+  }
+  return "?";
+}
+
+Result<std::unique_ptr<PageTable>> make_page_table(const TableConfig& cfg, PageMemory& mem) {
+  if (cfg.format == Format::kTce) {
+    auto t = TceTable::create(cfg, mem);
+    if (!t.ok()) return t.error();
+    return std::unique_ptr<PageTable>(std::move(t).value());
+  }
+  return make_radix_table(cfg, mem);
+}
+
+void DirtyBitmap::record(Range r) {
+  if (units_ == 0) return;
+  const u64 last_byte = iova_ + (units_ * page_size_ - 1);
+  if (r.last < iova_ || r.start > last_byte) return;
+  const u64 s = (std::max(r.start, iova_) - iova_) / page_size_;
+  const u64 e = (std::min(r.last, last_byte) - iova_) / page_size_;
+  for (u64 u = s; u <= e; ++u) words_[u / 64] |= u64{1} << (u % 64);
+}
+
+std::vector<Range> DirtyBitmap::ranges() const {
+  std::vector<Range> out;
+  for (u64 u = 0; u < units_; ++u) {
+    if (!test(u)) continue;
+    const Range r{iova_ + u * page_size_, iova_ + u * page_size_ + (page_size_ - 1)};
+    if (!out.empty() && out.back().precedes_adjacent(r))
+      out.back().last = r.last;
+    else
+      out.push_back(r);
+  }
+  return out;
+}
+
+u64 DirtyBitmap::count() const {
+  u64 n = 0;
+  for (u64 w : words_) n += static_cast<u64>(__builtin_popcountll(w));
+  return n;
+}
+
+std::optional<u64> HeapPageMemory::do_alloc() {
+  if (!free_.empty()) {
+    const u64 i = free_.back();
+    free_.pop_back();
+    std::memset(pages_[i].get(), 0, kGranule);
+    return base_ + i * kGranule;
+  }
+  if (pages_.size() >= max_pages_) return std::nullopt;
+  pages_.emplace_back(reinterpret_cast<std::uint64_t*>(new Page{}));
+  return base_ + (pages_.size() - 1) * kGranule;
+}
+
+void HeapPageMemory::do_free(u64 pa) { free_.push_back((pa - base_) / kGranule); }
+
+std::optional<u64> ArenaPageMemory::do_alloc() {
+  u64 i;
+  if (!free_.empty()) {
+    i = free_.back();
+    free_.pop_back();
+  } else if (next_ < pages_) {
+    i = next_++;
+  } else {
+    return std::nullopt;
+  }
+  std::memset(host_ + i * kGranule, 0, kGranule);
+  return base_ + i * kGranule;
+}
+
+void ArenaPageMemory::do_free(u64 pa) { free_.push_back((pa - base_) / kGranule); }
+
+}  // namespace ioas::hw

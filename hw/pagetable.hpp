@@ -1,0 +1,222 @@
+// hw/pagetable.hpp: page tables in real hardware formats, the IOTLB gather,
+// and the dirty bitmap.
+//
+// The whole API at a glance:
+//   auto pt = make_page_table({Format::kX86_64, pgsizes, aperture}, mem);
+//   pt->map({iova, pa, len, prot});        // iommu_pgsize leaves, EEXIST on overlap
+//   pt->unmap(iova, len) -> bytes;         // splits a large leaf cut by the range
+//   pt->translate(iova) -> {pa, prot};
+//   pt->split_blocks(range);               // every leaf -> smallest size, one flush
+//   pt->merge_blocks(range, pgsizes);      // back to the largest leaves allowed
+//   pt->read_and_clear_dirty(range, &bitmap, keep);
+// Every operation gathers its IOTLB invalidations and flushes once at its end,
+// or adds them to a caller's gather (the engine batches one command that way).
+//
+// Failure atomicity: an operation that fails (ENOMEM from the page
+// allocator, EEXIST on an overlap, ...) leaves every table byte as it was and
+// frees what it allocated. Pages freed by a successful operation are released
+// only after the flush that makes them unreachable (the kernel's freelist).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ioas/engine.hpp"
+#include "ioas/range.hpp"
+#include "ioas/result.hpp"
+#include "memory.hpp"
+
+namespace ioas::hw {
+
+inline constexpr u64 k4K = u64{1} << 12;
+inline constexpr u64 k2M = u64{1} << 21;
+inline constexpr u64 k1G = u64{1} << 30;
+
+enum class Format : std::uint8_t { kX86_64, kArmLpae, kTce };
+const char* to_string(Format f);  // "x86-64", "arm-lpae", "tce"
+
+// The IOMMU's translation caches, as a driver sees them: invalidation only.
+// Counts flushes so tests can assert "one flush per operation".
+class Iotlb {
+ public:
+  void invalidate(Range r) {
+    ++flushes_;
+    last_ = r;
+  }
+  u64 flushes() const { return flushes_; }
+  Range last_flush() const { return last_; }
+
+ private:
+  u64 flushes_ = 0;
+  Range last_{};
+};
+
+// Batches the invalidations of one operation (include/linux/iommu.h's
+// iommu_iotlb_gather): the union hull [start, last] of every changed leaf or
+// table span, and the table pages to free once the flush is done. sync()
+// flushes at most once and then frees the pages.
+class IotlbGather {
+ public:
+  IotlbGather(Iotlb& tlb, PageMemory& mem) : tlb_(tlb), mem_(mem) {}
+  IotlbGather(const IotlbGather&) = delete;
+  IotlbGather& operator=(const IotlbGather&) = delete;
+  ~IotlbGather() { sync(); }
+
+  void add_range(u64 iova, u64 size) {
+    const u64 last = iova + (size - 1);
+    if (empty_) {
+      start_ = iova;
+      last_ = last;
+      empty_ = false;
+    } else {
+      start_ = std::min(start_, iova);
+      last_ = std::max(last_, last);
+    }
+  }
+  void add_free(u64 table_pa) { freelist_.push_back(table_pa); }
+  bool empty() const { return empty_ && freelist_.empty(); }
+  void sync() {
+    if (!empty_) tlb_.invalidate(Range{start_, last_});
+    for (u64 pa : freelist_) mem_.free_page(pa);
+    freelist_.clear();
+    empty_ = true;
+  }
+
+ private:
+  Iotlb& tlb_;
+  PageMemory& mem_;
+  bool empty_ = true;
+  u64 start_ = 0;
+  u64 last_ = 0;
+  std::vector<u64> freelist_;
+};
+
+// The dirty bitmap of IOMMU_HWPT_GET_DIRTY_BITMAP: bit i is the page_size
+// unit at iova + i * page_size.
+class DirtyBitmap {
+ public:
+  DirtyBitmap(u64 iova, u64 length, u64 page_size)
+      : iova_(iova), page_size_(page_size), words_((length / page_size + 63) / 64), units_(length / page_size) {}
+  // Marks every unit holding a byte of r (clipped to the bitmap).
+  void record(Range r);
+  bool test(u64 unit) const { return (words_[unit / 64] >> (unit % 64)) & 1; }
+  // The marked units as maximal ranges.
+  std::vector<Range> ranges() const;
+  u64 count() const;
+
+ private:
+  u64 iova_;
+  u64 page_size_;
+  std::vector<u64> words_;
+  u64 units_;
+};
+
+struct MapArgs {
+  u64 iova = 0;
+  u64 pa = 0;
+  u64 len = 0;
+  Prot prot = Prot::kReadWrite;
+  u64 uaddr = 0;    // the user address of the first byte (kept by tce)
+  u64 pgsizes = 0;  // leaf sizes to choose from; 0 = the table's bitmap
+};
+
+// One leaf as it sits in the table.
+struct Leaf {
+  u64 iova = 0;
+  u64 size = 0;
+  u64 pa = 0;
+  Prot prot = Prot::kNone;
+  bool accessed = false;
+  bool dirty = false;
+  friend bool operator==(const Leaf&, const Leaf&) = default;
+};
+
+struct TableConfig {
+  Format format = Format::kX86_64;
+  u64 pgsize_bitmap = k4K | k2M | k1G;  // x86-64, arm-lpae: subset of 4K|2M|1G; tce: one size
+  Range aperture{0, (u64{1} << 48) - 1};  // tce: the DMA window
+  // x86-64 and arm-lpae set A / AF in every entry they write, as Linux does
+  // (so the walker never has to); false leaves them clear, so that a
+  // walker (or a CPU) visibly sets them.
+  bool preset_accessed = true;
+};
+
+// Counters for tests and benchmarks.
+struct TableStats {
+  u64 leaf_writes = 0;    // leaf entries written by map / split / merge
+  u64 table_allocs = 0;   // table pages allocated
+};
+
+class PageTable {
+ public:
+  virtual ~PageTable() = default;
+
+  const TableConfig& config() const { return cfg_; }
+  Format format() const { return cfg_.format; }
+  u64 pgsize_bitmap() const { return cfg_.pgsize_bitmap; }
+  u64 min_pgsize() const { return cfg_.pgsize_bitmap & (~cfg_.pgsize_bitmap + 1); }
+  Iotlb& iotlb() { return tlb_; }
+  PageMemory& memory() const { return mem_; }
+  const TableStats& stats() const { return stats_; }
+  // The physical address the hardware is pointed at: CR3 / TTBR0 / the TCE
+  // table's base (0 for tce, whose array is not in PageMemory).
+  virtual u64 root() const = 0;
+
+  // Maps [iova, iova+len) -> [pa, ...). At each step the largest page size
+  // in args.pgsizes that divides iova and pa and fits what remains.
+  // EINVAL: len 0, prot not r/rw, iova|pa|len not a multiple of the smallest
+  // size, pgsizes not a subset of the table's. ERANGE: outside the aperture
+  // or the output address size. EEXIST: something is mapped there.
+  // ENOMEM: the page allocator failed. On any error nothing changed.
+  virtual Status map(const MapArgs& args, IotlbGather* gather = nullptr) = 0;
+  // Unmaps every leaf byte in [iova, iova+len); a leaf only partly inside is
+  // split first. Returns the bytes that were mapped. EINVAL: unaligned to the
+  // smallest size or len 0. ENOMEM from a split: nothing changed.
+  virtual Result<u64> unmap(u64 iova, u64 len, IotlbGather* gather = nullptr) = 0;
+  virtual std::optional<Translation> translate(u64 iova) const = 0;
+  // tce: the user address behind iova (it_userspace); others: nullopt.
+  virtual std::optional<u64> uaddr(u64 iova) const { return std::nullopt; }
+
+  // Every leaf intersecting r larger than the smallest size becomes leaves of
+  // the smallest size (same address, permission, accessed and dirty state).
+  // One flush for the whole split. ENOMEM: nothing changed.
+  virtual Status split_blocks(Range r, IotlbGather* gather = nullptr) = 0;
+  // Inside r (one mapping: leaves never span two), every aligned block of a
+  // size in pgsizes that is wholly in r and maps contiguous, equally
+  // permitted memory aligned to that size becomes one leaf (dirty and
+  // accessed are ORed). Never allocates, never fails.
+  virtual void merge_blocks(Range r, u64 pgsizes, IotlbGather* gather = nullptr) = 0;
+  // Records in `bitmap` (when given) the part inside r of every dirty leaf
+  // intersecting r, and unless `keep` makes each such whole leaf clean.
+  // Returns the number of dirty leaves seen.
+  virtual u64 read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep,
+                                   IotlbGather* gather = nullptr) = 0;
+
+  // Visits the leaves intersecting r in IOVA order.
+  virtual void for_each_leaf(Range r, const std::function<void(const Leaf&)>& f) const = 0;
+  // Checks the structural invariants (see each format) and returns the number
+  // of leaves; aborts with a message when one fails.
+  virtual u64 verify() const = 0;
+  // Every table byte reachable from the root (with the pages' physical
+  // addresses, and tce's userspace view): equal images = unchanged table.
+  virtual std::vector<u64> image() const = 0;
+  // Table pages reachable from the root (the root included).
+  virtual u64 table_pages() const = 0;
+
+ protected:
+  PageTable(const TableConfig& cfg, PageMemory& mem) : cfg_(cfg), mem_(mem) {}
+  TableConfig cfg_;
+  PageMemory& mem_;
+  Iotlb tlb_;
+  TableStats stats_;
+};
+
+// Validates cfg (EINVAL: sizes not allowed by the format, aperture beyond
+// what it addresses) and allocates the top table (ENOMEM).
+Result<std::unique_ptr<PageTable>> make_page_table(const TableConfig& cfg, PageMemory& mem);
+
+}  // namespace ioas::hw

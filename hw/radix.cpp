@@ -1,0 +1,541 @@
+// hw/radix.cpp: the 4-level, 512-entry radix table shared by x86-64 and
+// arm-lpae (4 KiB granule, 48-bit input, 4K/2M/1G leaves). Only the
+// descriptor encoding differs; it comes from the format's Fmt (formats.hpp).
+//
+// Invariants (verify()):
+//   - the top table (level 3) holds only table entries; a table entry points
+//     at a page of the table's PageMemory; no page is reachable twice;
+//   - a leaf at level l maps an output address aligned to its size
+//     (4K << 9l), and its size is one of the table's page sizes;
+//   - every operation either completes or leaves all table bytes as they
+//     were (the Journal below records every overwritten entry and every page
+//     the operation allocated; rollback restores and frees them).
+//
+// Not concurrent: one operation at a time (the engine holds the domain's
+// lock); a walker running meanwhile (the software walker, or a KVM guest
+// while KVM_RUN has the thread) only sets A/D bits, which an operation never
+// races with here. A real driver would use cmpxchg for both.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+
+#include "formats.hpp"
+#include "pagetable.hpp"
+#include "pt_arith.hpp"
+#include "radix.hpp"
+
+namespace ioas::hw {
+namespace {
+
+constexpr int kTop = 3;
+constexpr u64 kIasMax = (u64{1} << 48) - 1;
+
+constexpr u64 level_size(int l) { return u64{1} << (12 + 9 * l); }
+inline unsigned index_at(u64 iova, int l) {
+  return static_cast<unsigned>(arith::pt_index(iova, static_cast<unsigned>(l)));
+}
+int level_of(u64 size) { return size == k4K ? 0 : size == k2M ? 1 : size == k1G ? 2 : -1; }
+
+[[noreturn]] void die(const char* what) {
+  std::fprintf(stderr, "hw radix verify: %s\n", what);
+  std::abort();
+}
+
+std::string hex(u64 v) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+// Undo log of one operation.
+struct Journal {
+  struct Write {
+    u64* p;
+    u64 n;    // entries p[0..n) all held `old`
+    u64 old;
+  };
+  std::vector<Write> writes;
+  std::vector<u64> allocated;  // pages this operation allocated
+  std::vector<u64> unlinked;   // pages this operation made unreachable
+};
+
+template <class F>
+class RadixTable final : public PageTable {
+ public:
+  RadixTable(const TableConfig& cfg, PageMemory& mem, u64 root) : PageTable(cfg, mem), root_(root) {}
+  ~RadixTable() override {
+    free_subtree(root_, kTop, [this](u64 pa) { mem_.free_page(pa); });
+  }
+
+  u64 root() const override { return root_; }
+
+  Status map(const MapArgs& a, IotlbGather* g) override {
+    auto what = [&] { return "map " + hex(a.iova) + "+" + hex(a.len); };
+    const u64 sizes = a.pgsizes ? a.pgsizes : cfg_.pgsize_bitmap;
+    if (a.len == 0) return make_error(EINVAL, what() + ": length 0");
+    if (a.prot != Prot::kRead && a.prot != Prot::kReadWrite)
+      return make_error(EINVAL, what() + ": permission must be r or rw");
+    if ((sizes & ~cfg_.pgsize_bitmap) != 0)
+      return make_error(EINVAL, what() + ": page sizes " + hex(sizes) + " not a subset of the table's " +
+                                    hex(cfg_.pgsize_bitmap));
+    const u64 minp = sizes & (~sizes + 1);
+    if (((a.iova | a.pa | a.len) & (minp - 1)) != 0)
+      return make_error(EINVAL, what() + " pa " + hex(a.pa) + ": not aligned to the smallest page size " +
+                                    hex(minp));
+    auto end = ioas::arith::range_last(a.iova, a.len);
+    auto pend = ioas::arith::range_last(a.pa, a.len);
+    if (end.overflow || !cfg_.aperture.contains(Range{a.iova, end.last}) || end.last > kIasMax)
+      return make_error(ERANGE, what() + ": outside the aperture " + to_string(cfg_.aperture));
+    if (pend.overflow || pend.last > F::kMaxOa)
+      return make_error(ERANGE, what() + ": physical address " + hex(a.pa) + " beyond the output size");
+
+    IotlbGather local(tlb_, mem_);
+    IotlbGather& gather = g ? *g : local;
+    Journal j;
+    u64 iova = a.iova, pa = a.pa, rem = a.len;
+    while (rem != 0) {
+      const u64 s = arith::iommu_pgsize(sizes, iova, pa, rem);
+      u64 n = arith::pgsize_count(sizes, s, iova, pa, rem);
+      const int lvl = level_of(s);
+      while (n != 0) {
+        u64* t = nullptr;
+        if (Status st = walk_alloc(j, iova, lvl, &t); !st.ok()) return rollback(j, gather, st);
+        const unsigned i = index_at(iova, lvl);
+        const u64 k = std::min<u64>(n, 512 - i);
+        for (u64 x = 0; x < k; ++x) {
+          const u64 e = t[i + x];
+          if (F::present(e)) {
+            if (!(lvl > 0 && F::is_table(e, lvl) && subtree_empty(F::table_pa(e), lvl - 1))) {
+              j.writes.push_back({t + i, x, 0});
+              if (x != 0) gather.add_range(iova, x * s);  // briefly present: flushed with the undo
+              return rollback(j, gather,
+                              make_error(EEXIST, what() + ": " + hex(iova + x * s) + " is already mapped"));
+            }
+            // An empty table where a large leaf goes: unlink it (freed after the flush).
+            j.writes.push_back({t + i, x, 0});
+            j.writes.push_back({t + i + x, 1, e});
+            t[i + x] = 0;
+            collect_pages(F::table_pa(e), lvl - 1, j.unlinked);
+            // The run continues after this slot (a fresh journal record).
+            t[i + x] = F::leaf_entry(pa + x * s, lvl, a.prot, cfg_.preset_accessed, false);
+            stats_.leaf_writes += x + 1;
+            gather.add_range(iova, (x + 1) * s);
+            iova += (x + 1) * s;
+            pa += (x + 1) * s;
+            rem -= (x + 1) * s;
+            n -= x + 1;
+            goto next_run;
+          }
+          t[i + x] = F::leaf_entry(pa + x * s, lvl, a.prot, cfg_.preset_accessed, false);
+        }
+        j.writes.push_back({t + i, k, 0});
+        stats_.leaf_writes += k;
+        gather.add_range(iova, k * s);
+        iova += k * s;
+        pa += k * s;
+        rem -= k * s;
+        n -= k;
+      next_run:;
+      }
+    }
+    commit(j, gather);
+    return ok_status();
+  }
+
+  Result<u64> unmap(u64 iova, u64 len, IotlbGather* g) override {
+    auto what = [&] { return "unmap " + hex(iova) + "+" + hex(len); };
+    if (len == 0) return make_error(EINVAL, what() + ": length 0");
+    const u64 minp = min_pgsize();
+    if (((iova | len) & (minp - 1)) != 0)
+      return make_error(EINVAL, what() + ": not aligned to the smallest page size " + hex(minp));
+    auto end = ioas::arith::range_last(iova, len);
+    if (end.overflow) return make_error(EOVERFLOW, what() + ": passes 2^64-1");
+    if (iova > kIasMax) return u64{0};
+    const u64 last = std::min(end.last, kIasMax);
+
+    IotlbGather local(tlb_, mem_);
+    IotlbGather& gather = g ? *g : local;
+    Journal j;
+    u64 unmapped = 0;
+    u64 p = iova;
+    for (;;) {
+      u64* t = mem_.page(root_);
+      int l = kTop;
+      u64 next;
+      for (;;) {
+        u64* e = &t[index_at(p, l)];
+        const u64 span = level_size(l);
+        const u64 base = p & ~(span - 1);
+        const u64 blast = base + (span - 1);
+        next = blast + 1;
+        if (!F::present(*e)) break;
+        const bool inside = base >= iova && blast <= last;
+        if (F::is_table(*e, l)) {
+          if (inside) {
+            unmapped += mapped_bytes(F::table_pa(*e), l - 1);
+            collect_pages(F::table_pa(*e), l - 1, j.unlinked);
+            put(j, e, 0);
+            gather.add_range(base, span);
+            break;
+          }
+          t = mem_.page(F::table_pa(*e));
+          --l;
+          continue;
+        }
+        if (inside) {
+          put(j, e, 0);
+          unmapped += span;
+          gather.add_range(base, span);
+          break;
+        }
+        // A leaf only partly inside: split it into the next smaller page size.
+        const int to = smaller_level(l);
+        if (Status st = split_leaf(j, e, l, to); !st.ok()) return rollback(j, gather, st).error();
+        gather.add_range(base, span);
+        t = mem_.page(F::table_pa(*e));
+        --l;
+      }
+      if (next == 0 || next > last) break;
+      p = next;
+    }
+    commit(j, gather);
+    return unmapped;
+  }
+
+  std::optional<Translation> translate(u64 iova) const override {
+    if (iova > kIasMax) return std::nullopt;
+    const u64* t = mem_.page(root_);
+    for (int l = kTop;; --l) {
+      const u64 e = t[index_at(iova, l)];
+      if (!F::present(e)) return std::nullopt;
+      if (F::is_table(e, l)) {
+        t = mem_.page(F::table_pa(e));
+        continue;
+      }
+      return Translation{F::oa(e, l) | (iova & (level_size(l) - 1)), F::prot(e)};
+    }
+  }
+
+  Status split_blocks(Range r, IotlbGather* g) override {
+    if (!r.valid() || r.start > kIasMax) return ok_status();
+    r.last = std::min(r.last, kIasMax);
+    const int to = level_of(min_pgsize());
+    IotlbGather local(tlb_, mem_);
+    IotlbGather& gather = g ? *g : local;
+    Journal j;
+    u64 p = r.start;
+    for (;;) {
+      u64* t = mem_.page(root_);
+      int l = kTop;
+      u64 next;
+      for (;;) {
+        u64* e = &t[index_at(p, l)];
+        const u64 span = level_size(l);
+        const u64 base = p & ~(span - 1);
+        next = base + span;
+        if (!F::present(*e)) break;
+        if (F::is_table(*e, l)) {
+          t = mem_.page(F::table_pa(*e));
+          --l;
+          continue;
+        }
+        if (l == to) break;
+        if (Status st = split_leaf(j, e, l, to); !st.ok()) return rollback(j, gather, st);
+        gather.add_range(base, span);
+        t = mem_.page(F::table_pa(*e));
+        --l;
+      }
+      if (next == 0 || next > r.last) break;
+      p = next;
+    }
+    commit(j, gather);
+    return ok_status();
+  }
+
+  void merge_blocks(Range r, u64 pgsizes, IotlbGather* g) override {
+    if (!r.valid() || r.start > kIasMax) return;
+    r.last = std::min(r.last, kIasMax);
+    IotlbGather local(tlb_, mem_);
+    IotlbGather& gather = g ? *g : local;
+    merge_table(mem_.page(root_), kTop, 0, r, pgsizes & cfg_.pgsize_bitmap, gather);
+  }
+
+  u64 read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, IotlbGather* g) override {
+    IotlbGather local(tlb_, mem_);
+    IotlbGather& gather = g ? *g : local;
+    u64 dirty = 0;
+    visit(r, [&](u64* e, int l, u64 base) {
+      if (!F::dirty(*e)) return;
+      ++dirty;
+      const Range leaf{base, base + (level_size(l) - 1)};
+      if (bitmap) bitmap->record(Range{std::max(leaf.start, r.start), std::min(leaf.last, r.last)});
+      if (!keep) {
+        *e = F::clean(*e);
+        gather.add_range(base, level_size(l));
+      }
+    });
+    return dirty;
+  }
+
+  void for_each_leaf(Range r, const std::function<void(const Leaf&)>& f) const override {
+    const_cast<RadixTable*>(this)->visit(r, [&](u64* e, int l, u64 base) {
+      f(Leaf{base, level_size(l), F::oa(*e, l), F::prot(*e), F::accessed(*e), F::dirty(*e)});
+    });
+  }
+
+  u64 verify() const override {
+    std::set<u64> seen{root_};
+    return verify_table(root_, kTop, seen);
+  }
+
+  std::vector<u64> image() const override {
+    std::vector<u64> out;
+    image_table(root_, kTop, out);
+    return out;
+  }
+
+  u64 table_pages() const override {
+    std::vector<u64> pages;
+    collect_pages(root_, kTop, pages);
+    return pages.size();
+  }
+
+ private:
+  // The largest page size of the table below level l's size, as a level.
+  int smaller_level(int l) const {
+    for (int k = l - 1; k >= 0; --k)
+      if (cfg_.pgsize_bitmap & level_size(k)) return k;
+    return 0;
+  }
+
+  void put(Journal& j, u64* p, u64 v) {
+    j.writes.push_back({p, 1, *p});
+    *p = v;
+  }
+
+  Status rollback(Journal& j, IotlbGather& gather, Status why) {
+    for (auto it = j.writes.rbegin(); it != j.writes.rend(); ++it)
+      for (u64 k = 0; k < it->n; ++k) it->p[k] = it->old;
+    // Pages this operation allocated were briefly reachable: free them after
+    // the flush of whatever the gather holds.
+    for (u64 pa : j.allocated) gather.add_free(pa);
+    stats_.table_allocs -= j.allocated.size();
+    return why;
+  }
+  void commit(Journal& j, IotlbGather& gather) {
+    for (u64 pa : j.unlinked) gather.add_free(pa);
+  }
+
+  Status alloc_table(Journal& j, u64* out) {
+    auto pa = mem_.alloc_page();
+    if (!pa) return make_error(ENOMEM, "page table: out of memory for a table page");
+    j.allocated.push_back(*pa);
+    ++stats_.table_allocs;
+    *out = *pa;
+    return ok_status();
+  }
+
+  // The table at level `lvl` that holds iova, allocating missing tables.
+  Status walk_alloc(Journal& j, u64 iova, int lvl, u64** out) {
+    u64* t = mem_.page(root_);
+    for (int l = kTop; l > lvl; --l) {
+      u64* e = &t[index_at(iova, l)];
+      if (!F::present(*e)) {
+        u64 pa = 0;
+        if (Status st = alloc_table(j, &pa); !st.ok()) return st;
+        put(j, e, F::table_entry(pa, cfg_.preset_accessed));
+      } else if (!F::is_table(*e, l)) {
+        return make_error(EEXIST, "map " + hex(iova) + ": inside a mapped " + hex(level_size(l)) + " leaf");
+      }
+      t = mem_.page(F::table_pa(*e));
+    }
+    *out = t;
+    return ok_status();
+  }
+
+  // Replaces the leaf *e at level l by a subtree whose leaves sit at level
+  // `to` (< l), with the same address, permission, accessed and dirty state.
+  Status split_leaf(Journal& j, u64* e, int l, int to) {
+    u64 pa = 0;
+    if (Status st = build_leaves(j, F::oa(*e, l), l - 1, to, F::prot(*e), F::accessed(*e), F::dirty(*e), &pa);
+        !st.ok())
+      return st;
+    put(j, e, F::table_entry(pa, cfg_.preset_accessed || F::accessed(*e)));
+    return ok_status();
+  }
+  Status build_leaves(Journal& j, u64 oa, int l, int to, Prot prot, bool acc, bool dirty, u64* out) {
+    u64 pa = 0;
+    if (Status st = alloc_table(j, &pa); !st.ok()) return st;
+    u64* t = mem_.page(pa);
+    for (u64 i = 0; i < 512; ++i) {
+      if (l == to) {
+        t[i] = F::leaf_entry(oa + i * level_size(l), l, prot, acc, dirty);
+        continue;
+      }
+      u64 sub = 0;
+      if (Status st = build_leaves(j, oa + i * level_size(l), l - 1, to, prot, acc, dirty, &sub); !st.ok())
+        return st;
+      t[i] = F::table_entry(sub, cfg_.preset_accessed || acc);
+    }
+    if (l == to) stats_.leaf_writes += 512;
+    *out = pa;
+    return ok_status();
+  }
+
+  struct Summary {
+    bool uniform = false;  // every entry a present leaf (or uniform subtree), contiguous
+    u64 oa = 0;
+    Prot prot = Prot::kNone;
+    bool acc = false;
+    bool dirty = false;
+  };
+  // Merges inside r below table t (entries at level l, t[0] at iova base)
+  // and describes the whole table afterwards.
+  Summary merge_table(u64* t, int l, u64 base, Range r, u64 sizes, IotlbGather& gather) {
+    Summary s;
+    s.uniform = true;
+    const u64 span = level_size(l);
+    for (u64 i = 0; i < 512; ++i) {
+      const u64 cb = base + i * span;
+      const Range cr{cb, cb + (span - 1)};
+      u64& e = t[i];
+      if (!cr.overlaps(r) || !F::present(e)) {
+        s.uniform = false;
+        continue;
+      }
+      Summary c;
+      if (F::is_table(e, l)) {
+        c = merge_table(mem_.page(F::table_pa(e)), l - 1, cb, r, sizes, gather);
+        if (c.uniform && l < kTop && r.contains(cr) && (sizes & span) && (c.oa & (span - 1)) == 0) {
+          collect_pages(F::table_pa(e), l - 1, tmp_pages_);
+          for (u64 pa : tmp_pages_) gather.add_free(pa);
+          tmp_pages_.clear();
+          e = F::leaf_entry(c.oa, l, c.prot, c.acc, c.dirty);
+          ++stats_.leaf_writes;
+          gather.add_range(cb, span);
+        }
+      } else {
+        c = Summary{true, F::oa(e, l), F::prot(e), F::accessed(e), F::dirty(e)};
+      }
+      if (i == 0) {
+        s.oa = c.oa;
+        s.prot = c.prot;
+      }
+      s.uniform = s.uniform && c.uniform && c.oa == s.oa + i * span && c.prot == s.prot;
+      s.acc = s.acc || c.acc;
+      s.dirty = s.dirty || c.dirty;
+    }
+    return s;
+  }
+
+  // Calls f(entry, level, iova) for every leaf intersecting r.
+  template <class Fn>
+  void visit(Range r, Fn&& f) {
+    if (!r.valid() || r.start > kIasMax) return;
+    r.last = std::min(r.last, kIasMax);
+    visit_table(mem_.page(root_), kTop, 0, r, f);
+  }
+  template <class Fn>
+  void visit_table(u64* t, int l, u64 base, Range r, Fn& f) {
+    const u64 span = level_size(l);
+    const u64 first = r.start <= base ? 0 : (r.start - base) / span;
+    for (u64 i = first; i < 512; ++i) {
+      const u64 cb = base + i * span;
+      if (cb > r.last) break;
+      u64* e = &t[i];
+      if (!F::present(*e)) continue;
+      if (F::is_table(*e, l))
+        visit_table(mem_.page(F::table_pa(*e)), l - 1, cb, r, f);
+      else
+        f(e, l, cb);
+    }
+  }
+
+  // Bytes mapped by the leaves below the table at pa (entries at level l).
+  u64 mapped_bytes(u64 pa, int l) const {
+    const u64* t = mem_.page(pa);
+    u64 sum = 0;
+    for (int i = 0; i < 512; ++i) {
+      if (!F::present(t[i])) continue;
+      sum += F::is_table(t[i], l) ? mapped_bytes(F::table_pa(t[i]), l - 1) : level_size(l);
+    }
+    return sum;
+  }
+  bool subtree_empty(u64 pa, int l) const {
+    const u64* t = mem_.page(pa);
+    for (int i = 0; i < 512; ++i) {
+      if (!F::present(t[i])) continue;
+      if (!F::is_table(t[i], l) || !subtree_empty(F::table_pa(t[i]), l - 1)) return false;
+    }
+    return true;
+  }
+  void collect_pages(u64 pa, int l, std::vector<u64>& out) const {
+    out.push_back(pa);
+    const u64* t = mem_.page(pa);
+    if (l == 0) return;
+    for (int i = 0; i < 512; ++i)
+      if (F::present(t[i]) && F::is_table(t[i], l)) collect_pages(F::table_pa(t[i]), l - 1, out);
+  }
+  template <class Free>
+  void free_subtree(u64 pa, int l, Free&& free) {
+    std::vector<u64> pages;
+    collect_pages(pa, l, pages);
+    for (u64 p : pages) free(p);
+  }
+
+  u64 verify_table(u64 pa, int l, std::set<u64>& seen) const {
+    const u64* t = mem_.page(pa);
+    if (!t) die("table pointer outside the page memory");
+    u64 leaves = 0;
+    for (int i = 0; i < 512; ++i) {
+      const u64 e = t[i];
+      if (!F::present(e)) continue;
+      if (F::is_table(e, l)) {
+        if (l == 0) die("table entry at level 0");
+        if (!seen.insert(F::table_pa(e)).second) die("a table page reachable twice");
+        leaves += verify_table(F::table_pa(e), l - 1, seen);
+        continue;
+      }
+      if (l == kTop) die("leaf in the top table");
+      if (!(cfg_.pgsize_bitmap & level_size(l))) die("leaf of a size the table does not use");
+      if ((e & (level_size(l) - 1) & 0x000F'FFFF'FFFF'E000) != 0)
+        die("leaf output address not aligned to its size");
+      ++leaves;
+    }
+    return leaves;
+  }
+
+  void image_table(u64 pa, int l, std::vector<u64>& out) const {
+    const u64* t = mem_.page(pa);
+    out.push_back(pa);
+    out.insert(out.end(), t, t + 512);
+    for (int i = 0; i < 512; ++i)
+      if (l > 0 && F::present(t[i]) && F::is_table(t[i], l)) image_table(F::table_pa(t[i]), l - 1, out);
+  }
+
+  u64 root_;
+  std::vector<u64> tmp_pages_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PageTable>> make_radix_table(const TableConfig& cfg, PageMemory& mem) {
+  const u64 allowed = k4K | k2M | k1G;
+  if (cfg.pgsize_bitmap == 0 || (cfg.pgsize_bitmap & ~allowed) != 0)
+    return make_error(EINVAL, std::string(to_string(cfg.format)) + ": page sizes " + hex(cfg.pgsize_bitmap) +
+                                  " must be a non-empty subset of 4K|2M|1G");
+  if (!cfg.aperture.valid() || cfg.aperture.last > kIasMax)
+    return make_error(EINVAL, std::string(to_string(cfg.format)) + ": aperture " + to_string(cfg.aperture) +
+                                  " beyond 48 bits");
+  auto root = mem.alloc_page();
+  if (!root) return make_error(ENOMEM, "page table: out of memory for the top table");
+  std::unique_ptr<PageTable> t;
+  if (cfg.format == Format::kX86_64)
+    t = std::make_unique<RadixTable<x86::Fmt>>(cfg, mem, *root);
+  else
+    t = std::make_unique<RadixTable<arm::Fmt>>(cfg, mem, *root);
+  return t;
+}
+
+}  // namespace ioas::hw

@@ -1,0 +1,471 @@
+// x86-64 and arm-lpae tables: the same behaviours, one TEST_P per rule.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+
+#include "test_util.hpp"
+#include "walker.hpp"
+
+namespace ioas::hw {
+namespace {
+
+using testing::Fixture;
+using testing::leaves;
+using testing::radix_config;
+
+class Radix : public ::testing::TestWithParam<Format> {
+ protected:
+  Fixture make(u64 sizes = k4K | k2M | k1G, bool preset = true) {
+    return Fixture(radix_config(GetParam(), sizes, preset));
+  }
+};
+
+// drivers/iommu/io-pgtable-arm-selftests.c, for our sizes: map each size at
+// a distinct 1G-apart iova, refuse the overlap, translate iova+42, split on a
+// partial unmap (<= v6.12), unmap returns the size, remap, top of the IAS.
+TEST_P(Radix, KernelSelftestPattern) {
+  Fixture f = make();
+  PageTable& pt = *f.pt;
+  for (u64 a : {u64{42}, k1G + 42, 2 * k1G + 42}) EXPECT_FALSE(pt.translate(a));
+  const u64 sizes[] = {k4K, k2M, k1G};
+  for (int i = 0; i < 3; ++i) {
+    const u64 iova = i * k1G;
+    ASSERT_TRUE(pt.map({iova, iova, sizes[i], Prot::kReadWrite}).ok()) << i;
+    EXPECT_EQ(pt.map({iova, iova + sizes[i], sizes[i], Prot::kRead}).code(), EEXIST) << i;
+    auto t = pt.translate(iova + 42);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->pa, iova + 42);
+  }
+  // Partial unmap: one page out of the 2M leaf at 1G.
+  auto u = pt.unmap(k1G + k4K, k4K);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(*u, k4K);
+  EXPECT_FALSE(pt.translate(k1G + k4K + 42));
+  ASSERT_TRUE(pt.map({k1G + k4K, k4K, k4K, Prot::kRead}).ok());
+  EXPECT_EQ(pt.translate(k1G + k4K + 42)->pa, k4K + 42);
+  EXPECT_EQ(pt.translate(k1G + 2 * k4K + 42)->pa, k1G + 2 * k4K + 42);
+  for (int i = 0; i < 3; ++i) {
+    const u64 iova = i * k1G;
+    auto r = pt.unmap(iova, sizes[i]);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*r, sizes[i]);
+    EXPECT_FALSE(pt.translate(iova + 42));
+    ASSERT_TRUE(pt.map({iova, iova, sizes[i], Prot::kReadWrite}).ok());
+    EXPECT_EQ(pt.translate(iova + 42)->pa, iova + 42);
+  }
+  // The largest page at the very top of the 48-bit input range.
+  const u64 top = (u64{1} << 48) - k1G;
+  ASSERT_TRUE(pt.map({top, k1G, k1G, Prot::kReadWrite}).ok());
+  EXPECT_EQ(pt.translate(top + 42)->pa, k1G + 42);
+  EXPECT_EQ(*pt.unmap(top, k1G), k1G);
+  pt.verify();
+}
+
+struct LeafRunOf {
+  u64 size;
+  u64 count;
+};
+std::vector<LeafRunOf> runs(const PageTable& pt) {
+  std::vector<LeafRunOf> out;
+  for (const Leaf& l : leaves(pt)) {
+    if (!out.empty() && out.back().size == l.size)
+      ++out.back().count;
+    else
+      out.push_back({l.size, 1});
+  }
+  return out;
+}
+bool operator==(const LeafRunOf& a, const LeafRunOf& b) { return a.size == b.size && a.count == b.count; }
+
+// generic_pt's test_mixed: VA = PA = 0x3fe400000 .. 0x4c0600000.
+TEST_P(Radix, MapChoosesTheLargestSizeThatDividesAndFits) {
+  Fixture f = make();
+  ASSERT_TRUE(f.pt->map({0x3fe400000, 0x3fe400000, 0x4c0600000 - 0x3fe400000, Prot::kReadWrite}).ok());
+  EXPECT_EQ(runs(*f.pt), (std::vector<LeafRunOf>{{k2M, 14}, {k1G, 3}, {k2M, 3}}));
+  EXPECT_EQ(f.pt->stats().leaf_writes, 20u);
+}
+
+// test_pgsize_boundary: VA and PA differently offset within 2M: all 4K.
+TEST_P(Radix, MapUsesSmallPagesWhenIovaAndPaDisagreeModuloTheLargeSize) {
+  Fixture f = make();
+  ASSERT_TRUE(f.pt->map({0xfef80000, 0x208b95d000, 0x20000, Prot::kReadWrite}).ok());
+  EXPECT_EQ(runs(*f.pt), (std::vector<LeafRunOf>{{k4K, 32}}));
+}
+
+// 1G + 2M at VA 0x200000, PA 0x80200000: the 1G boundary is reached with
+// less than 1G left, so 513 x 2M.
+TEST_P(Radix, MapStaysSmallWhenTheLargerSizeNoLongerFits) {
+  Fixture f = make();
+  ASSERT_TRUE(f.pt->map({0x200000, 0x80200000, k1G + k2M, Prot::kReadWrite}).ok());
+  EXPECT_EQ(runs(*f.pt), (std::vector<LeafRunOf>{{k2M, 513}}));
+}
+
+TEST_P(Radix, MapRejectsWhatTheSmallestPageCannotAlign) {
+  Fixture f = make(k2M | k1G);
+  EXPECT_EQ(f.pt->map({0x1000, 0, k2M, Prot::kReadWrite}).code(), EINVAL);
+  EXPECT_EQ(f.pt->map({0, 0x1000, k2M, Prot::kReadWrite}).code(), EINVAL);
+  EXPECT_EQ(f.pt->map({0, 0, k2M + k4K, Prot::kReadWrite}).code(), EINVAL);
+  EXPECT_EQ(f.pt->map({0, 0, 0, Prot::kReadWrite}).code(), EINVAL);
+  EXPECT_EQ(f.pt->map({0, 0, k2M, Prot::kWrite}).code(), EINVAL);
+  EXPECT_EQ(f.pt->map({0, 0, k2M, Prot::kReadWrite, 0, k4K}).code(), EINVAL);  // not our size
+  EXPECT_EQ(f.pt->map({u64{1} << 48, 0, k2M, Prot::kReadWrite}).code(), ERANGE);
+  EXPECT_EQ(f.pt->unmap(0x1000, k2M).code(), EINVAL);
+  EXPECT_EQ(f.pt->table_pages(), 1u);
+}
+
+TEST_P(Radix, OverlappingMapIsRefusedAndChangesNothing) {
+  Fixture f = make();
+  ASSERT_TRUE(f.pt->map({k1G + 5 * k2M + 3 * k4K, 0x5000, k4K, Prot::kRead}).ok());
+  const auto before = f.pt->image();
+  const u64 flushes = f.pt->iotlb().flushes();
+  const u64 live = f.mem.live_pages();
+  // The first leaf would cover the 4K leaf's table: refused before any write, no flush.
+  EXPECT_EQ(f.pt->map({k1G, k1G, 4 * k1G, Prot::kReadWrite}).code(), EEXIST);
+  EXPECT_EQ(f.pt->image(), before);
+  EXPECT_EQ(f.pt->iotlb().flushes(), flushes);
+  // Starts before, runs into it: a 1G leaf and tables written, then undone.
+  EXPECT_EQ(f.pt->map({0, 0, 2 * k1G, Prot::kReadWrite}).code(), EEXIST);
+  EXPECT_EQ(f.pt->map({k1G - k2M, 0, 7 * k2M, Prot::kReadWrite}).code(), EEXIST);
+  EXPECT_EQ(f.pt->image(), before);
+  EXPECT_EQ(f.mem.live_pages(), live);
+  // Leaves were briefly present: each rollback is flushed, once.
+  EXPECT_EQ(f.pt->iotlb().flushes(), flushes + 2);
+  // Inside a large leaf.
+  ASSERT_TRUE(f.pt->map({4 * k1G, 0, k1G, Prot::kRead}).ok());
+  const auto before2 = f.pt->image();
+  EXPECT_EQ(f.pt->map({4 * k1G + k2M, 0, k4K, Prot::kRead}).code(), EEXIST);
+  EXPECT_EQ(f.pt->image(), before2);
+}
+
+TEST_P(Radix, LargeLeafReplacesAnEmptyTableAndFreesIt) {
+  Fixture f = make();
+  ASSERT_TRUE(f.pt->map({k2M, 0, k4K, Prot::kRead}).ok());
+  ASSERT_EQ(*f.pt->unmap(k2M, k4K), k4K);
+  const u64 pages = f.pt->table_pages();  // the emptied level-0 table stays
+  ASSERT_TRUE(f.pt->map({k2M, k2M, k2M, Prot::kRead}).ok());
+  EXPECT_EQ(f.pt->table_pages(), pages - 1);
+  EXPECT_EQ(f.mem.live_pages(), pages - 1);
+  EXPECT_EQ(runs(*f.pt), (std::vector<LeafRunOf>{{k2M, 1}}));
+}
+
+TEST_P(Radix, UnmapOfPartOfALargeLeafSplitsIt) {
+  Fixture f = make();
+  ASSERT_TRUE(f.pt->map({k1G, 3 * k1G, k1G, Prot::kReadWrite}).ok());
+  auto r = f.pt->unmap(k1G + 7 * k2M + 5 * k4K, 2 * k4K);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 2 * k4K);
+  // 511 x 2M around one 2M region made of 510 x 4K.
+  EXPECT_EQ(runs(*f.pt), (std::vector<LeafRunOf>{{k2M, 7}, {k4K, 510}, {k2M, 504}}));
+  EXPECT_EQ(f.pt->translate(k1G + 7 * k2M + 4 * k4K + 1)->pa, 3 * k1G + 7 * k2M + 4 * k4K + 1);
+  EXPECT_FALSE(f.pt->translate(k1G + 7 * k2M + 6 * k4K));
+  EXPECT_EQ(f.pt->translate(k1G + 100 * k2M)->pa, 3 * k1G + 100 * k2M);
+  f.pt->verify();
+}
+
+TEST_P(Radix, UnmapSplitsToTheNextSizeTheTableUses) {
+  Fixture f = make(k4K | k1G);  // no 2M: a 1G leaf splits straight to 4K
+  ASSERT_TRUE(f.pt->map({k1G, k1G, k1G, Prot::kRead}).ok());
+  ASSERT_EQ(*f.pt->unmap(k1G, k4K), k4K);
+  EXPECT_EQ(runs(*f.pt), (std::vector<LeafRunOf>{{k4K, 512 * 512 - 1}}));
+  f.pt->verify();
+}
+
+TEST_P(Radix, UnmapReturnsMappedBytesAndSkipsHoles) {
+  Fixture f = make();
+  ASSERT_TRUE(f.pt->map({k2M, 0, 3 * k4K, Prot::kRead}).ok());
+  ASSERT_TRUE(f.pt->map({k1G, k1G, k1G, Prot::kRead}).ok());
+  ASSERT_TRUE(f.pt->map({5 * k1G, 0, k2M, Prot::kRead}).ok());
+  EXPECT_EQ(*f.pt->unmap(0, 8 * k1G), 3 * k4K + k1G + k2M);
+  EXPECT_TRUE(leaves(*f.pt).empty());
+  EXPECT_EQ(*f.pt->unmap(0, 8 * k1G), 0u);
+}
+
+TEST_P(Radix, UnmapAllFreesEveryTableButTheRoot) {
+  Fixture f = make();
+  ASSERT_TRUE(f.pt->map({0x1000, 0x1000, 0x3000, Prot::kRead}).ok());
+  ASSERT_TRUE(f.pt->map({0x7f0000000000, 0, k2M, Prot::kRead}).ok());
+  EXPECT_GT(f.mem.live_pages(), 1u);
+  ASSERT_TRUE(f.pt->unmap(0, u64{1} << 48).ok());
+  EXPECT_EQ(f.pt->table_pages(), 1u);
+  EXPECT_EQ(f.mem.live_pages(), 1u);
+}
+
+TEST_P(Radix, OneTerabyteAlignedMapWrites1024OneGigLeaves) {
+  Fixture f = make();
+  const u64 tib = u64{1} << 40;
+  ASSERT_TRUE(f.pt->map({tib, 0, tib, Prot::kReadWrite}).ok());
+  EXPECT_EQ(f.pt->stats().leaf_writes, 1024u);
+  EXPECT_EQ(runs(*f.pt), (std::vector<LeafRunOf>{{k1G, 1024}}));
+  EXPECT_EQ(f.pt->iotlb().flushes(), 1u);
+}
+
+TEST_P(Radix, SplitBlocksMakesSmallestLeavesWithOneFlushAndMergeRestores) {
+  Fixture f = make();
+  const Range m{k1G, 2 * k1G + 2 * k2M - 1};
+  ASSERT_TRUE(f.pt->map({m.start, 5 * k1G, m.length(), Prot::kReadWrite}).ok());
+  Walker w(*f.pt);
+  ASSERT_EQ(w.dma(DmaDir::kWrite, Range{2 * k1G + 5, 2 * k1G + 5}), DmaOutcome{});  // dirties one 2M leaf
+  const auto before = leaves(*f.pt);
+  const u64 flushes = f.pt->iotlb().flushes();
+  ASSERT_TRUE(f.pt->split_blocks(m).ok());
+  EXPECT_EQ(f.pt->iotlb().flushes(), flushes + 1);
+  auto small = leaves(*f.pt);
+  ASSERT_EQ(small.size(), 512u * 512 + 1024);
+  u64 dirty = 0;
+  for (const Leaf& l : small) {
+    EXPECT_EQ(l.size, k4K);
+    EXPECT_EQ(l.pa, 5 * k1G + (l.iova - m.start));
+    dirty += l.dirty;
+  }
+  EXPECT_EQ(dirty, 512u);  // the dirty 2M leaf became 512 dirty pieces
+  f.pt->verify();
+  f.pt->merge_blocks(m, k4K | k2M | k1G);
+  EXPECT_EQ(f.pt->iotlb().flushes(), flushes + 2);
+  EXPECT_EQ(leaves(*f.pt), before);
+  EXPECT_EQ(f.pt->table_pages(), f.mem.live_pages());  // the small tables went back
+  f.pt->verify();
+}
+
+TEST_P(Radix, MergeStaysInsideItsRangeAndWithinTheGivenSizes) {
+  Fixture f = make();
+  // Two adjacent mappings of contiguous memory, mapped with 4K only.
+  ASSERT_TRUE(f.pt->map({0, 0, k2M + k4K, Prot::kReadWrite, 0, k4K}).ok());
+  ASSERT_TRUE(f.pt->map({k2M + k4K, k2M + k4K, k2M - k4K, Prot::kReadWrite, 0, k4K}).ok());
+  // Merging the first mapping must not take a 2M block that crosses into the second.
+  f.pt->merge_blocks(Range{0, k2M + k4K - 1}, k4K | k2M);
+  EXPECT_EQ(runs(*f.pt), (std::vector<LeafRunOf>{{k2M, 1}, {k4K, 512}}));
+  // Read-only next to read-write never merges.
+  Fixture g = make();
+  ASSERT_TRUE(g.pt->map({0, 0, k4K, Prot::kRead}).ok());
+  ASSERT_TRUE(g.pt->map({k4K, k4K, k2M - k4K, Prot::kReadWrite, 0, k4K}).ok());
+  g.pt->merge_blocks(Range{0, k2M - 1}, k4K | k2M);
+  EXPECT_EQ(runs(*g.pt), (std::vector<LeafRunOf>{{k4K, 512}}));
+  // Merge with 4K only leaves 4K leaves.
+  f.pt->merge_blocks(Range{k2M + k4K, 2 * k2M - 1}, k4K);
+  EXPECT_EQ(runs(*f.pt), (std::vector<LeafRunOf>{{k2M, 1}, {k4K, 512}}));
+}
+
+TEST_P(Radix, ReadAndClearDirtyReportsWrittenLeavesAndCleansThem) {
+  Fixture f = make();
+  ASSERT_TRUE(f.pt->map({k1G, 0, k2M + 4 * k4K, Prot::kReadWrite}).ok());  // one 2M + 4 x 4K
+  Walker w(*f.pt);
+  ASSERT_EQ(w.dma(DmaDir::kWrite, Range{k1G + k2M + k4K + 8, k1G + k2M + k4K + 8}), DmaOutcome{});
+  ASSERT_EQ(w.dma(DmaDir::kWrite, Range{k1G + 3 * k4K, k1G + 3 * k4K}), DmaOutcome{});
+  const u64 flushes = f.pt->iotlb().flushes();
+  {
+    DirtyBitmap bm(k1G, k2M + 4 * k4K, k4K);
+    EXPECT_EQ(f.pt->read_and_clear_dirty(Range{k1G, k1G + k2M + 4 * k4K - 1}, &bm, /*keep=*/true), 2u);
+    EXPECT_EQ(bm.ranges(), (std::vector<Range>{{k1G, k1G + k2M - 1},
+                                               {k1G + k2M + k4K, k1G + k2M + 2 * k4K - 1}}));
+    EXPECT_EQ(f.pt->iotlb().flushes(), flushes);  // keep: nothing changed, nothing flushed
+  }
+  {
+    // Reading part of the dirty 2M leaf reports that part and cleans the whole leaf.
+    DirtyBitmap bm(k1G + 8 * k4K, 2 * k4K, k4K);
+    EXPECT_EQ(f.pt->read_and_clear_dirty(Range{k1G + 8 * k4K, k1G + 10 * k4K - 1}, &bm, false), 1u);
+    EXPECT_EQ(bm.count(), 2u);
+    EXPECT_EQ(f.pt->iotlb().flushes(), flushes + 1);
+  }
+  DirtyBitmap bm(k1G, k2M + 4 * k4K, k4K);
+  EXPECT_EQ(f.pt->read_and_clear_dirty(Range{k1G, k1G + k2M + 4 * k4K - 1}, &bm, false), 1u);
+  EXPECT_EQ(bm.ranges(), (std::vector<Range>{{k1G + k2M + k4K, k1G + k2M + 2 * k4K - 1}}));
+  EXPECT_EQ(f.pt->read_and_clear_dirty(Range::all(), nullptr, false), 0u);
+  // Cleaning keeps the leaf writable: the next write dirties it again.
+  EXPECT_EQ(f.pt->translate(k1G)->prot, Prot::kReadWrite);
+  ASSERT_EQ(w.dma(DmaDir::kWrite, Range{k1G, k1G + 1}), DmaOutcome{});
+  EXPECT_EQ(f.pt->read_and_clear_dirty(Range::all(), nullptr, false), 1u);
+}
+
+TEST_P(Radix, OneFlushPerOperationAndOneForAGatherOfMany) {
+  Fixture f = make();
+  auto& tlb = f.pt->iotlb();
+  ASSERT_TRUE(f.pt->map({k1G, 0, k1G + 3 * k2M + 5 * k4K, Prot::kReadWrite}).ok());
+  EXPECT_EQ(tlb.flushes(), 1u);
+  EXPECT_EQ(tlb.last_flush(), (Range{k1G, 2 * k1G + 3 * k2M + 5 * k4K - 1}));
+  ASSERT_TRUE(f.pt->unmap(k1G, k1G + 3 * k2M + 5 * k4K).ok());
+  EXPECT_EQ(tlb.flushes(), 2u);
+  EXPECT_EQ(*f.pt->unmap(k1G, k1G), 0u);
+  EXPECT_EQ(tlb.flushes(), 2u);  // nothing unmapped, nothing flushed
+  {
+    IotlbGather g(tlb, f.mem);
+    for (u64 i = 0; i < 8; ++i) ASSERT_TRUE(f.pt->map({i * k1G, 0, k2M, Prot::kRead}, &g).ok());
+    ASSERT_TRUE(f.pt->unmap(0, k2M, &g).ok());
+    EXPECT_EQ(tlb.flushes(), 2u);
+  }
+  EXPECT_EQ(tlb.flushes(), 3u);
+  EXPECT_EQ(tlb.last_flush(), (Range{0, 7 * k1G + k2M - 1}));
+}
+
+// Fails the Nth page allocation of an operation for N = 1, 2, ... until the
+// operation succeeds; next to every failure the table is byte-for-byte as it
+// was and no page leaked.
+template <class Op>
+void fail_every_allocation(Fixture& f, Op op, u64 expect_allocs_at_least) {
+  const auto before = f.pt->image();
+  const u64 live = f.mem.live_pages();
+  u64 n = 1;
+  for (;; ++n) {
+    f.mem.fail_nth_alloc(n);
+    const int code = op();
+    f.mem.fail_nth_alloc(0);
+    if (code == 0) break;
+    ASSERT_EQ(code, ENOMEM) << "N=" << n;
+    ASSERT_EQ(f.pt->image(), before) << "N=" << n;
+    ASSERT_EQ(f.mem.live_pages(), live) << "N=" << n;
+    f.pt->verify();
+  }
+  EXPECT_GE(n, expect_allocs_at_least + 1);
+  f.pt->verify();
+}
+
+TEST_P(Radix, MapAllocationFailureAtEveryNLeavesTheTableUnchanged) {
+  Fixture f = make();
+  ASSERT_TRUE(f.pt->map({k1G - k4K, 0, k4K, Prot::kRead}).ok());
+  // Crosses a 512G boundary: new level-2, level-1 and level-0 tables on both sides.
+  const u64 iova = (u64{1} << 39) - 2 * k2M - 3 * k4K;
+  fail_every_allocation(f, [&] { return f.pt->map({iova, iova, 4 * k2M + 6 * k4K, Prot::kReadWrite}).code(); }, 5);
+  EXPECT_EQ(f.pt->translate(iova + 4 * k2M)->pa, iova + 4 * k2M);
+}
+
+TEST_P(Radix, UnmapSplitAllocationFailureAtEveryNLeavesTheTableUnchanged) {
+  Fixture f = make(k4K | k1G);
+  ASSERT_TRUE(f.pt->map({k1G, 0, 2 * k1G, Prot::kReadWrite}).ok());
+  // Cuts both 1G leaves: each splits into 513 pages (512 tables of 4K leaves).
+  fail_every_allocation(f, [&] { return f.pt->unmap(k1G + k1G / 2, k1G).code(); }, 2 * 513);
+  EXPECT_FALSE(f.pt->translate(2 * k1G));
+  EXPECT_EQ(f.pt->translate(k1G + k1G / 2 - 1)->pa, k1G / 2 - 1);
+}
+
+TEST_P(Radix, SplitBlocksAllocationFailureAtEveryNLeavesTheTableUnchanged) {
+  Fixture f = make();
+  ASSERT_TRUE(f.pt->map({k1G, 0, k1G + 3 * k2M, Prot::kReadWrite}).ok());
+  fail_every_allocation(f, [&] { return f.pt->split_blocks(Range{k1G, 2 * k1G + 3 * k2M - 1}).code(); },
+                        1 + 512 + 3);
+  for (const Leaf& l : leaves(*f.pt)) EXPECT_EQ(l.size, k4K);
+}
+
+TEST_P(Radix, FactoryRejectsWhatTheFormatCannotDo) {
+  HeapPageMemory mem;
+  EXPECT_EQ(make_page_table(radix_config(GetParam(), k4K | (u64{1} << 16)), mem).code(), EINVAL);
+  EXPECT_EQ(make_page_table(radix_config(GetParam(), 0), mem).code(), EINVAL);
+  TableConfig c = radix_config(GetParam());
+  c.aperture = Range{0, u64{1} << 48};
+  EXPECT_EQ(make_page_table(c, mem).code(), EINVAL);
+  mem.fail_nth_alloc(1);
+  EXPECT_EQ(make_page_table(radix_config(GetParam()), mem).code(), ENOMEM);
+  EXPECT_EQ(mem.live_pages(), 0u);
+}
+
+// The leaf holding byte y of a mapping piece is the largest aligned block of
+// an eligible size (one that divides pa - iova) lying inside the piece: the
+// model's leaf_of rule. Random maps and unmaps against that oracle.
+TEST_P(Radix, RandomMapsAndUnmapsMatchTheLeafRuleAndTranslations) {
+  std::mt19937_64 rng(20240604);
+  for (u64 sizes : {k4K | k2M | k1G, k4K | k2M, k4K | k1G, k2M | k1G}) {
+    Fixture f = make(sizes);
+    const u64 minp = sizes & (~sizes + 1);
+    struct Piece {
+      u64 last, pa;
+      Prot prot;
+    };
+    std::map<u64, Piece> pieces;  // by start
+    auto random_len = [&] {
+      switch (rng() % 4) {
+        case 0: return minp * (1 + rng() % 4);
+        case 1: return k2M * (1 + rng() % 3) + minp * (rng() % 3);
+        case 2: return k1G + k2M * (rng() % 3);
+        default: return k1G * (1 + rng() % 2) + minp * (rng() % 600);
+      }
+    };
+    const u64 space = 8 * k1G;
+    for (int step = 0; step < 40; ++step) {
+      if (rng() % 3 != 0) {
+        // Mostly eligible for large leaves (pa - iova a multiple of 1G or
+        // 2M); unaligned memory only for short maps, so leaves stay few.
+        u64 len = random_len();
+        const u64 iova = (rng() % (space / minp)) * minp;
+        u64 pa;
+        switch (rng() % 4) {
+          case 0:
+          case 1: pa = iova + k1G * (rng() % 8); break;
+          case 2: pa = iova + k2M * (rng() % 512); break;
+          default:
+            pa = (rng() % (space / minp)) * minp;
+            len = minp * (1 + rng() % 64);
+        }
+        const Prot prot = rng() % 2 ? Prot::kRead : Prot::kReadWrite;
+        bool overlap = false;
+        for (auto& [s, p] : pieces)
+          if (s <= iova + len - 1 && iova <= p.last) overlap = true;
+        auto st = f.pt->map({iova, pa, len, prot});
+        ASSERT_EQ(st.code(), overlap ? EEXIST : 0);
+        if (!overlap) pieces[iova] = Piece{iova + len - 1, pa, prot};
+      } else {
+        const u64 len = random_len();
+        const u64 iova = (rng() % (space / minp)) * minp;
+        const Range u{iova, iova + len - 1};
+        u64 expect = 0;
+        std::map<u64, Piece> next;
+        for (auto& [s, p] : pieces) {
+          const Range r{s, p.last};
+          if (!r.overlaps(u)) {
+            next[s] = p;
+            continue;
+          }
+          expect += std::min(r.last, u.last) - std::max(r.start, u.start) + 1;
+          if (r.start < u.start) next[r.start] = Piece{u.start - 1, p.pa, p.prot};
+          if (r.last > u.last) next[u.last + 1] = Piece{r.last, p.pa + (u.last + 1 - r.start), p.prot};
+        }
+        auto got = f.pt->unmap(iova, len);
+        ASSERT_TRUE(got.ok());
+        ASSERT_EQ(*got, expect);
+        pieces = std::move(next);
+      }
+      f.pt->verify();
+      // Every leaf is the oracle's leaf, and leaves cover the pieces exactly.
+      u64 covered = 0, want = 0;
+      for (auto& [s, p] : pieces) want += p.last - s + 1;
+      for (const Leaf& l : leaves(*f.pt)) {
+        auto it = pieces.upper_bound(l.iova);
+        ASSERT_NE(it, pieces.begin());
+        --it;
+        const Range piece{it->first, it->second.last};
+        ASSERT_TRUE(piece.contains(Range{l.iova, l.iova + l.size - 1}));
+        ASSERT_EQ(l.pa, it->second.pa + (l.iova - piece.start));
+        ASSERT_EQ(l.prot, it->second.prot);
+        const u64 delta = it->second.pa - piece.start;
+        u64 best = 0;
+        for (u64 s : {k1G, k2M, k4K}) {
+          if (!(sizes & s) || (delta & (s - 1))) continue;
+          const u64 b = l.iova & ~(s - 1);
+          if (piece.contains(Range{b, b + s - 1})) {
+            best = s;
+            break;
+          }
+        }
+        ASSERT_EQ(l.size, best) << "leaf at 0x" << std::hex << l.iova;
+        covered += l.size;
+      }
+      ASSERT_EQ(covered, want);
+      for (int k = 0; k < 20; ++k) {
+        const u64 x = rng() % space;
+        auto t = f.pt->translate(x);
+        auto it = pieces.upper_bound(x);
+        const bool in = it != pieces.begin() && std::prev(it)->second.last >= x;
+        ASSERT_EQ(t.has_value(), in);
+        if (in) {
+          EXPECT_EQ(t->pa, std::prev(it)->second.pa + (x - std::prev(it)->first));
+        }
+      }
+    }
+    ASSERT_TRUE(f.pt->unmap(0, u64{1} << 48).ok());
+    EXPECT_EQ(f.mem.live_pages(), 1u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, Radix, ::testing::Values(Format::kX86_64, Format::kArmLpae),
+                         testing::fmt_name);
+
+}  // namespace
+}  // namespace ioas::hw

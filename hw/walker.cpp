@@ -1,0 +1,126 @@
+// hw/walker.cpp: the software IOMMU (see walker.hpp).
+#include "walker.hpp"
+
+#include "formats.hpp"
+#include "tce.hpp"
+
+namespace ioas::hw {
+
+const char* to_string(Fault f) {
+  switch (f) {
+    case Fault::kNone: return "none";
+    case Fault::kNotPresent: return "not-present";
+    case Fault::kReadOnly: return "read-only";
+    case Fault::kReserved: return "reserved";
+    case Fault::kOutOfRange: return "out-of-range";
+  }
+  return "?";
+}
+
+namespace {
+// Index of iova at walk step s (s = 0: the top table, bits 47:39).
+unsigned step_index(u64 iova, int s) { return static_cast<unsigned>((iova >> (39 - 9 * s)) & 511); }
+u64 step_size(int s) { return u64{1} << (39 - 9 * s); }
+}  // namespace
+
+WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, bool update) {
+  // 4-level paging: canonical addresses have bits 63:47 equal; an IOMMU
+  // first stage without sign extension takes the lower half only.
+  if (iova >> 47) return WalkResult{Fault::kOutOfRange};
+  u64 table = cr3 & x86::kAddrMask;
+  bool writable = true;
+  u64* used[4];
+  for (int s = 0; s < 4; ++s) {
+    u64* t = mem.page(table);
+    if (!t) return WalkResult{Fault::kReserved};
+    u64* e = &t[step_index(iova, s)];
+    if (!(*e & x86::kP)) return WalkResult{Fault::kNotPresent};
+    used[s] = e;
+    writable = writable && (*e & x86::kRW);
+    const bool leaf = s == 3 || (s > 0 && (*e & x86::kPS));
+    if (s == 0 && (*e & x86::kPS)) return WalkResult{Fault::kReserved};
+    if (!leaf) {
+      table = *e & x86::kAddrMask;
+      continue;
+    }
+    if (write && !writable) return WalkResult{Fault::kReadOnly};
+    const u64 size = step_size(s);
+    if (update) {
+      for (int k = 0; k <= s; ++k) *used[k] |= x86::kA;
+      if (write) *e |= x86::kD;
+    }
+    const u64 oa = *e & x86::kAddrMask & ~(size - 1);
+    return WalkResult{Fault::kNone, oa | (iova & (size - 1)), iova & ~(size - 1), size};
+  }
+  return WalkResult{Fault::kReserved};
+}
+
+WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, bool update) {
+  // TTBR0 with T0SZ = 16: a 48-bit input; anything above faults.
+  if (iova >> 48) return WalkResult{Fault::kOutOfRange};
+  u64 table = ttbr & arm::kAddrMask;
+  bool no_write = false;
+  for (int s = 0; s < 4; ++s) {  // s = ARM level 0..3
+    u64* t = mem.page(table);
+    if (!t) return WalkResult{Fault::kReserved};
+    u64* e = &t[step_index(iova, s)];
+    const u64 type = *e & arm::kTypeMask;
+    if (!(*e & arm::kValid)) return WalkResult{Fault::kNotPresent};
+    if (s < 3 && type == arm::kTypeTable) {
+      no_write = no_write || (*e & arm::kApTableNoWrite);
+      table = *e & arm::kAddrMask;
+      continue;
+    }
+    // A block at ARM level 0 (4K granule) or the block encoding at level 3
+    // is a translation fault.
+    if (s == 0 || (s == 3 && type != arm::kTypePage)) return WalkResult{Fault::kNotPresent};
+    const u64 size = step_size(s);
+    if (write) {
+      if (no_write) return WalkResult{Fault::kReadOnly};
+      if ((*e & arm::kApRdonly) && !(*e & arm::kDBM)) return WalkResult{Fault::kReadOnly};
+    }
+    if (update) {
+      *e |= arm::kAF;
+      if (write) *e &= ~arm::kApRdonly;  // writable-clean -> writable-dirty
+    }
+    const u64 oa = *e & arm::kAddrMask & ~(size - 1);
+    return WalkResult{Fault::kNone, oa | (iova & (size - 1)), iova & ~(size - 1), size};
+  }
+  return WalkResult{Fault::kReserved};
+}
+
+WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update) {
+  const unsigned shift = t.page_shift();
+  const u64 page = iova >> shift;
+  if (page < t.window_offset() || page - t.window_offset() >= t.window_entries())
+    return WalkResult{Fault::kOutOfRange};
+  const u64 slot = page - t.window_offset();
+  const u64 e = tce::from_be(t.raw_entry(slot));
+  if ((e & (tce::kRead | tce::kWrite)) == 0) return WalkResult{Fault::kNotPresent};
+  if (write ? !(e & tce::kWrite) : !(e & tce::kRead)) return WalkResult{Fault::kReadOnly};
+  if (update && write) t.mark_dirty(slot);
+  const u64 size = u64{1} << shift;
+  return WalkResult{Fault::kNone, (e & ~(size - 1)) | (iova & (size - 1)), iova & ~(size - 1), size};
+}
+
+WalkResult Walker::access(u64 iova, bool write, bool update) {
+  switch (pt_.format()) {
+    case Format::kX86_64: return walk_x86_64(pt_.memory(), pt_.root(), iova, write, update);
+    case Format::kArmLpae: return walk_arm_lpae(pt_.memory(), pt_.root(), iova, write, update);
+    case Format::kTce: return walk_tce(static_cast<TceTable&>(pt_), iova, write, update);
+  }
+  return WalkResult{Fault::kReserved};
+}
+
+DmaOutcome Walker::dma(DmaDir dir, Range r) {
+  u64 p = r.start;
+  for (;;) {
+    const WalkResult w = access(p, dir == DmaDir::kWrite);
+    if (w.fault != Fault::kNone) return DmaOutcome{true, p};
+    const u64 leaf_last = w.leaf_iova + (w.leaf_size - 1);
+    if (leaf_last >= r.last) return DmaOutcome{};
+    p = leaf_last + 1;
+  }
+}
+
+}  // namespace ioas::hw

@@ -1,0 +1,61 @@
+// hw/walker.hpp: a software IOMMU that walks our tables in memory.
+//
+// The walkers read raw descriptors through PageMemory, starting from the
+// root physical address, and decode them with the architectural bit
+// definitions; they share no code with the table implementations beyond
+// the bit constants of formats.hpp (whose values the unit tests pin to the
+// documented ones). So a table that the walker accepts is one hardware
+// would walk the same way.
+//
+// What each walker does, as the hardware does:
+//   x86-64:   P clear at any level -> not-present fault; a write needs RW at
+//             every level -> else write-protect fault; PS in the top level is
+//             a reserved-bit fault; sets A in every entry used and D in the
+//             leaf on a successful write.
+//   arm-lpae: invalid descriptor, or a block at level 3 or a block
+//             encoding at level 0 -> translation fault; AF clear -> set it
+//             (hardware access flag, SMMU HA); a write to AP[2]=1: with DBM
+//             clear AP[2] (HTTU HD: the entry becomes writable-dirty), without
+//             DBM a permission fault; APTable[1] in a table forbids writes.
+//   tce:      outside the window or an entry without the needed READ/WRITE
+//             permission -> fault; a write marks the software dirty bit.
+#pragma once
+
+#include <cstdint>
+
+#include "ioas/engine.hpp"
+#include "pagetable.hpp"
+
+namespace ioas::hw {
+
+enum class Fault : std::uint8_t { kNone, kNotPresent, kReadOnly, kReserved, kOutOfRange };
+const char* to_string(Fault f);
+
+struct WalkResult {
+  Fault fault = Fault::kNone;
+  u64 pa = 0;         // the output address of iova, when no fault
+  u64 leaf_iova = 0;  // the leaf's first IOVA and size, when a leaf was found
+  u64 leaf_size = 0;
+};
+
+// One access; `update` sets the accessed/dirty state as hardware does.
+WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, bool update = true);
+WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, bool update = true);
+
+class TceTable;
+WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update = true);
+
+// The software device: DMA through a table, byte range by leaf.
+class Walker {
+ public:
+  explicit Walker(PageTable& pt) : pt_(pt) {}
+  WalkResult access(u64 iova, bool write, bool update = true);
+  // Reads or writes [r.start, r.last]: stops at the first faulting byte and
+  // reports it (bytes before it were accessed, and are dirty if written).
+  DmaOutcome dma(DmaDir dir, Range r);
+
+ private:
+  PageTable& pt_;
+};
+
+}  // namespace ioas::hw
