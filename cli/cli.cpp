@@ -1,4 +1,5 @@
-// The `ioas` command line: `ioas replay [--engine E] [--rewrite] FILE...`.
+// The `ioas` command line: `ioas replay [--engine E] [--rewrite] [--json]
+// [--dump-state FILE] FILE...`, `ioas check`, `ioas ranges` (check_commands.cpp).
 //
 // Every file is parsed before anything runs, so a malformed line anywhere
 // stops the replay before any engine has been touched (TRACE.md: "nothing is
@@ -8,6 +9,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <optional>
+
+#include "checker.hpp"
+#include "commands.hpp"
+#include "json.hpp"
+#include "state.hpp"
 
 namespace ioas::cli {
 namespace {
@@ -26,12 +33,17 @@ void main_help(std::ostream& out) {
          "\n"
          "commands:\n"
          "  replay    run .trace files (TRACE.md) on the engines and check their expectations\n"
+         "  check     check the SPEC invariants of a trace's states or a state file with Z3\n"
+         "  ranges    valid IOVA ranges from Linux reserved_regions files (VFIO/iommufd)\n"
          "\n"
-         "Run 'ioas replay --help' for the options of replay.\n";
+         "Run 'ioas replay --help', 'ioas check --help' or 'ioas ranges --help' for\n"
+         "the options of each command. Every command takes --json for machine-readable\n"
+         "output. Exit status: 0 ok, 1 failed (an expectation or invariant), 2 bad\n"
+         "usage or input.\n";
 }
 
 void replay_help(std::ostream& out, const trace::EngineRegistry& registry) {
-  out << "usage: ioas replay [--engine model|impl|both] [--rewrite] FILE...\n"
+  out << "usage: ioas replay [--engine model|impl|both] [--rewrite] [--json] [--dump-state FILE] FILE...\n"
          "\n"
          "Runs each trace file from an empty state and prints every line's result as\n"
          "'file:line: <operation> => <result>'; a failed expectation is marked MISMATCH\n"
@@ -48,7 +60,16 @@ void replay_help(std::ostream& out, const trace::EngineRegistry& registry) {
          "  --rewrite    rewrite each FILE with every expectation filled in from the\n"
          "               model (comments, blank lines and the text before '=>' are\n"
          "               kept; successful ioas and mem lines stay bare)\n"
+         "  --json       print one JSON object (every line's results and the summary)\n"
+         "               instead of the text lines\n"
+         "  --dump-state FILE\n"
+         "               write the final state of the (last) trace, as the first\n"
+         "               engine sees it, to FILE as a state file (README \"State\n"
+         "               files\"; `ioas check FILE` checks it)\n"
          "  -h, --help   this help\n"
+         "\n"
+         "Every `check` line also runs the Z3 invariant checker (proofs/) on each\n"
+         "engine; its findings join the engine's own.\n"
          "\n"
          "exit status: 0 every expectation held (and the engines agreed);\n"
          "             1 an expectation failed or the engines disagreed;\n"
@@ -106,6 +127,8 @@ int replay_command(const std::vector<std::string>& args, std::ostream& out, std:
   std::string engine;  // "" = every built engine
   bool engine_given = false;
   bool rewrite = false;
+  bool as_json = false;
+  std::string dump_path;
   std::vector<std::string> files;
   bool options_done = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -118,6 +141,22 @@ int replay_command(const std::vector<std::string>& args, std::ostream& out, std:
       options_done = true;
     } else if (!options_done && a == "--rewrite") {
       rewrite = true;
+    } else if (!options_done && a == "--json") {
+      as_json = true;
+    } else if (!options_done && (a == "--dump-state" || a.rfind("--dump-state=", 0) == 0)) {
+      if (a == "--dump-state") {
+        if (i + 1 == args.size()) {
+          err << "ioas replay: --dump-state needs a file name\n";
+          return kExitUsage;
+        }
+        dump_path = args[++i];
+      } else {
+        dump_path = a.substr(13);
+      }
+      if (dump_path.empty()) {
+        err << "ioas replay: --dump-state needs a file name\n";
+        return kExitUsage;
+      }
     } else if (!options_done && (a == "--engine" || a.rfind("--engine=", 0) == 0)) {
       if (a == "--engine") {
         if (i + 1 == args.size()) {
@@ -172,11 +211,33 @@ int replay_command(const std::vector<std::string>& args, std::ostream& out, std:
 
   std::string names;
   for (const auto& e : engines) names += (names.empty() ? "" : ", ") + e.name;
-  out << "engines: " << names << "\n";
+  if (!as_json) out << "engines: " << names << "\n";
+  json::Value jlines = json::Value::arr();
+  auto on_line = [&](const trace::LineReport& lr) {
+    if (!as_json) {
+      print_line(out, lr);
+      return;
+    }
+    json::Value jl = json::Value::obj()
+                         .set("file", json::Value::of(lr.line->pos.file))
+                         .set("line", json::Value::of(static_cast<std::uint64_t>(lr.line->pos.line)))
+                         .set("op", json::Value::of(trace::to_string(lr.line->op)));
+    json::Value ja = json::Value::obj();
+    for (const auto& a : lr.answers) ja.set(a.engine, json::Value::of(trace::to_string(a.outcome)));
+    jl.set("results", std::move(ja)).set("agree", json::Value::of(lr.agree));
+    if (lr.line->expect)
+      jl.set("expected", json::Value::of(trace::to_string(*lr.line->expect))).set("held", json::Value::of(*lr.held));
+    jlines.push(std::move(jl));
+  };
+  std::optional<state::StateDump> final_state;
+  auto on_end = [&](const std::string&, const Engine& e) {
+    if (!dump_path.empty() && !final_state) final_state = state::dump_engine(e);
+  };
 
   int lines = 0, expectations = 0, held = 0, mismatched = 0, disagreements = 0;
   for (const auto& t : traces) {
-    auto report = trace::replay(t, engines, [&](const trace::LineReport& lr) { print_line(out, lr); });
+    final_state.reset();
+    auto report = trace::replay(t, engines, on_line, on_end);
     if (!report.ok()) {
       err << "ioas replay: " << t.file << ": " << report.error().message << "\n";
       return kExitUsage;
@@ -192,14 +253,36 @@ int replay_command(const std::vector<std::string>& args, std::ostream& out, std:
         err << "ioas replay: " << s.error().message << "\n";
         return kExitUsage;
       }
-      out << t.file << ": rewrote " << r.lines.size() << " lines from the model\n";
+      if (!as_json) out << t.file << ": rewrote " << r.lines.size() << " lines from the model\n";
     } else {
       expectations += r.expectations;
       held += r.held;
       mismatched += r.expectations - r.held;
     }
   }
+  if (!dump_path.empty() && final_state) {
+    Status s = write_file(dump_path, state::to_json_text(*final_state));
+    if (!s.ok()) {
+      err << "ioas replay: " << s.error().message << "\n";
+      return kExitUsage;
+    }
+  }
   bool pass = mismatched == 0 && disagreements == 0;
+  if (as_json) {
+    out << json::write(json::Value::obj()
+                           .set("engines", json::Value::of(names))
+                           .set("lines", std::move(jlines))
+                           .set("summary", json::Value::obj()
+                                               .set("files", json::Value::of(static_cast<std::uint64_t>(traces.size())))
+                                               .set("lines", json::Value::of(static_cast<std::uint64_t>(lines)))
+                                               .set("expectations", json::Value::of(static_cast<std::uint64_t>(expectations)))
+                                               .set("held", json::Value::of(static_cast<std::uint64_t>(held)))
+                                               .set("failed", json::Value::of(static_cast<std::uint64_t>(mismatched)))
+                                               .set("disagreements", json::Value::of(static_cast<std::uint64_t>(disagreements)))
+                                               .set("pass", json::Value::of(pass))))
+        << "\n";
+    return pass ? kExitOk : kExitFailed;
+  }
   out << "summary: " << traces.size() << " file(s), " << lines << " line(s), " << expectations
       << " expectation(s): " << held << " held, " << mismatched << " failed; " << disagreements
       << " disagreement(s) between engines => " << (pass ? "PASS" : "FAIL") << "\n";
@@ -215,12 +298,17 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     return kExitUsage;
   }
   const std::string& cmd = args[0];
+  // The trace `check` operation runs the Z3 invariant checker after each
+  // engine's own check (differential/replay.hpp's hook).
+  trace::set_state_checker([](const Engine& e) { return checker::check_engine(e); });
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     main_help(out);
     return kExitOk;
   }
-  if (cmd == "replay")
-    return replay_command(std::vector<std::string>(args.begin() + 1, args.end()), out, err, registry);
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (cmd == "replay") return replay_command(rest, out, err, registry);
+  if (cmd == "check") return check_command(rest, out, err, registry);
+  if (cmd == "ranges") return ranges_command(rest, out, err, "/sys");
   err << "ioas: unknown command '" << cmd << "' (see ioas --help)\n";
   return kExitUsage;
 }

@@ -56,6 +56,11 @@ EngineAnswer select_ioas(Engine& e, std::string& current, const IoasOp& o) {
   return answer_of(s);
 }
 
+StateChecker& state_checker() {
+  static StateChecker checker;
+  return checker;
+}
+
 struct Executor {
   Engine& e;
   std::string& current;
@@ -121,6 +126,10 @@ struct Executor {
   EngineAnswer operator()(const UvaOp& o) { return answer_of(e.uva(current, o.iova), OutcomeKind::kVa); }
   EngineAnswer operator()(const CheckOp&) {
     std::vector<Violation> v = e.check();
+    if (state_checker()) {
+      std::vector<Violation> more = state_checker()(e);
+      v.insert(v.end(), more.begin(), more.end());
+    }
     if (v.empty()) return EngineAnswer{{}, Outcome::ok(), {}};
     Outcome out{OutcomeKind::kViolated, 0, 0, Prot::kNone, {}, {}};
     std::string note;
@@ -144,6 +153,8 @@ std::string rtrim(std::string s) {
 }
 
 }  // namespace
+
+void set_state_checker(StateChecker checker) { state_checker() = std::move(checker); }
 
 EngineRegistry EngineRegistry::builtin() {
   EngineRegistry r;
@@ -198,7 +209,8 @@ EngineAnswer execute(Engine& engine, std::string& current, const Operation& op) 
 }
 
 Result<FileReport> replay(const Trace& trace, const std::vector<EngineFactory>& engines,
-                          const std::function<void(const LineReport&)>& on_line) {
+                          const std::function<void(const LineReport&)>& on_line,
+                          const std::function<void(const std::string&, const Engine&)>& on_end) {
   if (engines.empty()) return make_error(EINVAL, "replay: no engine to run");
   struct Running {
     std::string name;
@@ -239,6 +251,8 @@ Result<FileReport> replay(const Trace& trace, const std::vector<EngineFactory>& 
     report.lines.push_back(std::move(lr));
     if (on_line) on_line(report.lines.back());
   }
+  if (on_end)
+    for (const auto& r : run) on_end(r.name, *r.engine);
   return report;
 }
 

@@ -87,10 +87,20 @@ struct FileReport {
 EngineAnswer execute(Engine& engine, std::string& current, const Operation& op);
 
 // Runs a whole trace on fresh engines made by `engines`. Calls on_line after
-// each line (for live output). Errors: EINVAL when `engines` is empty, EIO
-// when a factory returns nullptr or creating the `default` IOAS fails.
+// each line (for live output) and on_end with each engine's final state
+// (for `ioas check` and `--dump-state`). Errors: EINVAL when `engines` is
+// empty, EIO when a factory returns nullptr or creating the `default` IOAS
+// fails.
 Result<FileReport> replay(const Trace& trace, const std::vector<EngineFactory>& engines,
-                          const std::function<void(const LineReport&)>& on_line = {});
+                          const std::function<void(const LineReport&)>& on_line = {},
+                          const std::function<void(const std::string& engine, const Engine&)>& on_end = {});
+
+// An independent invariant checker that the `check` operation runs after
+// Engine::check(); its violations join the engine's own. The CLI installs
+// the Z3 checker of proofs/ (so model/ and impl/ never depend on it); empty
+// (the default) runs none. Set it before replaying; not thread-safe.
+using StateChecker = std::function<std::vector<Violation>(const Engine&)>;
+void set_state_checker(StateChecker checker);
 
 // The trace's text with every expectation replaced by `results[i]` for
 // lines[i] (comments, blank lines and the text before `=>` kept as they were;

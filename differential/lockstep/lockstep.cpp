@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "checker.hpp"
 #include "replay.hpp"
 
 namespace ioas::lockstep {
@@ -428,6 +429,9 @@ std::vector<u64> sample_points(const Range& a) {
 
 }  // namespace
 
+// One diff_states in this many also runs the Z3 invariant checker.
+constexpr std::uint64_t kZ3CheckEvery = 64;
+
 std::string diff_states(Engine& spec, Engine& sut) {
   const auto names = spec.ioas_names();
   if (names != sut.ioas_names()) return "the IOAS names differ";
@@ -477,6 +481,17 @@ std::string diff_states(Engine& spec, Engine& sut) {
     if (!v.empty())
       return std::string(e == &spec ? "spec" : "sut") + " breaks invariant " + to_string(v.front().invariant) + ": " +
              v.front().detail;
+  }
+  // The Z3 invariant checker (proofs/), independent of both engines' own
+  // check(), on one comparison in kZ3CheckEvery so the harness stays fast.
+  static std::uint64_t comparisons = 0;
+  if (++comparisons % kZ3CheckEvery == 0) {
+    for (Engine* e : {&spec, &sut}) {
+      auto v = checker::check_engine(*e);
+      if (!v.empty())
+        return std::string(e == &spec ? "spec" : "sut") + " breaks invariant " + to_string(v.front().invariant) +
+               " (Z3 checker): " + v.front().detail;
+    }
   }
   return "";
 }

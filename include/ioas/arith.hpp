@@ -63,7 +63,7 @@ W select(const typename WordTraits<W>::Bool& c, const W& a, const W& b) {
 }
 
 // Last byte of [start, start+len-1]. `overflow` is true exactly when the true
-// sum start+len-1 exceeds 2^64-1 (proof: range_last_overflow_exact). len == 0
+// sum start+len-1 exceeds 2^64-1 (proof: RangeLast.*). len == 0
 // is the caller's to reject (here it yields last = start-1 and overflow =
 // (start == 0)), so callers check len first.
 template <typename W, typename B = bool>
@@ -176,7 +176,7 @@ W auto_alignment(const W& len, const W& uaddr, const W& cap) {
 // align_up(hole_start, a) | page_offset (the kernel's formula), and whether a
 // mapping of `len` bytes there fits in the hole without wrapping.
 // Preconditions: a is a power of two, len >= 1.
-// Proof (auto_candidate_*, with a = auto_alignment(len, uaddr, 2M) and
+// Proof (AutoCandidate.*, with a = auto_alignment(len, uaddr, 2M) and
 // page_offset = uaddr mod PAGE, as SPEC uses it): when `fits`, the candidate
 // is a multiple of a, has every bit of the page offset set (and is exactly
 // that offset modulo PAGE when align_up(hole_start, a) is page aligned, e.g.
@@ -205,7 +205,7 @@ auto hole_candidate(const W& hole_start, const W& hole_last, const W& a,
 // (the caller's EINVAL).
 //   fits:    size <= remaining  <=>  its bit lies in smear_down(remaining)
 //   divides: size | (iova|pa)   <=>  size <= lowest_bit(iova|pa), or iova|pa == 0
-// Proof (iommu_pgsize_is_largest_fitting_divisor): the result is 0 or one
+// Proof (IommuPgsize.*): the result is 0 or one
 // bit of pgsizes, divides iova and pa, fits, and no such size is larger.
 template <typename W>
 W iommu_pgsize(const W& pgsizes, const W& iova, const W& pa, const W& remaining) {
@@ -221,7 +221,7 @@ W iommu_pgsize(const W& pgsizes, const W& iova, const W& pa, const W& remaining)
 // the leaf, as generic_pt and AMD do: level 0 is the table of 4 KiB leaves
 // (x86 PT, ARM L3), level 1 holds 2 MiB leaves (PD, L2), level 2 1 GiB
 // leaves (PDPT, L1), level 3 is the top (PML4, L0; no leaves).
-// Proof (pt_indices_in_range_and_walk_reassembles): for every iova < 2^48,
+// Proof (PageTable.*): for every iova < 2^48,
 // each index is < 512 and, for a leaf at any level, the indices from the top
 // down to that level shifted into place plus pt_leaf_offset give back iova.
 inline constexpr unsigned kPtLevels = 4;
@@ -268,7 +268,7 @@ auto pt_in_ias(const W& iova) {
 // TCE (POWER) windows: a flat table of `it_size` entries, one per IOMMU page
 // of 2^page_shift bytes, whose first entry is TCE number `it_offset` (so the
 // window is [it_offset << shift, (it_offset + it_size) << shift)).
-// Proof (tce_slot_round_trip): for every page shift 12..63, every iova, offset
+// Proof (Tce.*): for the page shifts of POWER (12..40), every iova, offset
 // and size whose window does not pass 2^64: inside the window <=> the slot is
 // < it_size, and tce_bus_addr(slot) | tce_page_offset(iova) == iova.
 
@@ -312,7 +312,7 @@ W tce_page_offset(const W& iova, unsigned page_shift) {
 // Each piece comes with whether it exists. Applying it to every node of a
 // sorted, non-overlapping list, keeping the existing pieces in order, gives
 // the list minus the region, sorted and non-overlapping.
-// Proof (resv_exclude_is_set_difference, for lists up to N nodes).
+// Proof (VfioExclude.*, for lists of up to 4 nodes).
 template <typename W, typename B = bool>
 struct ExcludePieces {
   W below_start, below_last;

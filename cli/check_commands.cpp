@@ -1,0 +1,349 @@
+// `ioas check` and `ioas ranges`.
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "checker.hpp"
+#include "cli.hpp"
+#include "commands.hpp"
+#include "json.hpp"
+#include "reserved_regions.hpp"
+#include "state.hpp"
+
+namespace ioas::cli {
+namespace {
+
+using json::Value;
+
+void check_help(std::ostream& out) {
+  out << "usage: ioas check [--json] [--engine model|impl|both] FILE.trace|STATE.json...\n"
+         "\n"
+         "Checks the SPEC invariants with the Z3 invariant checker (proofs/):\n"
+         "  FILE.trace   replays the trace (TRACE.md) on the engines; every `check` line\n"
+         "               and the final state of every engine are checked;\n"
+         "  STATE.json   a state file (README \"State files\", written by\n"
+         "               `ioas replay --dump-state`) is loaded and checked.\n"
+         "A file is a state file when its name ends in .json or its first\n"
+         "non-blank character is '{'.\n"
+         "\n"
+         "Each broken invariant is printed with the IOAS, what is wrong and a witness\n"
+         "IOVA where there is one.\n"
+         "\n"
+         "options:\n"
+         "  --json       one JSON object per run on stdout: {\"ok\", \"files\": [...]}\n"
+         "  --engine E   for traces: model, impl or both (default: every engine built)\n"
+         "  -h, --help   this help\n"
+         "\n"
+         "exit status: 0 every invariant holds (and the trace's expectations held);\n"
+         "             1 an invariant is violated (or a trace expectation failed, or\n"
+         "               the engines disagreed);\n"
+         "             2 bad usage, an unreadable or malformed file.\n";
+}
+
+void ranges_help(std::ostream& out) {
+  out << "usage: ioas ranges [--json] [--aperture START-LAST] [FILE...]\n"
+         "\n"
+         "Reads Linux reserved_regions files (one region per line,\n"
+         "'0x%016llx 0x%016llx TYPE', TYPE one of direct, direct-relaxable, reserved,\n"
+         "msi) and prints the valid IOVA ranges of a VFIO container / iommufd IOAS\n"
+         "holding all those groups, as both compute them: the aperture minus every\n"
+         "region except direct-relaxable ones. Without FILE, reads every\n"
+         "/sys/kernel/iommu_groups/*/reserved_regions of this machine.\n"
+         "\n"
+         "options:\n"
+         "  --aperture R  the domain's aperture, START-LAST or START+LEN (default\n"
+         "                0-0xffffffffffffffff)\n"
+         "  --json        {\"aperture\", \"regions\": [...], \"ranges\": [...]} on stdout\n"
+         "  -h, --help    this help\n"
+         "\n"
+         "exit status: 0 valid ranges printed;\n"
+         "             1 no valid IOVA remains (VFIO refuses such an attach with EINVAL);\n"
+         "             2 bad usage, an unreadable or malformed file, or no groups found.\n";
+}
+
+Value range_json(const Range& r) {
+  return Value::obj().set("start", Value::of(trace::hex(r.start))).set("last", Value::of(trace::hex(r.last)));
+}
+
+Value violation_json(const Violation& v) {
+  Value o = Value::obj()
+                .set("invariant", Value::of(to_string(v.invariant)))
+                .set("ioas", Value::of(v.ioas))
+                .set("detail", Value::of(v.detail));
+  o.set("witness", v.witness ? Value::of(trace::hex(*v.witness)) : Value::null());
+  return o;
+}
+
+std::string violation_text(const Violation& v) {
+  std::string s = std::string(to_string(v.invariant)) + (v.ioas.empty() ? "" : " in " + v.ioas) + ": " + v.detail;
+  if (v.witness) s += " (witness IOVA " + trace::hex(*v.witness) + ")";
+  return s;
+}
+
+bool looks_like_state(const std::string& path, const std::string& text) {
+  if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0) return true;
+  auto i = text.find_first_not_of(" \t\r\n");
+  return i != std::string::npos && text[i] == '{';
+}
+
+}  // namespace
+
+Result<std::string> read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return make_error(EISDIR, path + ": is a directory");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return make_error(ENOENT, path + ": cannot open: " + std::strerror(errno));
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  if (f.bad()) return make_error(EIO, path + ": read failed");
+  return ss.str();
+}
+
+int check_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                  const trace::EngineRegistry& registry) {
+  bool as_json = false;
+  std::string engine;
+  std::vector<std::string> files;
+  bool options_done = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (!options_done && (a == "-h" || a == "--help")) {
+      check_help(out);
+      return kExitOk;
+    }
+    if (!options_done && a == "--") options_done = true;
+    else if (!options_done && a == "--json") as_json = true;
+    else if (!options_done && a == "--engine") {
+      if (i + 1 == args.size()) {
+        err << "ioas check: --engine needs a value (model, impl or both)\n";
+        return kExitUsage;
+      }
+      engine = args[++i];
+    } else if (!options_done && a.rfind("--engine=", 0) == 0) engine = a.substr(9);
+    else if (!options_done && a.size() > 1 && a[0] == '-') {
+      err << "ioas check: unknown option '" << a << "' (see ioas check --help)\n";
+      return kExitUsage;
+    } else files.push_back(a);
+  }
+  if (files.empty()) {
+    err << "ioas check: no file given (usage: ioas check [--json] FILE.trace|STATE.json...)\n";
+    return kExitUsage;
+  }
+  // Read and parse everything first: bad input stops before any checking.
+  struct Input {
+    std::string path;
+    bool is_state = false;
+    state::StateDump dump;
+    trace::Trace trace;
+  };
+  std::vector<Input> inputs;
+  for (const auto& f : files) {
+    auto text = read_file(f);
+    if (!text.ok()) {
+      err << "ioas check: " << text.error().message << "\n";
+      return kExitUsage;
+    }
+    Input in{f, looks_like_state(f, *text), {}, {}};
+    if (in.is_state) {
+      auto d = state::from_json_text(*text, f);
+      if (!d.ok()) {
+        err << "malformed state file: " << d.error().message << "\n";
+        return kExitUsage;
+      }
+      in.dump = std::move(d).value();
+    } else {
+      auto t = trace::parse_trace(*text, f);
+      if (!t.ok()) {
+        err << "malformed trace: " << t.error().message << "\n";
+        return kExitUsage;
+      }
+      in.trace = std::move(t).value();
+    }
+    inputs.push_back(std::move(in));
+  }
+  auto selected = registry.select(engine);
+  if (!selected.ok()) {
+    err << "ioas check: " << selected.error().message << "\n";
+    return kExitUsage;
+  }
+
+  bool all_ok = true;
+  Value jfiles = Value::arr();
+  for (auto& in : inputs) {
+    Value jf = Value::obj().set("file", Value::of(in.path)).set("kind", Value::of(in.is_state ? "state" : "trace"));
+    Value jv = Value::arr();
+    bool ok = true;
+    if (in.is_state) {
+      checker::Report rep = checker::check_state(in.dump);
+      for (const auto& v : rep.violations) {
+        if (!as_json) out << in.path << ": violated " << violation_text(v) << "\n";
+        jv.push(violation_json(v));
+      }
+      ok = rep.violations.empty();
+      if (!as_json)
+        out << in.path << ": " << in.dump.ioases.size() << " IOAS(es), " << rep.clauses << " tracked clauses, "
+            << rep.solver_calls << " Z3 call(s) => " << (ok ? "ok" : "VIOLATED") << "\n";
+      jf.set("clauses", Value::of(static_cast<std::uint64_t>(rep.clauses)));
+    } else {
+      int failed_lines = 0;
+      auto on_line = [&](const trace::LineReport& lr) {
+        const trace::Line& l = *lr.line;
+        const std::string where = l.pos.file + ":" + std::to_string(l.pos.line);
+        for (const auto& a : lr.answers) {
+          if (a.outcome.kind != trace::OutcomeKind::kViolated) continue;
+          ok = false;
+          if (!as_json) out << where << ": check on " << a.engine << ": violated " << a.note << "\n";
+          Value v = Value::obj()
+                        .set("line", Value::of(static_cast<std::uint64_t>(l.pos.line)))
+                        .set("engine", Value::of(a.engine))
+                        .set("violated", Value::of(trace::to_string(a.outcome)))
+                        .set("detail", Value::of(a.note));
+          jv.push(std::move(v));
+        }
+        if (lr.failed()) {
+          ++failed_lines;
+          if (!as_json) out << where << ": " << (lr.agree ? "MISMATCH" : "DISAGREE") << " at `" << l.text << "`\n";
+        }
+      };
+      auto on_end = [&](const std::string& eng, const Engine& e) {
+        checker::Report rep = checker::check_state(state::dump_engine(e));
+        for (const auto& v : rep.violations) {
+          ok = false;
+          if (!as_json) out << in.path << ": final state on " << eng << ": violated " << violation_text(v) << "\n";
+          Value jvv = violation_json(v);
+          jvv.set("engine", Value::of(eng)).set("line", Value::of("end"));
+          jv.push(std::move(jvv));
+        }
+      };
+      auto report = trace::replay(in.trace, *selected, on_line, on_end);
+      if (!report.ok()) {
+        err << "ioas check: " << in.path << ": " << report.error().message << "\n";
+        return kExitUsage;
+      }
+      if (failed_lines) ok = false;
+      jf.set("failed_lines", Value::of(static_cast<std::uint64_t>(failed_lines)));
+      if (!as_json)
+        out << in.path << ": " << report->lines.size() << " line(s) replayed, " << failed_lines
+            << " failed expectation(s)/disagreement(s), final states checked => " << (ok ? "ok" : "VIOLATED")
+            << "\n";
+    }
+    jf.set("ok", Value::of(ok)).set("violations", std::move(jv));
+    jfiles.push(std::move(jf));
+    all_ok = all_ok && ok;
+  }
+  if (as_json) out << json::write(Value::obj().set("ok", Value::of(all_ok)).set("files", std::move(jfiles))) << "\n";
+  return all_ok ? kExitOk : kExitFailed;
+}
+
+int ranges_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                   const std::string& sysfs_root) {
+  bool as_json = false;
+  Range aperture = Range::all();
+  std::vector<std::string> files;
+  bool options_done = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (!options_done && (a == "-h" || a == "--help")) {
+      ranges_help(out);
+      return kExitOk;
+    }
+    if (!options_done && a == "--") options_done = true;
+    else if (!options_done && a == "--json") as_json = true;
+    else if (!options_done && (a == "--aperture" || a.rfind("--aperture=", 0) == 0)) {
+      std::string v;
+      if (a == "--aperture") {
+        if (i + 1 == args.size()) {
+          err << "ioas ranges: --aperture needs a range START-LAST\n";
+          return kExitUsage;
+        }
+        v = args[++i];
+      } else {
+        v = a.substr(11);
+      }
+      auto r = trace::parse_range(v);
+      if (!r.ok() || !r->valid()) {
+        err << "ioas ranges: --aperture '" << v << "': "
+            << (r.ok() ? "start is above last" : r.error().message) << "\n";
+        return kExitUsage;
+      }
+      aperture = *r;
+    } else if (!options_done && a.size() > 1 && a[0] == '-') {
+      err << "ioas ranges: unknown option '" << a << "' (see ioas ranges --help)\n";
+      return kExitUsage;
+    } else files.push_back(a);
+  }
+  if (files.empty()) {
+    const std::filesystem::path groups = std::filesystem::path(sysfs_root) / "kernel/iommu_groups";
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(groups, ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec)) {
+      auto f = it->path() / "reserved_regions";
+      if (std::filesystem::exists(f, ec)) files.push_back(f.string());
+    }
+    std::sort(files.begin(), files.end());
+    if (files.empty()) {
+      err << "ioas ranges: no IOMMU groups found under " << groups.string()
+          << " (no IOMMU, or not Linux); give reserved_regions files on the command line\n";
+      return kExitUsage;
+    }
+  }
+  std::vector<RegionLine> regions;
+  for (const auto& f : files) {
+    auto text = read_file(f);
+    if (!text.ok()) {
+      err << "ioas ranges: " << text.error().message << "\n";
+      return kExitUsage;
+    }
+    auto r = parse_reserved_regions(*text, f);
+    if (!r.ok()) {
+      err << "malformed reserved_regions: " << r.error().message << "\n";
+      return kExitUsage;
+    }
+    regions.insert(regions.end(), r->begin(), r->end());
+  }
+  std::vector<ResvRegion> plain;
+  for (const auto& r : regions) plain.push_back(r.region);
+  const std::vector<Range> vfio = vfio_valid_ranges(aperture, plain);
+  const std::vector<Range> iommufd = iommufd_valid_ranges(aperture, plain);
+  if (vfio != iommufd) {  // both are proved equal to the set difference; a difference is our bug
+    err << "ioas ranges: internal error: VFIO's list " << to_string(vfio) << " differs from iommufd's "
+        << to_string(iommufd) << "\n";
+    return kExitUsage;
+  }
+  if (as_json) {
+    Value jr = Value::arr();
+    for (const auto& r : regions)
+      jr.push(Value::obj()
+                  .set("file", Value::of(r.file))
+                  .set("line", Value::of(static_cast<std::uint64_t>(r.line)))
+                  .set("start", Value::of(trace::hex(r.region.range.start)))
+                  .set("last", Value::of(trace::hex(r.region.range.last)))
+                  .set("type", Value::of(to_string(r.region.type)))
+                  .set("excluded", Value::of(r.region.type != ResvType::kDirectRelaxable)));
+    Value jv = Value::arr();
+    for (const auto& r : vfio) jv.push(range_json(r));
+    out << json::write(Value::obj()
+                           .set("aperture", range_json(aperture))
+                           .set("regions", std::move(jr))
+                           .set("ranges", std::move(jv)))
+        << "\n";
+  } else {
+    out << "aperture " << to_string(aperture) << "\n";
+    for (const auto& r : regions)
+      out << "region " << to_string(r.region.range) << " " << to_string(r.region.type)
+          << (r.region.type == ResvType::kDirectRelaxable ? " (not excluded)" : "") << "   " << r.file << ":"
+          << r.line << "\n";
+    if (vfio.empty()) out << "valid: none\n";
+    for (const auto& r : vfio) out << "valid " << to_string(r) << "\n";
+  }
+  if (vfio.empty()) {
+    err << "ioas ranges: no valid IOVA remains; VFIO would refuse the attach (EINVAL)\n";
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+}  // namespace ioas::cli

@@ -1,0 +1,237 @@
+#include "checker.hpp"
+
+#include <z3++.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "bv.hpp"
+#include "trace.hpp"
+
+namespace ioas::checker {
+namespace {
+
+namespace A = ioas::arith;
+using proofs::Bool;
+using proofs::Bv;
+
+struct Clause {
+  Invariant inv;
+  std::string ioas;
+  std::string detail;
+  Bool holds;
+  std::optional<Bool> witness_when;  // over the symbolic IOVA `x`
+  std::optional<u64> witness;        // when there is no condition
+};
+
+class Builder {
+ public:
+  Builder() : x_{ctx_.bv_const("x", 64)} {}
+
+  z3::context& ctx() { return ctx_; }
+  Bv k(u64 v) { return Bv{ctx_.bv_val(static_cast<std::uint64_t>(v), 64)}; }
+  Bool b(bool v) { return Bool{ctx_.bool_val(v)}; }
+  const Bv& x() const { return x_; }
+  Bool in(const Bv& y, const Range& r) { return k(r.start) <= y && y <= k(r.last); }
+
+  void add(Invariant inv, const std::string& ioas, std::string detail, Bool holds,
+           std::optional<Bool> when = std::nullopt, std::optional<u64> witness = std::nullopt) {
+    clauses_.push_back(Clause{inv, ioas, std::move(detail), holds, when, witness});
+  }
+
+  Report run() {
+    Report rep;
+    rep.clauses = static_cast<int>(clauses_.size());
+    std::set<std::size_t> broken;
+    for (;;) {
+      z3::solver s(ctx_);
+      std::map<std::string, std::size_t> by_name;
+      for (std::size_t i = 0; i < clauses_.size(); ++i) {
+        if (broken.count(i)) continue;
+        const std::string name = "c" + std::to_string(i);
+        by_name[name] = i;
+        s.add(clauses_[i].holds.e, name.c_str());  // assert_and_track under `name`
+      }
+      ++rep.solver_calls;
+      if (s.check() != z3::unsat) break;
+      const z3::expr_vector core = s.unsat_core();
+      std::size_t before = broken.size();
+      for (unsigned i = 0; i < core.size(); ++i) {
+        auto it = by_name.find(core[i].to_string());
+        if (it != by_name.end()) broken.insert(it->second);
+      }
+      if (broken.size() == before) break;  // nothing named: cannot make progress
+    }
+    for (std::size_t i : broken) {
+      const Clause& c = clauses_[i];
+      std::optional<u64> w = c.witness;
+      if (c.witness_when) {
+        z3::solver s(ctx_);
+        s.add(c.witness_when->e);
+        ++rep.solver_calls;
+        if (s.check() == z3::sat) {
+          std::uint64_t v = 0;
+          if (s.get_model().eval(x_.e, true).is_numeral_u64(v)) w = v;
+        }
+      }
+      rep.violations.push_back(Violation{c.inv, c.ioas, c.detail, w});
+    }
+    std::stable_sort(rep.violations.begin(), rep.violations.end(),
+                     [](const Violation& a, const Violation& b) { return a.invariant < b.invariant; });
+    return rep;
+  }
+
+ private:
+  z3::context ctx_;
+  Bv x_;
+  std::vector<Clause> clauses_;
+};
+
+std::string str(const Range& r) { return to_string(r); }
+
+// Invariant 1 over one list: each range valid, each after the previous.
+void sorted_list(Builder& b, const std::string& io, const std::string& what, const std::vector<Range>& rs) {
+  for (std::size_t i = 0; i < rs.size(); ++i) {
+    const Bv s = b.k(rs[i].start), l = b.k(rs[i].last);
+    b.add(Invariant::kSorted, io, what + " range " + str(rs[i]) + " has start <= last", s <= l, std::nullopt,
+          rs[i].start);
+    if (i == 0) continue;
+    b.add(Invariant::kSorted, io, what + " " + str(rs[i - 1]) + " ends before " + str(rs[i]) + " starts",
+          b.k(rs[i - 1].last) < s, b.in(b.x(), rs[i - 1]) && b.in(b.x(), rs[i]), rs[i].start);
+  }
+}
+
+}  // namespace
+
+Report check_state(const state::StateDump& d) {
+  Builder b;
+  std::map<std::string, const MemoryInfo*> mems;
+  for (const auto& m : d.memories) mems[m.source.name] = &m;
+  std::map<std::string, u64> uses;
+  std::map<std::string, const IoasState*> ioas_of_domain;
+
+  for (const IoasState& s : d.ioases) {
+    const std::string& io = s.name;
+    // 1. sorted: areas, allowed, each owner's reserved ranges.
+    std::vector<Range> areas;
+    for (const auto& a : s.areas) areas.push_back(a.iova);
+    sorted_list(b, io, "areas:", areas);
+    sorted_list(b, io, "allowed:", s.allowed);
+    std::map<Owner, std::vector<Range>> by_owner;
+    for (const auto& r : s.reserved) by_owner[r.owner].push_back(r.range);
+    for (const auto& [o, rs] : by_owner) sorted_list(b, io, "reserved of " + to_string(o) + ":", rs);
+    // 2. area-reserved, 3. allowed-reserved.
+    for (const auto& a : s.areas)
+      for (const auto& r : s.reserved)
+        b.add(Invariant::kAreaReserved, io,
+              "area " + str(a.iova) + " overlaps reserved " + str(r.range) + " of " + to_string(r.owner),
+              !A::overlaps(b.k(a.iova.start), b.k(a.iova.last), b.k(r.range.start), b.k(r.range.last)),
+              b.in(b.x(), a.iova) && b.in(b.x(), r.range));
+    for (const auto& al : s.allowed)
+      for (const auto& r : s.reserved)
+        b.add(Invariant::kAllowedReserved, io,
+              "allowed " + str(al) + " overlaps reserved " + str(r.range) + " of " + to_string(r.owner),
+              !A::overlaps(b.k(al.start), b.k(al.last), b.k(r.range.start), b.k(r.range.last)),
+              b.in(b.x(), al) && b.in(b.x(), r.range));
+    // 4. zero-iova.
+    if (s.options.zero_page == ZeroPage::kReserved)
+      for (const auto& a : s.areas)
+        b.add(Invariant::kZeroIova, io, "area " + str(a.iova) + " contains IOVA 0", !b.in(b.k(0), a.iova),
+              std::nullopt, u64{0});
+    // 5. alignment: the value SPEC defines, and every area at it.
+    Bv want = b.k(s.options.huge_pages ? 1 : kPage);
+    for (const auto& dm : s.domains) {
+      Bv minp = A::lowest_bit(b.k(dm.pgsize_bitmap));
+      want = A::select(want < minp, minp, want);
+    }
+    if (!s.pins.empty()) want = A::select(want < b.k(kPage), b.k(kPage), want);
+    b.add(Invariant::kAlignment, io, "iova_alignment " + trace::hex(s.iova_alignment) + " is the one SPEC defines",
+          b.k(s.iova_alignment) == want);
+    const Bv align = b.k(s.iova_alignment);
+    for (const auto& a : s.areas) {
+      b.add(Invariant::kAlignment, io, "area " + str(a.iova) + " starts at a multiple of iova_alignment",
+            A::is_aligned(b.k(a.iova.start), align), std::nullopt, a.iova.start);
+      b.add(Invariant::kAlignment, io, "area " + str(a.iova) + " length is a multiple of iova_alignment",
+            A::is_aligned(b.k(a.iova.last) - b.k(a.iova.start) + b.k(1), align), std::nullopt, a.iova.start);
+      auto m = mems.find(a.source);
+      if (m != mems.end())
+        b.add(Invariant::kAlignment, io, "area " + str(a.iova) + " uaddr mod PAGE is a multiple of iova_alignment",
+              A::is_aligned((b.k(m->second->source.va) + b.k(a.offset)) & b.k(kPage - 1), align), std::nullopt,
+              a.iova.start);
+    }
+    // 6. aperture, and the mappability part of 7.
+    for (const auto& dm : s.domains) {
+      ioas_of_domain[dm.name] = &s;
+      b.add(Invariant::kTranslation, io, "domain " + dm.name + " has a device", b.b(!dm.devices.empty()));
+      const Bv minp = A::lowest_bit(b.k(dm.pgsize_bitmap));
+      for (const auto& a : s.areas) {
+        b.add(Invariant::kAperture, io, "area " + str(a.iova) + " inside the aperture " + str(dm.aperture) +
+                                            " of domain " + dm.name,
+              A::contains(b.k(dm.aperture.start), b.k(dm.aperture.last), b.k(a.iova.start), b.k(a.iova.last)),
+              b.in(b.x(), a.iova) && !b.in(b.x(), dm.aperture));
+        auto m = mems.find(a.source);
+        if (m == mems.end()) continue;
+        const Bv pa = b.k(m->second->source.pa) + b.k(a.offset);
+        b.add(Invariant::kTranslation, io,
+              "area " + str(a.iova) + " can be mapped with the page sizes of domain " + dm.name,
+              A::is_aligned(b.k(a.iova.start), minp) && A::is_aligned(b.k(a.iova.last) + b.k(1), minp) &&
+                  A::is_aligned(pa, minp),
+              std::nullopt, a.iova.start);
+      }
+    }
+    // 8. use-count: every area uses its source once; every pin each distinct
+    // source of the areas it covers once.
+    for (const auto& a : s.areas) uses[a.source]++;
+    for (const auto& p : s.pins) {
+      std::set<std::string> srcs;
+      for (const auto& a : s.areas)
+        if (a.iova.overlaps(p.iova)) srcs.insert(a.source);
+      for (const auto& src : srcs) uses[src]++;
+    }
+  }
+  // 7. translation: each sampled IOVA gives the area's physical address and
+  // permission, or faults outside every area.
+  for (const auto& t : d.translations) {
+    auto it = ioas_of_domain.find(t.domain);
+    if (it == ioas_of_domain.end()) {
+      b.add(Invariant::kTranslation, "", "translation sample of unknown domain " + t.domain, b.b(false),
+            std::nullopt, t.iova);
+      continue;
+    }
+    const IoasState& s = *it->second;
+    const AreaInfo* area = nullptr;
+    for (const auto& a : s.areas)
+      if (a.iova.contains(t.iova)) area = &a;
+    const std::string where = "domain " + t.domain + " at " + trace::hex(t.iova);
+    if (!area) {
+      b.add(Invariant::kTranslation, s.name, where + " maps nothing (no area there)", b.b(!t.result), std::nullopt,
+            t.iova);
+      continue;
+    }
+    auto m = mems.find(area->source);
+    if (m == mems.end()) continue;  // use-count reports the unknown source
+    const Bv want_pa = b.k(m->second->source.pa) + b.k(area->offset) + (b.k(t.iova) - b.k(area->iova.start));
+    const Bool got = t.result ? (b.k(t.result->pa) == want_pa && b.b(t.result->prot == area->prot)) : b.b(false);
+    b.add(Invariant::kTranslation, s.name,
+          where + " translates to the area's physical address with prot " + to_string(area->prot) +
+              (t.result ? " (got " + trace::hex(t.result->pa) + " " + to_string(t.result->prot) + ")" : " (got a fault)"),
+          got, std::nullopt, t.iova);
+  }
+  for (const auto& m : d.memories) {
+    const u64 n = uses.count(m.source.name) ? uses[m.source.name] : 0;
+    b.add(Invariant::kUseCount, "",
+          "memory source " + m.source.name + " counts " + std::to_string(m.use_count) + " uses, has " +
+              std::to_string(n),
+          b.k(m.use_count) == b.k(n));
+    uses.erase(m.source.name);
+  }
+  for (const auto& [n, c] : uses)
+    b.add(Invariant::kUseCount, "", "areas or pins use unregistered memory source " + n, b.b(false));
+  return b.run();
+}
+
+std::vector<Violation> check_engine(const Engine& e) { return check_state(state::dump_engine(e)).violations; }
+
+}  // namespace ioas::checker
