@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "checker.hpp"
+#include "show.hpp"
 #include "commands.hpp"
 #include "json.hpp"
 #include "state.hpp"
@@ -35,11 +36,12 @@ void main_help(std::ostream& out) {
          "  replay    run .trace files (TRACE.md) on the engines and check their expectations\n"
          "  check     check the SPEC invariants of a trace's states or a state file with Z3\n"
          "  ranges    valid IOVA ranges from Linux reserved_regions files (VFIO/iommufd)\n"
+         "  show      draw a trace's final address space as an SVG picture\n"
          "\n"
-         "Run 'ioas replay --help', 'ioas check --help' or 'ioas ranges --help' for\n"
-         "the options of each command. Every command takes --json for machine-readable\n"
-         "output. Exit status: 0 ok, 1 failed (an expectation or invariant), 2 bad\n"
-         "usage or input.\n";
+         "Run 'ioas replay --help', 'ioas check --help', 'ioas ranges --help' or\n"
+         "'ioas show --help' for the options of each command. replay, check and ranges\n"
+         "take --json for machine-readable output. Exit status: 0 ok, 1 failed (an\n"
+         "expectation or invariant), 2 bad usage or input.\n";
 }
 
 void replay_help(std::ostream& out, const trace::EngineRegistry& registry) {
@@ -309,6 +311,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   if (cmd == "replay") return replay_command(rest, out, err, registry);
   if (cmd == "check") return check_command(rest, out, err, registry);
   if (cmd == "ranges") return ranges_command(rest, out, err, "/sys");
+  if (cmd == "show") return show_command(rest, out, err, registry);
   err << "ioas: unknown command '" << cmd << "' (see ioas --help)\n";
   return kExitUsage;
 }
