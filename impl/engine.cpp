@@ -3,7 +3,7 @@
 // Layout of one IOAS (the kernel's io_pagetable, with one change: areas and
 // the union of reserved ranges share one augmented tree so that the free
 // holes automatic allocation searches are the tree's gaps):
-//   space            SpaceTree of areas + reserved-union pieces (56 B/node)
+//   space            SpaceTree (a B+tree) of areas + reserved-union pieces (32 B per interval)
 //   reserved         per owner: a coalesced RangeSet (what snapshot reports)
 //   reserved_union   the union over all owners, mirrored into `space`
 //   allowed          RangeSet exactly as the user gave it

@@ -1,26 +1,206 @@
 #include "space_tree.hpp"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
+#include <cstring>
+#include <type_traits>
 
 #include "check.hpp"
 
 namespace ioas::impl {
 
-SpaceTree::SpaceTree(unsigned chunk_bits)
-    : chunk_bits_(chunk_bits), chunk_mask_((Idx{1} << chunk_bits) - 1) {
-  IOAS_CHECK(chunk_bits >= 1 && chunk_bits <= 20, "pool chunk size out of range");
+// A leaf: `count` intervals in slot[0, count), sorted by start and disjoint
+// (each last < the next start). Non-empty except transiently inside erase;
+// at least leaf_min() full unless it is the root or on the rightmost spine.
+struct SpaceTree::Leaf {
+  std::uint32_t count = 0;
+  SpaceNode slot[kMaxSlots];
+};
+
+// An inner node: `count` children, in key order, one column per field so
+// that the scans of a descent (hi) and of a gap search (reach) read
+// consecutive words. For child i:
+//   lo[i]    = start of the first interval of its subtree
+//   hi[i]    = last of the last interval of its subtree (the descent key)
+//   gap[i]   = the largest hole between two neighbouring intervals both
+//              inside its subtree (0 when there is none)
+//   reach[i] = max(gap[i], lo[i] - hi[i-1] - 1), the largest hole inside
+//              child i or just before it (reach[0] = gap[0])
+// so [lo, hi] ascend and are disjoint, and the largest hole of the node is
+// the max of reach. At least 2 children at the root; at least inner_min()
+// elsewhere except on the rightmost spine.
+struct SpaceTree::Inner {
+  std::uint32_t count = 0;
+  u64 hi[kMaxSlots];
+  u64 lo[kMaxSlots];
+  u64 gap[kMaxSlots];
+  u64 reach[kMaxSlots];
+  void* child[kMaxSlots];
+};
+
+static_assert(sizeof(SpaceTree::Leaf) == 520 && sizeof(SpaceTree::Inner) == 648,
+              "node sizes are part of the memory budget (<= 64 B per area)");
+static_assert(std::is_trivially_copyable_v<SpaceNode>);
+
+namespace {
+
+using Leaf = SpaceTree::Leaf;
+using Inner = SpaceTree::Inner;
+using Sum = SpaceTree::Summary;
+
+// One inner slot in transit (split, insert of a new child).
+struct ChildSlot {
+  Sum sum;
+  void* child;
+};
+
+Leaf* as_leaf(void* n) { return static_cast<Leaf*>(n); }
+Inner* as_inner(void* n) { return static_cast<Inner*>(n); }
+
+// Slot moves (memmove semantics, so source and destination may overlap),
+// and single-slot writes, for both node kinds.
+void move_slots(Leaf* d, unsigned di, const Leaf* s, unsigned si, unsigned n) {
+  std::memmove(&d->slot[di], &s->slot[si], n * sizeof(SpaceNode));
+}
+void move_slots(Inner* d, unsigned di, const Inner* s, unsigned si, unsigned n) {
+  std::memmove(&d->hi[di], &s->hi[si], n * sizeof(u64));
+  std::memmove(&d->lo[di], &s->lo[si], n * sizeof(u64));
+  std::memmove(&d->gap[di], &s->gap[si], n * sizeof(u64));
+  std::memmove(&d->reach[di], &s->reach[si], n * sizeof(u64));
+  std::memmove(&d->child[di], &s->child[si], n * sizeof(void*));
+}
+void put(Leaf* n, unsigned i, const SpaceNode& v) { n->slot[i] = v; }
+void put(Inner* n, unsigned i, const ChildSlot& v) {
+  n->lo[i] = v.sum.lo;
+  n->hi[i] = v.sum.hi;
+  n->gap[i] = v.sum.max_gap;
+  n->child[i] = v.child;
+}
+
+// Recomputes reach[i] (after lo[i], gap[i] or hi[i-1] changed).
+void set_reach(Inner* n, unsigned i) {
+  n->reach[i] = i == 0 ? n->gap[0] : std::max(n->gap[i], n->lo[i] - n->hi[i - 1] - 1);
+}
+void set_reaches(Inner* n) {
+  for (unsigned i = 0; i < n->count; ++i) set_reach(n, i);
+}
+void set_reaches(Leaf*) {}
+void set_slot(Inner* n, unsigned i, const Sum& s) {
+  n->lo[i] = s.lo;
+  n->hi[i] = s.hi;
+  n->gap[i] = s.max_gap;
+}
+
+template <typename N, typename T>
+void insert_slot(N* n, unsigned pos, const T& v) {
+  move_slots(n, pos + 1, n, pos, n->count - pos);
+  put(n, pos, v);
+  ++n->count;
+}
+
+template <typename N>
+void erase_slot(N* n, unsigned pos) {
+  move_slots(n, pos, n, pos + 1, n->count - pos - 1);
+  --n->count;
+}
+
+// The first slot of leaf l whose last >= x (l->count when none).
+unsigned lower(const Leaf* l, u64 x) {
+  unsigned j = 0;
+  while (j < l->count && l->slot[j].last < x) ++j;
+  return j;
+}
+
+// The hole [hs, hl] clipped to [lo, hi], then SPEC's candidate in it.
+std::optional<u64> try_hole(u64 hs, u64 hl, u64 lo, u64 hi, u64 len, u64 a, u64 off) {
+  hs = std::max(hs, lo);
+  hl = std::min(hl, hi);
+  if (hs > hl) return std::nullopt;
+  auto c = arith::hole_candidate(hs, hl, a, off, len);
+  if (c.fits) return c.iova;
+  return std::nullopt;
+}
+
+// What the parent slot of a node must say (precondition: count >= 1; for
+// an inner node, its reach column is up to date). The maxima run as four
+// independent chains: one chain of 16 dependent cmovs is the critical path
+// of a fix-up otherwise.
+Sum summarize(const Leaf* l) {
+  u64 m0 = 0, m1 = 0, m2 = 0, m3 = 0;
+  const SpaceNode* e = l->slot;
+  const unsigned n = l->count;
+  unsigned j = 1;
+  for (; j + 3 < n; j += 4) {
+    m0 = std::max(m0, e[j].start - e[j - 1].last - 1);
+    m1 = std::max(m1, e[j + 1].start - e[j].last - 1);
+    m2 = std::max(m2, e[j + 2].start - e[j + 1].last - 1);
+    m3 = std::max(m3, e[j + 3].start - e[j + 2].last - 1);
+  }
+  for (; j < n; ++j) m0 = std::max(m0, e[j].start - e[j - 1].last - 1);
+  return Sum{e[0].start, e[n - 1].last, std::max(std::max(m0, m1), std::max(m2, m3))};
+}
+u64 max_reach(const Inner* in) {
+  u64 m0 = 0, m1 = 0, m2 = 0, m3 = 0;
+  const u64* r = in->reach;
+  const unsigned n = in->count;
+  unsigned i = 0;
+  for (; i + 3 < n; i += 4) {
+    m0 = std::max(m0, r[i]);
+    m1 = std::max(m1, r[i + 1]);
+    m2 = std::max(m2, r[i + 2]);
+    m3 = std::max(m3, r[i + 3]);
+  }
+  for (; i < n; ++i) m0 = std::max(m0, r[i]);
+  return std::max(std::max(m0, m1), std::max(m2, m3));
+}
+Sum summarize(const Inner* n) { return Sum{n->lo[0], n->hi[n->count - 1], max_reach(n)}; }
+
+}  // namespace
+
+// ---------------------------------------------------------------- lifetime
+
+SpaceTree::SpaceTree(unsigned leaf_slots, unsigned inner_slots) : leaf_slots_(leaf_slots), inner_slots_(inner_slots) {
+  IOAS_CHECK(leaf_slots >= 3 && leaf_slots <= kMaxSlots && inner_slots >= 3 && inner_slots <= kMaxSlots,
+             "space tree: node capacities must lie in [3, 16]");
+}
+
+SpaceTree::Leaf* SpaceTree::new_leaf() {
+  ++nodes_;
+  return new Leaf();
+}
+SpaceTree::Inner* SpaceTree::new_inner() {
+  ++nodes_;
+  return new Inner();
+}
+void SpaceTree::free_leaf(Leaf* l) {
+  --nodes_;
+  delete l;
+}
+void SpaceTree::free_inner(Inner* n) {
+  --nodes_;
+  delete n;
+}
+
+void SpaceTree::free_rec(void* n, unsigned depth) {
+  if (depth == height_) {
+    delete as_leaf(n);
+    return;
+  }
+  Inner* in = as_inner(n);
+  for (unsigned i = 0; i < in->count; ++i) free_rec(in->child[i], depth + 1);
+  delete in;
+}
+
+void* SpaceTree::clone_rec(const void* n, unsigned depth) {
+  if (depth == height_) return new Leaf(*static_cast<const Leaf*>(n));
+  Inner* in = new Inner(*static_cast<const Inner*>(n));
+  for (unsigned i = 0; i < in->count; ++i) in->child[i] = clone_rec(in->child[i], depth + 1);
+  return in;
 }
 
 SpaceTree::SpaceTree(const SpaceTree& o)
-    : chunk_bits_(o.chunk_bits_), chunk_mask_(o.chunk_mask_), next_slot_(o.next_slot_),
-      free_(o.free_), free_count_(o.free_count_), root_(o.root_), size_(o.size_) {
-  const std::size_t per = std::size_t{1} << chunk_bits_;
-  for (const auto& c : o.chunks_) {
-    chunks_.emplace_back(new SpaceNode[per]);
-    std::copy(c.get(), c.get() + per, chunks_.back().get());
-  }
+    : leaf_slots_(o.leaf_slots_), inner_slots_(o.inner_slots_), height_(o.height_), size_(o.size_),
+      nodes_(o.nodes_) {
+  if (o.root_) root_ = clone_rec(o.root_, 0);
 }
 
 SpaceTree& SpaceTree::operator=(const SpaceTree& o) {
@@ -31,415 +211,572 @@ SpaceTree& SpaceTree::operator=(const SpaceTree& o) {
   return *this;
 }
 
+SpaceTree::SpaceTree(SpaceTree&& o) noexcept
+    : leaf_slots_(o.leaf_slots_), inner_slots_(o.inner_slots_), root_(o.root_), height_(o.height_),
+      size_(o.size_), nodes_(o.nodes_) {
+  o.root_ = nullptr;
+  o.height_ = 0;
+  o.size_ = 0;
+  o.nodes_ = 0;
+  o.finger_leaf_ = nullptr;
+}
+
+SpaceTree& SpaceTree::operator=(SpaceTree&& o) noexcept {
+  if (this != &o) {
+    clear();
+    leaf_slots_ = o.leaf_slots_;
+    inner_slots_ = o.inner_slots_;
+    root_ = o.root_;
+    height_ = o.height_;
+    size_ = o.size_;
+    nodes_ = o.nodes_;
+    o.root_ = nullptr;
+    o.height_ = 0;
+    o.size_ = 0;
+    o.nodes_ = 0;
+    o.finger_leaf_ = nullptr;
+  }
+  return *this;
+}
+
+SpaceTree::~SpaceTree() { clear(); }
+
 void SpaceTree::clear() {
-  chunks_.clear();
-  next_slot_ = 1;
-  free_ = 0;
-  free_count_ = 0;
-  root_ = 0;
+  finger_leaf_ = nullptr;
+  if (root_) free_rec(root_, 0);
+  root_ = nullptr;
+  height_ = 0;
   size_ = 0;
+  nodes_ = 0;
 }
 
-SpaceTree::Idx SpaceTree::alloc() {
-  if (free_ != 0) {
-    Idx i = free_;
-    free_ = at(i).left;
-    --free_count_;
-    return i;
-  }
-  if ((next_slot_ >> chunk_bits_) >= chunks_.size()) {
-    IOAS_CHECK(next_slot_ != 0, "space tree: more than 2^32 nodes");
-    chunks_.emplace_back(new SpaceNode[std::size_t{1} << chunk_bits_]);
-  }
-  return next_slot_++;
-}
+std::size_t SpaceTree::pool_bytes() const { return nodes_ * sizeof(Leaf); }
 
-void SpaceTree::release(Idx i) {
-  at(i) = SpaceNode{};
-  at(i).left = free_;
-  free_ = i;
-  ++free_count_;
-}
-
-void SpaceTree::pull(Idx i) {
-  SpaceNode& n = at(i);
-  n.height = static_cast<std::uint8_t>(1 + std::max(height(n.left), height(n.right)));
-  n.max_gap = std::max({n.gap, max_gap(n.left), max_gap(n.right)});
-}
-
-SpaceTree::Idx SpaceTree::rotate_right(Idx i) {
-  Idx l = at(i).left;
-  at(i).left = at(l).right;
-  at(l).right = i;
-  pull(i);
-  pull(l);
-  return l;
-}
-
-SpaceTree::Idx SpaceTree::rotate_left(Idx i) {
-  Idx r = at(i).right;
-  at(i).right = at(r).left;
-  at(r).left = i;
-  pull(i);
-  pull(r);
-  return r;
-}
-
-// Gaps are properties of in-order neighbours, so rotations (which keep the
-// in-order sequence) never change a node's gap, only the max_gap of the two
-// rotated nodes, which pull() recomputes.
-SpaceTree::Idx SpaceTree::rebalance(Idx i) {
-  pull(i);
-  const SpaceNode& n = at(i);
-  int bal = height(n.left) - height(n.right);
-  if (bal > 1) {
-    Idx l = n.left;
-    if (height(at(l).left) < height(at(l).right)) at(i).left = rotate_left(l);
-    return rotate_right(i);
-  }
-  if (bal < -1) {
-    Idx r = n.right;
-    if (height(at(r).right) < height(at(r).left)) at(i).right = rotate_right(r);
-    return rotate_left(i);
-  }
-  return i;
-}
-
-// A new interval always lands as a leaf, so its in-order neighbours are
-// ancestors: the predecessor is the deepest ancestor where the descent went
-// right (passed down as `pred`), the successor the deepest ancestor where it
-// went left. The successor's gap shrinks to succ.start - new.last - 1; it is
-// fixed on the way back up, at the first frame that went left, before that
-// frame recomputes its max_gap.
-namespace {
-struct InsertState {
-  bool succ_pending = false;
-  u64 new_last = 0;
-  // The subtree just returned from may differ from before (height, max_gap
-  // or root). Once a subtree comes back unchanged and no gap was fixed in
-  // the current frame, no ancestor can change: their pulls are skipped.
-  bool changed = false;
-};
-thread_local InsertState g_ins;
-
-}  // namespace
-
-SpaceTree::Idx SpaceTree::insert_rec(Idx i, Idx n, const SpaceNode* pred) {
-  if (i == 0) {
-    SpaceNode& nn = at(n);
-    nn.gap = pred ? nn.start - pred->last - 1 : nn.start;
-    nn.max_gap = nn.gap;
-    nn.height = 1;
-    g_ins.succ_pending = true;
-    g_ins.new_last = nn.last;
-    g_ins.changed = true;
-    return n;
-  }
-  SpaceNode& cur = at(i);
-  bool need;
-  if (at(n).start < cur.start) {
-    IOAS_CHECK(at(n).last < cur.start, "space tree insert: overlaps an interval");
-    Idx l = insert_rec(cur.left, n, pred);
-    at(i).left = l;
-    need = g_ins.changed;
-    if (g_ins.succ_pending) {
-      at(i).gap = at(i).start - g_ins.new_last - 1;
-      g_ins.succ_pending = false;
-      need = true;
+std::vector<unsigned> SpaceTree::leaf_sizes() const {
+  std::vector<unsigned> out;
+  auto rec = [&](auto& self, void* n, unsigned depth) -> void {
+    if (depth == height_) {
+      out.push_back(as_leaf(n)->count);
+      return;
     }
-  } else {
-    IOAS_CHECK(at(n).start > cur.last, "space tree insert: overlaps an interval");
-    Idx r = insert_rec(cur.right, n, &at(i));
-    at(i).right = r;
-    need = g_ins.changed;
-  }
-  if (!need) return i;
-  return rebalance_changed(i, g_ins.changed);
+    for (unsigned i = 0; i < as_inner(n)->count; ++i) self(self, as_inner(n)->child[i], depth + 1);
+  };
+  if (root_) rec(rec, root_, 0);
+  return out;
 }
 
-// The common case of the way back up after an insert or erase: no rotation,
-// so read each child once and update height and max_gap in place.
-SpaceTree::Idx SpaceTree::rebalance_changed(Idx i, bool& changed) {
-  SpaceNode& n = at(i);
-  const SpaceNode* l = n.left ? &at(n.left) : nullptr;
-  const SpaceNode* r = n.right ? &at(n.right) : nullptr;
-  const int lh = l ? l->height : 0, rh = r ? r->height : 0;
-  if (lh - rh > 1 || rh - lh > 1) {
-    changed = true;
-    return rebalance(i);
+// ---------------------------------------------------------------- descent
+
+SpaceTree::Leaf* SpaceTree::descend(u64 x, Path* path) const {
+  void* n = root_;
+  for (unsigned d = 0; d < height_; ++d) {
+    Inner* in = as_inner(n);
+    // Every interval with last >= x that comes first in order lies in the
+    // first child whose hi >= x; when none has, x is past everything and
+    // the last child is where it would go.
+    unsigned i = 0;
+    while (i + 1 < in->count && in->hi[i] < x) ++i;
+    if (path) path->step[d] = PathStep{in, i};
+    n = in->child[i];
   }
-  const auto h = static_cast<std::uint8_t>(1 + std::max(lh, rh));
-  const u64 mg = std::max({n.gap, l ? l->max_gap : 0, r ? r->max_gap : 0});
-  changed = h != n.height || mg != n.max_gap;
-  n.height = h;
-  n.max_gap = mg;
-  return i;
+  return as_leaf(n);
 }
 
-void SpaceTree::insert(const SpaceEntry& e) {
-  IOAS_CHECK(e.start <= e.last, "space tree insert: start > last");
-  Idx n = alloc();
-  SpaceNode& nn = at(n);
-  nn = SpaceNode{};
-  nn.start = e.start;
-  nn.last = e.last;
-  nn.offset = e.offset;
-  nn.source = e.source;
-  nn.prot = e.prot;
-  g_ins = InsertState{};
-  root_ = insert_rec(root_, n, nullptr);
-  ++size_;
-}
-
-SpaceTree::Idx SpaceTree::erase_min(Idx i, Idx& min_out) {
-  if (at(i).left == 0) {
-    min_out = i;
-    return at(i).right;
-  }
-  Idx l = erase_min(at(i).left, min_out);
-  at(i).left = l;
-  return rebalance(i);
-}
-
-SpaceTree::Idx SpaceTree::add_gap_to_min(Idx i, u64 delta) {
-  if (at(i).left == 0) {
-    at(i).gap += delta;
-  } else {
-    Idx l = add_gap_to_min(at(i).left, delta);
-    at(i).left = l;
-  }
-  pull(i);
-  return i;
-}
-
-SpaceTree::Idx SpaceTree::add_gap_at(Idx i, u64 key, u64 delta) {
-  IOAS_CHECK(i != 0, "space tree: add_gap_at of a missing key");
-  SpaceNode& n = at(i);
-  if (key < n.start) {
-    Idx l = add_gap_at(n.left, key, delta);
-    at(i).left = l;
-  } else if (key > n.start) {
-    Idx r = add_gap_at(n.right, key, delta);
-    at(i).right = r;
-  } else {
-    n.gap += delta;
-  }
-  pull(i);
-  return i;
-}
-
-// Removing x merges the hole before x, x itself and the hole after x into
-// the successor's gap: succ.gap' = succ.gap + x.gap + len(x) (which is
-// succ.start - pred.last - 1, or succ.start when x was first). The successor
-// is the minimum of x's right subtree when there is one, else the deepest
-// ancestor where the descent went left (`pending` until found).
-SpaceTree::Idx SpaceTree::erase_rec(Idx i, u64 start, bool& found, bool& pending, u64& delta) {
-  if (i == 0) {
-    erase_changed_ = false;
-    return 0;
-  }
-  SpaceNode& n = at(i);
-  bool need;
-  if (start < n.start) {
-    Idx l = erase_rec(n.left, start, found, pending, delta);
-    at(i).left = l;
-    need = erase_changed_;
-    if (pending) {
-      at(i).gap += delta;
-      pending = false;
-      need = true;
+// The finger is the path of the last mutation's descent. It is reused when
+// descend(x) would reach the same leaf, i.e. when the previous leaf ends
+// below x (or there is none) and the leaf ends at or above x (or it is the
+// last one): descend() takes the first leaf whose hi >= x, else the last.
+// Slots and node pointers on the path stay put until a split, merge,
+// borrow or collapse, which all clear the finger; fence values are re-read.
+SpaceTree::Leaf* SpaceTree::locate(u64 x) {
+  if (Leaf* l = finger_leaf_) {
+    bool ok = true;
+    if (x > l->slot[l->count - 1].last) {
+      for (unsigned d = 0; d < height_ && ok; ++d) ok = finger_.step[d].slot + 1 == finger_.step[d].node->count;
     }
-  } else if (start > n.start) {
-    Idx r = erase_rec(n.right, start, found, pending, delta);
-    at(i).right = r;
-    need = erase_changed_;
-  } else {
-    if (erase_only_area_ && (!n.is_area() || n.last != erase_last_)) {
-      erase_changed_ = false;  // not the interval asked for: change nothing
-      return i;
-    }
-    erased_ = n;
-    erase_changed_ = true;
-    need = true;
-    found = true;
-    delta = n.gap + (n.last - n.start + 1);
-    if (n.left == 0 || n.right == 0) {
-      Idx child;
-      if (n.right != 0) {
-        child = add_gap_to_min(n.right, delta);
-      } else {
-        child = n.left;
-        pending = true;
+    if (ok) {
+      for (unsigned d = height_; d > 0; --d) {
+        const PathStep& st = finger_.step[d - 1];
+        if (st.slot > 0) {
+          ok = st.node->hi[st.slot - 1] < x;
+          break;
+        }
       }
-      release(i);
-      return child;
     }
-    Idx m = 0;
-    Idx r = erase_min(n.right, m);
-    SpaceNode& nn = at(i);
-    const SpaceNode& mm = at(m);
-    nn.right = r;
-    nn.start = mm.start;
-    nn.last = mm.last;
-    nn.offset = mm.offset;
-    nn.source = mm.source;
-    nn.prot = mm.prot;
-    nn.gap = mm.gap + delta;
-    release(m);
+    if (ok) return l;
   }
-  if (!need) return i;
-  return rebalance_changed(i, erase_changed_);
+  finger_leaf_ = descend(x, &finger_);
+  return finger_leaf_;
 }
 
-bool SpaceTree::erase_area(u64 start, u64 last, SpaceNode* out) {
-  erase_only_area_ = true;
-  erase_last_ = last;
-  bool found = false, pending = false;
-  u64 delta = 0;
-  root_ = erase_rec(root_, start, found, pending, delta);
-  erase_only_area_ = false;
-  if (found) {
-    --size_;
-    if (out) *out = erased_;
+void SpaceTree::fix_up(Path& path, unsigned depth, Summary sum) {
+  for (unsigned d = depth; d > 0; --d) {
+    Inner* p = path.step[d - 1].node;
+    const unsigned s = path.step[d - 1].slot;
+    // The ancestors depend on this subtree only through (lo, hi, max_gap).
+    if (p->lo[s] == sum.lo && p->hi[s] == sum.hi && p->gap[s] == sum.max_gap) return;
+    if (d == 1) {  // p is the root, which no slot describes
+      const bool hi_moved = p->hi[s] != sum.hi;
+      set_slot(p, s, sum);
+      set_reach(p, s);
+      if (hi_moved && s + 1 < p->count) set_reach(p, s + 1);
+      return;
+    }
+    // p's largest hole before the change is what its own parent slot says.
+    const u64 before = path.step[d - 2].node->gap[path.step[d - 2].slot];
+    const unsigned t = s + 1 < p->count && p->hi[s] != sum.hi ? s + 1 : s;  // reach[t] may change too
+    const u64 old_s = p->reach[s], old_t = p->reach[t];
+    set_slot(p, s, sum);
+    set_reach(p, s);
+    set_reach(p, t);
+    // The max of reach is still `before` or above unless a slot that held
+    // it went down; only then scan the column.
+    const bool lost = (old_s == before && p->reach[s] < before) || (old_t == before && p->reach[t] < before);
+    const u64 mg = lost ? max_reach(p) : std::max({before, p->reach[s], p->reach[t]});
+    sum = Summary{p->lo[0], p->hi[p->count - 1], mg};
   }
-  return found;
-}
-
-bool SpaceTree::erase(u64 start) {
-  bool found = false, pending = false;
-  u64 delta = 0;
-  root_ = erase_rec(root_, start, found, pending, delta);
-  if (found) --size_;
-  return found;
-}
-
-void SpaceTree::set_last(u64 start, u64 last) {
-  const SpaceNode* n = find(start);
-  IOAS_CHECK(n && n->start == start && start <= last && last <= n->last,
-             "space tree set_last: no such interval or it would grow");
-  const u64 old_last = n->last;
-  const SpaceNode* succ = next(*n);
-  const_cast<SpaceNode*>(n)->last = last;  // no augment depends on last
-  if (succ && old_last != last) root_ = add_gap_at(root_, succ->start, old_last - last);
 }
 
 const SpaceNode* SpaceTree::find(u64 x) const {
-  Idx i = root_;
-  while (i) {
-    const SpaceNode& n = at(i);
-    if (x < n.start) {
-      i = n.left;
-    } else if (x > n.last) {
-      i = n.right;
-    } else {
-      return &n;
-    }
-  }
+  if (!root_) return nullptr;
+  const Leaf* l = descend(x, nullptr);
+  unsigned j = lower(l, x);
+  if (j < l->count && l->slot[j].start <= x) return &l->slot[j];
   return nullptr;
 }
 
 // Intervals are disjoint, so ordering by last equals ordering by start.
 const SpaceNode* SpaceTree::first_from(u64 x) const {
-  const SpaceNode* best = nullptr;
-  Idx i = root_;
-  while (i) {
-    const SpaceNode& n = at(i);
-    if (n.last >= x) {
-      best = &n;
-      i = n.left;
-    } else {
-      i = n.right;
-    }
-  }
-  return best;
+  if (!root_) return nullptr;
+  const Leaf* l = descend(x, nullptr);
+  unsigned j = lower(l, x);
+  return j < l->count ? &l->slot[j] : nullptr;
 }
 
 const SpaceNode* SpaceTree::last_node() const {
   if (!root_) return nullptr;
-  Idx i = root_;
-  while (at(i).right) i = at(i).right;
-  return &at(i);
+  void* n = root_;
+  for (unsigned d = 0; d < height_; ++d) n = as_inner(n)->child[as_inner(n)->count - 1];
+  const Leaf* l = as_leaf(n);
+  return &l->slot[l->count - 1];
 }
 
+// ---------------------------------------------------------------- insert
+
 namespace {
-// The candidate of SPEC's formula in the hole [hs, hl] clipped to [lo, hi].
-std::optional<u64> try_hole(u64 hs, u64 hl, u64 lo, u64 hi, u64 len, u64 a, u64 off) {
-  hs = std::max(hs, lo);
-  hl = std::min(hl, hi);
-  if (hs > hl) return std::nullopt;
-  auto c = arith::hole_candidate(hs, hl, a, off, len);
-  if (c.fits) return c.iova;
-  return std::nullopt;
+// Splits the full node n (count == cap) while inserting v at pos: n keeps
+// the lower part, r the upper part. An append at the end of the whole tree
+// (`append`: pos == cap on the rightmost spine) keeps n full and starts r
+// with v alone, so ascending inserts leave full nodes behind and only the
+// rightmost spine holds fewer than min; otherwise the cap + 1 slots are
+// halved, and both halves hold at least (cap + 1) / 2.
+template <typename N, typename T>
+N* split_insert(N* n, N* r, unsigned cap, unsigned pos, const T& v, bool append) {
+  const unsigned left = append ? cap : (cap + 1) / 2;
+  if (pos < left) {
+    const unsigned moved = cap - (left - 1);
+    move_slots(r, 0, n, left - 1, moved);
+    r->count = moved;
+    n->count = left - 1;
+    insert_slot(n, pos, v);
+  } else {
+    const unsigned moved = cap - left;
+    move_slots(r, 0, n, left, moved);
+    r->count = moved;
+    n->count = left;
+    insert_slot(r, pos - left, v);
+  }
+  set_reaches(n);
+  set_reaches(r);
+  return r;
 }
 }  // namespace
 
-std::optional<u64> SpaceTree::fit_rec(Idx i, u64 lo, u64 hi, u64 len, u64 a, u64 off) const {
-  while (i) {
-    const SpaceNode& n = at(i);
-    // No hole in this subtree can hold len bytes.
-    if (n.max_gap < len) return std::nullopt;
-    // Holes of the left subtree end at or before n.start - 1; they can touch
-    // [lo, hi] only if n.start - 1 >= lo, i.e. n.start > lo.
-    if (n.start > lo && n.left && at(n.left).max_gap >= len) {
-      if (auto r = fit_rec(n.left, lo, hi, len, a, off)) return r;
+void SpaceTree::insert(const SpaceEntry& e) {
+  IOAS_CHECK(e.start <= e.last, "space tree insert: start > last");
+  SpaceNode v;
+  v.start = e.start;
+  v.last = e.last;
+  v.offset = e.offset;
+  v.source = e.source;
+  v.prot = e.prot;
+  if (!root_) {
+    Leaf* l = new_leaf();
+    l->slot[0] = v;
+    l->count = 1;
+    root_ = l;
+    height_ = 0;
+    size_ = 1;
+    return;
+  }
+  Path& path = finger_;
+  Leaf* l = locate(e.start);
+  const unsigned j = lower(l, e.start);
+  // Cond: the interval at j is the first with last >= start (the ones before
+  // it, in this leaf or in earlier children, all end below start); the new
+  // one fits iff it also ends before that one starts.
+  IOAS_CHECK(j == l->count || e.last < l->slot[j].start, "space tree insert: overlaps an interval");
+  ++size_;
+  if (l->count < leaf_slots_) {
+    insert_slot(l, j, v);
+    if (height_ == 0) return;  // the root's summary is nobody's slot
+    // The leaf's largest hole before the insert is what its parent slot
+    // says; v splits one hole into two smaller ones, or (first or last in
+    // the leaf) brings the hole next to it inside the leaf.
+    const PathStep& up = path.step[height_ - 1];
+    const u64 before = up.node->gap[up.slot];
+    const unsigned c = l->count;
+    u64 mg;
+    if (j > 0 && j + 1 < c) {
+      const u64 split = l->slot[j + 1].start - l->slot[j - 1].last - 1;
+      mg = split < before ? before : summarize(l).max_gap;
+    } else if (j == 0) {
+      mg = std::max(before, l->slot[1].start - v.last - 1);
+    } else {
+      mg = std::max(before, v.start - l->slot[j - 1].last - 1);
     }
-    // The hole just before n: [n.start - gap, n.start - 1].
-    if (n.gap >= len) {
-      if (auto r = try_hole(n.start - n.gap, n.start - 1, lo, hi, len, a, off)) return r;
+    fix_up(path, height_, Sum{l->slot[0].start, l->slot[c - 1].last, mg});
+    return;
+  }
+  // The leaf is full. If the new interval goes first in it, it may as well
+  // go last in the previous leaf: do that when that leaf has room (a hole at
+  // a leaf boundary filled and emptied again must not split and merge).
+  if (j == 0) {
+    for (unsigned d = height_; d > 0; --d) {
+      const PathStep& st = path.step[d - 1];
+      if (st.slot == 0) continue;
+      // The deepest point where the descent did not take the first child:
+      // the previous leaf ends with that left sibling's hi.
+      Path prev_path;
+      Leaf* pl = descend(st.node->hi[st.slot - 1], &prev_path);
+      if (pl->count < leaf_slots_) {
+        insert_slot(pl, pl->count, v);
+        fix_up(prev_path, height_, summarize(pl));
+        finger_ = prev_path;
+        finger_leaf_ = pl;
+        return;
+      }
+      break;
     }
-    // Holes of the right subtree begin at n.last + 1 or later; they can
-    // touch [lo, hi] only if n.last < hi.
-    if (n.last >= hi) return std::nullopt;
-    i = n.right;
+  }
+  // Split the leaf, then hand the new right node up, splitting full
+  // ancestors on the way. The finger's path goes stale.
+  finger_leaf_ = nullptr;
+  // j == count happens only in the last leaf of the tree: every other leaf
+  // was chosen because its hi >= start.
+  bool append = j == leaf_slots_;
+  Leaf* r = split_insert(l, new_leaf(), leaf_slots_, j, v, append);
+  Sum ls = summarize(l), rs = summarize(r);
+  void* carry = r;
+  for (unsigned d = height_; d > 0; --d) {
+    Inner* p = path.step[d - 1].node;
+    const unsigned s = path.step[d - 1].slot;
+    set_slot(p, s, ls);
+    const ChildSlot ns{rs, carry};
+    if (p->count < inner_slots_) {
+      insert_slot(p, s + 1, ns);
+      set_reach(p, s);
+      set_reach(p, s + 1);
+      if (s + 2 < p->count) set_reach(p, s + 2);
+      Sum ps = summarize(p);
+      fix_up(path, d - 1, ps);
+      return;
+    }
+    // Still on the rightmost spine iff the leaf split was an append and
+    // the carried node lands at the end of p.
+    append = append && s + 1 == inner_slots_;
+    Inner* q = split_insert(p, new_inner(), inner_slots_, s + 1, ns, append);
+    ls = summarize(p);
+    rs = summarize(q);
+    carry = q;
+  }
+  // The root split: a new root above the two halves.
+  IOAS_CHECK(height_ + 1 < kMaxHeight, "space tree: too tall");
+  Inner* root = new_inner();
+  put(root, 0, ChildSlot{ls, root_});
+  put(root, 1, ChildSlot{rs, carry});
+  root->count = 2;
+  set_reaches(root);
+  root_ = root;
+  ++height_;
+}
+
+// ---------------------------------------------------------------- erase
+
+namespace {
+// Children a and a + 1 of p, one of which holds fewer than min: merge them
+// when together they hold fewer than 2 * min (then they fit in one node,
+// since 2 * min - 1 <= cap), else share their slots evenly (then each holds
+// at least min). Returns the node freed by a merge, or nullptr.
+template <typename N>
+N* merge_or_share(Inner* p, unsigned a, unsigned min) {
+  N* A = static_cast<N*>(p->child[a]);
+  N* B = static_cast<N*>(p->child[a + 1]);
+  const unsigned total = A->count + B->count;
+  if (total < 2 * min) {
+    move_slots(A, A->count, B, 0, B->count);
+    A->count = total;
+    set_reaches(A);
+    set_slot(p, a, summarize(A));
+    erase_slot(p, a + 1);
+    set_reaches(p);
+    return B;
+  }
+  const unsigned want = total / 2;
+  if (A->count < want) {  // borrow from the right
+    const unsigned k = want - A->count;
+    move_slots(A, A->count, B, 0, k);
+    move_slots(B, 0, B, k, B->count - k);
+    A->count += k;
+    B->count -= k;
+  } else if (A->count > want) {  // borrow from the left
+    const unsigned k = A->count - want;
+    move_slots(B, k, B, 0, B->count);
+    move_slots(B, 0, A, want, k);
+    A->count -= k;
+    B->count += k;
+  }
+  set_reaches(A);
+  set_reaches(B);
+  set_slot(p, a, summarize(A));
+  set_slot(p, a + 1, summarize(B));
+  set_reaches(p);
+  return nullptr;
+}
+}  // namespace
+
+void SpaceTree::merge_or_borrow(Inner* p, unsigned s, unsigned depth) {
+  const unsigned a = s > 0 ? s - 1 : s;  // the left one of the pair
+  if (depth == height_) {
+    if (Leaf* gone = merge_or_share<Leaf>(p, a, leaf_min())) free_leaf(gone);
+  } else {
+    if (Inner* gone = merge_or_share<Inner>(p, a, inner_min())) free_inner(gone);
+  }
+}
+
+void SpaceTree::rebalance_after_erase(Path& path, void* node, unsigned count) {
+  unsigned depth = height_;
+  while (depth > 0) {
+    Inner* p = path.step[depth - 1].node;
+    const unsigned s = path.step[depth - 1].slot;
+    const unsigned min = depth == height_ ? leaf_min() : inner_min();
+    if (count >= min || (count > 0 && p->count == 1)) {
+      // Full enough, or an only child (on the rightmost spine, where a
+      // single slot is allowed): only the summaries above change.
+      Sum sm = depth == height_ ? summarize(as_leaf(node)) : summarize(as_inner(node));
+      fix_up(path, depth, sm);
+      break;
+    }
+    if (p->count == 1) {  // the only child emptied: drop it, p empties too
+      if (depth == height_) {
+        free_leaf(as_leaf(node));
+      } else {
+        free_inner(as_inner(node));
+      }
+      p->count = 0;
+    } else {
+      merge_or_borrow(p, s, depth);
+    }
+    node = p;
+    count = p->count;
+    --depth;
+  }
+  // Root collapse: a root with one child hands the root over to it.
+  while (height_ > 0 && as_inner(root_)->count == 1) {
+    Inner* old = as_inner(root_);
+    root_ = old->child[0];
+    free_inner(old);
+    --height_;
+  }
+  // A tree with inner nodes holds >= 2 intervals, so one erase cannot
+  // empty it: the root keeps >= 2 children, or collapsed onto a non-empty
+  // node.
+  IOAS_CHECK(height_ == 0 ? as_leaf(root_)->count >= 1 : as_inner(root_)->count >= 2,
+             "space tree erase: the root emptied");
+}
+
+void SpaceTree::erase_at(Path& path, Leaf* l, unsigned j) {
+  const unsigned c = l->count;
+  if (height_ > 0 && c - 1 >= leaf_min()) {
+    // No rebalance. Erasing inside the leaf merges the holes on both sides
+    // into one at least as large; erasing its first or last slot takes the
+    // hole next to it out of the leaf (it becomes a hole between leaves).
+    const PathStep& up = path.step[height_ - 1];
+    const u64 before = up.node->gap[up.slot];
+    u64 mg;
+    if (j > 0 && j + 1 < c) {
+      mg = std::max(before, l->slot[j + 1].start - l->slot[j - 1].last - 1);
+      erase_slot(l, j);
+    } else {
+      const u64 lost = j == 0 ? l->slot[1].start - l->slot[0].last - 1 : l->slot[j].start - l->slot[j - 1].last - 1;
+      erase_slot(l, j);
+      mg = lost < before ? before : summarize(l).max_gap;
+    }
+    --size_;
+    fix_up(path, height_, Sum{l->slot[0].start, l->slot[c - 2].last, mg});
+    return;
+  }
+  finger_leaf_ = nullptr;  // nodes may merge, move slots or go away
+  erase_slot(l, j);
+  --size_;
+  if (height_ == 0) {
+    if (l->count == 0) {
+      free_leaf(l);
+      root_ = nullptr;
+    }
+    return;
+  }
+  rebalance_after_erase(path, l, l->count);
+}
+
+bool SpaceTree::erase(u64 start) {
+  if (!root_) return false;
+  Path& path = finger_;
+  Leaf* l = locate(start);
+  const unsigned j = lower(l, start);
+  if (j == l->count || l->slot[j].start != start) return false;
+  erase_at(path, l, j);
+  return true;
+}
+
+bool SpaceTree::erase_area(u64 start, u64 last, SpaceNode* out) {
+  if (!root_) return false;
+  Path& path = finger_;
+  Leaf* l = locate(start);
+  const unsigned j = lower(l, start);
+  if (j == l->count) return false;
+  const SpaceNode& n = l->slot[j];
+  if (n.start != start || n.last != last || !n.is_area()) return false;
+  if (out) *out = n;
+  erase_at(path, l, j);
+  return true;
+}
+
+void SpaceTree::set_last(u64 start, u64 last) {
+  IOAS_CHECK(root_ != nullptr, "space tree set_last: empty tree");
+  Path& path = finger_;
+  Leaf* l = locate(start);
+  const unsigned j = lower(l, start);
+  IOAS_CHECK(j < l->count && l->slot[j].start == start && start <= last && last <= l->slot[j].last,
+             "space tree set_last: no such interval or it would grow");
+  l->slot[j].last = last;
+  Sum s = summarize(l);
+  fix_up(path, height_, s);
+}
+
+// ---------------------------------------------------------------- search
+
+// Holes in ascending order: inside a leaf, between slots j-1 and j; inside
+// an inner node, child i's inner holes come after the hole between children
+// i-1 and i and before the one between i and i+1. Cond (window): a hole
+// [hs, he] matters iff hs <= hi and he >= lo; once a hole starts above hi,
+// every later one does too, so the whole search stops.
+std::optional<u64> SpaceTree::fit_rec(const void* n, unsigned depth, u64 lo, u64 hi, u64 len, u64 a,
+                                      u64 off) const {
+  if (depth == height_) {
+    const Leaf* l = static_cast<const Leaf*>(n);
+    for (unsigned j = 1; j < l->count; ++j) {
+      const u64 hs = l->slot[j - 1].last + 1;  // no wrap: last < the next start
+      if (hs > hi) return std::nullopt;
+      const u64 next = l->slot[j].start;
+      if (next - hs >= len && next - 1 >= lo) {
+        if (auto r = try_hole(hs, next - 1, lo, hi, len, a, off)) return r;
+      }
+    }
+    return std::nullopt;
+  }
+  const Inner* in = static_cast<const Inner*>(n);
+  for (unsigned i = 0; i < in->count; ++i) {
+    // Nothing at or inside slot i can hold len bytes.
+    if (in->reach[i] < len) continue;
+    // Child i's holes end by hi[i] - 1, the one before it by lo[i] - 1:
+    // all below lo when hi[i] <= lo.
+    if (in->hi[i] <= lo) continue;
+    const u64 clo = in->lo[i];
+    if (i > 0) {  // the hole between children i-1 and i
+      const u64 hs = in->hi[i - 1] + 1;
+      if (hs > hi) return std::nullopt;
+      if (clo - hs >= len && clo - 1 >= lo) {
+        if (auto r = try_hole(hs, clo - 1, lo, hi, len, a, off)) return r;
+      }
+    }
+    // Holes inside child i lie in [lo[i] + 1, hi[i] - 1].
+    if (clo >= hi) return std::nullopt;
+    if (in->gap[i] >= len) {
+      if (auto r = fit_rec(in->child[i], depth + 1, lo, hi, len, a, off)) return r;
+    }
   }
   return std::nullopt;
 }
 
 std::optional<u64> SpaceTree::lowest_fit(u64 lo, u64 hi, u64 len, u64 a, u64 off) const {
   if (lo > hi || len == 0) return std::nullopt;
-  if (auto r = fit_rec(root_, lo, hi, len, a, off)) return r;
-  // The hole after the last interval (the whole space when empty).
-  const SpaceNode* tail = last_node();
-  if (tail && tail->last == kMaxIova) return std::nullopt;
-  u64 hs = tail ? tail->last + 1 : 0;
-  return try_hole(hs, kMaxIova, lo, hi, len, a, off);
+  if (!root_) return try_hole(0, kMaxIova, lo, hi, len, a, off);  // the whole space
+  // The hole before the first interval.
+  const u64 first = height_ ? as_inner(root_)->lo[0] : as_leaf(root_)->slot[0].start;
+  if (first > 0 && first - 1 >= lo) {
+    if (auto r = try_hole(0, first - 1, lo, hi, len, a, off)) return r;
+  }
+  if (auto r = fit_rec(root_, 0, lo, hi, len, a, off)) return r;
+  // The hole after the last interval.
+  const u64 tail = last_node()->last;
+  if (tail == kMaxIova) return std::nullopt;
+  return try_hole(tail + 1, kMaxIova, lo, hi, len, a, off);
 }
 
-std::size_t SpaceTree::verify_rec(Idx i, const SpaceNode*& prev, u64& mg, int& h) const {
-  if (i == 0) {
-    mg = 0;
-    h = 0;
-    return 0;
+// ---------------------------------------------------------------- verify
+
+std::size_t SpaceTree::verify_rec(const void* n, unsigned depth, bool rightmost, Summary& out,
+                                  const SpaceNode*& prev, std::size_t& nodes) const {
+  ++nodes;
+  const bool root = depth == 0;
+  if (depth == height_) {
+    const Leaf* l = static_cast<const Leaf*>(n);
+    IOAS_CHECK(l->count >= 1 && l->count <= leaf_slots_, "space tree verify: leaf count out of [1, cap]");
+    IOAS_CHECK(root || rightmost || l->count >= leaf_min(), "space tree verify: leaf below min fill");
+    for (unsigned j = 0; j < l->count; ++j) {
+      const SpaceNode& e = l->slot[j];
+      IOAS_CHECK(e.start <= e.last, "space tree verify: start > last");
+      if (prev) {
+        IOAS_CHECK(prev->start < e.start, "space tree verify: not sorted");
+        IOAS_CHECK(prev->last < e.start, "space tree verify: intervals overlap");
+      }
+      prev = &e;
+    }
+    Sum s = summarize(l);
+    out = s;
+    return l->count;
   }
-  const SpaceNode& n = at(i);
-  u64 lmg, rmg;
-  int lh, rh;
-  std::size_t count = verify_rec(n.left, prev, lmg, lh);
-  IOAS_CHECK(n.start <= n.last, "space tree verify: start > last");
-  if (prev) {
-    IOAS_CHECK(prev->start < n.start, "space tree verify: not sorted");
-    IOAS_CHECK(prev->last < n.start, "space tree verify: intervals overlap");
-    IOAS_CHECK(n.gap == n.start - prev->last - 1, "space tree verify: wrong gap");
-  } else {
-    IOAS_CHECK(n.gap == n.start, "space tree verify: wrong gap of the first interval");
+  const Inner* in = static_cast<const Inner*>(n);
+  IOAS_CHECK(in->count >= 1 && in->count <= inner_slots_, "space tree verify: inner count out of [1, cap]");
+  IOAS_CHECK(!root || in->count >= 2, "space tree verify: inner root with one child");
+  IOAS_CHECK(root || rightmost || in->count >= inner_min(), "space tree verify: inner node below min fill");
+  std::size_t count = 0;
+  for (unsigned i = 0; i < in->count; ++i) {
+    IOAS_CHECK(in->child[i] != nullptr, "space tree verify: null child");
+    Summary sub;
+    count += verify_rec(in->child[i], depth + 1, rightmost && i + 1 == in->count, sub, prev, nodes);
+    IOAS_CHECK(in->lo[i] == sub.lo && in->hi[i] == sub.hi, "space tree verify: wrong fence keys");
+    IOAS_CHECK(in->gap[i] == sub.max_gap, "space tree verify: wrong max_gap");
+    const u64 before = i == 0 ? 0 : in->lo[i] - in->hi[i - 1] - 1;
+    IOAS_CHECK(in->reach[i] == std::max(in->gap[i], before), "space tree verify: wrong reach");
   }
-  prev = &n;
-  count += 1 + verify_rec(n.right, prev, rmg, rh);
-  IOAS_CHECK(n.max_gap == std::max({n.gap, lmg, rmg}), "space tree verify: wrong max_gap");
-  IOAS_CHECK(n.height == 1 + std::max(lh, rh), "space tree verify: wrong height");
-  IOAS_CHECK(lh - rh <= 1 && rh - lh <= 1, "space tree verify: unbalanced");
-  mg = n.max_gap;
-  h = n.height;
+  Sum s = summarize(in);
+  out = s;
   return count;
 }
 
 std::size_t SpaceTree::verify() const {
+  if (!root_) {
+    IOAS_CHECK(size_ == 0 && nodes_ == 0 && height_ == 0, "space tree verify: empty tree with nodes");
+    return 0;
+  }
   const SpaceNode* prev = nullptr;
-  u64 mg;
-  int h;
-  std::size_t count = verify_rec(root_, prev, mg, h);
-  IOAS_CHECK(count == size_, "space tree verify: size() disagrees with the nodes");
-  IOAS_CHECK(count + free_count_ + 1 == next_slot_, "space tree verify: pool leaks slots");
+  Summary s;
+  std::size_t nodes = 0;
+  const std::size_t count = verify_rec(root_, 0, true, s, prev, nodes);
+  IOAS_CHECK(count == size_, "space tree verify: size() disagrees with the leaves");
+  IOAS_CHECK(nodes == nodes_, "space tree verify: nodes leak");
   return count;
 }
 

@@ -1,5 +1,6 @@
-// impl/space_tree.hpp: the occupied IOVA space of one IOAS, as an augmented
-// AVL tree of disjoint intervals, with a first-fit gap search in O(log n).
+// impl/space_tree.hpp: the occupied IOVA space of one IOAS, as a B+tree of
+// disjoint intervals whose inner slots carry the largest free gap of their
+// subtree, with a first-fit gap search in O(log n).
 //
 // What it holds. Every interval is either an *area* (a mapping: source id,
 // offset, prot) or a *reserved piece* (one maximal range of the union of the
@@ -8,25 +9,55 @@
 // together are disjoint and the free holes of this tree are exactly the holes
 // of "reserved ∪ areas" that automatic allocation searches.
 //
-// Invariants (checked by verify(), which returns the number of nodes):
-//   - BST order: in-order, starts strictly increase.
-//   - Disjoint: in-order, each last < the next start; start <= last.
-//   - Gap: node.gap = start - pred.last - 1 (free bytes between the in-order
-//     predecessor and the node), or start for the first node; so the hole
-//     before a node is [start - gap, start - 1] when gap > 0.
-//   - Augment: node.max_gap = max(gap over the node's subtree).
-//   - Balance: height = 1 + max(child heights), |h(left) - h(right)| <= 1.
-//   - Pool: live nodes + free slots = slots handed out.
+// Shape. Leaves hold up to leaf_slots intervals (SpaceNode, 32 bytes each),
+// inner nodes up to inner_slots children; every leaf is at the same depth.
+// An inner slot describes its child's subtree: the start of its first
+// interval (lo), the last of its last interval (hi), and the largest hole
+// strictly inside it (max_gap). The hole between two neighbouring children
+// is lo[i] - hi[i-1] - 1, so it is known to the parent without looking at
+// either child, and a change in a leaf only touches the slots on its path to
+// the root. The hole before the first interval and the one after the last
+// belong to no subtree; lowest_fit() tries them itself.
 //
-// Memory: a node is 56 bytes (see static_assert below); children are 32-bit
-// indices into a chunked pool (no parent pointers, no malloc header per node,
-// no vector doubling), so the tree costs 56 bytes per interval plus one
-// partially used chunk.
+// Invariants (checked by verify(), which returns the number of intervals):
+//   - Order: in-order, start <= last, and each last < the next start
+//     (sorted and disjoint).
+//   - Fences: every inner slot's lo/hi equal the first start / last last of
+//     its child's subtree.
+//   - Augment: every inner slot's max_gap equals the largest
+//     start - pred.last - 1 over neighbouring pairs inside its child's
+//     subtree (0 when there is none), and its reach equals
+//     max(max_gap, the hole between it and the previous slot's child).
+//   - Fill: a node holds at most its capacity; the root holds at least 1
+//     interval (leaf) or 2 children (inner); any other node holds at least
+//     min = (capacity + 1) / 2, except nodes on the rightmost spine, which
+//     hold at least 1 (appends split a full node into "full" + "1", so
+//     ascending inserts leave full leaves behind).
+//   - Depth: every leaf is at depth height().
+//   - Pool: the nodes reachable from the root are all the nodes allocated.
+//
+// Memory: a leaf is 8 + 16 x 32 = 520 bytes, an inner node 8 + 16 x 40 =
+// 648 bytes (one malloc block each). Leaves filled by ascending inserts are
+// full (32.5 B per interval), and an insert that would split a full leaf
+// goes last in the previous leaf when that one has room; after random
+// inserts and erases leaves are at least half full (<= 65 B per interval)
+// except one per level. Inner nodes add about 1/16 of the leaves' bytes.
+//
+// Cost of a map + unmap (lowest_fit, insert, erase_area): O(F log_F n) slot
+// reads, F = 16. The leaf and path of the last mutation are kept as a
+// finger, so an insert or erase in the same leaf as the previous mutation
+// skips the descent; the fix-up of fences and max gaps on the way up stops
+// at the first ancestor whose slot does not change.
+//
+// Pointers returned by find/first_from/next/first/last_node point into a
+// leaf: they stay valid until the next mutation of the tree (entries move
+// inside and between leaves on insert and erase).
 //
 // API sketch:
-//   insert(node)                  precondition: disjoint from every interval
+//   insert(entry)                 precondition: disjoint from every interval
 //   erase(start) -> bool          removes the interval starting at start
-//   set_last(start, last)         shrinks an interval (cut); keeps gaps right
+//   erase_area(start, last, out)  erase only if it is exactly that area
+//   set_last(start, last)         shrinks an interval (cut)
 //   find(x)                       the interval containing x, or nullptr
 //   first_from(x)                 the lowest interval with last >= x
 //   next(n)                       the in-order successor of n
@@ -34,8 +65,8 @@
 //   verify() -> count
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <vector>
 
@@ -45,23 +76,20 @@ namespace ioas::impl {
 
 inline constexpr std::uint32_t kReservedPiece = ~std::uint32_t{0};
 
+// One interval, as stored in a leaf slot.
 struct SpaceNode {
   u64 start = 0;
   u64 last = 0;
-  u64 offset = 0;   // area: byte offset of the first byte in its source
-  u64 gap = 0;      // free bytes before this interval (see invariants)
-  u64 max_gap = 0;  // max gap in this subtree
-  std::uint32_t left = 0, right = 0;  // pool indices; 0 is nil
+  u64 offset = 0;                         // area: byte offset of the first byte in its source
   std::uint32_t source = kReservedPiece;  // interned memory source id
   std::uint8_t prot = 0;
-  std::uint8_t height = 1;
 
   bool is_area() const { return source != kReservedPiece; }
   Range range() const { return Range{start, last}; }
 };
-static_assert(sizeof(SpaceNode) == 56, "an area costs one node: keep it compact");
+static_assert(sizeof(SpaceNode) == 32, "an area costs one leaf slot: keep it compact");
 
-// Payload of a new interval: everything but the tree fields.
+// Payload of a new interval.
 struct SpaceEntry {
   u64 start = 0;
   u64 last = 0;
@@ -72,12 +100,16 @@ struct SpaceEntry {
 
 class SpaceTree {
  public:
-  // chunk_bits: log2 of nodes per pool chunk (tests use tiny chunks).
-  explicit SpaceTree(unsigned chunk_bits = 12);
+  // Largest (and default) node capacities; tests use tiny ones (>= 3) so
+  // that splits, merges and borrows happen with a handful of intervals.
+  static constexpr unsigned kMaxSlots = 16;
+
+  explicit SpaceTree(unsigned leaf_slots = kMaxSlots, unsigned inner_slots = kMaxSlots);
   SpaceTree(const SpaceTree&);
   SpaceTree& operator=(const SpaceTree&);
-  SpaceTree(SpaceTree&&) noexcept = default;
-  SpaceTree& operator=(SpaceTree&&) noexcept = default;
+  SpaceTree(SpaceTree&&) noexcept;
+  SpaceTree& operator=(SpaceTree&&) noexcept;
+  ~SpaceTree();
 
   std::size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
@@ -86,7 +118,7 @@ class SpaceTree {
   void insert(const SpaceEntry& e);
   bool erase(u64 start);
   // Erases the interval [start, last] only if it is exactly that and is an
-  // area, in one descent; the erased node's fields go to *out. False (and
+  // area, in one descent; the erased interval goes to *out. False (and
   // nothing changes) otherwise.
   bool erase_area(u64 start, u64 last, SpaceNode* out);
   // Shrinks the interval starting at `start` to end at `last` (start <= last
@@ -106,62 +138,87 @@ class SpaceTree {
   // c = align_up(hs, a) | off and [c, c+len-1] lies in H; holes are tried in
   // ascending order. nullopt when none fits.
   //
-  // Cost: a subtree is skipped when its max_gap < len (no hole there can hold
-  // len bytes) or when it lies outside [lo, hi]. A hole of size >= len + a - 1
-  // + off always fits (align_up moves by at most a - 1, the OR adds at most
-  // off), so the first such hole ends the search. Holes of size in
-  // [len, len + a - 2 + off] may be unusable because of where alignment puts
-  // the candidate; each one that lies before the answer is inspected. So the
-  // bound is O((1 + k) log n), k = the number of such near-miss holes before
-  // the answer (plus at most the two holes clipped by lo and hi). With
-  // a = PAGE-multiple maps over PAGE-multiple holes, k = 0.
+  // Cost: a child is skipped when its reach < len (no hole inside it or
+  // just before it can hold len bytes) or when it lies outside [lo, hi]; a
+  // node costs O(F) slot reads (F = node capacity). A hole of size >= len + a - 1 + off always
+  // fits (align_up moves by at most a - 1, the OR adds at most off), so the
+  // first such hole ends the search. Holes of size in [len, len + a - 2 +
+  // off] may be unusable because of where alignment puts the candidate; each
+  // one that lies before the answer is inspected, and each costs at most one
+  // root-to-leaf descent. So the bound is O((1 + k) F log_F n), k = the
+  // number of such near-miss holes before the answer (plus at most the two
+  // holes clipped by lo and hi). With a = PAGE-multiple maps over
+  // PAGE-multiple holes, k = 0.
   std::optional<u64> lowest_fit(u64 lo, u64 hi, u64 len, u64 a, u64 off) const;
 
   // Checks every invariant above; aborts with a message on a breach. Returns
-  // the number of nodes (== size()).
+  // the number of intervals (== size()).
   std::size_t verify() const;
 
-  // Bytes held by the node pool (for the memory benchmark and tests).
-  std::size_t pool_bytes() const { return chunks_.size() * (std::size_t{1} << chunk_bits_) * sizeof(SpaceNode); }
+  unsigned height() const { return height_; }  // inner levels above the leaves
+  std::size_t node_count() const { return nodes_; }
+  // Bytes held by the nodes (for the memory benchmark and tests).
+  std::size_t pool_bytes() const;
+  // The number of intervals in each leaf, in order (tests check node shapes).
+  std::vector<unsigned> leaf_sizes() const;
+
+  struct Leaf;
+  struct Inner;
+  // What a parent slot says of its child's subtree (the lo, hi and gap
+  // columns of Inner in the .cpp).
+  struct Summary {
+    u64 lo, hi, max_gap;
+  };
 
  private:
-  using Idx = std::uint32_t;
-  SpaceNode& at(Idx i) { return chunks_[i >> chunk_bits_][i & chunk_mask_]; }
-  const SpaceNode& at(Idx i) const { return chunks_[i >> chunk_bits_][i & chunk_mask_]; }
-  Idx alloc();
-  void release(Idx i);
+  struct PathStep {
+    Inner* node;
+    unsigned slot;
+  };
+  static constexpr unsigned kMaxHeight = 48;
+  struct Path {
+    PathStep step[kMaxHeight];
+  };
 
-  int height(Idx i) const { return i ? at(i).height : 0; }
-  u64 max_gap(Idx i) const { return i ? at(i).max_gap : 0; }
-  void pull(Idx i);           // recompute height and max_gap from children
-  Idx rotate_left(Idx i);
-  Idx rotate_right(Idx i);
-  Idx rebalance(Idx i);
-  // rebalance(i), and whether the subtree changed as its parent sees it
-  // (new root, height or max_gap): if not, no ancestor needs a pull.
-  Idx rebalance_changed(Idx i, bool& changed);
+  unsigned leaf_min() const { return (leaf_slots_ + 1) / 2; }
+  unsigned inner_min() const { return (inner_slots_ + 1) / 2; }
 
-  // Recursive helpers; each returns the new subtree root.
-  Idx insert_rec(Idx i, Idx n, const SpaceNode* pred);
-  Idx erase_rec(Idx i, u64 start, bool& found, bool& pending, u64& delta);
-  Idx erase_min(Idx i, Idx& min_out);
-  Idx add_gap_to_min(Idx i, u64 delta);
-  Idx add_gap_at(Idx i, u64 key, u64 delta);
-  std::optional<u64> fit_rec(Idx i, u64 lo, u64 hi, u64 len, u64 a, u64 off) const;
-  std::size_t verify_rec(Idx i, const SpaceNode*& prev, u64& max_gap_out, int& height_out) const;
+  Leaf* new_leaf();
+  Inner* new_inner();
+  void free_leaf(Leaf* l);
+  void free_inner(Inner* n);
+  void free_rec(void* n, unsigned depth);
+  void* clone_rec(const void* n, unsigned depth);
 
-  unsigned chunk_bits_;
-  Idx chunk_mask_;
-  std::vector<std::unique_ptr<SpaceNode[]>> chunks_;
-  Idx next_slot_ = 1;  // slot 0 is nil
-  Idx free_ = 0;       // free list threaded through `left`
-  std::size_t free_count_ = 0;
-  Idx root_ = 0;
-  bool erase_changed_ = false;
-  bool erase_only_area_ = false;
-  u64 erase_last_ = 0;
-  SpaceNode erased_;
+  // The leaf where key x belongs (the first child whose hi >= x, else the
+  // last one), recording the inner nodes and slots taken in *path.
+  Leaf* descend(u64 x, Path* path) const;
+  // descend(x, &finger_), or the finger itself when it leads to the same
+  // leaf (see the .cpp); the finger is then that leaf and its path.
+  Leaf* locate(u64 x);
+  // Writes `sum` into the slot of the node at `depth` and recomputes the
+  // ancestors' slots, stopping at the first one that does not change.
+  static void fix_up(Path& path, unsigned depth, Summary sum);
+  // The node at `depth` (reached through `path`) may hold fewer than min:
+  // merge or borrow with siblings, up to the root, then collapse the root.
+  void rebalance_after_erase(Path& path, void* node, unsigned count);
+  void merge_or_borrow(Inner* p, unsigned s, unsigned depth);
+  void erase_at(Path& path, Leaf* leaf, unsigned j);
+
+  std::optional<u64> fit_rec(const void* n, unsigned depth, u64 lo, u64 hi, u64 len, u64 a, u64 off) const;
+  std::size_t verify_rec(const void* n, unsigned depth, bool rightmost, Summary& out, const SpaceNode*& prev,
+                         std::size_t& nodes) const;
+
+  unsigned leaf_slots_, inner_slots_;
+  void* root_ = nullptr;  // a Leaf when height_ == 0, else an Inner
+  unsigned height_ = 0;
   std::size_t size_ = 0;
+  std::size_t nodes_ = 0;
+  // The path and leaf of the last mutation (nullptr when stale): map and
+  // unmap of neighbouring ranges reuse it instead of descending again.
+  // Only mutations read or write it, so const methods stay thread-safe.
+  Path finger_;
+  Leaf* finger_leaf_ = nullptr;
 };
 
 }  // namespace ioas::impl

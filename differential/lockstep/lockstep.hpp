@@ -55,6 +55,12 @@ rc::Gen<trace::Operation> gen_operation(const SpecModel& m);
 // Returns "" when equal, else a description of the first difference.
 std::string diff_states(Engine& spec, Engine& sut);
 
+// diff_states also runs the Z3 invariant checker (proofs/) on both engines,
+// once in every `n` comparisons (default 64; 0 turns it off). A Z3 check
+// costs about as much as a thousand comparisons: the exhaustive test, with
+// millions of steps, samples more sparsely.
+void set_z3_check_every(std::uint64_t n);
+
 // Runs `op` on both sides (each with its own current IOAS), then compares the
 // answers and diff_states. `failure` is "" when they agree.
 struct StepResult {

@@ -1,9 +1,11 @@
 // The space tree against a brute-force oracle (a std::map of intervals and a
-// literal hole walk), with a fixed seed, tiny pool chunks, and verify() after
-// every mutation. Coordinates cluster at both ends of [0, 2^64-1] so the
-// edge holes (before the first interval, after the last) and wrap-around
-// are exercised; every gap query runs over the whole space as well as a
-// random window.
+// literal hole walk), with a fixed seed, tiny nodes (3 to 5 slots, so splits,
+// merges, borrows and root collapses happen every few operations) as well
+// as the production 16, and verify() after every mutation. Coordinates
+// cluster at both ends of [0, 2^64-1] so the edge holes (before the first
+// interval, after the last) and wrap-around are exercised; every gap query
+// runs over the whole space as well as a random window. The shape tests
+// below pin each node transition with 4-slot nodes (min fill 2).
 #include <gtest/gtest.h>
 
 #include <map>
@@ -47,16 +49,25 @@ struct Oracle {
 
 class Walker {
  public:
-  explicit Walker(std::uint64_t seed) : rng_(seed) {}
+  explicit Walker(std::uint64_t seed, bool local = false) : rng_(seed), local_(local) {}
   u64 below(u64 n) { return std::uniform_int_distribution<u64>(0, n - 1)(rng_); }
-  // A coordinate near 0 or near 2^64-1.
+  // A coordinate near 0 or near 2^64-1; when `local`, mostly near the
+  // previous one, so consecutive mutations land in the same or a
+  // neighbouring leaf (the finger's reuse-or-not decisions).
   u64 coord() {
+    if (local_ && below(8) != 0) {
+      u64 x = prev_ + below(48) - 24;
+      if (x > 400 && x < kMaxIova - 400) x = prev_;  // stay in the clusters
+      return prev_ = x;
+    }
     u64 x = below(400);
-    return below(2) ? x : kMaxIova - x;
+    return prev_ = below(2) ? x : kMaxIova - x;
   }
 
  private:
   std::mt19937_64 rng_;
+  bool local_;
+  u64 prev_ = 0;
 };
 
 void expect_same(const SpaceNode* got, const SpaceEntry* want) {
@@ -68,18 +79,25 @@ void expect_same(const SpaceNode* got, const SpaceEntry* want) {
   EXPECT_EQ(got->source, want->source);
 }
 
-TEST(SpaceTree, RandomOpsMatchBruteForceOracle) {
-  for (unsigned chunk_bits : {1u, 3u, 12u}) {
-    SpaceTree t(chunk_bits);
+struct Shape {
+  unsigned leaf, inner;
+};
+constexpr Shape kShapes[] = {{3, 3}, {4, 4}, {5, 3}, {3, 5}, {16, 16}};
+
+void random_ops_match_oracle(bool local) {
+  for (Shape sh : kShapes) {
+    SCOPED_TRACE(::testing::Message() << "leaf " << sh.leaf << " inner " << sh.inner);
+    SpaceTree t(sh.leaf, sh.inner);
     Oracle o;
-    Walker w(42 + chunk_bits);
+    Walker w(42 + sh.leaf * 7 + sh.inner + (local ? 1000 : 0), local);
     for (int step = 0; step < 20000; ++step) {
       const u64 op = w.below(10);
       if (op < 4) {  // insert
         u64 s = w.coord(), len = 1 + w.below(24);
         u64 l = s + len - 1 < s ? kMaxIova : s + len - 1;
         if (o.disjoint(s, l)) {
-          SpaceEntry e{s, l, static_cast<std::uint32_t>(w.below(3)), w.below(1000), 1};
+          const std::uint32_t src = w.below(4) == 0 ? kReservedPiece : static_cast<std::uint32_t>(w.below(3));
+          SpaceEntry e{s, l, src, w.below(1000), 1};
           t.insert(e);
           o.m[s] = e;
         }
@@ -87,7 +105,25 @@ TEST(SpaceTree, RandomOpsMatchBruteForceOracle) {
         if (!o.m.empty() && w.below(8) != 0) {
           auto it = o.m.begin();
           std::advance(it, static_cast<long>(w.below(o.m.size())));
-          EXPECT_TRUE(t.erase(it->first));
+          if (w.below(2)) {
+            EXPECT_TRUE(t.erase(it->first));
+          } else {  // the unmap fast path: only an exact area goes
+            SpaceNode gone;
+            const bool area = it->second.source != kReservedPiece;
+            if (it->second.last != kMaxIova) {  // not exactly that interval: nothing changes
+              EXPECT_FALSE(t.erase_area(it->first, it->second.last + 1, &gone));
+              ASSERT_EQ(t.verify(), o.m.size());
+            }
+            EXPECT_EQ(t.erase_area(it->first, it->second.last, &gone), area);
+            if (!area) {
+              ASSERT_EQ(t.verify(), o.m.size());
+              EXPECT_TRUE(t.erase(it->first));
+            } else {
+              EXPECT_EQ(gone.start, it->second.start);
+              EXPECT_EQ(gone.last, it->second.last);
+              EXPECT_EQ(gone.offset, it->second.offset);
+            }
+          }
           o.m.erase(it);
         } else {
           u64 k = w.coord();
@@ -117,8 +153,22 @@ TEST(SpaceTree, RandomOpsMatchBruteForceOracle) {
       ASSERT_EQ(t.verify(), o.m.size());
       if (::testing::Test::HasFailure()) return;
     }
+    // Drain: every erase keeps the shape valid down to the empty tree.
+    while (!o.m.empty()) {
+      auto it = o.m.begin();
+      std::advance(it, static_cast<long>(w.below(o.m.size())));
+      ASSERT_TRUE(t.erase(it->first));
+      o.m.erase(it);
+      ASSERT_EQ(t.verify(), o.m.size());
+    }
+    EXPECT_EQ(t.node_count(), 0u);
+    EXPECT_EQ(t.height(), 0u);
   }
 }
+
+TEST(SpaceTree, RandomOpsMatchBruteForceOracle) { random_ops_match_oracle(false); }
+
+TEST(SpaceTree, NeighbouringOpsMatchBruteForceOracle) { random_ops_match_oracle(true); }
 
 TEST(SpaceTree, EmptyTreeHasOneHoleCoveringEverything) {
   SpaceTree t;
@@ -177,7 +227,7 @@ TEST(SpaceTree, SetLastGrowsTheFollowingHole) {
 }
 
 TEST(SpaceTree, CopyIsIndependent) {
-  SpaceTree t(2);
+  SpaceTree t(3, 3);
   for (u64 i = 0; i < 20; ++i) t.insert(SpaceEntry{i * 4, i * 4 + 1, 0, i, 0});
   SpaceTree c = t;
   ASSERT_TRUE(c.erase(8));
@@ -187,15 +237,208 @@ TEST(SpaceTree, CopyIsIndependent) {
   EXPECT_EQ(c.find(8), nullptr);
 }
 
+TEST(SpaceTree, CopyAndMoveAssignmentKeepBothTreesValid) {
+  SpaceTree t(3, 3), u(4, 4);
+  for (u64 i = 0; i < 50; ++i) t.insert(SpaceEntry{i * 4, i * 4 + 1, 0, i, 0});
+  u.insert(SpaceEntry{7, 7, 0, 0, 0});
+  u = t;
+  ASSERT_TRUE(u.erase(8));  // the copy's finger must not point into t
+  ASSERT_TRUE(t.erase(12));
+  EXPECT_EQ(t.verify(), 49u);
+  EXPECT_EQ(u.verify(), 49u);
+  EXPECT_NE(t.find(8), nullptr);
+  EXPECT_NE(u.find(12), nullptr);
+  SpaceTree m(std::move(u));
+  EXPECT_EQ(u.verify(), 0u);
+  EXPECT_EQ(m.verify(), 49u);
+  u = std::move(m);
+  EXPECT_EQ(m.verify(), 0u);
+  ASSERT_TRUE(u.erase(16));
+  EXPECT_EQ(u.verify(), 48u);
+  u.insert(SpaceEntry{8, 9, 0, 0, 0});
+  EXPECT_EQ(u.verify(), 49u);
+}
+
 TEST(SpaceTree, SequentialInsertStaysBalanced) {
   SpaceTree t;
   for (u64 i = 0; i < 100000; ++i) t.insert(SpaceEntry{i * 2, i * 2, 0, 0, 0});
-  EXPECT_EQ(t.verify(), 100000u);  // verify() checks the AVL balance at every node
+  EXPECT_EQ(t.verify(), 100000u);  // verify() checks fill and depth of every node
+  EXPECT_LE(t.height(), 4u);        // 6250 full leaves under 16-way inner nodes
   for (u64 i = 0; i < 100000; i += 2) ASSERT_TRUE(t.erase(i * 2));
   EXPECT_EQ(t.verify(), 50000u);
+  for (u64 i = 100000; i-- > 0;) t.erase(i * 2);
+  EXPECT_EQ(t.verify(), 0u);
+  EXPECT_EQ(t.node_count(), 0u);
 }
 
-TEST(SpaceTree, NodeIsCompact) { EXPECT_LE(sizeof(SpaceNode), 56u); }
+TEST(SpaceTree, DescendingInsertHalvesNodes) {
+  SpaceTree t(4, 4);
+  for (u64 i = 200; i-- > 0;) {
+    t.insert(SpaceEntry{i * 3, i * 3 + 1, 0, 0, 0});
+    ASSERT_EQ(t.verify(), 200 - i);
+  }
+  for (unsigned n : t.leaf_sizes()) EXPECT_GE(n, 2u);
+  EXPECT_EQ(t.lowest_fit(0, kMaxIova, 1, 1, 0), u64{2});
+  EXPECT_EQ(t.lowest_fit(0, kMaxIova, 2, 1, 0), u64{599});  // the tail
+}
+
+TEST(SpaceTree, NodeIsCompact) {
+  EXPECT_EQ(sizeof(SpaceNode), 32u);
+  // Full leaves and 16-way inner nodes: about 35 bytes per interval.
+  SpaceTree t;
+  for (u64 i = 0; i < 4096; ++i) t.insert(SpaceEntry{i * 2, i * 2, 0, 0, 0});
+  EXPECT_EQ(t.verify(), 4096u);
+  EXPECT_LE(t.pool_bytes(), 4096u * 36);
+}
+
+// ---- node shapes with 4-slot nodes (min fill 2) ----
+
+u64 key(const SpaceNode* n) { return n ? n->start : ~u64{0}; }
+
+std::vector<u64> starts(const SpaceTree& t) {
+  std::vector<u64> out;
+  for (const SpaceNode* n = t.first(); n; n = t.next(*n)) out.push_back(n->start);
+  return out;
+}
+
+void add(SpaceTree& t, u64 s) { t.insert(SpaceEntry{s, s + 4, 0, 0, 0}); }
+
+TEST(SpaceTree, AppendSplitKeepsTheLeftLeafFull) {
+  SpaceTree t(4, 4);
+  for (u64 i = 0; i < 5; ++i) add(t, i * 10);
+  EXPECT_EQ(t.verify(), 5u);
+  EXPECT_EQ(t.leaf_sizes(), (std::vector<unsigned>{4, 1}));
+  EXPECT_EQ(t.height(), 1u);
+  for (u64 i = 5; i < 17; ++i) add(t, i * 10);
+  EXPECT_EQ(t.verify(), 17u);
+  // The inner root split by an append too: 4 children + 1, under a new root.
+  EXPECT_EQ(t.leaf_sizes(), (std::vector<unsigned>{4, 4, 4, 4, 1}));
+  EXPECT_EQ(t.height(), 2u);
+  EXPECT_EQ(t.node_count(), 5u + 2u + 1u);
+}
+
+TEST(SpaceTree, SplitInTheMiddleHalvesTheLeaf) {
+  SpaceTree t(4, 4);
+  for (u64 s : {0, 10, 20, 30}) add(t, s);
+  add(t, 15);  // not an append: 5 slots become 2 + 3
+  EXPECT_EQ(t.verify(), 5u);
+  EXPECT_EQ(t.leaf_sizes(), (std::vector<unsigned>{2, 3}));
+  EXPECT_EQ(starts(t), (std::vector<u64>{0, 10, 15, 20, 30}));
+  EXPECT_EQ(key(t.find(17)), 15u);
+  EXPECT_EQ(key(t.first_from(5)), 10u);
+  EXPECT_EQ(key(t.first_from(25)), 30u);
+  EXPECT_EQ(key(t.first_from(35)), ~u64{0});
+}
+
+TEST(SpaceTree, UnderfullLeafBorrowsFromItsRightSibling) {
+  SpaceTree t(4, 4);
+  for (u64 s : {0, 10, 20, 30}) add(t, s);
+  add(t, 15);  // {0 10} {15 20 30}
+  ASSERT_TRUE(t.erase(0));
+  EXPECT_EQ(t.verify(), 4u);
+  EXPECT_EQ(t.leaf_sizes(), (std::vector<unsigned>{2, 2}));
+  EXPECT_EQ(starts(t), (std::vector<u64>{10, 15, 20, 30}));
+  // The hole left by 0 is the head hole, outside every subtree.
+  EXPECT_EQ(t.lowest_fit(0, kMaxIova, 10, 1, 0), u64{0});
+}
+
+TEST(SpaceTree, UnderfullLeafBorrowsFromItsLeftSibling) {
+  SpaceTree t(4, 4);
+  for (u64 s : {0, 10, 20, 30, 40}) add(t, s);  // {0 10 20 30} {40}
+  add(t, 35);                                   // {0 10 20 30} {35 40}
+  ASSERT_TRUE(t.erase(40));
+  EXPECT_EQ(t.verify(), 5u);
+  EXPECT_EQ(t.leaf_sizes(), (std::vector<unsigned>{2, 3}));
+  EXPECT_EQ(starts(t), (std::vector<u64>{0, 10, 20, 30, 35}));
+}
+
+TEST(SpaceTree, SparseSiblingsMergeAndTheRootCollapses) {
+  SpaceTree t(4, 4);
+  for (u64 s : {0, 10, 20, 30}) add(t, s);
+  add(t, 15);
+  ASSERT_TRUE(t.erase(0));  // borrow: {10 15} {20 30}
+  ASSERT_EQ(t.node_count(), 3u);
+  ASSERT_TRUE(t.erase(10));  // 1 + 2 < 2 * min: merge, then the root has one child
+  EXPECT_EQ(t.verify(), 3u);
+  EXPECT_EQ(t.leaf_sizes(), (std::vector<unsigned>{3}));
+  EXPECT_EQ(t.height(), 0u);
+  EXPECT_EQ(t.node_count(), 1u);
+  EXPECT_EQ(t.lowest_fit(0, kMaxIova, 15, 1, 0), u64{0});
+  EXPECT_EQ(t.lowest_fit(0, kMaxIova, 16, 1, 0), u64{35});
+}
+
+TEST(SpaceTree, FirstOfAFullLeafGoesLastInThePreviousOne) {
+  SpaceTree t(4, 4);
+  for (u64 i = 0; i < 8; ++i) add(t, i * 10);  // {0 10 20 30} {40 50 60 70}
+  ASSERT_TRUE(t.erase(30));                     // {0 10 20} {40 50 60 70}
+  add(t, 26);                                   // first of the full right leaf
+  EXPECT_EQ(t.verify(), 8u);
+  EXPECT_EQ(t.leaf_sizes(), (std::vector<unsigned>{4, 4}));
+  add(t, 33);  // both full now: split the right leaf
+  EXPECT_EQ(t.verify(), 9u);
+  EXPECT_EQ(t.leaf_sizes(), (std::vector<unsigned>{4, 2, 3}));
+  EXPECT_EQ(starts(t), (std::vector<u64>{0, 10, 20, 26, 33, 40, 50, 60, 70}));
+}
+
+TEST(SpaceTree, InnerNodesMergeBorrowAndCollapse) {
+  SpaceTree t(3, 3);
+  for (u64 i = 0; i < 200; ++i) {
+    add(t, i * 10);
+    ASSERT_EQ(t.verify(), i + 1);
+  }
+  const unsigned tall = t.height();
+  EXPECT_GE(tall, 4u);
+  // Erase from the front: inner nodes underflow along the left spine.
+  for (u64 i = 0; i < 199; ++i) {
+    ASSERT_TRUE(t.erase(i * 10));
+    ASSERT_EQ(t.verify(), 199 - i);
+    EXPECT_EQ(t.lowest_fit(0, kMaxIova, (i + 1) * 10, 1, 0), u64{0});
+  }
+  EXPECT_EQ(t.height(), 0u);
+  EXPECT_EQ(t.node_count(), 1u);
+  ASSERT_TRUE(t.erase(1990));
+  EXPECT_EQ(t.verify(), 0u);
+  EXPECT_EQ(t.node_count(), 0u);
+}
+
+TEST(SpaceTree, GapsBetweenLeavesAndBetweenSubtreesAreFound) {
+  SpaceTree t(3, 3);
+  for (u64 i = 0; i < 60; ++i) add(t, i * 5);  // contiguous [0, 299]
+  EXPECT_EQ(t.verify(), 60u);
+  EXPECT_EQ(t.lowest_fit(0, kMaxIova, 1, 1, 0), u64{300});
+  // Every single hole, wherever it lands in the shape, is the lowest fit.
+  for (u64 i = 1; i < 59; ++i) {
+    ASSERT_TRUE(t.erase(i * 5));
+    ASSERT_EQ(t.verify(), 59u);
+    EXPECT_EQ(t.lowest_fit(0, kMaxIova, 5, 1, 0), i * 5);
+    EXPECT_EQ(t.lowest_fit(0, kMaxIova, 6, 1, 0), u64{300});
+    EXPECT_EQ(t.lowest_fit(i * 5 + 1, kMaxIova, 4, 1, 0), i * 5 + 1);  // clipped by lo
+    EXPECT_EQ(t.lowest_fit(0, i * 5 + 3, 4, 1, 0), i * 5);            // clipped by hi
+    EXPECT_EQ(t.lowest_fit(0, i * 5 + 3, 5, 1, 0), std::nullopt);
+    add(t, i * 5);
+    ASSERT_EQ(t.verify(), 60u);
+  }
+}
+
+TEST(SpaceTree, MapUnmapCycleDoesNotSplitOrMerge) {
+  // The benchmark's loop: one hole in a run of full leaves, filled and
+  // emptied again; the node count must not move, even when the hole is the
+  // last slot of a leaf and the next leaf is full (80 * 5 starts a leaf).
+  SpaceTree t;
+  for (u64 i = 0; i < 1000; ++i) add(t, i * 5);
+  for (u64 h : {u64{500}, u64{80 * 5}, u64{79 * 5}, u64{16 * 5}}) {
+    ASSERT_TRUE(t.erase(h));
+    const std::size_t nodes = t.node_count();
+    for (int k = 0; k < 3; ++k) {
+      ASSERT_EQ(t.lowest_fit(0, kMaxIova, 5, 1, 0), h);
+      add(t, h);
+      ASSERT_TRUE(t.erase(h));
+      ASSERT_EQ(t.verify(), 999u);
+      EXPECT_EQ(t.node_count(), nodes);
+    }
+    add(t, h);
+  }
+}
 
 }  // namespace
 }  // namespace ioas::impl
