@@ -3,7 +3,7 @@
 // printing a progress line per batch (cases, operations per second, seed),
 // and stops at the first disagreement with the shrunk trace's path.
 //
-//   ioas_campaign [--seed N] [--cases N] [--minutes M] [--batch N] [--max-size N]
+//   ioas_campaign [--seed N] [--cases N] [--minutes M] [--batch N] [--max-size N] [--z3-every N]
 //
 // Reproduce a failure with the seed it printed: ioas_campaign --seed N --cases <batch>.
 #include <chrono>
@@ -19,10 +19,11 @@ namespace {
 
 void usage() {
   std::puts(
-      "usage: ioas_campaign [--seed N] [--cases N] [--minutes M] [--batch N] [--max-size N]\n"
+      "usage: ioas_campaign [--seed N] [--cases N] [--minutes M] [--batch N] [--max-size N] [--z3-every N]\n"
       "  Runs the model and the engine under test in lockstep on random operation\n"
       "  sequences (RapidCheck). Defaults: seed from the clock, cases 100000, minutes 10,\n"
-      "  batch 200 cases per seed, max-size 100 operations per case.\n"
+      "  batch 200 cases per seed, max-size 100 operations per case, and the Z3\n"
+      "  invariant checker on one state comparison in 1024 (0: never).\n"
       "  Exit status: 0 all agreed, 1 a disagreement (its shrunk trace is written to\n"
       "  differential/corpus/), 2 bad usage.");
 }
@@ -38,7 +39,7 @@ bool number(const char* s, std::uint64_t& out) {
 int main(int argc, char** argv) {
   using namespace ioas::lockstep;
   std::uint64_t seed = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-  std::uint64_t cases = 100000, minutes = 10, batch = 200, max_size = 100;
+  std::uint64_t cases = 100000, minutes = 10, batch = 200, max_size = 100, z3_every = 1024;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     std::uint64_t* target = nullptr;
@@ -48,13 +49,15 @@ int main(int argc, char** argv) {
     else if (a == "--minutes") target = &minutes;
     else if (a == "--batch") target = &batch;
     else if (a == "--max-size") target = &max_size;
-    if (!target || i + 1 >= argc || !number(argv[i + 1], *target) || (target != &seed && *target == 0)) {
+    else if (a == "--z3-every") target = &z3_every;
+    if (!target || i + 1 >= argc || !number(argv[i + 1], *target) || (target != &seed && target != &z3_every && *target == 0)) {
       std::fprintf(stderr, "ioas_campaign: bad argument '%s'\n", a.c_str());
       usage();
       return 2;
     }
     ++i;
   }
+  set_z3_check_every(z3_every);
   if (!kHaveImpl) std::puts("NOTE: impl/ is not built: checking the model against itself.");
   const auto t0 = std::chrono::steady_clock::now();
   std::uint64_t done = 0, ops = 0;
