@@ -8,15 +8,6 @@
 
 namespace ioas::hw {
 
-const char* to_string(Format f) {
-  switch (f) {
-    case Format::kX86_64: return "x86-64";
-    case Format::kArmLpae: return "arm-lpae";
-    case Format::kTce: return "tce";
-  }
-  return "?";
-}
-
 Result<std::unique_ptr<PageTable>> make_page_table(const TableConfig& cfg, PageMemory& mem) {
   if (cfg.format == Format::kTce) {
     auto t = TceTable::create(cfg, mem);

@@ -32,12 +32,12 @@
 
 namespace ioas::hw {
 
-inline constexpr u64 k4K = u64{1} << 12;
-inline constexpr u64 k2M = u64{1} << 21;
-inline constexpr u64 k1G = u64{1} << 30;
-
-enum class Format : std::uint8_t { kX86_64, kArmLpae, kTce };
-const char* to_string(Format f);  // "x86-64", "arm-lpae", "tce"
+// The formats, page sizes and to_string(Format) are the public ones
+// (ioas/engine.hpp), so a domain's format passes straight through.
+using ::ioas::Format;
+using ::ioas::k1G;
+using ::ioas::k2M;
+using ::ioas::k4K;
 
 // The IOMMU's translation caches, as a driver sees them: invalidation only.
 // Counts flushes so tests can assert "one flush per operation".
