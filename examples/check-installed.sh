@@ -20,13 +20,18 @@ soname=$(objdump -p "$libdir/libioas.so" | awk '/SONAME/ {print $2}')
 echo "SONAME: $soname"
 [ "$soname" = "libioas.so.0" ] || { echo "unexpected SONAME '$soname'"; exit 1; }
 
+# Extra compile and link flags, the same the installed library was built with
+# (the sanitizers' under -DIOAS_SANITIZE=ON).
+extra=${IOAS_EXAMPLE_FLAGS:-}
+
 # C, through pkg-config.
 export PKG_CONFIG_PATH=$libdir/pkgconfig
-cc -std=c11 -Wall -Wextra -Werror "$examples/c/example.c" $(pkg-config --cflags --libs ioas) -o "$work/c-example"
+cc -std=c11 -Wall -Wextra -Werror $extra "$examples/c/example.c" $(pkg-config --cflags --libs ioas) -o "$work/c-example"
 LD_LIBRARY_PATH=$libdir "$work/c-example"
 
 # C++, through find_package(ioas).
-cmake -S "$examples/cpp" -B "$work/cpp-build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake -S "$examples/cpp" -B "$work/cpp-build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_CXX_FLAGS="$extra" -DCMAKE_EXE_LINKER_FLAGS="$extra" >/dev/null
 cmake --build "$work/cpp-build" >/dev/null
 "$work/cpp-build/example"
 echo "install.examples: ok"

@@ -241,7 +241,7 @@ int ioas_attach(ioas_engine* e, const char* ioas, const ioas_attach_args* args) 
     a.dom = args->dom;
     if (args->has_fmt) {
       if (args->fmt != IOAS_FMT_X86_64 && args->fmt != IOAS_FMT_ARM_LPAE && args->fmt != IOAS_FMT_TCE) {
-        e->last_error = "attach: unknown format " + std::to_string(static_cast<int>(args->fmt));
+        e->last_error = "attach: unknown format " + std::to_string(args->fmt);
         return -EINVAL;
       }
       a.fmt = static_cast<ioas::Format>(args->fmt);
@@ -251,7 +251,7 @@ int ioas_attach(ioas_engine* e, const char* ioas, const ioas_attach_args* args) 
     for (size_t i = 0; i < args->num_resv; ++i) {
       const auto& r = args->resv[i];
       if (r.type < IOAS_RESV_DIRECT || r.type > IOAS_RESV_MSI) {
-        e->last_error = "attach: unknown reserved-region type " + std::to_string(static_cast<int>(r.type));
+        e->last_error = "attach: unknown reserved-region type " + std::to_string(r.type);
         return -EINVAL;
       }
       a.resv.push_back(ioas::ResvRegion{ioas::Range{r.range.start, r.range.last}, static_cast<ioas::ResvType>(r.type)});

@@ -108,8 +108,15 @@ TEST(CApi, AttachValidatesEnumsAndReportsConflicts) {
   EXPECT_NE(std::string(ioas_last_error(x.e)).find("0xfee00000"), std::string::npos) << ioas_last_error(x.e);
   a.num_resv = 0;
   a.has_fmt = 1;
-  a.fmt = static_cast<ioas_format>(9);
+  a.fmt = 9;
   EXPECT_EQ(ioas_attach(x.e, "vm0", &a), -EINVAL);
+  a.has_fmt = 0;
+  ioas_resv_region odd = {{0x10000, 0x1ffff}, 7};
+  a.resv = &odd;
+  a.num_resv = 1;
+  EXPECT_EQ(ioas_attach(x.e, "vm0", &a), -EINVAL) << "unknown reserved-region type";
+  a.num_resv = 0;
+  a.has_fmt = 1;
   a.fmt = IOAS_FMT_TCE;
   a.has_aperture = 1;
   a.aperture = {0, 0xffffffffull};

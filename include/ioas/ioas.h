@@ -56,7 +56,7 @@ enum ioas_resv_type {
 
 struct ioas_resv_region {
   struct ioas_range range;
-  enum ioas_resv_type type;
+  int type; /* an enum ioas_resv_type; anything else is -EINVAL */
 };
 
 /*
@@ -69,7 +69,7 @@ struct ioas_attach_args {
   const char* dev;
   const char* dom;
   int has_fmt;
-  enum ioas_format fmt;
+  int fmt; /* an enum ioas_format; anything else is -EINVAL */
   int has_aperture;
   struct ioas_range aperture;
   int has_pgsize_bitmap;
