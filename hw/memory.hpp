@@ -70,6 +70,10 @@ class HeapPageMemory final : public PageMemory {
  public:
   explicit HeapPageMemory(u64 base = 0x1'0000'0000, u64 max_pages = ~u64{0})
       : base_(base), max_pages_(max_pages) {}
+  // A deep copy: every page (freed ones too) at the same physical address,
+  // the same counters and injection state (PageTable::clone_onto needs it).
+  HeapPageMemory(const HeapPageMemory& o);
+  HeapPageMemory& operator=(const HeapPageMemory&) = delete;
   std::uint64_t* page(u64 pa) const override {
     if (pa < base_) return nullptr;
     u64 i = (pa - base_) / kGranule;

@@ -45,6 +45,13 @@ u64 DirtyBitmap::count() const {
   return n;
 }
 
+HeapPageMemory::HeapPageMemory(const HeapPageMemory& o)
+    : PageMemory(o), base_(o.base_), max_pages_(o.max_pages_), free_(o.free_) {
+  pages_.reserve(o.pages_.size());
+  for (const auto& p : o.pages_)
+    pages_.emplace_back(reinterpret_cast<std::uint64_t*>(new Page(*reinterpret_cast<const Page*>(p.get()))));
+}
+
 std::optional<u64> HeapPageMemory::do_alloc() {
   if (!free_.empty()) {
     const u64 i = free_.back();

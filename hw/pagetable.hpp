@@ -206,6 +206,10 @@ class PageTable {
   virtual std::vector<u64> image() const = 0;
   // Table pages reachable from the root (the root included).
   virtual u64 table_pages() const = 0;
+  // The same table over `mem`, which must be a copy of this table's memory
+  // (HeapPageMemory's copy: the same pages at the same physical addresses).
+  // Counters come along; the IOTLB starts with no flushes.
+  virtual std::unique_ptr<PageTable> clone_onto(PageMemory& mem) const = 0;
 
  protected:
   PageTable(const TableConfig& cfg, PageMemory& mem) : cfg_(cfg), mem_(mem) {}

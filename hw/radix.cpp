@@ -70,6 +70,12 @@ class RadixTable final : public PageTable {
 
   u64 root() const override { return root_; }
 
+  std::unique_ptr<PageTable> clone_onto(PageMemory& mem) const override {
+    auto t = std::make_unique<RadixTable>(cfg_, mem, root_);
+    t->stats_ = stats_;
+    return t;
+  }
+
   Status map(const MapArgs& a, IotlbGather* g) override {
     auto what = [&] { return "map " + hex(a.iova) + "+" + hex(a.len); };
     const u64 sizes = a.pgsizes ? a.pgsizes : cfg_.pgsize_bitmap;

@@ -9,42 +9,138 @@
 
 namespace ioas::hw {
 namespace {
+
 std::string hex(u64 v) {
   char b[24];
   std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
   return b;
 }
+
+constexpr u64 kPerm = tce::kRead | tce::kWrite;
+constexpr u64 kPageMask = ~(kGranule - 1);
+
+// Slots per entry of a level-l page (level 0 holds the TCEs).
+constexpr u64 span_of(unsigned level) { return u64{1} << (9 * level); }
+inline unsigned index_at(u64 slot, unsigned level) { return static_cast<unsigned>((slot >> (9 * level)) & 511); }
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "hw tce verify: %s\n", what.c_str());
+  std::abort();
+}
+
 }  // namespace
+
+u64 TceTable::encode(u64 pa, unsigned shift, Prot prot) {
+  const u64 perm = tce::kRead | (prot == Prot::kReadWrite ? tce::kWrite : 0);
+  return (shift >= 2 ? pa : pa << 2) | perm;
+}
+
+u64 TceTable::decode(u64 e, unsigned shift) {
+  return shift >= 2 ? e & ~((u64{1} << shift) - 1) : e >> 2;
+}
 
 TceTable::TceTable(const TableConfig& cfg, PageMemory& mem, unsigned shift)
     : PageTable(cfg, mem),
       shift_(shift),
       offset_(cfg.aperture.start >> shift),
-      entries_((cfg.aperture.last - cfg.aperture.start + 1) >> shift) {}
+      last_index_((cfg.aperture.last - cfg.aperture.start) >> shift),
+      levels_(std::max(1u, (static_cast<unsigned>(std::bit_width(last_index_)) + 8) / 9)) {}
 
 TceTable::~TceTable() {
-  for (u64 pa : pages_) mem_.free_page(pa);
+  if (root_) free_tree(root_, levels_ - 1);
+  if (uroot_) free_tree(uroot_, levels_ - 1);
+}
+
+void TceTable::free_tree(u64 table, unsigned level) {
+  if (level > 0) {
+    const u64* t = mem_.page(table);
+    for (unsigned i = 0; i < 512; ++i)
+      if (const u64 e = tce::from_be(t[i]); e != 0) free_tree(e & kPageMask, level - 1);
+  }
+  mem_.free_page(table);
 }
 
 Result<std::unique_ptr<TceTable>> TceTable::create(const TableConfig& cfg, PageMemory& mem) {
   const u64 ps = cfg.pgsize_bitmap;
-  if (ps < k4K || !std::has_single_bit(ps))
-    return make_error(EINVAL, "tce: page size " + hex(ps) + " must be one power of two >= 4K");
+  if (!std::has_single_bit(ps)) return make_error(EINVAL, "tce: page size " + hex(ps) + " must be one power of two");
   const unsigned shift = static_cast<unsigned>(std::countr_zero(ps));
   const Range w = cfg.aperture;
-  if (!w.valid() || (w.start & (ps - 1)) != 0 || ((w.last + 1) & (ps - 1)) != 0 || w.last == kMaxIova)
+  if (!w.valid() || (w.start & (ps - 1)) != 0 || ((w.last + 1) & (ps - 1)) != 0)
     return make_error(EINVAL, "tce: window " + to_string(w) + " is not whole " + hex(ps) + " pages");
   std::unique_ptr<TceTable> t(new TceTable(cfg, mem, shift));
-  const u64 npages = (t->entries_ + 511) / 512;
-  for (u64 i = 0; i < npages; ++i) {
+  for (u64* root : {&t->root_, &t->uroot_}) {
     auto pa = mem.alloc_page();
-    if (!pa) return make_error(ENOMEM, "tce: out of memory for the TCE array");  // ~TceTable frees
-    t->pages_.push_back(*pa);
+    if (!pa) return make_error(ENOMEM, "tce: out of memory for the top-level TCE page");  // ~TceTable frees
+    *root = *pa;
     ++t->stats_.table_allocs;
   }
-  t->userspace_.assign(t->entries_, 0);
-  t->dirty_.assign(t->entries_, 0);
   return t;
+}
+
+std::unique_ptr<PageTable> TceTable::clone_onto(PageMemory& mem) const {
+  std::unique_ptr<TceTable> t(new TceTable(cfg_, mem, shift_));
+  t->root_ = root_;
+  t->uroot_ = uroot_;
+  t->dirty_ = dirty_;
+  t->stats_ = stats_;
+  return t;
+}
+
+u64* TceTable::find(u64 root, u64 slot) const {
+  u64 table = root;
+  for (unsigned l = levels_ - 1; l > 0; --l) {
+    const u64 e = tce::from_be(mem_.page(table)[index_at(slot, l)]);
+    if (e == 0) return nullptr;
+    table = e & kPageMask;
+  }
+  return mem_.page(table) + index_at(slot, 0);
+}
+
+u64* TceTable::ensure(u64 root, u64 slot, Journal& j) {
+  u64 table = root;
+  for (unsigned l = levels_ - 1; l > 0; --l) {
+    u64* p = mem_.page(table) + index_at(slot, l);
+    if (*p == 0) {
+      auto pa = mem_.alloc_page();
+      if (!pa) return nullptr;
+      j.allocated.push_back(*pa);
+      ++stats_.table_allocs;
+      *p = tce::to_be(*pa | kPerm);
+      j.linked.push_back(p);
+    }
+    table = tce::from_be(*p) & kPageMask;
+  }
+  return mem_.page(table) + index_at(slot, 0);
+}
+
+template <class F>
+void TceTable::visit(u64 table, unsigned level, u64 base, u64 first, u64 last, F&& f) const {
+  u64* t = mem_.page(table);
+  const u64 span = span_of(level);
+  const u64 i0 = first > base ? (first - base) / span : 0;
+  const u64 i1 = std::min<u64>(511, (last - base) / span);
+  for (u64 i = i0; i <= i1; ++i) {
+    if (t[i] == 0) continue;
+    if (level == 0) {
+      f(base + i, &t[i]);
+    } else {
+      visit(tce::from_be(t[i]) & kPageMask, level - 1, base + i * span, first, last, f);
+    }
+  }
+}
+
+template <class F>
+void TceTable::visit_pages(u64 table, unsigned level, F&& f) const {
+  f(table, level);
+  if (level == 0) return;
+  const u64* t = mem_.page(table);
+  for (unsigned i = 0; i < 512; ++i)
+    if (t[i] != 0) visit_pages(tce::from_be(t[i]) & kPageMask, level - 1, f);
+}
+
+u64 TceTable::raw_entry(u64 slot) const {
+  const u64* e = slot <= last_index_ ? find(root_, slot) : nullptr;
+  return e ? *e : 0;
 }
 
 Status TceTable::map(const MapArgs& a, IotlbGather* g) {
@@ -61,21 +157,44 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
   auto pend = ioas::arith::range_last(a.pa, a.len);
   if (end.overflow || !cfg_.aperture.contains(Range{a.iova, end.last}))
     return make_error(ERANGE, what() + ": outside the DMA window " + to_string(cfg_.aperture));
-  if (pend.overflow) return make_error(ERANGE, what() + ": physical address passes 2^64-1");
-  const u64 first = arith::tce_slot(a.iova, shift_, offset_, entries_).index;
-  const u64 n = a.len >> shift_;
+  if (pend.overflow || pend.last > kMaxOa)
+    return make_error(ERANGE, what() + ": physical range passes the TCE address size (52 bits)");
+  const u64 first = (a.iova >> shift_) - offset_;
+  const u64 last = (end.last >> shift_) - offset_;
   // Refuse an overlap before writing anything (the kernel's xchg would
   // silently replace; SPEC refuses).
-  for (u64 k = 0; k < n; ++k)
-    if (*slot_ptr(first + k) != 0)
-      return make_error(EEXIST, what() + ": " + hex(a.iova + (k << shift_)) + " is already mapped");
-  const u64 perm = tce::kRead | (a.prot == Prot::kReadWrite ? tce::kWrite : 0);
-  for (u64 k = 0; k < n; ++k) {
-    *slot_ptr(first + k) = tce::to_be(((a.pa + (k << shift_)) & ~(ps - 1)) | perm);
-    userspace_[first + k] = tce::to_be(a.uaddr + (k << shift_));
-    dirty_[first + k] = 0;
+  std::optional<u64> busy;
+  visit(root_, levels_ - 1, 0, first, last, [&](u64 slot, const u64* e) {
+    if (!busy && *e != 0) busy = slot;
+  });
+  if (busy) return make_error(EEXIST, what() + ": " + hex((offset_ + *busy) << shift_) + " is already mapped");
+  // Allocate every absent page first, so nothing is written on ENOMEM.
+  Journal j;
+  for (u64 s = first;; s = (s | 511) + 1) {
+    if (!ensure(root_, s, j) || !ensure(uroot_, s, j)) {
+      for (u64* p : j.linked) *p = 0;
+      for (u64 pa : j.allocated) mem_.free_page(pa);
+      stats_.table_allocs -= j.allocated.size();
+      return make_error(ENOMEM, what() + ": out of memory for a TCE page");
+    }
+    if ((s | 511) >= last) break;
   }
-  stats_.leaf_writes += n;
+  u64* e = nullptr;
+  u64* u = nullptr;
+  for (u64 s = first, k = 0;; ++s, ++k) {
+    if (!e || (s & 511) == 0) {
+      e = find(root_, s);
+      u = find(uroot_, s);
+    } else {
+      ++e;
+      ++u;
+    }
+    *e = tce::to_be(encode(a.pa + (k << shift_), shift_, a.prot));
+    *u = tce::to_be(a.uaddr + (k << shift_));
+    dirty_.erase(s);
+    if (s == last) break;
+  }
+  stats_.leaf_writes += last - first + 1;
   IotlbGather local(tlb_, mem_);
   (g ? *g : local).add_range(a.iova, a.len);  // tce_kill for the whole range
   return ok_status();
@@ -94,34 +213,29 @@ Result<u64> TceTable::unmap(u64 iova, u64 len, IotlbGather* g) {
   IotlbGather local(tlb_, mem_);
   IotlbGather& gather = g ? *g : local;
   u64 unmapped = 0;
-  const u64 first = arith::tce_slot(r.start, shift_, offset_, entries_).index;
-  const u64 last = arith::tce_slot(r.last, shift_, offset_, entries_).index;
-  for (u64 s = first; s <= last; ++s) {
-    u64* e = slot_ptr(s);
-    if (*e == 0) continue;
+  visit(root_, levels_ - 1, 0, (r.start >> shift_) - offset_, (r.last >> shift_) - offset_, [&](u64 slot, u64* e) {
     *e = 0;
-    userspace_[s] = 0;
-    dirty_[s] = 0;
+    *find(uroot_, slot) = 0;
+    dirty_.erase(slot);
     unmapped += ps;
-    gather.add_range((offset_ + s) << shift_, ps);
-  }
+    gather.add_range((offset_ + slot) << shift_, ps);
+  });
   return unmapped;
 }
 
 std::optional<Translation> TceTable::translate(u64 iova) const {
-  auto slot = arith::tce_slot(iova, shift_, offset_, entries_);
-  if (!slot.inside) return std::nullopt;
-  const u64 e = tce::from_be(*slot_ptr(slot.index));
-  if ((e & (tce::kRead | tce::kWrite)) == 0) return std::nullopt;
+  const u64 page = ioas::arith::tce_entry(iova, shift_);
+  if (page < offset_ || page - offset_ > last_index_) return std::nullopt;
+  const u64 e = tce::from_be(raw_entry(page - offset_));
+  if ((e & kPerm) == 0) return std::nullopt;
   const u64 ps = u64{1} << shift_;
-  return Translation{(e & ~(ps - 1)) | (iova & (ps - 1)),
-                     (e & tce::kWrite) ? Prot::kReadWrite : Prot::kRead};
+  return Translation{decode(e, shift_) | (iova & (ps - 1)), (e & tce::kWrite) ? Prot::kReadWrite : Prot::kRead};
 }
 
 std::optional<u64> TceTable::uaddr(u64 iova) const {
-  auto slot = arith::tce_slot(iova, shift_, offset_, entries_);
-  if (!slot.inside || *slot_ptr(slot.index) == 0) return std::nullopt;
-  return tce::from_be(userspace_[slot.index]) + (iova & ((u64{1} << shift_) - 1));
+  const u64 page = iova >> shift_;
+  if (page < offset_ || page - offset_ > last_index_ || raw_entry(page - offset_) == 0) return std::nullopt;
+  return tce::from_be(*find(uroot_, page - offset_)) + (iova & ((u64{1} << shift_) - 1));
 }
 
 u64 TceTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, IotlbGather* g) {
@@ -131,16 +245,16 @@ u64 TceTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, Iotl
   u64 n = 0;
   IotlbGather local(tlb_, mem_);
   IotlbGather& gather = g ? *g : local;
-  const u64 first = arith::tce_slot(w.start, shift_, offset_, entries_).index;
-  const u64 last = arith::tce_slot(w.last, shift_, offset_, entries_).index;
-  for (u64 s = first; s <= last; ++s) {
-    if (!dirty_[s]) continue;
+  const u64 first = (w.start >> shift_) - offset_, last = (w.last >> shift_) - offset_;
+  for (auto it = dirty_.lower_bound(first); it != dirty_.end() && *it <= last;) {
     ++n;
-    const u64 base = (offset_ + s) << shift_;
+    const u64 base = (offset_ + *it) << shift_;
     if (bitmap) bitmap->record(Range{std::max(base, r.start), std::min(base + (ps - 1), r.last)});
-    if (!keep) {
-      dirty_[s] = 0;
+    if (keep) {
+      ++it;
+    } else {
       gather.add_range(base, ps);
+      it = dirty_.erase(it);
     }
   }
   return n;
@@ -150,49 +264,64 @@ void TceTable::for_each_leaf(Range r, const std::function<void(const Leaf&)>& f)
   const Range w{std::max(r.start, cfg_.aperture.start), std::min(r.last, cfg_.aperture.last)};
   if (!r.valid() || !w.valid()) return;
   const u64 ps = u64{1} << shift_;
-  const u64 first = arith::tce_slot(w.start, shift_, offset_, entries_).index;
-  const u64 last = arith::tce_slot(w.last, shift_, offset_, entries_).index;
-  for (u64 s = first; s <= last; ++s) {
-    const u64 e = tce::from_be(*slot_ptr(s));
-    if (e == 0) continue;
-    f(Leaf{(offset_ + s) << shift_, ps, e & ~(ps - 1),
-           (e & tce::kWrite) ? Prot::kReadWrite : Prot::kRead, true, dirty_[s] != 0});
-  }
+  visit(root_, levels_ - 1, 0, (w.start >> shift_) - offset_, (w.last >> shift_) - offset_,
+        [&](u64 slot, const u64* p) {
+          const u64 e = tce::from_be(*p);
+          f(Leaf{(offset_ + slot) << shift_, ps, decode(e, shift_),
+                 (e & tce::kWrite) ? Prot::kReadWrite : Prot::kRead, true, dirty_.contains(slot)});
+        });
 }
 
 u64 TceTable::verify() const {
   const u64 ps = u64{1} << shift_;
+  for (u64 root : {root_, uroot_}) {
+    visit_pages(root, levels_ - 1, [&](u64 table, unsigned level) {
+      const u64* t = mem_.page(table);
+      if (!t) die("a table entry points outside the table's memory: " + hex(table));
+      if (level == 0) return;
+      for (unsigned i = 0; i < 512; ++i) {
+        const u64 e = tce::from_be(t[i]);
+        if (e != 0 && ((e & kPerm) != kPerm || !mem_.page(e & kPageMask)))
+          die("indirect entry " + hex(e) + " at level " + std::to_string(level));
+      }
+    });
+  }
   u64 n = 0;
-  for (u64 s = 0; s < entries_; ++s) {
-    const u64 e = tce::from_be(*slot_ptr(s));
-    const char* bad = nullptr;
-    if (e == 0) {
-      if (dirty_[s]) bad = "dirty bit on an empty TCE";
-      if (userspace_[s] != 0) bad = "userspace view on an empty TCE";
-    } else {
-      ++n;
-      if (!(e & tce::kRead)) bad = "TCE without READ (write-only is never made)";
-      if ((e & (ps - 1) & ~(tce::kRead | tce::kWrite)) != 0) bad = "TCE address not page aligned";
-      if (dirty_[s] && !(e & tce::kWrite)) bad = "dirty bit on a read-only TCE";
-    }
-    if (bad) {
-      std::fprintf(stderr, "hw tce verify: slot %llu: %s\n", static_cast<unsigned long long>(s), bad);
-      std::abort();
-    }
+  visit(root_, levels_ - 1, 0, 0, last_index_, [&](u64 slot, const u64* p) {
+    const u64 e = tce::from_be(*p);
+    ++n;
+    if (!(e & tce::kRead)) die("slot " + std::to_string(slot) + ": TCE without READ (write-only is never made)");
+    if (shift_ >= 2 && (e & (ps - 1) & ~kPerm) != 0) die("slot " + std::to_string(slot) + ": address not page aligned");
+    if (decode(e, shift_) > kMaxOa) die("slot " + std::to_string(slot) + ": address beyond 52 bits");
+  });
+  visit(uroot_, levels_ - 1, 0, 0, last_index_, [&](u64 slot, const u64*) {
+    if (raw_entry(slot) == 0) die("slot " + std::to_string(slot) + ": userspace view on an empty TCE");
+  });
+  for (u64 slot : dirty_) {
+    const u64 e = tce::from_be(raw_entry(slot));
+    if (e == 0) die("slot " + std::to_string(slot) + ": dirty bit on an empty TCE");
+    if (!(e & tce::kWrite)) die("slot " + std::to_string(slot) + ": dirty bit on a read-only TCE");
   }
   return n;
 }
 
 std::vector<u64> TceTable::image() const {
   std::vector<u64> out;
-  for (u64 pa : pages_) {
-    out.push_back(pa);
-    const u64* p = mem_.page(pa);
-    out.insert(out.end(), p, p + 512);
+  for (u64 root : {root_, uroot_}) {
+    visit_pages(root, levels_ - 1, [&](u64 table, unsigned) {
+      out.push_back(table);
+      const u64* p = mem_.page(table);
+      out.insert(out.end(), p, p + 512);
+    });
   }
-  out.insert(out.end(), userspace_.begin(), userspace_.end());
-  for (auto d : dirty_) out.push_back(d);
+  out.insert(out.end(), dirty_.begin(), dirty_.end());
   return out;
+}
+
+u64 TceTable::table_pages() const {
+  u64 n = 0;
+  for (u64 root : {root_, uroot_}) visit_pages(root, levels_ - 1, [&](u64, unsigned) { ++n; });
+  return n;
 }
 
 }  // namespace ioas::hw

@@ -24,9 +24,13 @@ u64 step_size(int s) { return u64{1} << (39 - 9 * s); }
 }  // namespace
 
 WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, bool update) {
-  // 4-level paging: canonical addresses have bits 63:47 equal; an IOMMU
-  // first stage without sign extension takes the lower half only.
-  if (iova >> 47) return WalkResult{Fault::kOutOfRange};
+  // A 48-bit IOVA indexes the four levels with bits 47:0, as an IOMMU walks
+  // this shape (VT-d second stage, AMD v1, generic_pt's x86_64 without sign
+  // extension): the domain's default aperture is all of 0-0xffffffffffff. A
+  // CPU (and a VT-d first stage) takes bits 47:0 of a canonical address
+  // instead, so IOVAs with bit 47 set are where the CPU's upper half lives;
+  // the KVM test only uses the lower half. Beyond 48 bits: out of range.
+  if (iova >> 48) return WalkResult{Fault::kOutOfRange};
   u64 table = cr3 & x86::kAddrMask;
   bool writable = true;
   u64* used[4];
@@ -92,15 +96,28 @@ WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, 
 WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update) {
   const unsigned shift = t.page_shift();
   const u64 page = iova >> shift;
-  if (page < t.window_offset() || page - t.window_offset() >= t.window_entries())
-    return WalkResult{Fault::kOutOfRange};
+  if (page < t.window_offset() || page - t.window_offset() > t.last_index()) return WalkResult{Fault::kOutOfRange};
   const u64 slot = page - t.window_offset();
-  const u64 e = tce::from_be(t.raw_entry(slot));
+  // Down the indirect levels from the root, as the host bridge fetches them.
+  const PageMemory& mem = t.memory();
+  u64 table = t.root();
+  for (unsigned l = t.levels() - 1; l > 0; --l) {
+    const std::uint64_t* p = mem.page(table);
+    if (!p) return WalkResult{Fault::kReserved};
+    const u64 e = tce::from_be(p[(slot >> (9 * l)) & 511]);
+    if ((e & (tce::kRead | tce::kWrite)) == 0) return WalkResult{Fault::kNotPresent};
+    table = e & ~(kGranule - 1);
+  }
+  const std::uint64_t* p = mem.page(table);
+  if (!p) return WalkResult{Fault::kReserved};
+  const u64 e = tce::from_be(p[slot & 511]);
   if ((e & (tce::kRead | tce::kWrite)) == 0) return WalkResult{Fault::kNotPresent};
   if (write ? !(e & tce::kWrite) : !(e & tce::kRead)) return WalkResult{Fault::kReadOnly};
   if (update && write) t.mark_dirty(slot);
   const u64 size = u64{1} << shift;
-  return WalkResult{Fault::kNone, (e & ~(size - 1)) | (iova & (size - 1)), iova & ~(size - 1), size};
+  // Pages of 4 bytes and more hold the address in place; smaller ones << 2.
+  const u64 oa = shift >= 2 ? (e & ~(size - 1)) : (e >> 2);
+  return WalkResult{Fault::kNone, oa | (iova & (size - 1)), iova & ~(size - 1), size};
 }
 
 WalkResult Walker::access(u64 iova, bool write, bool update) {

@@ -3,6 +3,7 @@
 #include <bit>
 
 #include "check.hpp"
+#include "walker.hpp"
 
 namespace ioas::impl {
 namespace {
@@ -65,113 +66,181 @@ Range leaf_at(const PtMapping& m, u64 x) {
   return {};
 }
 
-const PtMapping* SoftPageTable::holding(u64 x) const {
+// ---------------------------------------------------------------- HwPageTable
+
+Result<std::unique_ptr<HwPageTable>> HwPageTable::create(Format fmt, Range aperture, u64 pgsize_bitmap,
+                                                         hw::HeapPageMemory& mem) {
+  hw::TableConfig cfg;
+  cfg.format = fmt;
+  cfg.pgsize_bitmap = pgsize_bitmap;
+  cfg.aperture = aperture;
+  auto t = hw::make_page_table(cfg, mem);
+  if (!t.ok()) return t.error();
+  return std::unique_ptr<HwPageTable>(new HwPageTable(std::move(t).value(), mem));
+}
+
+std::unique_ptr<IoPageTable> HwPageTable::clone_onto(hw::HeapPageMemory& mem) const {
+  std::unique_ptr<HwPageTable> c(new HwPageTable(table_->clone_onto(mem), mem));
+  c->maps_ = maps_;
+  return c;
+}
+
+const PtMapping* HwPageTable::holding(u64 x) const {
   auto it = maps_.upper_bound(x);
   if (it == maps_.begin()) return nullptr;
   --it;
   return it->second.iova.contains(x) ? &it->second : nullptr;
 }
 
-Status SoftPageTable::map(Range iova, u64 pa, Prot prot, u64 pgsizes) {
-  if (leaf_runs(iova, pa, pgsizes).empty())
-    return make_error(EINVAL, "map " + to_string(iova) +
-                                  ": IOVA and physical address cannot be mapped with the domain's page sizes");
-  auto it = maps_.lower_bound(iova.start);
-  IOAS_CHECK(it == maps_.end() || it->first > iova.last, "page table map: overlaps a mapping");
-  IOAS_CHECK(!holding(iova.start), "page table map: overlaps a mapping");
-  maps_.emplace(iova.start, PtMapping{iova, pa, prot, pgsizes});
+Status HwPageTable::map(Range iova, u64 pa, u64 uaddr, Prot prot, u64 pgsizes) {
+  IOAS_CHECK(!holding(iova.start) && !holding(iova.last), "page table map: overlaps a mapping");
+  hw::MapArgs a;
+  a.iova = iova.start;
+  a.pa = pa;
+  a.len = iova.length();
+  a.prot = prot;
+  a.uaddr = uaddr;
+  a.pgsizes = pgsizes;
+  Status st = table_->map(a, &gather_);
+  if (!st.ok()) {
+    IOAS_CHECK(st.code() != EEXIST, "page table map: the table holds leaves where no mapping is");
+    if (st.code() == ERANGE) return make_error(EINVAL, st.error().message);
+    return st;
+  }
+  maps_.emplace(iova.start, PtMapping{iova, pa, prot, pgsizes, uaddr});
   return ok_status();
 }
 
-void SoftPageTable::unmap(Range iova) {
+void HwPageTable::unmap(Range iova) {
   auto it = maps_.find(iova.start);
   IOAS_CHECK(it != maps_.end() && it->second.iova == iova, "page table unmap: not a mapping");
+  auto n = table_->unmap(iova.start, iova.length(), &gather_);
+  // Leaves never span two mappings, so nothing is split and nothing fails.
+  IOAS_CHECK(n.ok() && *n == iova.length(), "page table unmap: the table did not hold the whole mapping");
   maps_.erase(it);
-  dirty_.subtract(iova);
 }
 
-void SoftPageTable::split(u64 last) {
+Status HwPageTable::split(u64 last) {
   const PtMapping* m = holding(last);
   IOAS_CHECK(m && m->iova.last != last, "page table split: not inside a mapping");
+  // The one leaf that may cross the new boundary: split it into the smallest
+  // pages (the only step that allocates), then let each side merge back into
+  // the largest leaves its own start allows. Leaves elsewhere are already
+  // what the rule gives for either side (a run from a later start meets the
+  // old boundaries at the crossing leaf's end).
+  std::optional<hw::Leaf> crossing;
+  table_->for_each_leaf(Range{last, last}, [&](const hw::Leaf& l) { crossing = l; });
+  IOAS_CHECK(crossing.has_value(), "page table split: no leaf holds the boundary");
+  const Range span{crossing->iova, crossing->iova + (crossing->size - 1)};
+  if (span.last != last) {
+    if (Status st = table_->split_blocks(span, &gather_); !st.ok()) return st;
+    table_->merge_blocks(Range{span.start, last}, m->pgsizes, &gather_);
+    table_->merge_blocks(Range{last + 1, span.last}, m->pgsizes, &gather_);
+  }
   PtMapping right = *m;
   right.iova.start = last + 1;
   right.pa = m->pa + (last + 1 - m->iova.start);
+  right.uaddr = m->uaddr + (last + 1 - m->iova.start);
   maps_[m->iova.start].iova.last = last;
   maps_.emplace(right.iova.start, right);
-  // The leaves of each side refine the old ones (see leaf_runs: a greedy run
-  // from a later start is finer until it meets the old boundaries), so the
-  // dirty byte set stays a union of leaves.
+  return ok_status();
 }
 
-void SoftPageTable::relayout(u64 pgsizes) {
-  for (auto& [s, m] : maps_) m.pgsizes = pgsizes;
+void HwPageTable::unsplit(u64 last) {
+  auto left = maps_.find(holding(last) ? holding(last)->iova.start : last);
+  IOAS_CHECK(left != maps_.end() && left->second.iova.last == last, "unsplit: no mapping ends there");
+  auto right = maps_.find(last + 1);
+  IOAS_CHECK(right != maps_.end(), "unsplit: no mapping starts after it");
+  left->second.iova.last = right->second.iova.last;
+  maps_.erase(right);
+  // The leaf the joined mapping has at the boundary, as it had before.
+  const Range span = leaf_at(left->second, last);
+  table_->merge_blocks(span, left->second.pgsizes, &gather_);
 }
 
-std::optional<Translation> SoftPageTable::translate(u64 iova) const {
-  const PtMapping* m = holding(iova);
-  if (!m) return std::nullopt;
-  return Translation{m->pa + (iova - m->iova.start), m->prot};
-}
-
-Range SoftPageTable::widen_to_leaves(Range r) const {
-  if (const PtMapping* m = holding(r.start)) r.start = leaf_at(*m, r.start).start;
-  if (const PtMapping* m = holding(r.last)) r.last = leaf_at(*m, r.last).last;
-  return r;
-}
-
-DmaOutcome SoftPageTable::dma(DmaDir dir, Range iova, bool track_dirty) {
-  u64 p = iova.start;
-  DmaOutcome out;
-  for (;;) {
-    const PtMapping* m = holding(p);
-    bool fault = !m || (dir == DmaDir::kWrite && m->prot != Prot::kReadWrite);
-    if (fault) {
-      out = DmaOutcome{true, p};
-      break;
-    }
-    const u64 seg_last = std::min(m->iova.last, iova.last);
-    if (dir == DmaDir::kWrite && track_dirty) dirty_.add(widen_to_leaves(Range{p, seg_last}));
-    if (seg_last == iova.last) break;
-    p = seg_last + 1;
+Status HwPageTable::relayout(u64 pgsizes) {
+  u64 old = 0;
+  for (const auto& [s, m] : maps_) old |= m.pgsizes;
+  if (old & ~pgsizes) {
+    // Some leaves must get smaller: everything to the smallest size first
+    // (one allocating step for the whole table, all or nothing).
+    if (Status st = table_->split_blocks(Range::all(), &gather_); !st.ok()) return st;
   }
-  return out;
+  for (auto& [s, m] : maps_) {
+    table_->merge_blocks(m.iova, pgsizes, &gather_);
+    m.pgsizes = pgsizes;
+  }
+  return ok_status();
 }
 
-std::vector<Range> SoftPageTable::read_dirty(Range iova, u64 pgsize, bool keep) {
+DmaOutcome HwPageTable::dma(DmaDir dir, Range iova) { return hw::Walker(*table_).dma(dir, iova); }
+
+std::vector<Range> HwPageTable::read_dirty(Range iova, u64 pgsize, bool keep) {
   std::vector<Range> out;
-  for (const Range& d : dirty_.clipped(iova)) {
-    // The pgsize pages of the query that hold a dirty byte.
-    Range pages{d.start & ~(pgsize - 1), (d.last & ~(pgsize - 1)) + (pgsize - 1)};
-    if (!out.empty() && (out.back().overlaps(pages) || out.back().precedes_adjacent(pages))) {
+  table_->for_each_leaf(iova, [&](const hw::Leaf& l) {
+    if (!l.dirty) return;
+    // The pgsize pages of the query that this leaf touches.
+    const u64 first = std::max(l.iova, iova.start), last = std::min(l.iova + (l.size - 1), iova.last);
+    const Range pages{first - first % pgsize, last - last % pgsize + (pgsize - 1)};
+    if (!out.empty() && out.back().last + 1 == pages.start) {
+      out.back().last = pages.last;
+    } else if (!out.empty() && out.back().last >= pages.start) {
       out.back().last = std::max(out.back().last, pages.last);
     } else {
       out.push_back(pages);
     }
-  }
-  if (!keep) dirty_.subtract(widen_to_leaves(iova));
+  });
+  if (!keep) table_->read_and_clear_dirty(iova, nullptr, false, &gather_);
   return out;
 }
 
-void SoftPageTable::for_each_mapping(const std::function<void(const PtMapping&)>& f) const {
+void HwPageTable::clear_dirty() { table_->read_and_clear_dirty(Range::all(), nullptr, false, &gather_); }
+
+void HwPageTable::leaves(Range r, const std::function<void(const LeafInfo&)>& f) const {
+  // The walker reads the table as the IOMMU would (update=false: a look,
+  // not an access); the table's own listing gives where leaves are and their
+  // dirty state. Where they disagree, the walker's answer is reported, so a
+  // comparison with the model catches it.
+  hw::Walker walker(const_cast<hw::PageTable&>(*table_));
+  table_->for_each_leaf(r, [&](const hw::Leaf& l) {
+    const hw::WalkResult rd = walker.access(l.iova, false, false);
+    const hw::WalkResult wr = walker.access(l.iova, true, false);
+    LeafInfo info;
+    if (rd.fault != hw::Fault::kNone) {
+      info.iova = Range{l.iova, l.iova};
+      info.prot = Prot::kNone;
+    } else {
+      info.iova = Range{rd.leaf_iova, rd.leaf_iova + (rd.leaf_size - 1)};
+      info.pa = rd.pa;
+      info.prot = wr.fault == hw::Fault::kNone ? Prot::kReadWrite : Prot::kRead;
+    }
+    info.dirty = l.dirty;
+    if (auto u = table_->uaddr(l.iova)) {
+      info.uaddr = *u;
+    } else if (const PtMapping* m = holding(l.iova)) {
+      info.uaddr = m->uaddr + (l.iova - m->iova.start);
+    }
+    f(info);
+  });
+}
+
+void HwPageTable::for_each_mapping(const std::function<void(const PtMapping&)>& f) const {
   for (const auto& [s, m] : maps_) f(m);
 }
 
-std::size_t SoftPageTable::verify() const {
+std::size_t HwPageTable::verify() const {
+  const u64 leaves = table_->verify();
   const PtMapping* prev = nullptr;
+  u64 want = 0;
   for (const auto& [s, m] : maps_) {
-    IOAS_CHECK(s == m.iova.start && m.iova.valid(), "page table verify: bad key");
-    if (prev) IOAS_CHECK(prev->iova.last < m.iova.start, "page table verify: mappings overlap");
-    IOAS_CHECK(!leaf_runs(m.iova, m.pa, m.pgsizes).empty(), "page table verify: mapping without leaves");
+    IOAS_CHECK(s == m.iova.start && m.iova.valid(), "page table verify: mapping key");
+    IOAS_CHECK(!prev || prev->iova.last < m.iova.start, "page table verify: mappings overlap");
+    const auto runs = leaf_runs(m.iova, m.pa, m.pgsizes);
+    IOAS_CHECK(!runs.empty(), "page table verify: a mapping the rule cannot lay out");
+    for (const auto& run : runs) want += run.iova.length() / run.size;
     prev = &m;
   }
-  dirty_.verify();
-  dirty_.for_each([&](Range d) {
-    const PtMapping* a = holding(d.start);
-    const PtMapping* b = holding(d.last);
-    IOAS_CHECK(a && b, "page table verify: dirty bytes outside mappings");
-    IOAS_CHECK(leaf_at(*a, d.start).start == d.start && leaf_at(*b, d.last).last == d.last,
-               "page table verify: dirty bytes are not whole leaves");
-  });
+  IOAS_CHECK(leaves == want, "page table verify: the table's leaves are not the mappings' leaves");
   return maps_.size();
 }
 

@@ -1,6 +1,5 @@
 // impl/domain.hpp: the interface between the engine and a domain's IO page
-// table, and a simple software implementation to use until the page-table
-// issue lands (hw/ will implement IoPageTable for x86-64, arm-lpae and tce).
+// table, and its implementation over the hardware-format tables of hw/.
 //
 // The engine calls a page table once per area: map() when an area appears
 // in a domain, unmap() when it goes, split() when a cut divides it, relayout()
@@ -10,15 +9,21 @@
 // IOVA and physical address and fits the remaining length. Leaves never span
 // two mappings.
 //
-// Dirty state is a set of bytes that is always a union of whole leaves: a DMA
-// write (while tracking) dirties every leaf it writes a byte of; read_dirty
-// reports the pgsize pages of the query that intersect a dirty leaf and,
-// unless `keep`, cleans every leaf that intersects the query. split() and
-// relayout() to finer leaves keep the dirty byte set as it is (a dirty leaf
-// becomes dirty pieces).
+// Dirty state lives in the leaves (x86 D, ARM DBM/AP[2], tce's software
+// bit): a DMA write sets it on every leaf it writes a byte of (hardware does
+// so whether or not tracking is on; the engine clears everything when
+// tracking starts and reports nothing while it is off); read_dirty reports
+// the pgsize pages of the query that intersect a dirty leaf and, unless
+// `keep`, cleans every leaf that intersects the query. split() and relayout()
+// to finer leaves keep the dirty byte set as it is (a dirty leaf becomes
+// dirty pieces).
 //
-// Every change is gathered; flush_iotlb() ends an operation (a software
-// table only counts flushes).
+// Failure: map, split and relayout may need table pages and fail with ENOMEM
+// (from the page memory, which tests make fail on purpose); then nothing
+// changed. unmap, unsplit (the undo of a split) and the rest never fail.
+//
+// Every change is gathered; flush_iotlb() ends an operation with at most one
+// IOTLB invalidation (flushes() counts them).
 #pragma once
 
 #include <absl/container/btree_map.h>
@@ -32,7 +37,8 @@
 #include "ioas/engine.hpp"
 #include "ioas/range.hpp"
 #include "ioas/result.hpp"
-#include "range_set.hpp"
+#include "memory.hpp"
+#include "pagetable.hpp"
 
 namespace ioas::impl {
 
@@ -42,6 +48,7 @@ struct PtMapping {
   u64 pa = 0;
   Prot prot = Prot::kNone;
   u64 pgsizes = 0;  // the page sizes its leaves were chosen from
+  u64 uaddr = 0;    // the user address of its first byte
   friend bool operator==(const PtMapping&, const PtMapping&) = default;
 };
 
@@ -60,64 +67,87 @@ class IoPageTable {
  public:
   virtual ~IoPageTable() = default;
 
-  // Maps iova.. -> pa.. with prot, leaves from pgsizes. EINVAL (and nothing
-  // changes) when the iommu_pgsize rule finds no size at some step.
-  // Precondition: the range maps nothing yet.
-  virtual Status map(Range iova, u64 pa, Prot prot, u64 pgsizes) = 0;
+  // Maps iova.. -> pa.. with prot, leaves from pgsizes; uaddr is the user
+  // address of the first byte (kept by formats with a userspace view).
+  // EINVAL: the iommu_pgsize rule finds no size at some step, or the format
+  // cannot hold the physical range (ERANGE from hw/ becomes EINVAL); ENOMEM.
+  // On error nothing changed. Precondition: the range maps nothing yet.
+  virtual Status map(Range iova, u64 pa, u64 uaddr, Prot prot, u64 pgsizes) = 0;
   // Unmaps exactly one earlier mapping (or a piece made by split()); drops
-  // its dirty bytes.
+  // its dirty state.
   virtual void unmap(Range iova) = 0;
   // The mapping holding `last` ends at `last`; the rest becomes a mapping of
-  // its own; each side's leaves follow the rule from its own start (large
-  // leaves crossing the boundary are split).
-  virtual void split(u64 last) = 0;
+  // its own; each side's leaves follow the rule from its own start (the one
+  // leaf crossing the boundary, if any, is split). ENOMEM: nothing changed.
+  virtual Status split(u64 last) = 0;
+  // Undoes a successful split(last): the mappings ending at `last` and
+  // starting after it become one again, with the leaves they had.
+  virtual void unsplit(u64 last) = 0;
   // Chooses the leaves of every mapping again from `pgsizes` (split for
-  // dirty tracking, or merge back).
-  virtual void relayout(u64 pgsizes) = 0;
+  // dirty tracking, or merge back). ENOMEM (only when leaves get smaller):
+  // nothing changed.
+  virtual Status relayout(u64 pgsizes) = 0;
 
   virtual std::optional<Translation> translate(u64 iova) const = 0;
-  // Reads or writes [iova, last]; stops at the first byte with no mapping,
-  // or (write) in a read-only mapping. Writes dirty whole leaves when
-  // `track_dirty`.
-  virtual DmaOutcome dma(DmaDir dir, Range iova, bool track_dirty) = 0;
+  // Reads or writes [iova, last] through the software walker; stops at the
+  // first byte with no mapping, or (write) in a read-only mapping.
+  virtual DmaOutcome dma(DmaDir dir, Range iova) = 0;
   // Precondition: pgsize is a power of two, the range is pgsize aligned.
   virtual std::vector<Range> read_dirty(Range iova, u64 pgsize, bool keep) = 0;
   virtual void clear_dirty() = 0;
+  // The leaves intersecting r, in order, as the software walker sees them;
+  // `dirty` as the table holds it.
+  virtual void leaves(Range r, const std::function<void(const LeafInfo&)>& f) const = 0;
 
   virtual void flush_iotlb() = 0;
+  virtual u64 flushes() const = 0;
 
   virtual std::size_t mapping_count() const = 0;
   virtual void for_each_mapping(const std::function<void(const PtMapping&)>& f) const = 0;
+  // Checks the table's structure and that its leaves are exactly those of
+  // the mappings; aborts with a message otherwise. Returns the mapping count.
+  virtual std::size_t verify() const = 0;
+  // The same table over `mem`, a copy of this table's page memory; nullptr
+  // for a table that cannot be copied (a kernel back end).
+  virtual std::unique_ptr<IoPageTable> clone_onto(hw::HeapPageMemory& mem) const = 0;
 };
 
-// Mappings in a btree keyed by IOVA; leaves are implied by leaf_runs().
-class SoftPageTable final : public IoPageTable {
+// A domain's table in a hardware format (hw/), its pages from a PageMemory
+// shared by every domain of the engine, plus the list of mappings (areas)
+// it holds.
+class HwPageTable final : public IoPageTable {
  public:
-  Status map(Range iova, u64 pa, Prot prot, u64 pgsizes) override;
+  // EINVAL: a configuration the format cannot have; ENOMEM: no top table.
+  static Result<std::unique_ptr<HwPageTable>> create(Format fmt, Range aperture, u64 pgsize_bitmap,
+                                                     hw::HeapPageMemory& mem);
+
+  Status map(Range iova, u64 pa, u64 uaddr, Prot prot, u64 pgsizes) override;
   void unmap(Range iova) override;
-  void split(u64 last) override;
-  void relayout(u64 pgsizes) override;
-  std::optional<Translation> translate(u64 iova) const override;
-  DmaOutcome dma(DmaDir dir, Range iova, bool track_dirty) override;
+  Status split(u64 last) override;
+  void unsplit(u64 last) override;
+  Status relayout(u64 pgsizes) override;
+  std::optional<Translation> translate(u64 iova) const override { return table_->translate(iova); }
+  DmaOutcome dma(DmaDir dir, Range iova) override;
   std::vector<Range> read_dirty(Range iova, u64 pgsize, bool keep) override;
-  void clear_dirty() override { dirty_.clear(); }
-  void flush_iotlb() override { ++flushes_; }
+  void clear_dirty() override;
+  void leaves(Range r, const std::function<void(const LeafInfo&)>& f) const override;
+  void flush_iotlb() override { gather_.sync(); }
+  u64 flushes() const override { return table_->iotlb().flushes(); }
   std::size_t mapping_count() const override { return maps_.size(); }
   void for_each_mapping(const std::function<void(const PtMapping&)>& f) const override;
+  std::size_t verify() const override;
+  std::unique_ptr<IoPageTable> clone_onto(hw::HeapPageMemory& mem) const override;
 
-  // Mappings sorted and disjoint, every mapping has leaves, dirty bytes are
-  // inside mappings and are unions of whole leaves. Returns the mapping count.
-  std::size_t verify() const;
-  u64 flushes() const { return flushes_; }
+  const hw::PageTable& table() const { return *table_; }
 
  private:
+  HwPageTable(std::unique_ptr<hw::PageTable> t, hw::PageMemory& mem)
+      : table_(std::move(t)), gather_(table_->iotlb(), mem) {}
   const PtMapping* holding(u64 x) const;
-  // Widens r to the leaves holding its two ends (when they are mapped).
-  Range widen_to_leaves(Range r) const;
 
+  std::unique_ptr<hw::PageTable> table_;
+  hw::IotlbGather gather_;  // after table_: synced before the table goes
   absl::btree_map<u64, PtMapping> maps_;  // by iova.start
-  RangeSet dirty_{true};
-  u64 flushes_ = 0;
 };
 
 }  // namespace ioas::impl

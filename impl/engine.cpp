@@ -92,7 +92,7 @@ struct Domain {
   u64 pgsize_bitmap = 0;
   absl::btree_set<std::string> devices;
   DirtyMode dirty = DirtyMode::kOff;
-  std::unique_ptr<SoftPageTable> pt;
+  std::unique_ptr<IoPageTable> pt;
 };
 
 struct Ioas {
@@ -153,6 +153,7 @@ class ImplEngine final : public Engine {
   Result<std::vector<Range>> read_dirty(std::string_view dom, u64 iova, u64 len, u64 pgsize,
                                         bool keep) override;
   Result<u64> uva(std::string_view ioas, u64 iova) const override;
+  Result<std::vector<LeafInfo>> leaves(std::string_view dom, Range r) const override;
   Result<IoasState> snapshot(std::string_view ioas) const override;
   std::vector<Violation> check() const override;
 
@@ -164,6 +165,12 @@ class ImplEngine final : public Engine {
     return r;
   }
   void verify_all() const;
+
+ public:
+  // Fault injection (include/ioas/impl.hpp).
+  hw::HeapPageMemory& table_memory() { return *ptmem_; }
+
+ private:
 
   Ioas* find_ioas(std::string_view name) const {
     auto it = ioases_.find(key(name));
@@ -234,6 +241,9 @@ class ImplEngine final : public Engine {
   u64 area_uaddr(const SpaceNode& n) const { return sources_[n.source].info.va + n.offset; }
 
   ImplOptions opts_;
+  // The physical memory every domain's page-table pages come from (declared
+  // before the domains, so it outlives their tables).
+  std::unique_ptr<hw::HeapPageMemory> ptmem_ = std::make_unique<hw::HeapPageMemory>();
   absl::flat_hash_map<std::string, std::unique_ptr<Ioas>> ioases_;
   std::vector<Source> sources_;
   std::vector<std::uint32_t> free_source_ids_;
@@ -246,6 +256,8 @@ class ImplEngine final : public Engine {
 // copies.
 std::unique_ptr<Engine> ImplEngine::clone() const {
   auto e = std::make_unique<ImplEngine>(opts_);
+  // The page-table memory first: the tables are re-made over its copy.
+  e->ptmem_ = std::make_unique<hw::HeapPageMemory>(*ptmem_);
   e->sources_ = sources_;
   e->free_source_ids_ = free_source_ids_;
   e->source_ids_ = source_ids_;
@@ -265,7 +277,8 @@ std::unique_ptr<Engine> ImplEngine::clone() const {
     n->pgsize_bitmap = d->pgsize_bitmap;
     n->devices = d->devices;
     n->dirty = d->dirty;
-    n->pt = std::make_unique<SoftPageTable>(*d->pt);
+    n->pt = d->pt->clone_onto(*e->ptmem_);
+    if (!n->pt) return nullptr;  // a table that cannot be copied
     dmap[d.get()] = n.get();
     e->domains_.emplace(name, std::move(n));
   }
@@ -361,13 +374,18 @@ Status ImplEngine::add_area(Ioas& s, const AreaRef& a) {
   std::size_t done = 0;
   for (; done < s.domains.size(); ++done) {
     Domain* d = s.domains[done];
-    Status st = d->pt->map(r, pa, static_cast<Prot>(a.prot), effective_pgsizes(s, *d));
+    Status st = d->pt->map(r, pa, src.info.va + a.offset, static_cast<Prot>(a.prot), effective_pgsizes(s, *d));
     if (!st.ok()) {
       for (std::size_t i = 0; i < done; ++i) {
         s.domains[i]->pt->unmap(r);
         s.domains[i]->pt->flush_iotlb();
       }
-      return err(st.error().code, "domain " + d->name + ": " + st.error().message);
+      if (st.code() == ENOMEM)
+        return err(ENOMEM, "area " + to_string(r) + " in domain " + d->name + ": out of page-table memory");
+      return err(st.code(), "area " + to_string(r) + " at pa " + hex(pa) + " cannot be mapped by domain " + d->name +
+                                " (" + to_string(d->fmt) + ", page sizes " + hex(effective_pgsizes(s, *d)) +
+                                ", physical addresses up to " + hex(max_output_address(d->fmt)) + "): " +
+                                st.error().message);
     }
   }
   for (Domain* d : s.domains) d->pt->flush_iotlb();
@@ -538,6 +556,19 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
   if (!aligned(iova + 1, s->iova_alignment))
     return checked<Status>(
         err(EINVAL, what() + ": new boundary " + hex(iova + 1) + " not aligned to " + hex(s->iova_alignment)));
+  // The page tables first: a split may need pages (ENOMEM undoes the
+  // domains already split, and nothing else has changed yet).
+  for (std::size_t done = 0; done < s->domains.size(); ++done) {
+    Status st = s->domains[done]->pt->split(iova);
+    if (!st.ok()) {
+      for (std::size_t i = 0; i < done; ++i) {
+        s->domains[i]->pt->unsplit(iova);
+        s->domains[i]->pt->flush_iotlb();
+      }
+      return checked<Status>(err(st.code(), what() + ": domain " + s->domains[done]->name + ": " + st.error().message));
+    }
+  }
+  for (Domain* d : s->domains) d->pt->flush_iotlb();
   const u64 va = sources_[a.source].info.va;
   --s->align_hist[granularity(a.start, a.last - a.start + 1, va + a.offset)];
   s->space.set_last(a.start, iova);
@@ -547,10 +578,6 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
   ++s->align_hist[granularity(a.start, iova - a.start + 1, va + a.offset)];
   ++s->align_hist[granularity(right.start, right.last - right.start + 1, va + right.offset)];
   ++sources_[a.source].use_count;
-  for (Domain* d : s->domains) {
-    d->pt->split(iova);
-    d->pt->flush_iotlb();
-  }
   return checked(ok_status());
 }
 
@@ -769,12 +796,20 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
     }
     // Fill the new page table with every area (work on the new table only;
     // it is installed on success).
-    fresh->pt = std::make_unique<SoftPageTable>();
+    auto table = HwPageTable::create(fresh->fmt, fresh->aperture, fresh->pgsize_bitmap, *ptmem_);
+    if (!table.ok())
+      return checked<Status>(err(table.code(), what() + ": page table: " + table.error().message));
+    fresh->pt = std::move(table).value();
     const u64 pgsizes = effective_pgsizes(*s, *fresh);
     for (const SpaceNode* n = s->space.first(); n; n = s->space.next(*n)) {
       if (!n->is_area()) continue;
-      Status st = fresh->pt->map(n->range(), area_pa(*n), static_cast<Prot>(n->prot), pgsizes);
-      if (!st.ok()) return checked<Status>(err(EINVAL, what() + ": " + st.error().message));
+      Status st = fresh->pt->map(n->range(), area_pa(*n), area_uaddr(*n), static_cast<Prot>(n->prot), pgsizes);
+      if (st.code() == ENOMEM) return checked<Status>(err(ENOMEM, what() + ": out of page-table memory"));
+      if (!st.ok())
+        return checked<Status>(err(EINVAL, what() + ": area " + to_string(n->range()) + " at pa " + hex(area_pa(*n)) +
+                                               " cannot be mapped by the domain (page sizes " + hex(pgsizes) +
+                                               ", physical addresses up to " + hex(max_output_address(fresh->fmt)) +
+                                               "): " + st.error().message));
     }
     fresh->pt->flush_iotlb();
   }
@@ -894,7 +929,8 @@ Result<DmaOutcome> ImplEngine::dma(std::string_view dom, DmaDir dir, u64 iova, u
   if (len == 0) return checked<Result<DmaOutcome>>(err(EINVAL, "dma " + span(iova, len) + ": length 0"));
   if (arith::range_last(iova, len).overflow)
     return checked<Result<DmaOutcome>>(err(EOVERFLOW, "dma " + span(iova, len) + ": iova+len passes 2^64-1"));
-  DmaOutcome out = d->pt->dma(dir, Range{iova, iova + len - 1}, d->dirty != DirtyMode::kOff);
+  DmaOutcome out = d->pt->dma(dir, Range{iova, iova + len - 1});
+  d->pt->flush_iotlb();
   return checked<Result<DmaOutcome>>(out);
 }
 
@@ -902,12 +938,20 @@ Status ImplEngine::set_dirty_tracking(std::string_view dom, DirtyMode mode) {
   Domain* d = find_domain(dom);
   if (!d) return checked<Status>(err(ENOENT, "dirty: no domain " + std::string(dom)));
   const u64 before = effective_pgsizes(*d->ioas, *d);
+  const DirtyMode old = d->dirty;
   d->dirty = mode;
   const u64 after = effective_pgsizes(*d->ioas, *d);
+  // The leaves first: splitting may need pages (ENOMEM: nothing changed).
+  if (before != after) {
+    if (Status st = d->pt->relayout(after); !st.ok()) {
+      d->dirty = old;
+      return checked<Status>(err(st.code(), "dirty " + d->name + ": splitting the leaves: " + st.error().message));
+    }
+  }
   // Every mode change starts from a clean slate: `on` clears, `off` ends
-  // tracking (nothing can read the dirty state until the next `on`).
+  // tracking (nothing can read the dirty state until the next `on`; the
+  // hardware keeps setting D bits meanwhile, which the next `on` clears).
   d->pt->clear_dirty();
-  if (before != after) d->pt->relayout(after);
   d->pt->flush_iotlb();
   return checked(ok_status());
 }
@@ -934,6 +978,17 @@ Result<u64> ImplEngine::uva(std::string_view ioas, u64 iova) const {
   const SpaceNode* n = s->space.find(iova);
   if (!n || !n->is_area()) return err(ENOENT, "uva " + hex(iova) + ": not mapped");
   return area_uaddr(*n) + (iova - n->start);
+}
+
+Result<std::vector<LeafInfo>> ImplEngine::leaves(std::string_view dom, Range r) const {
+  const Domain* d = find_domain(dom);
+  if (!d) return err(ENOENT, "leaves: no domain " + std::string(dom));
+  std::vector<LeafInfo> out;
+  d->pt->leaves(r, [&](const LeafInfo& l) {
+    out.push_back(l);
+    if (d->dirty == DirtyMode::kOff) out.back().dirty = false;  // not recorded while off
+  });
+  return out;
 }
 
 // ---------------------------------------------------------------- observation
@@ -1112,5 +1167,20 @@ std::unique_ptr<Engine> make_engine(const ImplOptions& options) {
   return std::make_unique<impl::ImplEngine>(options);
 }
 std::unique_ptr<Engine> make_checked_engine() { return make_engine(ImplOptions{.verify_each_op = true}); }
+
+bool fail_nth_table_alloc(Engine& engine, std::uint64_t nth) {
+  auto* e = dynamic_cast<impl::ImplEngine*>(&engine);
+  if (!e) return false;
+  e->table_memory().fail_nth_alloc(nth);
+  return true;
+}
+std::uint64_t table_alloc_calls(const Engine& engine) {
+  auto* e = dynamic_cast<const impl::ImplEngine*>(&engine);
+  return e ? const_cast<impl::ImplEngine*>(e)->table_memory().alloc_calls() : 0;
+}
+std::uint64_t table_pages_in_use(const Engine& engine) {
+  auto* e = dynamic_cast<const impl::ImplEngine*>(&engine);
+  return e ? const_cast<impl::ImplEngine*>(e)->table_memory().live_pages() : 0;
+}
 
 }  // namespace ioas

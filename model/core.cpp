@@ -129,6 +129,15 @@ const char* to_string(Format f) {
   return "?";
 }
 
+u64 max_output_address(Format f) {
+  switch (f) {
+    case Format::kX86_64: return (u64{1} << 52) - 1;
+    case Format::kArmLpae: return (u64{1} << 48) - 1;
+    case Format::kTce: return (u64{1} << 52) - 1;
+  }
+  return 0;
+}
+
 const char* to_string(ResvType t) {
   switch (t) {
     case ResvType::kDirect: return "direct";

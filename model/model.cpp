@@ -217,13 +217,16 @@ Range leaf_of_impl(const World& w, const DomainRec& d, const AreaRec& a, u64 y) 
   return Range{y, y};
 }
 
-// Whether `a` can be mapped with the domain's page sizes at all: its iova,
-// length and physical address must be multiples of the smallest page size.
+// Whether `a` can be mapped by the domain at all: its iova, length and
+// physical address must be multiples of the smallest page size, and its
+// physical range must end within the format's output address size.
 bool domain_can_map(const World& w, const DomainRec& d, const AreaRec& a) {
   u64 minp = lowest_bit(d.pgsize_bitmap);
   return arith::is_aligned(a.iova.start, minp) && arith::is_aligned(a.iova.length(), minp) &&
-         arith::is_aligned(area_pa(w, a), minp);
+         arith::is_aligned(area_pa(w, a), minp) &&
+         area_pa(w, a) + (a.iova.length() - 1) <= max_output_address(d.fmt);
 }
+
 
 void add_dirty(DomainRec& d, const Range& r) {
   d.dirty_bytes.push_back(r);
@@ -259,6 +262,11 @@ std::string pgsizes_str(u64 bm) {
     s += hex(u64{1} << bit);
   }
   return s.empty() ? "none" : s;
+}
+
+std::string why_unmappable(const DomainRec& d) {
+  return "page sizes " + pgsizes_str(d.pgsize_bitmap) + ", physical addresses up to " +
+         hex(max_output_address(d.fmt)) + " (" + to_string(d.fmt) + ")";
 }
 
 // ---------------------------------------------------------------------------
@@ -657,7 +665,7 @@ class ModelEngine final : public Engine {
       for (const auto& ar : nio.areas)
         if (!domain_can_map(next, d, ar))
           return err(EINVAL, fw + ": area " + str(ar.iova) + " at pa " + hex(area_pa(next, ar)) +
-                                 " cannot be mapped with page sizes " + pgsizes_str(d.pgsize_bitmap));
+                                 " cannot be mapped by the domain: " + why_unmappable(d));
       nio.iova_alignment = align;
       next.domains.emplace(d.name, std::move(d));
     }
@@ -823,6 +831,26 @@ class ModelEngine final : public Engine {
     return area_uaddr(w_, *a) + (iova - a->iova.start);
   }
 
+  Result<std::vector<LeafInfo>> leaves(std::string_view dom, Range r) const override {
+    const DomainRec* d = find(w_.domains, dom);
+    if (!d) return no_domain(dom);
+    std::vector<LeafInfo> out;
+    for (const auto& a : w_.ioases.at(d->ioas).areas) {
+      if (!a.iova.overlaps(r)) continue;
+      for (u64 y = std::max(a.iova.start, r.start);;) {
+        const Range leaf = leaf_of_impl(w_, *d, a, y);
+        bool dirty = false;
+        if (d->dirty != DirtyMode::kOff)
+          for (const auto& x : d->dirty_bytes) dirty = dirty || x.overlaps(leaf);
+        out.push_back(LeafInfo{leaf, area_pa(w_, a) + (leaf.start - a.iova.start), a.prot, dirty,
+                               area_uaddr(w_, a) + (leaf.start - a.iova.start)});
+        if (leaf.last >= std::min(a.iova.last, r.last)) break;
+        y = leaf.last + 1;
+      }
+    }
+    return out;
+  }
+
   // ---- observation ----
 
   Result<IoasState> snapshot(std::string_view ioas) const override {
@@ -906,8 +934,8 @@ class ModelEngine final : public Engine {
       AreaRec ar{Range{cur, cur + (p.len - 1)}, prot, p.source, p.offset};
       for (const auto& [dn, d] : next.domains)
         if (d.ioas == nio.name && !domain_can_map(next, d, ar))
-          return err(EINVAL, what + ": area " + str(ar.iova) + " cannot be mapped with the page sizes of domain " +
-                                 dn);
+          return err(EINVAL, what + ": area " + str(ar.iova) + " at pa " + hex(area_pa(next, ar)) +
+                                 " cannot be mapped by domain " + dn + ": " + why_unmappable(d));
       next.memories.at(p.source).use_count++;
       nio.areas.push_back(std::move(ar));
       cur += p.len;

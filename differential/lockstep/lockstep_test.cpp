@@ -80,6 +80,7 @@ class OffByOnePage final : public Engine {
     return inner_->read_dirty(d, i, l, p, k);
   }
   Result<u64> uva(std::string_view io, u64 i) const override { return inner_->uva(io, i); }
+  Result<std::vector<LeafInfo>> leaves(std::string_view d, Range r) const override { return inner_->leaves(d, r); }
   Result<IoasState> snapshot(std::string_view io) const override { return inner_->snapshot(io); }
   std::vector<Violation> check() const override { return inner_->check(); }
 

@@ -52,6 +52,9 @@ struct FakeEngine final : Engine {
     return std::vector<Range>{};
   }
   Result<u64> uva(std::string_view, u64) const override { return make_error(ENOENT, "nothing mapped"); }
+  Result<std::vector<LeafInfo>> leaves(std::string_view, Range) const override {
+    return make_error(ENOENT, "no domain");
+  }
   Result<IoasState> snapshot(std::string_view) const override { return IoasState{}; }
   std::vector<Violation> check() const override { return violations; }
 };

@@ -2,6 +2,8 @@
 // userspace view beside it.
 #include <gtest/gtest.h>
 
+#include <bit>
+
 #include "tce.hpp"
 #include "test_util.hpp"
 #include "walker.hpp"
@@ -41,7 +43,8 @@ TEST(Tce, WindowOffsetAndPageShift) {
   auto& t = static_cast<TceTable&>(*f.pt);
   EXPECT_EQ(t.page_shift(), 16u);
   EXPECT_EQ(t.window_offset(), 0x80000000u >> 16);
-  EXPECT_EQ(t.window_entries(), 256u);
+  EXPECT_EQ(t.last_index(), 255u);
+  EXPECT_EQ(t.levels(), 1u);
   ASSERT_TRUE(t.map({0x80000000 + (u64{5} << 16), 0x40000000, u64{2} << 16, Prot::kRead}).ok());
   EXPECT_EQ(tce::from_be(t.raw_entry(5)), 0x40000000u | tce::kRead);
   EXPECT_EQ(tce::from_be(t.raw_entry(6)), 0x40010000u | tce::kRead);
@@ -54,11 +57,12 @@ TEST(Tce, WindowOffsetAndPageShift) {
 TEST(Tce, CreateChecksPageSizeWindowAndMemory) {
   HeapPageMemory mem;
   EXPECT_EQ(make_page_table(tce_config(k4K | k2M), mem).code(), EINVAL);
-  EXPECT_EQ(make_page_table(tce_config(0x800), mem).code(), EINVAL);
+  EXPECT_EQ(make_page_table(tce_config(0), mem).code(), EINVAL);
   EXPECT_EQ(make_page_table(tce_config(k4K, Range{0x800, 0x7fffffff}), mem).code(), EINVAL);
-  // 2G of 4K pages = 512K entries = 1024 pages; fail each of the first few
-  // allocations and the last: nothing leaks.
-  for (u64 n : {1, 2, 3, 1024}) {
+  EXPECT_EQ(make_page_table(tce_config(k4K, Range{0, 0x7ffff800}), mem).code(), EINVAL);
+  // The two top-level pages (TCEs and userspace view) come at creation;
+  // failing either leaks nothing.
+  for (u64 n : {1, 2}) {
     mem.fail_nth_alloc(n);
     EXPECT_EQ(make_page_table(tce_config(), mem).code(), ENOMEM);
     mem.fail_nth_alloc(0);
@@ -66,7 +70,101 @@ TEST(Tce, CreateChecksPageSizeWindowAndMemory) {
   }
   auto t = make_page_table(tce_config(), mem);
   ASSERT_TRUE(t.ok());
-  EXPECT_EQ(t.value()->table_pages(), 1024u);
+  // 2G of 4K pages = 512K entries: 3 levels (512^2 < 512K <= 512^3), and
+  // nothing below the top until something is mapped.
+  EXPECT_EQ(static_cast<TceTable&>(*t.value()).levels(), 3u);
+  EXPECT_EQ(t.value()->table_pages(), 2u);
+  t.value().reset();
+  EXPECT_EQ(mem.live_pages(), 0u);
+}
+
+// The indirect levels, walked from the root by the software walker: every
+// indirect entry is the next page's address | READ | WRITE, big-endian.
+TEST(Tce, IndirectLevelsAreAllocatedOnFirstUseAndWalked) {
+  Fixture f(tce_config());
+  auto& t = static_cast<TceTable&>(*f.pt);
+  ASSERT_TRUE(t.map({0x40000000, 0x7000000, 0x3000, Prot::kReadWrite, 0x7f0000000000}).ok());
+  // One page per level below the top, in each of the two trees.
+  EXPECT_EQ(t.table_pages(), 2u + 2 * 2);
+  const u64 slot = 0x40000000 >> 12;
+  const u64 top = tce::from_be(f.mem.page(t.root())[(slot >> 18) & 511]);
+  EXPECT_EQ(top & 3, 3u);
+  const u64 mid = tce::from_be(f.mem.page(top & ~u64{0xfff})[(slot >> 9) & 511]);
+  EXPECT_EQ(mid & 3, 3u);
+  EXPECT_EQ(tce::from_be(f.mem.page(mid & ~u64{0xfff})[slot & 511]), 0x7000000u | 3);
+  EXPECT_EQ(tce::from_be(t.raw_entry(slot + 2)), 0x7002000u | 3);
+  Walker w(t);
+  EXPECT_EQ(w.access(0x40002000 + 5, true).pa, 0x7002005u);
+  EXPECT_EQ(w.access(0x40003000, false).fault, Fault::kNotPresent);   // same last-level page, empty TCE
+  EXPECT_EQ(w.access(0x10000000, false).fault, Fault::kNotPresent);   // no page on the way
+  EXPECT_EQ(w.access(0x80000000, false).fault, Fault::kOutOfRange);
+  // Pages stay after unmap, as the kernel's do; the entries are empty.
+  EXPECT_EQ(*t.unmap(0x40000000, 0x3000), 0x3000u);
+  EXPECT_EQ(t.table_pages(), 6u);
+  EXPECT_EQ(t.verify(), 0u);
+}
+
+// A window as large as the 64-bit space (SPEC allows any window of whole
+// pages): 8 levels of 4K... and map at the very top.
+TEST(Tce, WholeSixtyFourBitWindowWithTinyPages) {
+  for (u64 ps : {u64{1}, u64{2}, u64{4}, u64{0x800}, k4K}) {
+    SCOPED_TRACE(ps);
+    Fixture f(tce_config(ps, Range::all()));
+    auto& t = static_cast<TceTable&>(*f.pt);
+    EXPECT_EQ(t.last_index(), kMaxIova >> std::countr_zero(ps));
+    const u64 top = kMaxIova - (4 * ps - 1);
+    ASSERT_TRUE(t.map({top, 0xabc000, 4 * ps, Prot::kReadWrite, 0x1000}).ok());
+    ASSERT_TRUE(t.map({0, TceTable::kMaxOa - (ps - 1), ps, Prot::kRead}).ok());
+    EXPECT_EQ(t.translate(top + 3 * ps)->pa, 0xabc000u + 3 * ps);
+    EXPECT_EQ(t.translate(0)->pa, TceTable::kMaxOa - (ps - 1));
+    EXPECT_EQ(*t.uaddr(kMaxIova), 0x1000u + 4 * ps - 1);
+    Walker w(t);
+    EXPECT_EQ(w.access(kMaxIova, true).pa, 0xabc000u + 4 * ps - 1);
+    EXPECT_EQ(w.access(0, true).fault, Fault::kReadOnly);
+    EXPECT_EQ(w.access(0, false).pa, TceTable::kMaxOa - (ps - 1));
+    EXPECT_EQ(t.map({ps, TceTable::kMaxOa + 1, ps, Prot::kRead}).code(), ERANGE);  // beyond 52 bits
+    EXPECT_EQ(t.verify(), 5u);
+    EXPECT_EQ(*t.unmap(0, 0 - ps), ps + 3 * ps);  // everything but the last page
+  }
+}
+
+// ENOMEM on any page of a map: nothing written, nothing leaked.
+TEST(Tce, MapFailsAtomicallyWhenAPageCannotBeAllocated) {
+  Fixture f(tce_config());
+  ASSERT_TRUE(f.pt->map({0x1000, 0x1000, 0x1000, Prot::kRead}).ok());
+  const auto before = f.pt->image();
+  const u64 live = f.mem.live_pages();
+  // Crosses two last-level pages in a fresh second-level subtree: 2 + 2*2 pages.
+  const MapArgs big{0x40000000 - 0x2000, 0x5000000, 0x4000, Prot::kReadWrite, 0x10000};
+  u64 n = 1;
+  for (;; ++n) {
+    f.mem.fail_nth_alloc(n);
+    Status st = f.pt->map(big);
+    f.mem.fail_nth_alloc(0);
+    if (st.ok()) break;
+    EXPECT_EQ(st.code(), ENOMEM);
+    EXPECT_EQ(f.pt->image(), before) << "after failing allocation " << n;
+    EXPECT_EQ(f.mem.live_pages(), live);
+  }
+  EXPECT_EQ(n, 7u);  // the 6 allocations it needs, then success
+  EXPECT_EQ(f.pt->verify(), 5u);
+}
+
+TEST(Tce, CloneOntoACopyOfTheMemoryIsIndependent) {
+  Fixture f(tce_config());
+  ASSERT_TRUE(f.pt->map({0x10000, 0x20000, 0x2000, Prot::kReadWrite, 0x9000}).ok());
+  Walker(*f.pt).dma(DmaDir::kWrite, Range{0x10000, 0x10000});
+  HeapPageMemory copy(f.mem);
+  auto c = f.pt->clone_onto(copy);
+  EXPECT_EQ(c->image(), f.pt->image());
+  ASSERT_TRUE(c->map({0x20000, 0x30000, 0x1000, Prot::kRead}).ok());
+  EXPECT_EQ(*c->unmap(0x10000, 0x1000), 0x1000u);
+  EXPECT_EQ(f.pt->translate(0x10000)->pa, 0x20000u);
+  EXPECT_FALSE(f.pt->translate(0x20000));
+  EXPECT_EQ(f.pt->read_and_clear_dirty(Range::all(), nullptr, true), 1u);
+  EXPECT_EQ(c->read_and_clear_dirty(Range::all(), nullptr, true), 0u);
+  EXPECT_EQ(c->verify(), 2u);
+  EXPECT_EQ(f.pt->verify(), 2u);
 }
 
 TEST(Tce, OverlapRefusedBeforeAnyWriteAndOneKillPerOperation) {

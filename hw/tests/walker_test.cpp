@@ -35,7 +35,11 @@ TEST(Walker, X86SetsAccessedOnEveryLevelAndDirtyOnWrite) {
   EXPECT_FALSE(leaves(*f.pt)[1].dirty);
   EXPECT_EQ(walk_x86_64(f.mem, f.pt->root(), k1G + k2M + k4K, false).fault, Fault::kNotPresent);
   EXPECT_EQ(walk_x86_64(f.mem, f.pt->root(), 5 * k1G, false).fault, Fault::kNotPresent);
-  EXPECT_EQ(walk_x86_64(f.mem, f.pt->root(), u64{1} << 47, false).fault, Fault::kOutOfRange);
+  EXPECT_EQ(walk_x86_64(f.mem, f.pt->root(), u64{1} << 47, false).fault, Fault::kNotPresent);
+  EXPECT_EQ(walk_x86_64(f.mem, f.pt->root(), u64{1} << 48, false).fault, Fault::kOutOfRange);
+  // The top of the 48-bit aperture walks like any other address.
+  ASSERT_TRUE(f.pt->map({(u64{1} << 48) - k4K, 0x5000, k4K, Prot::kRead}).ok());
+  EXPECT_EQ(walk_x86_64(f.mem, f.pt->root(), (u64{1} << 48) - 1, false).pa, 0x5fffu);
 }
 
 TEST(Walker, X86WriteNeedsRwAtEveryLevel) {

@@ -78,41 +78,128 @@ TEST(LeafRuns, LargestPageThatDividesBothAddressesAndFits) {
   EXPECT_EQ(small[0].size, k4K);
 }
 
-TEST(SoftPageTable, TranslatesMappedBytesAndFaultsElsewhere) {
-  SoftPageTable pt;
-  ASSERT_TRUE(pt.map(Range{0x10000, 0x1ffff}, 0x800000, Prot::kRead, kSizes).ok());
-  EXPECT_EQ(pt.translate(0x10123), (Translation{0x800123, Prot::kRead}));
-  EXPECT_EQ(pt.translate(0x20000), std::nullopt);
-  EXPECT_EQ(pt.dma(DmaDir::kRead, Range{0x1f000, 0x20fff}, false), (DmaOutcome{true, 0x20000}));
-  // A write to a read-only mapping faults at its first byte.
-  EXPECT_EQ(pt.dma(DmaDir::kWrite, Range{0x10010, 0x10020}, true), (DmaOutcome{true, 0x10010}));
-  EXPECT_EQ(pt.verify(), 1u);
+struct Table {
+  hw::HeapPageMemory mem;
+  std::unique_ptr<HwPageTable> pt;
+  explicit Table(Format f = Format::kX86_64, u64 sizes = kSizes, Range ap = Range{0, (u64{1} << 48) - 1}) {
+    auto t = HwPageTable::create(f, ap, sizes, mem);
+    EXPECT_TRUE(t.ok());
+    pt = std::move(t).value();
+  }
+  std::vector<LeafInfo> leaves(Range r = Range::all()) const {
+    std::vector<LeafInfo> out;
+    pt->leaves(r, [&](const LeafInfo& l) { out.push_back(l); });
+    return out;
+  }
+  // Each leaf's size, in order.
+  std::vector<u64> sizes(Range r = Range::all()) const {
+    std::vector<u64> out;
+    for (const auto& l : leaves(r)) out.push_back(l.iova.length());
+    return out;
+  }
+};
+
+TEST(HwPageTable, TranslatesMappedBytesAndFaultsElsewhere) {
+  for (Format f : {Format::kX86_64, Format::kArmLpae}) {
+    Table t(f);
+    ASSERT_TRUE(t.pt->map(Range{0x10000, 0x1ffff}, 0x800000, 0x7f0000010000, Prot::kRead, kSizes).ok());
+    EXPECT_EQ(t.pt->translate(0x10123), (Translation{0x800123, Prot::kRead}));
+    EXPECT_EQ(t.pt->translate(0x20000), std::nullopt);
+    EXPECT_EQ(t.pt->dma(DmaDir::kRead, Range{0x1f000, 0x20fff}), (DmaOutcome{true, 0x20000}));
+    // A write to a read-only mapping faults at its first byte.
+    EXPECT_EQ(t.pt->dma(DmaDir::kWrite, Range{0x10010, 0x10020}), (DmaOutcome{true, 0x10010}));
+    EXPECT_EQ(t.pt->verify(), 1u);
+    const auto l = t.leaves();
+    ASSERT_EQ(l.size(), 16u);
+    EXPECT_EQ(l[1], (LeafInfo{Range{0x11000, 0x11fff}, 0x801000, Prot::kRead, false, 0x7f0000011000}));
+  }
 }
 
-TEST(SoftPageTable, WriteDirtiesWholeLeavesAndReadCleansThem) {
-  SoftPageTable pt;
-  ASSERT_TRUE(pt.map(Range{0, k2M + k4K - 1}, k2M * 8, Prot::kReadWrite, kSizes).ok());
+TEST(HwPageTable, PhysicalAddressBeyondTheFormatIsEinvalAndChangesNothing) {
+  Table arm(Format::kArmLpae);
+  const auto before = arm.pt->table().image();
+  EXPECT_EQ(arm.pt->map(Range{0x10000, 0x1ffff}, u64{1} << 48, 0, Prot::kRead, kSizes).code(), EINVAL);
+  EXPECT_EQ(arm.pt->table().image(), before);
+  EXPECT_EQ(arm.pt->mapping_count(), 0u);
+  Table x86(Format::kX86_64);
+  EXPECT_TRUE(x86.pt->map(Range{0x10000, 0x1ffff}, u64{1} << 48, 0, Prot::kRead, kSizes).ok());
+  EXPECT_EQ(x86.pt->map(Range{0x20000, 0x2ffff}, u64{1} << 52, 0, Prot::kRead, kSizes).code(), EINVAL);
+}
+
+TEST(HwPageTable, WriteDirtiesWholeLeavesAndReadCleansThem) {
+  Table t;
+  ASSERT_TRUE(t.pt->map(Range{0, k2M + k4K - 1}, k2M * 8, 0, Prot::kReadWrite, kSizes).ok());
   // One byte in the 2M leaf.
-  EXPECT_FALSE(pt.dma(DmaDir::kWrite, Range{5, 5}, true).faulted);
-  EXPECT_EQ(pt.read_dirty(Range{0, 2 * k4K - 1}, k4K, true), (std::vector<Range>{{0, 2 * k4K - 1}}));
+  EXPECT_FALSE(t.pt->dma(DmaDir::kWrite, Range{5, 5}).faulted);
+  EXPECT_EQ(t.pt->read_dirty(Range{0, 2 * k4K - 1}, k4K, true), (std::vector<Range>{{0, 2 * k4K - 1}}));
   // Reading part of the leaf reports that part and cleans the whole leaf.
-  EXPECT_EQ(pt.read_dirty(Range{k4K, 2 * k4K - 1}, k4K, false), (std::vector<Range>{{k4K, 2 * k4K - 1}}));
-  EXPECT_TRUE(pt.read_dirty(Range{0, k2M + k4K - 1}, k4K, false).empty());
-  EXPECT_EQ(pt.verify(), 1u);
+  EXPECT_EQ(t.pt->read_dirty(Range{k4K, 2 * k4K - 1}, k4K, false), (std::vector<Range>{{k4K, 2 * k4K - 1}}));
+  EXPECT_TRUE(t.pt->read_dirty(Range{0, k2M + k4K - 1}, k4K, false).empty());
+  EXPECT_EQ(t.pt->verify(), 1u);
 }
 
-TEST(SoftPageTable, SplitKeepsDirtyBytesAndRefinesLeaves) {
-  SoftPageTable pt;
-  ASSERT_TRUE(pt.map(Range{0, k2M - 1}, k2M * 4, Prot::kReadWrite, kSizes).ok());
-  EXPECT_FALSE(pt.dma(DmaDir::kWrite, Range{0, 0}, true).faulted);
-  pt.split(k4K - 1);
-  EXPECT_EQ(pt.mapping_count(), 2u);
-  EXPECT_EQ(pt.verify(), 2u);  // dirty bytes are still whole (smaller) leaves
-  EXPECT_EQ(pt.read_dirty(Range{0, k2M - 1}, k2M, true), (std::vector<Range>{{0, k2M - 1}}));
-  EXPECT_EQ(pt.read_dirty(Range{0, k2M - 1}, k4K, false), (std::vector<Range>{{0, k2M - 1}}));
-  pt.unmap(Range{0, k4K - 1});
-  EXPECT_EQ(pt.translate(0), std::nullopt);
-  EXPECT_EQ(pt.translate(k4K), (Translation{k2M * 4 + k4K, Prot::kReadWrite}));
+// A cut inside a 1G leaf: the crossing leaf is split and each side merges
+// back to the largest leaves its own start allows; the rest is untouched.
+TEST(HwPageTable, SplitLaysOutEachSideByTheRuleAndUnsplitRestores) {
+  Table t;
+  const Range m{k1G, 3 * k1G - 1};
+  ASSERT_TRUE(t.pt->map(m, 4 * k1G, 0, Prot::kReadWrite, kSizes).ok());
+  EXPECT_FALSE(t.pt->dma(DmaDir::kWrite, Range{k1G, k1G}).faulted);
+  t.pt->flush_iotlb();
+  const auto before = t.pt->table().image();
+  const u64 flushes = t.pt->flushes();
+  const u64 cut = k1G + k2M + 3 * k4K - 1;
+  ASSERT_TRUE(t.pt->split(cut).ok());
+  t.pt->flush_iotlb();
+  EXPECT_EQ(t.pt->flushes(), flushes + 1);  // one flush for the whole split
+  EXPECT_EQ(t.pt->mapping_count(), 2u);
+  EXPECT_EQ(t.pt->verify(), 2u);
+  // Left: one 2M leaf, three 4K. Right: 4K up to 2M, 2M leaves up to 2G, the second 1G as it was.
+  std::vector<u64> want{k2M, k4K, k4K, k4K};
+  for (int i = 0; i < 509; ++i) want.push_back(k4K);
+  for (int i = 0; i < 510; ++i) want.push_back(k2M);
+  want.push_back(k1G);
+  EXPECT_EQ(t.sizes(), want);
+  // The dirty 1G leaf became dirty pieces.
+  for (const auto& l : t.leaves(Range{k1G, 2 * k1G - 1})) EXPECT_TRUE(l.dirty) << to_string(l.iova);
+  t.pt->unsplit(cut);
+  t.pt->flush_iotlb();
+  EXPECT_EQ(t.pt->mapping_count(), 1u);
+  EXPECT_EQ(t.sizes(), (std::vector<u64>{k1G, k1G}));
+  EXPECT_EQ(t.pt->verify(), 1u);
+  (void)before;
+}
+
+TEST(HwPageTable, SplitAndRelayoutFailAtomicallyOnEnomem) {
+  Table t;
+  ASSERT_TRUE(t.pt->map(Range{k1G, 2 * k1G - 1}, k1G, 0, Prot::kReadWrite, kSizes).ok());
+  t.pt->flush_iotlb();
+  const auto before = t.pt->table().image();
+  t.mem.fail_nth_alloc(1);
+  EXPECT_EQ(t.pt->split(k1G + k4K - 1).code(), ENOMEM);
+  t.mem.fail_nth_alloc(3);  // the 2M level is allocated; its first 4K table is not
+  EXPECT_EQ(t.pt->relayout(k4K).code(), ENOMEM);
+  t.mem.fail_nth_alloc(0);
+  EXPECT_EQ(t.pt->table().image(), before);
+  EXPECT_EQ(t.pt->mapping_count(), 1u);
+  ASSERT_TRUE(t.pt->relayout(k4K).ok());
+  EXPECT_EQ(t.leaves().size(), 262144u);
+  ASSERT_TRUE(t.pt->relayout(kSizes).ok());
+  EXPECT_EQ(t.sizes(), (std::vector<u64>{k1G}));
+  EXPECT_EQ(t.pt->verify(), 1u);
+}
+
+TEST(HwPageTable, CloneOntoACopyOfTheMemoryIsIndependent) {
+  Table t(Format::kTce, k4K, Range{0, 0x7fffffff});
+  ASSERT_TRUE(t.pt->map(Range{0x10000, 0x11fff}, 0x50000, 0x7f0000000000, Prot::kReadWrite, k4K).ok());
+  hw::HeapPageMemory copy(t.mem);
+  auto c = t.pt->clone_onto(copy);
+  c->unmap(Range{0x10000, 0x11fff});
+  EXPECT_EQ(c->mapping_count(), 0u);
+  EXPECT_EQ(t.pt->translate(0x11000), (Translation{0x51000, Prot::kReadWrite}));
+  EXPECT_EQ(t.leaves()[1].uaddr, 0x7f0000001000u);  // tce: from its userspace view
+  EXPECT_EQ(t.pt->verify(), 1u);
+  EXPECT_EQ(c->verify(), 0u);
 }
 
 }  // namespace

@@ -117,6 +117,13 @@ std::string to_string(const Owner& o);  // "device nic", "zero-page", ...
 enum class Format : std::uint8_t { kX86_64, kArmLpae, kTce };
 const char* to_string(Format f);  // "x86-64", "arm-lpae", "tce"
 
+// The output address size of a format: the last physical address its leaves
+// can hold (x86-64: 52 bits, MAXPHYADDR's architectural limit; arm-lpae: 48
+// bits, the 4K-granule OA without 52-bit extensions; tce: 52 bits,
+// TCE_RPN_BITS). An area whose physical range passes it cannot be mapped in
+// a domain of that format (attach and map: EINVAL, as for page sizes).
+u64 max_output_address(Format f);
+
 // Linux reserved-region types, as in /sys/kernel/iommu_groups/*/reserved_regions.
 enum class ResvType : std::uint8_t { kDirect, kDirectRelaxable, kReserved, kMsi };
 const char* to_string(ResvType t);  // "direct", "direct-relaxable", ...
@@ -171,6 +178,18 @@ struct DmaOutcome {
 };
 
 enum class DirtyMode : std::uint8_t { kOff, kOn, kOnSplit };
+
+// One leaf of a domain's page table, as the IOMMU walks it (SPEC "hw"):
+// leaves follow the iommu_pgsize rule from each area's start and never span
+// two areas.
+struct LeafInfo {
+  Range iova;               // one page of a size in the domain's bitmap
+  u64 pa = 0;               // the physical address of its first byte
+  Prot prot = Prot::kNone;  // kRead or kReadWrite
+  bool dirty = false;       // written since tracking last cleared it; false while tracking is off
+  u64 uaddr = 0;            // the user address of its first byte (the userspace view)
+  friend bool operator==(const LeafInfo&, const LeafInfo&) = default;
+};
 
 // The answer of `ranges`: the complement of the reserved set and the IOAS's
 // current iova_alignment.
@@ -305,6 +324,10 @@ class Engine {
                                                 u64 pgsize, bool keep) = 0;
   // The user address behind a mapped IOVA byte (the userspace view).
   virtual Result<u64> uva(std::string_view ioas, u64 iova) const = 0;
+  // The leaves of domain `dom` intersecting r, in IOVA order: exactly what
+  // its page table holds there. ENOENT for an unknown domain. The list has
+  // one entry per leaf: ask for small ranges where leaves are small.
+  virtual Result<std::vector<LeafInfo>> leaves(std::string_view dom, Range r) const = 0;
 
   // ---- observation ----
   virtual Result<IoasState> snapshot(std::string_view ioas) const = 0;

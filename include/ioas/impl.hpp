@@ -5,6 +5,7 @@
 // compact per-area nodes. See impl/engine.cpp for the layout.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "ioas/engine.hpp"
@@ -27,5 +28,15 @@ std::unique_ptr<Engine> make_impl_engine();
 std::unique_ptr<Engine> make_engine(const ImplOptions& options);
 // make_engine({.verify_each_op = true}): for test factories.
 std::unique_ptr<Engine> make_checked_engine();
+
+// ---- Fault injection, for tests (the kernel's fail_nth) ----
+// Every page-table page of every domain of an impl engine comes from one
+// page memory. fail_nth_table_alloc makes its nth allocation from now fail
+// (1-based; 0 turns injection off): the operation that needs it fails with
+// ENOMEM and changes nothing. Returns false for an engine that is not impl.
+bool fail_nth_table_alloc(Engine& engine, std::uint64_t nth);
+// Allocations attempted so far (failed ones included), and pages in use.
+std::uint64_t table_alloc_calls(const Engine& engine);
+std::uint64_t table_pages_in_use(const Engine& engine);
 
 }  // namespace ioas
