@@ -103,6 +103,9 @@ Status HwPageTable::map(Range iova, u64 pa, u64 uaddr, Prot prot, u64 pgsizes) {
   a.pgsizes = pgsizes;
   Status st = table_->map(a, &gather_);
   if (!st.ok()) {
+    // Pages the failed map linked and took back are freed after a flush,
+    // as ever: do it now rather than leave them to the next operation.
+    gather_.sync();
     IOAS_CHECK(st.code() != EEXIST, "page table map: the table holds leaves where no mapping is");
     if (st.code() == ERANGE) return make_error(EINVAL, st.error().message);
     return st;
@@ -133,7 +136,10 @@ Status HwPageTable::split(u64 last) {
   IOAS_CHECK(crossing.has_value(), "page table split: no leaf holds the boundary");
   const Range span{crossing->iova, crossing->iova + (crossing->size - 1)};
   if (span.last != last) {
-    if (Status st = table_->split_blocks(span, &gather_); !st.ok()) return st;
+    if (Status st = table_->split_blocks(span, &gather_); !st.ok()) {
+      gather_.sync();
+      return st;
+    }
     table_->merge_blocks(Range{span.start, last}, m->pgsizes, &gather_);
     table_->merge_blocks(Range{last + 1, span.last}, m->pgsizes, &gather_);
   }
@@ -164,7 +170,10 @@ Status HwPageTable::relayout(u64 pgsizes) {
   if (old & ~pgsizes) {
     // Some leaves must get smaller: everything to the smallest size first
     // (one allocating step for the whole table, all or nothing).
-    if (Status st = table_->split_blocks(Range::all(), &gather_); !st.ok()) return st;
+    if (Status st = table_->split_blocks(Range::all(), &gather_); !st.ok()) {
+      gather_.sync();
+      return st;
+    }
   }
   for (auto& [s, m] : maps_) {
     table_->merge_blocks(m.iova, pgsizes, &gather_);

@@ -101,6 +101,9 @@ class IoPageTable {
 
   virtual void flush_iotlb() = 0;
   virtual u64 flushes() const = 0;
+  // Table pages reachable from the root (empty intermediate tables stay
+  // after an unmap, as in the kernel's io-pgtable).
+  virtual u64 table_pages() const = 0;
 
   virtual std::size_t mapping_count() const = 0;
   virtual void for_each_mapping(const std::function<void(const PtMapping&)>& f) const = 0;
@@ -133,6 +136,7 @@ class HwPageTable final : public IoPageTable {
   void leaves(Range r, const std::function<void(const LeafInfo&)>& f) const override;
   void flush_iotlb() override { gather_.sync(); }
   u64 flushes() const override { return table_->iotlb().flushes(); }
+  u64 table_pages() const override { return table_->table_pages(); }
   std::size_t mapping_count() const override { return maps_.size(); }
   void for_each_mapping(const std::function<void(const PtMapping&)>& f) const override;
   std::size_t verify() const override;

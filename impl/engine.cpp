@@ -169,6 +169,11 @@ class ImplEngine final : public Engine {
  public:
   // Fault injection (include/ioas/impl.hpp).
   hw::HeapPageMemory& table_memory() { return *ptmem_; }
+  u64 reachable_table_pages() const {
+    u64 n = 0;
+    for (const auto& [name, d] : domains_) n += d->pt->table_pages();
+    return n;
+  }
 
  private:
 
@@ -1177,6 +1182,10 @@ bool fail_nth_table_alloc(Engine& engine, std::uint64_t nth) {
 std::uint64_t table_alloc_calls(const Engine& engine) {
   auto* e = dynamic_cast<const impl::ImplEngine*>(&engine);
   return e ? const_cast<impl::ImplEngine*>(e)->table_memory().alloc_calls() : 0;
+}
+std::uint64_t table_pages_reachable(const Engine& engine) {
+  auto* e = dynamic_cast<const impl::ImplEngine*>(&engine);
+  return e ? e->reachable_table_pages() : 0;
 }
 std::uint64_t table_pages_in_use(const Engine& engine) {
   auto* e = dynamic_cast<const impl::ImplEngine*>(&engine);

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
     cfg.cases = static_cast<int>(std::min<std::uint64_t>(batch, cases - done));
     cfg.max_size = static_cast<int>(max_size);
     cfg.make_sut = make_sut;
+    cfg.inject = sut_fail_nth();
     cfg.corpus_dir = IOAS_CORPUS_DIR;
     const CampaignResult r = run_campaign(cfg);
     done += static_cast<std::uint64_t>(cfg.cases);

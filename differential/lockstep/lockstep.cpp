@@ -594,6 +594,7 @@ struct Sut {
 };
 
 struct CampaignState {
+  std::function<bool(Engine&, std::uint64_t)> inject;
   std::map<std::string, std::uint64_t> coverage;
   std::uint64_t operations = 0;
   std::vector<Operation> last_failure;
@@ -602,7 +603,11 @@ thread_local CampaignState* g_campaign = nullptr;
 
 struct Step final : rc::state::Command<SpecModel, Sut> {
   Operation op;
-  explicit Step(const SpecModel& m) : op(*gen_operation(m)) {}
+  std::uint64_t fail_nth = 0;  // 0: no injection
+  explicit Step(const SpecModel& m) : op(*gen_operation(m)) {
+    if (g_campaign && g_campaign->inject && *rc::gen::inRange(0, 16) == 0)
+      fail_nth = *rc::gen::inRange<std::uint64_t>(1, 7);
+  }
 
   // rc::state runs `run(m, sut)` then `apply(m)` on the same model object;
   // run already computed the spec's post-state, so apply adopts it instead of
@@ -621,7 +626,37 @@ struct Step final : rc::state::Command<SpecModel, Sut> {
   void run(const SpecModel& m, Sut& s) const override {
     s.history.push_back(op);
     auto expected = std::make_unique<SpecModel>(m);
-    const StepResult r = lockstep_step(*expected->engine, expected->current, *s.engine, s.current, op);
+    StepResult r;
+    bool injected_enomem = false;
+    if (fail_nth) {
+      // The engine under test alone, with its nth table allocation failing.
+      g_campaign->inject(*s.engine, fail_nth);
+      std::string cur = s.current;
+      const auto b = trace::execute(*s.engine, cur, op);
+      g_campaign->inject(*s.engine, 0);
+      if (b.outcome.kind == trace::OutcomeKind::kError && b.outcome.error == ENOMEM) {
+        // Nothing may have changed: the model did not run the operation.
+        injected_enomem = true;
+        r.outcome = b.outcome;
+        if (cur != s.current) r.failure = "an ENOMEM `" + trace::to_string(op) + "` changed the current IOAS";
+        else if (std::string d = diff_states(*expected->engine, *s.engine); !d.empty())
+          r.failure = "after `" + trace::to_string(op) + "` failed with an injected ENOMEM (allocation " +
+                      std::to_string(fail_nth) + "), the engine changed: " + d;
+      } else {
+        // The injection point lay beyond what the operation needed.
+        const auto a = trace::execute(*expected->engine, expected->current, op);
+        r.outcome = a.outcome;
+        s.current = cur;
+        if (a.outcome != b.outcome)
+          r.failure = "`" + trace::to_string(op) + "` (allocation " + std::to_string(fail_nth) +
+                      " failing): spec => " + trace::to_string(a.outcome) + " (" + a.note + "), sut => " +
+                      trace::to_string(b.outcome) + " (" + b.note + ")";
+        else if (std::string d = diff_states(*expected->engine, *s.engine); !d.empty())
+          r.failure = "after `" + trace::to_string(op) + "`: " + d;
+      }
+    } else {
+      r = lockstep_step(*expected->engine, expected->current, *s.engine, s.current, op);
+    }
     // Stash only on agreement: a failing run throws (RC_FAIL) and is not
     // followed by apply, and a stale stash must never be adopted later.
     if (r.failure.empty()) {
@@ -629,14 +664,18 @@ struct Step final : rc::state::Command<SpecModel, Sut> {
       post_for_ = &m;
     }
     if (g_campaign) {
-      g_campaign->coverage[outcome_class(op, r.outcome)]++;
+      g_campaign->coverage[injected_enomem ? std::string(trace::op_name(op)) + " ENOMEM (injected)"
+                                           : outcome_class(op, r.outcome)]++;
       g_campaign->operations++;
       if (!r.failure.empty()) g_campaign->last_failure = s.history;
     }
     if (!r.failure.empty()) RC_FAIL(r.failure);
   }
 
-  void show(std::ostream& os) const override { os << trace::to_string(op); }
+  void show(std::ostream& os) const override {
+    if (fail_nth) os << "# the engine's page-table allocation " << fail_nth << " fails in:\n";
+    os << trace::to_string(op);
+  }
 
  private:
   mutable std::unique_ptr<SpecModel> post_;
@@ -668,6 +707,7 @@ std::string write_counterexample(const std::vector<Operation>& ops, const std::s
 
 CampaignResult run_campaign(const CampaignConfig& cfg) {
   CampaignState state;
+  state.inject = cfg.inject;
   g_campaign = &state;
   rc::detail::TestParams params;
   params.seed = cfg.seed;

@@ -35,8 +35,12 @@ std::unique_ptr<Engine> make_checked_engine();
 // (1-based; 0 turns injection off): the operation that needs it fails with
 // ENOMEM and changes nothing. Returns false for an engine that is not impl.
 bool fail_nth_table_alloc(Engine& engine, std::uint64_t nth);
-// Allocations attempted so far (failed ones included), and pages in use.
+// Allocations attempted so far (failed ones included), pages in use, and
+// pages reachable from the domains' roots: in use == reachable means no
+// page leaked (empty intermediate tables stay reachable after an unmap, as
+// the kernel's io-pgtable keeps them).
 std::uint64_t table_alloc_calls(const Engine& engine);
 std::uint64_t table_pages_in_use(const Engine& engine);
+std::uint64_t table_pages_reachable(const Engine& engine);
 
 }  // namespace ioas
