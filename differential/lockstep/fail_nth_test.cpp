@@ -69,6 +69,9 @@ const Scenario kScenarios[] = {
      "dirty dom=d on split", 3},
 };
 
+// Test names and failure messages show the scenario by its name.
+void PrintTo(const Scenario& s, std::ostream* os) { *os << s.name; }
+
 std::vector<trace::Line> lines_of(const std::string& text) {
   auto t = trace::parse_trace(text, "scenario");
   EXPECT_TRUE(t.ok()) << (t.ok() ? "" : t.error().message);
