@@ -387,7 +387,9 @@ Status ImplEngine::add_area(Ioas& s, const AreaRef& a) {
       }
       if (st.code() == ENOMEM)
         return err(ENOMEM, "area " + to_string(r) + " in domain " + d->name + ": out of page-table memory");
-      return err(st.code(), "area " + to_string(r) + " at pa " + hex(pa) + " cannot be mapped by domain " + d->name +
+      if (st.code() != EINVAL)  // a back end's own error (a kernel's errno): as it is
+        return err(st.code(), "area " + to_string(r) + " in domain " + d->name + ": " + st.error().message);
+      return err(EINVAL, "area " + to_string(r) + " at pa " + hex(pa) + " cannot be mapped by domain " + d->name +
                                 " (" + to_string(d->fmt) + ", page sizes " + hex(effective_pgsizes(s, *d)) +
                                 ", physical addresses up to " + hex(max_output_address(d->fmt)) + "): " +
                                 st.error().message);
@@ -801,9 +803,18 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
     }
     // Fill the new page table with every area (work on the new table only;
     // it is installed on success).
-    auto table = HwPageTable::create(fresh->fmt, fresh->aperture, fresh->pgsize_bitmap, *ptmem_);
+    auto builtin = [&]() -> Result<std::unique_ptr<IoPageTable>> {
+      auto t = HwPageTable::create(fresh->fmt, fresh->aperture, fresh->pgsize_bitmap, *ptmem_);
+      if (!t.ok()) return t.error();
+      return std::unique_ptr<IoPageTable>(std::move(t).value());
+    };
+    auto table = opts_.tables ? opts_.tables(DomainConfig{fresh->name, s->name, args.dev, fresh->fmt,
+                                                          fresh->aperture, fresh->pgsize_bitmap},
+                                             builtin)
+                              : builtin();
     if (!table.ok())
       return checked<Status>(err(table.code(), what() + ": page table: " + table.error().message));
+    if (!table.value()) return checked<Status>(err(EINVAL, what() + ": the table factory made no table"));
     fresh->pt = std::move(table).value();
     const u64 pgsizes = effective_pgsizes(*s, *fresh);
     for (const SpaceNode* n = s->space.first(); n; n = s->space.next(*n)) {
@@ -811,7 +822,7 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
       Status st = fresh->pt->map(n->range(), area_pa(*n), area_uaddr(*n), static_cast<Prot>(n->prot), pgsizes);
       if (st.code() == ENOMEM) return checked<Status>(err(ENOMEM, what() + ": out of page-table memory"));
       if (!st.ok())
-        return checked<Status>(err(EINVAL, what() + ": area " + to_string(n->range()) + " at pa " + hex(area_pa(*n)) +
+        return checked<Status>(err(st.code(), what() + ": area " + to_string(n->range()) + " at pa " + hex(area_pa(*n)) +
                                                " cannot be mapped by the domain (page sizes " + hex(pgsizes) +
                                                ", physical addresses up to " + hex(max_output_address(fresh->fmt)) +
                                                "): " + st.error().message));

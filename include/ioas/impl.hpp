@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "ioas/backend.hpp"
 #include "ioas/engine.hpp"
 
 namespace ioas {
@@ -18,6 +19,9 @@ struct ImplOptions {
   // O(size of the world) per call: for tests and the differential harness,
   // never for production or benchmarks.
   bool verify_each_op = false;
+  // Makes each new domain's page table (ioas/backend.hpp); empty: the
+  // built-in table in the domain's hardware format.
+  TableFactory tables;
 };
 
 // The production engine with default options: no per-call verification,

@@ -1,0 +1,86 @@
+// Domain back ends (ioas/backend.hpp): ImplOptions::tables makes each new
+// domain's table; a back end's errors reach the caller with their own errno
+// and leave nothing changed.
+#include <gtest/gtest.h>
+
+#include "ioas/backend.hpp"
+#include "ioas/impl.hpp"
+
+namespace ioas {
+namespace {
+
+// Wraps the built-in table; fails map with `fail_errno` while armed, and
+// records every call, as a kernel back end would forward them.
+struct Recorder final : IoPageTable {
+  std::unique_ptr<IoPageTable> in;
+  std::vector<std::string>* log;
+  int* fail_errno;
+  Status map(Range r, u64 pa, u64 uaddr, Prot prot, u64 pgsizes) override {
+    if (*fail_errno) return make_error(*fail_errno, "back end refuses " + to_string(r));
+    log->push_back("map " + to_string(r));
+    return in->map(r, pa, uaddr, prot, pgsizes);
+  }
+  void unmap(Range r) override {
+    log->push_back("unmap " + to_string(r));
+    in->unmap(r);
+  }
+  Status split(u64 last) override { return in->split(last); }
+  void unsplit(u64 last) override { in->unsplit(last); }
+  Status relayout(u64 p) override { return in->relayout(p); }
+  std::optional<Translation> translate(u64 iova) const override { return in->translate(iova); }
+  DmaOutcome dma(DmaDir d, Range r) override { return in->dma(d, r); }
+  std::vector<Range> read_dirty(Range r, u64 p, bool k) override { return in->read_dirty(r, p, k); }
+  void clear_dirty() override { in->clear_dirty(); }
+  void leaves(Range r, const std::function<void(const LeafInfo&)>& f) const override { in->leaves(r, f); }
+  void flush_iotlb() override { in->flush_iotlb(); }
+  u64 flushes() const override { return in->flushes(); }
+  u64 table_pages() const override { return in->table_pages(); }
+  std::size_t mapping_count() const override { return in->mapping_count(); }
+  void for_each_mapping(const std::function<void(const PtMapping&)>& f) const override { in->for_each_mapping(f); }
+  std::size_t verify() const override { return in->verify(); }
+};
+
+TEST(Backend, FactoryMakesEachDomainsTableAndErrorsKeepTheirErrno) {
+  std::vector<std::string> log;
+  int fail = 0;
+  std::vector<std::string> configs;
+  ImplOptions o;
+  o.verify_each_op = true;
+  o.tables = [&](const DomainConfig& c, const std::function<Result<std::unique_ptr<IoPageTable>>()>& builtin)
+      -> Result<std::unique_ptr<IoPageTable>> {
+    configs.push_back(c.name + " " + c.ioas + " " + c.first_device + " " + to_string(c.fmt));
+    if (c.name == "refused") return make_error(ENODEV, "no such container");
+    auto t = builtin();
+    if (!t.ok()) return t.error();
+    auto r = std::make_unique<Recorder>();
+    r->in = std::move(t).value();
+    r->log = &log;
+    r->fail_errno = &fail;
+    return std::unique_ptr<IoPageTable>(std::move(r));
+  };
+  auto e = make_engine(o);
+  ASSERT_TRUE(e->create_ioas("a", {}).ok());
+  ASSERT_TRUE(e->add_memory(MemorySource{"m", 0x7f0000000000, 0x400000, 0x40000000, true}).ok());
+  ASSERT_TRUE(e->map("a", MapArgs{0x100000, 0x200000, "m", 0, Prot::kReadWrite}).ok());
+  ASSERT_TRUE(e->attach("a", AttachArgs{"nic", "d", Format::kArmLpae, {}, {}, {}}).ok());
+  EXPECT_EQ(configs, (std::vector<std::string>{"d a nic arm-lpae"}));
+  EXPECT_EQ(log, (std::vector<std::string>{"map 0x100000-0x2fffff"}));
+  // The factory's own error fails the attach with its errno; nothing changed.
+  auto before = e->snapshot("a");
+  EXPECT_EQ(e->attach("a", AttachArgs{"gpu", "refused", {}, {}, {}, {}}).code(), ENODEV);
+  EXPECT_EQ(e->snapshot("a").value(), before.value());
+  // A back end's map error (a kernel's EFAULT, say) reaches the caller as is.
+  fail = EFAULT;
+  auto m = e->map("a", MapArgs{0x400000, 0x1000, "m", 0x200000, Prot::kRead});
+  EXPECT_EQ(m.code(), EFAULT);
+  EXPECT_NE(m.error().message.find("back end refuses"), std::string::npos) << m.error().message;
+  EXPECT_EQ(e->snapshot("a").value(), before.value());
+  fail = 0;
+  ASSERT_TRUE(e->unmap("a", 0x100000, 0x200000).ok());
+  EXPECT_EQ(log.back(), "unmap 0x100000-0x2fffff");
+  // A back end that cannot be copied makes the engine say so: clone() is null.
+  EXPECT_EQ(e->clone(), nullptr);
+}
+
+}  // namespace
+}  // namespace ioas
