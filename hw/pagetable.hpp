@@ -6,7 +6,7 @@
 //   pt->map({iova, pa, len, prot});        // iommu_pgsize leaves, EEXIST on overlap
 //   pt->unmap(iova, len) -> bytes;         // splits a large leaf cut by the range
 //   pt->translate(iova) -> {pa, prot};
-//   pt->split_blocks(range);               // every leaf -> smallest size, one flush
+//   pt->split_blocks(range[, g, size]);    // every leaf -> smallest size (or size), one flush
 //   pt->merge_blocks(range, pgsizes);      // back to the largest leaves allowed
 //   pt->read_and_clear_dirty(range, &bitmap, keep);
 // Every operation gathers its IOTLB invalidations and flushes once at its end,
@@ -181,10 +181,11 @@ class PageTable {
   // tce: the user address behind iova (it_userspace); others: nullopt.
   virtual std::optional<u64> uaddr(u64 iova) const { return std::nullopt; }
 
-  // Every leaf intersecting r larger than the smallest size becomes leaves of
-  // the smallest size (same address, permission, accessed and dirty state).
-  // One flush for the whole split. ENOMEM: nothing changed.
-  virtual Status split_blocks(Range r, IotlbGather* gather = nullptr) = 0;
+  // Every leaf intersecting r larger than `to_size` (a page size of the
+  // table; 0: the smallest) becomes leaves of that size (same address,
+  // permission, accessed and dirty state). One flush for the whole split.
+  // ENOMEM: nothing changed. EINVAL: to_size is not one of the table's.
+  virtual Status split_blocks(Range r, IotlbGather* gather = nullptr, u64 to_size = 0) = 0;
   // Inside r (one mapping: leaves never span two), every aligned block of a
   // size in pgsizes that is wholly in r and maps contiguous, equally
   // permitted memory aligned to that size becomes one leaf (dirty and

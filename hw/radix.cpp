@@ -223,10 +223,13 @@ class RadixTable final : public PageTable {
     }
   }
 
-  Status split_blocks(Range r, IotlbGather* g) override {
+  Status split_blocks(Range r, IotlbGather* g, u64 to_size) override {
     if (!r.valid() || r.start > kIasMax) return ok_status();
     r.last = std::min(r.last, kIasMax);
-    const int to = level_of(min_pgsize());
+    if (to_size == 0) to_size = min_pgsize();
+    if (!(to_size & cfg_.pgsize_bitmap))
+      return make_error(EINVAL, "split to " + hex(to_size) + ": not a page size of the table");
+    const int to = level_of(to_size);
     IotlbGather local(tlb_, mem_);
     IotlbGather& gather = g ? *g : local;
     Journal j;

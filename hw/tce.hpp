@@ -59,7 +59,7 @@ class TceTable final : public PageTable {
   std::optional<Translation> translate(u64 iova) const override;
   std::optional<u64> uaddr(u64 iova) const override;
   // One page size: nothing to split or merge.
-  Status split_blocks(Range, IotlbGather*) override { return ok_status(); }
+  Status split_blocks(Range, IotlbGather*, u64) override { return ok_status(); }
   void merge_blocks(Range, u64, IotlbGather*) override {}
   u64 read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, IotlbGather* gather = nullptr) override;
   void for_each_leaf(Range r, const std::function<void(const Leaf&)>& f) const override;

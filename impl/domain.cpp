@@ -126,22 +126,34 @@ void HwPageTable::unmap(Range iova) {
 Status HwPageTable::split(u64 last) {
   const PtMapping* m = holding(last);
   IOAS_CHECK(m && m->iova.last != last, "page table split: not inside a mapping");
-  // The one leaf that may cross the new boundary: split it into the smallest
-  // pages (the only step that allocates), then let each side merge back into
-  // the largest leaves its own start allows. Leaves elsewhere are already
-  // what the rule gives for either side (a run from a later start meets the
-  // old boundaries at the crossing leaf's end).
-  std::optional<hw::Leaf> crossing;
-  table_->for_each_leaf(Range{last, last}, [&](const hw::Leaf& l) { crossing = l; });
-  IOAS_CHECK(crossing.has_value(), "page table split: no leaf holds the boundary");
-  const Range span{crossing->iova, crossing->iova + (crossing->size - 1)};
-  if (span.last != last) {
-    if (Status st = table_->split_blocks(span, &gather_); !st.ok()) {
+  // The one leaf that may cross the new boundary is split one size down at
+  // a time (a 1G leaf into 2M leaves, then the 2M leaf holding the boundary
+  // into 4K ones: one table page per step, not 512), until a leaf ends at
+  // `last`. Every other leaf is already what the rule gives for either side
+  // (a run from a later start meets the old boundaries at the crossing
+  // leaf's end, and the pieces of an aligned leaf are aligned); the merge of
+  // each side below only confirms it. On ENOMEM the merge of the original
+  // leaf puts back what earlier steps split.
+  auto crossing = [&]() {
+    std::optional<hw::Leaf> found;
+    table_->for_each_leaf(Range{last, last}, [&](const hw::Leaf& l) { found = l; });
+    IOAS_CHECK(found.has_value(), "page table split: no leaf holds the boundary");
+    return Range{found->iova, found->iova + (found->size - 1)};
+  };
+  const Range original = crossing();
+  for (Range leaf = original; leaf.last != last; leaf = crossing()) {
+    const u64 smaller = m->pgsizes & (leaf.length() - 1);  // sizes below this leaf's
+    IOAS_CHECK(smaller != 0, "page table split: no smaller page size");
+    const u64 next = u64{1} << (63 - std::countl_zero(smaller));
+    if (Status st = table_->split_blocks(leaf, &gather_, next); !st.ok()) {
+      table_->merge_blocks(original, m->pgsizes, &gather_);
       gather_.sync();
       return st;
     }
-    table_->merge_blocks(Range{span.start, last}, m->pgsizes, &gather_);
-    table_->merge_blocks(Range{last + 1, span.last}, m->pgsizes, &gather_);
+  }
+  if (original.last != last) {
+    table_->merge_blocks(Range{original.start, last}, m->pgsizes, &gather_);
+    table_->merge_blocks(Range{last + 1, original.last}, m->pgsizes, &gather_);
   }
   PtMapping right = *m;
   right.iova.start = last + 1;

@@ -481,6 +481,13 @@ std::string diff_states(Engine& spec, Engine& sut) {
           auto l1 = spec.leaves(d.name, part), l2 = sut.leaves(d.name, part);
           if (l1.code() != l2.code()) return "leaves of " + d.name + " over " + to_string(part) + ": answers differ";
           if (!l1.ok()) continue;
+          // Security: nothing the hardware walks lies in a reserved range
+          // (MSI windows, outside an aperture, page 0 by default).
+          for (const LeafInfo& l : *l2)
+            for (const ReservedInfo& rr : s1->reserved)
+              if (l.iova.overlaps(rr.range))
+                return "page table of " + d.name + " maps " + to_string(l.iova) + " inside reserved " +
+                       to_string(rr.range) + " of " + to_string(rr.owner);
           for (std::size_t i = 0; i < std::max(l1->size(), l2->size()); ++i) {
             auto show_leaf = [](const std::vector<LeafInfo>& v, std::size_t k) {
               if (k >= v.size()) return std::string("none");

@@ -13,6 +13,15 @@
 
 namespace ioas {
 
+// Threads (make_engine's engines are thread-safe unless thread_safe=false):
+// one readers-writer lock per engine. These may run concurrently with each
+// other: translate, uva, ranges, leaves, snapshot, check, memories,
+// ioas_names, ioas_options, clone. Every other call runs alone (map, unmap,
+// cut, copy, attach, detach, pins, reserve/allow, memory sources, and also
+// dma and read_dirty, which set or clear accessed/dirty bits in the tables).
+// Page-table splits and merges (cut, dirty tracking) happen inside such
+// calls, so they are never concurrent with a map or unmap. A translation
+// therefore waits for a map in progress; it never sees half of one.
 struct ImplOptions {
   // After every mutating call (success or failure), run the trees' verify()
   // and the SPEC invariants (check()), aborting with a message on a breach.
@@ -22,6 +31,9 @@ struct ImplOptions {
   // Makes each new domain's page table (ioas/backend.hpp); empty: the
   // built-in table in the domain's hardware format.
   TableFactory tables;
+  // false: no lock (one thread at a time, the caller's business); for
+  // single-threaded users and the benchmarks' raw figure.
+  bool thread_safe = true;
 };
 
 // The production engine with default options: no per-call verification,
