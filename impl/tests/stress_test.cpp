@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <random>
 #include <thread>
 #include <vector>
@@ -29,7 +30,10 @@ u64 src_va(int t) { return 0x7f0000000000 + static_cast<u64>(t) * 0x10000000; }
 u64 src_pa(int t) { return 0x40000000 + static_cast<u64>(t) * 0x10000000; }
 
 TEST(Stress, WritersReadersAndPinsOnOneEngineStayConsistent) {
-  auto e = make_engine(ImplOptions{.verify_each_op = false});
+  // IOAS_STRESS_UNLOCKED=1 drops the lock, to see ThreadSanitizer catch it
+  // (a demonstration; never in CI).
+  const char* unlocked = std::getenv("IOAS_STRESS_UNLOCKED");
+  auto e = make_engine(ImplOptions{.verify_each_op = false, .thread_safe = !(unlocked && *unlocked == '1')});
   ASSERT_TRUE(e->create_ioas("s", {}).ok());
   for (int t = 0; t < kWriters; ++t)
     ASSERT_TRUE(e->add_memory(MemorySource{"m" + std::to_string(t), src_va(t), kSrcLen, src_pa(t), true}).ok());
