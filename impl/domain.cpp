@@ -165,15 +165,17 @@ Status HwPageTable::split(u64 last) {
 }
 
 void HwPageTable::unsplit(u64 last) {
-  auto left = maps_.find(holding(last) ? holding(last)->iova.start : last);
-  IOAS_CHECK(left != maps_.end() && left->second.iova.last == last, "unsplit: no mapping ends there");
+  const PtMapping* l = holding(last);
+  IOAS_CHECK(l && l->iova.last == last, "unsplit: no mapping ends there");
   auto right = maps_.find(last + 1);
   IOAS_CHECK(right != maps_.end(), "unsplit: no mapping starts after it");
-  left->second.iova.last = right->second.iova.last;
-  maps_.erase(right);
+  const u64 start = l->iova.start, joined_last = right->second.iova.last;
+  maps_.erase(right);  // invalidates every iterator and pointer into the btree
+  PtMapping& joined = maps_.find(start)->second;
+  joined.iova.last = joined_last;
   // The leaf the joined mapping has at the boundary, as it had before.
-  const Range span = leaf_at(left->second, last);
-  table_->merge_blocks(span, left->second.pgsizes, &gather_);
+  const Range span = leaf_at(joined, last);
+  table_->merge_blocks(span, joined.pgsizes, &gather_);
 }
 
 Status HwPageTable::relayout(u64 pgsizes) {

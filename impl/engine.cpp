@@ -387,9 +387,7 @@ Status ImplEngine::add_area(Ioas& s, const AreaRef& a) {
         s.domains[i]->pt->unmap(r);
         s.domains[i]->pt->flush_iotlb();
       }
-      if (st.code() == ENOMEM)
-        return err(ENOMEM, "area " + to_string(r) + " in domain " + d->name + ": out of page-table memory");
-      if (st.code() != EINVAL)  // a back end's own error (a kernel's errno): as it is
+      if (st.code() != EINVAL)  // ENOMEM, or a back end's own error (a kernel's errno): as it is
         return err(st.code(), "area " + to_string(r) + " in domain " + d->name + ": " + st.error().message);
       return err(EINVAL, "area " + to_string(r) + " at pa " + hex(pa) + " cannot be mapped by domain " + d->name +
                                 " (" + to_string(d->fmt) + ", page sizes " + hex(effective_pgsizes(s, *d)) +
@@ -822,9 +820,10 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
     for (const SpaceNode* n = s->space.first(); n; n = s->space.next(*n)) {
       if (!n->is_area()) continue;
       Status st = fresh->pt->map(n->range(), area_pa(*n), area_uaddr(*n), static_cast<Prot>(n->prot), pgsizes);
-      if (st.code() == ENOMEM) return checked<Status>(err(ENOMEM, what() + ": out of page-table memory"));
+      if (st.code() != EINVAL && !st.ok())  // ENOMEM, or a back end's own error: as it is
+        return checked<Status>(err(st.code(), what() + ": area " + to_string(n->range()) + ": " + st.error().message));
       if (!st.ok())
-        return checked<Status>(err(st.code(), what() + ": area " + to_string(n->range()) + " at pa " + hex(area_pa(*n)) +
+        return checked<Status>(err(EINVAL, what() + ": area " + to_string(n->range()) + " at pa " + hex(area_pa(*n)) +
                                                " cannot be mapped by the domain (page sizes " + hex(pgsizes) +
                                                ", physical addresses up to " + hex(max_output_address(fresh->fmt)) +
                                                "): " + st.error().message));

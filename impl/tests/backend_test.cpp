@@ -82,5 +82,57 @@ TEST(Backend, FactoryMakesEachDomainsTableAndErrorsKeepTheirErrno) {
   EXPECT_EQ(e->clone(), nullptr);
 }
 
+// A back end whose split always fails: the engine must unsplit the domains
+// it already split. With many mappings the btree moves nodes on erase, which
+// is where unsplit once used a stale iterator (found by the VFIO back end's
+// host lockstep).
+struct SplitRefused final : IoPageTable {
+  std::unique_ptr<IoPageTable> in;
+  Status map(Range r, u64 pa, u64 u, Prot p, u64 g) override { return in->map(r, pa, u, p, g); }
+  void unmap(Range r) override { in->unmap(r); }
+  Status split(u64) override { return make_error(EIO, "split refused"); }
+  void unsplit(u64 l) override { in->unsplit(l); }
+  Status relayout(u64 p) override { return in->relayout(p); }
+  std::optional<Translation> translate(u64 i) const override { return in->translate(i); }
+  DmaOutcome dma(DmaDir d, Range r) override { return in->dma(d, r); }
+  std::vector<Range> read_dirty(Range r, u64 p, bool k) override { return in->read_dirty(r, p, k); }
+  void clear_dirty() override { in->clear_dirty(); }
+  void leaves(Range r, const std::function<void(const LeafInfo&)>& f) const override { in->leaves(r, f); }
+  void flush_iotlb() override { in->flush_iotlb(); }
+  u64 flushes() const override { return in->flushes(); }
+  u64 table_pages() const override { return in->table_pages(); }
+  std::size_t mapping_count() const override { return in->mapping_count(); }
+  void for_each_mapping(const std::function<void(const PtMapping&)>& f) const override { in->for_each_mapping(f); }
+  std::size_t verify() const override { return in->verify(); }
+};
+
+TEST(Backend, ACutRefusedByTheSecondDomainIsUndoneInTheFirst) {
+  ImplOptions o;
+  o.verify_each_op = true;
+  o.tables = [](const DomainConfig& c, const std::function<Result<std::unique_ptr<IoPageTable>>()>& builtin)
+      -> Result<std::unique_ptr<IoPageTable>> {
+    auto t = builtin();
+    if (!t.ok() || c.name != "b") return t;
+    auto f = std::make_unique<SplitRefused>();
+    f->in = std::move(t).value();
+    return std::unique_ptr<IoPageTable>(std::move(f));
+  };
+  auto e = make_engine(o);
+  ASSERT_TRUE(e->create_ioas("io", {}).ok());
+  ASSERT_TRUE(e->add_memory({"m", 0x7f0000000000, 16 << 20, 0x40000000, true}).ok());
+  ASSERT_TRUE(e->attach("io", AttachArgs{"x", "a", {}, {}, {}, {}}).ok());
+  ASSERT_TRUE(e->attach("io", AttachArgs{"y", "b", {}, {}, {}, {}}).ok());
+  for (u64 i = 0; i < 40; ++i)
+    ASSERT_TRUE(e->map("io", MapArgs{0x100000 + i * 0x10000, 0x8000, "m", i * 0x8000, Prot::kReadWrite}).ok());
+  const auto before = e->snapshot("io").value();
+  const auto leaves_before = e->leaves("a", Range::all()).value();
+  for (u64 i = 0; i < 40; ++i) {
+    auto st = e->cut("io", 0x100000 + i * 0x10000 + 0x3fff);
+    EXPECT_EQ(st.code(), EIO) << i;
+  }
+  EXPECT_EQ(e->snapshot("io").value(), before);
+  EXPECT_EQ(e->leaves("a", Range::all()).value(), leaves_before);
+}
+
 }  // namespace
 }  // namespace ioas
