@@ -12,6 +12,8 @@
 // reserved regions from sysfs and attach_args_from(), which turns the
 // container's IOVA ranges and page sizes into AttachArgs such that an engine
 // attached with them reports `ranges` equal to what the kernel enforces.
+// vfio_backend.hpp builds on it: an engine domain whose page table is this
+// container (ImplOptions::tables).
 //
 // Errors are ioas::Result values carrying the kernel's errno and a message
 // naming the ioctl, the object and its arguments. Linux only.
