@@ -46,6 +46,15 @@ class PageMemory {
   // nullptr when pa is not memory of this allocator.
   virtual std::uint64_t* page(u64 pa) const = 0;
 
+  // An allocation made elsewhere that shares this counter and its injection
+  // (the engine's own objects: an area node, a domain, a pin): counts as an
+  // allocation and answers false when it is the one to fail. Allocates
+  // nothing.
+  bool count_allocation() {
+    ++alloc_calls_;
+    return !(fail_at_ != 0 && alloc_calls_ == fail_at_);
+  }
+
   // The nth allocation from now (1-based) fails; 0 turns injection off.
   void fail_nth_alloc(u64 n) {
     fail_at_ = n == 0 ? 0 : alloc_calls_ + n;

@@ -171,6 +171,8 @@ class ImplEngine final : public Engine {
  public:
   // Fault injection (include/ioas/impl.hpp).
   hw::HeapPageMemory& table_memory() { return *ptmem_; }
+  // An allocation site of the engine's own objects (see fail_nth_alloc).
+  bool alloc_ok() { return ptmem_->count_allocation(); }
   u64 reachable_table_pages() const {
     u64 n = 0;
     for (const auto& [name, d] : domains_) n += d->pt->table_pages();
@@ -300,6 +302,7 @@ std::unique_ptr<Engine> ImplEngine::clone() const {
 Status ImplEngine::create_ioas(std::string_view name, const IoasOptions& options) {
   if (name.empty()) return checked<Status>(err(EINVAL, "create ioas: empty name"));
   if (find_ioas(name)) return checked<Status>(err(EEXIST, "create ioas " + std::string(name) + ": exists"));
+  if (!alloc_ok()) return checked<Status>(err(ENOMEM, "create ioas " + std::string(name) + ": out of memory"));
   auto s = std::make_unique<Ioas>();
   s->name = std::string(name);
   s->options = options;
@@ -336,6 +339,7 @@ Status ImplEngine::add_memory(const MemorySource& m) {
   if (m.va % kPage != m.pa % kPage)
     return checked<Status>(err(EINVAL, "mem " + m.name + ": va " + hex(m.va) + " and pa " + hex(m.pa) +
                                            " have different offsets within a page"));
+  if (!alloc_ok()) return checked<Status>(err(ENOMEM, "mem " + m.name + ": out of memory"));
   std::uint32_t id;
   if (!free_source_ids_.empty()) {
     id = free_source_ids_.back();
@@ -378,6 +382,7 @@ Status ImplEngine::add_area(Ioas& s, const AreaRef& a) {
   const Source& src = sources_[a.source];
   const u64 pa = src.info.pa + a.offset;
   const Range r{a.start, a.last};
+  if (!alloc_ok()) return err(ENOMEM, "area " + to_string(r) + ": out of memory for its node");
   std::size_t done = 0;
   for (; done < s.domains.size(); ++done) {
     Domain* d = s.domains[done];
@@ -563,6 +568,7 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
   if (!aligned(iova + 1, s->iova_alignment))
     return checked<Status>(
         err(EINVAL, what() + ": new boundary " + hex(iova + 1) + " not aligned to " + hex(s->iova_alignment)));
+  if (!alloc_ok()) return checked<Status>(err(ENOMEM, what() + ": out of memory for the new area's node"));
   // The page tables first: a split may need pages (ENOMEM undoes the
   // domains already split, and nothing else has changed yet).
   for (std::size_t done = 0; done < s->domains.size(); ++done) {
@@ -695,6 +701,7 @@ Status ImplEngine::reserve(std::string_view ioas, Range range, std::string_view 
   if (touches_area(*s, range)) return checked<Status>(err(EADDRINUSE, what() + ": intersects a mapped area"));
   if (auto a = s->allowed.first_overlapping(range))
     return checked<Status>(err(EADDRINUSE, what() + ": intersects allowed range " + to_string(*a)));
+  if (!alloc_ok()) return checked<Status>(err(ENOMEM, what() + ": out of memory"));
   s->reserved.try_emplace(Owner{OwnerKind::kUser, std::string(owner)}, true).first->second.add(range);
   resync_reserved(*s);
   return checked(ok_status());
@@ -721,6 +728,7 @@ Status ImplEngine::allow(std::string_view ioas, std::span<const Range> ranges) {
   for (const Range& r : ranges)
     if (auto rr = s->reserved_union.first_overlapping(r))
       return checked<Status>(err(EADDRINUSE, "allow " + to_string(r) + ": touches reserved " + to_string(*rr)));
+  if (!alloc_ok()) return checked<Status>(err(ENOMEM, "allow: out of memory"));
   RangeSet allowed(false);
   for (const Range& r : sorted) allowed.add(r);
   s->allowed = std::move(allowed);
@@ -801,6 +809,7 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
         return checked<Status>(err(EADDRINUSE, what() + ": allowed range " + to_string(*a) +
                                                    " lies outside the aperture " + to_string(ap)));
     }
+    if (!alloc_ok()) return checked<Status>(err(ENOMEM, what() + ": out of memory for the domain"));
     // Fill the new page table with every area (work on the new table only;
     // it is installed on success).
     auto builtin = [&]() -> Result<std::unique_ptr<IoPageTable>> {
@@ -897,6 +906,7 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
     if (!all_areas_aligned(*s, kPage))
       return checked<R>(err(EADDRINUSE, what() + ": the first pin needs every area PAGE aligned"));
   }
+  if (!alloc_ok()) return checked<R>(err(ENOMEM, what() + ": out of memory"));
   Pin p{r, args.write, args.release, {}};
   for (const AreaRef& a : areas) {
     ++s->area_pins[a.start];
@@ -1257,13 +1267,13 @@ std::unique_ptr<Engine> make_engine(const ImplOptions& options) {
 }
 std::unique_ptr<Engine> make_checked_engine() { return make_engine(ImplOptions{.verify_each_op = true}); }
 
-bool fail_nth_table_alloc(Engine& engine, std::uint64_t nth) {
+bool fail_nth_alloc(Engine& engine, std::uint64_t nth) {
   impl::ImplEngine* e = impl::impl_of(engine);
   if (!e) return false;
   e->table_memory().fail_nth_alloc(nth);
   return true;
 }
-std::uint64_t table_alloc_calls(const Engine& engine) {
+std::uint64_t alloc_calls(const Engine& engine) {
   impl::ImplEngine* e = impl::impl_of(engine);
   return e ? e->table_memory().alloc_calls() : 0;
 }

@@ -1,6 +1,6 @@
 // The fail-nth sweep (the kernel's iommufd_fail_nth, issue 6): for each
-// scenario, fail the 1st, 2nd, ... page-table allocation of one mutating
-// operation until it succeeds. After every injected failure the engine
+// scenario, fail the 1st, 2nd, ... allocation (page-table pages and the
+// engine's own objects) of one mutating operation until it succeeds. After every injected failure the engine
 // must answer ENOMEM, pass its own verify() (the checked engine runs it
 // after every call), leak no table page (every page in use is reachable
 // from a domain's root), and equal the model that never ran
@@ -67,6 +67,13 @@ const Scenario kScenarios[] = {
      "map iova=0x40000000 len=0x40400000 src=m1 prot=rw\n"
      "dma dom=d write iova=0x40000010 len=4\n",
      "dirty dom=d on split", 3},
+    // The engine's own objects: each is one counted allocation.
+    {"create an IOAS", "", "ioas other huge-pages=off", 1},
+    {"register memory", "", "mem m9 va=0x1000 len=0x1000", 1},
+    {"reserve", "", "reserve 0x100000-0x1fffff owner=fw", 1},
+    {"allow", "", "allow 0x100000-0x1fffff 0x400000-0x4fffff", 1},
+    {"pin an area", "mem m1 va=0x7f0000000000 len=0x100000\nmap iova=0x100000 len=0x10000 src=m1 prot=rw\n",
+     "pin iova=0x100000 len=0x10000 write", 1},
 };
 
 // Test names and failure messages show the scenario by its name.
@@ -98,10 +105,10 @@ TEST_P(FailNth, EveryInjectedFailureIsEnomemAndChangesNothing) {
   int failures = 0;
   for (u64 n = 1;; ++n) {
     ASSERT_LT(n, 10000u) << "the operation never succeeded";
-    ASSERT_TRUE(fail_nth_table_alloc(*impl, n));
+    ASSERT_TRUE(fail_nth_alloc(*impl, n));
     std::string c = ci;
     const auto a = trace::execute(*impl, c, op);
-    fail_nth_table_alloc(*impl, 0);
+    fail_nth_alloc(*impl, 0);
     if (a.outcome.kind == trace::OutcomeKind::kError) {
       ASSERT_EQ(a.outcome.error, ENOMEM) << "failing allocation " << n << ": " << a.note;
       EXPECT_NE(a.note.find("memory"), std::string::npos) << a.note;

@@ -42,10 +42,10 @@ TEST(Lockstep, FixedSeedCampaignAgreesAndReachesEveryErrnoPath) {
     if (!r.coverage.count(k)) missing += "\n  " + k;
   EXPECT_TRUE(missing.empty()) << "outcome paths the campaign never reached:" << missing;
   if (kHaveImpl) {
-    // Injected page-table failures reached the operations that allocate
-    // (a cut needs a page only inside a large leaf, which random sequences
-    // rarely reach: the fail-nth sweep covers it deterministically).
-    for (const char* k : {"map ENOMEM (injected)", "attach ENOMEM (injected)", "copy ENOMEM (injected)"})
+    // Injected allocation failures reached every operation that allocates.
+    for (const char* k : {"map ENOMEM (injected)", "attach ENOMEM (injected)", "copy ENOMEM (injected)",
+                          "cut ENOMEM (injected)", "pin ENOMEM (injected)", "reserve ENOMEM (injected)",
+                          "allow ENOMEM (injected)", "mem ENOMEM (injected)", "ioas ENOMEM (injected)"})
       EXPECT_GT(r.coverage.count(k), 0u) << k << " never happened";
   }
 }

@@ -32,7 +32,7 @@ inline std::unique_ptr<Engine> make_sut() {
 // impl engine's page-table allocations; none for the model.
 inline std::function<bool(Engine&, std::uint64_t)> sut_fail_nth() {
 #ifdef IOAS_HAVE_IMPL
-  return [](Engine& e, std::uint64_t n) { return fail_nth_table_alloc(e, n); };
+  return [](Engine& e, std::uint64_t n) { return fail_nth_alloc(e, n); };
 #else
   return {};
 #endif

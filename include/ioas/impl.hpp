@@ -46,16 +46,20 @@ std::unique_ptr<Engine> make_engine(const ImplOptions& options);
 std::unique_ptr<Engine> make_checked_engine();
 
 // ---- Fault injection, for tests (the kernel's fail_nth) ----
-// Every page-table page of every domain of an impl engine comes from one
-// page memory. fail_nth_table_alloc makes its nth allocation from now fail
-// (1-based; 0 turns injection off): the operation that needs it fails with
-// ENOMEM and changes nothing. Returns false for an engine that is not impl.
-bool fail_nth_table_alloc(Engine& engine, std::uint64_t nth);
-// Allocations attempted so far (failed ones included), pages in use, and
+// An impl engine counts its allocations: every page-table page of every
+// domain (one page memory for all), and every object of its own that an
+// operation creates (an IOAS, a memory source, an area node, a domain, a
+// pin, a reserved or allowed set). fail_nth_alloc makes the nth allocation
+// from now fail (1-based; 0 turns injection off): the operation that makes
+// it fails with ENOMEM and changes nothing. Returns false for an engine that
+// is not impl. (The containers' own growth is not counted: a real heap
+// exhaustion there throws std::bad_alloc.)
+bool fail_nth_alloc(Engine& engine, std::uint64_t nth);
+// Allocations counted so far (failed ones included), table pages in use, and
 // pages reachable from the domains' roots: in use == reachable means no
 // page leaked (empty intermediate tables stay reachable after an unmap, as
 // the kernel's io-pgtable keeps them).
-std::uint64_t table_alloc_calls(const Engine& engine);
+std::uint64_t alloc_calls(const Engine& engine);
 std::uint64_t table_pages_in_use(const Engine& engine);
 std::uint64_t table_pages_reachable(const Engine& engine);
 

@@ -238,10 +238,11 @@ TEST(VfioBackend, TheMirrorsRefusalsNeverReachTheKernel) {
   ASSERT_TRUE(w.e->add_memory({"far", 0x7f1000000000, 0x100000, u64{1} << 53, true}).ok());
   auto r = w.e->map("io", MapArgs{std::nullopt, 0x1000, "far", 0, Prot::kReadWrite});
   EXPECT_EQ(r.code(), EINVAL);
-  // Out of page-table memory for the mirror: ENOMEM.
-  ASSERT_TRUE(fail_nth_table_alloc(*w.e, 1));
+  // Out of page-table memory for the mirror: ENOMEM (allocation 1 is the
+  // engine's area node, 2 the mirror's first table page).
+  ASSERT_TRUE(fail_nth_alloc(*w.e, 2));
   EXPECT_EQ(w.map(0x40000000, 0x1000).code(), ENOMEM);
-  fail_nth_table_alloc(*w.e, 0);
+  fail_nth_alloc(*w.e, 0);
   EXPECT_EQ(w.log->calls(), 0u);
   EXPECT_TRUE(w.k->maps().empty());
 }
@@ -303,9 +304,9 @@ TEST(VfioBackend, ACutTheMirrorCannotMakeKeepsTheKernelsPieces) {
   ASSERT_TRUE(w.map(0x200000, 0x200000, 0x200000).ok());  // one 2M leaf in the mirror
   const IoasState before = w.snap();
   const auto leaves_before = w.leaves();
-  ASSERT_TRUE(fail_nth_table_alloc(*w.e, 1));  // splitting the 2M leaf needs a table page
+  ASSERT_TRUE(fail_nth_alloc(*w.e, 2));  // 1: the engine's node for the new area; 2: the mirror's split page
   EXPECT_EQ(w.e->cut("io", 0x2fffff).code(), ENOMEM);
-  fail_nth_table_alloc(*w.e, 0);
+  fail_nth_alloc(*w.e, 0);
   EXPECT_EQ(w.snap(), before);
   EXPECT_EQ(w.leaves(), leaves_before);
   EXPECT_EQ(w.k->maps().size(), 2u);  // the kernel's cut stays: same translations
