@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <unordered_set>
 
 namespace ioas::json {
 namespace {
@@ -205,13 +206,16 @@ class Parser {
       advance();
       return true;
     }
+    // The keys read so far, for the duplicate check: searching v.object
+    // instead makes an object of n keys cost n^2/2 comparisons.
+    std::unordered_set<std::string> keys;
     for (;;) {
       skip_ws();
       if (peek() != '"') return fail("expected a string key in an object");
       const int kl = line_, kc = col_;
       std::string key;
       if (!string(key)) return false;
-      if (v.find(key)) {
+      if (!keys.insert(key).second) {
         line_ = kl;
         col_ = kc;
         return fail("duplicate key \"" + key + "\"");

@@ -21,6 +21,11 @@ namespace ioas::json {
 
 struct Value {
   enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject };
+  // Declared here, defaulted below the class: with clang and libstdc++, an
+  // implicit constructor makes std::pair<std::string, Value> (the type of
+  // `object`) ask whether Value is default-constructible while Value is still
+  // incomplete, and the header does not compile.
+  Value();
   Kind kind = Kind::kNull;
   bool boolean = false;
   std::uint64_t number = 0;
@@ -45,6 +50,8 @@ struct Value {
   const Value* find(std::string_view key) const;
   const char* kind_name() const;
 };
+
+inline Value::Value() = default;
 
 // Parses a whole document. `file` names the input in error messages.
 Result<Value> parse(std::string_view text, std::string_view file);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <map>
+#include <set>
 
 #include "trace.hpp"
 
@@ -52,6 +53,15 @@ struct Reader {
     auto n = trace::parse_number(v.string);
     if (!n.ok()) return fail(v, path, "bad number \"" + v.string + "\": " + n.error().message);
     out = *n;
+    return true;
+  }
+  // Pin ids are 32 bits, as the engines count them; a wider value is an
+  // error, not a silently truncated id.
+  bool pin_id(const Value& v, const std::string& path, std::uint32_t& out) {
+    u64 n = 0;
+    if (!number(v, path, n)) return false;
+    if (n > 0xffffffffu) return fail(v, path, "pin id " + trace::hex(n) + " is above 2^32-1");
+    out = static_cast<std::uint32_t>(n);
     return true;
   }
   bool range(const Value& v, const std::string& path, Range& out) {
@@ -251,6 +261,9 @@ Result<StateDump> from_json_text(std::string_view text, std::string_view file) {
     return true;
   });
   if (!ok) return bad();
+  // Domain names are unique across IOASes: a translation sample names only
+  // its domain, so a second domain of the same name would make it ambiguous.
+  std::set<std::string> domain_names;
   ok = rd.each(root, "$", "ioases", [&](const Value& io, const std::string& p) {
     if (!rd.object(io, p)) return false;
     IoasState s;
@@ -260,9 +273,7 @@ Result<StateDump> from_json_text(std::string_view text, std::string_view file) {
     if ((v = io.find("huge_pages")) && !rd.boolean(*v, p + ".huge_pages", s.options.huge_pages)) return false;
     if (!(v = rd.member(io, p, "iova_alignment")) || !rd.number(*v, p + ".iova_alignment", s.iova_alignment))
       return false;
-    u64 next = 1;
-    if ((v = io.find("next_pin_id")) && !rd.number(*v, p + ".next_pin_id", next)) return false;
-    s.next_pin_id = static_cast<std::uint32_t>(next);
+    if ((v = io.find("next_pin_id")) && !rd.pin_id(*v, p + ".next_pin_id", s.next_pin_id)) return false;
     if (!rd.each(io, p, "areas", [&](const Value& a, const std::string& q) {
           AreaInfo ai;
           const Value* f;
@@ -301,10 +312,8 @@ Result<StateDump> from_json_text(std::string_view text, std::string_view file) {
     if (!rd.each(io, p, "pins", [&](const Value& r, const std::string& q) {
           PinInfo pi;
           const Value* f;
-          u64 id = 0;
           if (!rd.object(r, q)) return false;
-          if (!(f = rd.member(r, q, "id")) || !rd.number(*f, q + ".id", id)) return false;
-          pi.id = static_cast<std::uint32_t>(id);
+          if (!(f = rd.member(r, q, "id")) || !rd.pin_id(*f, q + ".id", pi.id)) return false;
           if (!(f = rd.member(r, q, "iova")) || !rd.range(*f, q + ".iova", pi.iova)) return false;
           if ((f = r.find("write")) && !rd.boolean(*f, q + ".write", pi.write)) return false;
           if ((f = r.find("release")) && !rd.boolean(*f, q + ".release", pi.release)) return false;
@@ -317,6 +326,8 @@ Result<StateDump> from_json_text(std::string_view text, std::string_view file) {
           const Value* f;
           if (!rd.object(r, q)) return false;
           if (!(f = rd.member(r, q, "name")) || !rd.string(*f, q + ".name", di.name)) return false;
+          if (!domain_names.insert(di.name).second)
+            return rd.fail(*f, q + ".name", "domain \"" + di.name + "\" appears twice (domain names are unique)");
           if (!(f = rd.member(r, q, "format")) || !rd.choice(*f, q + ".format", kFormats, di.fmt)) return false;
           if (!(f = rd.member(r, q, "aperture")) || !rd.range(*f, q + ".aperture", di.aperture)) return false;
           if (!(f = rd.member(r, q, "pgsize_bitmap")) || !rd.number(*f, q + ".pgsize_bitmap", di.pgsize_bitmap))

@@ -82,8 +82,8 @@ struct CampaignConfig {
   std::function<std::unique_ptr<Engine>()> make_sut;
   // Where a shrunk counterexample is written ("" = do not write).
   std::string corpus_dir;
-  // When set, about one step in 16 makes the nth (1..6) page-table
-  // allocation of its operation fail in the engine under test (inject(e, n);
+  // When set, about one step in 16 makes the nth (1..6) allocation (a
+  // table page or one of the engine's objects) of its operation fail in the engine under test (inject(e, n);
   // inject(e, 0) turns it off). An ENOMEM answer must leave the engine equal
   // to the model that did not run the operation; any other answer must
   // agree with the model as usual. Counted as "<op> ENOMEM (injected)".
