@@ -9,84 +9,27 @@
 //     properties keep holding on them between fuzzing runs.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cerrno>
-#include <cstdint>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
-#include <vector>
 
 #include "trace.hpp"
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
+#include "kept_inputs.hpp"
 
 namespace ioas::trace {
 namespace {
 
-namespace fs = std::filesystem;
-
-const fs::path kRegressions = IOAS_FUZZ_REGRESSIONS_DIR;
-const fs::path kSeeds[] = {IOAS_CORPUS_DIR, IOAS_FUZZ_SEEDS_DIR};
-
-std::vector<fs::path> files_in(const fs::path& dir) {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_regular_file()) out.push_back(e.path());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-std::string read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-int run_fuzz_target(const fs::path& p) {
-  const std::string text = read(p);
-  return LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
-}
+const std::filesystem::path kRegressions = IOAS_FUZZ_REGRESSIONS_DIR;
 
 TEST(FuzzRegressions, EveryKeptInputKeepsTheFuzzTargetsPropertiesAndGetsTheAnswerItsNameStates) {
-  if (!fs::exists(kRegressions)) {
-    GTEST_SKIP() << "no regression input kept yet in " << kRegressions;
-  }
-  const bool folder_has_files = !fs::is_empty(kRegressions);
-  int read_files = 0;
-  for (const auto& p : files_in(kRegressions)) {
-    SCOPED_TRACE(p.string());
-    EXPECT_EQ(run_fuzz_target(p), 0);
-    const std::string name = p.filename().string();
-    auto t = parse_trace(read(p), name);
-    if (name.rfind("error-", 0) == 0) {
-      ASSERT_FALSE(t.ok()) << "parsed";
-      EXPECT_EQ(t.error().code, EINVAL);
-      EXPECT_EQ(t.error().message.rfind(name + ":", 0), 0u) << t.error().message;
-    } else if (name.rfind("ok-", 0) == 0) {
-      EXPECT_TRUE(t.ok()) << t.error().message;
-    } else {
-      ADD_FAILURE() << "a regression input's name starts with error- or ok-";
-    }
-    ++read_files;
-  }
-  if (folder_has_files) {
-    EXPECT_GT(read_files, 0);
-  }
+  if (!std::filesystem::exists(kRegressions)) GTEST_SKIP() << "no regression input kept yet in " << kRegressions;
+  const bool has_files = !std::filesystem::is_empty(kRegressions);
+  const int n = fuzz::check_kept_inputs(kRegressions, [](const std::string& text, const std::string& name) {
+    return parse_trace(text, name);
+  });
+  if (has_files) EXPECT_GT(n, 0);
 }
 
 TEST(FuzzRegressions, EveryShippedSeedKeepsTheFuzzTargetsProperties) {
-  int read_files = 0;
-  for (const auto& dir : kSeeds)
-    for (const auto& p : files_in(dir)) {
-      SCOPED_TRACE(p.string());
-      EXPECT_EQ(run_fuzz_target(p), 0);
-      ++read_files;
-    }
-  EXPECT_GT(read_files, 0) << "no seed read";
+  EXPECT_GT(fuzz::check_seeds({IOAS_CORPUS_DIR, IOAS_FUZZ_SEEDS_DIR}), 0) << "no seed read";
 }
 
 }  // namespace

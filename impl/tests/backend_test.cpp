@@ -9,10 +9,30 @@
 namespace ioas {
 namespace {
 
-// Wraps the built-in table; fails map with `fail_errno` while armed, and
-// records every call, as a kernel back end would forward them.
-struct Recorder final : IoPageTable {
+// Forwards everything to the built-in table; tests override what they change.
+struct Forward : IoPageTable {
   std::unique_ptr<IoPageTable> in;
+  Status map(Range r, u64 pa, u64 u, Prot p, u64 g) override { return in->map(r, pa, u, p, g); }
+  void unmap(Range r) override { in->unmap(r); }
+  Status split(u64 last) override { return in->split(last); }
+  void unsplit(u64 l) override { in->unsplit(l); }
+  Status relayout(u64 p) override { return in->relayout(p); }
+  std::optional<Translation> translate(u64 i) const override { return in->translate(i); }
+  DmaOutcome dma(DmaDir d, Range r) override { return in->dma(d, r); }
+  std::vector<Range> read_dirty(Range r, u64 p, bool k) override { return in->read_dirty(r, p, k); }
+  void clear_dirty() override { in->clear_dirty(); }
+  void leaves(Range r, const std::function<void(const LeafInfo&)>& f) const override { in->leaves(r, f); }
+  void flush_iotlb() override { in->flush_iotlb(); }
+  u64 flushes() const override { return in->flushes(); }
+  u64 table_pages() const override { return in->table_pages(); }
+  std::size_t mapping_count() const override { return in->mapping_count(); }
+  void for_each_mapping(const std::function<void(const PtMapping&)>& f) const override { in->for_each_mapping(f); }
+  std::size_t verify() const override { return in->verify(); }
+};
+
+// Fails map with `fail_errno` while armed, and records every call, as a
+// kernel back end would forward them.
+struct Recorder final : Forward {
   std::vector<std::string>* log;
   int* fail_errno;
   Status map(Range r, u64 pa, u64 uaddr, Prot prot, u64 pgsizes) override {
@@ -24,20 +44,6 @@ struct Recorder final : IoPageTable {
     log->push_back("unmap " + to_string(r));
     in->unmap(r);
   }
-  Status split(u64 last) override { return in->split(last); }
-  void unsplit(u64 last) override { in->unsplit(last); }
-  Status relayout(u64 p) override { return in->relayout(p); }
-  std::optional<Translation> translate(u64 iova) const override { return in->translate(iova); }
-  DmaOutcome dma(DmaDir d, Range r) override { return in->dma(d, r); }
-  std::vector<Range> read_dirty(Range r, u64 p, bool k) override { return in->read_dirty(r, p, k); }
-  void clear_dirty() override { in->clear_dirty(); }
-  void leaves(Range r, const std::function<void(const LeafInfo&)>& f) const override { in->leaves(r, f); }
-  void flush_iotlb() override { in->flush_iotlb(); }
-  u64 flushes() const override { return in->flushes(); }
-  u64 table_pages() const override { return in->table_pages(); }
-  std::size_t mapping_count() const override { return in->mapping_count(); }
-  void for_each_mapping(const std::function<void(const PtMapping&)>& f) const override { in->for_each_mapping(f); }
-  std::size_t verify() const override { return in->verify(); }
 };
 
 TEST(Backend, FactoryMakesEachDomainsTableAndErrorsKeepTheirErrno) {
@@ -86,24 +92,8 @@ TEST(Backend, FactoryMakesEachDomainsTableAndErrorsKeepTheirErrno) {
 // it already split. With many mappings the btree moves nodes on erase, which
 // is where unsplit once used a stale iterator (found by the VFIO back end's
 // host lockstep).
-struct SplitRefused final : IoPageTable {
-  std::unique_ptr<IoPageTable> in;
-  Status map(Range r, u64 pa, u64 u, Prot p, u64 g) override { return in->map(r, pa, u, p, g); }
-  void unmap(Range r) override { in->unmap(r); }
+struct SplitRefused final : Forward {
   Status split(u64) override { return make_error(EIO, "split refused"); }
-  void unsplit(u64 l) override { in->unsplit(l); }
-  Status relayout(u64 p) override { return in->relayout(p); }
-  std::optional<Translation> translate(u64 i) const override { return in->translate(i); }
-  DmaOutcome dma(DmaDir d, Range r) override { return in->dma(d, r); }
-  std::vector<Range> read_dirty(Range r, u64 p, bool k) override { return in->read_dirty(r, p, k); }
-  void clear_dirty() override { in->clear_dirty(); }
-  void leaves(Range r, const std::function<void(const LeafInfo&)>& f) const override { in->leaves(r, f); }
-  void flush_iotlb() override { in->flush_iotlb(); }
-  u64 flushes() const override { return in->flushes(); }
-  u64 table_pages() const override { return in->table_pages(); }
-  std::size_t mapping_count() const override { return in->mapping_count(); }
-  void for_each_mapping(const std::function<void(const PtMapping&)>& f) const override { in->for_each_mapping(f); }
-  std::size_t verify() const override { return in->verify(); }
 };
 
 TEST(Backend, ACutRefusedByTheSecondDomainIsUndoneInTheFirst) {
