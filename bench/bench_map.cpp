@@ -153,7 +153,11 @@ void TreeMapUnmap(benchmark::State& state, Tree*, Node*, Entry*) {
 }
 
 std::unique_ptr<Engine> impl_engine() { return make_engine(ImplOptions{}); }
-std::unique_ptr<Engine> impl_engine_unlocked() { return make_engine(ImplOptions{.thread_safe = false}); }
+std::unique_ptr<Engine> impl_engine_unlocked() {
+  ImplOptions o;
+  o.thread_safe = false;
+  return make_engine(o);
+}
 std::unique_ptr<Engine> model_engine() { return make_model_engine(); }
 
 BENCHMARK_CAPTURE(AutoMapUnmap, Impl, &impl_engine)

@@ -1257,7 +1257,9 @@ std::unique_ptr<Engine> make_engine() {
     const char* v = std::getenv("IOAS_IMPL_VERIFY");
     return v && *v && std::string_view(v) != "0";
   }();
-  return make_engine(ImplOptions{.verify_each_op = env});
+  ImplOptions o;
+  o.verify_each_op = env;
+  return make_engine(o);
 }
 std::unique_ptr<Engine> make_impl_engine() { return make_engine(); }
 std::unique_ptr<Engine> make_engine(const ImplOptions& options) {
@@ -1265,7 +1267,11 @@ std::unique_ptr<Engine> make_engine(const ImplOptions& options) {
   if (!options.thread_safe) return e;
   return std::make_unique<impl::LockedEngine>(std::move(e));
 }
-std::unique_ptr<Engine> make_checked_engine() { return make_engine(ImplOptions{.verify_each_op = true}); }
+std::unique_ptr<Engine> make_checked_engine() {
+  ImplOptions o;
+  o.verify_each_op = true;
+  return make_engine(o);
+}
 
 bool fail_nth_alloc(Engine& engine, std::uint64_t nth) {
   impl::ImplEngine* e = impl::impl_of(engine);

@@ -33,7 +33,9 @@ TEST(Stress, WritersReadersAndPinsOnOneEngineStayConsistent) {
   // IOAS_STRESS_UNLOCKED=1 drops the lock, to see ThreadSanitizer catch it
   // (a demonstration; never in CI).
   const char* unlocked = std::getenv("IOAS_STRESS_UNLOCKED");
-  auto e = make_engine(ImplOptions{.verify_each_op = false, .thread_safe = !(unlocked && *unlocked == '1')});
+  ImplOptions options;
+  options.thread_safe = !(unlocked && *unlocked == '1');
+  auto e = make_engine(options);
   ASSERT_TRUE(e->create_ioas("s", {}).ok());
   for (int t = 0; t < kWriters; ++t)
     ASSERT_TRUE(e->add_memory(MemorySource{"m" + std::to_string(t), src_va(t), kSrcLen, src_pa(t), true}).ok());

@@ -42,7 +42,7 @@ std::unique_ptr<Engine> make_engine();
 // The same, under the name the trace replayer registers.
 std::unique_ptr<Engine> make_impl_engine();
 std::unique_ptr<Engine> make_engine(const ImplOptions& options);
-// make_engine({.verify_each_op = true}): for test factories.
+// make_engine with verify_each_op: for test factories.
 std::unique_ptr<Engine> make_checked_engine();
 
 // ---- Fault injection, for tests (the kernel's fail_nth) ----
