@@ -37,6 +37,7 @@
 #include <set>
 
 #include "formats.hpp"
+#include "kvm/kvm_abi.hpp"
 #include "pagetable.hpp"
 #include "walker.hpp"
 
@@ -328,6 +329,35 @@ TEST(KvmScenario, RunsOnTheSoftwareWalker) {
 
 // ---- KVM ----
 
+// Each request number is the one a C program built against <linux/kvm.h>
+// gets (x86-64), so the kernel recognises it. KVM_GET_SUPPORTED_CPUID and
+// KVM_SET_CPUID2 are where the C++ layout of the header's struct kvm_cpuid2
+// differs (kvm_abi.hpp): the header's own macros give 0xc00cae05 and
+// 0x400cae90 in C++, which the kernel refuses with EINVAL.
+TEST(KvmAbi, RequestNumbersAreTheKernels) {
+  EXPECT_EQ(kvm_abi::kGetApiVersion, 0xae00u);
+  EXPECT_EQ(kvm_abi::kCreateVm, 0xae01u);
+  EXPECT_EQ(kvm_abi::kGetVcpuMmapSize, 0xae04u);
+  EXPECT_EQ(kvm_abi::kGetSupportedCpuid, 0xc008ae05u);
+  EXPECT_EQ(kvm_abi::kCreateVcpu, 0xae41u);
+  EXPECT_EQ(kvm_abi::kSetUserMemoryRegion, 0x4020ae46u);
+  EXPECT_EQ(kvm_abi::kRun, 0xae80u);
+  EXPECT_EQ(kvm_abi::kGetRegs, 0x8090ae81u);
+  EXPECT_EQ(kvm_abi::kSetRegs, 0x4090ae82u);
+  EXPECT_EQ(kvm_abi::kGetSregs, 0x8138ae83u);
+  EXPECT_EQ(kvm_abi::kSetSregs, 0x4138ae84u);
+  EXPECT_EQ(kvm_abi::kSetCpuid2, 0x4008ae90u);
+}
+
+// The pitfall itself: if a future header or compiler lays kvm_cpuid2 out as
+// C does, this tells us the workaround is no longer needed.
+TEST(KvmAbi, CppLayoutOfKvmCpuid2DiffersFromC) {
+  EXPECT_NE(sizeof(kvm_cpuid2), sizeof(kvm_abi::Cpuid2Header))
+      << "C++ now lays struct kvm_cpuid2 out as C does";
+  EXPECT_NE(static_cast<unsigned long>(KVM_GET_SUPPORTED_CPUID), kvm_abi::kGetSupportedCpuid);
+}
+
+
 void on_alarm(int) {}
 
 struct Fd {
@@ -348,18 +378,17 @@ TEST(Kvm, X86CpuWalksOurTable) {
     GTEST_SKIP() << "/dev/kvm cannot be opened (" << std::strerror(e)
                  << "): the x86-64 page table was NOT checked by a real x86 MMU";
   }
-  ASSERT_EQ(ioctl(kvm.fd, KVM_GET_API_VERSION, 0), KVM_API_VERSION);
-  Fd vm{ioctl(kvm.fd, KVM_CREATE_VM, 0)};
+  ASSERT_EQ(ioctl(kvm.fd, kvm_abi::kGetApiVersion, 0), KVM_API_VERSION);
+  Fd vm{ioctl(kvm.fd, kvm_abi::kCreateVm, 0)};
   ASSERT_GE(vm.fd, 0) << std::strerror(errno);
 
   // The CPUID KVM supports: pass it to the guest, and use 1G leaves only
   // where pdpe1gb (CPUID 0x80000001 EDX bit 26) is offered.
-  std::vector<unsigned char> cpuid_buf(sizeof(kvm_cpuid2) + 256 * sizeof(kvm_cpuid_entry2));
-  auto* cpuid = reinterpret_cast<kvm_cpuid2*>(cpuid_buf.data());
-  cpuid->nent = 256;
-  ASSERT_EQ(ioctl(kvm.fd, KVM_GET_SUPPORTED_CPUID, cpuid), 0) << std::strerror(errno);
+  auto cpuid = std::make_unique<kvm_abi::Cpuid2>();
+  cpuid->hdr.nent = kvm_abi::Cpuid2::kMaxEntries;
+  ASSERT_EQ(ioctl(kvm.fd, kvm_abi::kGetSupportedCpuid, cpuid.get()), 0) << std::strerror(errno);
   bool gbpages = false;
-  for (u64 i = 0; i < cpuid->nent; ++i)
+  for (u64 i = 0; i < cpuid->hdr.nent; ++i)
     if (cpuid->entries[i].function == 0x80000001) gbpages = (cpuid->entries[i].edx >> 26) & 1;
   std::fprintf(stderr, "hw.Kvm: guest CPUID 0x80000001 EDX bit 26 (pdpe1gb) = %d\n", gbpages ? 1 : 0);
 
@@ -373,17 +402,17 @@ TEST(Kvm, X86CpuWalksOurTable) {
     region.guest_phys_addr = 0;
     region.memory_size = s.ram_size;
     region.userspace_addr = reinterpret_cast<u64>(s.ram);
-    ASSERT_EQ(ioctl(vm.fd, KVM_SET_USER_MEMORY_REGION, &region), 0) << std::strerror(errno);
-    Fd vcpu{ioctl(vm.fd, KVM_CREATE_VCPU, seed)};
+    ASSERT_EQ(ioctl(vm.fd, kvm_abi::kSetUserMemoryRegion, &region), 0) << std::strerror(errno);
+    Fd vcpu{ioctl(vm.fd, kvm_abi::kCreateVcpu, seed)};
     ASSERT_GE(vcpu.fd, 0) << std::strerror(errno);
-    ASSERT_EQ(ioctl(vcpu.fd, KVM_SET_CPUID2, cpuid), 0) << std::strerror(errno);
-    const int run_size = ioctl(kvm.fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    ASSERT_EQ(ioctl(vcpu.fd, kvm_abi::kSetCpuid2, cpuid.get()), 0) << std::strerror(errno);
+    const int run_size = ioctl(kvm.fd, kvm_abi::kGetVcpuMmapSize, 0);
     ASSERT_GT(run_size, 0);
     auto* run = static_cast<kvm_run*>(mmap(nullptr, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu.fd, 0));
     ASSERT_NE(run, MAP_FAILED);
 
     kvm_sregs sregs{};
-    ASSERT_EQ(ioctl(vcpu.fd, KVM_GET_SREGS, &sregs), 0);
+    ASSERT_EQ(ioctl(vcpu.fd, kvm_abi::kGetSregs, &sregs), 0);
     kvm_segment code{};
     code.base = 0;
     code.limit = 0xffffffff;
@@ -408,13 +437,13 @@ TEST(Kvm, X86CpuWalksOurTable) {
     sregs.cr4 = 1u << 5;                 // PAE
     sregs.cr0 = 0x80050033;              // PE MP ET NE WP AM PG
     sregs.efer = (1u << 8) | (1u << 10);  // LME LMA
-    ASSERT_EQ(ioctl(vcpu.fd, KVM_SET_SREGS, &sregs), 0) << std::strerror(errno);
+    ASSERT_EQ(ioctl(vcpu.fd, kvm_abi::kSetSregs, &sregs), 0) << std::strerror(errno);
     kvm_regs regs{};
     regs.rip = kCode;
     regs.rsp = kStackTop;
     regs.rsi = kCmds;
     regs.rflags = 2;
-    ASSERT_EQ(ioctl(vcpu.fd, KVM_SET_REGS, &regs), 0);
+    ASSERT_EQ(ioctl(vcpu.fd, kvm_abi::kSetRegs, &regs), 0);
 
     struct sigaction sa{};
     sa.sa_handler = on_alarm;
@@ -424,7 +453,7 @@ TEST(Kvm, X86CpuWalksOurTable) {
     PfReport cur{};
     bool halted = false;
     for (int exits = 0; exits < 100000 && !halted; ++exits) {
-      if (ioctl(vcpu.fd, KVM_RUN, 0) < 0) {
+      if (ioctl(vcpu.fd, kvm_abi::kRun, 0) < 0) {
         ADD_FAILURE() << "KVM_RUN: " << std::strerror(errno) << " (a hung guest times out after 20 s)";
         break;
       }
@@ -448,7 +477,7 @@ TEST(Kvm, X86CpuWalksOurTable) {
         }
         default: {
           kvm_regs r{};
-          ioctl(vcpu.fd, KVM_GET_REGS, &r);
+          ioctl(vcpu.fd, kvm_abi::kGetRegs, &r);
           ADD_FAILURE() << "unexpected exit " << run->exit_reason << " at rip 0x" << std::hex << r.rip
                         << " (8 = shutdown: a triple fault)";
           halted = true;
@@ -467,7 +496,7 @@ TEST(Kvm, X86CpuWalksOurTable) {
                  static_cast<unsigned long long>(seed), sizes.c_str(), s.cmds.size(), faults.size());
     // One memslot per VM at a time: drop it before the next scenario's RAM.
     region.memory_size = 0;
-    ioctl(vm.fd, KVM_SET_USER_MEMORY_REGION, &region);
+    ioctl(vm.fd, kvm_abi::kSetUserMemoryRegion, &region);
   }
 }
 
