@@ -81,6 +81,9 @@ constexpr u64 kDfscTranslation = 0x04;
 constexpr u64 kDfscPermission = 0x0c;
 u64 esr_ec(u64 esr) { return esr >> 26; }
 u64 esr_fault_class(u64 esr) { return esr & 0x3c; }
+u64 esr_fault_level(u64 esr) { return esr & 3; }
+// The Arm level (0 = the top) of a leaf: 1G at level 1, 2M at 2, 4K at 3.
+u64 arm_level(u64 leaf_size) { return leaf_size == k1G ? 1 : leaf_size == k2M ? 2 : 3; }
 
 // The guest's RAM: a sparse file mapped shared, so QEMU and we see the same
 // bytes, before, during and after the run.
@@ -157,11 +160,11 @@ struct Scenario {
   u64 planted_index = ~u64{0};       // the command a planted bug should betray
 };
 
-// The leaf descriptor at physical address `pa` of the given size, exactly as
-// the format's encoder wrote it: found by value among the table pages (each
-// output address is used by one leaf only), so no second walk is needed.
+// The descriptor of the leaf behind p, as the format's encoder wrote it
+// (before the run): found by value among the table pages, where each output
+// address belongs to one leaf only, so no second walk is needed.
 u64* find_leaf_descriptor(Scenario& s, const Predicted& p) {
-  const int level = p.leaf_size == k4K ? 0 : p.leaf_size == k2M ? 1 : 2;
+  const int level = static_cast<int>(3 - arm_level(p.leaf_size));  // ours: 0 = 4K
   const u64 leaf_pa = p.pa & ~(p.leaf_size - 1);
   const Prot prot = p.writable ? Prot::kReadWrite : Prot::kRead;
   const u64 want = arm::Fmt::leaf_entry(leaf_pa, level, prot, false, false);
@@ -313,6 +316,7 @@ struct Coverage {
   std::set<u64> sizes;  // leaf sizes accessed through
   u64 accesses = 0, translation_faults = 0, permission_faults = 0;
   u64 af_checked = 0, dirty_checked = 0;  // leaves whose AF / dirty state was compared
+  std::set<u64> permission_fault_levels;  // Arm levels of the leaves that refused a write
   u64 accessed_leaves = 0, written_leaves = 0;
   u64 hafdbs = 0;
 };
@@ -326,7 +330,10 @@ std::string hex(u64 v) {
 // Compares the run (the shared area, the memory, the table's AF and dirty
 // state) with what our table predicted. Returns every difference; the
 // caller asserts there are none, or, with a planted bug, that there are.
-std::vector<std::string> check(Scenario& s, Coverage& cov) {
+// With `fault_levels`, a permission fault must also name the level of the
+// leaf our table has there (DFSC 0b0011LL), so a leaf of each size is seen
+// at its level; translation fault levels are not checked.
+std::vector<std::string> check(Scenario& s, Coverage& cov, bool fault_levels) {
   std::vector<std::string> bad;
   const ArmShared& sh = s.ram.shared();
   cov.hafdbs = sh.hafdbs;
@@ -353,11 +360,15 @@ std::vector<std::string> check(Scenario& s, Coverage& cov) {
     if (faulted) {
       const ArmFault& r = sh.faults[f++];
       const u64 want_class = p.mapped ? kDfscPermission : kDfscTranslation;
+      const bool level_ok = !fault_levels || !p.mapped || esr_fault_level(r.esr) == arm_level(p.leaf_size);
       if (expect_fault && (r.far != c.addr || esr_ec(r.esr) != kEcDataAbortSameEl ||
-                           esr_fault_class(r.esr) != want_class || ((r.esr & kEsrWnR) != 0) != write))
+                           esr_fault_class(r.esr) != want_class || ((r.esr & kEsrWnR) != 0) != write || !level_ok))
         bad.push_back(what + ": fault far " + hex(r.far) + " esr " + hex(r.esr) + ", expected far " + hex(c.addr) +
-                      (p.mapped ? " permission" : " translation") + " fault, WnR " + (write ? "1" : "0"));
+                      (p.mapped ? " permission fault at level " + std::to_string(arm_level(p.leaf_size))
+                                : std::string(" translation fault")) +
+                      ", WnR " + (write ? "1" : "0"));
       if (expect_fault) ++(p.mapped ? cov.permission_faults : cov.translation_faults);
+      if (expect_fault && p.mapped && fault_levels) cov.permission_fault_levels.insert(esr_fault_level(r.esr));
     }
     const u64 after = sh.cmds[i].value;
     if (faulted) {
@@ -418,7 +429,7 @@ std::vector<std::string> check(Scenario& s, Coverage& cov) {
 
 // The guest's command loop, executed on our software walker; faults are
 // reported as the guest's vector reports them (the walker does not say at
-// which level a translation fault happened: level 3 is reported).
+// which level it faulted: level 3 is reported, and not checked).
 void run_on_walker(Scenario& s) {
   ArmShared& sh = s.ram.shared();
   sh.hafdbs = 2;  // the walker models HTTU's access flag and dirty state
@@ -466,7 +477,7 @@ TEST(TcgArmScenario, RunsOnTheSoftwareWalker) {
     ASSERT_FALSE(HasFatalFailure());
     run_on_walker(s);
     Coverage cov;
-    const auto bad = check(s, cov);
+    const auto bad = check(s, cov, false);
     EXPECT_TRUE(bad.empty()) << problems_text(bad);
     EXPECT_EQ(cov.sizes, (std::set<u64>{k4K, k2M, k1G}));
     EXPECT_GT(cov.translation_faults, 0u);
@@ -482,7 +493,7 @@ TEST(TcgArmScenario, PlantedBugsAreCaughtOnTheSoftwareWalker) {
     ASSERT_FALSE(HasFatalFailure());
     run_on_walker(s);
     Coverage cov;
-    const auto bad = check(s, cov);
+    const auto bad = check(s, cov, false);
     ASSERT_FALSE(bad.empty());
     EXPECT_NE(problems_text(bad).find("command " + std::to_string(s.planted_index) + " "), std::string::npos)
         << problems_text(bad);
@@ -571,14 +582,17 @@ std::vector<std::string> run_scenario_on_qemu(Scenario& s, const char* name, Cov
                  name, static_cast<unsigned long long>(sh.hafdbs));
     return {"HAFDBS < 2"};
   }
-  auto bad = check(s, cov);
+  auto bad = check(s, cov, true);
+  std::string levels;
+  for (u64 l : cov.permission_fault_levels) levels += " " + std::to_string(l);
   std::fprintf(stderr,
                "hw.Tcg %s: HAFDBS %llu; QEMU's AArch64 MMU checked leaves of sizes:%s; %llu accesses, "
-               "%llu translation faults, %llu permission faults; AF compared on %llu leaves (%llu "
+               "%llu translation faults, %llu permission faults (at Arm levels%s); AF compared on %llu leaves (%llu "
                "accessed), dirty on %llu writable leaves (%llu written); %.2f s in QEMU\n",
                name, static_cast<unsigned long long>(cov.hafdbs), sizes_text(cov.sizes).c_str(),
                static_cast<unsigned long long>(cov.accesses), static_cast<unsigned long long>(cov.translation_faults),
-               static_cast<unsigned long long>(cov.permission_faults), static_cast<unsigned long long>(cov.af_checked),
+               static_cast<unsigned long long>(cov.permission_faults), levels.c_str(),
+               static_cast<unsigned long long>(cov.af_checked),
                static_cast<unsigned long long>(cov.accessed_leaves),
                static_cast<unsigned long long>(cov.dirty_checked),
                static_cast<unsigned long long>(cov.written_leaves), seconds);
