@@ -250,9 +250,10 @@ void walks_our_table(std::uint64_t seed, bool gbpages) {
     EXPECT_TRUE(t.s.sizes_used.count(k1G)) << "no command reached the 1G leaf";
   }
   std::fprintf(stderr,
-               "hw.Tcg seed %llu: QEMU's x86 MMU (TCG, pdpe1gb=%d) checked leaves of sizes:%s; %zu accesses "
+               "hw.Tcg seed %llu: QEMU's x86 MMU (TCG; CPUID 0x80000001 EDX 0x%llx, pdpe1gb %d) checked leaves of sizes:%s; %zu accesses "
                "(%zu reads, %zu writes), %zu faults, %zu dirty leaves; QEMU ran %.2f s\n",
-               static_cast<unsigned long long>(seed), t.report.pdpe1gb ? 1 : 0, t.s.sizes().c_str(), t.s.cmds.size(),
+               static_cast<unsigned long long>(seed), static_cast<unsigned long long>(t.report.cpuid_edx),
+               t.report.pdpe1gb ? 1 : 0, t.s.sizes().c_str(), t.s.cmds.size(),
                t.report.reads.size(), t.report.writes.size(), t.report.faults.size(), dirty, t.qemu.seconds);
 }
 
@@ -278,31 +279,32 @@ u64 descriptor_of(const Scenario& s, const Leaf& l) {
   return found;
 }
 
-// A 4K leaf that some successful command of kind `op` uses, and those commands.
-Leaf pick_leaf(const Scenario& s, u64 op, std::set<u64>* commands) {
+// A leaf of `size` that some successful command of kind `op` uses, and the
+// commands through it.
+Leaf pick_leaf(const Scenario& s, u64 op, u64 size, std::set<u64>* commands) {
   for (u64 i = 0; i < s.cmds.size(); ++i) {
     if (s.cmds[i].op != op || s.expect[i].fault) continue;
     Leaf l{};
     s.pt->for_each_leaf(Range{s.cmds[i].addr, s.cmds[i].addr}, [&](const Leaf& x) { l = x; });
-    if (l.size != k4K) continue;
+    if (l.size != size) continue;
     for (u64 j = 0; j < s.cmds.size(); ++j)
       if (Range{l.iova, l.iova + l.size - 1}.contains(s.cmds[j].addr)) commands->insert(j);
     return l;
   }
-  ADD_FAILURE() << "no successful 4K command of op " << op;
+  ADD_FAILURE() << "no successful command of op " << op << " through a leaf of size 0x" << std::hex << size;
   return {};
 }
 
 // Runs the guest on a table whose leaf l has `bits` flipped, puts the bits
 // back (our table as built is the prediction), and requires the check to
 // name one of `commands`.
-void planted_bug_is_caught(std::uint64_t seed, u64 op, u64 bits, const char* bug) {
+void planted_bug_is_caught(std::uint64_t seed, u64 op, u64 size, u64 bits, const char* bug) {
   TcgRun t;
   Leaf leaf{};
   u64 at = 0;
   std::set<u64> commands;
   run_guest(t, seed, true, [&](Scenario& s) {
-    leaf = pick_leaf(s, op, &commands);
+    leaf = pick_leaf(s, op, size, &commands);
     at = descriptor_of(s, leaf);
     ASSERT_NE(at, 0u);
     s.store(at, s.load(at) ^ bits);
@@ -324,10 +326,14 @@ void planted_bug_is_caught(std::uint64_t seed, u64 op, u64 bits, const char* bug
 }
 
 TEST(Tcg, X86_64_PlantedReadOnlyLeafIsCaught) {
-  planted_bug_is_caught(11, X86_OP_WRITE, x86::kRW, "RW dropped from a written 4K leaf");
+  planted_bug_is_caught(11, X86_OP_WRITE, k4K, x86::kRW, "RW dropped from a written 4K leaf");
 }
 TEST(Tcg, X86_64_PlantedAddressBitIsCaught) {
-  planted_bug_is_caught(12, X86_OP_READ, u64{1} << 12, "address bit 12 flipped in a read 4K leaf");
+  planted_bug_is_caught(12, X86_OP_READ, k4K, u64{1} << 12, "address bit 12 flipped in a read 4K leaf");
+}
+// The 1G leaf maps GPA 1G..2G; with bit 30 clear it would map 0..1G.
+TEST(Tcg, X86_64_Planted1GAddressBitIsCaught) {
+  planted_bug_is_caught(11, X86_OP_READ, k1G, u64{1} << 30, "address bit 30 flipped in the 1G leaf");
 }
 
 }  // namespace
