@@ -84,7 +84,7 @@ struct GuestReport {
   bool cr3_seen = false;
   u64 cr3 = 0;
   std::vector<PfReport> faults;
-  std::map<u64, u64> reads;   // command index -> value
+  std::map<u64, u64> reads;  // command index -> value
   std::set<u64> writes;
   bool done = false;
   u64 done_count = 0;
@@ -129,11 +129,14 @@ struct QemuRun {
 // Runs the guest firmware on the RAM file `dir/ram` of `ram_size` bytes.
 QemuRun run_qemu(const std::string& qemu, const RunDir& dir, u64 ram_size) {
   const std::string size = std::to_string(ram_size >> 20) + "M";
+  // clang-format off
   const std::vector<std::string> args = {
       qemu, "-M", "q35,memory-backend=ram", "-cpu", "max", "-accel", "tcg", "-m", size,
       "-object", "memory-backend-file,id=ram,size=" + size + ",mem-path=" + dir.file("ram") + ",share=on",
       "-bios", IOAS_X86_GUEST_ROM, "-nographic", "-nodefaults", "-no-reboot",
-      "-serial", "file:" + dir.file("serial"), "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"};
+      "-serial", "file:" + dir.file("serial"),
+      "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"};
+  // clang-format on
   std::vector<char*> argv;
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -190,7 +193,7 @@ void run_guest(TcgRun& t, std::uint64_t seed, bool gbpages, const std::function<
                  "qemu-system-x86). The x86-64 table was NOT checked by QEMU's x86 MMU. ***\n\n");
     GTEST_SKIP() << "qemu-system-x86_64 is not on PATH: the x86-64 table was NOT checked by QEMU's MMU";
   }
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat(IOAS_X86_GUEST_ROM, &st), 0) << "the guest firmware " << IOAS_X86_GUEST_ROM << " was not built";
   ASSERT_FALSE(t.dir.path.empty()) << "mkdtemp: " << std::strerror(errno);
   const int fd = open(t.dir.file("ram").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -235,7 +238,8 @@ void expect_report_matches_ram(const TcgRun& t) {
   }
   for (u64 i : t.report.writes) ++lines[i];
   for (const PfReport& f : t.report.faults) ++lines[f.index];
-  for (u64 i = 0; i < t.s.cmds.size(); ++i) EXPECT_EQ(lines[i], 1) << "command " << i << " reported " << lines[i] << " times";
+  for (u64 i = 0; i < t.s.cmds.size(); ++i)
+    EXPECT_EQ(lines[i], 1) << "command " << i << " reported " << lines[i] << " times";
   EXPECT_EQ(lines.size(), t.s.cmds.size());
 }
 
@@ -250,11 +254,12 @@ void walks_our_table(std::uint64_t seed, bool gbpages) {
     EXPECT_TRUE(t.s.sizes_used.count(k1G)) << "no command reached the 1G leaf";
   }
   std::fprintf(stderr,
-               "hw.Tcg seed %llu: QEMU's x86 MMU (TCG; CPUID 0x80000001 EDX 0x%llx, pdpe1gb %d) checked leaves of sizes:%s; %zu accesses "
-               "(%zu reads, %zu writes), %zu faults, %zu dirty leaves; QEMU ran %.2f s\n",
+               "hw.Tcg seed %llu: QEMU's x86 MMU (TCG; CPUID 0x80000001 EDX 0x%llx, pdpe1gb %d) checked "
+               "leaves of sizes:%s; %zu accesses (%zu reads, %zu writes), %zu faults, %zu dirty leaves; "
+               "QEMU ran %.2f s\n",
                static_cast<unsigned long long>(seed), static_cast<unsigned long long>(t.report.cpuid_edx),
-               t.report.pdpe1gb ? 1 : 0, t.s.sizes().c_str(), t.s.cmds.size(),
-               t.report.reads.size(), t.report.writes.size(), t.report.faults.size(), dirty, t.qemu.seconds);
+               t.report.pdpe1gb ? 1 : 0, t.s.sizes().c_str(), t.s.cmds.size(), t.report.reads.size(),
+               t.report.writes.size(), t.report.faults.size(), dirty, t.qemu.seconds);
 }
 
 TEST(Tcg, X86_64_Seed11) { walks_our_table(11, true); }

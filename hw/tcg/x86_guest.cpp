@@ -102,8 +102,8 @@ struct Gate {
 static_assert(sizeof(Gate) == 16);
 Gate idt[32];
 
-volatile u64 current;    // the command being performed
-volatile bool faulted;   // its access took a #PF
+volatile u64 current;   // the command being performed
+volatile bool faulted;  // its access took a #PF
 
 }  // namespace
 
@@ -138,8 +138,8 @@ void exception(Frame* f) {
   for (u64 v = 0; v < 32; ++v) {
     const u64 h = reinterpret_cast<u64>(exception_vectors) + 16 * v;
     idt[v].offset_lo = static_cast<u16>(h);
-    idt[v].selector = 0x18;        // 64-bit code (x86_guest_boot.S's GDT)
-    idt[v].attributes = 0x8e00;    // present, DPL 0, interrupt gate
+    idt[v].selector = 0x18;      // 64-bit code (x86_guest_boot.S's GDT)
+    idt[v].attributes = 0x8e00;  // present, DPL 0, interrupt gate
     idt[v].offset_mid = static_cast<u16>(h >> 16);
     idt[v].offset_hi = static_cast<u32>(h >> 32);
     idt[v].zero = 0;

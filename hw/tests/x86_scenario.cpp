@@ -68,7 +68,8 @@ void build(Scenario& s, std::uint64_t seed, bool gbpages, int ram_fd) {
   s.pt = std::move(t).value();
 
   // The guest's own pages, identity mapped with 4K leaves.
-  ASSERT_TRUE(s.pt->map({X86_GUEST_BASE, X86_GUEST_BASE, X86_CMDS_END - X86_GUEST_BASE, Prot::kReadWrite, 0, k4K}).ok());
+  ASSERT_TRUE(
+      s.pt->map({X86_GUEST_BASE, X86_GUEST_BASE, X86_CMDS_END - X86_GUEST_BASE, Prot::kReadWrite, 0, k4K}).ok());
 
   std::mt19937_64 rng(seed);
   const u64 base2m = u64{256} << 30, base4k = u64{300} << 30, base1g = u64{512} << 30;
@@ -161,8 +162,10 @@ std::vector<std::string> mismatches(Scenario& s, const std::vector<PfReport>& fa
   };
   std::map<u64, PfReport> reported;
   for (const PfReport& f : faults) {
-    if (f.index >= s.cmds.size()) say("#PF reported for command ", f.index, ", past the last command");
-    else if (!reported.emplace(f.index, f).second) say("command ", f.index, " faulted twice");
+    if (f.index >= s.cmds.size())
+      say("#PF reported for command ", f.index, ", past the last command");
+    else if (!reported.emplace(f.index, f).second)
+      say("command ", f.index, " faulted twice");
   }
   for (u64 i = 0; i < s.cmds.size(); ++i) {
     const Cmd& c = s.cmds[i];
@@ -171,8 +174,10 @@ std::vector<std::string> mismatches(Scenario& s, const std::vector<PfReport>& fa
     auto r = reported.find(i);
     if (e.fault) {
       const PfReport want{i, c.addr, e.error};
-      if (r == reported.end()) say("command ", i, ": ", what, hex(c.addr), " must fault ", want, ", no #PF came");
-      else if (r->second != want) say("command ", i, ": ", what, hex(c.addr), " must fault ", want, ", got ", r->second);
+      if (r == reported.end())
+        say("command ", i, ": ", what, hex(c.addr), " must fault ", want, ", no #PF came");
+      else if (r->second != want)
+        say("command ", i, ": ", what, hex(c.addr), " must fault ", want, ", got ", r->second);
       if (s.slot(i) != c.value) say("command ", i, ": a faulting ", what, hex(c.addr), " changed its value slot");
       if (e.error & 1 && s.load(e.pa) != pattern(e.pa))
         say("command ", i, ": read-only memory at pa ", hex(e.pa), " changed to ", hex(s.load(e.pa)));

@@ -58,12 +58,12 @@ struct Scenario {
   std::unique_ptr<ArenaPageMemory> mem;
   std::unique_ptr<PageTable> pt;
   std::vector<Cmd> cmds;
-  std::vector<Outcome> expect;     // per command
+  std::vector<Outcome> expect;  // per command
   std::vector<PfReport> expect_faults;
-  Range test_region{};             // IOVAs of the random mappings
-  std::set<u64> written_leaves;    // leaf IOVAs written successfully
-  std::set<u64> used_leaves;       // leaf IOVAs accessed successfully
-  std::set<u64> sizes_used;        // leaf sizes the successful commands touch
+  Range test_region{};           // IOVAs of the random mappings
+  std::set<u64> written_leaves;  // leaf IOVAs written successfully
+  std::set<u64> used_leaves;     // leaf IOVAs accessed successfully
+  std::set<u64> sizes_used;      // leaf sizes the successful commands touch
 
   Scenario() = default;
   Scenario(const Scenario&) = delete;
