@@ -213,7 +213,8 @@ void run_guest(TcgRun& t, std::uint64_t seed, bool gbpages, const std::function<
   ASSERT_FALSE(t.qemu.timed_out) << "QEMU ran past " << kTimeoutSeconds << " s and was killed" << said;
   t.report = parse(t.qemu.serial);
   ASSERT_EQ(t.qemu.exit_status, 1) << "want the guest's isa-debug-exit code 0 (QEMU status 1); status 3: the guest "
-                                      "hit something unexpected, 5: no hand-off block, other: QEMU failed"
+                                      "hit something unexpected, 5: no hand-off block, 0: a triple fault (a reset, "
+                                      "which -no-reboot turns into an exit), other: QEMU failed"
                                    << said;
   ASSERT_TRUE(t.report.other.empty()) << "lines the guest must not write" << said;
   ASSERT_TRUE(t.report.cpuid) << "no CPUID line" << said;
