@@ -16,9 +16,11 @@
 //   - the hardware-set D bits are exactly the leaves written, and our
 //     read_and_clear_dirty reports them (and then reports nothing), and the
 //     leaves used have A set.
-// The same scenario also runs on our software walker (always, KVM or not),
-// so its expectations are exercised even where /dev/kvm is absent; the KVM
-// test itself then reports SKIPPED, never passed.
+// The scenario (table, commands, check) is tests/x86_scenario.hpp's, the one
+// QEMU's TCG MMU also walks (tcg/tcg_test.cpp). It also runs on our software
+// walker here (always, KVM or not), so its expectations are exercised even
+// where /dev/kvm is absent; the KVM test itself then reports SKIPPED, never
+// passed.
 //
 // The guest program is machine code bytes (assembled once by hand, listing
 // beside the bytes); no assembler is needed at build time.
@@ -32,29 +34,26 @@
 
 #include <cerrno>
 #include <cstring>
-#include <map>
-#include <random>
-#include <set>
 
-#include "formats.hpp"
 #include "kvm/kvm_abi.hpp"
 #include "pagetable.hpp"
-#include "walker.hpp"
+#include "tests/x86_scenario.hpp"
 
 namespace ioas::hw {
 namespace {
 
-// Guest physical layout.
-constexpr u64 kCode = 0x1000;     // entry; the #PF handler at kCode + 0x80
-constexpr u64 kIdt = 0x2000;
-constexpr u64 kGdt = 0x3000;
-constexpr u64 kStackTop = 0x8000;
-constexpr u64 kCmds = 0x8000;     // commands {op, addr, value}, 24 bytes each
-constexpr u64 kCmdsEnd = 0x10000;
-constexpr u64 kArena = 0x100000;  // page-table pages
-constexpr u64 kArenaEnd = 0x200000;
-constexpr u64 kSmallRam = 64 << 20;
-constexpr u64 kBigRam = u64{2} << 30;  // when 1G leaves are offered: a 1G leaf at GPA 1G
+using x86_scenario::build;
+using x86_scenario::check;
+using x86_scenario::PfReport;
+using x86_scenario::run_on_walker;
+using x86_scenario::Scenario;
+
+// The program's place in the scenario's guest-physical layout
+// (tests/x86_layout.h): code, IDT and GDT in the guest's own pages.
+constexpr u64 kCode = X86_GUEST_BASE;  // entry; the #PF handler at kCode + 0x80
+constexpr u64 kIdt = X86_GUEST_BASE + 0x1000;
+constexpr u64 kGdt = X86_GUEST_BASE + 0x2000;
+static_assert(kGdt + 0x1000 <= X86_GUEST_STACK_TOP - X86_GUEST_STACK_SIZE);
 
 // The guest program. rsi = command list; op 0 = stop, 1 = read qword at
 // addr into value, 2 = write value to addr. Both accesses are 3-byte
@@ -98,61 +97,8 @@ const unsigned char kPfHandler[] = {
     0x48, 0xcf,                    // b1: iretq
 };
 
-struct Cmd {
-  u64 op, addr, value;
-};
-struct PfReport {
-  u64 index, cr2, error;
-  friend bool operator==(const PfReport&, const PfReport&) = default;
-};
-std::ostream& operator<<(std::ostream& os, const PfReport& r) {
-  return os << "{cmd " << r.index << " cr2 0x" << std::hex << r.cr2 << " err " << r.error << std::dec << "}";
-}
-
-u64 pattern(u64 pa) { return (pa * 0x9e3779b97f4a7c15ull) ^ 0x5a5a00000000a5a5ull; }
-constexpr u64 kMarker = 0xdeadbeefcafef00dull;
-
-// A random table in guest RAM and the commands that probe it.
-struct Scenario {
-  u64 ram_size = 0;
-  unsigned char* ram = nullptr;
-  std::unique_ptr<ArenaPageMemory> mem;
-  std::unique_ptr<PageTable> pt;
-  std::vector<Cmd> cmds;
-  std::vector<PfReport> expect_faults;
-  Range test_region{};            // IOVAs of the random mappings
-  std::set<u64> written_leaves;   // leaf IOVAs written successfully
-  std::set<u64> used_leaves;      // leaf IOVAs accessed successfully
-  std::set<u64> sizes_used;       // leaf sizes the commands touch
-
-  ~Scenario() {
-    pt.reset();
-    if (ram) munmap(ram, ram_size);
-  }
-  u64 load(u64 pa) const {
-    u64 v;
-    std::memcpy(&v, ram + pa, 8);
-    return v;
-  }
-  void store(u64 pa, u64 v) { std::memcpy(ram + pa, &v, 8); }
-};
-
-void build(Scenario& s, std::uint64_t seed, bool gbpages) {
-  s.ram_size = gbpages ? kBigRam : kSmallRam;
-  void* p = mmap(nullptr, s.ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  ASSERT_NE(p, MAP_FAILED);
-  s.ram = static_cast<unsigned char*>(p);
-  s.mem = std::make_unique<ArenaPageMemory>(s.ram + kArena, kArena, kArenaEnd - kArena);
-  TableConfig cfg;
-  cfg.format = Format::kX86_64;
-  cfg.pgsize_bitmap = k4K | k2M | (gbpages ? k1G : 0);
-  cfg.preset_accessed = false;  // so that the walker visibly sets A
-  auto t = make_page_table(cfg, *s.mem);
-  ASSERT_TRUE(t.ok());
-  s.pt = std::move(t).value();
-
-  // The guest's own pages, identity mapped with 4K leaves.
-  ASSERT_TRUE(s.pt->map({kCode, kCode, kCmdsEnd - kCode, Prot::kReadWrite, 0, k4K}).ok());
+// The program, its #PF handler, IDT and GDT, into the scenario's RAM.
+void load_program(Scenario& s) {
   std::memcpy(s.ram + kCode, kProgram, sizeof kProgram);
   std::memcpy(s.ram + kCode + 0x80, kPfHandler, sizeof kPfHandler);
   // IDT vector 14: a 64-bit interrupt gate to the handler, selector 0x08.
@@ -162,156 +108,6 @@ void build(Scenario& s, std::uint64_t seed, bool gbpages) {
   s.store(kIdt + 14 * 16 + 8, h >> 32);
   s.store(kGdt + 8, 0x00af9b000000ffffull);   // 0x08: 64-bit code, DPL 0
   s.store(kGdt + 16, 0x00cf93000000ffffull);  // 0x10: data
-
-  std::mt19937_64 rng(seed);
-  const u64 base2m = u64{256} << 30, base4k = u64{300} << 30, base1g = u64{512} << 30;
-  s.test_region = Range{base2m, base1g + k1G - 1};
-  struct Map {
-    u64 iova, len, pa;
-    Prot prot;
-  };
-  std::vector<Map> maps;
-  // 2M leaves: 12 of 24 slots, each on its own 2M chunk of RAM (chunks 1..).
-  std::vector<u64> chunks;
-  for (u64 c = 1; c < kSmallRam / k2M - 4; ++c) chunks.push_back(c * k2M);
-  std::shuffle(chunks.begin(), chunks.end(), rng);
-  std::vector<u64> slots2m(24);
-  for (u64 i = 0; i < 24; ++i) slots2m[i] = i;
-  std::shuffle(slots2m.begin(), slots2m.end(), rng);
-  for (int i = 0; i < 12; ++i)
-    maps.push_back({base2m + slots2m[i] * k2M, k2M, chunks[i], rng() % 3 ? Prot::kReadWrite : Prot::kRead});
-  // 4K runs of 1..4 pages, on 4K pages of the last 4 chunks, shuffled.
-  std::vector<u64> pages;
-  for (u64 pa = kSmallRam - 4 * k2M; pa < kSmallRam; pa += k4K) pages.push_back(pa);
-  std::shuffle(pages.begin(), pages.end(), rng);
-  u64 next_page = 0, iova = base4k;
-  for (int i = 0; i < 16; ++i) {
-    iova += k4K * (1 + rng() % 3);  // a hole before each run
-    const u64 n = 1 + rng() % 4;
-    const Prot prot = rng() % 3 ? Prot::kReadWrite : Prot::kRead;
-    for (u64 k = 0; k < n; ++k) maps.push_back({iova + k * k4K, k4K, pages[next_page++], prot});
-    iova += n * k4K;
-  }
-  if (gbpages) maps.push_back({base1g, k1G, k1G, Prot::kReadWrite});
-  for (const Map& m : maps) ASSERT_TRUE(s.pt->map({m.iova, m.pa, m.len, m.prot}).ok());
-
-  // Commands: inside every mapping 1..3 accesses, and probes of the holes.
-  std::set<u64> used_pa;
-  auto leaf_of = [&](u64 a) {
-    u64 r = 0;
-    s.pt->for_each_leaf(Range{a, a}, [&](const Leaf& l) { r = l.iova; });
-    return r;
-  };
-  auto add = [&](u64 addr, bool write) {
-    const u64 idx = s.cmds.size();
-    auto t = s.pt->translate(addr);
-    if (!t) {
-      s.expect_faults.push_back({idx, addr, write ? 2u : 0u});
-      s.cmds.push_back({write ? 2u : 1u, addr, write ? rng() : kMarker});
-      return;
-    }
-    if (!used_pa.insert(t->pa).second) return;
-    if (write && t->prot != Prot::kReadWrite) {
-      s.expect_faults.push_back({idx, addr, 3u});
-      s.store(t->pa, pattern(t->pa));  // must stay
-      s.cmds.push_back({2u, addr, rng()});
-      return;
-    }
-    u64 size = 0;
-    s.pt->for_each_leaf(Range{addr, addr}, [&](const Leaf& l) { size = l.size; });
-    s.sizes_used.insert(size);
-    s.used_leaves.insert(leaf_of(addr));
-    if (write) s.written_leaves.insert(leaf_of(addr));
-    s.store(t->pa, pattern(t->pa));
-    s.cmds.push_back({write ? 2u : 1u, addr, write ? rng() : kMarker});
-  };
-  for (const Map& m : maps) {
-    const int n = 1 + static_cast<int>(rng() % 3);
-    for (int k = 0; k < n; ++k) add(m.iova + (rng() % (m.len / 8)) * 8, rng() % 2);
-  }
-  for (int k = 0; k < 24; ++k) {  // holes: 2M slots left out, gaps between 4K runs
-    add(base2m + slots2m[12 + k % 12] * k2M + (rng() % (k2M / 8)) * 8, rng() % 2);
-  }
-  for (u64 a = base4k; a < iova; a += k4K)
-    if (!s.pt->translate(a)) add(a + 8 * (rng() % 512), rng() % 2);
-  std::shuffle(s.cmds.begin(), s.cmds.end(), rng);
-  // Faults are expected in command order: recompute after the shuffle.
-  s.expect_faults.clear();
-  for (u64 i = 0; i < s.cmds.size(); ++i) {
-    const Cmd& c = s.cmds[i];
-    auto t = s.pt->translate(c.addr);
-    if (!t) s.expect_faults.push_back({i, c.addr, c.op == 2 ? 2u : 0u});
-    else if (c.op == 2 && t->prot != Prot::kReadWrite) s.expect_faults.push_back({i, c.addr, 3u});
-  }
-  ASSERT_LT(kCmds + (s.cmds.size() + 1) * 24, kCmdsEnd);
-  std::memcpy(s.ram + kCmds, s.cmds.data(), s.cmds.size() * 24);
-  std::memset(s.ram + kCmds + s.cmds.size() * 24, 0, 24);  // op 0: stop
-}
-
-// What the run must have produced, whoever walked the table.
-void check(Scenario& s, const std::vector<PfReport>& faults, const char* walker) {
-  SCOPED_TRACE(walker);
-  EXPECT_EQ(faults, s.expect_faults);
-  std::set<u64> faulted;
-  for (const auto& f : s.expect_faults) faulted.insert(f.index);
-  for (u64 i = 0; i < s.cmds.size(); ++i) {
-    const Cmd& c = s.cmds[i];
-    const u64 after = s.load(kCmds + i * 24 + 16);
-    auto t = s.pt->translate(c.addr);
-    if (faulted.count(i)) {
-      EXPECT_EQ(after, c.value) << "command " << i;
-      if (t) {
-        EXPECT_EQ(s.load(t->pa), pattern(t->pa)) << "read-only memory changed, command " << i;
-      }
-      continue;
-    }
-    ASSERT_TRUE(t);
-    if (c.op == 1)
-      EXPECT_EQ(after, pattern(t->pa)) << "read of 0x" << std::hex << c.addr << " pa 0x" << t->pa;
-    else
-      EXPECT_EQ(s.load(t->pa), c.value) << "write of 0x" << std::hex << c.addr << " pa 0x" << t->pa;
-  }
-  // Hardware-set D bits: exactly the leaves written; A on every leaf used.
-  std::set<u64> dirty, accessed;
-  s.pt->for_each_leaf(s.test_region, [&](const Leaf& l) {
-    if (l.dirty) dirty.insert(l.iova);
-    if (l.accessed) accessed.insert(l.iova);
-  });
-  EXPECT_EQ(dirty, s.written_leaves);
-  for (u64 l : s.used_leaves) EXPECT_TRUE(accessed.count(l)) << "A not set on leaf 0x" << std::hex << l;
-  // Our read-and-clear reports them, then nothing.
-  DirtyBitmap bm(s.test_region.start, s.test_region.length(), k4K);
-  EXPECT_EQ(s.pt->read_and_clear_dirty(s.test_region, &bm, false), s.written_leaves.size());
-  u64 expect_units = 0;
-  s.pt->for_each_leaf(s.test_region, [&](const Leaf& l) {
-    if (s.written_leaves.count(l.iova)) {
-      expect_units += l.size / k4K;
-      for (u64 u = 0; u < l.size / k4K; u += 97) EXPECT_TRUE(bm.test((l.iova - s.test_region.start) / k4K + u));
-    }
-  });
-  EXPECT_EQ(bm.count(), expect_units);
-  EXPECT_EQ(s.pt->read_and_clear_dirty(s.test_region, nullptr, false), 0u);
-}
-
-// The guest's program, executed on our software walker.
-std::vector<PfReport> run_on_walker(Scenario& s) {
-  std::vector<PfReport> faults;
-  for (u64 i = 0;; ++i) {
-    Cmd c;
-    std::memcpy(&c, s.ram + kCmds + i * 24, 24);
-    if (c.op == 0) break;
-    const bool write = c.op == 2;
-    WalkResult w = walk_x86_64(*s.mem, s.pt->root(), c.addr, write);
-    if (w.fault != Fault::kNone) {
-      faults.push_back({i, c.addr, (w.fault == Fault::kReadOnly ? 1u : 0u) | (write ? 2u : 0u)});
-      continue;
-    }
-    if (write)
-      s.store(w.pa, c.value);
-    else
-      s.store(kCmds + i * 24 + 16, s.load(w.pa));
-  }
-  return faults;
 }
 
 TEST(KvmScenario, RunsOnTheSoftwareWalker) {
@@ -397,6 +193,7 @@ TEST(Kvm, X86CpuWalksOurTable) {
     Scenario s;
     build(s, seed, gbpages);
     ASSERT_FALSE(HasFatalFailure());
+    load_program(s);
     kvm_userspace_memory_region region{};
     region.slot = 0;
     region.guest_phys_addr = 0;
@@ -440,8 +237,8 @@ TEST(Kvm, X86CpuWalksOurTable) {
     ASSERT_EQ(ioctl(vcpu.fd, kvm_abi::kSetSregs, &sregs), 0) << std::strerror(errno);
     kvm_regs regs{};
     regs.rip = kCode;
-    regs.rsp = kStackTop;
-    regs.rsi = kCmds;
+    regs.rsp = X86_GUEST_STACK_TOP;
+    regs.rsi = X86_CMDS;
     regs.rflags = 2;
     ASSERT_EQ(ioctl(vcpu.fd, kvm_abi::kSetRegs, &regs), 0);
 
@@ -468,7 +265,7 @@ TEST(Kvm, X86CpuWalksOurTable) {
             case 0x11: cur.cr2 |= u64{v} << 32; break;
             case 0x12: cur.error = v; break;
             case 0x13:
-              cur.index = (v - kCmds) / 24;
+              cur.index = (v - X86_CMDS) / X86_CMD_SIZE;
               faults.push_back(cur);
               break;
             default: ADD_FAILURE() << "unexpected port 0x" << std::hex << run->io.port;
@@ -490,10 +287,8 @@ TEST(Kvm, X86CpuWalksOurTable) {
     munmap(run, run_size);
     ASSERT_TRUE(halted);
     check(s, faults, "KVM x86 MMU");
-    std::string sizes;
-    for (u64 z : s.sizes_used) sizes += z == k4K ? " 4K" : z == k2M ? " 2M" : " 1G";
     std::fprintf(stderr, "hw.Kvm seed %llu: the x86 MMU checked leaves of sizes:%s; %zu accesses, %zu faults\n",
-                 static_cast<unsigned long long>(seed), sizes.c_str(), s.cmds.size(), faults.size());
+                 static_cast<unsigned long long>(seed), s.sizes().c_str(), s.cmds.size(), faults.size());
     // One memslot per VM at a time: drop it before the next scenario's RAM.
     region.memory_size = 0;
     ioctl(vm.fd, kvm_abi::kSetUserMemoryRegion, &region);
