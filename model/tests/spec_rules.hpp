@@ -246,7 +246,7 @@ class SpecRules : public ::testing::TestWithParam<EngineFactory> {
                 std::optional<Range> aperture = std::nullopt,
                 std::optional<u64> pgsizes = std::nullopt) {
     return engine->attach(
-        ioas, AttachArgs{std::move(dev), std::move(dom), fmt, aperture, pgsizes, std::move(resv)});
+        ioas, AttachArgs{std::move(dev), std::move(dom), fmt, aperture, pgsizes, std::move(resv), {}});
   }
   Result<std::uint32_t> Pin(std::string_view ioas, u64 iova, u64 len, bool write = false,
                             bool release = true) {
