@@ -8,6 +8,7 @@
 #include <set>
 
 #include "bv.hpp"
+#include "ioas/rules.hpp"
 #include "trace.hpp"
 
 namespace ioas::checker {
@@ -135,8 +136,9 @@ Report check_state(const state::StateDump& d) {
               "allowed " + str(al) + " overlaps reserved " + str(r.range) + " of " + to_string(r.owner),
               !A::overlaps(b.k(al.start), b.k(al.last), b.k(r.range.start), b.k(r.range.last)),
               b.in(b.x(), al) && b.in(b.x(), r.range));
-    // 4. zero-iova.
-    if (s.options.zero_page == ZeroPage::kReserved)
+    // 4. zero-iova, under the zero-page policy in force (kernel mode: the
+    // kernel's, whatever the state file's zero_page says).
+    if (rules_for(s.options.mode).forced_zero_page.value_or(s.options.zero_page) == ZeroPage::kReserved)
       for (const auto& a : s.areas)
         b.add(Invariant::kZeroIova, io, "area " + str(a.iova) + " contains IOVA 0", !b.in(b.k(0), a.iova),
               std::nullopt, u64{0});

@@ -110,7 +110,9 @@ struct Reader {
 const std::vector<std::pair<const char*, Prot>> kProts = {
     {"r", Prot::kRead}, {"rw", Prot::kReadWrite}, {"w", Prot::kWrite}, {"none", Prot::kNone}};
 const std::vector<std::pair<const char*, Format>> kFormats = {
-    {"x86-64", Format::kX86_64}, {"arm-lpae", Format::kArmLpae}, {"tce", Format::kTce}};
+    {"x86-64", Format::kX86_64}, {"arm-lpae", Format::kArmLpae}, {"tce", Format::kTce}, {"mock", Format::kMock}};
+const std::vector<std::pair<const char*, IoasMode>> kModes = {
+    {"default", IoasMode::kDefault}, {"kernel", IoasMode::kKernel}};
 const std::vector<std::pair<const char*, DirtyMode>> kDirty = {
     {"off", DirtyMode::kOff}, {"on", DirtyMode::kOn}, {"on-split", DirtyMode::kOnSplit}};
 const std::vector<std::pair<const char*, OwnerKind>> kOwnerKinds = {
@@ -168,6 +170,7 @@ json::Value to_json(const StateDump& d) {
   for (const auto& s : d.ioases) {
     Value io = Value::obj();
     io.set("name", Value::of(s.name))
+        .set("mode", Value::of(to_string(s.options.mode)))
         .set("zero_page", Value::of(s.options.zero_page == ZeroPage::kReserved ? "reserved" : "allowed"))
         .set("huge_pages", Value::of(s.options.huge_pages))
         .set("iova_alignment", hexv(s.iova_alignment))
@@ -269,6 +272,7 @@ Result<StateDump> from_json_text(std::string_view text, std::string_view file) {
     IoasState s;
     const Value* v;
     if (!(v = rd.member(io, p, "name")) || !rd.string(*v, p + ".name", s.name)) return false;
+    if ((v = io.find("mode")) && !rd.choice(*v, p + ".mode", kModes, s.options.mode)) return false;
     if ((v = io.find("zero_page")) && !rd.choice(*v, p + ".zero_page", kZero, s.options.zero_page)) return false;
     if ((v = io.find("huge_pages")) && !rd.boolean(*v, p + ".huge_pages", s.options.huge_pages)) return false;
     if (!(v = rd.member(io, p, "iova_alignment")) || !rd.number(*v, p + ".iova_alignment", s.iova_alignment))

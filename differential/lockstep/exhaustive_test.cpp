@@ -53,7 +53,7 @@ std::vector<Operation> alphabet() {
 std::vector<Operation> setup() {
   return {
       trace::MemOp{"m", 0x7f0000000000, 0x400000, std::nullopt, false},
-      trace::AttachOp{"d", "D", std::nullopt, Range{0, 64 * P - 1}, std::nullopt, {}},
+      trace::AttachOp{"d", "D", std::nullopt, Range{0, 64 * P - 1}, std::nullopt, {}, {}},
   };
 }
 

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "checker.hpp"
+#include "ioas/rules.hpp"
 #include "replay.hpp"
 
 namespace ioas::lockstep {
@@ -239,8 +240,11 @@ rc::Gen<u64> gen_inner_point(const Ctx& c) {
 
 rc::Gen<Operation> gen_attach(const Ctx& c) {
   static const std::vector<Range> apertures = {{0, 0xffffffffffff}, {0x1000, 0x7fffffff}, {0, 0x3fffff},
-                                               {0x100000, 0xffffffff}, {0, kMaxIova}, {0x2000, 0x1fff}};
-  static const std::vector<u64> pgsizes = {k4K, k4K | k2M, k4K | k2M | k1G, k2M, 0x800, 0x400 | k4K};
+                                               {0x100000, 0xffffffff}, {0, kMaxIova}, {0x2000, 0x1fff},
+                                               default_aperture(Format::kMock)};
+  // 0x800 and 0x800|1M are the mock's (2K slots, 1M huge leaves).
+  static const std::vector<u64> pgsizes = {k4K,   k4K | k2M,           k4K | k2M | k1G, k2M,
+                                           0x800, kMockPage | kMockHugePage, 0x400 | k4K};
   auto resv_region = rc::gen::apply(
       [](Range r, int t) { return ResvRegion{r, static_cast<ResvType>(t)}; },
       rc::gen::weightedOneOf<Range>({{2, rc::gen::just(Range{0xfee00000, 0xfeefffff})}, {3, gen_small_range(c)}}),
@@ -248,14 +252,15 @@ rc::Gen<Operation> gen_attach(const Ctx& c) {
   return rc::gen::apply(
       [](std::string dev, std::string dom, std::optional<Format> fmt, std::optional<Range> ap,
          std::optional<u64> pg, std::vector<ResvRegion> resv) -> Operation {
-        return trace::AttachOp{std::move(dev), std::move(dom), fmt, ap, pg, std::move(resv)};
+        return trace::AttachOp{std::move(dev), std::move(dom), fmt, ap, pg, std::move(resv), {}};
       },
       name_from(c.devices, kDevNames), name_from(c.domains, kDomNames),
       rc::gen::weightedOneOf<std::optional<Format>>(
           {{7, rc::gen::just(std::optional<Format>())},
            {1, rc::gen::just(std::optional<Format>(Format::kX86_64))},
            {1, rc::gen::just(std::optional<Format>(Format::kArmLpae))},
-           {2, rc::gen::just(std::optional<Format>(Format::kTce))}}),
+           {2, rc::gen::just(std::optional<Format>(Format::kTce))},
+           {2, rc::gen::just(std::optional<Format>(Format::kMock))}}),
       rc::gen::weightedOneOf<std::optional<Range>>(
           {{6, rc::gen::just(std::optional<Range>())},
            {2, rc::gen::map(rc::gen::elementOf(apertures), [](Range r) { return std::optional<Range>(r); })}}),
@@ -289,13 +294,17 @@ rc::Gen<Operation> gen_copy(const Ctx& c) {
 rc::Gen<Operation> gen_ioas() {
   return rc::gen::apply(
       [](std::string name, int opt) -> Operation {
-        trace::IoasOp op{std::move(name), std::nullopt, std::nullopt};
+        trace::IoasOp op{std::move(name), std::nullopt, std::nullopt, std::nullopt};
         if (opt == 1) op.zero_page = ZeroPage::kAllowed;
         if (opt == 2) op.huge_pages = false;
         if (opt == 3) op.zero_page = ZeroPage::kReserved;
+        // Kernel mode (SPEC "Kernel mode"), with and without large pages.
+        if (opt == 4 || opt == 5) op.mode = IoasMode::kKernel;
+        if (opt == 5) op.huge_pages = false;
         return op;
       },
-      rc::gen::elementOf(kIoasNames), rc::gen::weightedElement<int>({{6, 0}, {2, 1}, {2, 2}, {1, 3}}));
+      rc::gen::elementOf(kIoasNames),
+      rc::gen::weightedElement<int>({{6, 0}, {2, 1}, {2, 2}, {1, 3}, {4, 4}, {1, 5}}));
 }
 
 rc::Gen<Operation> gen_dirty_ops(const Ctx& c) {
@@ -321,7 +330,7 @@ rc::Gen<Operation> gen_dirty_ops(const Ctx& c) {
                              {{3, area},
                               {2, rc::gen::map(gen_inner_point(c), [](u64 x) { return Range{x, x}; })}}))},
       {1, rc::gen::map(tdom, [](std::string d) -> Operation { return trace::DmaOp{std::move(d), DmaDir::kWrite, P, 0}; })},
-      {4, rc::gen::apply([](std::string d, Range r, u64 pg, bool keep) -> Operation {
+      {6, rc::gen::apply([](std::string d, Range r, u64 pg, bool keep) -> Operation {
                            return trace::ReadDirtyOp{std::move(d), r.start, r.last - r.start + 1, pg, keep};
                          },
                          tdom, area, rc::gen::elementOf(pgs), rc::gen::arbitrary<bool>())},
@@ -585,6 +594,9 @@ const std::vector<std::string>& required_coverage() {
       "uva ok", "uva ENOENT",
       "ioas ok", "ioas EINVAL",
       "check ok",
+      "kernel map ok", "kernel map EINVAL", "kernel unmap ok", "kernel unmap ENOENT", "kernel unmap EDEADLK",
+      "kernel cut ok", "kernel cut EINVAL", "kernel attach ok", "kernel pin ok",
+      "mock attach ok", "mock attach EINVAL",
   };
   return req;
 }
@@ -671,8 +683,15 @@ struct Step final : rc::state::Command<SpecModel, Sut> {
       post_for_ = &m;
     }
     if (g_campaign) {
-      g_campaign->coverage[injected_enomem ? std::string(trace::op_name(op)) + " ENOMEM (injected)"
-                                           : outcome_class(op, r.outcome)]++;
+      const std::string outcome = injected_enomem ? std::string(trace::op_name(op)) + " ENOMEM (injected)"
+                                                  : outcome_class(op, r.outcome);
+      g_campaign->coverage[outcome]++;
+      // Kernel mode and the mock format are counted apart too, so the
+      // campaign shows it compared them (SPEC "Kernel mode").
+      if (auto o = m.engine->ioas_options(m.current); o.ok() && o->mode == IoasMode::kKernel)
+        g_campaign->coverage["kernel " + outcome]++;
+      if (const auto* at = std::get_if<trace::AttachOp>(&op); at && at->fmt == Format::kMock)
+        g_campaign->coverage["mock " + outcome]++;
       g_campaign->operations++;
       if (!r.failure.empty()) g_campaign->last_failure = s.history;
     }

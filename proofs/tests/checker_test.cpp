@@ -19,7 +19,7 @@ state::StateDump sample_state() {
   EXPECT_TRUE(e->create_ioas("io", {}).ok());
   EXPECT_TRUE(e->add_memory({"buf", 0x7f0000000000, 16 << 20, 0x7f0000000000, true}).ok());
   EXPECT_TRUE(e->attach("io", {"nic", "d0", std::nullopt, std::nullopt, std::nullopt,
-                               {{{0xfee00000, 0xfeefffff}, ResvType::kMsi}}})
+                               {{{0xfee00000, 0xfeefffff}, ResvType::kMsi}}, {}})
                   .ok());
   EXPECT_TRUE(e->map("io", {0x200000, 0x200000, "buf", 0, Prot::kReadWrite}).ok());
   EXPECT_TRUE(e->map("io", {0x1000000, 0x2000, "buf", 0x200000, Prot::kRead}).ok());
@@ -132,6 +132,57 @@ TEST(Checker, EveryBrokenClauseIsNamedNotOnlyTheFirstCore) {
   EXPECT_TRUE(names(r, Invariant::kUseCount));
   EXPECT_TRUE(std::is_sorted(r.violations.begin(), r.violations.end(),
                              [](const Violation& a, const Violation& b) { return a.invariant < b.invariant; }));
+}
+
+// A kernel-mode IOAS (SPEC "Kernel mode") with an area at IOVA 0 and a mock
+// domain (2K pages: alignment 0x800).
+state::StateDump kernel_mock_state() {
+  auto e = make_model_engine();
+  IoasOptions kernel;
+  kernel.mode = IoasMode::kKernel;
+  EXPECT_TRUE(e->create_ioas("k", kernel).ok());
+  EXPECT_TRUE(e->add_memory({"buf", 0x7f0000000000, 16 << 20, 0x7f0000000000, true}).ok());
+  EXPECT_TRUE(e->map("k", {0, 0x1000, "buf", 0, Prot::kReadWrite}).ok());
+  EXPECT_TRUE(e->create_ioas("m", kernel).ok());
+  AttachArgs mock;
+  mock.dev = "m0";
+  mock.dom = "mk";
+  mock.fmt = Format::kMock;
+  EXPECT_TRUE(e->attach("m", mock).ok());
+  EXPECT_TRUE(e->map("m", {0x1000800, 0x800, "buf", 0x800, Prot::kRead}).ok());
+  return state::dump_engine(*e);
+}
+
+TEST(Checker, KernelModeAndMockStatesSatisfyEveryInvariant) {
+  const auto d = kernel_mock_state();
+  ASSERT_EQ(d.ioases.size(), 2u);
+  EXPECT_EQ(d.ioases[1].iova_alignment, 0x800u);
+  checker::Report r = checker::check_state(d);
+  EXPECT_TRUE(r.violations.empty()) << r.violations.front().detail;
+}
+
+TEST(Checker, KernelModeZeroPageIsTheKernelsWhateverTheFileSays) {
+  auto d = kernel_mock_state();
+  d.ioases[0].options.zero_page = ZeroPage::kReserved;  // mode=kernel decides
+  EXPECT_FALSE(names(checker::check_state(d), Invariant::kZeroIova));
+  d.ioases[0].options.mode = IoasMode::kDefault;  // now the area at 0 is a violation
+  EXPECT_TRUE(names(checker::check_state(d), Invariant::kZeroIova));
+}
+
+TEST(Checker, AMockAreaOffItsTwoKilobyteSlotsIsNamed) {
+  auto d = kernel_mock_state();
+  d.ioases[1].areas[0].iova = Range{0x1000400, 0x1000bff};
+  EXPECT_TRUE(names(checker::check_state(d), Invariant::kAlignment));
+}
+
+TEST(StateFile, KernelModeAndMockRoundTripThroughJson) {
+  const auto d = kernel_mock_state();
+  const std::string text = state::to_json_text(d);
+  EXPECT_NE(text.find("\"kernel\""), std::string::npos);
+  EXPECT_NE(text.find("\"mock\""), std::string::npos);
+  auto back = state::from_json_text(text, "k.json");
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(*back, d);
 }
 
 TEST(Checker, ChecksBothEnginesThroughThePublicInterface) {
