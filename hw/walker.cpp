@@ -125,6 +125,7 @@ WalkResult Walker::access(u64 iova, bool write, bool update) {
     case Format::kX86_64: return walk_x86_64(pt_.memory(), pt_.root(), iova, write, update);
     case Format::kArmLpae: return walk_arm_lpae(pt_.memory(), pt_.root(), iova, write, update);
     case Format::kTce: return walk_tce(static_cast<TceTable&>(pt_), iova, write, update);
+    case Format::kMock: break;
   }
   return WalkResult{Fault::kReserved};
 }

@@ -302,6 +302,9 @@ std::unique_ptr<Engine> ImplEngine::clone() const {
 Status ImplEngine::create_ioas(std::string_view name, const IoasOptions& options) {
   if (name.empty()) return checked<Status>(err(EINVAL, "create ioas: empty name"));
   if (find_ioas(name)) return checked<Status>(err(EEXIST, "create ioas " + std::string(name) + ": exists"));
+  if (options.mode != IoasMode::kDefault)
+    return checked<Status>(err(EINVAL, "create ioas " + std::string(name) + ": mode " + to_string(options.mode) +
+                                           " is not supported by this engine"));
   if (!alloc_ok()) return checked<Status>(err(ENOMEM, "create ioas " + std::string(name) + ": out of memory"));
   auto s = std::make_unique<Ioas>();
   s->name = std::string(name);
@@ -779,6 +782,8 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
     fresh->name = args.dom;
     fresh->ioas = s;
     fresh->fmt = args.fmt.value_or(Format::kX86_64);
+    if (fresh->fmt == Format::kMock)
+      return checked<Status>(err(EINVAL, what() + ": format mock is not supported by this engine"));
     const bool tce = fresh->fmt == Format::kTce;
     fresh->aperture = args.aperture.value_or(tce ? Range{0, 0x7fffffff} : Range{0, k48Bits});
     fresh->pgsize_bitmap = args.pgsize_bitmap.value_or(tce ? k4K : (k4K | k2M | k1G));

@@ -125,6 +125,22 @@ const char* to_string(Format f) {
     case Format::kX86_64: return "x86-64";
     case Format::kArmLpae: return "arm-lpae";
     case Format::kTce: return "tce";
+    case Format::kMock: return "mock";
+  }
+  return "?";
+}
+
+std::optional<Format> format_from_string(std::string_view s) {
+  for (Format f : {Format::kX86_64, Format::kArmLpae, Format::kTce, Format::kMock}) {
+    if (s == to_string(f)) return f;
+  }
+  return std::nullopt;
+}
+
+const char* to_string(IoasMode m) {
+  switch (m) {
+    case IoasMode::kDefault: return "default";
+    case IoasMode::kKernel: return "kernel";
   }
   return "?";
 }
@@ -134,6 +150,7 @@ u64 max_output_address(Format f) {
     case Format::kX86_64: return (u64{1} << 52) - 1;
     case Format::kArmLpae: return (u64{1} << 48) - 1;
     case Format::kTce: return (u64{1} << 52) - 1;
+    case Format::kMock: return kMaxIova;
   }
   return 0;
 }

@@ -312,6 +312,9 @@ class ModelEngine final : public Engine {
   Status create_ioas(std::string_view name, const IoasOptions& options) override {
     if (name.empty()) return err(EINVAL, "create ioas: the name is empty");
     if (w_.ioases.count(name)) return err(EEXIST, "create ioas " + std::string(name) + ": exists");
+    if (options.mode != IoasMode::kDefault)
+      return err(EINVAL, "create ioas " + std::string(name) + ": mode " + to_string(options.mode) +
+                             " is not supported by this engine");
     World next = w_;
     IoasRec io;
     io.name = std::string(name);
@@ -623,6 +626,8 @@ class ModelEngine final : public Engine {
       d.name = a.dom;
       d.ioas = nio.name;
       d.fmt = a.fmt.value_or(Format::kX86_64);
+      if (d.fmt == Format::kMock)
+        return err(EINVAL, what + ": format mock is not supported by this engine");
       d.pgsize_bitmap = a.pgsize_bitmap.value_or(default_pgsizes(d.fmt));
       d.aperture = a.aperture.value_or(default_aperture(d.fmt));
       const std::string fw = what + ": " + to_string(d.fmt) + " domain";

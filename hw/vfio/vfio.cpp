@@ -373,6 +373,7 @@ Result<AttachArgs> attach_args_from(const IommuInfo& info, std::string dev, std:
     case Format::kX86_64:
     case Format::kArmLpae: can = k4K | k2M | k1G; break;
     case Format::kTce: can = smallest; break;  // one size per window
+    case Format::kMock: can = 0; break;        // the selftest's domain, never a VFIO container's
   }
   const u64 keep = info.pgsizes & can;
   if (!(keep & smallest))

@@ -54,6 +54,11 @@ inline constexpr u64 kMaxAutoAlignment = u64{2} << 20;
 inline constexpr u64 k4K = u64{1} << 12;
 inline constexpr u64 k2M = u64{1} << 21;
 inline constexpr u64 k1G = u64{1} << 30;
+// The kernel selftest's mock domain (drivers/iommu/iommufd/iommufd_test.h,
+// 6.12): MOCK_IO_PAGE_SIZE = PAGE_SIZE / 2 and MOCK_HUGE_PAGE_SIZE =
+// 512 * MOCK_IO_PAGE_SIZE.
+inline constexpr u64 kMockPage = k4K / 2;
+inline constexpr u64 kMockHugePage = 512 * kMockPage;
 
 // Access rights of a mapping. Only kRead and kReadWrite are valid for map and
 // copy; kWrite and kNone exist so that a caller's bad value can be expressed
@@ -68,9 +73,21 @@ enum class ZeroPage : std::uint8_t {
   kAllowed,   // the kernel's: fixed maps at 0 allowed, automatic never 0
 };
 
+// Which rules an IOAS follows (SPEC "Kernel mode"). kDefault: SPEC's own,
+// including every rule marked beyond. kKernel: where SPEC goes beyond Linux
+// iommufd, the kernel's rule instead (zero page, partial unmap, no split of a
+// large page by cut, the kernel's order of checks and alignment). The
+// iommufd uAPI layer creates every IOAS in kernel mode.
+enum class IoasMode : std::uint8_t { kDefault, kKernel };
+const char* to_string(IoasMode m);  // "default", "kernel"
+
 struct IoasOptions {
+  // In kernel mode the zero-page policy is the kernel's (kAllowed): an IOAS
+  // created in kernel mode reads back kAllowed whatever was given here. (The
+  // trace's `zero-page=reserved` with `mode=kernel` is refused with EINVAL.)
   ZeroPage zero_page = ZeroPage::kReserved;
   bool huge_pages = true;  // false: alignment >= PAGE, PAGE-sized leaves only
+  IoasMode mode = IoasMode::kDefault;  // last, so positional initializers keep their meaning
   friend bool operator==(const IoasOptions&, const IoasOptions&) = default;
 };
 
@@ -113,14 +130,19 @@ struct Owner {
 };
 std::string to_string(const Owner& o);  // "device nic", "zero-page", ...
 
-// Page-table formats a domain can have (SPEC "hw").
-enum class Format : std::uint8_t { kX86_64, kArmLpae, kTce };
-const char* to_string(Format f);  // "x86-64", "arm-lpae", "tce"
+// Page-table formats a domain can have (SPEC "hw", and "Kernel mode" for
+// kMock, the kernel selftest's mock domain: a flat table of 2 KiB slots,
+// pgsizes 2K, or 2K|1M when created huge; available in both modes).
+enum class Format : std::uint8_t { kX86_64, kArmLpae, kTce, kMock };
+const char* to_string(Format f);  // "x86-64", "arm-lpae", "tce", "mock"
+// The inverse of to_string(Format); nullopt for any other text.
+std::optional<Format> format_from_string(std::string_view s);
 
 // The output address size of a format: the last physical address its leaves
 // can hold (x86-64: 52 bits, MAXPHYADDR's architectural limit; arm-lpae: 48
 // bits, the 4K-granule OA without 52-bit extensions; tce: 52 bits,
-// TCE_RPN_BITS). An area whose physical range passes it cannot be mapped in
+// TCE_RPN_BITS; mock: 64 bits, the xarray entry holds pfn and flags in an
+// unsigned long, so no physical address is out of reach). An area whose physical range passes it cannot be mapped in
 // a domain of that format (attach and map: EINVAL, as for page sizes).
 u64 max_output_address(Format f);
 
@@ -137,7 +159,9 @@ struct ResvRegion {
 // Attach device `dev` to domain `dom`, creating the domain in this IOAS when it
 // does not exist. For a new domain, unset fields take the format's defaults
 // (fmt x86-64; x86-64/arm-lpae: aperture 0-0xffffffffffff, pgsizes 4K|2M|1G;
-// tce: aperture 0-0x7fffffff, pgsizes 4K). For an existing domain, a field
+// tce: aperture 0-0x7fffffff, pgsizes 4K; mock: aperture 0x1000000-0x7fffffff
+// (MOCK_APERTURE_START..MOCK_APERTURE_LAST), pgsizes 2K, and a "huge" mock
+// domain is asked for with pgsizes 2K|1M). For an existing domain, a field
 // that is set must equal the domain's own (else EINVAL).
 struct AttachArgs {
   std::string dev;
