@@ -29,6 +29,7 @@
 #include "ioas/iommufd.h"
 
 #include <linux/capability.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -146,6 +147,20 @@ bool write_user(u64 uptr, const void* src, size_t len) {
   return process_vm_writev(getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
 }
 
+// Whether every page of [va, va+len) is mapped in this process: what
+// pin_user_pages needs, so its EFAULT where it is not. (The kernel pins when
+// it fills a domain: at map time into an IOAS with a domain, and at attach
+// for the areas already there.)
+bool user_range_mapped(u64 va, u64 len) {
+  if (len == 0) return true;
+  u64 first = va & ~(kPage - 1);
+  u64 end = va + len;
+  if (end < va) return false;
+  u64 span = ((end + kPage - 1) & ~(kPage - 1)) - first;
+  std::vector<unsigned char> vec(span / kPage);
+  return mincore(reinterpret_cast<void*>(first), span, vec.data()) == 0;
+}
+
 // ---- the object table ----
 enum class ObjType { kIoas, kHwpt, kDevice, kSelftest };
 const char* to_string(ObjType t) {
@@ -204,6 +219,22 @@ class Context {
   Rc md_check_refs(iommu_test_cmd& cmd);
 
   Object* get(u32 id, ObjType type);
+  bool has_domain(u32 ioas_id) const {
+    for (const auto& [id, obj] : objects_)
+      if (obj.type == ObjType::kHwpt && obj.ioas_id == ioas_id) return true;
+    return false;
+  }
+  // A first domain pins every area's user memory: EFAULT where it is gone.
+  Rc check_areas_pinnable(u32 ioas_id) const {
+    auto s = engine_->snapshot(objects_.at(ioas_id).name);
+    if (Rc rc = from(s)) return rc;
+    std::map<std::string, u64> source_va;
+    for (const MemoryInfo& m : engine_->memories()) source_va[m.source.name] = m.source.va;
+    for (const AreaInfo& a : s.value().areas)
+      if (!user_range_mapped(source_va[a.source] + a.offset, a.iova.length()))
+        return refuse(EFAULT, "attach: the user memory of an area is not mapped any more");
+    return std::nullopt;
+  }
   u32 alloc_id(Object obj);
   std::string fresh(const char* kind) { return std::string(kind) + "." + std::to_string(++counter_); }
   Rc remove_object(u32 id);
@@ -444,6 +475,8 @@ Rc Context::ioas_map(void* p) {
     return refuse(EINVAL, "IOMMU_IOAS_MAP: neither READABLE nor WRITEABLE");
   Object* ioas = get(cmd.ioas_id, ObjType::kIoas);
   if (!ioas) return no_object("IOAS", cmd.ioas_id);
+  if (has_domain(cmd.ioas_id) && !user_range_mapped(cmd.user_va, cmd.length))
+    return refuse(EFAULT, "IOMMU_IOAS_MAP: user memory is not mapped (the IOAS has a domain: pages are pinned)");
   MemorySource source;
   source.name = fresh("mem");
   source.va = cmd.user_va;
@@ -617,6 +650,7 @@ Rc Context::mock_domain(iommu_test_cmd& cmd) {
         hwpt_id = id;
         break;
       }
+  if (Rc rc = check_areas_pinnable(ioas_id)) return rc;
   std::string dev = fresh("dev");
   std::string dom = hwpt_id ? objects_.at(hwpt_id).name : fresh("hwpt");
   bool huge = hwpt_id ? objects_.at(hwpt_id).huge : (dev_flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) != 0;
@@ -762,6 +796,8 @@ extern "C" int ioas_iommufd_ioctl(int handle, unsigned long request, void* arg) 
     rc = Refusal{ENOMEM, "out of memory"};
   }
   if (rc) {
+    static const bool trace = std::getenv("IOAS_IOMMUFD_TRACE") != nullptr;
+    if (trace) std::fprintf(stderr, "ioas-iommufd: ioctl 0x%lx: %s: %s\n", request, strerrorname_np(rc->code), rc->why.c_str());
     t_last_error = rc->why;
     errno = rc->code;
     return -1;

@@ -496,6 +496,21 @@ TEST_P(Iommufd, MockDomainChecksMapAndCountsPins) {
   EXPECT_EQ(call(IOMMU_TEST_CMD, refs), 0);
 }
 
+TEST_P(Iommufd, UnmappedUserMemoryIsEFAULTOnceADomainPinsIt) {
+  uint32_t ioas = ioas_alloc();
+  Buffer b(4 * kPage);
+  ASSERT_EQ(munmap(static_cast<char*>(b.ptr) + 2 * kPage, 2 * kPage), 0);
+  uint64_t iova = MOCK_APERTURE_START;
+  ASSERT_EQ(map(ioas, b, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), 0) << "no domain: nothing is pinned";
+  iommu_test_cmd md = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN, ioas);
+  EXPECT_EQ(call(IOMMU_TEST_CMD, md), EFAULT) << "the first domain pins the area";
+  ASSERT_EQ(unmap(ioas, 0, kU64Max), 0);
+  ASSERT_EQ(call(IOMMU_TEST_CMD, md), 0) << ioas_iommufd_last_error();
+  EXPECT_EQ(map(ioas, b, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), EFAULT);
+  Buffer whole(kPage);
+  EXPECT_EQ(map(ioas, whole, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), 0);
+}
+
 TEST_P(Iommufd, ClosingReleasesEveryPin) {
   uint32_t ioas = ioas_alloc();
   iommu_test_cmd md = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN, ioas);

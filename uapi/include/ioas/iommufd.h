@@ -12,7 +12,9 @@
  *
  * Handles are small integers of their own, not file descriptors (the
  * LD_PRELOAD library, libioas-iommufd.so, pairs them with real descriptors).
- * Every call is serialised by one process-wide lock.
+ * Every call is serialised by one process-wide lock. With IOAS_IOMMUFD_TRACE
+ * set in the environment, every refused ioctl is printed on stderr with its
+ * errno and reason.
  */
 #ifndef IOAS_IOMMUFD_H
 #define IOAS_IOMMUFD_H
