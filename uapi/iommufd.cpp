@@ -212,6 +212,7 @@ class Context {
   Rc ioas_copy(void* cmd);
   Rc ioas_unmap(void* cmd);
   Rc option(void* cmd);
+  Rc vfio_ioas(void* cmd);
   Rc test_cmd(void* cmd);
   Rc add_reserved(iommu_test_cmd& cmd);
   Rc mock_domain(iommu_test_cmd& cmd);
@@ -245,6 +246,7 @@ class Context {
   std::map<u32, Object> objects_;
   u64 counter_ = 0;
   bool account_mm_ = false;  // IOMMU_OPTION_RLIMIT_MODE
+  u32 vfio_ioas_ = 0;        // IOMMU_VFIO_IOAS: the VFIO compatibility IOAS, 0 for none
   // Where the current ioctl's struct came from and how much of it the caller has.
   u64 ubuf_ = 0;
   u32 usize_ = 0;
@@ -281,7 +283,7 @@ const Context::Op* Context::find_op(unsigned long request) {
       IOAS_OP(IOMMU_IOAS_MAP, iommu_ioas_map, iova, &Context::ioas_map),
       IOAS_OP(IOMMU_IOAS_UNMAP, iommu_ioas_unmap, length, &Context::ioas_unmap),
       IOAS_OP(IOMMU_OPTION, iommu_option, val64, &Context::option),
-      IOAS_OP_TODO(IOMMU_VFIO_IOAS, iommu_vfio_ioas, __reserved),
+      IOAS_OP(IOMMU_VFIO_IOAS, iommu_vfio_ioas, __reserved, &Context::vfio_ioas),
       IOAS_OP_TODO(IOMMU_HWPT_ALLOC, iommu_hwpt_alloc, __reserved),
       IOAS_OP_TODO(IOMMU_GET_HW_INFO, iommu_hw_info, __reserved),
       IOAS_OP_TODO(IOMMU_HWPT_SET_DIRTY_TRACKING, iommu_hwpt_set_dirty_tracking, __reserved),
@@ -384,6 +386,7 @@ Rc Context::remove_object(u32 id) {
       break;  // a device with users == 1 has no selftest device: never here
   }
   objects_.erase(id);
+  if (vfio_ioas_ == id) vfio_ioas_ = 0;
   release_unused_sources();
   return std::nullopt;
 }
@@ -588,6 +591,27 @@ Rc Context::option(void* p) {
   if (!write_user(ubuf_ + offsetof(iommu_option, val64), &cmd.val64, sizeof(cmd.val64)))
     return refuse(EFAULT, "cannot write val64");
   return rc;
+}
+
+// ---- IOMMU_VFIO_IOAS (vfio_compat.c's iommufd_vfio_ioas) ----
+Rc Context::vfio_ioas(void* p) {
+  auto& cmd = *static_cast<iommu_vfio_ioas*>(p);
+  if (cmd.__reserved) return refuse(EOPNOTSUPP, "IOMMU_VFIO_IOAS: __reserved must be 0");
+  switch (cmd.op) {
+    case IOMMU_VFIO_IOAS_GET:
+      if (!vfio_ioas_) return refuse(ENODEV, "IOMMU_VFIO_IOAS get: no compatibility IOAS is set");
+      cmd.ioas_id = vfio_ioas_;
+      return respond(&cmd, sizeof(cmd));
+    case IOMMU_VFIO_IOAS_SET:
+      if (!get(cmd.ioas_id, ObjType::kIoas)) return no_object("IOAS", cmd.ioas_id);
+      vfio_ioas_ = cmd.ioas_id;
+      return std::nullopt;
+    case IOMMU_VFIO_IOAS_CLEAR:
+      vfio_ioas_ = 0;
+      return std::nullopt;
+    default:
+      return refuse(EOPNOTSUPP, "IOMMU_VFIO_IOAS: unknown op " + std::to_string(cmd.op));
+  }
 }
 
 // ---- IOMMU_TEST_CMD (selftest.c's iommufd_test) ----

@@ -406,6 +406,35 @@ TEST_P(Iommufd, RlimitModeSetNeedsNoObjects) {
   EXPECT_EQ(cmd.val64, 1u);
 }
 
+// ---- IOMMU_VFIO_IOAS ----
+
+TEST_P(Iommufd, VfioIoasIsSetGotAndClearedAndGoesWithItsIoas) {
+  iommu_vfio_ioas cmd{sizeof(cmd), 0, IOMMU_VFIO_IOAS_GET, 0};
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), ENODEV);
+  cmd.op = IOMMU_VFIO_IOAS_SET;
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), ENOENT);
+  uint32_t ioas = ioas_alloc();
+  cmd.ioas_id = ioas;
+  cmd.__reserved = 1;
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), EOPNOTSUPP);
+  cmd.__reserved = 0;
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), 0);
+  cmd = {sizeof(cmd), 0, IOMMU_VFIO_IOAS_GET, 0};
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), 0);
+  EXPECT_EQ(cmd.ioas_id, ioas);
+  cmd.op = 3;
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), EOPNOTSUPP);
+  ASSERT_EQ(destroy(ioas), 0);
+  cmd.op = IOMMU_VFIO_IOAS_GET;
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), ENODEV) << "destroying the IOAS unsets it";
+  cmd = {sizeof(cmd), ioas_alloc(), IOMMU_VFIO_IOAS_SET, 0};
+  ASSERT_EQ(call(IOMMU_VFIO_IOAS, cmd), 0);
+  cmd.op = IOMMU_VFIO_IOAS_CLEAR;
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), 0);
+  cmd.op = IOMMU_VFIO_IOAS_GET;
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), ENODEV);
+}
+
 // ---- IOMMU_TEST_CMD ----
 
 TEST_P(Iommufd, UnknownTestOpIsEOPNOTSUPP) {
