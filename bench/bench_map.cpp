@@ -94,7 +94,7 @@ void map_unmap_loop(benchmark::State& state, std::unique_ptr<Engine> (*make)(), 
   auto e = make();
   const u64 hole = populate(*e, n);
   if (domain)
-    if (auto s = e->attach("a", AttachArgs{"dev", "d", Format::kX86_64, {}, {}, {}}); !s.ok()) die("attach", s.code());
+    if (auto s = e->attach("a", AttachArgs{"dev", "d", Format::kX86_64, {}, {}, {}, {}}); !s.ok()) die("attach", s.code());
   const MapArgs args{std::nullopt, kPage, "m", 0, Prot::kReadWrite};
   for (auto _ : state) {
     auto r = e->map("a", args);

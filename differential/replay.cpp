@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #ifdef IOAS_HAVE_IMPL
+#include "ioas/rules.hpp"
 #include "ioas/impl.hpp"  // the production engine, registered when impl/ is built
 #endif
 
@@ -27,7 +28,7 @@ EngineAnswer answer_of(const Result<T>& r, OutcomeKind kind) {
 }
 
 std::string describe(const IoasOptions& o) {
-  return std::string("zero-page=") + (o.zero_page == ZeroPage::kReserved ? "reserved" : "allowed") +
+  return std::string("mode=") + to_string(o.mode) + " zero-page=" + (o.zero_page == ZeroPage::kReserved ? "reserved" : "allowed") +
          " huge-pages=" + (o.huge_pages ? "on" : "off");
 }
 
@@ -38,7 +39,7 @@ EngineAnswer select_ioas(Engine& e, std::string& current, const IoasOp& o) {
   auto existing = e.ioas_options(o.name);
   if (existing.ok()) {
     const IoasOptions& have = existing.value();
-    bool differs = (o.zero_page && *o.zero_page != have.zero_page) ||
+    bool differs = (o.mode && *o.mode != have.mode) || (o.zero_page && *o.zero_page != have.zero_page) ||
                    (o.huge_pages && *o.huge_pages != have.huge_pages);
     if (differs)
       return EngineAnswer{{}, Outcome::err(EINVAL),
@@ -49,6 +50,13 @@ EngineAnswer select_ioas(Engine& e, std::string& current, const IoasOp& o) {
   }
   if (existing.code() != ENOENT) return EngineAnswer{{}, Outcome::err(existing.code()), existing.error().message};
   IoasOptions opts;
+  if (o.mode) opts.mode = *o.mode;
+  // Kernel mode's zero page is the kernel's (ModeRules::forced_zero_page):
+  // asking for another is a wrong value, refused as the option it is.
+  const auto forced = rules_for(opts.mode).forced_zero_page;
+  if (o.zero_page && forced && *o.zero_page != *forced)
+    return EngineAnswer{{}, Outcome::err(EINVAL),
+                        "ioas " + o.name + ": mode=" + to_string(opts.mode) + " has the kernel's zero page (allowed)"};
   if (o.zero_page) opts.zero_page = *o.zero_page;
   if (o.huge_pages) opts.huge_pages = *o.huge_pages;
   Status s = e.create_ioas(o.name, opts);
@@ -91,7 +99,7 @@ struct Executor {
   }
   EngineAnswer operator()(const AttachOp& o) {
     return answer_of(e.attach(current, AttachArgs{o.dev, o.dom, o.fmt, o.aperture,
-                                                  o.pgsize_bitmap, o.resv}));
+                                                  o.pgsize_bitmap, o.resv, o.pgsizes_not_pow2}));
   }
   EngineAnswer operator()(const DetachOp& o) { return answer_of(e.detach(o.dev)); }
   EngineAnswer operator()(const PinOp& o) {

@@ -175,8 +175,10 @@ Lex<E> word_at(std::string_view s, int column, const char* what,
 
 constexpr std::array<Word<Prot>, 3> kProts{{
     {"r", Prot::kRead}, {"w", Prot::kWrite}, {"rw", Prot::kReadWrite}}};
-constexpr std::array<Word<Format>, 3> kFormats{{
-    {"x86-64", Format::kX86_64}, {"arm-lpae", Format::kArmLpae}, {"tce", Format::kTce}}};
+constexpr std::array<Word<Format>, 4> kFormats{{
+    {"x86-64", Format::kX86_64}, {"arm-lpae", Format::kArmLpae}, {"tce", Format::kTce}, {"mock", Format::kMock}}};
+constexpr std::array<Word<IoasMode>, 2> kModes{{
+    {"default", IoasMode::kDefault}, {"kernel", IoasMode::kKernel}}};
 constexpr std::array<Word<ResvType>, 4> kResvTypes{{
     {"direct", ResvType::kDirect},
     {"direct-relaxable", ResvType::kDirectRelaxable},
@@ -210,7 +212,7 @@ struct OpSyntax {
 
 const std::vector<OpSyntax>& syntax_table() {
   static const std::vector<OpSyntax> table = {
-      {"ioas", 1, 1, {"zero-page", "huge-pages"}, {}},
+      {"ioas", 1, 1, {"mode", "zero-page", "huge-pages"}, {}},
       {"mem", 1, 1, {"va", "len", "pa"}, {"ro"}},
       {"unmem", 1, 1, {}, {}},
       {"map", 0, 0, {"iova", "len", "src", "prot"}, {}},
@@ -346,6 +348,10 @@ Lex<Operation> build(const Args& a) {
     IoasOp o;
     TRY_LEX(name, name_at(a.positional[0].text, a.positional[0].column, "IOAS"));
     o.name = name;
+    if (const auto* kv = a.find("mode")) {
+      TRY_LEX(m, word_at(kv->value.text, kv->value.column, "mode", kModes));
+      o.mode = m;
+    }
     if (const auto* kv = a.find("zero-page")) {
       TRY_LEX(z, word_at(kv->value.text, kv->value.column, "zero-page", kZeroPages));
       o.zero_page = z;
@@ -448,10 +454,12 @@ Lex<Operation> build(const Args& a) {
         std::string_view item = s.substr(at, comma == std::string_view::npos ? s.npos : comma - at);
         int col = kv->value.column + static_cast<int>(at);
         TRY_LEX(size, number_at(item, col));
-        // A bitmap holds powers of two only; another size has no bit to set.
+        // A bitmap holds powers of two only; another size is kept aside for
+        // attach to refuse (a value that parses, with a wrong meaning).
         if (size == 0 || (size & (size - 1)) != 0)
-          return LexError{col, "pgsizes: page size " + std::string(item) + " is not a power of two"};
-        bitmap |= size;
+          o.pgsizes_not_pow2.push_back(size);
+        else
+          bitmap |= size;
         if (comma == std::string_view::npos) break;
         at = comma + 1;
       }
@@ -824,6 +832,7 @@ struct OpWriter {
   }
   void operator()(const IoasOp& o) {
     s += ' ' + o.name;
+    if (o.mode) kv("mode", ioas::to_string(*o.mode));
     if (o.zero_page) kv("zero-page", *o.zero_page == ZeroPage::kReserved ? "reserved" : "allowed");
     if (o.huge_pages) kv("huge-pages", *o.huge_pages ? "on" : "off");
   }
@@ -861,12 +870,16 @@ struct OpWriter {
     kv("dom", o.dom);
     if (o.fmt) kv("fmt", ioas::to_string(*o.fmt));
     if (o.aperture) kv("aperture", ioas::to_string(*o.aperture));
-    if (o.pgsize_bitmap) {
+    if (o.pgsize_bitmap || !o.pgsizes_not_pow2.empty()) {
       std::string list;
       for (unsigned b = 0; b < 64; ++b) {
-        if (!(*o.pgsize_bitmap >> b & 1)) continue;
+        if (!(o.pgsize_bitmap.value_or(0) >> b & 1)) continue;
         if (!list.empty()) list += ',';
         list += hex(u64{1} << b);
+      }
+      for (u64 size : o.pgsizes_not_pow2) {
+        if (!list.empty()) list += ',';
+        list += hex(size);
       }
       kv("pgsizes", list);
     }

@@ -33,9 +33,10 @@ namespace ioas::trace {
 // replayer, for `mem`'s pa) supplies the default, so the writer prints back
 // exactly what was given.
 
-// `ioas NAME [zero-page=reserved|allowed] [huge-pages=on|off]`
+// `ioas NAME [mode=default|kernel] [zero-page=reserved|allowed] [huge-pages=on|off]`
 struct IoasOp {
   std::string name;
+  std::optional<IoasMode> mode;
   std::optional<ZeroPage> zero_page;
   std::optional<bool> huge_pages;
   friend bool operator==(const IoasOp&, const IoasOp&) = default;
@@ -105,6 +106,7 @@ struct AttachOp {
   std::optional<Format> fmt;
   std::optional<Range> aperture;
   std::optional<u64> pgsize_bitmap;
+  std::vector<u64> pgsizes_not_pow2;  // sizes written that are not powers of two (attach: EINVAL)
   std::vector<ResvRegion> resv;
   friend bool operator==(const AttachOp&, const AttachOp&) = default;
 };

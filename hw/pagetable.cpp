@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "mock.hpp"
 #include "radix.hpp"
 #include "tce.hpp"
 
@@ -11,6 +12,11 @@ namespace ioas::hw {
 Result<std::unique_ptr<PageTable>> make_page_table(const TableConfig& cfg, PageMemory& mem) {
   if (cfg.format == Format::kTce) {
     auto t = TceTable::create(cfg, mem);
+    if (!t.ok()) return t.error();
+    return std::unique_ptr<PageTable>(std::move(t).value());
+  }
+  if (cfg.format == Format::kMock) {
+    auto t = MockTable::create(cfg, mem);
     if (!t.ok()) return t.error();
     return std::unique_ptr<PageTable>(std::move(t).value());
   }

@@ -2,6 +2,8 @@
 #include "walker.hpp"
 
 #include "formats.hpp"
+#include "ioas/arith.hpp"
+#include "mock.hpp"
 #include "tce.hpp"
 
 namespace ioas::hw {
@@ -120,12 +122,23 @@ WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update) {
   return WalkResult{Fault::kNone, oa | (iova & (size - 1)), iova & ~(size - 1), size};
 }
 
+WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update) {
+  if (!t.config().aperture.contains(iova)) return WalkResult{Fault::kOutOfRange};
+  const u64 e = t.entry(iova);
+  if (!e) return WalkResult{Fault::kNotPresent};
+  if (write && !(e & MockTable::kWritable)) return WalkResult{Fault::kReadOnly};
+  if (update && write) t.mark_dirty(iova);
+  const u64 size = (e & MockTable::kHuge) ? kMockHugePage : kMockPage;
+  const u64 slot_pa = (e & MockTable::kPfnMask) * kMockPage;
+  return WalkResult{Fault::kNone, slot_pa + iova % kMockPage, arith::align_down(iova, size), size};
+}
+
 WalkResult Walker::access(u64 iova, bool write, bool update) {
   switch (pt_.format()) {
     case Format::kX86_64: return walk_x86_64(pt_.memory(), pt_.root(), iova, write, update);
     case Format::kArmLpae: return walk_arm_lpae(pt_.memory(), pt_.root(), iova, write, update);
     case Format::kTce: return walk_tce(static_cast<TceTable&>(pt_), iova, write, update);
-    case Format::kMock: break;
+    case Format::kMock: return walk_mock(static_cast<MockTable&>(pt_), iova, write, update);
   }
   return WalkResult{Fault::kReserved};
 }

@@ -45,6 +45,10 @@ WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, 
 class TceTable;
 WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update = true);
 
+class MockTable;
+// The mock domain: one xarray entry per 2 KiB slot (hw/mock.hpp).
+WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update = true);
+
 // The software device: DMA through a table, byte range by leaf.
 class Walker {
  public:

@@ -37,6 +37,7 @@
 #include <string>
 
 #include "check.hpp"
+#include "ioas/rules.hpp"
 #include "domain.hpp"
 #include "range_set.hpp"
 #include "space_tree.hpp"
@@ -302,15 +303,13 @@ std::unique_ptr<Engine> ImplEngine::clone() const {
 Status ImplEngine::create_ioas(std::string_view name, const IoasOptions& options) {
   if (name.empty()) return checked<Status>(err(EINVAL, "create ioas: empty name"));
   if (find_ioas(name)) return checked<Status>(err(EEXIST, "create ioas " + std::string(name) + ": exists"));
-  if (options.mode != IoasMode::kDefault)
-    return checked<Status>(err(EINVAL, "create ioas " + std::string(name) + ": mode " + to_string(options.mode) +
-                                           " is not supported by this engine"));
   if (!alloc_ok()) return checked<Status>(err(ENOMEM, "create ioas " + std::string(name) + ": out of memory"));
   auto s = std::make_unique<Ioas>();
   s->name = std::string(name);
   s->options = options;
+  s->options.zero_page = rules_for(options.mode).forced_zero_page.value_or(options.zero_page);
   recompute_alignment(*s);
-  if (options.zero_page == ZeroPage::kReserved) {
+  if (s->options.zero_page == ZeroPage::kReserved) {
     s->reserved.try_emplace(Owner{OwnerKind::kZeroPage, ""}, true).first->second.add(Range{0, kPage - 1});
     resync_reserved(*s);
   }
@@ -519,44 +518,60 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
       return checked<Result<u64>>(gone.last - gone.start + 1);
     }
   }
+  // The areas wholly inside, in IOVA order, up to the first one that is not.
+  // With unmap_all_or_nothing (SPEC) any stop fails the whole unmap; without
+  // it (the kernel's iopt_unmap_iova_range) the areas before the stop are
+  // removed and the stop's error is returned.
+  const ModeRules rules = rules_for(s->options.mode);
   absl::InlinedVector<AreaRef, 4> victims;
-  bool partial = false;
-  Range bad{};
+  std::optional<Range> bad;
   for_each_area(*s, r, [&](const SpaceNode& n) {
-    if (!r.contains(n.range()) && !partial) {
-      partial = true;
+    if (bad) return;
+    if (!r.contains(n.range()))
       bad = n.range();
-    }
-    victims.push_back(AreaRef{n.start, n.last, n.offset, n.source, n.prot});
+    else
+      victims.push_back(AreaRef{n.start, n.last, n.offset, n.source, n.prot});
   });
-  if (partial)
-    return checked<Result<u64>>(err(ENOENT, what() + ": area " + to_string(bad) + " is not wholly inside"));
-  if (victims.empty() && !all) return checked<Result<u64>>(err(ENOENT, what() + ": nothing mapped there"));
-  // Pinned areas: every pin touching them is told to release; one that
-  // will not makes the whole unmap EBUSY with every pin left in place.
+  std::optional<Error> stop;
+  if (bad) {
+    stop = err(ENOENT, what() + ": area " + to_string(*bad) + " is not wholly inside");
+    if (rules.unmap_all_or_nothing) return checked<Result<u64>>(*stop);
+  }
+  // Pinned areas: every pin touching them is told to release. A pin that
+  // will not stops the unmap at its area: SPEC fails it all with every pin
+  // left in place; the kernel keeps what it removed before and the pins of
+  // that area that did release.
+  std::optional<Range> notified;
   if (!s->area_pins.empty()) {
+    for (std::size_t i = 0; i < victims.size() && !notified; ++i) {
+      const Range v{victims[i].start, victims[i].last};
+      for (const auto& [id, p] : s->pins) {
+        if (p.release || !p.iova.overlaps(v)) continue;
+        stop = err(rules.unmap_stuck_pin_errno,
+                   what() + ": pin " + std::to_string(id) + " on " + to_string(p.iova) + " does not release");
+        if (rules.unmap_all_or_nothing) return checked<Result<u64>>(*stop);
+        notified = v;
+        victims.resize(i);
+        break;
+      }
+    }
     std::vector<std::uint32_t> told;
     for (const auto& [id, p] : s->pins) {
-      bool touches = false;
-      for (const AreaRef& v : victims)
-        if (p.iova.overlaps(Range{v.start, v.last})) {
-          touches = true;
-          break;
-        }
-      if (!touches) continue;
-      if (!p.release)
-        return checked<Result<u64>>(err(EBUSY, what() + ": pin " + std::to_string(id) + " on " +
-                                                   to_string(p.iova) + " does not release"));
-      told.push_back(id);
+      bool touches = notified && p.iova.overlaps(*notified);
+      for (const AreaRef& v : victims) touches = touches || p.iova.overlaps(Range{v.start, v.last});
+      if (touches && p.release) told.push_back(id);
     }
     for (std::uint32_t id : told) drop_pin(*s, s->pins.find(id));
   }
+  if (stop && victims.empty()) return checked<Result<u64>>(*stop);
+  if (victims.empty() && !all) return checked<Result<u64>>(err(ENOENT, what() + ": nothing mapped there"));
   u64 total = 0;
   for (const AreaRef& v : victims) {
     remove_area(*s, v);
     total += v.last - v.start + 1;
   }
   for (Domain* d : s->domains) d->pt->flush_iotlb();
+  if (stop) return checked<Result<u64>>(*stop);
   return checked<Result<u64>>(total);
 }
 
@@ -571,6 +586,9 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
   if (!aligned(iova + 1, s->iova_alignment))
     return checked<Status>(
         err(EINVAL, what() + ": new boundary " + hex(iova + 1) + " not aligned to " + hex(s->iova_alignment)));
+  if (!rules_for(s->options.mode).cut_splits_domain_areas && s->options.huge_pages && !s->domains.empty())
+    return checked<Status>(err(EINVAL, what() + ": held by domain " + s->domains.front()->name +
+                                           ", which may map it with large pages (kernel mode does not split them)"));
   if (!alloc_ok()) return checked<Status>(err(ENOMEM, what() + ": out of memory for the new area's node"));
   // The page tables first: a split may need pages (ENOMEM undoes the
   // domains already split, and nothing else has changed yet).
@@ -757,7 +775,7 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
   if (dom) {
     if (dom->ioas != s) return checked<Status>(err(EINVAL, what() + ": domain is in IOAS " + dom->ioas->name));
     if ((args.fmt && *args.fmt != dom->fmt) || (args.aperture && *args.aperture != dom->aperture) ||
-        (args.pgsize_bitmap && *args.pgsize_bitmap != dom->pgsize_bitmap))
+        (args.pgsize_bitmap && *args.pgsize_bitmap != dom->pgsize_bitmap) || !args.pgsizes_not_pow2.empty())
       return checked<Status>(err(EINVAL, what() + ": format, aperture or page sizes differ from the domain's"));
   }
   // The device's reserved regions.
@@ -782,20 +800,22 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
     fresh->name = args.dom;
     fresh->ioas = s;
     fresh->fmt = args.fmt.value_or(Format::kX86_64);
-    if (fresh->fmt == Format::kMock)
-      return checked<Status>(err(EINVAL, what() + ": format mock is not supported by this engine"));
     const bool tce = fresh->fmt == Format::kTce;
-    fresh->aperture = args.aperture.value_or(tce ? Range{0, 0x7fffffff} : Range{0, k48Bits});
-    fresh->pgsize_bitmap = args.pgsize_bitmap.value_or(tce ? k4K : (k4K | k2M | k1G));
+    fresh->aperture = args.aperture.value_or(default_aperture(fresh->fmt));
+    fresh->pgsize_bitmap = args.pgsize_bitmap.value_or(default_pgsizes(fresh->fmt));
     const u64 pg = fresh->pgsize_bitmap;
-    if (tce ? std::popcount(pg) != 1 : (pg == 0 || (pg & ~(k4K | k2M | k1G)) != 0))
+    if (!args.pgsizes_not_pow2.empty())
+      return checked<Status>(err(EINVAL, what() + ": page size " + hex(args.pgsizes_not_pow2.front()) +
+                                             " is not a power of two"));
+    if (!pgsizes_allowed(fresh->fmt, pg))
       return checked<Status>(err(EINVAL, what() + ": page sizes " + hex(pg) + " not allowed by format " +
-                                             to_string(fresh->fmt)));
+                                             to_string(fresh->fmt) + " (" + pgsizes_rule(fresh->fmt) + ")"));
     if (fresh->aperture.start > fresh->aperture.last)
       return checked<Status>(err(EINVAL, what() + ": aperture " + to_string(fresh->aperture) + " has start > last"));
-    // tce is a flat table of whole IOMMU pages; the others translate 48 bits.
+    // tce is a flat table of whole IOMMU pages; mock's xarray indexes any
+    // 64-bit IOVA; the others translate 48 bits.
     if (tce ? (!aligned(fresh->aperture.start, pg) || !aligned(fresh->aperture.last + 1, pg))
-            : fresh->aperture.last > k48Bits)
+            : fresh->fmt != Format::kMock && fresh->aperture.last > k48Bits)
       return checked<Status>(err(EINVAL, what() + ": aperture " + to_string(fresh->aperture) +
                                              " cannot be addressed by format " + to_string(fresh->fmt)));
     const u64 minpg = lowest_bit(pg);

@@ -10,6 +10,7 @@
 #include "ioas/engine.hpp"
 #include "ioas/range.hpp"
 #include "ioas/result.hpp"
+#include "ioas/rules.hpp"
 
 namespace ioas {
 namespace {
@@ -135,6 +136,57 @@ std::optional<Format> format_from_string(std::string_view s) {
     if (s == to_string(f)) return f;
   }
   return std::nullopt;
+}
+
+Range default_aperture(Format f) {
+  switch (f) {
+    case Format::kX86_64:
+    case Format::kArmLpae: return Range{0, (u64{1} << 48) - 1};
+    case Format::kTce: return Range{0, 0x7fffffff};
+    case Format::kMock: return Range{u64{1} << 24, (u64{1} << 31) - 1};
+  }
+  return Range{0, 0};
+}
+
+u64 default_pgsizes(Format f) {
+  switch (f) {
+    case Format::kX86_64:
+    case Format::kArmLpae: return k4K | k2M | k1G;
+    case Format::kTce: return k4K;
+    case Format::kMock: return kMockPage;
+  }
+  return 0;
+}
+
+bool pgsizes_allowed(Format f, u64 pgsizes) {
+  switch (f) {
+    case Format::kX86_64:
+    case Format::kArmLpae: return pgsizes != 0 && (pgsizes & ~(k4K | k2M | k1G)) == 0;
+    case Format::kTce: return pgsizes != 0 && (pgsizes & (pgsizes - 1)) == 0;
+    case Format::kMock: return pgsizes == kMockPage || pgsizes == (kMockPage | kMockHugePage);
+  }
+  return false;
+}
+
+const char* pgsizes_rule(Format f) {
+  switch (f) {
+    case Format::kX86_64:
+    case Format::kArmLpae: return "a non-empty subset of 4K,2M,1G";
+    case Format::kTce: return "exactly one power of two";
+    case Format::kMock: return "2K or 2K,1M";
+  }
+  return "?";
+}
+
+ModeRules rules_for(IoasMode mode) {
+  ModeRules r;
+  if (mode == IoasMode::kKernel) {
+    r.forced_zero_page = ZeroPage::kAllowed;
+    r.unmap_all_or_nothing = false;
+    r.unmap_stuck_pin_errno = EDEADLOCK;
+    r.cut_splits_domain_areas = false;
+  }
+  return r;
 }
 
 const char* to_string(IoasMode m) {

@@ -31,6 +31,16 @@
 //   - huge-pages=off restricts a domain's leaves to page sizes <= PAGE; split
 //     dirty tracking restricts them to the domain's smallest page size.
 //   - detach of an unknown device: ENOENT (a name that does not exist).
+//   - kernel mode (SPEC "Kernel mode"): the differences are the fields of
+//     ioas::ModeRules (ioas/rules.hpp), each consulted where its rule is
+//     decided: create_ioas (zero page), unmap (partial unmap, the errno of a
+//     pin that does not release), cut (no split of an area a domain holds
+//     while large pages are on). A kernel-mode unmap that stops part way
+//     returns its error with the areas before the stop removed: the one
+//     failed operation that changes something.
+//   - the mock format: leaves as for any format (2K, and 1M blocks when the
+//     domain has 1M); its physical addresses are unlimited (the xarray holds
+//     pa / 2K in an unsigned long); any aperture.
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
@@ -43,6 +53,7 @@
 
 #include "ioas/arith.hpp"
 #include "ioas/engine.hpp"
+#include "ioas/rules.hpp"
 #include "world.hpp"
 
 // Installs a checked new world or returns the error (inside ModelEngine).
@@ -56,7 +67,6 @@ namespace ioas::model {
 namespace {
 
 constexpr u64 kAddr48Last = (u64{1} << 48) - 1;
-constexpr u64 kDefaultPgsizes = k4K | k2M | k1G;
 constexpr u64 kTwoTo63 = u64{1} << 63;
 
 std::string hex(u64 v) {
@@ -249,10 +259,6 @@ void remove_dirty(DomainRec& d, const Range& r) {
 // ---------------------------------------------------------------------------
 // Formats (SPEC "attach").
 
-u64 default_pgsizes(Format f) { return f == Format::kTce ? k4K : kDefaultPgsizes; }
-Range default_aperture(Format f) {
-  return f == Format::kTce ? Range{0, 0x7fffffff} : Range{0, kAddr48Last};
-}
 
 std::string pgsizes_str(u64 bm) {
   std::string s;
@@ -312,15 +318,13 @@ class ModelEngine final : public Engine {
   Status create_ioas(std::string_view name, const IoasOptions& options) override {
     if (name.empty()) return err(EINVAL, "create ioas: the name is empty");
     if (w_.ioases.count(name)) return err(EEXIST, "create ioas " + std::string(name) + ": exists");
-    if (options.mode != IoasMode::kDefault)
-      return err(EINVAL, "create ioas " + std::string(name) + ": mode " + to_string(options.mode) +
-                             " is not supported by this engine");
     World next = w_;
     IoasRec io;
     io.name = std::string(name);
     io.options = options;
+    io.options.zero_page = rules_for(options.mode).forced_zero_page.value_or(options.zero_page);
     io.iova_alignment = options.huge_pages ? 1 : kPage;
-    if (options.zero_page == ZeroPage::kReserved)
+    if (io.options.zero_page == ZeroPage::kReserved)
       io.reserved.push_back(ResvRec{Range{0, kPage - 1}, Owner{OwnerKind::kZeroPage, ""}});
     next.ioases.emplace(io.name, std::move(io));
     return install(std::move(next));
@@ -415,31 +419,58 @@ class ModelEngine final : public Engine {
       if (end.overflow) return err(EOVERFLOW, what + ": iova + len passes 2^64-1");
       r = Range{iova, end.last};
     }
+    // The areas touched, in IOVA order. With unmap_all_or_nothing (SPEC)
+    // every one is checked before anything goes; without it (the kernel's
+    // iopt_unmap_iova_range) each is removed before the next is looked at, so
+    // a failure keeps the areas before it removed.
+    const ModeRules rules = rules_for(io->options.mode);
+    auto stuck_pin = [&](const AreaRec& a) -> const PinRec* {
+      for (const auto& p : io->pins)
+        if (pin_touches(p, a) && !p.release) return &p;
+      return nullptr;
+    };
+    auto stuck_error = [&](const PinRec& p) {
+      return err(rules.unmap_stuck_pin_errno, what + ": pin " + std::to_string(p.id) + " on " + str(p.iova) +
+                                                  " did not release when told to");
+    };
     std::vector<const AreaRec*> touched;
+    std::optional<Error> stop;
+    std::optional<Range> notified;  // the area whose accesses were told to release when it stopped
     for (const auto& a : io->areas) {
       if (!a.iova.overlaps(r)) continue;
-      if (!r.contains(a.iova))
-        return err(ENOENT, what + ": area " + str(a.iova) +
+      if (!r.contains(a.iova)) {
+        stop = err(ENOENT, what + ": area " + str(a.iova) +
                                " is only partly inside the range (areas are unmapped whole)");
+        break;
+      }
+      if (!rules.unmap_all_or_nothing) {
+        if (const PinRec* p = stuck_pin(a)) {
+          stop = stuck_error(*p);
+          notified = a.iova;
+          break;
+        }
+      }
       touched.push_back(&a);
     }
-    if (touched.empty() && !all) return err(ENOENT, what + ": no area in the range");
-    for (const auto& p : io->pins) {
-      for (const AreaRec* a : touched) {
-        if (pin_touches(p, *a) && !p.release)
-          return err(EBUSY, what + ": pin " + std::to_string(p.id) + " on " + str(p.iova) +
-                                " did not release when told to");
-      }
+    if (stop && (rules.unmap_all_or_nothing || (touched.empty() && !notified))) return *stop;
+    if (!stop && touched.empty() && !all) return err(ENOENT, what + ": no area in the range");
+    if (rules.unmap_all_or_nothing) {
+      for (const AreaRec* a : touched)
+        if (const PinRec* p = stuck_pin(*a)) return stuck_error(*p);
     }
     World next = w_;
     IoasRec& nio = next.ioases.at(std::string(ioas));
     u64 unmapped = 0;
     std::vector<Range> gone;
     for (const AreaRec* a : touched) gone.push_back(a->iova);
-    // The accesses release: drop every pin touching a removed area.
+    // The accesses release: drop every releasing pin touching a removed area,
+    // or the area they were told about when the unmap stopped.
+    std::vector<Range> told = gone;
+    if (notified) told.push_back(*notified);
     std::vector<PinRec> keep;
     for (auto& p : nio.pins) {
-      bool hit = std::any_of(gone.begin(), gone.end(), [&](const Range& g) { return p.iova.overlaps(g); });
+      bool hit = p.release &&
+                 std::any_of(told.begin(), told.end(), [&](const Range& g) { return p.iova.overlaps(g); });
       if (hit) {
         for (const auto& s : p.sources) next.memories.at(s).use_count--;
       } else {
@@ -462,6 +493,7 @@ class ModelEngine final : public Engine {
     nio.areas = std::move(areas);
     nio.iova_alignment = computed_alignment(next, nio);
     RETURN_IF_ERROR_INSTALL(next);
+    if (stop) return *stop;  // the kernel's partial unmap: what was removed stays removed
     return unmapped;
   }
 
@@ -479,6 +511,12 @@ class ModelEngine final : public Engine {
     if (!arith::is_aligned(iova + 1, io->iova_alignment))
       return err(EINVAL, what + ": the new boundary " + hex(iova + 1) + " is not a multiple of iova_alignment " +
                              hex(io->iova_alignment));
+    if (!rules_for(io->options.mode).cut_splits_domain_areas && io->options.huge_pages) {
+      for (const auto& [dn, d] : w_.domains)
+        if (d.ioas == io->name)
+          return err(EINVAL, what + ": area " + str(a->iova) + " is held by domain " + dn +
+                                 ", which may map it with large pages (kernel mode does not split them)");
+    }
     World next = w_;
     IoasRec& nio = next.ioases.at(std::string(ioas));
     for (std::size_t i = 0; i < nio.areas.size(); ++i) {
@@ -599,6 +637,9 @@ class ModelEngine final : public Engine {
       if (a.aperture && *a.aperture != existing->aperture)
         return err(EINVAL, what + ": aperture " + str(*a.aperture) + " differs from the domain's " +
                                str(existing->aperture));
+      if (!a.pgsizes_not_pow2.empty())
+        return err(EINVAL, what + ": page size " + hex(a.pgsizes_not_pow2.front()) +
+                               " is not a power of two, not the domain's");
       if (a.pgsize_bitmap && *a.pgsize_bitmap != existing->pgsize_bitmap)
         return err(EINVAL, what + ": page sizes " + pgsizes_str(*a.pgsize_bitmap) +
                                " differ from the domain's " + pgsizes_str(existing->pgsize_bitmap));
@@ -626,25 +667,21 @@ class ModelEngine final : public Engine {
       d.name = a.dom;
       d.ioas = nio.name;
       d.fmt = a.fmt.value_or(Format::kX86_64);
-      if (d.fmt == Format::kMock)
-        return err(EINVAL, what + ": format mock is not supported by this engine");
       d.pgsize_bitmap = a.pgsize_bitmap.value_or(default_pgsizes(d.fmt));
       d.aperture = a.aperture.value_or(default_aperture(d.fmt));
       const std::string fw = what + ": " + to_string(d.fmt) + " domain";
-      if (d.fmt == Format::kTce) {
-        if (!is_pow2(d.pgsize_bitmap))
-          return err(EINVAL, fw + ": tce takes exactly one page size, not " + pgsizes_str(d.pgsize_bitmap));
-      } else if (d.pgsize_bitmap == 0 || (d.pgsize_bitmap & ~kDefaultPgsizes)) {
-        return err(EINVAL, fw + ": page sizes " + pgsizes_str(d.pgsize_bitmap) +
-                               " are not a non-empty subset of 4K,2M,1G");
-      }
+      if (!a.pgsizes_not_pow2.empty())
+        return err(EINVAL, fw + ": page size " + hex(a.pgsizes_not_pow2.front()) + " is not a power of two");
+      if (!pgsizes_allowed(d.fmt, d.pgsize_bitmap))
+        return err(EINVAL, fw + ": page sizes " + pgsizes_str(d.pgsize_bitmap) + " are not " +
+                               pgsizes_rule(d.fmt));
       if (d.aperture.start > d.aperture.last) return err(EINVAL, fw + ": aperture start > last");
       if (d.fmt == Format::kTce) {
         u64 p = d.pgsize_bitmap;
         if (!arith::is_aligned(d.aperture.start, p) || !arith::is_aligned(d.aperture.last + 1, p))
           return err(EINVAL, fw + ": window " + str(d.aperture) + " is not made of whole " + hex(p) +
                                  "-byte pages");
-      } else if (d.aperture.last > kAddr48Last) {
+      } else if (d.fmt != Format::kMock && d.aperture.last > kAddr48Last) {
         return err(EINVAL, fw + ": aperture " + str(d.aperture) + " passes the 48-bit input space");
       }
       const u64 minp = lowest_bit(d.pgsize_bitmap);

@@ -68,12 +68,12 @@ TEST(Backend, FactoryMakesEachDomainsTableAndErrorsKeepTheirErrno) {
   ASSERT_TRUE(e->create_ioas("a", {}).ok());
   ASSERT_TRUE(e->add_memory(MemorySource{"m", 0x7f0000000000, 0x400000, 0x40000000, true}).ok());
   ASSERT_TRUE(e->map("a", MapArgs{0x100000, 0x200000, "m", 0, Prot::kReadWrite}).ok());
-  ASSERT_TRUE(e->attach("a", AttachArgs{"nic", "d", Format::kArmLpae, {}, {}, {}}).ok());
+  ASSERT_TRUE(e->attach("a", AttachArgs{"nic", "d", Format::kArmLpae, {}, {}, {}, {}}).ok());
   EXPECT_EQ(configs, (std::vector<std::string>{"d a nic arm-lpae"}));
   EXPECT_EQ(log, (std::vector<std::string>{"map 0x100000-0x2fffff"}));
   // The factory's own error fails the attach with its errno; nothing changed.
   auto before = e->snapshot("a");
-  EXPECT_EQ(e->attach("a", AttachArgs{"gpu", "refused", {}, {}, {}, {}}).code(), ENODEV);
+  EXPECT_EQ(e->attach("a", AttachArgs{"gpu", "refused", {}, {}, {}, {}, {}}).code(), ENODEV);
   EXPECT_EQ(e->snapshot("a").value(), before.value());
   // A back end's map error (a kernel's EFAULT, say) reaches the caller as is.
   fail = EFAULT;
@@ -110,8 +110,8 @@ TEST(Backend, ACutRefusedByTheSecondDomainIsUndoneInTheFirst) {
   auto e = make_engine(o);
   ASSERT_TRUE(e->create_ioas("io", {}).ok());
   ASSERT_TRUE(e->add_memory({"m", 0x7f0000000000, 16 << 20, 0x40000000, true}).ok());
-  ASSERT_TRUE(e->attach("io", AttachArgs{"x", "a", {}, {}, {}, {}}).ok());
-  ASSERT_TRUE(e->attach("io", AttachArgs{"y", "b", {}, {}, {}, {}}).ok());
+  ASSERT_TRUE(e->attach("io", AttachArgs{"x", "a", {}, {}, {}, {}, {}}).ok());
+  ASSERT_TRUE(e->attach("io", AttachArgs{"y", "b", {}, {}, {}, {}, {}}).ok());
   for (u64 i = 0; i < 40; ++i)
     ASSERT_TRUE(e->map("io", MapArgs{0x100000 + i * 0x10000, 0x8000, "m", i * 0x8000, Prot::kReadWrite}).ok());
   const auto before = e->snapshot("io").value();

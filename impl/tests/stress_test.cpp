@@ -39,8 +39,8 @@ TEST(Stress, WritersReadersAndPinsOnOneEngineStayConsistent) {
   ASSERT_TRUE(e->create_ioas("s", {}).ok());
   for (int t = 0; t < kWriters; ++t)
     ASSERT_TRUE(e->add_memory(MemorySource{"m" + std::to_string(t), src_va(t), kSrcLen, src_pa(t), true}).ok());
-  ASSERT_TRUE(e->attach("s", AttachArgs{"nic", "dx", Format::kX86_64, {}, {}, {{{0xfee00000, 0xfeefffff}, ResvType::kMsi}}}).ok());
-  ASSERT_TRUE(e->attach("s", AttachArgs{"gpu", "da", Format::kArmLpae, {}, {}, {}}).ok());
+  ASSERT_TRUE(e->attach("s", AttachArgs{"nic", "dx", Format::kX86_64, {}, {}, {{{0xfee00000, 0xfeefffff}, ResvType::kMsi}}, {}}).ok());
+  ASSERT_TRUE(e->attach("s", AttachArgs{"gpu", "da", Format::kArmLpae, {}, {}, {}, {}}).ok());
 
   std::atomic<bool> stop{false};
   std::atomic<int> bad{0};

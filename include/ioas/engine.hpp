@@ -170,6 +170,11 @@ struct AttachArgs {
   std::optional<Range> aperture;
   std::optional<u64> pgsize_bitmap;  // a set of page sizes, one bit each
   std::vector<ResvRegion> resv;      // the device's reserved regions
+  // Page sizes a caller gave that no bitmap can hold (not powers of two, so
+  // no format allows them): attach refuses them with EINVAL where it checks
+  // page sizes (for an existing domain, as sizes that differ from its own).
+  // Last, so positional initializers keep their meaning.
+  std::vector<u64> pgsizes_not_pow2;
 };
 
 struct PinArgs {

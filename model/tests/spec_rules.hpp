@@ -14,7 +14,11 @@
 //                            snapshot and ranges, and memories()) is
 //                            unchanged: "an operation that fails changes
 //                            nothing";
-//   EXPECT_NO_CHANGE(op)     op succeeds and the world is unchanged (no-ops).
+//   EXPECT_NO_CHANGE(op)     op succeeds and the world is unchanged (no-ops);
+//   EXPECT_FAILS_PART_DONE(errno, op)  op fails with that errno and a message
+//                            and the world did change: the kernel's partial
+//                            unmap (kernel mode only; the test then states
+//                            what is left).
 // Views (Areas, Reserved, Ranges, Dirty, ...) render state as short text so
 // that an expectation reads like the SPEC and a failure prints a readable diff.
 #pragma once
@@ -76,7 +80,7 @@ inline std::string describe_area(const AreaInfo& a) {
 // Everything `snapshot` shows, as text: two states are equal iff their texts are.
 inline std::string describe(const IoasState& st) {
   std::string s =
-      "ioas " + st.name +
+      "ioas " + st.name + " mode=" + to_string(st.options.mode) +
       " zero-page=" + (st.options.zero_page == ZeroPage::kReserved ? "reserved" : "allowed") +
       " huge-pages=" + (st.options.huge_pages ? "on" : "off") +
       " alignment=" + hex(st.iova_alignment) + " next-pin=" + std::to_string(st.next_pin_id) + "\n";
@@ -216,6 +220,20 @@ class SpecRules : public ::testing::TestWithParam<EngineFactory> {
   }
 
   template <typename F>
+  void ExpectFailsPartDone(int code, F&& op, const char* what, const char* file, int line) {
+    const std::string before = spec_text::describe(*engine);
+    auto r = op();
+    if (r.ok())
+      ADD_FAILURE_AT(file, line) << what << " succeeded, expected " << errno_name(code);
+    else if (r.code() != code || r.error().message.empty())
+      ADD_FAILURE_AT(file, line) << what << " gave " << to_string(r.error()) << ", expected "
+                                 << errno_name(code) << " with a message";
+    if (spec_text::describe(*engine) == before)
+      ADD_FAILURE_AT(file, line) << what << " changed nothing; the kernel's unmap removes what it reached";
+    ExpectClean(what, file, line);
+  }
+
+  template <typename F>
   void ExpectNoChange(F&& op, const char* what, const char* file, int line) {
     const std::string before = spec_text::describe(*engine);
     auto r = op();
@@ -246,7 +264,7 @@ class SpecRules : public ::testing::TestWithParam<EngineFactory> {
                 std::optional<Range> aperture = std::nullopt,
                 std::optional<u64> pgsizes = std::nullopt) {
     return engine->attach(
-        ioas, AttachArgs{std::move(dev), std::move(dom), fmt, aperture, pgsizes, std::move(resv)});
+        ioas, AttachArgs{std::move(dev), std::move(dom), fmt, aperture, pgsizes, std::move(resv), {}});
   }
   Result<std::uint32_t> Pin(std::string_view ioas, u64 iova, u64 len, bool write = false,
                             bool release = true) {
@@ -341,6 +359,8 @@ class SpecRules : public ::testing::TestWithParam<EngineFactory> {
 #define MUST(expr) this->Must([&] { return (expr); }, #expr, __FILE__, __LINE__)
 #define EXPECT_FAILS(code, expr) \
   this->ExpectFails((code), [&] { return (expr); }, #expr, __FILE__, __LINE__)
+#define EXPECT_FAILS_PART_DONE(code, expr) \
+  this->ExpectFailsPartDone((code), [&] { return (expr); }, #expr, __FILE__, __LINE__)
 #define EXPECT_NO_CHANGE(expr) \
   this->ExpectNoChange([&] { return (expr); }, #expr, __FILE__, __LINE__)
 

@@ -1,0 +1,271 @@
+// hw/mock.cpp: the selftest's mock domain as a page table (see mock.hpp).
+#include "mock.hpp"
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+
+#include "ioas/arith.hpp"
+
+namespace ioas::hw {
+namespace {
+
+constexpr u64 kSlot = ::ioas::kMockPage;
+constexpr u64 kHugeSize = ::ioas::kMockHugePage;
+constexpr u64 kSlotsPerHuge = kHugeSize / kSlot;
+
+std::string hex(u64 v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
+  return buf;
+}
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "mock table: %s\n", what.c_str());
+  std::abort();
+}
+
+u64 slot_pa(u64 e) { return (e & MockTable::kPfnMask) * kSlot; }
+
+}  // namespace
+
+Result<std::unique_ptr<MockTable>> MockTable::create(const TableConfig& cfg, PageMemory& mem) {
+  if (cfg.pgsize_bitmap != kSlot && cfg.pgsize_bitmap != (kSlot | kHugeSize))
+    return make_error(EINVAL, "mock: page sizes " + hex(cfg.pgsize_bitmap) + " are not 2K or 2K|1M");
+  if (cfg.aperture.start > cfg.aperture.last) return make_error(EINVAL, "mock: aperture start > last");
+  return std::unique_ptr<MockTable>(new MockTable(cfg, mem));
+}
+
+std::pair<u64, u64> MockTable::leaf_of(u64 index, u64 e) const {
+  if (!(e & kHuge)) return {index, 1};
+  return {index & ~(kSlotsPerHuge - 1), kSlotsPerHuge};
+}
+
+Status MockTable::map(const MapArgs& a, IotlbGather* g) {
+  auto what = [&] { return "map " + hex(a.iova) + "+" + hex(a.len); };
+  const u64 sizes = a.pgsizes ? a.pgsizes : cfg_.pgsize_bitmap;
+  if (a.len == 0) return make_error(EINVAL, what() + ": length 0");
+  if (a.prot != Prot::kRead && a.prot != Prot::kReadWrite)
+    return make_error(EINVAL, what() + ": permission must be r or rw");
+  if ((sizes & ~cfg_.pgsize_bitmap) != 0 || !(sizes & kSlot))
+    return make_error(EINVAL, what() + ": page sizes " + hex(sizes) + " are not the mock's");
+  if (((a.iova | a.pa | a.len) & (kSlot - 1)) != 0)
+    return make_error(EINVAL, what() + " pa " + hex(a.pa) + ": not aligned to the mock page size 0x800");
+  const auto end = arith::range_last(a.iova, a.len);
+  if (end.overflow || !cfg_.aperture.contains(Range{a.iova, end.last}))
+    return make_error(ERANGE, what() + ": outside the aperture " + to_string(cfg_.aperture));
+  if (arith::range_last(a.pa, a.len).overflow) return make_error(ERANGE, what() + ": physical range passes 2^64-1");
+  const u64 first = a.iova / kSlot;
+  const u64 last = end.last / kSlot;
+  if (auto it = slots_.lower_bound(first); it != slots_.end() && it->first <= last)
+    return make_error(EEXIST, what() + ": " + hex(it->first * kSlot) + " is already mapped");
+  // iommu_pgsize at each step: 1 MiB where iova and pa allow it and it fits.
+  const u64 flags = kPresent | (a.prot == Prot::kReadWrite ? kWritable : 0);
+  u64 iova = a.iova;
+  u64 pa = a.pa;
+  u64 left = a.len;
+  while (left != 0) {
+    const bool huge = (sizes & kHugeSize) && arith::is_aligned(iova, kHugeSize) &&
+                      arith::is_aligned(pa, kHugeSize) && left >= kHugeSize;
+    const u64 n = huge ? kSlotsPerHuge : 1;
+    for (u64 k = 0; k < n; ++k) slots_[iova / kSlot + k] = ((pa / kSlot) + k) | flags | (huge ? kHuge : 0);
+    stats_.leaf_writes += n;
+    iova += n * kSlot;
+    pa += n * kSlot;
+    left -= n * kSlot;
+  }
+  (void)g;  // a new mapping needs no invalidation
+  return ok_status();
+}
+
+Result<u64> MockTable::unmap(u64 iova, u64 len, IotlbGather* g) {
+  if (len == 0 || ((iova | len) & (kSlot - 1)) != 0)
+    return make_error(EINVAL, "unmap " + hex(iova) + "+" + hex(len) + ": not aligned to the mock page size 0x800");
+  const auto end = arith::range_last(iova, len);
+  if (end.overflow) return make_error(EINVAL, "unmap " + hex(iova) + "+" + hex(len) + ": passes 2^64-1");
+  const Range r{iova, end.last};
+  if (Status st = split_blocks(r, g, kSlot); !st.ok()) return st.error();
+  // Only a leaf crossing r's ends must be split; split_blocks above split
+  // every huge leaf in r, and whole ones go anyway.
+  u64 bytes = 0;
+  auto it = slots_.lower_bound(r.start / kSlot);
+  while (it != slots_.end() && it->first <= r.last / kSlot) {
+    bytes += kSlot;
+    it = slots_.erase(it);
+  }
+  if (bytes != 0) {
+    IotlbGather own(tlb_, mem_);
+    (g ? *g : own).add_range(r.start, r.length());
+  }
+  return bytes;
+}
+
+std::optional<Translation> MockTable::translate(u64 iova) const {
+  const u64 e = entry(iova);
+  if (!e) return std::nullopt;
+  return Translation{slot_pa(e) + iova % kSlot, (e & kWritable) ? Prot::kReadWrite : Prot::kRead};
+}
+
+u64 MockTable::entry(u64 iova) const {
+  auto it = slots_.find(iova / kSlot);
+  return it == slots_.end() ? 0 : it->second;
+}
+
+void MockTable::mark_dirty(u64 iova) {
+  auto it = slots_.find(iova / kSlot);
+  if (it != slots_.end() && (it->second & kWritable)) it->second |= kDirty;
+}
+
+Status MockTable::split_blocks(Range r, IotlbGather* g, u64 to_size) {
+  if (to_size != 0 && !(cfg_.pgsize_bitmap & to_size) )
+    return make_error(EINVAL, "split: " + hex(to_size) + " is not a mock page size");
+  if (to_size == kHugeSize) return ok_status();
+  // A huge leaf keeps its slots; it becomes 512 small leaves by losing the
+  // huge mark (the dirty bits stay where they are: a small leaf is dirty
+  // when its slot is, as mock_test_and_clear_dirty reads them).
+  bool changed = false;
+  Range hull{};
+  const u64 lo = arith::align_down(r.start, kHugeSize) / kSlot;
+  for (auto it = slots_.lower_bound(lo); it != slots_.end() && it->first <= r.last / kSlot; ++it) {
+    if (!(it->second & kHuge)) continue;
+    const u64 head = it->first & ~(kSlotsPerHuge - 1);
+    if (head * kSlot + (kHugeSize - 1) < r.start) continue;
+    // Spread a huge leaf's dirty state to all its slots, so no write is lost.
+    bool dirty = false;
+    auto h = slots_.find(head);
+    for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h) dirty = dirty || (h->second & kDirty);
+    h = slots_.find(head);
+    for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h) h->second = (h->second & ~kHuge) | (dirty ? kDirty : 0);
+    stats_.leaf_writes += kSlotsPerHuge;
+    const Range leaf{head * kSlot, head * kSlot + (kHugeSize - 1)};
+    hull = changed ? Range{std::min(hull.start, leaf.start), std::max(hull.last, leaf.last)} : leaf;
+    changed = true;
+    it = std::prev(h);
+  }
+  if (changed) {
+    IotlbGather own(tlb_, mem_);
+    (g ? *g : own).add_range(hull.start, hull.length());
+  }
+  return ok_status();
+}
+
+void MockTable::merge_blocks(Range r, u64 pgsizes, IotlbGather* g) {
+  if (!(pgsizes & kHugeSize) || !(cfg_.pgsize_bitmap & kHugeSize)) return;
+  bool changed = false;
+  Range hull{};
+  const auto up = arith::align_up(r.start, kHugeSize);
+  if (up.wrapped) return;
+  for (u64 head = up.value; head <= r.last && r.last - head >= kHugeSize - 1; head += kHugeSize) {
+    auto it = slots_.find(head / kSlot);
+    if (it == slots_.end() || (it->second & kHuge)) continue;
+    const u64 first = it->second;
+    if (!arith::is_aligned(slot_pa(first), kHugeSize)) continue;
+    bool ok = true;
+    auto h = it;
+    for (u64 k = 0; k < kSlotsPerHuge && ok; ++k, ++h)
+      ok = h != slots_.end() && h->first == head / kSlot + k &&
+           (h->second & kPfnMask) == (first & kPfnMask) + k && ((h->second ^ first) & kWritable) == 0;
+    if (!ok) continue;
+    h = it;
+    for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h) h->second |= kHuge;
+    stats_.leaf_writes += kSlotsPerHuge;
+    const Range leaf{head, head + (kHugeSize - 1)};
+    hull = changed ? Range{std::min(hull.start, leaf.start), std::max(hull.last, leaf.last)} : leaf;
+    changed = true;
+    if (head > kMaxIova - kHugeSize) break;
+  }
+  if (changed) {
+    IotlbGather own(tlb_, mem_);
+    (g ? *g : own).add_range(hull.start, hull.length());
+  }
+}
+
+u64 MockTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, IotlbGather* g) {
+  u64 seen = 0;
+  bool cleaned = false;
+  for_each_leaf(r, [&](const Leaf& l) {
+    if (!l.dirty) return;
+    ++seen;
+    if (bitmap) bitmap->record(Range{std::max(l.iova, r.start), std::min(l.iova + (l.size - 1), r.last)});
+    if (keep) return;
+    auto it = slots_.find(l.iova / kSlot);
+    for (u64 k = 0; k < l.size / kSlot; ++k, ++it) it->second &= ~kDirty;
+    cleaned = true;
+  });
+  if (cleaned) {
+    IotlbGather own(tlb_, mem_);
+    (g ? *g : own).add_range(r.start, r.length());
+  }
+  return seen;
+}
+
+void MockTable::for_each_leaf(Range r, const std::function<void(const Leaf&)>& f) const {
+  const u64 lo = arith::align_down(r.start, kHugeSize) / kSlot;
+  for (auto it = slots_.lower_bound(lo); it != slots_.end() && it->first <= r.last / kSlot;) {
+    const auto [first, count] = leaf_of(it->first, it->second);
+    const Range leaf{first * kSlot, first * kSlot + (count * kSlot - 1)};
+    bool dirty = false;
+    auto h = it;
+    for (u64 k = 0; k < count && h != slots_.end(); ++k, ++h) dirty = dirty || (h->second & kDirty);
+    if (leaf.overlaps(r))
+      f(Leaf{leaf.start, count * kSlot, slot_pa(it->second), (it->second & kWritable) ? Prot::kReadWrite : Prot::kRead,
+             true, dirty});
+    it = h;
+  }
+}
+
+u64 MockTable::verify() const {
+  u64 leaves = 0;
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    const u64 e = it->second;
+    const u64 iova = it->first * kSlot;
+    if (!(e & kPresent)) fail("slot " + hex(iova) + " holds an entry without the present bit");
+    if (!cfg_.aperture.contains(Range{iova, iova + (kSlot - 1)})) fail("slot " + hex(iova) + " outside the aperture");
+    if ((e & kDirty) && !(e & kWritable)) fail("slot " + hex(iova) + " is dirty but read-only");
+    ++leaves;
+    if (!(e & kHuge)) {
+      ++it;
+      continue;
+    }
+    if (!(cfg_.pgsize_bitmap & kHugeSize)) fail("huge slot " + hex(iova) + " in a table without 1M pages");
+    if (it->first % kSlotsPerHuge != 0 || !arith::is_aligned(slot_pa(e), kHugeSize))
+      fail("huge leaf at " + hex(iova) + " is not 1M aligned");
+    auto h = it;
+    for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h) {
+      if (h == slots_.end() || h->first != it->first + k || !(h->second & kHuge) ||
+          (h->second & kPfnMask) != (e & kPfnMask) + k || ((h->second ^ e) & kWritable) != 0)
+        fail("huge leaf at " + hex(iova) + " is not 512 contiguous slots of one permission");
+    }
+    it = h;
+  }
+  return leaves;
+}
+
+std::vector<u64> MockTable::image() const {
+  std::vector<u64> out;
+  out.reserve(slots_.size() * 2);
+  for (const auto& [i, e] : slots_) {
+    out.push_back(i);
+    out.push_back(e);
+  }
+  return out;
+}
+
+u64 MockTable::table_pages() const {
+  u64 nodes = 0;
+  u64 prev = 0;
+  for (const auto& [i, e] : slots_) {
+    if (nodes == 0 || (i >> 6) != prev) ++nodes;
+    prev = i >> 6;
+  }
+  return nodes;
+}
+
+std::unique_ptr<PageTable> MockTable::clone_onto(PageMemory& mem) const {
+  std::unique_ptr<MockTable> c(new MockTable(cfg_, mem));
+  c->slots_ = slots_;
+  c->stats_ = stats_;
+  return c;
+}
+
+}  // namespace ioas::hw

@@ -1,0 +1,71 @@
+// hw/mock.hpp: the kernel selftest's mock domain (Linux 6.12,
+// drivers/iommu/iommufd/selftest.c, struct mock_iommu_domain).
+//
+// The mock keeps an xarray indexed by iova / MOCK_IO_PAGE_SIZE (2 KiB): one
+// entry per 2 KiB slot, whatever page size mapped it. An entry holds the
+// slot's page frame (pa / 2 KiB, MOCK_PFN_MASK = ULONG_MAX / 2 KiB) and flag
+// bits above it; mock_domain_map_pages stores one entry per slot and marks
+// the slots of a MOCK_HUGE_PAGE_SIZE (1 MiB) page with MOCK_PFN_HUGE_IOVA;
+// mock_domain_read_and_clear_dirty treats such a slot as part of its 1 MiB
+// page (dirty when any slot of it is, and cleaned whole). Here the xarray is
+// an ordered map from slot index to entry; the bits are ours:
+//   bits 0..52  pa / 2K (so every physical address up to 2^64-1 fits)
+//   bit 53      huge: the slot belongs to a 1 MiB leaf
+//   bit 54      dirty (MOCK_PFN_DIRTY_IOVA), set by the software walker
+//   bit 55      writable (the mock ignores prot; SPEC's translate needs it)
+//
+// Invariants (verify()): every slot lies in the aperture; the huge slots
+// come in whole 1 MiB-aligned groups of 512 that map 1 MiB-aligned,
+// contiguous physical memory with one permission, and only when the table
+// has 1 MiB pages; dirty bits sit only on writable slots.
+//
+// The mock allocates no page-table pages (the xarray's nodes are kernel
+// heap): map never fails with ENOMEM, table_pages() counts xarray leaf nodes
+// (64 slots each) for the statistics only.
+#pragma once
+
+#include <map>
+#include <memory>
+
+#include "pagetable.hpp"
+
+namespace ioas::hw {
+
+class MockTable final : public PageTable {
+ public:
+  // EINVAL: page sizes other than 2K or 2K|1M.
+  static Result<std::unique_ptr<MockTable>> create(const TableConfig& cfg, PageMemory& mem);
+
+  u64 root() const override { return 0; }
+  Status map(const MapArgs& args, IotlbGather* gather = nullptr) override;
+  Result<u64> unmap(u64 iova, u64 len, IotlbGather* gather = nullptr) override;
+  std::optional<Translation> translate(u64 iova) const override;
+  Status split_blocks(Range r, IotlbGather* gather = nullptr, u64 to_size = 0) override;
+  void merge_blocks(Range r, u64 pgsizes, IotlbGather* gather = nullptr) override;
+  u64 read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, IotlbGather* gather = nullptr) override;
+  void for_each_leaf(Range r, const std::function<void(const Leaf&)>& f) const override;
+  u64 verify() const override;
+  std::vector<u64> image() const override;
+  u64 table_pages() const override;
+  std::unique_ptr<PageTable> clone_onto(PageMemory& mem) const override;
+
+  // The entry of the slot holding iova (0: none), for the walker.
+  u64 entry(u64 iova) const;
+  // Marks the slot holding iova dirty (a device write, as the walker sees it).
+  void mark_dirty(u64 iova);
+
+  static constexpr u64 kPfnMask = (u64{1} << 53) - 1;
+  static constexpr u64 kHuge = u64{1} << 53;
+  static constexpr u64 kDirty = u64{1} << 54;
+  static constexpr u64 kWritable = u64{1} << 55;
+  static constexpr u64 kPresent = u64{1} << 56;  // so that pa 0 read-only is not 0
+
+ private:
+  MockTable(const TableConfig& cfg, PageMemory& mem) : PageTable(cfg, mem) {}
+  // The leaf holding slot index i (present): its first slot and slot count.
+  std::pair<u64, u64> leaf_of(u64 index, u64 e) const;
+
+  std::map<u64, u64> slots_;  // slot index (iova / 2K) -> entry
+};
+
+}  // namespace ioas::hw

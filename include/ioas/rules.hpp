@@ -1,0 +1,69 @@
+// ioas/rules.hpp: what differs between SPEC's default mode and kernel mode.
+//
+// Every rule SPEC.md marks **beyond** gives way to Linux iommufd in kernel
+// mode (SPEC "Kernel mode"). Each difference is one named field here, and
+// each engine consults that field at the one place the rule is decided; no
+// other code asks which mode an IOAS is in. docs/kernel-mode.md lists the
+// same rows with the tests that show them on both engines.
+//
+// Kernel references are Linux 6.12, drivers/iommu/iommufd/.
+#pragma once
+
+#include <cerrno>
+#include <optional>
+
+#include "ioas/engine.hpp"
+
+namespace ioas {
+
+struct ModeRules {
+  // The zero-page policy the mode imposes, whatever IoasOptions says.
+  // Kernel: io_pagetable.c:iopt_init_table reserves nothing, iopt_check_iova
+  // has no test for IOVA 0 (a fixed map at 0 succeeds), and iopt_alloc_iova
+  // searches [PAGE_SIZE, ULONG_MAX - PAGE_SIZE] (automatic placement never
+  // returns 0): ZeroPage::kAllowed. Default: nullopt (the option decides).
+  std::optional<ZeroPage> forced_zero_page;
+
+  // Unmap removes nothing unless it can remove everything it touches.
+  // Kernel: io_pagetable.c:iopt_unmap_iova_range walks the areas in IOVA
+  // order and removes each before looking at the next; an area only partly
+  // inside the range stops it with ENOENT, and the areas already removed
+  // stay removed (ioas.c:iommufd_ioas_unmap then reports the error alone).
+  bool unmap_all_or_nothing = true;
+
+  // The errno of an unmap that meets a pin whose access does not release.
+  // Default: EBUSY, nothing removed. Kernel: iopt_unmap_iova_range notifies
+  // the access and retries; after 100 tries it gives up with EDEADLOCK
+  // (WARN_ON(tries > 100)), the areas before it removed.
+  int unmap_stuck_pin_errno = EBUSY;
+
+  // Cut splits an area held by a domain, splitting a large page if one
+  // crosses the new boundary. Kernel: io_pagetable.c:iopt_area_split refuses
+  // (EINVAL) to split an area that has a storage domain while large pages
+  // are enabled ("a domain could have been mapped with huge pages"),
+  // whatever page size the domain actually used there.
+  bool cut_splits_domain_areas = true;
+
+  friend bool operator==(const ModeRules&, const ModeRules&) = default;
+};
+
+// The rules of a mode (one table; tests pin each field).
+ModeRules rules_for(IoasMode mode);
+
+// A format's facts that attach checks (SPEC "attach", "Kernel mode"), one
+// table for both engines: the defaults of a new domain and the page-size
+// sets it accepts.
+//   x86-64, arm-lpae: a non-empty subset of 4K|2M|1G; aperture 0-2^48-1.
+//   tce: exactly one power of two; aperture 0-0x7fffffff.
+//   mock: 2K, or 2K|1M (selftest.c:mock_domain_alloc_paging: pgsize_bitmap
+//   = MOCK_IO_PAGE_SIZE, | MOCK_HUGE_PAGE_SIZE for a huge device);
+//   aperture MOCK_APERTURE_START-MOCK_APERTURE_LAST (iommufd_test.h:
+//   1UL << 24 .. (1UL << 31) - 1).
+Range default_aperture(Format f);
+u64 default_pgsizes(Format f);
+// Whether `pgsizes` is a page-size set a new domain of format f may have.
+bool pgsizes_allowed(Format f, u64 pgsizes);
+// What pgsizes_allowed accepts, for messages ("a non-empty subset of ...").
+const char* pgsizes_rule(Format f);
+
+}  // namespace ioas

@@ -1,0 +1,227 @@
+// SPEC "Kernel mode" and the mock format, one TEST per rule, over any
+// ioas::Engine (run on the model and on impl like spec_rules.cpp).
+//
+// Each kernel-mode rule names the Linux 6.12 function that shows it
+// (drivers/iommu/iommufd/); docs/kernel-mode.md has the same table.
+// Fixtures as in spec_rules.cpp: m is va 0x40000000, 1 GiB, pa 0x100000000.
+#include <cerrno>
+
+#include "ioas/rules.hpp"
+#include "spec_rules.hpp"
+
+namespace ioas::testing {
+namespace {
+
+IoasOptions Kernel(bool huge_pages = true) {
+  IoasOptions o;
+  o.mode = IoasMode::kKernel;
+  o.huge_pages = huge_pages;
+  return o;
+}
+
+AttachArgs MockAttach(std::string dev, std::string dom, std::optional<u64> pgsizes = std::nullopt) {
+  AttachArgs a;
+  a.dev = std::move(dev);
+  a.dom = std::move(dom);
+  a.fmt = Format::kMock;
+  a.pgsize_bitmap = pgsizes;
+  return a;
+}
+
+std::string LeafSizes(const Engine& e, std::string_view dom, Range r) {
+  auto l = e.leaves(dom, r);
+  if (!l.ok()) return to_string(l.error());
+  std::string s;
+  for (const auto& leaf : l.value()) s += (s.empty() ? "" : " ") + spec_text::hex(leaf.iova.length());
+  return s;
+}
+
+}  // namespace
+
+// The one table of differences, pinned with literal values.
+TEST(ModeRules, DefaultModeKeepsEveryBeyondRule) {
+  const ModeRules r = rules_for(IoasMode::kDefault);
+  EXPECT_EQ(r.forced_zero_page, std::nullopt);
+  EXPECT_TRUE(r.unmap_all_or_nothing);
+  EXPECT_EQ(r.unmap_stuck_pin_errno, EBUSY);
+  EXPECT_TRUE(r.cut_splits_domain_areas);
+}
+
+TEST(ModeRules, KernelModeTakesTheKernelsRules) {
+  const ModeRules r = rules_for(IoasMode::kKernel);
+  EXPECT_EQ(r.forced_zero_page, std::optional<ZeroPage>{ZeroPage::kAllowed});
+  EXPECT_FALSE(r.unmap_all_or_nothing);
+  EXPECT_EQ(r.unmap_stuck_pin_errno, EDEADLOCK);
+  EXPECT_FALSE(r.cut_splits_domain_areas);
+}
+
+TEST(ModeRules, MockFormatFacts) {
+  // iommufd_test.h: MOCK_APERTURE_START 1UL << 24, MOCK_APERTURE_LAST (1UL << 31) - 1;
+  // selftest.c: MOCK_IO_PAGE_SIZE PAGE_SIZE / 2, MOCK_HUGE_PAGE_SIZE 512 * that.
+  EXPECT_EQ(default_aperture(Format::kMock), (Range{0x1000000, 0x7fffffff}));
+  EXPECT_EQ(default_pgsizes(Format::kMock), u64{0x800});
+  EXPECT_EQ(kMockHugePage, u64{0x100000});
+  EXPECT_TRUE(pgsizes_allowed(Format::kMock, 0x800));
+  EXPECT_TRUE(pgsizes_allowed(Format::kMock, 0x100800));
+  EXPECT_FALSE(pgsizes_allowed(Format::kMock, 0x100000));
+  EXPECT_FALSE(pgsizes_allowed(Format::kMock, 0x1000));
+  EXPECT_FALSE(pgsizes_allowed(Format::kMock, 0x1800));
+  EXPECT_STREQ(to_string(Format::kMock), "mock");
+  EXPECT_EQ(format_from_string("mock"), std::optional<Format>{Format::kMock});
+  EXPECT_EQ(format_from_string("Mock"), std::nullopt);
+  EXPECT_STREQ(to_string(IoasMode::kKernel), "kernel");
+}
+
+// ---- zero page: iopt_init_table reserves nothing; iopt_alloc_iova starts at PAGE_SIZE ----
+
+TEST_P(SpecRules, KernelModeHasTheKernelsZeroPage) {
+  Basic(Kernel());
+  const IoasOptions o = MUST(engine->ioas_options("a"));
+  EXPECT_EQ(o.mode, IoasMode::kKernel);
+  EXPECT_EQ(o.zero_page, ZeroPage::kAllowed);  // whatever was given
+  EXPECT_EQ(Ranges("a"), "0x0-0xffffffffffffffff align 0x1");
+  EXPECT_EQ(MUST(MapFixed("a", 0, 0x1000, "m", 0)), 0u);
+  // Automatic placement never returns 0: the next page after the area at 0.
+  MUST(engine->unmap("a", 0, 0x1000));
+  EXPECT_EQ(MUST(MapAuto("a", 0x1000, "m", 0)), 0x1000u);
+}
+
+// ---- unmap: iopt_unmap_iova_range removes area by area ----
+
+TEST_P(SpecRules, KernelModeUnmapKeepsAreasRemovedBeforeAPartlyCoveredOne) {
+  Basic(Kernel());
+  MUST(MapFixed("a", 0x10000, 0x1000, "m", 0));
+  MUST(MapFixed("a", 0x11000, 0x1000, "m", 0x1000));
+  MUST(MapFixed("a", 0x12000, 0x2000, "m", 0x2000));
+  EXPECT_FAILS_PART_DONE(ENOENT, engine->unmap("a", 0x10000, 0x3000));
+  EXPECT_EQ(Areas("a"), "0x12000-0x13fff rw m+0x2000");
+  EXPECT_EQ(UseCount("m"), 1u);
+}
+
+TEST_P(SpecRules, KernelModeUnmapStoppingAtItsFirstAreaChangesNothing) {
+  Basic(Kernel());
+  MUST(MapFixed("a", 0x10000, 0x2000, "m", 0));
+  MUST(MapFixed("a", 0x12000, 0x1000, "m", 0x2000));
+  EXPECT_FAILS(ENOENT, engine->unmap("a", 0x11000, 0x2000));
+  EXPECT_FAILS(ENOENT, engine->unmap("a", 0x40000, 0x1000));  // nothing there
+}
+
+TEST_P(SpecRules, KernelModeUnmapOfAPinThatDoesNotReleaseIsEDEADLOCK) {
+  Basic(Kernel());
+  MUST(MapFixed("a", 0x10000, 0x1000, "m", 0));
+  MUST(MapFixed("a", 0x11000, 0x1000, "m", 0x1000));
+  MUST(MapFixed("a", 0x12000, 0x1000, "m", 0x2000));
+  MUST(Pin("a", 0x11000, 0x1000, false, false));  // pin 1 holds
+  MUST(Pin("a", 0x11000, 0x1000));                // pin 2 releases when told
+  EXPECT_FAILS_PART_DONE(EDEADLOCK, engine->unmap_all("a"));
+  // The first area went; the stuck one and those after it stay; pin 2 was
+  // told and released.
+  EXPECT_EQ(Areas("a"), "0x11000-0x11fff rw m+0x1000 pins=1; 0x12000-0x12fff rw m+0x2000");
+  EXPECT_EQ(Pins("a"), "1 0x11000-0x11fff read hold");
+}
+
+TEST_P(SpecRules, DefaultModeUnmapOfAPinThatDoesNotReleaseIsEBUSYAndKeepsEverything) {
+  Basic();
+  MUST(MapFixed("a", 0x10000, 0x1000, "m", 0));
+  MUST(MapFixed("a", 0x11000, 0x1000, "m", 0x1000));
+  MUST(Pin("a", 0x11000, 0x1000, false, false));
+  MUST(Pin("a", 0x10000, 0x1000));
+  EXPECT_FAILS(EBUSY, engine->unmap_all("a"));
+}
+
+// ---- cut: iopt_area_split refuses an area with a storage domain unless large pages are off ----
+
+TEST_P(SpecRules, KernelModeCutRefusesAnAreaADomainHolds) {
+  DomainWorld(Kernel());
+  EXPECT_FAILS(EINVAL, engine->cut("a", 0x2fffff));
+  // Whatever page size the domain used: B's leaves would allow a 4K cut too.
+  EXPECT_FAILS(EINVAL, engine->cut("a", 0x400fff));
+  EXPECT_NO_CHANGE(engine->cut("a", 0x200000));  // the first byte: no cut at all
+  MUST(engine->detach("nic"));
+  MUST(engine->cut("a", 0x2fffff));
+  EXPECT_EQ(Areas("a"), "0x200000-0x2fffff rw m+0x0; 0x300000-0x3fffff rw m+0x100000; "
+                        "0x400000-0x5fffff r m+0x200000");
+}
+
+TEST_P(SpecRules, KernelModeCutSplitsWhenLargePagesAreOff) {
+  DomainWorld(Kernel(false));
+  MUST(engine->cut("a", 0x2fffff));
+  EXPECT_EQ(Translate("d", 0x300000), "pa 0x100100000 rw");
+}
+
+TEST_P(SpecRules, DefaultModeCutSplitsTheLargePage) {
+  DomainWorld();
+  MUST(engine->cut("a", 0x2fffff));
+  // The 2 MiB leaf became 4 KiB leaves on both sides of the new boundary.
+  EXPECT_EQ(LeafSizes(*engine, "d", Range{0x2ff000, 0x300fff}), "0x1000 0x1000");
+}
+
+// ---- the mock format ----
+
+TEST_P(SpecRules, MockDomainHasTheSelftestsDefaults) {
+  Basic(Kernel());
+  MUST(engine->attach("a", MockAttach("m0", "mk")));
+  const auto d = Domain("a", "mk");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->fmt, Format::kMock);
+  EXPECT_EQ(d->aperture, (Range{0x1000000, 0x7fffffff}));
+  EXPECT_EQ(d->pgsize_bitmap, 0x800u);
+  // Its minimum page size is below PAGE: the alignment is 2K.
+  EXPECT_EQ(Ranges("a"), "0x1000000-0x7fffffff align 0x800");
+}
+
+TEST_P(SpecRules, MockDomainMapsTwoKilobyteSlots) {
+  Basic(Kernel());
+  MUST(engine->attach("a", MockAttach("m0", "mk")));
+  MUST(MapFixed("a", 0x1000800, 0x1800, "m", 0x800));  // 6K at a 2K boundary
+  EXPECT_FAILS(EINVAL, MapFixed("a", 0x1010400, 0x800, "m", 0));  // not 2K aligned
+  EXPECT_EQ(LeafSizes(*engine, "mk", Range{0x1000000, 0x1001fff}), "0x800 0x800 0x800");
+  EXPECT_EQ(Translate("mk", 0x1001fff), "pa 0x100001fff rw");
+  MUST(engine->set_dirty_tracking("mk", DirtyMode::kOn));
+  EXPECT_EQ(Dma("mk", DmaDir::kWrite, 0x1001000, 1), "ok");
+  EXPECT_EQ(Dirty("mk", 0x1000000, 0x10000, 0x800), "0x1001000-0x10017ff");
+}
+
+TEST_P(SpecRules, HugeMockDomainMapsOneMegabyteLeavesAndReadsThemDirtyWhole) {
+  Basic(Kernel());
+  MUST(engine->attach("a", MockAttach("m0", "mk", kMockPage | kMockHugePage)));
+  MUST(MapFixed("a", 0x1100000, 0x100800, "m", 0x100000));  // pa 0x100100000: 1M aligned
+  EXPECT_EQ(LeafSizes(*engine, "mk", Range{0x1100000, 0x12007ff}), "0x100000 0x800");
+  MUST(engine->set_dirty_tracking("mk", DirtyMode::kOn));
+  EXPECT_EQ(Dma("mk", DmaDir::kWrite, 0x1100010, 1), "ok");
+  EXPECT_EQ(Dirty("mk", 0x1100000, 0x200000, 0x800), "0x1100000-0x11fffff");
+  EXPECT_EQ(Dirty("mk", 0x1100000, 0x200000, 0x800), "");
+}
+
+TEST_P(SpecRules, MockDomainTakesOnlyTheMocksPageSizes) {
+  Basic(Kernel());
+  EXPECT_FAILS(EINVAL, engine->attach("a", MockAttach("m0", "mk", k4K)));
+  EXPECT_FAILS(EINVAL, engine->attach("a", MockAttach("m0", "mk", kMockHugePage)));
+  EXPECT_FAILS(EINVAL, engine->attach("a", MockAttach("m0", "mk", kMockPage | k4K)));
+}
+
+TEST_P(SpecRules, MockDomainIsAvailableInTheDefaultMode) {
+  Basic();
+  MUST(engine->attach("a", MockAttach("m0", "mk")));
+  EXPECT_EQ(Alignment("a"), 0x800u);
+  MUST(MapFixed("a", 0x1000800, 0x800, "m", 0x800));
+  EXPECT_EQ(Translate("mk", 0x1000800), "pa 0x100000800 rw");
+}
+
+// ---- page sizes that are no power of two reach attach ----
+
+TEST_P(SpecRules, PageSizeThatIsNoPowerOfTwoIsEINVALInAttachsOrder) {
+  Basic();
+  AttachArgs a;
+  a.dev = "phb0";
+  a.dom = "t0";
+  a.fmt = Format::kTce;
+  a.pgsizes_not_pow2 = {0xc00};
+  EXPECT_FAILS(EINVAL, engine->attach("a", a));
+  MUST(Attach("a", "phb0", "t0", {}, Format::kTce));
+  EXPECT_FAILS(EBUSY, engine->attach("a", a));  // the device is attached: EBUSY first
+  a.dev = "phb1";
+  EXPECT_FAILS(EINVAL, engine->attach("a", a));  // not the existing domain's sizes
+}
+
+}  // namespace ioas::testing
