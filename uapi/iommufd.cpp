@@ -62,58 +62,19 @@ constexpr u64 kUlongMax = ~u64{0};
 
 thread_local std::string t_last_error;
 
-// What the engine offers of SPEC "Kernel mode": kernel-mode IOASes and the
-// mock domain format. The layer asks for both; an engine that refuses them
-// gets a stand-in, announced once on stderr: IOASes in default mode with the
-// zero page allowed, and mock domains as x86-64 domains with the mock
-// aperture and 4 KiB pages (so an IOAS with a mock domain has alignment 4 KiB,
-// not the mock's 2 KiB, and its domain has no 1 MiB pages).
-struct EngineSupport {
-  bool kernel_mode = false;
-  bool mock_format = false;
-};
-
-EngineSupport probe(Engine& engine) {
-  EngineSupport s;
-  IoasOptions kernel;
-  kernel.mode = IoasMode::kKernel;
-  s.kernel_mode = engine.create_ioas("probe.kernel", kernel).ok();
-  IoasOptions plain;
-  if (!engine.create_ioas("probe.mock", plain).ok()) return s;
-  AttachArgs args;
-  args.dev = "probe.dev";
-  args.dom = "probe.dom";
-  args.fmt = Format::kMock;
-  s.mock_format = engine.attach("probe.mock", args).ok();
-  if (s.mock_format) (void)engine.detach(args.dev);
-  static bool told = false;
-  if ((!s.kernel_mode || !s.mock_format) && !told) {
-    told = true;
-    std::fprintf(stderr, "ioas-iommufd: the %s engine has %s%s%s; using a stand-in (see uapi/iommufd.cpp)\n",
-                 engine.kind(), s.kernel_mode ? "" : "no kernel mode",
-                 !s.kernel_mode && !s.mock_format ? " and " : "", s.mock_format ? "" : "no mock format");
-  }
-  return s;
-}
-
-IoasOptions ioas_options(const EngineSupport& s) {
+// Every IOAS follows the kernel's rules (SPEC "Kernel mode").
+IoasOptions kernel_ioas_options() {
   IoasOptions options;
-  if (s.kernel_mode)
-    options.mode = IoasMode::kKernel;
+  options.mode = IoasMode::kKernel;
   options.zero_page = ZeroPage::kAllowed;
   return options;
 }
 
-// A mock domain as the kernel selftest's mock IOMMU makes it.
-void set_mock_domain(const EngineSupport& s, AttachArgs& args, bool huge) {
-  if (s.mock_format) {
-    args.fmt = Format::kMock;
-    args.pgsize_bitmap = huge ? (kMockPage | kMockHugePage) : kMockPage;
-  } else {
-    args.fmt = Format::kX86_64;
-    args.aperture = Range{MOCK_APERTURE_START, MOCK_APERTURE_LAST};
-    args.pgsize_bitmap = kPage;
-  }
+// A mock domain as the kernel selftest's mock IOMMU makes it: 2 KiB pages,
+// and 1 MiB ones too for a MOCK_FLAGS_DEVICE_HUGE_IOVA device.
+void set_mock_domain(AttachArgs& args, bool huge) {
+  args.fmt = Format::kMock;
+  args.pgsize_bitmap = huge ? (kMockPage | kMockHugePage) : kMockPage;
 }
 
 // A refusal: the errno and what was wrong.
@@ -193,7 +154,7 @@ int g_next_handle = 0;
 
 class Context {
  public:
-  explicit Context(std::unique_ptr<Engine> engine) : engine_(std::move(engine)), support_(probe(*engine_)) {}
+  explicit Context(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {}
   Rc ioctl(unsigned long request, u64 arg);
   // Pages of [va, va+len) pinned by this context's pinned sources (a page
   // counted once per source), as the kernel's page refcount sees them.
@@ -242,7 +203,6 @@ class Context {
   void release_unused_sources();
 
   std::unique_ptr<Engine> engine_;
-  EngineSupport support_;
   std::map<u32, Object> objects_;
   u64 counter_ = 0;
   bool account_mm_ = false;  // IOMMU_OPTION_RLIMIT_MODE
@@ -403,7 +363,7 @@ Rc Context::ioas_alloc(void* p) {
   Object obj;
   obj.type = ObjType::kIoas;
   obj.name = fresh("ioas");
-  if (Rc rc = from(engine_->create_ioas(obj.name, ioas_options(support_)))) return rc;
+  if (Rc rc = from(engine_->create_ioas(obj.name, kernel_ioas_options()))) return rc;
   u32 id = alloc_id(std::move(obj));
   cmd.out_ioas_id = id;
   if (Rc rc = respond(&cmd, sizeof(cmd))) {
@@ -681,7 +641,7 @@ Rc Context::mock_domain(iommu_test_cmd& cmd) {
   AttachArgs args;
   args.dev = dev;
   args.dom = dom;
-  set_mock_domain(support_, args, huge);
+  set_mock_domain(args, huge);
   const std::string ioas_name = objects_.at(ioas_id).name;
   if (Rc rc = from(engine_->attach(ioas_name, args))) return rc;
 

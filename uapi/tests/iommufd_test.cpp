@@ -481,6 +481,18 @@ TEST_P(Iommufd, MockDomainIdsFollowTheKernelsOrderAndHoldTheIoas) {
   EXPECT_EQ(destroy(ioas), 0);
 }
 
+TEST_P(Iommufd, AMockDomainBringsItsApertureAndTheMockPageAlignment) {
+  uint32_t ioas = ioas_alloc();
+  iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN, ioas);
+  ASSERT_EQ(call(IOMMU_TEST_CMD, cmd), 0) << ioas_iommufd_last_error();
+  uint64_t alignment = 0;
+  auto r = ranges(ioas, &alignment);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].start, uint64_t{MOCK_APERTURE_START});
+  EXPECT_EQ(r[0].last, uint64_t{MOCK_APERTURE_LAST});
+  EXPECT_EQ(alignment, kPage / 2) << "MOCK_IO_PAGE_SIZE";
+}
+
 TEST_P(Iommufd, MockDomainFlagsRefusesUnknownFlags) {
   uint32_t ioas = ioas_alloc();
   iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, ioas);
