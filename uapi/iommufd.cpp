@@ -174,6 +174,7 @@ class Context {
   Rc ioas_unmap(void* cmd);
   Rc option(void* cmd);
   Rc vfio_ioas(void* cmd);
+  Rc get_hw_info(void* cmd);
   Rc test_cmd(void* cmd);
   Rc add_reserved(iommu_test_cmd& cmd);
   Rc mock_domain(iommu_test_cmd& cmd);
@@ -245,7 +246,7 @@ const Context::Op* Context::find_op(unsigned long request) {
       IOAS_OP(IOMMU_OPTION, iommu_option, val64, &Context::option),
       IOAS_OP(IOMMU_VFIO_IOAS, iommu_vfio_ioas, __reserved, &Context::vfio_ioas),
       IOAS_OP_TODO(IOMMU_HWPT_ALLOC, iommu_hwpt_alloc, __reserved),
-      IOAS_OP_TODO(IOMMU_GET_HW_INFO, iommu_hw_info, __reserved),
+      IOAS_OP(IOMMU_GET_HW_INFO, iommu_hw_info, __reserved, &Context::get_hw_info),
       IOAS_OP_TODO(IOMMU_HWPT_SET_DIRTY_TRACKING, iommu_hwpt_set_dirty_tracking, __reserved),
       IOAS_OP_TODO(IOMMU_HWPT_GET_DIRTY_BITMAP, iommu_hwpt_get_dirty_bitmap, data),
       IOAS_OP_TODO(IOMMU_HWPT_INVALIDATE, iommu_hwpt_invalidate, __reserved),
@@ -572,6 +573,34 @@ Rc Context::vfio_ioas(void* p) {
     default:
       return refuse(EOPNOTSUPP, "IOMMU_VFIO_IOAS: unknown op " + std::to_string(cmd.op));
   }
+}
+
+// ---- IOMMU_GET_HW_INFO (device.c's iommufd_get_hw_info, with the input
+// type of later kernels; the mock IOMMU's hw_info and capabilities) ----
+Rc Context::get_hw_info(void* p) {
+  auto& cmd = *static_cast<iommu_hw_info*>(p);
+  if ((cmd.flags & ~u32{IOMMU_HW_INFO_FLAG_INPUT_TYPE}) || cmd.__reserved[0] || cmd.__reserved[1] ||
+      cmd.__reserved[2])
+    return refuse(EOPNOTSUPP, "IOMMU_GET_HW_INFO: unknown flags or non-zero __reserved");
+  Object* idev = get(cmd.dev_id, ObjType::kDevice);
+  if (!idev) return no_object("device", cmd.dev_id);
+  if (!(cmd.flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE)) cmd.in_data_type = IOMMU_HW_INFO_TYPE_DEFAULT;
+  if (cmd.in_data_type != IOMMU_HW_INFO_TYPE_DEFAULT && cmd.in_data_type != IOMMU_HW_INFO_TYPE_SELFTEST)
+    return refuse(EOPNOTSUPP, "IOMMU_GET_HW_INFO: the mock IOMMU has no data of type " +
+                                  std::to_string(cmd.in_data_type));
+  const iommu_test_hw_info data{0, IOMMU_HW_INFO_SELFTEST_REGVAL};
+  cmd.out_data_type = IOMMU_HW_INFO_TYPE_SELFTEST;
+  u32 copy_len = std::min<u32>(cmd.data_len, sizeof(data));
+  if (!write_user(cmd.data_uptr, &data, copy_len)) return refuse(EFAULT, "cannot write data_uptr");
+  if (copy_len < cmd.data_len) {
+    std::vector<unsigned char> zeros(cmd.data_len - copy_len, 0);
+    if (!write_user(cmd.data_uptr + copy_len, zeros.data(), zeros.size()))
+      return refuse(EFAULT, "cannot clear the rest of data_uptr");
+  }
+  cmd.data_len = sizeof(data);
+  cmd.out_capabilities = (idev->dev_flags & MOCK_FLAGS_DEVICE_NO_DIRTY) ? 0 : IOMMU_HW_CAP_DIRTY_TRACKING;
+  cmd.out_max_pasid_log2 = (idev->dev_flags & MOCK_FLAGS_DEVICE_PASID) ? MOCK_PASID_WIDTH : 0;
+  return respond(&cmd, sizeof(cmd));
 }
 
 // ---- IOMMU_TEST_CMD (selftest.c's iommufd_test) ----

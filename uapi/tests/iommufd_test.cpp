@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -491,6 +492,39 @@ TEST_P(Iommufd, AMockDomainBringsItsApertureAndTheMockPageAlignment) {
   EXPECT_EQ(r[0].start, uint64_t{MOCK_APERTURE_START});
   EXPECT_EQ(r[0].last, uint64_t{MOCK_APERTURE_LAST});
   EXPECT_EQ(alignment, kPage / 2) << "MOCK_IO_PAGE_SIZE";
+}
+
+TEST_P(Iommufd, HwInfoOfAMockDeviceIsTheSelftestData) {
+  uint32_t ioas = ioas_alloc();
+  iommu_test_cmd md = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, ioas);
+  md.mock_domain_flags.dev_flags = MOCK_FLAGS_DEVICE_PASID | MOCK_FLAGS_DEVICE_NO_DIRTY;
+  ASSERT_EQ(call(IOMMU_TEST_CMD, md), 0) << ioas_iommufd_last_error();
+  struct {
+    iommu_test_hw_info info;
+    uint64_t tail;
+  } data;
+  std::memset(&data, 0xff, sizeof(data));
+  iommu_hw_info cmd{};
+  cmd.size = sizeof(cmd);
+  cmd.dev_id = md.mock_domain_flags.out_idev_id;
+  cmd.data_len = sizeof(data);
+  cmd.data_uptr = reinterpret_cast<uint64_t>(&data);
+  ASSERT_EQ(call(IOMMU_GET_HW_INFO, cmd), 0);
+  EXPECT_EQ(cmd.out_data_type, IOMMU_HW_INFO_TYPE_SELFTEST);
+  EXPECT_EQ(cmd.data_len, sizeof(iommu_test_hw_info));
+  EXPECT_EQ(data.info.test_reg, IOMMU_HW_INFO_SELFTEST_REGVAL);
+  EXPECT_EQ(data.info.flags, 0u);
+  EXPECT_EQ(data.tail, 0u) << "the rest of a longer buffer is cleared";
+  EXPECT_EQ(cmd.out_max_pasid_log2, MOCK_PASID_WIDTH);
+  EXPECT_EQ(cmd.out_capabilities, 0u) << "a NO_DIRTY device";
+  cmd.flags = IOMMU_HW_INFO_FLAG_INPUT_TYPE;
+  cmd.in_data_type = IOMMU_HW_INFO_TYPE_SELFTEST + 1;
+  EXPECT_EQ(call(IOMMU_GET_HW_INFO, cmd), EOPNOTSUPP);
+  cmd.flags = 2;
+  EXPECT_EQ(call(IOMMU_GET_HW_INFO, cmd), EOPNOTSUPP);
+  cmd.flags = 0;
+  cmd.dev_id = ioas;
+  EXPECT_EQ(call(IOMMU_GET_HW_INFO, cmd), ENOENT) << "not a device";
 }
 
 TEST_P(Iommufd, MockDomainFlagsRefusesUnknownFlags) {
