@@ -178,6 +178,15 @@ class Context {
   Rc test_cmd(void* cmd);
   Rc add_reserved(iommu_test_cmd& cmd);
   Rc mock_domain(iommu_test_cmd& cmd);
+  Rc mock_domain_replace(iommu_test_cmd& cmd);
+  struct AttachTarget {
+    u32 ioas_id = 0;
+    u32 hwpt_id = 0;
+  };
+  Rc resolve_pt(u32 pt_id, AttachTarget& t) const;
+  Rc engine_attach(const std::string& dev, u32 dev_flags, const AttachTarget& t, std::string* dom);
+  u32 take_hwpt(const AttachTarget& t, const std::string& dom, u32 dev_flags);
+  void drop_hwpt(u32 hwpt_id);
   Rc md_check_map(iommu_test_cmd& cmd);
   Rc md_check_refs(iommu_test_cmd& cmd);
 
@@ -332,12 +341,7 @@ Rc Context::remove_object(u32 id) {
       u32 hwpt_id = idev.hwpt_id;
       (void)engine_->detach(idev.name);
       objects_.erase(obj.idev_id);
-      Object& hwpt = objects_.at(hwpt_id);
-      --hwpt.users;
-      if (hwpt.auto_domain && hwpt.users == 1) {
-        --objects_.at(hwpt.ioas_id).users;
-        objects_.erase(hwpt_id);
-      }
+      drop_hwpt(hwpt_id);
       break;
     }
     case ObjType::kHwpt:
@@ -617,7 +621,7 @@ Rc Context::test_cmd(void* p) {
         return refuse(EINVAL, "SET_TEMP_MEMORY_LIMIT: below the batch element size");
       g_memory_limit = cmd.memory_limit.limit;
       return std::nullopt;
-    case IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE:
+    case IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: return mock_domain_replace(cmd);
     case IOMMU_TEST_OP_CREATE_ACCESS:
     case IOMMU_TEST_OP_DESTROY_ACCESS_PAGES:
     case IOMMU_TEST_OP_ACCESS_PAGES:
@@ -644,35 +648,78 @@ Rc Context::add_reserved(iommu_test_cmd& cmd) {
   return std::nullopt;
 }
 
-// A selftest device (stdev), its device (idev) and, when pt_id is an IOAS,
-// an automatic mock domain: the first automatic domain of that IOAS, or a
-// new one. Ids in the kernel's order: stdev, idev, then a new domain.
+// Where a device attaching to pt_id goes (device.c's iommufd_device_attach):
+// the HWPT pt_id, or for an IOAS its first automatic domain, or a new one
+// (hwpt_id 0). ENOENT when pt_id is neither.
+Rc Context::resolve_pt(u32 pt_id, AttachTarget& t) const {
+  auto target = objects_.find(pt_id);
+  if (target == objects_.end() ||
+      (target->second.type != ObjType::kIoas && target->second.type != ObjType::kHwpt))
+    return no_object("IOAS or HWPT", pt_id);
+  t.ioas_id = target->second.type == ObjType::kIoas ? pt_id : target->second.ioas_id;
+  t.hwpt_id = target->second.type == ObjType::kHwpt ? pt_id : 0;
+  if (!t.hwpt_id)
+    for (const auto& [id, obj] : objects_)
+      if (obj.type == ObjType::kHwpt && obj.auto_domain && obj.ioas_id == t.ioas_id) {
+        t.hwpt_id = id;
+        break;
+      }
+  return std::nullopt;
+}
+
+// Attaches engine device `dev` to the target's domain; a new automatic domain
+// (a huge one for a MOCK_FLAGS_DEVICE_HUGE_IOVA device) gets the engine name
+// *dom. A new domain pins the IOAS's areas first: EFAULT where they are gone.
+Rc Context::engine_attach(const std::string& dev, u32 dev_flags, const AttachTarget& t, std::string* dom) {
+  if (!t.hwpt_id)
+    if (Rc rc = check_areas_pinnable(t.ioas_id)) return rc;
+  *dom = t.hwpt_id ? objects_.at(t.hwpt_id).name : fresh("hwpt");
+  bool huge = t.hwpt_id ? objects_.at(t.hwpt_id).huge : (dev_flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) != 0;
+  AttachArgs args;
+  args.dev = dev;
+  args.dom = *dom;
+  set_mock_domain(args, huge);
+  return from(engine_->attach(objects_.at(t.ioas_id).name, args));
+}
+
+// The HWPT a device attached to: the target's, or a new automatic one (its id
+// allocated now, after the objects the caller allocated first).
+u32 Context::take_hwpt(const AttachTarget& t, const std::string& dom, u32 dev_flags) {
+  u32 hwpt_id = t.hwpt_id;
+  if (!hwpt_id) {
+    Object hwpt;
+    hwpt.type = ObjType::kHwpt;
+    hwpt.name = dom;
+    hwpt.ioas_id = t.ioas_id;
+    hwpt.auto_domain = true;
+    hwpt.huge = (dev_flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) != 0;
+    hwpt_id = alloc_id(hwpt);
+    ++objects_.at(t.ioas_id).users;
+  }
+  ++objects_.at(hwpt_id).users;
+  return hwpt_id;
+}
+
+// A device left HWPT hwpt_id: an automatic domain with no device left goes.
+void Context::drop_hwpt(u32 hwpt_id) {
+  Object& hwpt = objects_.at(hwpt_id);
+  --hwpt.users;
+  if (hwpt.auto_domain && hwpt.users == 1) {
+    --objects_.at(hwpt.ioas_id).users;
+    objects_.erase(hwpt_id);
+  }
+}
+
+// A selftest device (stdev), its device (idev) attached to pt_id. Ids in the
+// kernel's order: stdev, idev, then a new automatic domain.
 Rc Context::mock_domain(iommu_test_cmd& cmd) {
   constexpr u32 kValidDevFlags = MOCK_FLAGS_DEVICE_NO_DIRTY | MOCK_FLAGS_DEVICE_HUGE_IOVA | MOCK_FLAGS_DEVICE_PASID;
   u32 dev_flags = cmd.op == IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? cmd.mock_domain_flags.dev_flags : 0;
   if (dev_flags & ~kValidDevFlags) return refuse(EINVAL, "MOCK_DOMAIN_FLAGS: unknown dev_flags");
-  auto target = objects_.find(cmd.id);
-  if (target == objects_.end() ||
-      (target->second.type != ObjType::kIoas && target->second.type != ObjType::kHwpt))
-    return no_object("IOAS or HWPT", cmd.id);
-  u32 ioas_id = target->second.type == ObjType::kIoas ? cmd.id : target->second.ioas_id;
-  u32 hwpt_id = target->second.type == ObjType::kHwpt ? cmd.id : 0;
-  if (!hwpt_id)
-    for (const auto& [id, obj] : objects_)
-      if (obj.type == ObjType::kHwpt && obj.auto_domain && obj.ioas_id == ioas_id) {
-        hwpt_id = id;
-        break;
-      }
-  if (Rc rc = check_areas_pinnable(ioas_id)) return rc;
-  std::string dev = fresh("dev");
-  std::string dom = hwpt_id ? objects_.at(hwpt_id).name : fresh("hwpt");
-  bool huge = hwpt_id ? objects_.at(hwpt_id).huge : (dev_flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) != 0;
-  AttachArgs args;
-  args.dev = dev;
-  args.dom = dom;
-  set_mock_domain(args, huge);
-  const std::string ioas_name = objects_.at(ioas_id).name;
-  if (Rc rc = from(engine_->attach(ioas_name, args))) return rc;
+  AttachTarget t;
+  if (Rc rc = resolve_pt(cmd.id, t)) return rc;
+  std::string dev = fresh("dev"), dom;
+  if (Rc rc = engine_attach(dev, dev_flags, t, &dom)) return rc;
 
   Object stdev;
   stdev.type = ObjType::kSelftest;
@@ -681,25 +728,49 @@ Rc Context::mock_domain(iommu_test_cmd& cmd) {
   idev.type = ObjType::kDevice;
   idev.name = dev;
   idev.dev_flags = dev_flags;
+  idev.users = 2;  // the table's and its selftest device's
   u32 idev_id = alloc_id(idev);
-  if (!hwpt_id) {
-    Object hwpt;
-    hwpt.type = ObjType::kHwpt;
-    hwpt.name = dom;
-    hwpt.ioas_id = ioas_id;
-    hwpt.auto_domain = true;
-    hwpt.huge = huge;
-    hwpt_id = alloc_id(hwpt);
-    ++objects_.at(ioas_id).users;
-  }
-  ++objects_.at(hwpt_id).users;
+  u32 hwpt_id = take_hwpt(t, dom, dev_flags);
   objects_.at(idev_id).hwpt_id = hwpt_id;
-  objects_.at(idev_id).users = 2;  // the table's and its selftest device's
   objects_.at(stdev_id).idev_id = idev_id;
 
   cmd.mock_domain.out_stdev_id = stdev_id;
   cmd.mock_domain.out_hwpt_id = hwpt_id;
   cmd.mock_domain.out_idev_id = idev_id;
+  return respond(&cmd, sizeof(cmd));
+}
+
+// Moves a selftest device's device to pt_id (iommufd_device_replace): a no-op
+// when it resolves to the device's own HWPT; otherwise the device leaves its
+// HWPT, which goes when it was automatic and had no other device.
+Rc Context::mock_domain_replace(iommu_test_cmd& cmd) {
+  Object* sobj = get(cmd.id, ObjType::kSelftest);
+  if (!sobj) return no_object("selftest device", cmd.id);
+  AttachTarget t;
+  if (Rc rc = resolve_pt(cmd.mock_domain_replace.pt_id, t)) return rc;
+  u32 idev_id = sobj->idev_id;
+  Object& idev = objects_.at(idev_id);
+  u32 old = idev.hwpt_id;
+  if (t.hwpt_id != old) {
+    if (!t.hwpt_id)
+      if (Rc rc = check_areas_pinnable(t.ioas_id)) return rc;
+    const std::string dev = idev.name;
+    const u32 dev_flags = idev.dev_flags;
+    if (Rc rc = from(engine_->detach(dev))) return rc;
+    std::string dom;
+    if (Rc rc = engine_attach(dev, dev_flags, t, &dom)) {
+      // Back to where it was; the old domain accepted this device before.
+      AttachTarget back{objects_.at(old).ioas_id, old};
+      std::string old_dom;
+      (void)engine_attach(dev, dev_flags, back, &old_dom);
+      return rc;
+    }
+    u32 hwpt_id = take_hwpt(t, dom, dev_flags);
+    objects_.at(idev_id).hwpt_id = hwpt_id;
+    drop_hwpt(old);
+    t.hwpt_id = hwpt_id;
+  }
+  cmd.mock_domain_replace.pt_id = t.hwpt_id;
   return respond(&cmd, sizeof(cmd));
 }
 

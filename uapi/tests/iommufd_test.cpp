@@ -527,6 +527,29 @@ TEST_P(Iommufd, HwInfoOfAMockDeviceIsTheSelftestData) {
   EXPECT_EQ(call(IOMMU_GET_HW_INFO, cmd), ENOENT) << "not a device";
 }
 
+TEST_P(Iommufd, ReplaceMovesTheDeviceAndTheEmptyAutomaticDomainGoes) {
+  uint32_t ioas = ioas_alloc();
+  iommu_test_cmd md = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN, ioas);
+  ASSERT_EQ(call(IOMMU_TEST_CMD, md), 0) << ioas_iommufd_last_error();
+  uint32_t old_hwpt = md.mock_domain.out_hwpt_id;
+  uint32_t other = ioas_alloc();
+  iommu_test_cmd rep = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, md.mock_domain.out_stdev_id);
+  rep.mock_domain_replace.pt_id = other;
+  ASSERT_EQ(call(IOMMU_TEST_CMD, rep), 0) << ioas_iommufd_last_error();
+  uint32_t new_hwpt = rep.mock_domain_replace.pt_id;
+  EXPECT_NE(new_hwpt, old_hwpt);
+  EXPECT_EQ(destroy(old_hwpt), ENOENT) << "the old automatic domain went with its only device";
+  EXPECT_EQ(destroy(ioas), 0) << "nothing holds the first IOAS any more";
+  EXPECT_EQ(destroy(other), EBUSY);
+  rep.mock_domain_replace.pt_id = other;
+  ASSERT_EQ(call(IOMMU_TEST_CMD, rep), 0) << "replacing with the same domain changes nothing";
+  EXPECT_EQ(rep.mock_domain_replace.pt_id, new_hwpt);
+  rep.mock_domain_replace.pt_id = 999;
+  EXPECT_EQ(call(IOMMU_TEST_CMD, rep), ENOENT);
+  rep.id = other;
+  EXPECT_EQ(call(IOMMU_TEST_CMD, rep), ENOENT) << "not a selftest device";
+}
+
 TEST_P(Iommufd, MockDomainFlagsRefusesUnknownFlags) {
   uint32_t ioas = ioas_alloc();
   iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, ioas);
