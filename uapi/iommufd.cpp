@@ -1,0 +1,908 @@
+// The iommufd uAPI over an ioas engine (include/ioas/iommufd.h).
+//
+// One Context is one open /dev/iommu. It keeps the kernel's object table
+// (drivers/iommu/iommufd/main.c: an xarray allocating the lowest free id from
+// 1, every object with a count of users) and turns each ioctl into engine
+// calls. The order of the checks is the kernel's:
+//   1. the request: a number outside iommufd's range, or one whose encoding
+//      differs from the table's, gives ENOTTY;
+//   2. the struct: `size` is read first (EFAULT if unreadable); a size below
+//      the end of the struct's last mandatory field gives EINVAL; a larger
+//      struct whose extra bytes are not all zero gives E2BIG
+//      (copy_struct_from_user); a shorter one is zero-extended;
+//   3. the ioctl's own checks (reserved fields, flags, overflow), in the
+//      order of its handler in ioas.c, main.c or selftest.c;
+//   4. the objects it names (ENOENT for a missing id or one of another type);
+//   5. the engine, whose IOASes are created in kernel mode;
+//   6. the answer written back, no more than `size` bytes of it.
+// User memory is reached with process_vm_readv/writev on this process, so a
+// bad user pointer gives EFAULT as copy_from_user does, never a crash.
+//
+// Names in the engine: IOAS "ioas.<n>", domain "hwpt.<n>", device "dev.<n>",
+// memory source "mem.<n>", reserved owner "test.<n>", each <n> from one
+// counter of the context, never reused (the engine has no destroy for an
+// IOAS: a destroyed IOAS is emptied and left unnamed in the table).
+//
+// Each IOMMU_IOAS_MAP registers its user range as one memory source (the
+// kernel's iopt_pages) with pa = va; sources that no area or pin uses any
+// more are removed after every unmap or destroy.
+#include "ioas/iommufd.h"
+
+#include <linux/capability.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ioas/engine.hpp"
+#include "ioas/impl.hpp"
+#include "ioas/uapi/iommufd.h"
+#include "ioas/uapi/iommufd_test.h"
+
+namespace ioas::uapi {
+namespace {
+
+using u32 = std::uint32_t;
+constexpr u64 kPage = 4096;
+constexpr u64 kUlongMax = ~u64{0};
+
+thread_local std::string t_last_error;
+
+// Every IOAS follows the kernel's rules (SPEC "Kernel mode").
+IoasOptions kernel_ioas_options() {
+  IoasOptions options;
+  options.mode = IoasMode::kKernel;
+  options.zero_page = ZeroPage::kAllowed;
+  return options;
+}
+
+// A mock domain as the kernel selftest's mock IOMMU makes it: 2 KiB pages,
+// and 1 MiB ones too for a MOCK_FLAGS_DEVICE_HUGE_IOVA device.
+void set_mock_domain(AttachArgs& args, bool huge) {
+  args.fmt = Format::kMock;
+  args.pgsize_bitmap = huge ? (kMockPage | kMockHugePage) : kMockPage;
+}
+
+// A refusal: the errno and what was wrong.
+struct Refusal {
+  int code = 0;
+  std::string why;
+};
+using Rc = std::optional<Refusal>;  // nullopt: success
+Rc refuse(int code, std::string why) { return Refusal{code, std::move(why)}; }
+Rc from(const Status& s) {
+  if (s.ok()) return std::nullopt;
+  return refuse(s.error().code, s.error().message);
+}
+template <typename T>
+Rc from(const Result<T>& r) {
+  if (r.ok()) return std::nullopt;
+  return refuse(r.error().code, r.error().message);
+}
+
+// ---- user memory, as copy_from_user / copy_to_user ----
+bool read_user(void* dst, u64 uptr, size_t len) {
+  if (len == 0) return true;
+  iovec local{dst, len};
+  iovec remote{reinterpret_cast<void*>(uptr), len};
+  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
+}
+bool write_user(u64 uptr, const void* src, size_t len) {
+  if (len == 0) return true;
+  iovec local{const_cast<void*>(src), len};
+  iovec remote{reinterpret_cast<void*>(uptr), len};
+  return process_vm_writev(getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
+}
+
+// Whether every page of [va, va+len) is mapped in this process: what
+// pin_user_pages needs, so its EFAULT where it is not. (The kernel pins when
+// it fills a domain: at map time into an IOAS with a domain, and at attach
+// for the areas already there.)
+bool user_range_mapped(u64 va, u64 len) {
+  if (len == 0) return true;
+  u64 first = va & ~(kPage - 1);
+  u64 end = va + len;
+  if (end < va) return false;
+  u64 span = ((end + kPage - 1) & ~(kPage - 1)) - first;
+  std::vector<unsigned char> vec(span / kPage);
+  return mincore(reinterpret_cast<void*>(first), span, vec.data()) == 0;
+}
+
+// ---- the object table ----
+enum class ObjType { kIoas, kHwpt, kDevice, kSelftest };
+const char* to_string(ObjType t) {
+  switch (t) {
+    case ObjType::kIoas: return "IOAS";
+    case ObjType::kHwpt: return "HWPT";
+    case ObjType::kDevice: return "device";
+    case ObjType::kSelftest: return "selftest device";
+  }
+  return "?";
+}
+
+struct Object {
+  ObjType type = ObjType::kIoas;
+  u32 users = 1;        // 1 for the table, +1 for each object that uses this one
+  std::string name;     // engine name (IOAS, domain, device)
+  u32 ioas_id = 0;      // HWPT: its IOAS
+  bool auto_domain = false;
+  u32 hwpt_id = 0;      // device: the HWPT it is attached to
+  u32 idev_id = 0;      // selftest device: its device
+  u32 dev_flags = 0;    // device: MOCK_FLAGS_DEVICE_*
+  bool huge = false;    // HWPT: a mock domain with 1 MiB pages too
+  std::vector<std::string> owners;  // IOAS: reserved owners added by ADD_RESERVED
+};
+
+class Context;
+std::mutex g_lock;
+std::map<int, std::unique_ptr<Context>> g_contexts;
+int g_next_handle = 0;
+
+class Context {
+ public:
+  explicit Context(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {}
+  Rc ioctl(unsigned long request, u64 arg);
+  // Pages of [va, va+len) pinned by this context's pinned sources (a page
+  // counted once per source), as the kernel's page refcount sees them.
+  void count_pins(u64 va, u64 len, std::vector<u32>& refs) const;
+
+ private:
+  struct Op;
+  static const Op* find_op(unsigned long request);
+
+  // Handlers; cmd is the kernel-side copy, already size-checked.
+  Rc destroy(void* cmd);
+  Rc ioas_alloc(void* cmd);
+  Rc iova_ranges(void* cmd);
+  Rc allow_iovas(void* cmd);
+  Rc ioas_map(void* cmd);
+  Rc ioas_copy(void* cmd);
+  Rc ioas_unmap(void* cmd);
+  Rc option(void* cmd);
+  Rc vfio_ioas(void* cmd);
+  Rc get_hw_info(void* cmd);
+  Rc test_cmd(void* cmd);
+  Rc add_reserved(iommu_test_cmd& cmd);
+  Rc mock_domain(iommu_test_cmd& cmd);
+  Rc mock_domain_replace(iommu_test_cmd& cmd);
+  struct AttachTarget {
+    u32 ioas_id = 0;
+    u32 hwpt_id = 0;
+  };
+  Rc resolve_pt(u32 pt_id, AttachTarget& t) const;
+  Rc engine_attach(const std::string& dev, u32 dev_flags, const AttachTarget& t, std::string* dom);
+  u32 take_hwpt(const AttachTarget& t, const std::string& dom, u32 dev_flags);
+  void drop_hwpt(u32 hwpt_id);
+  Rc md_check_map(iommu_test_cmd& cmd);
+  Rc md_check_refs(iommu_test_cmd& cmd);
+
+  Object* get(u32 id, ObjType type);
+  bool has_domain(u32 ioas_id) const {
+    for (const auto& [id, obj] : objects_)
+      if (obj.type == ObjType::kHwpt && obj.ioas_id == ioas_id) return true;
+    return false;
+  }
+  // A first domain pins every area's user memory: EFAULT where it is gone.
+  Rc check_areas_pinnable(u32 ioas_id) const {
+    auto s = engine_->snapshot(objects_.at(ioas_id).name);
+    if (Rc rc = from(s)) return rc;
+    std::map<std::string, u64> source_va;
+    for (const MemoryInfo& m : engine_->memories()) source_va[m.source.name] = m.source.va;
+    for (const AreaInfo& a : s.value().areas)
+      if (!user_range_mapped(source_va[a.source] + a.offset, a.iova.length()))
+        return refuse(EFAULT, "attach: the user memory of an area is not mapped any more");
+    return std::nullopt;
+  }
+  u32 alloc_id(Object obj);
+  std::string fresh(const char* kind) { return std::string(kind) + "." + std::to_string(++counter_); }
+  Rc remove_object(u32 id);
+  void release_unused_sources();
+
+  std::unique_ptr<Engine> engine_;
+  std::map<u32, Object> objects_;
+  u64 counter_ = 0;
+  bool account_mm_ = false;  // IOMMU_OPTION_RLIMIT_MODE
+  u32 vfio_ioas_ = 0;        // IOMMU_VFIO_IOAS: the VFIO compatibility IOAS, 0 for none
+  // Where the current ioctl's struct came from and how much of it the caller has.
+  u64 ubuf_ = 0;
+  u32 usize_ = 0;
+  Rc respond(const void* cmd, size_t ksize) {
+    if (!write_user(ubuf_, cmd, std::min<size_t>(ksize, usize_)))
+      return refuse(EFAULT, "cannot write the answer back to the caller's struct");
+    return std::nullopt;
+  }
+};
+
+u32 g_memory_limit = 65536;  // IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT (kept, unused by the engine)
+
+// ---- the ioctl table (main.c's iommufd_ioctl_ops) ----
+struct Context::Op {
+  unsigned long request;
+  u32 size;      // sizeof the struct
+  u32 min_size;  // offsetofend of its last mandatory field
+  Rc (Context::*handler)(void*);
+  const char* name;
+};
+
+#define IOAS_OP(req, st, last, fn) \
+  {req, sizeof(st), offsetof(st, last) + sizeof(st::last), fn, #req}
+#define IOAS_OP_TODO(req, st, last) \
+  {req, sizeof(st), offsetof(st, last) + sizeof(st::last), nullptr, #req}
+
+const Context::Op* Context::find_op(unsigned long request) {
+  static const Op ops[] = {
+      IOAS_OP(IOMMU_DESTROY, iommu_destroy, id, &Context::destroy),
+      IOAS_OP(IOMMU_IOAS_ALLOC, iommu_ioas_alloc, out_ioas_id, &Context::ioas_alloc),
+      IOAS_OP(IOMMU_IOAS_ALLOW_IOVAS, iommu_ioas_allow_iovas, allowed_iovas, &Context::allow_iovas),
+      IOAS_OP(IOMMU_IOAS_COPY, iommu_ioas_copy, src_iova, &Context::ioas_copy),
+      IOAS_OP(IOMMU_IOAS_IOVA_RANGES, iommu_ioas_iova_ranges, out_iova_alignment, &Context::iova_ranges),
+      IOAS_OP(IOMMU_IOAS_MAP, iommu_ioas_map, iova, &Context::ioas_map),
+      IOAS_OP(IOMMU_IOAS_UNMAP, iommu_ioas_unmap, length, &Context::ioas_unmap),
+      IOAS_OP(IOMMU_OPTION, iommu_option, val64, &Context::option),
+      IOAS_OP(IOMMU_VFIO_IOAS, iommu_vfio_ioas, __reserved, &Context::vfio_ioas),
+      IOAS_OP_TODO(IOMMU_HWPT_ALLOC, iommu_hwpt_alloc, __reserved),
+      IOAS_OP(IOMMU_GET_HW_INFO, iommu_hw_info, __reserved, &Context::get_hw_info),
+      IOAS_OP_TODO(IOMMU_HWPT_SET_DIRTY_TRACKING, iommu_hwpt_set_dirty_tracking, __reserved),
+      IOAS_OP_TODO(IOMMU_HWPT_GET_DIRTY_BITMAP, iommu_hwpt_get_dirty_bitmap, data),
+      IOAS_OP_TODO(IOMMU_HWPT_INVALIDATE, iommu_hwpt_invalidate, __reserved),
+      IOAS_OP_TODO(IOMMU_FAULT_QUEUE_ALLOC, iommu_fault_alloc, out_fault_fd),
+      IOAS_OP(IOMMU_TEST_CMD, iommu_test_cmd, last, &Context::test_cmd),
+  };
+  for (const Op& op : ops)
+    if (_IOC_NR(op.request) == _IOC_NR(request)) return op.request == request ? &op : nullptr;
+  return nullptr;
+}
+
+// The largest struct of the table, the kernel's union ucmd_buffer.
+constexpr size_t kMaxCmd = 128;
+static_assert(sizeof(iommu_test_cmd) <= kMaxCmd && sizeof(iommu_hwpt_alloc) <= kMaxCmd);
+
+Rc Context::ioctl(unsigned long request, u64 arg) {
+  const Op* op = find_op(request);
+  if (!op) return refuse(ENOTTY, "not an iommufd request");
+  u32 usize = 0;
+  if (!read_user(&usize, arg, sizeof(usize))) return refuse(EFAULT, "cannot read the struct's size");
+  if (usize < op->min_size)
+    return refuse(EINVAL, std::string(op->name) + ": size " + std::to_string(usize) +
+                              " is below the struct's mandatory part (" + std::to_string(op->min_size) + ")");
+  alignas(8) unsigned char buf[kMaxCmd] = {};
+  // copy_struct_from_user: a longer struct must be zero past what we know.
+  if (usize > op->size) {
+    std::vector<unsigned char> tail(usize - op->size);
+    if (!read_user(tail.data(), arg + op->size, tail.size()))
+      return refuse(EFAULT, "cannot read the struct");
+    if (std::any_of(tail.begin(), tail.end(), [](unsigned char c) { return c != 0; }))
+      return refuse(E2BIG, std::string(op->name) + ": non-zero bytes past the end of the known struct");
+  }
+  if (!read_user(buf, arg, std::min<u32>(usize, op->size))) return refuse(EFAULT, "cannot read the struct");
+  if (!op->handler) return refuse(ENOTTY, std::string(op->name) + " is not served by ioas yet");
+  ubuf_ = arg;
+  usize_ = usize;
+  return (this->*op->handler)(buf);
+}
+
+Object* Context::get(u32 id, ObjType type) {
+  auto it = objects_.find(id);
+  if (it == objects_.end() || it->second.type != type) return nullptr;
+  return &it->second;
+}
+
+u32 Context::alloc_id(Object obj) {
+  u32 id = 1;
+  for (const auto& [k, v] : objects_) {
+    if (k != id) break;
+    ++id;
+  }
+  objects_.emplace(id, std::move(obj));
+  return id;
+}
+
+Rc no_object(const char* what, u32 id) {
+  return refuse(ENOENT, std::string("no ") + what + " with id " + std::to_string(id));
+}
+
+// ---- IOMMU_DESTROY (iommufd_object_remove) ----
+Rc Context::destroy(void* p) {
+  auto& cmd = *static_cast<iommu_destroy*>(p);
+  return remove_object(cmd.id);
+}
+
+Rc Context::remove_object(u32 id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return no_object("object", id);
+  Object& obj = it->second;
+  if (obj.users != 1)
+    return refuse(EBUSY, std::string(to_string(obj.type)) + " " + std::to_string(id) + " is in use by " +
+                             std::to_string(obj.users - 1) + " other object(s)");
+  switch (obj.type) {
+    case ObjType::kIoas: {
+      (void)engine_->unmap_all(obj.name);
+      for (const std::string& owner : obj.owners) (void)engine_->unreserve(obj.name, owner);
+      break;
+    }
+    case ObjType::kSelftest: {
+      // The selftest device owns its device: detach it, unbind it, and
+      // destroy an automatic domain that no device uses any more.
+      Object& idev = objects_.at(obj.idev_id);
+      u32 hwpt_id = idev.hwpt_id;
+      (void)engine_->detach(idev.name);
+      objects_.erase(obj.idev_id);
+      drop_hwpt(hwpt_id);
+      break;
+    }
+    case ObjType::kHwpt:
+      --objects_.at(obj.ioas_id).users;
+      break;
+    case ObjType::kDevice:
+      break;  // a device with users == 1 has no selftest device: never here
+  }
+  objects_.erase(id);
+  if (vfio_ioas_ == id) vfio_ioas_ = 0;
+  release_unused_sources();
+  return std::nullopt;
+}
+
+void Context::release_unused_sources() {
+  for (const MemoryInfo& m : engine_->memories())
+    if (m.use_count == 0) (void)engine_->remove_memory(m.source.name);
+}
+
+// ---- IOMMU_IOAS_ALLOC ----
+Rc Context::ioas_alloc(void* p) {
+  auto& cmd = *static_cast<iommu_ioas_alloc*>(p);
+  if (cmd.flags) return refuse(EOPNOTSUPP, "IOMMU_IOAS_ALLOC: flags must be 0");
+  Object obj;
+  obj.type = ObjType::kIoas;
+  obj.name = fresh("ioas");
+  if (Rc rc = from(engine_->create_ioas(obj.name, kernel_ioas_options()))) return rc;
+  u32 id = alloc_id(std::move(obj));
+  cmd.out_ioas_id = id;
+  if (Rc rc = respond(&cmd, sizeof(cmd))) {
+    objects_.erase(id);
+    return rc;
+  }
+  return std::nullopt;
+}
+
+// ---- IOMMU_IOAS_IOVA_RANGES ----
+Rc Context::iova_ranges(void* p) {
+  auto& cmd = *static_cast<iommu_ioas_iova_ranges*>(p);
+  if (cmd.__reserved) return refuse(EOPNOTSUPP, "IOMMU_IOAS_IOVA_RANGES: __reserved must be 0");
+  Object* ioas = get(cmd.ioas_id, ObjType::kIoas);
+  if (!ioas) return no_object("IOAS", cmd.ioas_id);
+  auto r = engine_->ranges(ioas->name);
+  if (Rc rc = from(r)) return rc;
+  u32 max_iovas = cmd.num_iovas;
+  cmd.num_iovas = 0;
+  cmd.out_iova_alignment = r.value().alignment;
+  for (const Range& range : r.value().ranges) {
+    if (cmd.num_iovas < max_iovas) {
+      iommu_iova_range elm{range.start, range.last};
+      if (!write_user(cmd.allowed_iovas + u64{cmd.num_iovas} * sizeof(elm), &elm, sizeof(elm)))
+        return refuse(EFAULT, "cannot write allowed_iovas");
+    }
+    ++cmd.num_iovas;
+  }
+  if (Rc rc = respond(&cmd, sizeof(cmd))) return rc;
+  if (cmd.num_iovas > max_iovas)
+    return refuse(EMSGSIZE, "IOMMU_IOAS_IOVA_RANGES: " + std::to_string(cmd.num_iovas) +
+                                " ranges, room for " + std::to_string(max_iovas));
+  return std::nullopt;
+}
+
+// ---- IOMMU_IOAS_ALLOW_IOVAS ----
+Rc Context::allow_iovas(void* p) {
+  auto& cmd = *static_cast<iommu_ioas_allow_iovas*>(p);
+  if (cmd.__reserved) return refuse(EOPNOTSUPP, "IOMMU_IOAS_ALLOW_IOVAS: __reserved must be 0");
+  Object* ioas = get(cmd.ioas_id, ObjType::kIoas);
+  if (!ioas) return no_object("IOAS", cmd.ioas_id);
+  std::vector<Range> ranges;
+  for (u32 i = 0; i != cmd.num_iovas; ++i) {
+    iommu_iova_range r;
+    if (!read_user(&r, cmd.allowed_iovas + u64{i} * sizeof(r), sizeof(r)))
+      return refuse(EFAULT, "cannot read allowed_iovas[" + std::to_string(i) + "]");
+    // The kernel refuses start == last too (a one-byte range).
+    if (r.start >= r.last) return refuse(EINVAL, "allowed_iovas[" + std::to_string(i) + "]: start >= last");
+    Range range{r.start, r.last};
+    for (const Range& other : ranges)
+      if (other.overlaps(range))
+        return refuse(EINVAL, "allowed_iovas[" + std::to_string(i) + "] overlaps an earlier range");
+    ranges.push_back(range);
+  }
+  return from(engine_->allow(ioas->name, ranges));
+}
+
+// ---- IOMMU_IOAS_MAP and IOMMU_IOAS_COPY ----
+constexpr u32 kMapFlags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE;
+
+Prot prot_of(u32 flags) {
+  bool r = flags & IOMMU_IOAS_MAP_READABLE, w = flags & IOMMU_IOAS_MAP_WRITEABLE;
+  return r && w ? Prot::kReadWrite : r ? Prot::kRead : Prot::kWrite;
+}
+
+Rc Context::ioas_map(void* p) {
+  auto& cmd = *static_cast<iommu_ioas_map*>(p);
+  if ((cmd.flags & ~kMapFlags) || cmd.__reserved)
+    return refuse(EOPNOTSUPP, "IOMMU_IOAS_MAP: unknown flags or non-zero __reserved");
+  if (cmd.iova >= kUlongMax || cmd.length >= kUlongMax) return refuse(EOVERFLOW, "IOMMU_IOAS_MAP: iova or length too large");
+  if (!(cmd.flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)))
+    return refuse(EINVAL, "IOMMU_IOAS_MAP: neither READABLE nor WRITEABLE");
+  Object* ioas = get(cmd.ioas_id, ObjType::kIoas);
+  if (!ioas) return no_object("IOAS", cmd.ioas_id);
+  if (has_domain(cmd.ioas_id) && !user_range_mapped(cmd.user_va, cmd.length))
+    return refuse(EFAULT, "IOMMU_IOAS_MAP: user memory is not mapped (the IOAS has a domain: pages are pinned)");
+  MemorySource source;
+  source.name = fresh("mem");
+  source.va = cmd.user_va;
+  source.len = cmd.length;
+  source.pa = cmd.user_va;
+  if (Rc rc = from(engine_->add_memory(source))) return rc;
+  MapArgs args;
+  if (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA) args.iova = cmd.iova;
+  args.len = cmd.length;
+  args.source = source.name;
+  args.prot = prot_of(cmd.flags);
+  auto mapped = engine_->map(ioas->name, args);
+  if (Rc rc = from(mapped)) {
+    (void)engine_->remove_memory(source.name);
+    return rc;
+  }
+  cmd.iova = mapped.value();
+  return respond(&cmd, sizeof(cmd));
+}
+
+Rc Context::ioas_copy(void* p) {
+  auto& cmd = *static_cast<iommu_ioas_copy*>(p);
+  if (cmd.flags & ~kMapFlags) return refuse(EOPNOTSUPP, "IOMMU_IOAS_COPY: unknown flags");
+  if (cmd.length >= kUlongMax || cmd.src_iova >= kUlongMax || cmd.dst_iova >= kUlongMax)
+    return refuse(EOVERFLOW, "IOMMU_IOAS_COPY: iova or length too large");
+  if (!(cmd.flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)))
+    return refuse(EINVAL, "IOMMU_IOAS_COPY: neither READABLE nor WRITEABLE");
+  Object* src = get(cmd.src_ioas_id, ObjType::kIoas);
+  if (!src) return no_object("IOAS", cmd.src_ioas_id);
+  Object* dst = get(cmd.dst_ioas_id, ObjType::kIoas);
+  if (!dst) return no_object("IOAS", cmd.dst_ioas_id);
+  CopyArgs args;
+  args.from = src->name;
+  args.src_iova = cmd.src_iova;
+  args.len = cmd.length;
+  if (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA) args.dst_iova = cmd.dst_iova;
+  args.prot = prot_of(cmd.flags);
+  auto copied = engine_->copy(dst->name, args);
+  if (Rc rc = from(copied)) return rc;
+  cmd.dst_iova = copied.value();
+  return respond(&cmd, sizeof(cmd));
+}
+
+// ---- IOMMU_IOAS_UNMAP ----
+Rc Context::ioas_unmap(void* p) {
+  auto& cmd = *static_cast<iommu_ioas_unmap*>(p);
+  Object* ioas = get(cmd.ioas_id, ObjType::kIoas);
+  if (!ioas) return no_object("IOAS", cmd.ioas_id);
+  Result<u64> unmapped = u64{0};
+  if (cmd.iova == 0 && cmd.length == ~u64{0}) {
+    unmapped = engine_->unmap_all(ioas->name);
+  } else {
+    if (cmd.iova >= kUlongMax || cmd.length >= kUlongMax)
+      return refuse(EOVERFLOW, "IOMMU_IOAS_UNMAP: iova or length too large");
+    unmapped = engine_->unmap(ioas->name, cmd.iova, cmd.length);
+    if (unmapped.ok() && unmapped.value() == 0) return refuse(ENOENT, "IOMMU_IOAS_UNMAP: nothing mapped there");
+  }
+  release_unused_sources();
+  if (Rc rc = from(unmapped)) return rc;
+  cmd.length = unmapped.value();
+  return respond(&cmd, sizeof(cmd));
+}
+
+// ---- IOMMU_OPTION ----
+bool has_cap_sys_resource() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capget, &hdr, data) != 0) return false;
+  return data[CAP_SYS_RESOURCE / 32].effective & (1u << (CAP_SYS_RESOURCE % 32));
+}
+
+Rc Context::option(void* p) {
+  auto& cmd = *static_cast<iommu_option*>(p);
+  if (cmd.__reserved) return refuse(EOPNOTSUPP, "IOMMU_OPTION: __reserved must be 0");
+  Rc rc;
+  switch (cmd.option_id) {
+    case IOMMU_OPTION_RLIMIT_MODE:
+      if (cmd.object_id) return refuse(EOPNOTSUPP, "IOMMU_OPTION_RLIMIT_MODE is global: object_id must be 0");
+      if (cmd.op == IOMMU_OPTION_OP_GET) {
+        cmd.val64 = account_mm_;
+      } else if (cmd.op == IOMMU_OPTION_OP_SET) {
+        if (!has_cap_sys_resource()) return refuse(EPERM, "IOMMU_OPTION_RLIMIT_MODE: needs CAP_SYS_RESOURCE");
+        if (!objects_.empty()) return refuse(EBUSY, "IOMMU_OPTION_RLIMIT_MODE: objects exist");
+        if (cmd.val64 > 1) return refuse(EINVAL, "IOMMU_OPTION_RLIMIT_MODE: val64 must be 0 or 1");
+        account_mm_ = cmd.val64 == 1;
+      } else {
+        return refuse(EOPNOTSUPP, "IOMMU_OPTION: unknown op");
+      }
+      break;
+    case IOMMU_OPTION_HUGE_PAGES: {
+      Object* ioas = get(cmd.object_id, ObjType::kIoas);
+      if (!ioas) return no_object("IOAS", cmd.object_id);
+      auto opts = engine_->ioas_options(ioas->name);
+      if (Rc e = from(opts)) return e;
+      if (cmd.op == IOMMU_OPTION_OP_GET) {
+        cmd.val64 = opts.value().huge_pages;
+      } else if (cmd.op == IOMMU_OPTION_OP_SET) {
+        if (cmd.val64 > 1) return refuse(EINVAL, "IOMMU_OPTION_HUGE_PAGES: val64 must be 0 or 1");
+        if (opts.value().huge_pages != (cmd.val64 == 1))
+          return refuse(ENOTTY, "IOMMU_OPTION_HUGE_PAGES set: the engine cannot change an IOAS's options");
+      } else {
+        return refuse(EOPNOTSUPP, "IOMMU_OPTION: unknown op");
+      }
+      break;
+    }
+    default:
+      return refuse(EOPNOTSUPP, "IOMMU_OPTION: unknown option_id " + std::to_string(cmd.option_id));
+  }
+  if (!write_user(ubuf_ + offsetof(iommu_option, val64), &cmd.val64, sizeof(cmd.val64)))
+    return refuse(EFAULT, "cannot write val64");
+  return rc;
+}
+
+// ---- IOMMU_VFIO_IOAS (vfio_compat.c's iommufd_vfio_ioas) ----
+Rc Context::vfio_ioas(void* p) {
+  auto& cmd = *static_cast<iommu_vfio_ioas*>(p);
+  if (cmd.__reserved) return refuse(EOPNOTSUPP, "IOMMU_VFIO_IOAS: __reserved must be 0");
+  switch (cmd.op) {
+    case IOMMU_VFIO_IOAS_GET:
+      if (!vfio_ioas_) return refuse(ENODEV, "IOMMU_VFIO_IOAS get: no compatibility IOAS is set");
+      cmd.ioas_id = vfio_ioas_;
+      return respond(&cmd, sizeof(cmd));
+    case IOMMU_VFIO_IOAS_SET:
+      if (!get(cmd.ioas_id, ObjType::kIoas)) return no_object("IOAS", cmd.ioas_id);
+      vfio_ioas_ = cmd.ioas_id;
+      return std::nullopt;
+    case IOMMU_VFIO_IOAS_CLEAR:
+      vfio_ioas_ = 0;
+      return std::nullopt;
+    default:
+      return refuse(EOPNOTSUPP, "IOMMU_VFIO_IOAS: unknown op " + std::to_string(cmd.op));
+  }
+}
+
+// ---- IOMMU_GET_HW_INFO (device.c's iommufd_get_hw_info, with the input
+// type of later kernels; the mock IOMMU's hw_info and capabilities) ----
+Rc Context::get_hw_info(void* p) {
+  auto& cmd = *static_cast<iommu_hw_info*>(p);
+  if ((cmd.flags & ~u32{IOMMU_HW_INFO_FLAG_INPUT_TYPE}) || cmd.__reserved[0] || cmd.__reserved[1] ||
+      cmd.__reserved[2])
+    return refuse(EOPNOTSUPP, "IOMMU_GET_HW_INFO: unknown flags or non-zero __reserved");
+  Object* idev = get(cmd.dev_id, ObjType::kDevice);
+  if (!idev) return no_object("device", cmd.dev_id);
+  if (!(cmd.flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE)) cmd.in_data_type = IOMMU_HW_INFO_TYPE_DEFAULT;
+  if (cmd.in_data_type != IOMMU_HW_INFO_TYPE_DEFAULT && cmd.in_data_type != IOMMU_HW_INFO_TYPE_SELFTEST)
+    return refuse(EOPNOTSUPP, "IOMMU_GET_HW_INFO: the mock IOMMU has no data of type " +
+                                  std::to_string(cmd.in_data_type));
+  const iommu_test_hw_info data{0, IOMMU_HW_INFO_SELFTEST_REGVAL};
+  cmd.out_data_type = IOMMU_HW_INFO_TYPE_SELFTEST;
+  u32 copy_len = std::min<u32>(cmd.data_len, sizeof(data));
+  if (!write_user(cmd.data_uptr, &data, copy_len)) return refuse(EFAULT, "cannot write data_uptr");
+  if (copy_len < cmd.data_len) {
+    std::vector<unsigned char> zeros(cmd.data_len - copy_len, 0);
+    if (!write_user(cmd.data_uptr + copy_len, zeros.data(), zeros.size()))
+      return refuse(EFAULT, "cannot clear the rest of data_uptr");
+  }
+  cmd.data_len = sizeof(data);
+  cmd.out_capabilities = (idev->dev_flags & MOCK_FLAGS_DEVICE_NO_DIRTY) ? 0 : IOMMU_HW_CAP_DIRTY_TRACKING;
+  cmd.out_max_pasid_log2 = (idev->dev_flags & MOCK_FLAGS_DEVICE_PASID) ? MOCK_PASID_WIDTH : 0;
+  return respond(&cmd, sizeof(cmd));
+}
+
+// ---- IOMMU_TEST_CMD (selftest.c's iommufd_test) ----
+Rc Context::test_cmd(void* p) {
+  auto& cmd = *static_cast<iommu_test_cmd*>(p);
+  switch (cmd.op) {
+    case IOMMU_TEST_OP_ADD_RESERVED: return add_reserved(cmd);
+    case IOMMU_TEST_OP_MOCK_DOMAIN:
+    case IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS: return mock_domain(cmd);
+    case IOMMU_TEST_OP_MD_CHECK_MAP: return md_check_map(cmd);
+    case IOMMU_TEST_OP_MD_CHECK_REFS: return md_check_refs(cmd);
+    case IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT:
+      if (cmd.memory_limit.limit < sizeof(unsigned long) + sizeof(u32))
+        return refuse(EINVAL, "SET_TEMP_MEMORY_LIMIT: below the batch element size");
+      g_memory_limit = cmd.memory_limit.limit;
+      return std::nullopt;
+    case IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: return mock_domain_replace(cmd);
+    case IOMMU_TEST_OP_CREATE_ACCESS:
+    case IOMMU_TEST_OP_DESTROY_ACCESS_PAGES:
+    case IOMMU_TEST_OP_ACCESS_PAGES:
+    case IOMMU_TEST_OP_ACCESS_RW:
+    case IOMMU_TEST_OP_ACCESS_REPLACE_IOAS:
+    case IOMMU_TEST_OP_DIRTY:
+    case IOMMU_TEST_OP_MD_CHECK_IOTLB:
+    case IOMMU_TEST_OP_TRIGGER_IOPF:
+      return refuse(ENOTTY, "IOMMU_TEST_CMD op " + std::to_string(cmd.op) + " is not served by ioas yet");
+    default:
+      return refuse(EOPNOTSUPP, "IOMMU_TEST_CMD: unknown op " + std::to_string(cmd.op));
+  }
+}
+
+Rc Context::add_reserved(iommu_test_cmd& cmd) {
+  u64 start = cmd.add_reserved.start, length = cmd.add_reserved.length;
+  if (!length) return refuse(EINVAL, "ADD_RESERVED: length 0");
+  if (start + (length - 1) < start) return refuse(EOVERFLOW, "ADD_RESERVED: start + length - 1 overflows");
+  Object* ioas = get(cmd.id, ObjType::kIoas);
+  if (!ioas) return no_object("IOAS", cmd.id);
+  std::string owner = fresh("test");
+  if (Rc rc = from(engine_->reserve(ioas->name, Range{start, start + (length - 1)}, owner))) return rc;
+  ioas->owners.push_back(owner);
+  return std::nullopt;
+}
+
+// Where a device attaching to pt_id goes (device.c's iommufd_device_attach):
+// the HWPT pt_id, or for an IOAS its first automatic domain, or a new one
+// (hwpt_id 0). ENOENT when pt_id is neither.
+Rc Context::resolve_pt(u32 pt_id, AttachTarget& t) const {
+  auto target = objects_.find(pt_id);
+  if (target == objects_.end() ||
+      (target->second.type != ObjType::kIoas && target->second.type != ObjType::kHwpt))
+    return no_object("IOAS or HWPT", pt_id);
+  t.ioas_id = target->second.type == ObjType::kIoas ? pt_id : target->second.ioas_id;
+  t.hwpt_id = target->second.type == ObjType::kHwpt ? pt_id : 0;
+  if (!t.hwpt_id)
+    for (const auto& [id, obj] : objects_)
+      if (obj.type == ObjType::kHwpt && obj.auto_domain && obj.ioas_id == t.ioas_id) {
+        t.hwpt_id = id;
+        break;
+      }
+  return std::nullopt;
+}
+
+// Attaches engine device `dev` to the target's domain; a new automatic domain
+// (a huge one for a MOCK_FLAGS_DEVICE_HUGE_IOVA device) gets the engine name
+// *dom. A new domain pins the IOAS's areas first: EFAULT where they are gone.
+Rc Context::engine_attach(const std::string& dev, u32 dev_flags, const AttachTarget& t, std::string* dom) {
+  if (!t.hwpt_id)
+    if (Rc rc = check_areas_pinnable(t.ioas_id)) return rc;
+  *dom = t.hwpt_id ? objects_.at(t.hwpt_id).name : fresh("hwpt");
+  bool huge = t.hwpt_id ? objects_.at(t.hwpt_id).huge : (dev_flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) != 0;
+  AttachArgs args;
+  args.dev = dev;
+  args.dom = *dom;
+  set_mock_domain(args, huge);
+  return from(engine_->attach(objects_.at(t.ioas_id).name, args));
+}
+
+// The HWPT a device attached to: the target's, or a new automatic one (its id
+// allocated now, after the objects the caller allocated first).
+u32 Context::take_hwpt(const AttachTarget& t, const std::string& dom, u32 dev_flags) {
+  u32 hwpt_id = t.hwpt_id;
+  if (!hwpt_id) {
+    Object hwpt;
+    hwpt.type = ObjType::kHwpt;
+    hwpt.name = dom;
+    hwpt.ioas_id = t.ioas_id;
+    hwpt.auto_domain = true;
+    hwpt.huge = (dev_flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) != 0;
+    hwpt_id = alloc_id(hwpt);
+    ++objects_.at(t.ioas_id).users;
+  }
+  ++objects_.at(hwpt_id).users;
+  return hwpt_id;
+}
+
+// A device left HWPT hwpt_id: an automatic domain with no device left goes.
+void Context::drop_hwpt(u32 hwpt_id) {
+  Object& hwpt = objects_.at(hwpt_id);
+  --hwpt.users;
+  if (hwpt.auto_domain && hwpt.users == 1) {
+    --objects_.at(hwpt.ioas_id).users;
+    objects_.erase(hwpt_id);
+  }
+}
+
+// A selftest device (stdev), its device (idev) attached to pt_id. Ids in the
+// kernel's order: stdev, idev, then a new automatic domain.
+Rc Context::mock_domain(iommu_test_cmd& cmd) {
+  constexpr u32 kValidDevFlags = MOCK_FLAGS_DEVICE_NO_DIRTY | MOCK_FLAGS_DEVICE_HUGE_IOVA | MOCK_FLAGS_DEVICE_PASID;
+  u32 dev_flags = cmd.op == IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS ? cmd.mock_domain_flags.dev_flags : 0;
+  if (dev_flags & ~kValidDevFlags) return refuse(EINVAL, "MOCK_DOMAIN_FLAGS: unknown dev_flags");
+  AttachTarget t;
+  if (Rc rc = resolve_pt(cmd.id, t)) return rc;
+  std::string dev = fresh("dev"), dom;
+  if (Rc rc = engine_attach(dev, dev_flags, t, &dom)) return rc;
+
+  Object stdev;
+  stdev.type = ObjType::kSelftest;
+  u32 stdev_id = alloc_id(stdev);
+  Object idev;
+  idev.type = ObjType::kDevice;
+  idev.name = dev;
+  idev.dev_flags = dev_flags;
+  idev.users = 2;  // the table's and its selftest device's
+  u32 idev_id = alloc_id(idev);
+  u32 hwpt_id = take_hwpt(t, dom, dev_flags);
+  objects_.at(idev_id).hwpt_id = hwpt_id;
+  objects_.at(stdev_id).idev_id = idev_id;
+
+  cmd.mock_domain.out_stdev_id = stdev_id;
+  cmd.mock_domain.out_hwpt_id = hwpt_id;
+  cmd.mock_domain.out_idev_id = idev_id;
+  return respond(&cmd, sizeof(cmd));
+}
+
+// Moves a selftest device's device to pt_id (iommufd_device_replace): a no-op
+// when it resolves to the device's own HWPT; otherwise the device leaves its
+// HWPT, which goes when it was automatic and had no other device.
+Rc Context::mock_domain_replace(iommu_test_cmd& cmd) {
+  Object* sobj = get(cmd.id, ObjType::kSelftest);
+  if (!sobj) return no_object("selftest device", cmd.id);
+  AttachTarget t;
+  if (Rc rc = resolve_pt(cmd.mock_domain_replace.pt_id, t)) return rc;
+  u32 idev_id = sobj->idev_id;
+  Object& idev = objects_.at(idev_id);
+  u32 old = idev.hwpt_id;
+  if (t.hwpt_id != old) {
+    if (!t.hwpt_id)
+      if (Rc rc = check_areas_pinnable(t.ioas_id)) return rc;
+    const std::string dev = idev.name;
+    const u32 dev_flags = idev.dev_flags;
+    if (Rc rc = from(engine_->detach(dev))) return rc;
+    std::string dom;
+    if (Rc rc = engine_attach(dev, dev_flags, t, &dom)) {
+      // Back to where it was; the old domain accepted this device before.
+      AttachTarget back{objects_.at(old).ioas_id, old};
+      std::string old_dom;
+      (void)engine_attach(dev, dev_flags, back, &old_dom);
+      return rc;
+    }
+    u32 hwpt_id = take_hwpt(t, dom, dev_flags);
+    objects_.at(idev_id).hwpt_id = hwpt_id;
+    drop_hwpt(old);
+    t.hwpt_id = hwpt_id;
+  }
+  cmd.mock_domain_replace.pt_id = t.hwpt_id;
+  return respond(&cmd, sizeof(cmd));
+}
+
+// Every MOCK_IO_PAGE_SIZE slot of [iova, iova+length) translates to the
+// matching byte of uptr (pa = va for user memory).
+Rc Context::md_check_map(iommu_test_cmd& cmd) {
+  u64 iova = cmd.check_map.iova, length = cmd.check_map.length, uptr = cmd.check_map.uptr;
+  if (iova % kMockPage || length % kMockPage || uptr % kMockPage || uptr + length < uptr)
+    return refuse(EINVAL, "MD_CHECK_MAP: iova, length and uptr must be MOCK_IO_PAGE_SIZE aligned");
+  Object* hwpt = get(cmd.id, ObjType::kHwpt);
+  if (!hwpt) return no_object("HWPT", cmd.id);
+  for (; length; length -= kMockPage, iova += kMockPage, uptr += kMockPage) {
+    auto t = engine_->translate(hwpt->name, iova);
+    if (Rc rc = from(t)) return rc;
+    if (!t.value() || t.value()->pa != uptr)
+      return refuse(EINVAL, "MD_CHECK_MAP: iova " + std::to_string(iova) + " does not map uptr");
+  }
+  return std::nullopt;
+}
+
+void Context::count_pins(u64 va, u64 len, std::vector<u32>& refs) const {
+  // A source is pinned where an area of an IOAS with a domain maps it.
+  std::map<std::string, std::vector<Range>> pinned;  // source -> user ranges
+  std::map<std::string, u64> source_va;
+  for (const MemoryInfo& m : engine_->memories()) source_va[m.source.name] = m.source.va;
+  for (const std::string& name : engine_->ioas_names()) {
+    auto s = engine_->snapshot(name);
+    if (!s.ok() || s.value().domains.empty()) continue;
+    for (const AreaInfo& a : s.value().areas) {
+      u64 start = source_va[a.source] + a.offset;
+      pinned[a.source].push_back(Range{start, start + (a.iova.length() - 1)});
+    }
+  }
+  for (const auto& [source, ranges] : pinned)
+    for (size_t i = 0; i != refs.size(); ++i) {
+      Range page{va + i * kPage, va + i * kPage + (kPage - 1)};
+      if (std::any_of(ranges.begin(), ranges.end(), [&](const Range& r) { return r.overlaps(page); })) ++refs[i];
+    }
+  (void)len;
+}
+
+// Every page of [uptr, uptr+length) is pinned `refs` times by iommufd, over
+// every open context of this process (the kernel's page refcount is global).
+Rc Context::md_check_refs(iommu_test_cmd& cmd) {
+  u64 uptr = cmd.check_refs.uptr, length = cmd.check_refs.length;
+  if (length % kPage || uptr % kPage || uptr + length < uptr)
+    return refuse(EINVAL, "MD_CHECK_REFS: uptr and length must be page aligned");
+  std::vector<u32> refs(length / kPage, 0);
+  for (const auto& [h, ctx] : g_contexts) ctx->count_pins(uptr, length, refs);
+  for (size_t i = 0; i != refs.size(); ++i)
+    if (refs[i] != cmd.check_refs.refs)
+      return refuse(EIO, "MD_CHECK_REFS: page " + std::to_string(i) + " is pinned " + std::to_string(refs[i]) +
+                             " times, expected " + std::to_string(cmd.check_refs.refs));
+  return std::nullopt;
+}
+
+std::unique_ptr<Engine> make_named_engine(const char* name) {
+  std::string n = name ? name : "impl";
+  if (n == "impl" || n.empty()) return make_engine();
+  if (n == "model") return make_model_engine();
+  return nullptr;
+}
+
+int open_on(std::unique_ptr<Engine> engine, const char* name) {
+  if (!engine) {
+    t_last_error = std::string("unknown engine '") + (name ? name : "") + "' (impl or model)";
+    errno = EINVAL;
+    return -1;
+  }
+  std::lock_guard lock(g_lock);
+  int h = g_next_handle++;
+  g_contexts.emplace(h, std::make_unique<Context>(std::move(engine)));
+  t_last_error.clear();
+  return h;
+}
+
+}  // namespace
+}  // namespace ioas::uapi
+
+using namespace ioas::uapi;
+
+extern "C" int ioas_iommufd_open_engine(const char* engine) {
+  try {
+    return open_on(make_named_engine(engine), engine);
+  } catch (const std::bad_alloc&) {
+    errno = ENOMEM;
+    return -1;
+  }
+}
+
+extern "C" int ioas_iommufd_open(void) {
+  return ioas_iommufd_open_engine(std::getenv("IOAS_IOMMUFD_ENGINE"));
+}
+
+extern "C" int ioas_iommufd_ioctl(int handle, unsigned long request, void* arg) {
+  std::lock_guard lock(g_lock);
+  auto it = g_contexts.find(handle);
+  if (it == g_contexts.end()) {
+    t_last_error = "not an iommufd handle";
+    errno = EBADF;
+    return -1;
+  }
+  Rc rc;
+  try {
+    rc = it->second->ioctl(request, reinterpret_cast<ioas::u64>(arg));
+  } catch (const std::bad_alloc&) {
+    rc = Refusal{ENOMEM, "out of memory"};
+  }
+  if (rc) {
+    static const bool trace = std::getenv("IOAS_IOMMUFD_TRACE") != nullptr;
+    if (trace) std::fprintf(stderr, "ioas-iommufd: ioctl 0x%lx: %s: %s\n", request, strerrorname_np(rc->code), rc->why.c_str());
+    t_last_error = rc->why;
+    errno = rc->code;
+    return -1;
+  }
+  t_last_error.clear();
+  return 0;
+}
+
+extern "C" int ioas_iommufd_close(int handle) {
+  std::unique_ptr<Context> ctx;
+  {
+    std::lock_guard lock(g_lock);
+    auto it = g_contexts.find(handle);
+    if (it == g_contexts.end()) {
+      errno = EBADF;
+      return -1;
+    }
+    ctx = std::move(it->second);
+    g_contexts.erase(it);
+  }
+  return 0;
+}
+
+extern "C" const char* ioas_iommufd_last_error(void) { return t_last_error.c_str(); }

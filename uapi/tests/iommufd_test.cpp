@@ -1,0 +1,643 @@
+// The iommufd layer (include/ioas/iommufd.h) through its C entry points, on
+// both engines: each ioctl's argument checks with the kernel's errnos in the
+// kernel's order, and a refused call changes nothing.
+#include "ioas/iommufd.h"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ioas/uapi/iommufd_test.h"
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kU64Max = ~uint64_t{0};
+
+// User memory for maps: page aligned, released at the end of the test.
+struct Buffer {
+  explicit Buffer(size_t len) : len(len) {
+    ptr = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  }
+  ~Buffer() { munmap(ptr, len); }
+  uint64_t va() const { return reinterpret_cast<uint64_t>(ptr); }
+  void* ptr;
+  size_t len;
+};
+
+class Iommufd : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    fd = ioas_iommufd_open_engine(GetParam());
+    ASSERT_GE(fd, 0) << ioas_iommufd_last_error();
+  }
+  void TearDown() override {
+    if (fd >= 0) {
+      EXPECT_EQ(ioas_iommufd_close(fd), 0);
+    }
+  }
+
+  // 0, or the errno of a refused call.
+  template <typename T>
+  int call(unsigned long request, T& cmd) {
+    return call_raw(request, &cmd);
+  }
+  int call_raw(unsigned long request, void* arg) {
+    errno = 0;
+    int rc = ioas_iommufd_ioctl(fd, request, arg);
+    if (rc == 0) return 0;
+    EXPECT_EQ(rc, -1);
+    EXPECT_NE(std::string(ioas_iommufd_last_error()), "") << "a refusal says why";
+    return errno;
+  }
+
+  uint32_t ioas_alloc() {
+    iommu_ioas_alloc cmd{sizeof(cmd), 0, 0};
+    EXPECT_EQ(call(IOMMU_IOAS_ALLOC, cmd), 0);
+    return cmd.out_ioas_id;
+  }
+  int map(uint32_t ioas, const Buffer& b, uint64_t* iova, uint32_t flags) {
+    iommu_ioas_map cmd{};
+    cmd.size = sizeof(cmd);
+    cmd.flags = flags;
+    cmd.ioas_id = ioas;
+    cmd.user_va = b.va();
+    cmd.length = b.len;
+    cmd.iova = *iova;
+    int rc = call(IOMMU_IOAS_MAP, cmd);
+    *iova = cmd.iova;
+    return rc;
+  }
+  int unmap(uint32_t ioas, uint64_t iova, uint64_t length, uint64_t* unmapped = nullptr) {
+    iommu_ioas_unmap cmd{sizeof(cmd), ioas, iova, length};
+    int rc = call(IOMMU_IOAS_UNMAP, cmd);
+    if (unmapped) *unmapped = cmd.length;
+    return rc;
+  }
+  std::vector<iommu_iova_range> ranges(uint32_t ioas, uint64_t* alignment = nullptr) {
+    std::vector<iommu_iova_range> out(16);
+    iommu_ioas_iova_ranges cmd{};
+    cmd.size = sizeof(cmd);
+    cmd.ioas_id = ioas;
+    cmd.num_iovas = out.size();
+    cmd.allowed_iovas = reinterpret_cast<uint64_t>(out.data());
+    EXPECT_EQ(call(IOMMU_IOAS_IOVA_RANGES, cmd), 0);
+    out.resize(cmd.num_iovas);
+    if (alignment) *alignment = cmd.out_iova_alignment;
+    return out;
+  }
+  iommu_test_cmd test_cmd(uint32_t op, uint32_t id) {
+    iommu_test_cmd cmd{};
+    cmd.size = sizeof(cmd);
+    cmd.op = op;
+    cmd.id = id;
+    return cmd;
+  }
+  int destroy(uint32_t id) {
+    iommu_destroy cmd{sizeof(cmd), id};
+    return call(IOMMU_DESTROY, cmd);
+  }
+
+  int fd = -1;
+};
+
+constexpr uint32_t kRW = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
+
+// ---- the request and the struct (main.c's iommufd_fops_ioctl) ----
+
+TEST_P(Iommufd, RequestOutsideIommufdIsENOTTY) {
+  iommu_destroy cmd{sizeof(cmd), 1};
+  EXPECT_EQ(call(_IO(IOMMUFD_TYPE, 0x7f), cmd), ENOTTY);
+  EXPECT_EQ(call(_IO(IOMMUFD_TYPE, 0xa1), cmd), ENOTTY);
+}
+
+TEST_P(Iommufd, RequestWithTheRightNumberButAnotherEncodingIsENOTTY) {
+  iommu_ioas_alloc cmd{sizeof(cmd), 0, 0};
+  EXPECT_EQ(call(_IOWR(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_ALLOC, iommu_ioas_alloc), cmd), ENOTTY);
+  EXPECT_EQ(call(_IO('x', IOMMUFD_CMD_IOAS_ALLOC), cmd), ENOTTY);
+}
+
+TEST_P(Iommufd, UnreadableStructIsEFAULT) { EXPECT_EQ(call_raw(IOMMU_IOAS_ALLOC, nullptr), EFAULT); }
+
+TEST_P(Iommufd, SizeBelowTheLastMandatoryFieldIsEINVALAndChangesNothing) {
+  iommu_ioas_alloc cmd{offsetof(iommu_ioas_alloc, out_ioas_id), 0, 0};
+  EXPECT_EQ(call(IOMMU_IOAS_ALLOC, cmd), EINVAL);
+  EXPECT_EQ(ioas_alloc(), 1u) << "the refused call allocated no id";
+}
+
+TEST_P(Iommufd, LongerStructWithZeroTailIsAccepted) {
+  struct {
+    iommu_ioas_alloc cmd;
+    uint32_t tail[3];
+  } big{};
+  big.cmd.size = sizeof(big);
+  EXPECT_EQ(call(IOMMU_IOAS_ALLOC, big), 0);
+  EXPECT_EQ(big.cmd.out_ioas_id, 1u);
+}
+
+TEST_P(Iommufd, LongerStructWithNonZeroTailIsE2BIGAndChangesNothing) {
+  struct {
+    iommu_ioas_alloc cmd;
+    uint32_t tail[3];
+  } big{};
+  big.cmd.size = sizeof(big);
+  big.tail[2] = 1;
+  EXPECT_EQ(call(IOMMU_IOAS_ALLOC, big), E2BIG);
+  EXPECT_EQ(ioas_alloc(), 1u);
+}
+
+TEST_P(Iommufd, ShorterAnswerWritesOnlyTheCallersSize) {
+  // IOMMU_IOAS_IOVA_RANGES' mandatory part is the whole struct; ALLOC's too.
+  // A struct given as exactly its size gets exactly its size back.
+  struct {
+    iommu_ioas_alloc cmd;
+    uint32_t guard;
+  } s{};
+  s.cmd.size = sizeof(s.cmd);
+  s.guard = 0xabcdabcd;
+  EXPECT_EQ(call(IOMMU_IOAS_ALLOC, s), 0);
+  EXPECT_EQ(s.guard, 0xabcdabcdu);
+}
+
+// ---- IOMMU_IOAS_ALLOC and IOMMU_DESTROY ----
+
+TEST_P(Iommufd, IoasAllocWithFlagsIsEOPNOTSUPP) {
+  iommu_ioas_alloc cmd{sizeof(cmd), 1, 0};
+  EXPECT_EQ(call(IOMMU_IOAS_ALLOC, cmd), EOPNOTSUPP);
+}
+
+TEST_P(Iommufd, IdsAreTheLowestFreeFromOne) {
+  EXPECT_EQ(ioas_alloc(), 1u);
+  EXPECT_EQ(ioas_alloc(), 2u);
+  EXPECT_EQ(ioas_alloc(), 3u);
+  EXPECT_EQ(destroy(2), 0);
+  EXPECT_EQ(ioas_alloc(), 2u);
+  EXPECT_EQ(ioas_alloc(), 4u);
+}
+
+TEST_P(Iommufd, DestroyOfAMissingIdIsENOENT) {
+  EXPECT_EQ(destroy(1), ENOENT);
+  uint32_t ioas = ioas_alloc();
+  EXPECT_EQ(destroy(ioas), 0);
+  EXPECT_EQ(destroy(ioas), ENOENT);
+}
+
+TEST_P(Iommufd, ADestroyedIoasIsGoneForEveryIoctl) {
+  uint32_t ioas = ioas_alloc();
+  ASSERT_EQ(destroy(ioas), 0);
+  Buffer b(kPage);
+  uint64_t iova = 0;
+  EXPECT_EQ(map(ioas, b, &iova, kRW), ENOENT);
+  EXPECT_EQ(unmap(ioas, 0, kU64Max), ENOENT);
+}
+
+// ---- IOMMU_IOAS_IOVA_RANGES ----
+
+TEST_P(Iommufd, IovaRangesOfANewIoasIsTheWholeSpace) {
+  uint32_t ioas = ioas_alloc();
+  uint64_t alignment = 0;
+  auto r = ranges(ioas, &alignment);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].start, 0u);
+  EXPECT_EQ(r[0].last, kU64Max);
+  EXPECT_EQ(alignment, 1u);
+}
+
+TEST_P(Iommufd, IovaRangesTooShortIsEMSGSIZEWithTheCount) {
+  uint32_t ioas = ioas_alloc();
+  iommu_test_cmd res = test_cmd(IOMMU_TEST_OP_ADD_RESERVED, ioas);
+  res.add_reserved.start = 0x100000;
+  res.add_reserved.length = kPage;
+  ASSERT_EQ(call(IOMMU_TEST_CMD, res), 0);
+  iommu_ioas_iova_ranges cmd{};
+  cmd.size = sizeof(cmd);
+  cmd.ioas_id = ioas;
+  cmd.num_iovas = 0;
+  EXPECT_EQ(call(IOMMU_IOAS_IOVA_RANGES, cmd), EMSGSIZE);
+  EXPECT_EQ(cmd.num_iovas, 2u) << "the count is written back with EMSGSIZE";
+  iommu_iova_range one{};
+  cmd.num_iovas = 1;
+  cmd.allowed_iovas = reinterpret_cast<uint64_t>(&one);
+  EXPECT_EQ(call(IOMMU_IOAS_IOVA_RANGES, cmd), EMSGSIZE);
+  EXPECT_EQ(one.start, 0u);
+  EXPECT_EQ(one.last, 0xfffffu);
+}
+
+TEST_P(Iommufd, IovaRangesWithReservedIsEOPNOTSUPP) {
+  uint32_t ioas = ioas_alloc();
+  iommu_ioas_iova_ranges cmd{};
+  cmd.size = sizeof(cmd);
+  cmd.ioas_id = ioas;
+  cmd.__reserved = 1;
+  EXPECT_EQ(call(IOMMU_IOAS_IOVA_RANGES, cmd), EOPNOTSUPP);
+  cmd.__reserved = 0;
+  cmd.ioas_id = ioas + 1;
+  EXPECT_EQ(call(IOMMU_IOAS_IOVA_RANGES, cmd), ENOENT);
+}
+
+// ---- IOMMU_IOAS_ALLOW_IOVAS ----
+
+TEST_P(Iommufd, AllowIovasRefusesEmptyAndOverlappingRanges) {
+  uint32_t ioas = ioas_alloc();
+  iommu_iova_range r[2] = {{0x1000, 0x1000}, {0, 0}};
+  iommu_ioas_allow_iovas cmd{};
+  cmd.size = sizeof(cmd);
+  cmd.ioas_id = ioas;
+  cmd.num_iovas = 1;
+  cmd.allowed_iovas = reinterpret_cast<uint64_t>(r);
+  EXPECT_EQ(call(IOMMU_IOAS_ALLOW_IOVAS, cmd), EINVAL) << "start == last";
+  r[0] = {0x1000, 0x1fff};
+  r[1] = {0x1800, 0x2fff};
+  cmd.num_iovas = 2;
+  EXPECT_EQ(call(IOMMU_IOAS_ALLOW_IOVAS, cmd), EINVAL) << "overlap";
+  cmd.__reserved = 1;
+  EXPECT_EQ(call(IOMMU_IOAS_ALLOW_IOVAS, cmd), EOPNOTSUPP) << "reserved is checked first";
+  cmd.__reserved = 0;
+  r[1] = {0x2000, 0x2fff};
+  EXPECT_EQ(call(IOMMU_IOAS_ALLOW_IOVAS, cmd), 0);
+  cmd.allowed_iovas = 8;
+  EXPECT_EQ(call(IOMMU_IOAS_ALLOW_IOVAS, cmd), EFAULT);
+}
+
+TEST_P(Iommufd, AllowedIovasCannotBeReserved) {
+  uint32_t ioas = ioas_alloc();
+  iommu_iova_range r = {0x100000, 0x1fffff};
+  iommu_ioas_allow_iovas cmd{};
+  cmd.size = sizeof(cmd);
+  cmd.ioas_id = ioas;
+  cmd.num_iovas = 1;
+  cmd.allowed_iovas = reinterpret_cast<uint64_t>(&r);
+  ASSERT_EQ(call(IOMMU_IOAS_ALLOW_IOVAS, cmd), 0);
+  iommu_test_cmd res = test_cmd(IOMMU_TEST_OP_ADD_RESERVED, ioas);
+  res.add_reserved.start = 0x180000;
+  res.add_reserved.length = kPage;
+  EXPECT_EQ(call(IOMMU_TEST_CMD, res), EADDRINUSE);
+}
+
+// ---- IOMMU_IOAS_MAP and IOMMU_IOAS_UNMAP ----
+
+TEST_P(Iommufd, MapChecksFlagsThenOverflowThenProtThenIoas) {
+  Buffer b(kPage);
+  uint64_t iova = 0;
+  EXPECT_EQ(map(99, b, &iova, kRW | (1u << 3)), EOPNOTSUPP);
+  iova = kU64Max;
+  EXPECT_EQ(map(99, b, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), EOVERFLOW);
+  iova = 0;
+  EXPECT_EQ(map(99, b, &iova, IOMMU_IOAS_MAP_FIXED_IOVA), EINVAL);
+  EXPECT_EQ(map(99, b, &iova, kRW), ENOENT);
+}
+
+TEST_P(Iommufd, AutomaticMapChoosesANonZeroIovaAndUnmapReturnsTheLength) {
+  uint32_t ioas = ioas_alloc();
+  Buffer b(4 * kPage);
+  uint64_t iova = 0;
+  ASSERT_EQ(map(ioas, b, &iova, kRW), 0);
+  EXPECT_NE(iova, 0u);
+  uint64_t unmapped = 0;
+  EXPECT_EQ(unmap(ioas, iova, b.len, &unmapped), 0);
+  EXPECT_EQ(unmapped, b.len);
+  EXPECT_EQ(unmap(ioas, iova, b.len), ENOENT) << "nothing left there";
+}
+
+TEST_P(Iommufd, FixedMapAtZeroIsAllowed) {
+  uint32_t ioas = ioas_alloc();
+  Buffer b(kPage);
+  uint64_t iova = 0;
+  EXPECT_EQ(map(ioas, b, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), 0);
+  EXPECT_EQ(iova, 0u);
+}
+
+TEST_P(Iommufd, FixedMapOverAnAreaIsEEXIST) {
+  uint32_t ioas = ioas_alloc();
+  Buffer b(2 * kPage);
+  uint64_t iova = 0x100000;
+  ASSERT_EQ(map(ioas, b, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), 0);
+  iova = 0x101000;
+  EXPECT_EQ(map(ioas, b, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), EEXIST);
+}
+
+TEST_P(Iommufd, UnmapAllIsIovaZeroLengthU64Max) {
+  uint32_t ioas = ioas_alloc();
+  Buffer b(kPage);
+  uint64_t a = 0x100000, c = 0x200000;
+  ASSERT_EQ(map(ioas, b, &a, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), 0);
+  ASSERT_EQ(map(ioas, b, &c, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), 0);
+  uint64_t unmapped = 0;
+  EXPECT_EQ(unmap(ioas, 0, kU64Max, &unmapped), 0);
+  EXPECT_EQ(unmapped, 2 * kPage);
+  EXPECT_EQ(unmap(ioas, 0, kU64Max, &unmapped), 0) << "unmap all of nothing succeeds";
+  EXPECT_EQ(unmapped, 0u);
+  EXPECT_EQ(unmap(ioas, 1, kU64Max), EOVERFLOW);
+}
+
+// ---- IOMMU_IOAS_COPY ----
+
+TEST_P(Iommufd, CopyMapsTheSameMemoryInAnotherIoas) {
+  uint32_t src = ioas_alloc(), dst = ioas_alloc();
+  Buffer b(2 * kPage);
+  uint64_t iova = 0x100000;
+  ASSERT_EQ(map(src, b, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), 0);
+  iommu_ioas_copy cmd{};
+  cmd.size = sizeof(cmd);
+  cmd.flags = kRW;
+  cmd.dst_ioas_id = dst;
+  cmd.src_ioas_id = src;
+  cmd.length = b.len;
+  cmd.src_iova = iova;
+  ASSERT_EQ(call(IOMMU_IOAS_COPY, cmd), 0);
+  uint64_t unmapped = 0;
+  EXPECT_EQ(unmap(dst, cmd.dst_iova, b.len, &unmapped), 0);
+  EXPECT_EQ(unmapped, b.len);
+  cmd.flags = 0;
+  EXPECT_EQ(call(IOMMU_IOAS_COPY, cmd), EINVAL);
+  cmd.flags = kRW | 8;
+  EXPECT_EQ(call(IOMMU_IOAS_COPY, cmd), EOPNOTSUPP);
+  cmd.flags = kRW;
+  cmd.src_ioas_id = 77;
+  EXPECT_EQ(call(IOMMU_IOAS_COPY, cmd), ENOENT);
+}
+
+// ---- IOMMU_OPTION ----
+
+TEST_P(Iommufd, OptionGetsRlimitModeAndHugePages) {
+  iommu_option cmd{};
+  cmd.size = sizeof(cmd);
+  cmd.option_id = IOMMU_OPTION_RLIMIT_MODE;
+  cmd.op = IOMMU_OPTION_OP_GET;
+  cmd.val64 = 7;
+  EXPECT_EQ(call(IOMMU_OPTION, cmd), 0);
+  EXPECT_EQ(cmd.val64, 0u);
+  cmd.object_id = 1;
+  EXPECT_EQ(call(IOMMU_OPTION, cmd), EOPNOTSUPP) << "RLIMIT_MODE is global";
+  cmd.option_id = IOMMU_OPTION_HUGE_PAGES;
+  EXPECT_EQ(call(IOMMU_OPTION, cmd), ENOENT);
+  cmd.object_id = ioas_alloc();
+  EXPECT_EQ(call(IOMMU_OPTION, cmd), 0);
+  EXPECT_EQ(cmd.val64, 1u);
+  cmd.op = IOMMU_OPTION_OP_SET;
+  cmd.val64 = 2;
+  EXPECT_EQ(call(IOMMU_OPTION, cmd), EINVAL);
+  cmd.op = 9;
+  EXPECT_EQ(call(IOMMU_OPTION, cmd), EOPNOTSUPP);
+  cmd.option_id = 5;
+  EXPECT_EQ(call(IOMMU_OPTION, cmd), EOPNOTSUPP);
+}
+
+TEST_P(Iommufd, RlimitModeSetNeedsNoObjects) {
+  uint32_t ioas = ioas_alloc();
+  iommu_option cmd{};
+  cmd.size = sizeof(cmd);
+  cmd.option_id = IOMMU_OPTION_RLIMIT_MODE;
+  cmd.op = IOMMU_OPTION_OP_SET;
+  cmd.val64 = 1;
+  int rc = call(IOMMU_OPTION, cmd);
+  if (rc == EPERM) GTEST_SKIP() << "no CAP_SYS_RESOURCE: RLIMIT_MODE set is refused before its other checks";
+  EXPECT_EQ(rc, EBUSY);
+  ASSERT_EQ(destroy(ioas), 0);
+  EXPECT_EQ(call(IOMMU_OPTION, cmd), 0);
+  cmd.op = IOMMU_OPTION_OP_GET;
+  cmd.val64 = 0;
+  EXPECT_EQ(call(IOMMU_OPTION, cmd), 0);
+  EXPECT_EQ(cmd.val64, 1u);
+}
+
+// ---- IOMMU_VFIO_IOAS ----
+
+TEST_P(Iommufd, VfioIoasIsSetGotAndClearedAndGoesWithItsIoas) {
+  iommu_vfio_ioas cmd{sizeof(cmd), 0, IOMMU_VFIO_IOAS_GET, 0};
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), ENODEV);
+  cmd.op = IOMMU_VFIO_IOAS_SET;
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), ENOENT);
+  uint32_t ioas = ioas_alloc();
+  cmd.ioas_id = ioas;
+  cmd.__reserved = 1;
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), EOPNOTSUPP);
+  cmd.__reserved = 0;
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), 0);
+  cmd = {sizeof(cmd), 0, IOMMU_VFIO_IOAS_GET, 0};
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), 0);
+  EXPECT_EQ(cmd.ioas_id, ioas);
+  cmd.op = 3;
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), EOPNOTSUPP);
+  ASSERT_EQ(destroy(ioas), 0);
+  cmd.op = IOMMU_VFIO_IOAS_GET;
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), ENODEV) << "destroying the IOAS unsets it";
+  cmd = {sizeof(cmd), ioas_alloc(), IOMMU_VFIO_IOAS_SET, 0};
+  ASSERT_EQ(call(IOMMU_VFIO_IOAS, cmd), 0);
+  cmd.op = IOMMU_VFIO_IOAS_CLEAR;
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), 0);
+  cmd.op = IOMMU_VFIO_IOAS_GET;
+  EXPECT_EQ(call(IOMMU_VFIO_IOAS, cmd), ENODEV);
+}
+
+// ---- IOMMU_TEST_CMD ----
+
+TEST_P(Iommufd, UnknownTestOpIsEOPNOTSUPP) {
+  iommu_test_cmd cmd = test_cmd(0x7777, 0);
+  EXPECT_EQ(call(IOMMU_TEST_CMD, cmd), EOPNOTSUPP);
+}
+
+TEST_P(Iommufd, AddReservedChecksLengthThenOverflowThenIoas) {
+  iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_ADD_RESERVED, 42);
+  EXPECT_EQ(call(IOMMU_TEST_CMD, cmd), EINVAL);
+  cmd.add_reserved.start = kU64Max;
+  cmd.add_reserved.length = 2;
+  EXPECT_EQ(call(IOMMU_TEST_CMD, cmd), EOVERFLOW);
+  cmd.add_reserved.length = 1;
+  EXPECT_EQ(call(IOMMU_TEST_CMD, cmd), ENOENT);
+}
+
+TEST_P(Iommufd, ReservedIovaIsNeverMapped) {
+  uint32_t ioas = ioas_alloc();
+  iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_ADD_RESERVED, ioas);
+  cmd.add_reserved.start = 0x100000;
+  cmd.add_reserved.length = 0x1000;
+  ASSERT_EQ(call(IOMMU_TEST_CMD, cmd), 0);
+  Buffer b(kPage);
+  uint64_t iova = 0x100000;
+  EXPECT_EQ(map(ioas, b, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), EINVAL) << "iopt_check_iova: EINVAL";
+  iova = 0;
+  EXPECT_EQ(map(ioas, b, &iova, kRW), 0);
+  EXPECT_TRUE(iova + b.len <= 0x100000 || iova > 0x100fff) << "automatic placement avoids it";
+}
+
+TEST_P(Iommufd, MockDomainIdsFollowTheKernelsOrderAndHoldTheIoas) {
+  uint32_t ioas = ioas_alloc();
+  iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN, ioas);
+  ASSERT_EQ(call(IOMMU_TEST_CMD, cmd), 0) << ioas_iommufd_last_error();
+  EXPECT_EQ(cmd.mock_domain.out_stdev_id, 2u);
+  EXPECT_EQ(cmd.mock_domain.out_idev_id, 3u);
+  EXPECT_EQ(cmd.mock_domain.out_hwpt_id, 4u);
+  EXPECT_EQ(destroy(ioas), EBUSY);
+  EXPECT_EQ(destroy(cmd.mock_domain.out_hwpt_id), EBUSY) << "a device is attached";
+  EXPECT_EQ(destroy(cmd.mock_domain.out_idev_id), EBUSY) << "the selftest device owns it";
+  EXPECT_EQ(destroy(cmd.mock_domain.out_stdev_id), 0);
+  EXPECT_EQ(destroy(cmd.mock_domain.out_hwpt_id), ENOENT) << "the automatic domain went with its last device";
+  EXPECT_EQ(destroy(ioas), 0);
+}
+
+TEST_P(Iommufd, AMockDomainBringsItsApertureAndTheMockPageAlignment) {
+  uint32_t ioas = ioas_alloc();
+  iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN, ioas);
+  ASSERT_EQ(call(IOMMU_TEST_CMD, cmd), 0) << ioas_iommufd_last_error();
+  uint64_t alignment = 0;
+  auto r = ranges(ioas, &alignment);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].start, uint64_t{MOCK_APERTURE_START});
+  EXPECT_EQ(r[0].last, uint64_t{MOCK_APERTURE_LAST});
+  EXPECT_EQ(alignment, kPage / 2) << "MOCK_IO_PAGE_SIZE";
+}
+
+TEST_P(Iommufd, HwInfoOfAMockDeviceIsTheSelftestData) {
+  uint32_t ioas = ioas_alloc();
+  iommu_test_cmd md = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, ioas);
+  md.mock_domain_flags.dev_flags = MOCK_FLAGS_DEVICE_PASID | MOCK_FLAGS_DEVICE_NO_DIRTY;
+  ASSERT_EQ(call(IOMMU_TEST_CMD, md), 0) << ioas_iommufd_last_error();
+  struct {
+    iommu_test_hw_info info;
+    uint64_t tail;
+  } data;
+  std::memset(&data, 0xff, sizeof(data));
+  iommu_hw_info cmd{};
+  cmd.size = sizeof(cmd);
+  cmd.dev_id = md.mock_domain_flags.out_idev_id;
+  cmd.data_len = sizeof(data);
+  cmd.data_uptr = reinterpret_cast<uint64_t>(&data);
+  ASSERT_EQ(call(IOMMU_GET_HW_INFO, cmd), 0);
+  EXPECT_EQ(cmd.out_data_type, IOMMU_HW_INFO_TYPE_SELFTEST);
+  EXPECT_EQ(cmd.data_len, sizeof(iommu_test_hw_info));
+  EXPECT_EQ(data.info.test_reg, IOMMU_HW_INFO_SELFTEST_REGVAL);
+  EXPECT_EQ(data.info.flags, 0u);
+  EXPECT_EQ(data.tail, 0u) << "the rest of a longer buffer is cleared";
+  EXPECT_EQ(cmd.out_max_pasid_log2, MOCK_PASID_WIDTH);
+  EXPECT_EQ(cmd.out_capabilities, 0u) << "a NO_DIRTY device";
+  cmd.flags = IOMMU_HW_INFO_FLAG_INPUT_TYPE;
+  cmd.in_data_type = IOMMU_HW_INFO_TYPE_SELFTEST + 1;
+  EXPECT_EQ(call(IOMMU_GET_HW_INFO, cmd), EOPNOTSUPP);
+  cmd.flags = 2;
+  EXPECT_EQ(call(IOMMU_GET_HW_INFO, cmd), EOPNOTSUPP);
+  cmd.flags = 0;
+  cmd.dev_id = ioas;
+  EXPECT_EQ(call(IOMMU_GET_HW_INFO, cmd), ENOENT) << "not a device";
+}
+
+TEST_P(Iommufd, ReplaceMovesTheDeviceAndTheEmptyAutomaticDomainGoes) {
+  uint32_t ioas = ioas_alloc();
+  iommu_test_cmd md = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN, ioas);
+  ASSERT_EQ(call(IOMMU_TEST_CMD, md), 0) << ioas_iommufd_last_error();
+  uint32_t old_hwpt = md.mock_domain.out_hwpt_id;
+  uint32_t other = ioas_alloc();
+  iommu_test_cmd rep = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, md.mock_domain.out_stdev_id);
+  rep.mock_domain_replace.pt_id = other;
+  ASSERT_EQ(call(IOMMU_TEST_CMD, rep), 0) << ioas_iommufd_last_error();
+  uint32_t new_hwpt = rep.mock_domain_replace.pt_id;
+  EXPECT_NE(new_hwpt, old_hwpt);
+  EXPECT_EQ(destroy(old_hwpt), ENOENT) << "the old automatic domain went with its only device";
+  EXPECT_EQ(destroy(ioas), 0) << "nothing holds the first IOAS any more";
+  EXPECT_EQ(destroy(other), EBUSY);
+  rep.mock_domain_replace.pt_id = other;
+  ASSERT_EQ(call(IOMMU_TEST_CMD, rep), 0) << "replacing with the same domain changes nothing";
+  EXPECT_EQ(rep.mock_domain_replace.pt_id, new_hwpt);
+  rep.mock_domain_replace.pt_id = 999;
+  EXPECT_EQ(call(IOMMU_TEST_CMD, rep), ENOENT);
+  rep.id = other;
+  EXPECT_EQ(call(IOMMU_TEST_CMD, rep), ENOENT) << "not a selftest device";
+}
+
+TEST_P(Iommufd, MockDomainFlagsRefusesUnknownFlags) {
+  uint32_t ioas = ioas_alloc();
+  iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, ioas);
+  cmd.mock_domain_flags.dev_flags = 1u << 7;
+  EXPECT_EQ(call(IOMMU_TEST_CMD, cmd), EINVAL);
+  cmd = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN, 99);
+  EXPECT_EQ(call(IOMMU_TEST_CMD, cmd), ENOENT);
+  EXPECT_EQ(ioas_alloc(), 2u) << "no id was used";
+}
+
+TEST_P(Iommufd, MockDomainChecksMapAndCountsPins) {
+  uint32_t ioas = ioas_alloc();
+  iommu_test_cmd md = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN, ioas);
+  ASSERT_EQ(call(IOMMU_TEST_CMD, md), 0) << ioas_iommufd_last_error();
+  Buffer b(4 * kPage);
+  iommu_test_cmd refs = test_cmd(IOMMU_TEST_OP_MD_CHECK_REFS, 0);
+  refs.check_refs.uptr = b.va();
+  refs.check_refs.length = b.len;
+  refs.check_refs.refs = 0;
+  EXPECT_EQ(call(IOMMU_TEST_CMD, refs), 0);
+  uint64_t iova = MOCK_APERTURE_START;
+  ASSERT_EQ(map(ioas, b, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), 0) << ioas_iommufd_last_error();
+  EXPECT_EQ(call(IOMMU_TEST_CMD, refs), EIO) << "mapped in a domain: pinned once";
+  refs.check_refs.refs = 1;
+  EXPECT_EQ(call(IOMMU_TEST_CMD, refs), 0);
+
+  iommu_test_cmd check = test_cmd(IOMMU_TEST_OP_MD_CHECK_MAP, md.mock_domain.out_hwpt_id);
+  check.check_map.iova = iova;
+  check.check_map.length = b.len;
+  check.check_map.uptr = b.va();
+  EXPECT_EQ(call(IOMMU_TEST_CMD, check), 0);
+  check.check_map.uptr += kPage;
+  EXPECT_EQ(call(IOMMU_TEST_CMD, check), EINVAL) << "another address";
+  check.check_map.uptr = b.va() + 1;
+  EXPECT_EQ(call(IOMMU_TEST_CMD, check), EINVAL) << "unaligned";
+  check.check_map.uptr = b.va();
+  check.id = ioas;
+  EXPECT_EQ(call(IOMMU_TEST_CMD, check), ENOENT) << "not a HWPT";
+
+  ASSERT_EQ(unmap(ioas, 0, kU64Max), 0);
+  refs.check_refs.refs = 0;
+  EXPECT_EQ(call(IOMMU_TEST_CMD, refs), 0);
+}
+
+TEST_P(Iommufd, UnmappedUserMemoryIsEFAULTOnceADomainPinsIt) {
+  uint32_t ioas = ioas_alloc();
+  Buffer b(4 * kPage);
+  ASSERT_EQ(munmap(static_cast<char*>(b.ptr) + 2 * kPage, 2 * kPage), 0);
+  uint64_t iova = MOCK_APERTURE_START;
+  ASSERT_EQ(map(ioas, b, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), 0) << "no domain: nothing is pinned";
+  iommu_test_cmd md = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN, ioas);
+  EXPECT_EQ(call(IOMMU_TEST_CMD, md), EFAULT) << "the first domain pins the area";
+  ASSERT_EQ(unmap(ioas, 0, kU64Max), 0);
+  ASSERT_EQ(call(IOMMU_TEST_CMD, md), 0) << ioas_iommufd_last_error();
+  EXPECT_EQ(map(ioas, b, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), EFAULT);
+  Buffer whole(kPage);
+  EXPECT_EQ(map(ioas, whole, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), 0);
+}
+
+TEST_P(Iommufd, ClosingReleasesEveryPin) {
+  uint32_t ioas = ioas_alloc();
+  iommu_test_cmd md = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN, ioas);
+  ASSERT_EQ(call(IOMMU_TEST_CMD, md), 0) << ioas_iommufd_last_error();
+  Buffer b(kPage);
+  uint64_t iova = MOCK_APERTURE_START;
+  ASSERT_EQ(map(ioas, b, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), 0);
+  int other = ioas_iommufd_open_engine(GetParam());
+  ASSERT_GE(other, 0);
+  iommu_test_cmd refs = test_cmd(IOMMU_TEST_OP_MD_CHECK_REFS, 0);
+  refs.check_refs.uptr = b.va();
+  refs.check_refs.length = b.len;
+  refs.check_refs.refs = 1;
+  EXPECT_EQ(ioas_iommufd_ioctl(other, IOMMU_TEST_CMD, &refs), 0) << "pins are counted over every context";
+  ASSERT_EQ(ioas_iommufd_close(fd), 0);
+  fd = -1;
+  refs.check_refs.refs = 0;
+  EXPECT_EQ(ioas_iommufd_ioctl(other, IOMMU_TEST_CMD, &refs), 0);
+  EXPECT_EQ(ioas_iommufd_close(other), 0);
+  EXPECT_EQ(ioas_iommufd_close(other), -1);
+  EXPECT_EQ(errno, EBADF);
+}
+
+TEST(IommufdOpen, UnknownEngineIsEINVAL) {
+  EXPECT_EQ(ioas_iommufd_open_engine("kernel"), -1);
+  EXPECT_EQ(errno, EINVAL);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, Iommufd, ::testing::Values("impl", "model"),
+                         [](const auto& info) { return std::string(info.param); });
+
+}  // namespace
