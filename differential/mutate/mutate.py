@@ -501,8 +501,31 @@ class Runner:
         return (None if rc is None else rc == 0), log
 
 
+# Where a failing lockstep campaign writes its shrunk counterexample (the
+# source tree's corpus): files a mutant's run adds there are removed.
+WRITTEN_BY_TESTS = ["differential/corpus"]
+
+
+def listing(root):
+    out = set()
+    for d in WRITTEN_BY_TESTS:
+        full = os.path.join(root, d)
+        if os.path.isdir(full):
+            out.update(os.path.join(full, f) for f in os.listdir(full))
+    return out
+
+
 def run_mutant(m, restorer, runner, root, timeout, log=print):
     """Plants m, builds, tests, restores. Returns (status, detail, seconds)."""
+    before = listing(root)
+    try:
+        return _run_mutant(m, restorer, runner, root, timeout)
+    finally:
+        for f in sorted(listing(root) - before):
+            os.remove(f)
+
+
+def _run_mutant(m, restorer, runner, root, timeout):
     path = os.path.join(root, m.path)
     with open(path, "rb") as f:
         original = f.read()
@@ -633,6 +656,9 @@ class FakeRunner:
         self.calls += 1
         with open(self.path) as f:
             text = f.read()
+        corpus = os.path.join(os.path.dirname(os.path.dirname(self.path)), "differential", "corpus")
+        with open(os.path.join(corpus, "found-seed%d.trace" % self.calls), "w") as f:
+            f.write("# a counterexample\n")
         if self.calls == 3 and getattr(self, "interrupt", False):
             raise KeyboardInterrupt()
         return not ("a - 1" in text or "if (false)" in text), ""
@@ -648,6 +674,9 @@ def self_test():
     with tempfile.TemporaryDirectory() as tmp:
         rel = "impl/fixture.cpp"
         os.makedirs(os.path.join(tmp, "impl"))
+        os.makedirs(os.path.join(tmp, "differential", "corpus"))
+        with open(os.path.join(tmp, "differential", "corpus", "kept.trace"), "w") as f:
+            f.write("# kept\n")
         path = os.path.join(tmp, rel)
         with open(path, "w") as f:
             f.write(FIXTURE)
@@ -685,6 +714,8 @@ def self_test():
         results, _ = run_sample(ms, eq, restorer, runner, tmp, 60, False, out=lines.append)
         with open(path) as f:
             expect(f.read() == FIXTURE, "the fixture was not restored after the run")
+        expect(os.listdir(os.path.join(tmp, "differential", "corpus")) == ["kept.trace"],
+               "a counterexample written by a mutant's test run was left behind")
         expect(not os.path.exists(journal), "the journal was left behind")
         status = {(m.lineno, m.rule, m.occurrence): s for s, m in results}
         expect(status[(7, "rel", 0)] == STILLBORN, "a mutant that does not build is not stillborn")
@@ -741,6 +772,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("-n", type=int, default=None, help="how many mutants (default: all)")
     ap.add_argument("--file", action="append", help="only sites in this file or folder (repeatable)")
+    ap.add_argument("--grep", help="only sites whose `file:line [rule] line => mutated` matches this regex")
     ap.add_argument("--list", action="store_true", help="print the sites of the sample and exit")
     ap.add_argument("--tests", default=DEFAULT_TESTS, help="ctest -R regex (default %(default)s)")
     ap.add_argument("--exclude", default=DEFAULT_EXCLUDE, help="ctest -E regex (default %(default)s)")
@@ -772,6 +804,8 @@ def main(argv=None):
     if a.file and not mutants:
         print("no mutant sites in %s" % ", ".join(a.file), file=sys.stderr)
         return 2
+    if a.grep:
+        mutants = [m for m in mutants if re.search(a.grep, m.describe())]
     sample = choose(mutants, a.seed, a.n)
     equivalents = load_equivalents(EQUIVALENT_FILE)
     if a.list:
