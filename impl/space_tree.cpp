@@ -265,6 +265,17 @@ std::vector<unsigned> SpaceTree::leaf_sizes() const {
   return out;
 }
 
+std::vector<std::vector<unsigned>> SpaceTree::inner_sizes() const {
+  std::vector<std::vector<unsigned>> out(height_);
+  auto rec = [&](auto& self, void* n, unsigned depth) -> void {
+    if (depth == height_) return;
+    out[depth].push_back(as_inner(n)->count);
+    for (unsigned i = 0; i < as_inner(n)->count; ++i) self(self, as_inner(n)->child[i], depth + 1);
+  };
+  if (root_) rec(rec, root_, 0);
+  return out;
+}
+
 // ---------------------------------------------------------------- descent
 
 SpaceTree::Leaf* SpaceTree::descend(u64 x, Path* path) const {

@@ -161,6 +161,10 @@ class SpaceTree {
   std::size_t pool_bytes() const;
   // The number of intervals in each leaf, in order (tests check node shapes).
   std::vector<unsigned> leaf_sizes() const;
+  // The number of children of each inner node, level by level from the root
+  // down, in order within a level (the last of a level is on the rightmost
+  // spine).
+  std::vector<std::vector<unsigned>> inner_sizes() const;
 
   struct Leaf;
   struct Inner;

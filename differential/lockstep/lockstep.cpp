@@ -185,7 +185,7 @@ Operation make_mem(std::string name, u64 va, u64 len, std::optional<u64> pa, boo
 rc::Gen<Operation> gen_mem(const Ctx& c) {
   static const std::vector<u64> vas = {0x7f0000000000, 0x7f0000201000, 0x7f0000000800, 0x40000000,
                                        kMaxIova - P + 1};
-  static const std::vector<u64> lens = {0x1000000, 0x10000, 0x201000, 0};
+  static const std::vector<u64> lens = {0x1000000, 0x10000, 0x201000, 0, 0x80000000};
   return rc::gen::apply(
       [](std::string n, u64 va, u64 len, int pa_kind, bool ro) {
         std::optional<u64> pa;
@@ -195,16 +195,33 @@ rc::Gen<Operation> gen_mem(const Ctx& c) {
         return make_mem(std::move(n), va, len, pa, ro);
       },
       name_from({}, kMemNames), rc::gen::weightedElement<u64>({{8, vas[0]}, {2, vas[1]}, {2, vas[2]}, {2, vas[3]}, {1, vas[4]}}),
-      rc::gen::weightedElement<u64>({{8, lens[0]}, {2, lens[1]}, {2, lens[2]}, {1, lens[3]}}),
+      rc::gen::weightedElement<u64>({{8, lens[0]}, {2, lens[1]}, {2, lens[2]}, {1, lens[3]}, {2, lens[4]}}),
       rc::gen::weightedElement<int>({{6, 0}, {4, 1}, {2, 2}, {1, 3}}),
       rc::gen::weightedElement<bool>({{3, false}, {1, true}}));
 }
 
+// An exact fit of a larger page right after a boundary: `small` bytes short
+// of a multiple of `large`, `small + large` long, at an offset with the same
+// residue mod `large`, so the leaf rule maps small pages up to the boundary
+// and then exactly one large page (2M after 4K, 1G after 2M).
+rc::Gen<Operation> gen_exact_fit_map(const Ctx& c) {
+  static const std::vector<std::pair<u64, u64>> fits = {{k4K, k2M}, {k2M, k1G}};
+  return rc::gen::apply(
+      [](std::pair<u64, u64> f, u64 k, std::string src, Prot prot) -> Operation {
+        const auto [small, large] = f;
+        return trace::MapOp{k * large - small, small + large, std::move(src), large - small, prot};
+      },
+      rc::gen::weightedElement<std::pair<u64, u64>>({{1, fits[0]}, {1, fits[1]}}),
+      rc::gen::inRange<u64>(1, 4), name_from(c.memories, kMemNames), gen_prot());
+}
+
 rc::Gen<Operation> gen_map(const Ctx& c) {
-  static const std::vector<u64> offsets = {0, 0, P, 2 * P, 0x200000, 0x800, 0xfff000};
+  // Odd offsets give odd user addresses: with no domain the alignment is 1
+  // and an automatic map starts at a hole's first byte (| the offset).
+  static const std::vector<u64> offsets = {0, 0, P, 2 * P, 0x200000, 0x800, 0xfff000, 1, 0x801};
   auto fixed = rc::gen::weightedOneOf<std::optional<u64>>(
       {{1, rc::gen::just(std::optional<u64>())}, {1, rc::gen::map(gen_iova(c), [](u64 v) { return std::optional<u64>(v); })}});
-  return rc::gen::apply(
+  auto any = rc::gen::apply(
       [](std::optional<u64> iova, u64 len, std::string src, u64 off, Prot prot) -> Operation {
         return trace::MapOp{iova, len, std::move(src), off, prot};
       },
@@ -213,6 +230,7 @@ rc::Gen<Operation> gen_map(const Ctx& c) {
                                    {2, rc::gen::map(rc::gen::inRange<u64>(0, 64), [](u64 k) { return k * P; })},
                                    {1, rc::gen::just(kMaxIova)}}),
       gen_prot());
+  return rc::gen::weightedOneOf<Operation>({{8, any}, {2, gen_exact_fit_map(c)}});
 }
 
 rc::Gen<Operation> gen_unmap(const Ctx& c) {
@@ -601,6 +619,43 @@ const std::vector<std::string>& required_coverage() {
   return req;
 }
 
+std::vector<std::string> bias_classes(const Engine& spec, const std::string& ioas, const Operation& op,
+                                      const trace::Outcome& o) {
+  std::vector<std::string> out;
+  const auto* m = std::get_if<trace::MapOp>(&op);
+  const bool mapped = o.kind == trace::OutcomeKind::kIova || (o.kind == trace::OutcomeKind::kOk && m && m->iova);
+  if (!m || !mapped) return out;
+  auto s = spec.snapshot(ioas);
+  if (!s.ok()) return out;
+  const u64 iova = m->iova ? *m->iova : o.value;
+  if (!m->iova && s->iova_alignment == 1 && (iova & 1)) {
+    auto just_below = [&](const Range& r) { return r.last < iova && iova - r.last <= P; };
+    bool hit = std::any_of(s->areas.begin(), s->areas.end(), [&](const AreaInfo& a) { return just_below(a.iova); }) ||
+               std::any_of(s->reserved.begin(), s->reserved.end(), [&](const ReservedInfo& r) { return just_below(r.range); });
+    if (hit) out.push_back("bias: byte-granular automatic map right after an interval");
+  }
+  for (const auto& d : s->domains) {
+    if (!s->options.huge_pages || d.dirty == DirtyMode::kOnSplit) continue;
+    auto t = spec.translate(d.name, iova);
+    if (!t.ok() || !t->has_value()) continue;
+    const u64 pa = (*t)->pa;
+    for (u64 bits = d.pgsize_bitmap & (d.pgsize_bitmap - 1); bits; bits &= bits - 1) {
+      const u64 large = bits & (~bits + 1);  // a size with a smaller one below it
+      const u64 in = iova & (large - 1);
+      if (in && ((iova ^ pa) & (large - 1)) == 0 && m->len == (large - in) + large)
+        out.push_back("bias: map ends one " + trace::hex(large) + " page after a boundary");
+    }
+  }
+  return out;
+}
+
+const std::vector<std::string>& required_biases() {
+  static const std::vector<std::string> req = {
+      "bias: map ends one 0x200000 page after a boundary", "bias: map ends one 0x40000000 page after a boundary",
+      "bias: byte-granular automatic map right after an interval"};
+  return req;
+}
+
 // ---------------------------------------------------------------------------
 // The rc::state machine.
 
@@ -676,6 +731,8 @@ struct Step final : rc::state::Command<SpecModel, Sut> {
     } else {
       r = lockstep_step(*expected->engine, expected->current, *s.engine, s.current, op);
     }
+    std::vector<std::string> biases;
+    if (g_campaign && !injected_enomem) biases = bias_classes(*expected->engine, expected->current, op, r.outcome);
     // Stash only on agreement: a failing run throws (RC_FAIL) and is not
     // followed by apply, and a stale stash must never be adopted later.
     if (r.failure.empty()) {
@@ -693,6 +750,7 @@ struct Step final : rc::state::Command<SpecModel, Sut> {
       if (const auto* at = std::get_if<trace::AttachOp>(&op); at && at->fmt == Format::kMock)
         g_campaign->coverage["mock " + outcome]++;
       g_campaign->operations++;
+      for (auto& b : biases) g_campaign->coverage[b]++;
       if (!r.failure.empty()) g_campaign->last_failure = s.history;
     }
     if (!r.failure.empty()) RC_FAIL(r.failure);

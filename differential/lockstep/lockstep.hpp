@@ -74,6 +74,16 @@ StepResult lockstep_step(Engine& spec, std::string& spec_current, Engine& sut,
 // took, for the coverage table.
 std::string outcome_class(const trace::Operation& op, const trace::Outcome& o);
 
+// The generator's biases that a campaign must reach, counted as
+// "bias: ..." in the coverage table: a map that ends exactly one larger page
+// after a boundary (small pages up to it, then one large page), per larger
+// size of the domains' bitmaps; and an automatic byte-granular map (IOVA
+// alignment 1, odd user address) placed right after an interval, where a
+// hole's first byte decides the answer. `spec` is the model after `op`.
+std::vector<std::string> bias_classes(const Engine& spec, const std::string& ioas, const trace::Operation& op,
+                                      const trace::Outcome& o);
+const std::vector<std::string>& required_biases();
+
 struct CampaignConfig {
   std::uint64_t seed = 1;
   int cases = 200;       // RapidCheck test cases (command sequences)

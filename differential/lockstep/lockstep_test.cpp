@@ -41,6 +41,7 @@ TEST(Lockstep, FixedSeedCampaignAgreesAndReachesEveryErrnoPath) {
   for (const auto& k : required_coverage())
     if (!r.coverage.count(k)) missing += "\n  " + k;
   EXPECT_TRUE(missing.empty()) << "outcome paths the campaign never reached:" << missing;
+  for (const auto& k : required_biases()) EXPECT_GT(r.coverage.count(k), 0u) << k << " never happened";
   if (kHaveImpl) {
     // Injected allocation failures reached every operation that allocates.
     for (const char* k : {"map ENOMEM (injected)", "attach ENOMEM (injected)", "copy ENOMEM (injected)",

@@ -2,10 +2,17 @@
 // output parameters, the kernel-style -EMSGSIZE of ioas_ranges, NULL
 // arguments refused, and the same answers from the engine and the spec.
 #include <gtest/gtest.h>
+#include <rapidcheck.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "ioas/ioas.h"
 
@@ -91,6 +98,64 @@ TEST(CApi, RangesReportsEMSGSIZEAndTheCountWhenTheBufferIsShort) {
   EXPECT_EQ(r[0].last, 0xfedfffffu);
   EXPECT_EQ(ioas_ranges(x.e, "vm0", nullptr, 0, &n, nullptr), -EMSGSIZE);
   EXPECT_EQ(n, 2u);
+}
+
+// ioas_ranges with room for fewer, exactly as many and more ranges than
+// exist (k reserved MiBs, so k + 1 ranges after the reserved page 0), on
+// both engines: the first min(cap, n) entries are the ranges, nothing at or
+// past that index is written (a guard pattern lies after them, and a
+// second call gets an exact-size heap buffer that an ASan build watches),
+// *n is the count, and the answer is -EMSGSIZE exactly when cap < n. Each
+// relation of cap to n is reached; the tag counts are printed.
+TEST(CApi, RangesFillsWhatFitsAndWritesNothingMore) {
+  rc::detail::TestParams params;
+  params.seed = 11;
+  params.maxSuccess = 300;
+  params.maxSize = 100;
+  auto prop = rc::detail::toProperty([] {
+    const auto k = *rc::gen::inRange<std::size_t>(0, 6);
+    const auto cap = *rc::gen::inRange<std::size_t>(0, k + 5);
+    Engine x(*rc::gen::arbitrary<bool>());
+    RC_ASSERT(ioas_create(x.e, "vm0", 0) == 0);
+    std::vector<ioas_range> want{{0x1000, 0}};
+    for (uint64_t i = 0; i < k; ++i) {
+      const ioas_range r{(2 * i + 1) << 20, ((2 * i + 2) << 20) - 1};
+      RC_ASSERT(ioas_reserve(x.e, "vm0", r, "fw") == 0);
+      want.back().last = r.start - 1;
+      want.push_back(ioas_range{r.last + 1, 0});
+    }
+    want.back().last = ~uint64_t{0};
+    const std::size_t n_want = want.size();
+    RC_TAG(cap < n_want ? "cap < n" : cap == n_want ? "cap == n" : "cap > n");
+    constexpr std::size_t kGuard = 3;
+    constexpr ioas_range kUntouched{0xdead, 0xbeef};
+    std::vector<ioas_range> buf(cap + kGuard, kUntouched);
+    size_t n = 0;
+    const int rc = ioas_ranges(x.e, "vm0", buf.data(), cap, &n, nullptr);
+    RC_ASSERT(n == n_want);
+    RC_ASSERT(rc == (cap < n_want ? -EMSGSIZE : 0));
+    const std::size_t filled = std::min(cap, n_want);
+    for (std::size_t i = 0; i < filled; ++i) RC_ASSERT(buf[i].start == want[i].start && buf[i].last == want[i].last);
+    for (std::size_t i = filled; i < buf.size(); ++i)
+      RC_ASSERT(buf[i].start == kUntouched.start && buf[i].last == kUntouched.last);
+    auto exact = std::make_unique<ioas_range[]>(cap);
+    RC_ASSERT(ioas_ranges(x.e, "vm0", exact.get(), cap, &n, nullptr) == rc);
+  });
+  rc::detail::TestMetadata meta;
+  meta.id = "capi-ranges";
+  meta.description = "ioas_ranges with every relation of cap to n";
+  const auto result = rc::detail::checkProperty(prop, meta, params);
+  rc::detail::SuccessResult success;
+  ASSERT_TRUE(result.match(success)) << [&] {
+    std::ostringstream os;
+    rc::detail::printResultMessage(result, os);
+    return os.str();
+  }();
+  std::map<std::string, int> tags;
+  for (const auto& [t, count] : success.distribution)  // RC_TAG shows a string with its quotes
+    if (!t.empty()) tags[t.front().substr(1, t.front().size() - 2)] += count;
+  for (const auto& [t, count] : tags) std::printf("%-10s %d\n", t.c_str(), count);
+  for (const char* t : {"cap < n", "cap == n", "cap > n"}) EXPECT_GT(tags[t], 0) << t << " never generated";
 }
 
 TEST(CApi, AttachValidatesEnumsAndReportsConflicts) {

@@ -8,6 +8,8 @@
 // below pin each node transition with 4-slot nodes (min fill 2).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <map>
 #include <random>
 
@@ -399,6 +401,41 @@ TEST(SpaceTree, InnerNodesMergeBorrowAndCollapse) {
   ASSERT_TRUE(t.erase(1990));
   EXPECT_EQ(t.verify(), 0u);
   EXPECT_EQ(t.node_count(), 0u);
+}
+
+// Random erases from trees filled in random order bring inner nodes that
+// are neither the root nor on the rightmost spine down to exactly their
+// minimum fill, (capacity + 1) / 2, which verify() must accept (and one
+// fewer is a merge or a borrow). The count of states reached is printed.
+TEST(SpaceTree, EraseBringsInnerNodesToExactlyMinimumFill) {
+  for (Shape sh : kShapes) {
+    if (sh.inner == 16) continue;
+    const unsigned min = (sh.inner + 1) / 2;
+    std::mt19937_64 rng(7 + sh.leaf * 3 + sh.inner);
+    std::uint64_t at_min = 0, states = 0;
+    for (int round = 0; round < 4; ++round) {
+      SpaceTree t(sh.leaf, sh.inner);
+      std::vector<u64> keys(400);
+      for (u64 i = 0; i < keys.size(); ++i) keys[i] = i * 10;
+      std::shuffle(keys.begin(), keys.end(), rng);
+      for (u64 k : keys) add(t, k);
+      ASSERT_EQ(t.verify(), keys.size());
+      std::shuffle(keys.begin(), keys.end(), rng);
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        ASSERT_TRUE(t.erase(keys[i]));
+        ASSERT_EQ(t.verify(), keys.size() - i - 1);
+        const auto levels = t.inner_sizes();
+        bool hit = false;
+        for (std::size_t d = 1; d < levels.size(); ++d)
+          for (std::size_t j = 0; j + 1 < levels[d].size(); ++j) hit = hit || levels[d][j] == min;
+        at_min += hit;
+        ++states;
+      }
+    }
+    std::printf("leaf %u inner %u: %llu of %llu states with an inner node (not root, not rightmost) at min fill %u\n",
+                sh.leaf, sh.inner, static_cast<unsigned long long>(at_min), static_cast<unsigned long long>(states), min);
+    EXPECT_GT(at_min, 0u) << "leaf " << sh.leaf << " inner " << sh.inner << ": never at exactly min fill";
+  }
 }
 
 TEST(SpaceTree, GapsBetweenLeavesAndBetweenSubtreesAreFound) {
