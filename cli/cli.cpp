@@ -97,7 +97,7 @@ void define(CLI::App& app, CommandLine& cl, const trace::EngineRegistry& registr
       "             2 bad usage, an unreadable or malformed file, or no groups found.");
 
   CLI::App* show = app.add_subcommand("show", "draw a trace's final address space as an SVG picture");
-  show->add_option("--svg", cl.svg, "the picture to write")->required();
+  show->add_option("--svg", cl.svg, "the picture to write (required)");
   show->add_option("--ioas", cl.ioas, "the IOAS to draw (default: default)");
   show->add_option("--engine", cl.engine, "model or impl (default: model)");
   show->add_option("FILE.trace", cl.files, "the trace");

@@ -172,8 +172,9 @@ std::string render_svg(const IoasState& s) {
 
 int show_picture(const CommandLine& cl, std::ostream& out, std::ostream& err,
                  const trace::EngineRegistry& registry) {
-  if (cl.files.size() != 1) {
-    err << "ioas show: " << (cl.files.empty() ? "no trace file given" : "one trace file at a time")
+  if (cl.files.size() != 1 || cl.svg.empty()) {
+    err << "ioas show: "
+        << (cl.files.empty() ? "no trace file given" : cl.files.size() > 1 ? "one trace file at a time" : "no --svg OUT given")
         << " (usage: ioas show FILE.trace --svg OUT [--ioas NAME])\n";
     return kExitUsage;
   }
