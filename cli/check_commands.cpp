@@ -18,52 +18,6 @@ namespace {
 
 using json::Value;
 
-void check_help(std::ostream& out) {
-  out << "usage: ioas check [--json] [--engine model|impl|both] FILE.trace|STATE.json...\n"
-         "\n"
-         "Checks the SPEC invariants with the Z3 invariant checker (proofs/):\n"
-         "  FILE.trace   replays the trace (TRACE.md) on the engines; every `check` line\n"
-         "               and the final state of every engine are checked;\n"
-         "  STATE.json   a state file (README \"State files\", written by\n"
-         "               `ioas replay --dump-state`) is loaded and checked.\n"
-         "A file is a state file when its name ends in .json or its first\n"
-         "non-blank character is '{'.\n"
-         "\n"
-         "Each broken invariant is printed with the IOAS, what is wrong and a witness\n"
-         "IOVA where there is one.\n"
-         "\n"
-         "options:\n"
-         "  --json       one JSON object per run on stdout: {\"ok\", \"files\": [...]}\n"
-         "  --engine E   for traces: model, impl or both (default: every engine built)\n"
-         "  -h, --help   this help\n"
-         "\n"
-         "exit status: 0 every invariant holds (and the trace's expectations held);\n"
-         "             1 an invariant is violated (or a trace expectation failed, or\n"
-         "               the engines disagreed);\n"
-         "             2 bad usage, an unreadable or malformed file.\n";
-}
-
-void ranges_help(std::ostream& out) {
-  out << "usage: ioas ranges [--json] [--aperture START-LAST] [FILE...]\n"
-         "\n"
-         "Reads Linux reserved_regions files (one region per line,\n"
-         "'0x%016llx 0x%016llx TYPE', TYPE one of direct, direct-relaxable, reserved,\n"
-         "msi) and prints the valid IOVA ranges of a VFIO container / iommufd IOAS\n"
-         "holding all those groups, as both compute them: the aperture minus every\n"
-         "region except direct-relaxable ones. Without FILE, reads every\n"
-         "/sys/kernel/iommu_groups/*/reserved_regions of this machine.\n"
-         "\n"
-         "options:\n"
-         "  --aperture R  the domain's aperture, START-LAST or START+LEN (default\n"
-         "                0-0xffffffffffffffff)\n"
-         "  --json        {\"aperture\", \"regions\": [...], \"ranges\": [...]} on stdout\n"
-         "  -h, --help    this help\n"
-         "\n"
-         "exit status: 0 valid ranges printed;\n"
-         "             1 no valid IOVA remains (VFIO refuses such an attach with EINVAL);\n"
-         "             2 bad usage, an unreadable or malformed file, or no groups found.\n";
-}
-
 Value range_json(const Range& r) {
   return Value::obj().set("start", Value::of(trace::hex(r.start))).set("last", Value::of(trace::hex(r.last)));
 }
@@ -102,33 +56,10 @@ Result<std::string> read_file(const std::string& path) {
   return ss.str();
 }
 
-int check_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-                  const trace::EngineRegistry& registry) {
-  bool as_json = false;
-  std::string engine;
-  std::vector<std::string> files;
-  bool options_done = false;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (!options_done && (a == "-h" || a == "--help")) {
-      check_help(out);
-      return kExitOk;
-    }
-    if (!options_done && a == "--") options_done = true;
-    else if (!options_done && a == "--json") as_json = true;
-    else if (!options_done && a == "--engine") {
-      if (i + 1 == args.size()) {
-        err << "ioas check: --engine needs a value (model, impl or both)\n";
-        return kExitUsage;
-      }
-      engine = args[++i];
-    } else if (!options_done && a.rfind("--engine=", 0) == 0) engine = a.substr(9);
-    else if (!options_done && a.size() > 1 && a[0] == '-') {
-      err << "ioas check: unknown option '" << a << "' (see ioas check --help)\n";
-      return kExitUsage;
-    } else files.push_back(a);
-  }
-  if (files.empty()) {
+int check_files(const CommandLine& cl, std::ostream& out, std::ostream& err,
+                const trace::EngineRegistry& registry) {
+  const bool as_json = cl.json;
+  if (cl.files.empty()) {
     err << "ioas check: no file given (usage: ioas check [--json] FILE.trace|STATE.json...)\n";
     return kExitUsage;
   }
@@ -140,7 +71,7 @@ int check_command(const std::vector<std::string>& args, std::ostream& out, std::
     trace::Trace trace;
   };
   std::vector<Input> inputs;
-  for (const auto& f : files) {
+  for (const auto& f : cl.files) {
     auto text = read_file(f);
     if (!text.ok()) {
       err << "ioas check: " << text.error().message << "\n";
@@ -164,7 +95,7 @@ int check_command(const std::vector<std::string>& args, std::ostream& out, std::
     }
     inputs.push_back(std::move(in));
   }
-  auto selected = registry.select(engine);
+  auto selected = registry.select(cl.engine);
   if (!selected.ok()) {
     err << "ioas check: " << selected.error().message << "\n";
     return kExitUsage;
@@ -238,43 +169,19 @@ int check_command(const std::vector<std::string>& args, std::ostream& out, std::
   return all_ok ? kExitOk : kExitFailed;
 }
 
-int ranges_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-                   const std::string& sysfs_root) {
-  bool as_json = false;
+int valid_ranges(const CommandLine& cl, std::ostream& out, std::ostream& err, const std::string& sysfs_root) {
+  const bool as_json = cl.json;
   Range aperture = Range::all();
-  std::vector<std::string> files;
-  bool options_done = false;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (!options_done && (a == "-h" || a == "--help")) {
-      ranges_help(out);
-      return kExitOk;
-    }
-    if (!options_done && a == "--") options_done = true;
-    else if (!options_done && a == "--json") as_json = true;
-    else if (!options_done && (a == "--aperture" || a.rfind("--aperture=", 0) == 0)) {
-      std::string v;
-      if (a == "--aperture") {
-        if (i + 1 == args.size()) {
-          err << "ioas ranges: --aperture needs a range START-LAST\n";
-          return kExitUsage;
-        }
-        v = args[++i];
-      } else {
-        v = a.substr(11);
-      }
-      auto r = trace::parse_range(v);
-      if (!r.ok() || !r->valid()) {
-        err << "ioas ranges: --aperture '" << v << "': "
-            << (r.ok() ? "start is above last" : r.error().message) << "\n";
-        return kExitUsage;
-      }
-      aperture = *r;
-    } else if (!options_done && a.size() > 1 && a[0] == '-') {
-      err << "ioas ranges: unknown option '" << a << "' (see ioas ranges --help)\n";
+  if (cl.aperture_given) {
+    auto r = trace::parse_range(cl.aperture);
+    if (!r.ok() || !r->valid()) {
+      err << "ioas ranges: --aperture '" << cl.aperture << "': "
+          << (r.ok() ? "start is above last" : r.error().message) << "\n";
       return kExitUsage;
-    } else files.push_back(a);
+    }
+    aperture = *r;
   }
+  std::vector<std::string> files = cl.files;
   if (files.empty()) {
     const std::filesystem::path groups = std::filesystem::path(sysfs_root) / "kernel/iommu_groups";
     std::error_code ec;

@@ -1,21 +1,17 @@
-// The `ioas` command line: `ioas replay [--engine E] [--rewrite] [--json]
-// [--dump-state FILE] FILE...`, `ioas check`, `ioas ranges` (check_commands.cpp).
-//
-// Every file is parsed before anything runs, so a malformed line anywhere
-// stops the replay before any engine has been touched (TRACE.md: "nothing is
-// guessed"). Then each file runs from an empty state on every selected engine.
+// The `ioas` command line: one CLI11 parser for every command (replay,
+// check, ranges, show), with the generated --help. The commands themselves
+// take the parsed CommandLine (replay_command.cpp, check_commands.cpp,
+// show.cpp). Bad usage exits with kExitUsage and a message naming what was
+// wrong; --help prints to `out` and exits with kExitOk.
 #include "cli.hpp"
 
-#include <cerrno>
-#include <cstdio>
-#include <fstream>
-#include <optional>
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <iterator>
 
 #include "checker.hpp"
-#include "show.hpp"
 #include "commands.hpp"
-#include "json.hpp"
-#include "state.hpp"
+#include "show.hpp"
 
 namespace ioas::cli {
 namespace {
@@ -29,291 +25,180 @@ std::string engine_list(const trace::EngineRegistry& registry) {
   return s.empty() ? "none" : s;
 }
 
-void main_help(std::ostream& out) {
-  out << "usage: ioas <command> [options]\n"
-         "\n"
-         "commands:\n"
-         "  replay    run .trace files (TRACE.md) on the engines and check their expectations\n"
-         "  check     check the SPEC invariants of a trace's states or a state file with Z3\n"
-         "  ranges    valid IOVA ranges from Linux reserved_regions files (VFIO/iommufd)\n"
-         "  show      draw a trace's final address space as an SVG picture\n"
-         "\n"
-         "Run 'ioas replay --help', 'ioas check --help', 'ioas ranges --help' or\n"
-         "'ioas show --help' for the options of each command. replay, check and ranges\n"
-         "take --json for machine-readable output. Exit status: 0 ok, 1 failed (an\n"
-         "expectation or invariant), 2 bad usage or input.\n";
+// The whole grammar of `ioas`, bound to `cl`.
+void define(CLI::App& app, CommandLine& cl, const trace::EngineRegistry& registry) {
+  app.get_formatter()->label("Usage", "usage");
+  app.get_formatter()->column_width(22);
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.require_subcommand(1);
+  app.footer(
+      "Run 'ioas replay --help', 'ioas check --help', 'ioas ranges --help' or\n"
+      "'ioas show --help' for the options of each command. replay, check and ranges\n"
+      "take --json for machine-readable output. Exit status: 0 ok, 1 failed (an\n"
+      "expectation or invariant), 2 bad usage or input.");
+  auto json = [&](CLI::App* c, const char* what) { c->add_flag("--json", cl.json, what); };
+
+  CLI::App* replay = app.add_subcommand("replay", "run .trace files (docs/trace-format.md) on the engines and check their expectations");
+  replay->add_option("--engine", cl.engine,
+                     "model, impl or both (both: model and impl on every line, any\n"
+                     "disagreement is a failure). Default: every engine built into\n"
+                     "this binary (now: " + engine_list(registry) + ").");
+  replay->add_flag("--rewrite", cl.rewrite,
+                   "rewrite each FILE with every expectation filled in from the model\n"
+                   "(comments, blank lines and the text before '=>' are kept;\n"
+                   "successful ioas and mem lines stay bare)");
+  json(replay, "print one JSON object (every line's results and the summary)");
+  replay->add_option("--dump-state", cl.dump_state,
+                     "write the final state of the (last) trace, as the first engine\n"
+                     "sees it, to this state file (README \"State files\")");
+  replay->add_option("FILE", cl.files, "trace files");
+  replay->footer(
+      "Runs each trace file from an empty state and prints every line's result as\n"
+      "'file:line: <operation> => <result>'; a failed expectation is marked MISMATCH\n"
+      "with the expected and the actual result, and a disagreement between engines\n"
+      "is marked DISAGREE with every engine's answer. Every `check` line also runs\n"
+      "the Z3 invariant checker (proofs/) on each engine.\n\n"
+      "exit status: 0 every expectation held (and the engines agreed);\n"
+      "             1 an expectation failed or the engines disagreed;\n"
+      "             2 bad usage, a malformed or unreadable file, or an engine that\n"
+      "               is not built or cannot run.");
+
+  CLI::App* check = app.add_subcommand("check", "check the invariants of a trace's states or a state file with Z3");
+  json(check, "one JSON object on stdout: {\"ok\", \"files\": [...]}");
+  check->add_option("--engine", cl.engine, "for traces: model, impl or both (default: every engine built)");
+  check->add_option("FILE", cl.files, "FILE.trace or STATE.json");
+  check->footer(
+      "Checks the invariants (docs/semantics.md) with the Z3 invariant checker:\n"
+      "a FILE.trace is replayed and every `check` line and every engine's final\n"
+      "state are checked; a STATE.json (written by `ioas replay --dump-state`) is\n"
+      "loaded and checked. A file is a state file when its name ends in .json or\n"
+      "its first non-blank character is '{'. Each broken invariant is printed with\n"
+      "the IOAS, what is wrong and a witness IOVA where there is one.\n\n"
+      "exit status: 0 every invariant holds (and the trace's expectations held);\n"
+      "             1 an invariant is violated (or a trace expectation failed, or\n"
+      "               the engines disagreed);\n"
+      "             2 bad usage, an unreadable or malformed file.");
+
+  CLI::App* ranges = app.add_subcommand("ranges", "valid IOVA ranges from Linux reserved_regions files (VFIO/iommufd)");
+  ranges->add_option("--aperture", cl.aperture,
+                     "the domain's aperture, START-LAST or START+LEN\n"
+                     "(default 0-0xffffffffffffffff)");
+  json(ranges, "{\"aperture\", \"regions\": [...], \"ranges\": [...]} on stdout");
+  ranges->add_option("FILE", cl.files, "reserved_regions files");
+  ranges->footer(
+      "Reads Linux reserved_regions files (one region per line,\n"
+      "'0x%016llx 0x%016llx TYPE', TYPE one of direct, direct-relaxable, reserved,\n"
+      "msi) and prints the valid IOVA ranges of a VFIO container / iommufd IOAS\n"
+      "holding all those groups, as both compute them: the aperture minus every\n"
+      "region except direct-relaxable ones. Without FILE, reads every\n"
+      "/sys/kernel/iommu_groups/*/reserved_regions of this machine.\n\n"
+      "exit status: 0 valid ranges printed;\n"
+      "             1 no valid IOVA remains (VFIO refuses such an attach with EINVAL);\n"
+      "             2 bad usage, an unreadable or malformed file, or no groups found.");
+
+  CLI::App* show = app.add_subcommand("show", "draw a trace's final address space as an SVG picture");
+  show->add_option("--svg", cl.svg, "the picture to write (required)");
+  show->add_option("--ioas", cl.ioas, "the IOAS to draw (default: default)");
+  show->add_option("--engine", cl.engine, "model or impl (default: model)");
+  show->add_option("FILE.trace", cl.files, "the trace");
+  show->footer(
+      "Replays FILE.trace (on the model unless --engine says otherwise) and draws the\n"
+      "final state of one IOAS as an SVG picture: allowed ranges, reserved ranges by\n"
+      "owner, areas (blue rw, green r) and free holes, on an axis cut at every\n"
+      "boundary (segment width grows with log2 of its size). Every boundary is\n"
+      "labelled in hex; every shape has a tooltip with its exact range.\n\n"
+      "exit status: 0 written; 2 bad usage, a malformed trace, an unknown IOAS, or\n"
+      "             the picture cannot be written.");
 }
 
-void replay_help(std::ostream& out, const trace::EngineRegistry& registry) {
-  out << "usage: ioas replay [--engine model|impl|both] [--rewrite] [--json] [--dump-state FILE] FILE...\n"
-         "\n"
-         "Runs each trace file from an empty state and prints every line's result as\n"
-         "'file:line: <operation> => <result>'; a failed expectation is marked MISMATCH\n"
-         "with the expected and the actual result, and a disagreement between engines\n"
-         "is marked DISAGREE with every engine's answer.\n"
-         "\n"
-         "options:\n"
-         "  --engine E   model, impl or both (model and impl on every line, any\n"
-         "               disagreement is a failure). Default: every engine built\n"
-         "               into this binary (now: "
-      << engine_list(registry)
-      << "), which is\n"
-         "               TRACE.md's both when impl/ is built.\n"
-         "  --rewrite    rewrite each FILE with every expectation filled in from the\n"
-         "               model (comments, blank lines and the text before '=>' are\n"
-         "               kept; successful ioas and mem lines stay bare)\n"
-         "  --json       print one JSON object (every line's results and the summary)\n"
-         "               instead of the text lines\n"
-         "  --dump-state FILE\n"
-         "               write the final state of the (last) trace, as the first\n"
-         "               engine sees it, to FILE as a state file (README \"State\n"
-         "               files\"; `ioas check FILE` checks it)\n"
-         "  -h, --help   this help\n"
-         "\n"
-         "Every `check` line also runs the Z3 invariant checker (proofs/) on each\n"
-         "engine; its findings join the engine's own.\n"
-         "\n"
-         "exit status: 0 every expectation held (and the engines agreed);\n"
-         "             1 an expectation failed or the engines disagreed;\n"
-         "             2 bad usage, a malformed or unreadable file, or an engine that\n"
-         "               is not built or cannot run.\n";
-}
-
-std::string with_note(const trace::EngineAnswer& a) {
-  std::string s = to_string(a.outcome);
-  if (!a.note.empty()) s += "  -- " + a.note;
-  return s;
-}
-
-void print_line(std::ostream& out, const trace::LineReport& lr) {
-  const trace::Line& l = *lr.line;
-  std::string where = l.pos.file + ":" + std::to_string(l.pos.line) + ": ";
-  // The operation as the author wrote it (without the old expectation).
-  std::string op = l.arrow == std::string::npos ? l.text : l.text.substr(0, l.arrow);
-  op.erase(0, op.find_first_not_of(" \t"));
-  op.erase(op.find_last_not_of(" \t") + 1);
-  if (!lr.agree) {
-    out << where << op << " => DISAGREE\n";
-    for (const auto& a : lr.answers) out << where << "  " << a.engine << ": " << with_note(a) << "\n";
-    if (l.expect) out << where << "  expected: " << to_string(*l.expect) << "\n";
-    return;
-  }
-  out << where << op << " => " << with_note(lr.answers[0]) << "\n";
-  if (lr.held && !*lr.held) {
-    out << where << "MISMATCH\n"
-        << where << "  expected: " << to_string(*l.expect) << "\n"
-        << where << "  got:      " << to_string(lr.answers[0].outcome) << "\n";
-  }
-}
-
-// Writes `text` to `path` through a temporary file, so an interrupted rewrite
-// never leaves a half-written trace.
-Status write_file(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".rewrite.tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return make_error(EIO, tmp + ": cannot open for writing");
-    f << text;
-    f.flush();
-    if (!f) return make_error(EIO, tmp + ": write failed");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return make_error(EIO, path + ": cannot replace it with the rewritten trace");
-  }
-  return ok_status();
-}
-
-int replay_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-                   const trace::EngineRegistry& registry) {
-  std::string engine;  // "" = every built engine
-  bool engine_given = false;
-  bool rewrite = false;
-  bool as_json = false;
-  std::string dump_path;
-  std::vector<std::string> files;
-  bool options_done = false;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (!options_done && (a == "-h" || a == "--help")) {
-      replay_help(out, registry);
-      return kExitOk;
-    }
-    if (!options_done && a == "--") {
-      options_done = true;
-    } else if (!options_done && a == "--rewrite") {
-      rewrite = true;
-    } else if (!options_done && a == "--json") {
-      as_json = true;
-    } else if (!options_done && (a == "--dump-state" || a.rfind("--dump-state=", 0) == 0)) {
-      if (a == "--dump-state") {
-        if (i + 1 == args.size()) {
-          err << "ioas replay: --dump-state needs a file name\n";
-          return kExitUsage;
-        }
-        dump_path = args[++i];
-      } else {
-        dump_path = a.substr(13);
-      }
-      if (dump_path.empty()) {
-        err << "ioas replay: --dump-state needs a file name\n";
-        return kExitUsage;
-      }
-    } else if (!options_done && (a == "--engine" || a.rfind("--engine=", 0) == 0)) {
-      if (a == "--engine") {
-        if (i + 1 == args.size()) {
-          err << "ioas replay: --engine needs a value (model, impl or both)\n";
-          return kExitUsage;
-        }
-        engine = args[++i];
-      } else {
-        engine = a.substr(9);
-      }
-      engine_given = true;
-      if (engine.empty()) {
-        err << "ioas replay: --engine needs a value (model, impl or both)\n";
-        return kExitUsage;
-      }
-    } else if (!options_done && a.size() > 1 && a[0] == '-') {
-      err << "ioas replay: unknown option '" << a << "' (see ioas replay --help)\n";
-      return kExitUsage;
-    } else {
-      files.push_back(a);
-    }
-  }
-  if (files.empty()) {
-    err << "ioas replay: no trace file given (usage: ioas replay [--engine model|impl|both] "
-           "[--rewrite] FILE...)\n";
+// Parses `args` and runs the command it names.
+int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+             const trace::EngineRegistry& registry, const std::string& sysfs_root) {
+  CommandLine cl;
+  CLI::App app("ioas manages IO virtual address spaces (docs/semantics.md).", "ioas");
+  define(app, cl, registry);
+  if (args.empty()) {
+    err << app.help();
     return kExitUsage;
   }
-  auto selected = registry.select(engine_given ? engine : "");
-  if (!selected.ok()) {
-    err << "ioas replay: " << selected.error().message << "\n";
+  if (args[0] == "help") {
+    out << app.help();
+    return kExitOk;
+  }
+  if (args[0][0] != '-' && app.get_subcommands([&](CLI::App* c) { return c->get_name() == args[0]; }).empty()) {
+    err << "ioas: unknown command '" << args[0] << "' (see ioas --help)\n";
     return kExitUsage;
   }
-  const std::vector<trace::EngineFactory>& engines = selected.value();
-  std::size_t model_index = engines.size();
-  for (std::size_t i = 0; i < engines.size(); ++i)
-    if (engines[i].name == "model") model_index = i;
-  if (rewrite && model_index == engines.size()) {
-    err << "ioas replay: --rewrite fills expectations from the model; select it (--engine model or both)\n";
-    return kExitUsage;
-  }
-
-  // Parse everything first: a malformed line stops the replay before it starts.
-  std::vector<trace::Trace> traces;
-  for (const auto& f : files) {
-    auto t = trace::read_trace_file(f);
-    if (!t.ok()) {
-      err << (t.code() == EINVAL ? "malformed trace: " : "ioas replay: ") << t.error().message << "\n";
+  // Everything after `--` is a file. CLI11 itself would hand a word after
+  // `--` back to the parent command once FILE has a value, so the split is
+  // made here.
+  const auto dashdash = std::find(args.begin(), args.end(), "--");
+  // `--engine=` with nothing after '=' would make CLI11 take the next word as
+  // the value (a trace file as --dump-state's target); refuse it.
+  for (auto a = args.begin(); a != dashdash; ++a) {
+    if (a->size() > 3 && a->rfind("--", 0) == 0 && a->back() == '=') {
+      err << "ioas: " << *a << " needs a value after '='\n";
       return kExitUsage;
     }
-    traces.push_back(std::move(t).value());
   }
-
-  std::string names;
-  for (const auto& e : engines) names += (names.empty() ? "" : ", ") + e.name;
-  if (!as_json) out << "engines: " << names << "\n";
-  json::Value jlines = json::Value::arr();
-  auto on_line = [&](const trace::LineReport& lr) {
-    if (!as_json) {
-      print_line(out, lr);
-      return;
-    }
-    json::Value jl = json::Value::obj()
-                         .set("file", json::Value::of(lr.line->pos.file))
-                         .set("line", json::Value::of(static_cast<std::uint64_t>(lr.line->pos.line)))
-                         .set("op", json::Value::of(trace::to_string(lr.line->op)));
-    json::Value ja = json::Value::obj();
-    for (const auto& a : lr.answers) ja.set(a.engine, json::Value::of(trace::to_string(a.outcome)));
-    jl.set("results", std::move(ja)).set("agree", json::Value::of(lr.agree));
-    if (lr.line->expect)
-      jl.set("expected", json::Value::of(trace::to_string(*lr.line->expect))).set("held", json::Value::of(*lr.held));
-    jlines.push(std::move(jl));
+  // CLI11 takes the arguments last first.
+  std::vector<std::string> reversed(std::make_reverse_iterator(dashdash), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    out << app.help();
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    std::string who = "ioas";
+    for (const CLI::App* c : app.get_subcommands()) who += " " + c->get_name();
+    err << who << ": " << e.what() << " (see " << who << " --help)\n";
+    return kExitUsage;
+  }
+  if (dashdash != args.end()) cl.files.insert(cl.files.end(), dashdash + 1, args.end());
+  const CLI::App* sub = app.get_subcommands().at(0);
+  auto given = [&](const char* option) {
+    const CLI::Option* o = sub->get_option_no_throw(option);
+    return o != nullptr && o->count() > 0;
   };
-  std::optional<state::StateDump> final_state;
-  auto on_end = [&](const std::string&, const Engine& e) {
-    if (!dump_path.empty() && !final_state) final_state = state::dump_engine(e);
-  };
+  cl.engine_given = given("--engine");
+  cl.dump_state_given = given("--dump-state");
+  cl.aperture_given = given("--aperture");
+  const std::string& command = sub->get_name();
+  if (command == "replay") return replay_files(cl, out, err, registry);
+  if (command == "check") return check_files(cl, out, err, registry);
+  if (command == "ranges") return valid_ranges(cl, out, err, sysfs_root);
+  return show_picture(cl, out, err, registry);
+}
 
-  int lines = 0, expectations = 0, held = 0, mismatched = 0, disagreements = 0;
-  for (const auto& t : traces) {
-    final_state.reset();
-    auto report = trace::replay(t, engines, on_line, on_end);
-    if (!report.ok()) {
-      err << "ioas replay: " << t.file << ": " << report.error().message << "\n";
-      return kExitUsage;
-    }
-    const trace::FileReport& r = report.value();
-    lines += static_cast<int>(r.lines.size());
-    disagreements += r.disagreements;
-    if (rewrite) {
-      std::vector<trace::Outcome> results;
-      for (const auto& lr : r.lines) results.push_back(lr.answers[model_index].outcome);
-      Status s = write_file(t.file, trace::rewrite(t, results));
-      if (!s.ok()) {
-        err << "ioas replay: " << s.error().message << "\n";
-        return kExitUsage;
-      }
-      if (!as_json) out << t.file << ": rewrote " << r.lines.size() << " lines from the model\n";
-    } else {
-      expectations += r.expectations;
-      held += r.held;
-      mismatched += r.expectations - r.held;
-    }
-  }
-  if (!dump_path.empty() && final_state) {
-    Status s = write_file(dump_path, state::to_json_text(*final_state));
-    if (!s.ok()) {
-      err << "ioas replay: " << s.error().message << "\n";
-      return kExitUsage;
-    }
-  }
-  bool pass = mismatched == 0 && disagreements == 0;
-  if (as_json) {
-    out << json::write(json::Value::obj()
-                           .set("engines", json::Value::of(names))
-                           .set("lines", std::move(jlines))
-                           .set("summary", json::Value::obj()
-                                               .set("files", json::Value::of(static_cast<std::uint64_t>(traces.size())))
-                                               .set("lines", json::Value::of(static_cast<std::uint64_t>(lines)))
-                                               .set("expectations", json::Value::of(static_cast<std::uint64_t>(expectations)))
-                                               .set("held", json::Value::of(static_cast<std::uint64_t>(held)))
-                                               .set("failed", json::Value::of(static_cast<std::uint64_t>(mismatched)))
-                                               .set("disagreements", json::Value::of(static_cast<std::uint64_t>(disagreements)))
-                                               .set("pass", json::Value::of(pass))))
-        << "\n";
-    return pass ? kExitOk : kExitFailed;
-  }
-  out << "summary: " << traces.size() << " file(s), " << lines << " line(s), " << expectations
-      << " expectation(s): " << held << " held, " << mismatched << " failed; " << disagreements
-      << " disagreement(s) between engines => " << (pass ? "PASS" : "FAIL") << "\n";
-  return pass ? kExitOk : kExitFailed;
+std::vector<std::string> with_command(const char* command, const std::vector<std::string>& args) {
+  std::vector<std::string> all{command};
+  all.insert(all.end(), args.begin(), args.end());
+  return all;
 }
 
 }  // namespace
 
 int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
         const trace::EngineRegistry& registry) {
-  if (args.empty()) {
-    main_help(err);
-    return kExitUsage;
-  }
-  const std::string& cmd = args[0];
   // The trace `check` operation runs the Z3 invariant checker after each
   // engine's own check (differential/replay.hpp's hook).
   trace::set_state_checker([](const Engine& e) { return checker::check_engine(e); });
-  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
-    main_help(out);
-    return kExitOk;
-  }
-  const std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (cmd == "replay") return replay_command(rest, out, err, registry);
-  if (cmd == "check") return check_command(rest, out, err, registry);
-  if (cmd == "ranges") return ranges_command(rest, out, err, "/sys");
-  if (cmd == "show") return show_command(rest, out, err, registry);
-  err << "ioas: unknown command '" << cmd << "' (see ioas --help)\n";
-  return kExitUsage;
+  return dispatch(args, out, err, registry, "/sys");
+}
+
+int check_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                  const trace::EngineRegistry& registry) {
+  return dispatch(with_command("check", args), out, err, registry, "/sys");
+}
+
+int ranges_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                   const std::string& sysfs_root) {
+  return dispatch(with_command("ranges", args), out, err, trace::EngineRegistry::builtin(), sysfs_root);
+}
+
+int show_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                 const trace::EngineRegistry& registry) {
+  return dispatch(with_command("show", args), out, err, registry, "/sys");
 }
 
 }  // namespace ioas::cli

@@ -17,6 +17,7 @@
 #include <set>
 #include <sstream>
 
+#include "cli.hpp"
 #include "commands.hpp"
 #include "show.hpp"
 #include "trace.hpp"
@@ -169,50 +170,18 @@ std::string render_svg(const IoasState& s) {
   return o.str();
 }
 
-int show_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+int show_picture(const CommandLine& cl, std::ostream& out, std::ostream& err,
                  const trace::EngineRegistry& registry) {
-  std::string file, svg, ioas = "default", engine = "model";
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      out << "usage: ioas show FILE.trace --svg OUT [--ioas NAME] [--engine model|impl]\n\n"
-             "Replays FILE.trace (on the model unless --engine says otherwise) and draws the\n"
-             "final state of IOAS NAME (default: default) as an SVG picture: allowed ranges,\n"
-             "reserved ranges by owner, areas (blue rw, green r) and free holes, on an axis cut\n"
-             "at every boundary (segment width grows with log2 of its size). Every boundary\n"
-             "is labelled in hex; every shape has a tooltip with its exact range.\n\n"
-             "exit status: 0 written; 2 bad usage, a malformed trace, an unknown IOAS, or\n"
-             "OUT cannot be written.\n";
-      return 0;
-    }
-    auto value = [&](std::string& into) {
-      if (i + 1 >= args.size()) {
-        err << "ioas show: " << a << " needs a value\n";
-        return false;
-      }
-      into = args[++i];
-      return true;
-    };
-    if (a == "--svg") {
-      if (!value(svg)) return 2;
-    } else if (a == "--ioas") {
-      if (!value(ioas)) return 2;
-    } else if (a == "--engine") {
-      if (!value(engine)) return 2;
-    } else if (!a.empty() && a[0] == '-') {
-      err << "ioas show: unknown option '" << a << "' (see ioas show --help)\n";
-      return 2;
-    } else if (file.empty()) {
-      file = a;
-    } else {
-      err << "ioas show: one trace file at a time ('" << a << "')\n";
-      return 2;
-    }
+  if (cl.files.size() != 1 || cl.svg.empty()) {
+    err << "ioas show: "
+        << (cl.files.empty() ? "no trace file given" : cl.files.size() > 1 ? "one trace file at a time" : "no --svg OUT given")
+        << " (usage: ioas show FILE.trace --svg OUT [--ioas NAME])\n";
+    return kExitUsage;
   }
-  if (file.empty() || svg.empty()) {
-    err << "ioas show: usage: ioas show FILE.trace --svg OUT [--ioas NAME]\n";
-    return 2;
-  }
+  const std::string& file = cl.files[0];
+  const std::string& svg = cl.svg;
+  const std::string& ioas = cl.ioas;
+  const std::string engine = cl.engine_given ? cl.engine : "model";
   auto engines = registry.select(engine);
   if (!engines.ok() || engines->size() != 1) {
     err << "ioas show: --engine takes model or impl"

@@ -14,7 +14,8 @@ namespace ioas::cli {
 // reserved owner, areas and free holes on a segmented axis (see show.cpp).
 std::string render_svg(const IoasState& s);
 
-// `ioas show FILE.trace --svg OUT [--ioas NAME] [--engine model|impl]`.
+// `ioas show FILE.trace --svg OUT [--ioas NAME] [--engine model|impl]`
+// (parsed by cli.cpp's parser).
 int show_command(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
                  const trace::EngineRegistry& registry);
 

@@ -695,6 +695,38 @@ std::string to_string(const Position& p) {
   return p.file + ":" + std::to_string(p.line) + ":" + std::to_string(p.column);
 }
 
+std::vector<OperationSyntax> operation_syntax() {
+  std::vector<OperationSyntax> out;
+  for (const auto& s : syntax_table()) out.push_back(OperationSyntax{s.name, s.keys, s.flags});
+  return out;
+}
+
+std::vector<std::string_view> result_words() {
+  std::vector<std::string_view> out;
+  for (int k = 0; k <= static_cast<int>(OutcomeKind::kViolated); ++k) {
+    std::string_view w = kind_word(static_cast<OutcomeKind>(k));
+    w = w.substr(0, w.find(' '));  // "fault IOVA" is the word fault
+    if (std::find(out.begin(), out.end(), w) == out.end()) out.push_back(w);
+  }
+  return out;
+}
+
+namespace {
+template <typename E, std::size_t N>
+ValueWords words_of(std::string_view what, const std::array<Word<E>, N>& words) {
+  ValueWords v{what, {}};
+  for (const auto& w : words) v.words.push_back(w.text);
+  return v;
+}
+}  // namespace
+
+std::vector<ValueWords> value_words() {
+  return {words_of("prot", kProts),           words_of("fmt", kFormats),
+          words_of("resv type", kResvTypes),  words_of("zero-page", kZeroPages),
+          words_of("huge-pages", kOnOff),     words_of("release", kYesNo),
+          words_of("invariant", kInvariants)};
+}
+
 Result<u64> parse_number(std::string_view s) {
   auto n = number(s);
   if (auto* e = std::get_if<NumberError>(&n)) return make_error(EINVAL, e->message);

@@ -269,6 +269,23 @@ Result<Range> parse_range(std::string_view s);
 
 // ---- Writer ----
 
+// The reader's grammar, from its own tables: every operation with the keys
+// and bare flags it accepts, every result word, and the words each
+// enumerated value may take (docs/trace-format.md documents all of them;
+// docs/tests checks that it does).
+struct OperationSyntax {
+  std::string_view name;
+  std::vector<std::string_view> keys;
+  std::vector<std::string_view> flags;
+};
+std::vector<OperationSyntax> operation_syntax();
+std::vector<std::string_view> result_words();  // "ok", "error", "iova", ...
+struct ValueWords {
+  std::string_view what;  // "prot", "fmt", "resv type", ...
+  std::vector<std::string_view> words;
+};
+std::vector<ValueWords> value_words();
+
 std::string hex(u64 v);                   // "0x1f"
 std::string to_string(const Operation& op);  // canonical operation text
 std::string to_string(const Outcome& o);     // canonical result text

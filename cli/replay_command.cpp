@@ -1,0 +1,187 @@
+// `ioas replay`: runs .trace files on the engines and prints every line's result.
+//
+// Every file is parsed before anything runs, so a malformed line anywhere
+// stops the replay before any engine has been touched (TRACE.md: "nothing is
+// guessed"). Then each file runs from an empty state on every selected engine.
+#include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+
+#include "cli.hpp"
+#include "commands.hpp"
+#include "json.hpp"
+#include "state.hpp"
+
+namespace ioas::cli {
+namespace {
+
+std::string with_note(const trace::EngineAnswer& a) {
+  std::string s = to_string(a.outcome);
+  if (!a.note.empty()) s += "  -- " + a.note;
+  return s;
+}
+
+void print_line(std::ostream& out, const trace::LineReport& lr) {
+  const trace::Line& l = *lr.line;
+  std::string where = l.pos.file + ":" + std::to_string(l.pos.line) + ": ";
+  // The operation as the author wrote it (without the old expectation).
+  std::string op = l.arrow == std::string::npos ? l.text : l.text.substr(0, l.arrow);
+  op.erase(0, op.find_first_not_of(" \t"));
+  op.erase(op.find_last_not_of(" \t") + 1);
+  if (!lr.agree) {
+    out << where << op << " => DISAGREE\n";
+    for (const auto& a : lr.answers) out << where << "  " << a.engine << ": " << with_note(a) << "\n";
+    if (l.expect) out << where << "  expected: " << to_string(*l.expect) << "\n";
+    return;
+  }
+  out << where << op << " => " << with_note(lr.answers[0]) << "\n";
+  if (lr.held && !*lr.held) {
+    out << where << "MISMATCH\n"
+        << where << "  expected: " << to_string(*l.expect) << "\n"
+        << where << "  got:      " << to_string(lr.answers[0].outcome) << "\n";
+  }
+}
+
+// Writes `text` to `path` through a temporary file, so an interrupted rewrite
+// never leaves a half-written trace.
+Status write_file(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".rewrite.tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return make_error(EIO, tmp + ": cannot open for writing");
+    f << text;
+    f.flush();
+    if (!f) return make_error(EIO, tmp + ": write failed");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return make_error(EIO, path + ": cannot replace it with the rewritten trace");
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+int replay_files(const CommandLine& cl, std::ostream& out, std::ostream& err,
+                 const trace::EngineRegistry& registry) {
+  if (cl.files.empty()) {
+    err << "ioas replay: no trace file given (usage: ioas replay [--engine model|impl|both] "
+           "[--rewrite] FILE...)\n";
+    return kExitUsage;
+  }
+  if (cl.engine_given && cl.engine.empty()) {
+    err << "ioas replay: --engine needs a value (model, impl or both)\n";
+    return kExitUsage;
+  }
+  if (cl.dump_state_given && cl.dump_state.empty()) {
+    err << "ioas replay: --dump-state needs a file name\n";
+    return kExitUsage;
+  }
+  auto selected = registry.select(cl.engine);
+  if (!selected.ok()) {
+    err << "ioas replay: " << selected.error().message << "\n";
+    return kExitUsage;
+  }
+  const std::vector<trace::EngineFactory>& engines = selected.value();
+  std::size_t model_index = engines.size();
+  for (std::size_t i = 0; i < engines.size(); ++i)
+    if (engines[i].name == "model") model_index = i;
+  if (cl.rewrite && model_index == engines.size()) {
+    err << "ioas replay: --rewrite fills expectations from the model; select it (--engine model or both)\n";
+    return kExitUsage;
+  }
+
+  // Parse everything first: a malformed line stops the replay before it starts.
+  std::vector<trace::Trace> traces;
+  for (const auto& f : cl.files) {
+    auto t = trace::read_trace_file(f);
+    if (!t.ok()) {
+      err << (t.code() == EINVAL ? "malformed trace: " : "ioas replay: ") << t.error().message << "\n";
+      return kExitUsage;
+    }
+    traces.push_back(std::move(t).value());
+  }
+
+  std::string names;
+  for (const auto& e : engines) names += (names.empty() ? "" : ", ") + e.name;
+  if (!cl.json) out << "engines: " << names << "\n";
+  json::Value jlines = json::Value::arr();
+  auto on_line = [&](const trace::LineReport& lr) {
+    if (!cl.json) {
+      print_line(out, lr);
+      return;
+    }
+    json::Value jl = json::Value::obj()
+                         .set("file", json::Value::of(lr.line->pos.file))
+                         .set("line", json::Value::of(static_cast<std::uint64_t>(lr.line->pos.line)))
+                         .set("op", json::Value::of(trace::to_string(lr.line->op)));
+    json::Value ja = json::Value::obj();
+    for (const auto& a : lr.answers) ja.set(a.engine, json::Value::of(trace::to_string(a.outcome)));
+    jl.set("results", std::move(ja)).set("agree", json::Value::of(lr.agree));
+    if (lr.line->expect)
+      jl.set("expected", json::Value::of(trace::to_string(*lr.line->expect))).set("held", json::Value::of(*lr.held));
+    jlines.push(std::move(jl));
+  };
+  std::optional<state::StateDump> final_state;
+  auto on_end = [&](const std::string&, const Engine& e) {
+    if (!cl.dump_state.empty() && !final_state) final_state = state::dump_engine(e);
+  };
+
+  int lines = 0, expectations = 0, held = 0, mismatched = 0, disagreements = 0;
+  for (const auto& t : traces) {
+    final_state.reset();
+    auto report = trace::replay(t, engines, on_line, on_end);
+    if (!report.ok()) {
+      err << "ioas replay: " << t.file << ": " << report.error().message << "\n";
+      return kExitUsage;
+    }
+    const trace::FileReport& r = report.value();
+    lines += static_cast<int>(r.lines.size());
+    disagreements += r.disagreements;
+    if (cl.rewrite) {
+      std::vector<trace::Outcome> results;
+      for (const auto& lr : r.lines) results.push_back(lr.answers[model_index].outcome);
+      Status s = write_file(t.file, trace::rewrite(t, results));
+      if (!s.ok()) {
+        err << "ioas replay: " << s.error().message << "\n";
+        return kExitUsage;
+      }
+      if (!cl.json) out << t.file << ": rewrote " << r.lines.size() << " lines from the model\n";
+    } else {
+      expectations += r.expectations;
+      held += r.held;
+      mismatched += r.expectations - r.held;
+    }
+  }
+  if (!cl.dump_state.empty() && final_state) {
+    Status s = write_file(cl.dump_state, state::to_json_text(*final_state));
+    if (!s.ok()) {
+      err << "ioas replay: " << s.error().message << "\n";
+      return kExitUsage;
+    }
+  }
+  bool pass = mismatched == 0 && disagreements == 0;
+  if (cl.json) {
+    out << json::write(json::Value::obj()
+                           .set("engines", json::Value::of(names))
+                           .set("lines", std::move(jlines))
+                           .set("summary", json::Value::obj()
+                                               .set("files", json::Value::of(static_cast<std::uint64_t>(traces.size())))
+                                               .set("lines", json::Value::of(static_cast<std::uint64_t>(lines)))
+                                               .set("expectations", json::Value::of(static_cast<std::uint64_t>(expectations)))
+                                               .set("held", json::Value::of(static_cast<std::uint64_t>(held)))
+                                               .set("failed", json::Value::of(static_cast<std::uint64_t>(mismatched)))
+                                               .set("disagreements", json::Value::of(static_cast<std::uint64_t>(disagreements)))
+                                               .set("pass", json::Value::of(pass))))
+        << "\n";
+    return pass ? kExitOk : kExitFailed;
+  }
+  out << "summary: " << traces.size() << " file(s), " << lines << " line(s), " << expectations
+      << " expectation(s): " << held << " held, " << mismatched << " failed; " << disagreements
+      << " disagreement(s) between engines => " << (pass ? "PASS" : "FAIL") << "\n";
+  return pass ? kExitOk : kExitFailed;
+}
+
+
+}  // namespace ioas::cli
