@@ -144,6 +144,8 @@ struct Object {
   u32 idev_id = 0;      // selftest device: its device
   u32 dev_flags = 0;    // device: MOCK_FLAGS_DEVICE_*
   bool huge = false;    // HWPT: a mock domain with 1 MiB pages too
+  bool dirty = false;   // HWPT: allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING
+  std::string holder;   // HWPT from HWPT_ALLOC: the engine device that keeps its domain in the IOAS
   std::vector<std::string> owners;  // IOAS: reserved owners added by ADD_RESERVED
 };
 
@@ -175,6 +177,7 @@ class Context {
   Rc option(void* cmd);
   Rc vfio_ioas(void* cmd);
   Rc get_hw_info(void* cmd);
+  Rc hwpt_alloc(void* cmd);
   Rc test_cmd(void* cmd);
   Rc add_reserved(iommu_test_cmd& cmd);
   Rc mock_domain(iommu_test_cmd& cmd);
@@ -254,7 +257,7 @@ const Context::Op* Context::find_op(unsigned long request) {
       IOAS_OP(IOMMU_IOAS_UNMAP, iommu_ioas_unmap, length, &Context::ioas_unmap),
       IOAS_OP(IOMMU_OPTION, iommu_option, val64, &Context::option),
       IOAS_OP(IOMMU_VFIO_IOAS, iommu_vfio_ioas, __reserved, &Context::vfio_ioas),
-      IOAS_OP_TODO(IOMMU_HWPT_ALLOC, iommu_hwpt_alloc, __reserved),
+      IOAS_OP(IOMMU_HWPT_ALLOC, iommu_hwpt_alloc, __reserved, &Context::hwpt_alloc),
       IOAS_OP(IOMMU_GET_HW_INFO, iommu_hw_info, __reserved, &Context::get_hw_info),
       IOAS_OP_TODO(IOMMU_HWPT_SET_DIRTY_TRACKING, iommu_hwpt_set_dirty_tracking, __reserved),
       IOAS_OP_TODO(IOMMU_HWPT_GET_DIRTY_BITMAP, iommu_hwpt_get_dirty_bitmap, data),
@@ -345,6 +348,7 @@ Rc Context::remove_object(u32 id) {
       break;
     }
     case ObjType::kHwpt:
+      if (!obj.holder.empty()) (void)engine_->detach(obj.holder);
       --objects_.at(obj.ioas_id).users;
       break;
     case ObjType::kDevice:
@@ -607,6 +611,44 @@ Rc Context::get_hw_info(void* p) {
   return respond(&cmd, sizeof(cmd));
 }
 
+// ---- IOMMU_HWPT_ALLOC (hw_pagetable.c's iommufd_hwpt_alloc; the mock
+// IOMMU's domain_alloc_user). A paging HWPT on an IOAS is a mock domain in
+// that IOAS before any device joins it: an engine device of its own (its
+// holder) keeps the domain attached. Nested HWPTs are not served. ----
+Rc Context::hwpt_alloc(void* p) {
+  auto& cmd = *static_cast<iommu_hwpt_alloc*>(p);
+  if (cmd.__reserved) return refuse(EOPNOTSUPP, "IOMMU_HWPT_ALLOC: __reserved must be 0");
+  if ((cmd.data_type == IOMMU_HWPT_DATA_NONE) != (cmd.data_len == 0))
+    return refuse(EINVAL, "IOMMU_HWPT_ALLOC: data_len must be 0 exactly when data_type is NONE");
+  Object* idev = get(cmd.dev_id, ObjType::kDevice);
+  if (!idev) return no_object("device", cmd.dev_id);
+  auto pt = objects_.find(cmd.pt_id);
+  if (pt == objects_.end()) return refuse(EINVAL, "IOMMU_HWPT_ALLOC: no object with id " + std::to_string(cmd.pt_id));
+  if (pt->second.type == ObjType::kHwpt)
+    return refuse(ENOTTY, "IOMMU_HWPT_ALLOC of a nested HWPT is not served by ioas yet");
+  if (pt->second.type != ObjType::kIoas) return refuse(EINVAL, "IOMMU_HWPT_ALLOC: pt_id is neither an IOAS nor a HWPT");
+  constexpr u32 kValid = IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
+  if (cmd.flags & ~kValid) return refuse(EOPNOTSUPP, "IOMMU_HWPT_ALLOC: unknown flags for a paging HWPT");
+  bool dirty = cmd.flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
+  if (cmd.data_len || (dirty && (idev->dev_flags & MOCK_FLAGS_DEVICE_NO_DIRTY)))
+    return refuse(EOPNOTSUPP, "IOMMU_HWPT_ALLOC: the mock IOMMU takes no data for a paging domain, and no "
+                              "dirty tracking for a MOCK_FLAGS_DEVICE_NO_DIRTY device");
+  AttachTarget t{cmd.pt_id, 0};
+  std::string holder = fresh("holder"), dom;
+  if (Rc rc = engine_attach(holder, idev->dev_flags, t, &dom)) return rc;
+  Object hwpt;
+  hwpt.type = ObjType::kHwpt;
+  hwpt.name = dom;
+  hwpt.ioas_id = cmd.pt_id;
+  hwpt.huge = (idev->dev_flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) != 0;
+  hwpt.dirty = dirty;
+  hwpt.holder = holder;
+  u32 id = alloc_id(hwpt);
+  ++objects_.at(cmd.pt_id).users;
+  cmd.out_hwpt_id = id;
+  return respond(&cmd, sizeof(cmd));
+}
+
 // ---- IOMMU_TEST_CMD (selftest.c's iommufd_test) ----
 Rc Context::test_cmd(void* p) {
   auto& cmd = *static_cast<iommu_test_cmd*>(p);
@@ -673,6 +715,8 @@ Rc Context::resolve_pt(u32 pt_id, AttachTarget& t) const {
 Rc Context::engine_attach(const std::string& dev, u32 dev_flags, const AttachTarget& t, std::string* dom) {
   if (!t.hwpt_id)
     if (Rc rc = check_areas_pinnable(t.ioas_id)) return rc;
+  if (t.hwpt_id && objects_.at(t.hwpt_id).dirty && (dev_flags & MOCK_FLAGS_DEVICE_NO_DIRTY))
+    return refuse(EINVAL, "attach: a MOCK_FLAGS_DEVICE_NO_DIRTY device cannot join a dirty-tracking domain");
   *dom = t.hwpt_id ? objects_.at(t.hwpt_id).name : fresh("hwpt");
   bool huge = t.hwpt_id ? objects_.at(t.hwpt_id).huge : (dev_flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) != 0;
   AttachArgs args;

@@ -550,6 +550,49 @@ TEST_P(Iommufd, ReplaceMovesTheDeviceAndTheEmptyAutomaticDomainGoes) {
   EXPECT_EQ(call(IOMMU_TEST_CMD, rep), ENOENT) << "not a selftest device";
 }
 
+TEST_P(Iommufd, HwptAllocChecksInTheKernelsOrderAndPutsADomainInTheIoas) {
+  uint32_t ioas = ioas_alloc();
+  iommu_test_cmd md = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, ioas);
+  md.mock_domain_flags.dev_flags = MOCK_FLAGS_DEVICE_NO_DIRTY;
+  ASSERT_EQ(call(IOMMU_TEST_CMD, md), 0) << ioas_iommufd_last_error();
+  uint32_t no_dirty_dev = md.mock_domain_flags.out_idev_id;
+  uint32_t other = ioas_alloc();
+  iommu_hwpt_alloc cmd{};
+  cmd.size = sizeof(cmd);
+  cmd.dev_id = no_dirty_dev;
+  cmd.pt_id = other;
+  cmd.__reserved = 1;
+  EXPECT_EQ(call(IOMMU_HWPT_ALLOC, cmd), EOPNOTSUPP);
+  cmd.__reserved = 0;
+  cmd.data_len = 4;
+  EXPECT_EQ(call(IOMMU_HWPT_ALLOC, cmd), EINVAL) << "data without a type";
+  cmd.data_len = 0;
+  cmd.dev_id = ioas;
+  EXPECT_EQ(call(IOMMU_HWPT_ALLOC, cmd), ENOENT) << "not a device";
+  cmd.dev_id = no_dirty_dev;
+  cmd.pt_id = 999;
+  EXPECT_EQ(call(IOMMU_HWPT_ALLOC, cmd), EINVAL) << "pt_id: no such object";
+  cmd.pt_id = other;
+  cmd.flags = IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
+  EXPECT_EQ(call(IOMMU_HWPT_ALLOC, cmd), EOPNOTSUPP) << "a NO_DIRTY device";
+  cmd.flags = 1u << 7;
+  EXPECT_EQ(call(IOMMU_HWPT_ALLOC, cmd), EOPNOTSUPP);
+  cmd.flags = 0;
+  ASSERT_EQ(call(IOMMU_HWPT_ALLOC, cmd), 0) << ioas_iommufd_last_error();
+  uint32_t hwpt = cmd.out_hwpt_id;
+  uint64_t alignment = 0;
+  ranges(other, &alignment);
+  EXPECT_EQ(alignment, kPage / 2) << "the HWPT's domain is in the IOAS before any device joins";
+  EXPECT_EQ(destroy(other), EBUSY);
+  iommu_test_cmd join = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN, hwpt);
+  ASSERT_EQ(call(IOMMU_TEST_CMD, join), 0) << ioas_iommufd_last_error();
+  EXPECT_EQ(join.mock_domain.out_hwpt_id, hwpt);
+  EXPECT_EQ(destroy(hwpt), EBUSY);
+  ASSERT_EQ(destroy(join.mock_domain.out_stdev_id), 0);
+  EXPECT_EQ(destroy(hwpt), 0) << "an allocated HWPT outlives its devices until destroyed";
+  EXPECT_EQ(destroy(other), 0);
+}
+
 TEST_P(Iommufd, MockDomainFlagsRefusesUnknownFlags) {
   uint32_t ioas = ioas_alloc();
   iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, ioas);
