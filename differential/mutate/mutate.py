@@ -43,6 +43,7 @@ Standard library only (python3 from Debian).
 
 import argparse
 import atexit
+import fcntl
 import hashlib
 import os
 import random
@@ -477,6 +478,12 @@ def run_cmd(cmd, timeout, cwd):
         os.killpg(p.pid, signal.SIGKILL)
         p.communicate()
         return None, ""
+    except BaseException:
+        # Ctrl-C or SIGTERM: the build or ctest runs in its own session, so
+        # it would outlive us; end it before the file is restored.
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        raise
 
 
 class Runner:
@@ -792,13 +799,23 @@ def main(argv=None):
     if a.self_test:
         return self_test()
     a.build = os.path.abspath(a.build)
-    restorer = Restorer(ROOT, os.path.join(a.build, "mutate.journal"))
-    on_signals(restorer)
-    rel = restorer.recover()
-    if rel:
-        print("restored %s from the journal of a run that was killed" % rel)
-    if a.restore:
-        return 0
+    if not a.list:
+        # One run per build dir: the lock is held until this process ends,
+        # so a journal found under it belongs to a run that died.
+        os.makedirs(a.build, exist_ok=True)
+        lock = open(os.path.join(a.build, "mutate.lock"), "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            print("another mutate.py runs in %s; wait for it or use another --build" % a.build, file=sys.stderr)
+            return 2
+        restorer = Restorer(ROOT, os.path.join(a.build, "mutate.journal"))
+        on_signals(restorer)
+        rel = restorer.recover()
+        if rel:
+            print("restored %s from the journal of a run that was killed" % rel)
+        if a.restore:
+            return 0
 
     mutants = all_mutants(ROOT, a.file)
     if a.file and not mutants:
@@ -844,12 +861,16 @@ def main(argv=None):
 
     try:
         results, times = run_sample(sample, equivalents, restorer, runner, ROOT, timeout, a.skip_equivalent)
-    finally:
+    except KeyboardInterrupt:
         restorer.restore()
-        if not a.no_final_rebuild:
-            # The objects of the last mutant are in the build dir: rebuild
-            # them from the restored sources.
-            runner.build(7200)
+        print("interrupted; sources restored. %s holds objects built from a mutant: rebuild it before use"
+              % a.build, file=sys.stderr)
+        return 130
+    restorer.restore()
+    if not a.no_final_rebuild:
+        # The objects of the last mutant are in the build dir: rebuild them
+        # from the restored sources.
+        runner.build(7200)
     survivors = [m for s, m in results if s == SURVIVED]
     if survivors:
         print("survivors (a test to add, or an entry for equivalent.txt):")
