@@ -123,13 +123,14 @@ bool user_range_mapped(u64 va, u64 len) {
 }
 
 // ---- the object table ----
-enum class ObjType { kIoas, kHwpt, kDevice, kSelftest };
+enum class ObjType { kIoas, kHwpt, kDevice, kSelftest, kAccess };
 const char* to_string(ObjType t) {
   switch (t) {
     case ObjType::kIoas: return "IOAS";
     case ObjType::kHwpt: return "HWPT";
     case ObjType::kDevice: return "device";
     case ObjType::kSelftest: return "selftest device";
+    case ObjType::kAccess: return "access";
   }
   return "?";
 }
@@ -147,6 +148,17 @@ struct Object {
   bool dirty = false;   // HWPT: allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING
   std::string holder;   // HWPT from HWPT_ALLOC: the engine device that keeps its domain in the IOAS
   std::vector<std::string> owners;  // IOAS: reserved owners added by ADD_RESERVED
+};
+
+// A selftest access (selftest.c's selftest_access): an object of the table
+// (ioas_id its IOAS) named to userspace by a descriptor of its own. Its items
+// are its pins, from id 0; an item whose engine pin an unmap released is
+// gone, as the kernel's unmap callback drops it.
+struct Access {
+  u32 obj_id = 0;
+  bool needs_pin = false;  // MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES
+  u32 next_item = 0;
+  std::map<u32, u32> items;  // item id -> engine pin id in the IOAS
 };
 
 class Context;
@@ -192,6 +204,28 @@ class Context {
   void drop_hwpt(u32 hwpt_id);
   Rc md_check_map(iommu_test_cmd& cmd);
   Rc md_check_refs(iommu_test_cmd& cmd);
+  Rc create_access(iommu_test_cmd& cmd);
+  Rc access_replace_ioas(iommu_test_cmd& cmd);
+  Rc access_pages(iommu_test_cmd& cmd);
+  Rc destroy_access_pages(iommu_test_cmd& cmd);
+  Rc access_rw(iommu_test_cmd& cmd);
+  Access* get_access(u32 fd, Rc& rc);
+  void prune_items(Access& a);
+  void unpin_all(Access& a);
+  // The user address behind each byte run of [iova, iova+len) in IOAS
+  // ioas_id: ENOENT where no area covers it, EPERM for a write to a
+  // read-only area (iopt_access_* checks).
+  struct Piece {
+    u64 uva = 0;
+    u64 len = 0;
+  };
+  Rc user_pieces(u32 ioas_id, u64 iova, u64 len, bool write, std::vector<Piece>& out) const;
+
+ public:
+  bool owns_access(int fd) const { return accesses_.count(fd) != 0; }
+  void release_access(int fd);
+
+ private:
 
   Object* get(u32 id, ObjType type);
   bool has_domain(u32 ioas_id) const {
@@ -217,6 +251,7 @@ class Context {
 
   std::unique_ptr<Engine> engine_;
   std::map<u32, Object> objects_;
+  std::map<int, Access> accesses_;  // by descriptor
   u64 counter_ = 0;
   bool account_mm_ = false;  // IOMMU_OPTION_RLIMIT_MODE
   u32 vfio_ioas_ = 0;        // IOMMU_VFIO_IOAS: the VFIO compatibility IOAS, 0 for none
@@ -352,7 +387,8 @@ Rc Context::remove_object(u32 id) {
       --objects_.at(obj.ioas_id).users;
       break;
     case ObjType::kDevice:
-      break;  // a device with users == 1 has no selftest device: never here
+    case ObjType::kAccess:
+      break;  // held by a selftest device or an access descriptor: never here
   }
   objects_.erase(id);
   if (vfio_ioas_ == id) vfio_ioas_ = 0;
@@ -664,11 +700,11 @@ Rc Context::test_cmd(void* p) {
       g_memory_limit = cmd.memory_limit.limit;
       return std::nullopt;
     case IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: return mock_domain_replace(cmd);
-    case IOMMU_TEST_OP_CREATE_ACCESS:
-    case IOMMU_TEST_OP_DESTROY_ACCESS_PAGES:
-    case IOMMU_TEST_OP_ACCESS_PAGES:
-    case IOMMU_TEST_OP_ACCESS_RW:
-    case IOMMU_TEST_OP_ACCESS_REPLACE_IOAS:
+    case IOMMU_TEST_OP_CREATE_ACCESS: return create_access(cmd);
+    case IOMMU_TEST_OP_DESTROY_ACCESS_PAGES: return destroy_access_pages(cmd);
+    case IOMMU_TEST_OP_ACCESS_PAGES: return access_pages(cmd);
+    case IOMMU_TEST_OP_ACCESS_RW: return access_rw(cmd);
+    case IOMMU_TEST_OP_ACCESS_REPLACE_IOAS: return access_replace_ioas(cmd);
     case IOMMU_TEST_OP_DIRTY:
     case IOMMU_TEST_OP_MD_CHECK_IOTLB:
     case IOMMU_TEST_OP_TRIGGER_IOPF:
@@ -836,16 +872,23 @@ Rc Context::md_check_map(iommu_test_cmd& cmd) {
 }
 
 void Context::count_pins(u64 va, u64 len, std::vector<u32>& refs) const {
-  // A source is pinned where an area of an IOAS with a domain maps it.
+  // A source is pinned where an area of an IOAS with a domain maps it, and
+  // where an access pinned it.
   std::map<std::string, std::vector<Range>> pinned;  // source -> user ranges
   std::map<std::string, u64> source_va;
   for (const MemoryInfo& m : engine_->memories()) source_va[m.source.name] = m.source.va;
   for (const std::string& name : engine_->ioas_names()) {
     auto s = engine_->snapshot(name);
-    if (!s.ok() || s.value().domains.empty()) continue;
+    if (!s.ok()) continue;
     for (const AreaInfo& a : s.value().areas) {
       u64 start = source_va[a.source] + a.offset;
-      pinned[a.source].push_back(Range{start, start + (a.iova.length() - 1)});
+      if (!s.value().domains.empty()) pinned[a.source].push_back(Range{start, start + (a.iova.length() - 1)});
+      // An access pins what it pinned, domain or not.
+      for (const PinInfo& p : s.value().pins) {
+        if (!p.iova.overlaps(a.iova)) continue;
+        u64 first = std::max(p.iova.start, a.iova.start), last = std::min(p.iova.last, a.iova.last);
+        pinned[a.source].push_back(Range{start + (first - a.iova.start), start + (last - a.iova.start)});
+      }
     }
   }
   for (const auto& [source, ranges] : pinned)
@@ -869,6 +912,214 @@ Rc Context::md_check_refs(iommu_test_cmd& cmd) {
       return refuse(EIO, "MD_CHECK_REFS: page " + std::to_string(i) + " is pinned " + std::to_string(refs[i]) +
                              " times, expected " + std::to_string(cmd.check_refs.refs));
   return std::nullopt;
+}
+
+// ---- accesses (selftest.c's selftest_access over iommufd_access) ----
+
+// The kernel caps ACCESS_PAGES and ACCESS_RW at 16 MiB (a kvzalloc limit).
+constexpr u64 kAccessMaxLen = 16ull << 20;
+
+Access* Context::get_access(u32 fd, Rc& rc) {
+  auto it = accesses_.find(static_cast<int>(fd));
+  if (it == accesses_.end()) {
+    rc = refuse(EBADFD, "no access descriptor " + std::to_string(fd));
+    return nullptr;
+  }
+  prune_items(it->second);
+  return &it->second;
+}
+
+// Items whose pin an unmap released are gone (the unmap callback).
+void Context::prune_items(Access& a) {
+  auto s = engine_->snapshot(objects_.at(objects_.at(a.obj_id).ioas_id).name);
+  std::set<u32> live;
+  if (s.ok())
+    for (const PinInfo& p : s.value().pins) live.insert(p.id);
+  std::erase_if(a.items, [&](const auto& item) { return !live.count(item.second); });
+}
+
+// The unmap callback over everything: every item is unpinned.
+void Context::unpin_all(Access& a) {
+  const std::string& ioas = objects_.at(objects_.at(a.obj_id).ioas_id).name;
+  for (const auto& [item, pin] : a.items) (void)engine_->unpin(ioas, pin);
+  a.items.clear();
+}
+
+Rc Context::create_access(iommu_test_cmd& cmd) {
+  u32 flags = cmd.create_access.flags;
+  if (flags & ~u32{MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES})
+    return refuse(EOPNOTSUPP, "CREATE_ACCESS: unknown flags");
+  int fd = memfd_create("ioas-iommufd-access", MFD_CLOEXEC);
+  if (fd < 0) return refuse(ENOMEM, "CREATE_ACCESS: no descriptor for the access");
+  // iommufd_access_create allocates the object, then it attaches to the IOAS.
+  Object obj;
+  obj.type = ObjType::kAccess;
+  obj.users = 2;  // the table's and the descriptor's
+  u32 id = alloc_id(obj);
+  Object* ioas = get(cmd.id, ObjType::kIoas);
+  if (!ioas) {
+    objects_.erase(id);
+    syscall(SYS_close, fd);  // not close(): the preload library would come back here
+    return no_object("IOAS", cmd.id);
+  }
+  ++ioas->users;
+  objects_.at(id).ioas_id = cmd.id;
+  cmd.create_access.out_access_fd = static_cast<u32>(fd);
+  if (Rc rc = respond(&cmd, sizeof(cmd))) {
+    --ioas->users;
+    objects_.erase(id);
+    syscall(SYS_close, fd);  // not close(): the preload library would come back here
+    return rc;
+  }
+  Access a;
+  a.obj_id = id;
+  a.needs_pin = (flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) != 0;
+  accesses_[fd] = a;
+  return std::nullopt;
+}
+
+// iommufd_access_replace: the access lets go of everything it pinned (the
+// unmap callback over all IOVA) and moves; the same IOAS is a no-op.
+Rc Context::access_replace_ioas(iommu_test_cmd& cmd) {
+  Rc rc;
+  Access* a = get_access(cmd.id, rc);
+  if (!a) return rc;
+  u32 new_id = cmd.access_replace_ioas.ioas_id;
+  Object* ioas = get(new_id, ObjType::kIoas);
+  if (!ioas) return no_object("IOAS", new_id);
+  Object& obj = objects_.at(a->obj_id);
+  if (obj.ioas_id == new_id) return std::nullopt;
+  unpin_all(*a);
+  ++ioas->users;
+  --objects_.at(obj.ioas_id).users;
+  obj.ioas_id = new_id;
+  release_unused_sources();
+  return std::nullopt;
+}
+
+// The user address runs behind [iova, iova+len) of an IOAS's areas.
+Rc Context::user_pieces(u32 ioas_id, u64 iova, u64 len, bool write, std::vector<Piece>& out) const {
+  if (!len) return refuse(EINVAL, "access: length 0");
+  auto range = Range::from_len(iova, len);
+  if (!range) return refuse(EOVERFLOW, "access: iova + length - 1 overflows");
+  auto s = engine_->snapshot(objects_.at(ioas_id).name);
+  if (Rc rc = from(s)) return rc;
+  std::map<std::string, u64> source_va;
+  for (const MemoryInfo& m : engine_->memories()) source_va[m.source.name] = m.source.va;
+  u64 cur = range->start;
+  for (;;) {
+    const AreaInfo* hit = nullptr;
+    for (const AreaInfo& a : s.value().areas)
+      if (a.iova.start <= cur && cur <= a.iova.last) hit = &a;
+    if (!hit) return refuse(ENOENT, "access: iova " + std::to_string(cur) + " is in no area");
+    if (write && hit->prot != Prot::kReadWrite) return refuse(EPERM, "access: write to a read-only area");
+    u64 last = std::min(hit->iova.last, range->last);
+    out.push_back(Piece{source_va[hit->source] + hit->offset + (cur - hit->iova.start), last - cur + 1});
+    if (last == range->last) return std::nullopt;
+    cur = last + 1;
+  }
+}
+
+// Pins [iova, iova+length) for an access created with NEEDS_PIN_PAGES, then
+// checks that the pinned pages are those of uptr (EBADE where not), as
+// iommufd_test_access_pages does.
+Rc Context::access_pages(iommu_test_cmd& cmd) {
+  u64 iova = cmd.access_pages.iova, length = cmd.access_pages.length, uptr = cmd.access_pages.uptr;
+  u32 flags = cmd.access_pages.flags;
+  if (length > kAccessMaxLen) return refuse(ENOMEM, "ACCESS_PAGES: length above 16 MiB");
+  if (flags & ~u32{MOCK_FLAGS_ACCESS_WRITE}) return refuse(EOPNOTSUPP, "ACCESS_PAGES: unknown flags");
+  Rc rc;
+  Access* a = get_access(cmd.id, rc);
+  if (!a) return rc;
+  if (!a->needs_pin) return refuse(EOPNOTSUPP, "ACCESS_PAGES: the access was created without NEEDS_PIN_PAGES");
+  bool write = flags & MOCK_FLAGS_ACCESS_WRITE;
+  u32 ioas_id = objects_.at(a->obj_id).ioas_id;
+  std::vector<Piece> pieces;
+  if (Rc bad = user_pieces(ioas_id, iova, length, write, pieces)) return bad;
+  const std::string& ioas = objects_.at(ioas_id).name;
+  auto pin = engine_->pin(ioas, PinArgs{iova, length, write, true});
+  if (Rc bad = from(pin)) return bad;
+  auto undo = [&](Rc why) {
+    (void)engine_->unpin(ioas, pin.value());
+    return why;
+  };
+  if (uptr) {
+    // Page by page from the page holding iova: the pinned page against the
+    // page of uptr at the same offset.
+    u64 user_page = uptr - (iova % kPage);
+    u64 first_page = iova - (iova % kPage);
+    u64 npages = ((iova + length + kPage - 1) / kPage) - first_page / kPage;
+    for (u64 i = 0; i != npages; ++i, user_page += kPage) {
+      u64 at = std::max(iova, first_page + i * kPage);
+      auto where = engine_->uva(ioas, at);
+      if (Rc bad = from(where)) return undo(bad);
+      if (!user_range_mapped(user_page, kPage)) return undo(refuse(EFAULT, "ACCESS_PAGES: uptr is not mapped"));
+      if ((where.value() & ~(kPage - 1)) != user_page)
+        return undo(refuse(EBADE, "ACCESS_PAGES: a pinned page is not the page of uptr"));
+    }
+  }
+  u32 item = a->next_item++;
+  a->items[item] = pin.value();
+  cmd.access_pages.out_access_pages_id = item;
+  if (Rc bad = respond(&cmd, sizeof(cmd))) {
+    a->items.erase(item);
+    return undo(bad);
+  }
+  return std::nullopt;
+}
+
+Rc Context::destroy_access_pages(iommu_test_cmd& cmd) {
+  Rc rc;
+  Access* a = get_access(cmd.id, rc);
+  if (!a) return rc;
+  auto it = a->items.find(cmd.destroy_access_pages.access_pages_id);
+  if (it == a->items.end())
+    return refuse(ENOENT, "DESTROY_ACCESS_PAGES: no item " + std::to_string(cmd.destroy_access_pages.access_pages_id));
+  (void)engine_->unpin(objects_.at(objects_.at(a->obj_id).ioas_id).name, it->second);
+  a->items.erase(it);
+  release_unused_sources();
+  return std::nullopt;
+}
+
+// Reads or writes the user memory behind [iova, iova+length) through a
+// buffer, as iommufd_test_access_rw and iommufd_access_rw do.
+Rc Context::access_rw(iommu_test_cmd& cmd) {
+  u64 iova = cmd.access_rw.iova, length = cmd.access_rw.length, uptr = cmd.access_rw.uptr;
+  u32 flags = cmd.access_rw.flags;
+  if (length > kAccessMaxLen) return refuse(ENOMEM, "ACCESS_RW: length above 16 MiB");
+  if (flags & ~u32{MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH})
+    return refuse(EOPNOTSUPP, "ACCESS_RW: unknown flags");
+  Rc rc;
+  Access* a = get_access(cmd.id, rc);
+  if (!a) return rc;
+  bool write = flags & MOCK_ACCESS_RW_WRITE;
+  std::vector<unsigned char> tmp(length);
+  if (write && !read_user(tmp.data(), uptr, length)) return refuse(EFAULT, "ACCESS_RW: cannot read uptr");
+  std::vector<Piece> pieces;
+  if (Rc bad = user_pieces(objects_.at(a->obj_id).ioas_id, iova, length, write, pieces)) return bad;
+  u64 done = 0;
+  for (const Piece& p : pieces) {
+    bool ok = write ? write_user(p.uva, tmp.data() + done, p.len) : read_user(tmp.data() + done, p.uva, p.len);
+    if (!ok) return refuse(EFAULT, "ACCESS_RW: the user memory of an area is not mapped any more");
+    done += p.len;
+  }
+  if (!write && !write_user(uptr, tmp.data(), length)) return refuse(EFAULT, "ACCESS_RW: cannot write uptr");
+  return std::nullopt;
+}
+
+// The access descriptor is closing (the file's release): the access unpins
+// everything, leaves its IOAS and its object goes.
+void Context::release_access(int fd) {
+  auto it = accesses_.find(fd);
+  if (it == accesses_.end()) return;
+  Access& a = it->second;
+  prune_items(a);
+  unpin_all(a);
+  Object& obj = objects_.at(a.obj_id);
+  --objects_.at(obj.ioas_id).users;
+  objects_.erase(a.obj_id);
+  accesses_.erase(it);
+  release_unused_sources();
 }
 
 std::unique_ptr<Engine> make_named_engine(const char* name) {
@@ -946,6 +1197,16 @@ extern "C" int ioas_iommufd_close(int handle) {
     ctx = std::move(it->second);
     g_contexts.erase(it);
   }
+  return 0;
+}
+
+extern "C" int ioas_iommufd_release_fd(int fd) {
+  std::lock_guard lock(g_lock);
+  for (auto& [h, ctx] : g_contexts)
+    if (ctx->owns_access(fd)) {
+      ctx->release_access(fd);
+      return 1;
+    }
   return 0;
 }
 

@@ -9,6 +9,7 @@
 // a descriptor goes to the layer; close, dup, dup2, dup3 and
 // fcntl(F_DUPFD, F_DUPFD_CLOEXEC) keep the table of descriptors: a context
 // lives while one of its descriptors is open, as the kernel's file does.
+// Closing an access descriptor (IOMMU_TEST_OP_CREATE_ACCESS) ends its access.
 // Everything else goes to the next definition (libc's) through
 // dlsym(RTLD_NEXT).
 //
@@ -184,6 +185,7 @@ int ioctl(int fd, unsigned long request, ...) {
 
 int close(int fd) {
   forget(fd);
+  ioas_iommufd_release_fd(fd);
   static auto real = next<close_fn>("close");
   return real(fd);
 }

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -674,6 +675,204 @@ TEST_P(Iommufd, ClosingReleasesEveryPin) {
   EXPECT_EQ(ioas_iommufd_close(other), -1);
   EXPECT_EQ(errno, EBADF);
 }
+
+// ---- accesses (selftest.c's CREATE_ACCESS, ACCESS_PAGES, ACCESS_RW, ...) ----
+
+// An access on `ioas`; its descriptor is closed (and the access released)
+// at the end of the test.
+struct AccessFd {
+  int fd = -1;
+  ~AccessFd() { close_now(); }
+  void close_now() {
+    if (fd < 0) return;
+    EXPECT_EQ(ioas_iommufd_release_fd(fd), 1) << "an access descriptor";
+    ::close(fd);
+    fd = -1;
+  }
+};
+
+class IommufdAccess : public Iommufd {
+ protected:
+  int create_access(uint32_t ioas, uint32_t flags, AccessFd& a) {
+    iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_CREATE_ACCESS, ioas);
+    cmd.create_access.flags = flags;
+    int rc = call(IOMMU_TEST_CMD, cmd);
+    if (rc == 0) a.fd = static_cast<int>(cmd.create_access.out_access_fd);
+    return rc;
+  }
+  int pages(const AccessFd& a, uint64_t iova, uint64_t length, uint64_t uptr, uint32_t flags, uint32_t* item) {
+    iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_ACCESS_PAGES, static_cast<uint32_t>(a.fd));
+    cmd.access_pages.iova = iova;
+    cmd.access_pages.length = length;
+    cmd.access_pages.uptr = uptr;
+    cmd.access_pages.flags = flags;
+    int rc = call(IOMMU_TEST_CMD, cmd);
+    if (item) *item = cmd.access_pages.out_access_pages_id;
+    return rc;
+  }
+  int destroy_pages(const AccessFd& a, uint32_t item) {
+    iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_DESTROY_ACCESS_PAGES, static_cast<uint32_t>(a.fd));
+    cmd.destroy_access_pages.access_pages_id = item;
+    return call(IOMMU_TEST_CMD, cmd);
+  }
+  int rw(const AccessFd& a, uint64_t iova, void* buf, uint64_t length, uint32_t flags) {
+    iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_ACCESS_RW, static_cast<uint32_t>(a.fd));
+    cmd.access_rw.iova = iova;
+    cmd.access_rw.length = length;
+    cmd.access_rw.uptr = reinterpret_cast<uint64_t>(buf);
+    cmd.access_rw.flags = flags;
+    return call(IOMMU_TEST_CMD, cmd);
+  }
+  int check_refs(const Buffer& b, uint32_t refs) {
+    iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_MD_CHECK_REFS, 0);
+    cmd.check_refs.uptr = b.va();
+    cmd.check_refs.length = b.len;
+    cmd.check_refs.refs = refs;
+    return call(IOMMU_TEST_CMD, cmd);
+  }
+};
+
+TEST_P(IommufdAccess, CreateChecksFlagsThenIoasAndHoldsTheIoas) {
+  uint32_t ioas = ioas_alloc();
+  AccessFd a;
+  EXPECT_EQ(create_access(ioas, 2, a), EOPNOTSUPP);
+  EXPECT_EQ(create_access(ioas + 10, 0, a), ENOENT);
+  EXPECT_EQ(ioas_alloc(), ioas + 1) << "the refused creates left no object";
+  ASSERT_EQ(create_access(ioas, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, a), 0) << ioas_iommufd_last_error();
+  EXPECT_GE(a.fd, 0);
+  EXPECT_EQ(ioas_alloc(), ioas + 3) << "the access is an object of the table";
+  EXPECT_EQ(destroy(ioas), EBUSY) << "the access holds its IOAS";
+  EXPECT_EQ(destroy(ioas + 2), EBUSY) << "the access object goes with its descriptor only";
+  a.close_now();
+  EXPECT_EQ(destroy(ioas), 0);
+  EXPECT_EQ(ioas_alloc(), ioas) << "the access's id is free again";
+}
+
+TEST_P(IommufdAccess, PagesChecksInTheKernelsOrder) {
+  uint32_t ioas = ioas_alloc();
+  Buffer b(4 * kPage);
+  uint64_t iova = MOCK_APERTURE_START;
+  ASSERT_EQ(map(ioas, b, &iova, IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_FIXED_IOVA), 0);
+  AccessFd plain, pin;
+  ASSERT_EQ(create_access(ioas, 0, plain), 0);
+  ASSERT_EQ(create_access(ioas, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, pin), 0);
+  uint32_t item = 0;
+  EXPECT_EQ(pages(pin, iova, (16u << 20) + 1, b.va(), 0, &item), ENOMEM);
+  EXPECT_EQ(pages(pin, iova, kPage, b.va(), 4, &item), EOPNOTSUPP);
+  AccessFd bogus;
+  bogus.fd = 9999;
+  EXPECT_EQ(pages(bogus, iova, kPage, b.va(), 0, &item), EBADFD);
+  bogus.fd = -1;
+  EXPECT_EQ(pages(plain, iova, kPage, b.va(), 0, &item), EOPNOTSUPP) << "not created with NEEDS_PIN_PAGES";
+  EXPECT_EQ(pages(pin, iova, 0, b.va(), 0, &item), EINVAL);
+  EXPECT_EQ(pages(pin, kU64Max - 10, 100, b.va(), 0, &item), EOVERFLOW);
+  EXPECT_EQ(pages(pin, iova + b.len, kPage, b.va(), 0, &item), ENOENT) << "past the area";
+  EXPECT_EQ(pages(pin, iova, kPage, b.va(), MOCK_FLAGS_ACCESS_WRITE, &item), EPERM) << "a read-only area";
+  EXPECT_EQ(pages(pin, iova, kPage, b.va() + kPage, 0, &item), EBADE) << "uptr is another page";
+  EXPECT_EQ(check_refs(b, 0), 0) << "every refused pin left nothing pinned";
+  ASSERT_EQ(pages(pin, iova + kPage, kPage, b.va() + kPage, 0, &item), 0) << ioas_iommufd_last_error();
+  EXPECT_EQ(item, 0u) << "items count from 0";
+  uint32_t second = 0;
+  ASSERT_EQ(pages(pin, iova + kPage, kPage, 0, 0, &second), 0) << "uptr 0 skips the page check";
+  EXPECT_EQ(second, 1u);
+}
+
+TEST_P(IommufdAccess, PinnedPagesCountAndDestroyingAnItemUnpinsIt) {
+  uint32_t ioas = ioas_alloc();
+  Buffer b(4 * kPage);
+  uint64_t iova = MOCK_APERTURE_START;
+  ASSERT_EQ(map(ioas, b, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), 0);
+  AccessFd a;
+  ASSERT_EQ(create_access(ioas, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, a), 0);
+  EXPECT_EQ(check_refs(b, 0), 0) << "no domain: nothing pinned yet";
+  uint32_t item = 0;
+  ASSERT_EQ(pages(a, iova, b.len, b.va(), MOCK_FLAGS_ACCESS_WRITE, &item), 0) << ioas_iommufd_last_error();
+  EXPECT_EQ(check_refs(b, 1), 0) << "the access pinned every page";
+  EXPECT_EQ(destroy_pages(a, item + 1), ENOENT);
+  EXPECT_EQ(destroy_pages(a, item), 0);
+  EXPECT_EQ(check_refs(b, 0), 0);
+  EXPECT_EQ(destroy_pages(a, item), ENOENT) << "already destroyed";
+}
+
+TEST_P(IommufdAccess, UnmapTellsTheAccessWhichDropsItsItems) {
+  uint32_t ioas = ioas_alloc();
+  Buffer b(4 * kPage);
+  uint64_t iova = MOCK_APERTURE_START;
+  ASSERT_EQ(map(ioas, b, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), 0);
+  AccessFd a;
+  ASSERT_EQ(create_access(ioas, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, a), 0);
+  uint32_t item = 0;
+  ASSERT_EQ(pages(a, iova + kPage, kPage, b.va() + kPage, 0, &item), 0);
+  uint64_t unmapped = 0;
+  EXPECT_EQ(unmap(ioas, iova, b.len, &unmapped), 0) << ioas_iommufd_last_error();
+  EXPECT_EQ(unmapped, b.len);
+  EXPECT_EQ(destroy_pages(a, item), ENOENT) << "the unmap callback removed the item";
+  EXPECT_EQ(check_refs(b, 0), 0);
+}
+
+TEST_P(IommufdAccess, RwReadsAndWritesTheUserMemoryAcrossAreas) {
+  uint32_t ioas = ioas_alloc();
+  Buffer b1(2 * kPage), b2(2 * kPage);
+  std::memset(b1.ptr, 0x11, b1.len);
+  std::memset(b2.ptr, 0x22, b2.len);
+  uint64_t iova = MOCK_APERTURE_START, iova2 = MOCK_APERTURE_START + b1.len;
+  ASSERT_EQ(map(ioas, b1, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), 0);
+  ASSERT_EQ(map(ioas, b2, &iova2, IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_FIXED_IOVA), 0);
+  AccessFd a;
+  ASSERT_EQ(create_access(ioas, 0, a), 0);
+  std::vector<unsigned char> tmp(100);
+  uint64_t at = iova + b1.len - 50;  // 50 bytes of each area
+  ASSERT_EQ(rw(a, at, tmp.data(), tmp.size(), MOCK_ACCESS_RW_SLOW_PATH), 0) << ioas_iommufd_last_error();
+  EXPECT_EQ(tmp[0], 0x11);
+  EXPECT_EQ(tmp[49], 0x11);
+  EXPECT_EQ(tmp[50], 0x22);
+  EXPECT_EQ(tmp[99], 0x22);
+  std::memset(tmp.data(), 0x33, tmp.size());
+  EXPECT_EQ(rw(a, at, tmp.data(), tmp.size(), MOCK_ACCESS_RW_WRITE), EPERM) << "the second area is read-only";
+  EXPECT_EQ(static_cast<unsigned char*>(b1.ptr)[b1.len - 1], 0x11) << "a refused write wrote nothing";
+  ASSERT_EQ(rw(a, at, tmp.data(), 50, MOCK_ACCESS_RW_WRITE), 0);
+  EXPECT_EQ(static_cast<unsigned char*>(b1.ptr)[b1.len - 50], 0x33);
+  EXPECT_EQ(static_cast<unsigned char*>(b1.ptr)[b1.len - 51], 0x11);
+
+  EXPECT_EQ(rw(a, at, tmp.data(), (16u << 20) + 1, 0), ENOMEM);
+  EXPECT_EQ(rw(a, at, tmp.data(), 1, 2), EOPNOTSUPP);
+  EXPECT_EQ(rw(a, at, tmp.data(), 0, 0), EINVAL);
+  EXPECT_EQ(rw(a, kU64Max - 10, tmp.data(), 20, 0), EOVERFLOW);
+  EXPECT_EQ(rw(a, iova2 + b2.len - 1, tmp.data(), 2, 0), ENOENT) << "past the last area";
+  EXPECT_EQ(rw(a, at, nullptr, 1, 0), EFAULT) << "uptr unwritable";
+  EXPECT_EQ(rw(a, at, nullptr, 1, MOCK_ACCESS_RW_WRITE), EFAULT) << "uptr unreadable";
+}
+
+TEST_P(IommufdAccess, ReplaceIoasDropsTheItemsAndMovesTheHold) {
+  uint32_t ioas = ioas_alloc(), other = ioas_alloc();
+  Buffer b(2 * kPage);
+  uint64_t iova = MOCK_APERTURE_START;
+  ASSERT_EQ(map(ioas, b, &iova, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), 0);
+  AccessFd a;
+  ASSERT_EQ(create_access(ioas, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, a), 0);
+  uint32_t item = 0;
+  ASSERT_EQ(pages(a, iova, b.len, b.va(), 0, &item), 0);
+  iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_ACCESS_REPLACE_IOAS, static_cast<uint32_t>(a.fd));
+  cmd.access_replace_ioas.ioas_id = other + 10;
+  EXPECT_EQ(call(IOMMU_TEST_CMD, cmd), ENOENT);
+  EXPECT_EQ(check_refs(b, 1), 0) << "a refused replace kept the pin";
+  cmd.access_replace_ioas.ioas_id = other;
+  ASSERT_EQ(call(IOMMU_TEST_CMD, cmd), 0) << ioas_iommufd_last_error();
+  EXPECT_EQ(check_refs(b, 0), 0) << "the items were released";
+  EXPECT_EQ(destroy_pages(a, item), ENOENT);
+  EXPECT_EQ(destroy(other), EBUSY) << "the access holds its new IOAS";
+  EXPECT_EQ(unmap(ioas, 0, kU64Max), 0);
+  EXPECT_EQ(destroy(ioas), 0) << "and no longer the old one";
+  std::vector<unsigned char> tmp(8);
+  EXPECT_EQ(rw(a, iova, tmp.data(), tmp.size(), 0), ENOENT) << "the new IOAS is empty";
+}
+
+TEST_P(IommufdAccess, ReleaseFdOfAnotherDescriptorIsZero) {
+  EXPECT_EQ(ioas_iommufd_release_fd(0), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, IommufdAccess, ::testing::Values("impl", "model"),
+                         [](const auto& info) { return std::string(info.param); });
 
 TEST(IommufdOpen, UnknownEngineIsEINVAL) {
   EXPECT_EQ(ioas_iommufd_open_engine("kernel"), -1);

@@ -38,6 +38,11 @@ int ioas_iommufd_close(int handle);
 /* What the last failed call of this thread was refused for ("" after a
  * success). */
 const char* ioas_iommufd_last_error(void);
+/* Descriptor fd is about to be closed. When it is an access descriptor from
+ * IOMMU_TEST_OP_CREATE_ACCESS, its access goes (it unpins everything and
+ * leaves its IOAS, as the kernel's release of the file) and 1 is returned;
+ * otherwise 0. The caller still closes fd. */
+int ioas_iommufd_release_fd(int fd);
 
 #ifdef __cplusplus
 }
