@@ -98,16 +98,18 @@ struct RangesOp {
   friend bool operator==(const RangesOp&, const RangesOp&) = default;
 };
 // `attach dev=NAME dom=NAME [fmt=..] [aperture=RANGE] [pgsizes=S,...]
-//  [resv=RANGE:TYPE,...]`. pgsize_bitmap has one bit per page size (each
-// size is a power of two; a size written twice counts once).
+//  [resv=RANGE:TYPE,...]`, fmt one of x86-64, arm-lpae, tce, mock.
+// pgsize_bitmap has one bit per page size (a size written twice counts
+// once); a size that is no power of two has no bit and is kept in
+// pgsizes_not_pow2 for attach to refuse (EINVAL), not rejected as malformed.
 struct AttachOp {
   std::string dev;
   std::string dom;
   std::optional<Format> fmt;
   std::optional<Range> aperture;
   std::optional<u64> pgsize_bitmap;
-  std::vector<u64> pgsizes_not_pow2;  // sizes written that are not powers of two (attach: EINVAL)
   std::vector<ResvRegion> resv;
+  std::vector<u64> pgsizes_not_pow2;  // sizes written that are not powers of two (attach: EINVAL)
   friend bool operator==(const AttachOp&, const AttachOp&) = default;
 };
 // `detach dev=NAME`

@@ -154,25 +154,33 @@ void MockTable::merge_blocks(Range r, u64 pgsizes, IotlbGather* g) {
   bool changed = false;
   Range hull{};
   const auto up = arith::align_up(r.start, kHugeSize);
-  if (up.wrapped) return;
-  for (u64 head = up.value; head <= r.last && r.last - head >= kHugeSize - 1; head += kHugeSize) {
+  if (up.wrapped || up.value > r.last || r.last - up.value < kHugeSize - 1) return;
+  // Whole 1 MiB blocks in r: [up, last_head] (no head + 1M - 1 can wrap).
+  const u64 last_head = arith::align_down(r.last - (kHugeSize - 1), kHugeSize);
+  // One 1 MiB block: merged when its 512 slots map 1 MiB-aligned, contiguous
+  // memory with one permission.
+  auto try_merge = [&](u64 head) {
     auto it = slots_.find(head / kSlot);
-    if (it == slots_.end() || (it->second & kHuge)) continue;
+    if (it == slots_.end() || (it->second & kHuge)) return;
     const u64 first = it->second;
-    if (!arith::is_aligned(slot_pa(first), kHugeSize)) continue;
-    bool ok = true;
+    if (!arith::is_aligned(slot_pa(first), kHugeSize)) return;
     auto h = it;
-    for (u64 k = 0; k < kSlotsPerHuge && ok; ++k, ++h)
-      ok = h != slots_.end() && h->first == head / kSlot + k &&
-           (h->second & kPfnMask) == (first & kPfnMask) + k && ((h->second ^ first) & kWritable) == 0;
-    if (!ok) continue;
+    for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h)
+      if (h == slots_.end() || h->first != head / kSlot + k || (h->second & kPfnMask) != (first & kPfnMask) + k ||
+          ((h->second ^ first) & kWritable) != 0)
+        return;
     h = it;
     for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h) h->second |= kHuge;
     stats_.leaf_writes += kSlotsPerHuge;
     const Range leaf{head, head + (kHugeSize - 1)};
     hull = changed ? Range{std::min(hull.start, leaf.start), std::max(hull.last, leaf.last)} : leaf;
     changed = true;
-    if (head > kMaxIova - kHugeSize) break;
+  };
+  // Visit only blocks that hold slots (the range may span 2^64 bytes).
+  for (auto it = slots_.lower_bound(up.value / kSlot); it != slots_.end() && it->first <= last_head / kSlot;) {
+    const u64 head = arith::align_down(it->first * kSlot, kHugeSize);
+    try_merge(head);
+    it = slots_.lower_bound(head / kSlot + kSlotsPerHuge);  // indices are below 2^53: no wrap
   }
   if (changed) {
     IotlbGather own(tlb_, mem_);
