@@ -7,6 +7,11 @@
 
 #include "pagetable.hpp"
 
+namespace ioas {
+// gtest (and so ctest's test names) show a Format parameter by its name.
+inline void PrintTo(Format f, std::ostream* os) { *os << to_string(f); }
+}  // namespace ioas
+
 namespace ioas::hw::testing {
 
 struct Fixture {

@@ -40,6 +40,9 @@ namespace ioas::testing {
 struct EngineFactory {
   std::string name;
   std::unique_ptr<Engine> (*make)();
+  // gtest (and so ctest's test names) show the parameter by its name, not
+  // as a byte dump.
+  friend void PrintTo(const EngineFactory& f, std::ostream* os) { *os << f.name; }
 };
 
 struct FactoryName {
