@@ -1,4 +1,4 @@
-// ioas_hw_bench: hw/ page-table costs (issue 4).
+// ioas_hw_bench: hw/ page-table costs.
 //   Map256x4K:      one map call of 256 x 4 KiB leaves into existing tables;
 //                   reported per entry against PlainStore256, a plain store of
 //                   the same 256 PTE values, measured in the same run.

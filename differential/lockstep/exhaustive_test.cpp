@@ -1,5 +1,5 @@
 // Every short operation sequence over a tiny address space, on the model and
-// the engine under test, compared after every operation (issue 3).
+// the engine under test, compared after every operation.
 //
 // The tiny space: IOVA unit = PAGE, and a domain whose aperture is
 // [0, 64 pages - 1] makes everything else reserved, so the valid space is 64

@@ -1,4 +1,4 @@
-// Security at the edges (issue 6): every operation whose arguments are
+// Security at the edges: every operation whose arguments are
 // addresses or lengths, at the values where arithmetic wraps (0, 1, PAGE-1,
 // PAGE, 2^63, 2^64-PAGE, 2^64-PAGE+1, 2^64-2, 2^64-1), on the model and the
 // checked impl engine in lockstep. Both must give the same answer, change

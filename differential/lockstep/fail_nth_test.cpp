@@ -1,4 +1,4 @@
-// The fail-nth sweep (the kernel's iommufd_fail_nth, issue 6): for each
+// The fail-nth sweep (the kernel's iommufd_fail_nth): for each
 // scenario, fail the 1st, 2nd, ... allocation (page-table pages and the
 // engine's own objects) of one mutating operation until it succeeds. After every injected failure the engine
 // must answer ENOMEM, pass its own verify() (the checked engine runs it

@@ -1,4 +1,4 @@
-// hw/vfio/vfio.hpp: a small C++ layer over Linux VFIO type1 (issue 8).
+// hw/vfio/vfio.hpp: a small C++ layer over Linux VFIO type1.
 //
 // What it covers, and nothing more: the container (/dev/vfio/vfio, API
 // version, the VFIO_TYPE1v2_IOMMU extension), groups (/dev/vfio/N, viability,

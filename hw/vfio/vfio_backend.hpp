@@ -1,5 +1,5 @@
 // hw/vfio/vfio_backend.hpp: an engine domain carried out by the kernel's
-// VFIO type1 (issue 8, step 2).
+// VFIO type1.
 //
 // table_factory() gives ImplOptions::tables (ioas/impl.hpp) a back end whose
 // tables send every change of the domain to a type1 container and keep the

@@ -1,4 +1,4 @@
-// hw/vm/vm_test.cpp: the in-guest proof of issue 8. Runs as the only program
+// hw/vm/vm_test.cpp: the in-guest VFIO proof. Runs as the only program
 // of a QEMU guest (hw/vm/run-vm-test builds the initramfs and boots it) whose
 // emulated Intel IOMMU translates the DMA of QEMU's `edu` PCI device, bound
 // to vfio-pci.

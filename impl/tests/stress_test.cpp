@@ -1,4 +1,4 @@
-// Concurrency stress (issue 6): several threads map, unmap, translate, pin,
+// Concurrency stress: several threads map, unmap, translate, pin,
 // cut and observe one engine at once, through the public interface and its
 // lock (include/ioas/impl.hpp). Under ThreadSanitizer (CI's build-tsan) any
 // data race is a report; here every answer is also checked:
