@@ -45,6 +45,8 @@ F next(const char* name) {
 
 using open_fn = int (*)(const char*, int, ...);
 using openat_fn = int (*)(int, const char*, int, ...);
+using open2_fn = int (*)(const char*, int);
+using openat2_fn = int (*)(int, const char*, int);
 using close_fn = int (*)(int);
 using ioctl_fn = int (*)(int, unsigned long, ...);
 using dup_fn = int (*)(int);
@@ -106,71 +108,44 @@ int handle_of(int fd) {
   return it == g_fds.end() ? -1 : it->second;
 }
 
-mode_t mode_arg(int flags, va_list ap) {
-  return (flags & (O_CREAT | O_TMPFILE)) ? static_cast<mode_t>(va_arg(ap, int)) : 0;
-}
+// An open-like function of libc: /dev/iommu opens a context, any other path
+// goes to libc's definition, with the mode argument when the flags say one
+// follows (O_CREAT, O_TMPFILE), as libc reads it.
+#define IOAS_OPEN_WITH_MODE(name, fn_type, params, args)                 \
+  int name params {                                                       \
+    if (is_device(path)) return open_device(flags);                       \
+    mode_t mode = 0;                                                      \
+    if (flags & (O_CREAT | O_TMPFILE)) {                                  \
+      va_list ap;                                                         \
+      va_start(ap, flags);                                                \
+      mode = static_cast<mode_t>(va_arg(ap, int));                        \
+      va_end(ap);                                                         \
+    }                                                                     \
+    static auto real = next<fn_type>(#name);                              \
+    return real args;                                                     \
+  }
+// glibc's fortified variants (_FORTIFY_SOURCE), which take no mode.
+#define IOAS_OPEN_FORTIFIED(name, fn_type, params, args) \
+  int name params {                                     \
+    if (is_device(path)) return open_device(flags);     \
+    static auto real = next<fn_type>(#name);            \
+    return real args;                                   \
+  }
 
 }  // namespace
 
 extern "C" {
 
-int open(const char* path, int flags, ...) {
-  if (is_device(path)) return open_device(flags);
-  va_list ap;
-  va_start(ap, flags);
-  mode_t mode = mode_arg(flags, ap);
-  va_end(ap);
-  static auto real = next<open_fn>("open");
-  return real(path, flags, mode);
-}
-
-int open64(const char* path, int flags, ...) {
-  if (is_device(path)) return open_device(flags);
-  va_list ap;
-  va_start(ap, flags);
-  mode_t mode = mode_arg(flags, ap);
-  va_end(ap);
-  static auto real = next<open_fn>("open64");
-  return real(path, flags, mode);
-}
-
-int openat(int dirfd, const char* path, int flags, ...) {
-  if (is_device(path)) return open_device(flags);
-  va_list ap;
-  va_start(ap, flags);
-  mode_t mode = mode_arg(flags, ap);
-  va_end(ap);
-  static auto real = next<openat_fn>("openat");
-  return real(dirfd, path, flags, mode);
-}
-
-int openat64(int dirfd, const char* path, int flags, ...) {
-  if (is_device(path)) return open_device(flags);
-  va_list ap;
-  va_start(ap, flags);
-  mode_t mode = mode_arg(flags, ap);
-  va_end(ap);
-  static auto real = next<openat_fn>("openat64");
-  return real(dirfd, path, flags, mode);
-}
-
-int __open_2(const char* path, int flags) {
-  if (is_device(path)) return open_device(flags);
-  static auto real = next<int (*)(const char*, int)>("__open_2");
-  return real(path, flags);
-}
-
-int __open64_2(const char* path, int flags) {
-  if (is_device(path)) return open_device(flags);
-  static auto real = next<int (*)(const char*, int)>("__open64_2");
-  return real(path, flags);
-}
-
-int __openat_2(int dirfd, const char* path, int flags) {
-  if (is_device(path)) return open_device(flags);
-  static auto real = next<int (*)(int, const char*, int)>("__openat_2");
-  return real(dirfd, path, flags);
-}
+IOAS_OPEN_WITH_MODE(open, open_fn, (const char* path, int flags, ...), (path, flags, mode))
+IOAS_OPEN_WITH_MODE(open64, open_fn, (const char* path, int flags, ...), (path, flags, mode))
+IOAS_OPEN_WITH_MODE(openat, openat_fn, (int dirfd, const char* path, int flags, ...),
+                    (dirfd, path, flags, mode))
+IOAS_OPEN_WITH_MODE(openat64, openat_fn, (int dirfd, const char* path, int flags, ...),
+                    (dirfd, path, flags, mode))
+IOAS_OPEN_FORTIFIED(__open_2, open2_fn, (const char* path, int flags), (path, flags))
+IOAS_OPEN_FORTIFIED(__open64_2, open2_fn, (const char* path, int flags), (path, flags))
+IOAS_OPEN_FORTIFIED(__openat_2, openat2_fn, (int dirfd, const char* path, int flags),
+                    (dirfd, path, flags))
 
 int ioctl(int fd, unsigned long request, ...) {
   va_list ap;

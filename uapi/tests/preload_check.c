@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ioas/uapi/iommufd.h"
@@ -63,6 +65,23 @@ int main(void)
 	CHECK(devnull >= 0);
 	CHECK(ioctl(devnull, IOMMU_IOAS_ALLOC, &bad) == -1 && errno == ENOTTY);
 	CHECK(close(devnull) == 0);
+
+	/* Other paths reach libc with the mode that follows O_CREAT. */
+	char dir[] = "/tmp/ioas-preload-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	umask(0);
+	char path[64];
+	snprintf(path, sizeof(path), "%s/by-open", dir);
+	int created = open(path, O_CREAT | O_WRONLY, 0604);
+	struct stat st;
+	CHECK(created >= 0 && fstat(created, &st) == 0 && (st.st_mode & 0777) == 0604);
+	CHECK(close(created) == 0 && unlink(path) == 0);
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	CHECK(dirfd >= 0);
+	created = openat(dirfd, "by-openat", O_CREAT | O_WRONLY, 0640);
+	CHECK(created >= 0 && fstat(created, &st) == 0 && (st.st_mode & 0777) == 0640);
+	CHECK(close(created) == 0 && unlinkat(dirfd, "by-openat", 0) == 0);
+	CHECK(close(dirfd) == 0 && rmdir(dir) == 0);
 
 	if (failures)
 		return 1;
