@@ -45,10 +45,13 @@ with open(f"{out}/peers.md", "w") as f:
     f.write(f"\nCPU time per automatic map + unmap of one 4 KiB area (the lowest hole is in the middle), "
             f"one run on {ctx.get('num_cpus')} CPUs at {ctx.get('date')}; (N×) = times slower than ioas (impl).\n")
 with open(f"{out}/plot.gp", "w") as f:
-    f.write(f'set terminal svg size 800,480 font "sans,12"\nset output "{out}/peers.svg"\n'
+    # The key goes below the axes so it never covers the data; titles are
+    # noenhanced so that gnuplot prints their underscores instead of making
+    # subscripts of what follows them.
+    f.write(f'set terminal svg size 800,560 font "sans,12"\nset output "{out}/peers.svg"\n'
             'set logscale xy\nset xlabel "live areas"\nset ylabel "ns per automatic map + unmap (CPU)"\n'
-            'set key top left\nset grid\nset format y "10^{%L}"\nset format x "10^{%L}"\n')
-    plots = [f'"{out}/{k.replace("/", "_").replace("<", "_").replace(">", "")}.dat" with linespoints lw 2 title "{names.get(k, k)}"'
+            'set key below\nset grid\nset format y "10^{%L}"\nset format x "10^{%L}"\n')
+    plots = [f'"{out}/{k.replace("/", "_").replace("<", "_").replace(">", "")}.dat" with linespoints lw 2 title "{names.get(k, k)}" noenhanced'
              for k in series]
     f.write("plot " + ", \\\n     ".join(plots) + "\n")
 PY
