@@ -765,6 +765,25 @@ TEST_P(IommufdDirty, TestOpDirtyFindsItsSlotByIovaOverPageSize) {
   EXPECT_EQ(read(b.len), (Bits{0, 2}));
 }
 
+TEST_P(IommufdDirty, AReadOnlySlotIsCountedButStaysClean) {
+  // The kernel's mock marks any mapped slot; the engines keep dirty bits
+  // only where a device can write (uapi/README.md, "Dirty tracking").
+  Buffer b(4 * kPage);
+  setup(false, b.va(), b.len);
+  Buffer ro(4 * kPage);
+  iommu_ioas_map cmd{};
+  cmd.size = sizeof(cmd);
+  cmd.flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_FIXED_IOVA;
+  cmd.ioas_id = ioas;
+  cmd.user_va = ro.va();
+  cmd.length = ro.len;
+  cmd.iova = kStart + b.len;
+  ASSERT_EQ(call(IOMMU_IOAS_MAP, cmd), 0) << ioas_iommufd_last_error();
+  ASSERT_EQ(tracking(hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), 0);
+  mark_slots({kSlot, b.len + kSlot}, 2 * b.len);
+  EXPECT_EQ(read(2 * b.len), Bits{1});
+}
+
 TEST_P(IommufdDirty, GetDirtyBitmapChecksInTheKernelsOrder) {
   Buffer b(8 * kPage);
   setup(false, b.va(), b.len);
