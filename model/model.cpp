@@ -238,22 +238,53 @@ bool domain_can_map(const World& w, const DomainRec& d, const AreaRec& a) {
 }
 
 
+// dirty_bytes is kept as normalize() leaves a list (sorted, disjoint, no two
+// adjacent), so each of these is one search or one pass: a device marks one
+// slot at a time, and a domain may hold tens of thousands of dirty ranges.
+
+// r joins the dirty bytes, merged with the ranges it overlaps or touches.
 void add_dirty(DomainRec& d, const Range& r) {
-  d.dirty_bytes.push_back(r);
-  d.dirty_bytes = normalize(std::move(d.dirty_bytes));
+  auto& v = d.dirty_bytes;
+  // [lo, hi): the ranges that overlap r or touch it; those before lo end
+  // before r.start - 1, those from hi start after r.last + 1.
+  auto lo = std::partition_point(v.begin(), v.end(),
+                                 [&](const Range& x) { return x.last < r.start && !x.precedes_adjacent(r); });
+  auto hi = std::partition_point(lo, v.end(), [&](const Range& x) { return x.start <= r.last || r.precedes_adjacent(x); });
+  Range merged = r;
+  if (lo != hi) merged = Range{std::min(r.start, lo->start), std::max(r.last, std::prev(hi)->last)};
+  v.insert(v.erase(lo, hi), merged);
 }
 
-void remove_dirty(DomainRec& d, const Range& r) {
+// The bytes of `clean` are dirty no more.
+void remove_dirty(DomainRec& d, std::vector<Range> clean) {
+  const std::vector<Range> keep = complement(clean);
   std::vector<Range> out;
+  std::size_t k = 0;
   for (const auto& x : d.dirty_bytes) {
-    if (!x.overlaps(r)) {
-      out.push_back(x);
-      continue;
-    }
-    if (x.start < r.start) out.push_back(Range{x.start, r.start - 1});
-    if (x.last > r.last) out.push_back(Range{r.last + 1, x.last});
+    while (k < keep.size() && keep[k].last < x.start) ++k;
+    for (std::size_t j = k; j < keep.size() && keep[j].start <= x.last; ++j)
+      out.push_back(Range{std::max(x.start, keep[j].start), std::min(x.last, keep[j].last)});
   }
   d.dirty_bytes = std::move(out);
+}
+
+// The first dirty range that ends at or after r.start.
+std::vector<Range>::const_iterator first_dirty_from(const DomainRec& d, const Range& r) {
+  return std::partition_point(d.dirty_bytes.begin(), d.dirty_bytes.end(),
+                              [&](const Range& x) { return x.last < r.start; });
+}
+
+// Whether any byte of r is dirty.
+bool dirty_in(const DomainRec& d, const Range& r) {
+  auto it = first_dirty_from(d, r);
+  return it != d.dirty_bytes.end() && it->start <= r.last;
+}
+
+// Whether every byte of r is dirty (no two dirty ranges are adjacent, so
+// one holds them all).
+bool dirty_throughout(const DomainRec& d, const Range& r) {
+  auto it = first_dirty_from(d, r);
+  return it != d.dirty_bytes.end() && it->contains(r);
 }
 
 // ---------------------------------------------------------------------------
@@ -485,7 +516,7 @@ class ModelEngine final : public Engine {
         unmapped += a.iova.length();
         next.memories.at(a.source).use_count--;
         for (auto& [dn, d] : next.domains)
-          if (d.ioas == nio.name) remove_dirty(d, a.iova);
+          if (d.ioas == nio.name) remove_dirty(d, {a.iova});
       } else {
         areas.push_back(std::move(a));
       }
@@ -801,10 +832,9 @@ class ModelEngine final : public Engine {
     if (len == 0) return err(EINVAL, what + ": length 0");
     auto end = arith::range_last(iova, len);
     if (end.overflow) return err(EOVERFLOW, what + ": iova + len passes 2^64-1");
-    World next = w_;
-    DomainRec& nd = next.domains.at(std::string(dom));
-    const IoasRec& io = next.ioases.at(nd.ioas);
+    const IoasRec& io = w_.ioases.at(d->ioas);
     DmaOutcome out;
+    std::vector<Range> written;  // the leaves it wrote, while tracking is on
     u64 cur = iova;
     for (;;) {
       const AreaRec* a = area_at(io, cur);
@@ -813,11 +843,17 @@ class ModelEngine final : public Engine {
         break;
       }
       const u64 upto = std::min(a->iova.last, end.last);
-      if (dir == DmaDir::kWrite && nd.dirty != DirtyMode::kOff)
-        add_dirty(nd, Range{leaf_of_impl(next, nd, *a, cur).start, leaf_of_impl(next, nd, *a, upto).last});
+      if (dir == DmaDir::kWrite && d->dirty != DirtyMode::kOff)
+        written.push_back(Range{leaf_of_impl(w_, *d, *a, cur).start, leaf_of_impl(w_, *d, *a, upto).last});
       if (upto == end.last) break;
       cur = upto + 1;
     }
+    // Writes to leaves already dirty change nothing.
+    if (std::all_of(written.begin(), written.end(), [&](const Range& r) { return dirty_throughout(*d, r); }))
+      return out;
+    World next = w_;
+    DomainRec& nd = next.domains.at(std::string(dom));
+    for (const Range& r : written) add_dirty(nd, r);
     RETURN_IF_ERROR_INSTALL(next);
     return out;
   }
@@ -859,7 +895,7 @@ class ModelEngine final : public Engine {
     if (!keep && !clean.empty()) {
       World next = w_;
       DomainRec& nd = next.domains.at(std::string(dom));
-      for (const auto& c : clean) remove_dirty(nd, c);
+      remove_dirty(nd, std::move(clean));
       RETURN_IF_ERROR_INSTALL(next);
     }
     return report;
@@ -881,9 +917,7 @@ class ModelEngine final : public Engine {
       if (!a.iova.overlaps(r)) continue;
       for (u64 y = std::max(a.iova.start, r.start);;) {
         const Range leaf = leaf_of_impl(w_, *d, a, y);
-        bool dirty = false;
-        if (d->dirty != DirtyMode::kOff)
-          for (const auto& x : d->dirty_bytes) dirty = dirty || x.overlaps(leaf);
+        const bool dirty = d->dirty != DirtyMode::kOff && dirty_in(*d, leaf);
         out.push_back(LeafInfo{leaf, area_pa(w_, a) + (leaf.start - a.iova.start), a.prot, dirty,
                                area_uaddr(w_, a) + (leaf.start - a.iova.start)});
         if (leaf.last >= std::min(a.iova.last, r.last)) break;
@@ -1068,9 +1102,14 @@ std::vector<Violation> verify(const World& w) {
         if (!domain_can_map(w, d, a))
           add(Invariant::kTranslation, name, "area " + str(a.iova) + " cannot be mapped in " + dn, a.iova.start);
       }
-      for (const auto& x : d.dirty_bytes)
-        if (!contiguous_cover(io, x))
-          add(Invariant::kTranslation, name, "dirty bytes " + str(x) + " of " + dn + " outside areas", x.start);
+      // A dirty range outside the areas overlaps a hole between them: one
+      // search per hole, each range named once.
+      auto x = d.dirty_bytes.begin();
+      for (const Range& hole : complement(areas)) {
+        x = std::partition_point(x, d.dirty_bytes.end(), [&](const Range& r) { return r.last < hole.start; });
+        for (; x != d.dirty_bytes.end() && x->start <= hole.last; ++x)
+          add(Invariant::kTranslation, name, "dirty bytes " + str(*x) + " of " + dn + " outside areas", x->start);
+      }
       if (d.devices.empty()) add(Invariant::kTranslation, name, "domain " + dn + " has no device", std::nullopt);
       for (const auto& dev : d.devices) {
         auto it = w.devices.find(dev);

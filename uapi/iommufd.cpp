@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cerrno>
 #include <cstdio>
@@ -190,6 +191,13 @@ class Context {
   Rc vfio_ioas(void* cmd);
   Rc get_hw_info(void* cmd);
   Rc hwpt_alloc(void* cmd);
+  Rc hwpt_set_dirty_tracking(void* cmd);
+  Rc hwpt_get_dirty_bitmap(void* cmd);
+  Rc test_dirty(iommu_test_cmd& cmd);
+  // Dirty tracking of a HWPT: whether the engine's domain tracks now.
+  Rc dirty_tracking_on(const Object& hwpt, bool& on) const;
+  struct DirtyBitmap;
+  Rc read_and_clear_dirty(const Object& hwpt, Range piece, bool keep, DirtyBitmap& bitmap);
   Rc test_cmd(void* cmd);
   Rc add_reserved(iommu_test_cmd& cmd);
   Rc mock_domain(iommu_test_cmd& cmd);
@@ -294,8 +302,9 @@ const Context::Op* Context::find_op(unsigned long request) {
       IOAS_OP(IOMMU_VFIO_IOAS, iommu_vfio_ioas, __reserved, &Context::vfio_ioas),
       IOAS_OP(IOMMU_HWPT_ALLOC, iommu_hwpt_alloc, __reserved, &Context::hwpt_alloc),
       IOAS_OP(IOMMU_GET_HW_INFO, iommu_hw_info, __reserved, &Context::get_hw_info),
-      IOAS_OP_TODO(IOMMU_HWPT_SET_DIRTY_TRACKING, iommu_hwpt_set_dirty_tracking, __reserved),
-      IOAS_OP_TODO(IOMMU_HWPT_GET_DIRTY_BITMAP, iommu_hwpt_get_dirty_bitmap, data),
+      IOAS_OP(IOMMU_HWPT_SET_DIRTY_TRACKING, iommu_hwpt_set_dirty_tracking, __reserved,
+              &Context::hwpt_set_dirty_tracking),
+      IOAS_OP(IOMMU_HWPT_GET_DIRTY_BITMAP, iommu_hwpt_get_dirty_bitmap, data, &Context::hwpt_get_dirty_bitmap),
       IOAS_OP_TODO(IOMMU_HWPT_INVALIDATE, iommu_hwpt_invalidate, __reserved),
       IOAS_OP_TODO(IOMMU_FAULT_QUEUE_ALLOC, iommu_fault_alloc, out_fault_fd),
       IOAS_OP(IOMMU_TEST_CMD, iommu_test_cmd, last, &Context::test_cmd),
@@ -685,6 +694,208 @@ Rc Context::hwpt_alloc(void* p) {
   return respond(&cmd, sizeof(cmd));
 }
 
+// ---- dirty tracking (hw_pagetable.c's iommufd_hwpt_set_dirty_tracking and
+// iommufd_hwpt_get_dirty_bitmap, io_pagetable.c, iova_bitmap.c; the mock
+// IOMMU's dirty_ops and selftest.c's iommufd_test_dirty). A HWPT allocated
+// with IOMMU_HWPT_ALLOC_DIRTY_TRACKING has the mock's dirty ops; any other
+// HWPT has none (EOPNOTSUPP). The engine's domain keeps the dirty state, as
+// the mock's xarray does: a device write marks its 2 KiB slot, and a leaf
+// (a slot, or a whole 1 MiB page) reads dirty when any of its slots is. ----
+
+Rc Context::dirty_tracking_on(const Object& hwpt, bool& on) const {
+  auto s = engine_->snapshot(objects_.at(hwpt.ioas_id).name);
+  if (Rc rc = from(s)) return rc;
+  for (const DomainInfo& d : s.value().domains)
+    if (d.name == hwpt.name) {
+      on = d.dirty != DirtyMode::kOff;
+      return std::nullopt;
+    }
+  return refuse(ENOENT, "the domain of HWPT " + hwpt.name + " is not in its IOAS");
+}
+
+Rc Context::hwpt_set_dirty_tracking(void* p) {
+  auto& cmd = *static_cast<iommu_hwpt_set_dirty_tracking*>(p);
+  // The kernel reads no __reserved here.
+  if (cmd.flags & ~u32{IOMMU_HWPT_DIRTY_TRACKING_ENABLE})
+    return refuse(EOPNOTSUPP, "IOMMU_HWPT_SET_DIRTY_TRACKING: unknown flags");
+  Object* hwpt = get(cmd.hwpt_id, ObjType::kHwpt);
+  if (!hwpt) return no_object("HWPT", cmd.hwpt_id);
+  if (!hwpt->dirty)
+    return refuse(EOPNOTSUPP, "IOMMU_HWPT_SET_DIRTY_TRACKING: HWPT " + std::to_string(cmd.hwpt_id) +
+                                  " was not allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING");
+  // Enabling clears every dirty bit first (iopt_clear_dirty_data); the
+  // engine's every mode change starts from a clean slate, and nothing can
+  // read the bits while tracking is off.
+  bool enable = cmd.flags & IOMMU_HWPT_DIRTY_TRACKING_ENABLE;
+  return from(engine_->set_dirty_tracking(hwpt->name, enable ? DirtyMode::kOn : DirtyMode::kOff));
+}
+
+// The caller's bitmap as iova_bitmap.c writes it. Bit n stands for the
+// 2^pgshift bytes at iova + (n << pgshift) (pgshift = __ffs(page_size)) and
+// lives at byte data + n / 8, bit n % 8 (bitmap_set on little-endian longs).
+// Bits are only ever set. A record not inside [iova, iova + length) sets
+// nothing and makes the call's answer EPROTO (the first such one), after the
+// walk. A record's bits go page of the bitmap by page; a page that cannot be
+// pinned for writing ends that record without an error, as
+// iova_bitmap_set does when iova_bitmap_advance_to fails.
+struct Context::DirtyBitmap {
+  u64 data = 0;
+  u64 iova = 0;
+  u64 length = 0;
+  unsigned pgshift = 0;
+  int err = 0;
+
+  void set(u64 rec_iova, u64 rec_len) {
+    if (!rec_len || rec_len > length || rec_iova < iova || rec_iova - iova > length - rec_len) {
+      if (!err) err = EPROTO;
+      return;
+    }
+    const u64 last_bit = (rec_iova - iova + (rec_len - 1)) >> pgshift;
+    for (u64 bit = (rec_iova - iova) >> pgshift; bit <= last_bit;) {
+      const u64 first_byte = data + bit / 8;
+      const u64 page_end = (first_byte & ~(kPage - 1)) + kPage;  // first byte past its page
+      const u64 upto = std::min(last_bit, (page_end - data) * 8 - 1);
+      const u64 last_byte = data + upto / 8;
+      std::vector<unsigned char> bytes(last_byte - first_byte + 1);
+      if (!read_user(bytes.data(), first_byte, bytes.size())) return;
+      for (u64 b = bit; b <= upto; ++b) bytes[(data + b / 8) - first_byte] |= static_cast<unsigned char>(1u << (b % 8));
+      if (!write_user(first_byte, bytes.data(), bytes.size())) return;
+      bit = upto + 1;
+    }
+  }
+};
+
+// The mock's read_and_clear_dirty over one piece of one area: from the
+// piece's first IOVA it steps slot by slot, and at a slot of a 1 MiB page by
+// the whole page: a dirty leaf is cleaned (unless `keep`) and recorded from
+// the IOVA the step stood at, for the leaf's length. (A walk that starts
+// inside a 1 MiB page so records past its end, and steps over the first slots
+// of the leaves after it.) The leaves it stood on are cleaned in the engine
+// one contiguous run at a time.
+Rc Context::read_and_clear_dirty(const Object& hwpt, Range piece, bool keep, DirtyBitmap& bitmap) {
+  auto leaves = engine_->leaves(hwpt.name, piece);
+  if (Rc rc = from(leaves)) return rc;
+  const std::vector<LeafInfo>& ls = leaves.value();
+  std::optional<Range> run;  // visited leaves not yet cleaned
+  bool run_dirty = false;
+  auto clean_run = [&]() -> Rc {
+    Rc rc;
+    if (run && run_dirty && !keep) rc = from(engine_->read_dirty(hwpt.name, run->start, run->length(), kMockPage, false));
+    run.reset();
+    run_dirty = false;
+    return rc;
+  };
+  size_t k = 0;
+  for (u64 iova = piece.start;;) {
+    while (k < ls.size() && ls[k].iova.last < iova) ++k;
+    u64 step = kMockPage;
+    if (k < ls.size() && ls[k].iova.start <= iova) {
+      const LeafInfo& leaf = ls[k];
+      step = leaf.iova.length();
+      if (leaf.dirty) bitmap.set(iova, step);
+      if (!run || run->last + 1 != leaf.iova.start)
+        if (Rc rc = clean_run()) return rc;
+      run = run ? Range{run->start, leaf.iova.last} : leaf.iova;
+      run_dirty = run_dirty || leaf.dirty;
+    }
+    if (piece.last - iova < step) break;
+    iova += step;
+  }
+  return clean_run();
+}
+
+Rc Context::hwpt_get_dirty_bitmap(void* p) {
+  auto& cmd = *static_cast<iommu_hwpt_get_dirty_bitmap*>(p);
+  if ((cmd.flags & ~u32{IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR}) || cmd.__reserved)
+    return refuse(EOPNOTSUPP, "IOMMU_HWPT_GET_DIRTY_BITMAP: unknown flags or non-zero __reserved");
+  Object* hwpt = get(cmd.hwpt_id, ObjType::kHwpt);
+  if (!hwpt) return no_object("HWPT", cmd.hwpt_id);
+  // iommufd_check_iova_range: the range against the IOAS's iova_alignment,
+  // then against page_size (which the kernel takes as a mask: only its
+  // lowest set bit decides the bitmap's granule).
+  const std::string what = "IOMMU_HWPT_GET_DIRTY_BITMAP";
+  if (!cmd.length) return refuse(EINVAL, what + ": length 0");
+  auto range = Range::from_len(cmd.iova, cmd.length);
+  if (!range) return refuse(EOVERFLOW, what + ": iova + length - 1 overflows");
+  const std::string& ioas = objects_.at(hwpt->ioas_id).name;
+  auto ranges = engine_->ranges(ioas);
+  if (Rc rc = from(ranges)) return rc;
+  const u64 alignment = ranges.value().alignment;
+  const u64 end = range->last + 1;  // 0 when the range ends at 2^64-1, aligned to anything
+  if ((cmd.iova & (alignment - 1)) || (end & (alignment - 1)))
+    return refuse(EINVAL, what + ": iova and iova + length must be multiples of the IOAS's iova_alignment " +
+                              std::to_string(alignment));
+  if (!cmd.page_size) return refuse(EINVAL, what + ": page_size 0");
+  if ((cmd.iova & (cmd.page_size - 1)) || (end & (cmd.page_size - 1)))
+    return refuse(EINVAL, what + ": iova and iova + length must be multiples of page_size");
+  if (!hwpt->dirty)
+    return refuse(EOPNOTSUPP, what + ": HWPT " + std::to_string(cmd.hwpt_id) +
+                                  " was not allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING");
+  bool on = false;
+  if (Rc rc = dirty_tracking_on(*hwpt, on)) return rc;
+  auto s = engine_->snapshot(ioas);
+  if (Rc rc = from(s)) return rc;
+  DirtyBitmap bitmap;
+  bitmap.data = cmd.data;
+  bitmap.iova = cmd.iova;
+  bitmap.length = cmd.length;
+  bitmap.pgshift = static_cast<unsigned>(std::countr_zero(cmd.page_size));
+  // iopt_for_each_contig_area: areas back to back from iova to the end; a
+  // hole stops the walk with EINVAL, after the areas before it were read.
+  u64 cur = range->start;
+  for (const AreaInfo& a : s.value().areas) {
+    if (a.iova.last < cur) continue;
+    if (a.iova.start > cur) break;
+    if (!on) return refuse(EINVAL, what + ": dirty tracking is off");
+    const Range piece{cur, std::min(a.iova.last, range->last)};
+    if (Rc rc = read_and_clear_dirty(*hwpt, piece, cmd.flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR, bitmap))
+      return rc;
+    if (piece.last == range->last) {
+      if (bitmap.err) return refuse(bitmap.err, what + ": a dirty leaf reaches past the range asked for");
+      return std::nullopt;
+    }
+    cur = piece.last + 1;
+  }
+  return refuse(EINVAL, what + ": " + std::to_string(cur) + " is in no area (the range must be mapped throughout)");
+}
+
+// IOMMU_TEST_OP_DIRTY: each set bit i of the bitmap at uptr marks one slot of
+// the mock domain dirty, a device write to it, and is counted when that slot
+// is mapped. The kernel finds the slot at xarray index (iova + i * page_size)
+// / page_size, whose slots are MOCK_IO_PAGE_SIZE apart: for page_size 2 KiB
+// that is the slot of iova + i * page_size. (A read-only slot is counted but
+// stays clean here: the engines record dirty only where a device can write.)
+Rc Context::test_dirty(iommu_test_cmd& cmd) {
+  const u64 iova = cmd.dirty.iova, length = cmd.dirty.length, page_size = cmd.dirty.page_size;
+  if (!page_size || !length || iova % page_size || length % page_size || !cmd.dirty.uptr)
+    return refuse(EINVAL, "TEST_OP_DIRTY: page_size and length must be non-zero, iova and length multiples "
+                          "of page_size, uptr set");
+  const u64 max = length / page_size;
+  constexpr u64 kMaxBits = (u64{16} << 20) * 8;
+  if (max > kMaxBits) return refuse(EOVERFLOW, "TEST_OP_DIRTY: more than 16M * 8 pages");
+  Object* hwpt = get(cmd.id, ObjType::kHwpt);
+  if (!hwpt) return no_object("HWPT", cmd.id);
+  bool on = false;
+  if (Rc rc = dirty_tracking_on(*hwpt, on)) return rc;
+  if (!on) return refuse(EINVAL, "TEST_OP_DIRTY: dirty tracking is off");
+  std::vector<unsigned char> bits((max + 7) / 8);
+  if (!read_user(bits.data(), cmd.dirty.uptr, bits.size())) return refuse(EFAULT, "TEST_OP_DIRTY: cannot read uptr");
+  u64 count = 0;
+  for (u64 i = 0; i != max; ++i) {
+    if (!(bits[i / 8] & (1u << (i % 8)))) continue;
+    const u64 index = (iova + i * page_size) / page_size;
+    if (index > kMaxIova / kMockPage) continue;  // no slot has that index
+    const u64 slot = index * kMockPage;
+    auto t = engine_->translate(hwpt->name, slot);
+    if (Rc rc = from(t)) return rc;
+    if (!t.value()) continue;
+    ++count;
+    if (Rc rc = from(engine_->dma(hwpt->name, DmaDir::kWrite, slot, kMockPage))) return rc;
+  }
+  cmd.dirty.out_nr_dirty = count;
+  return respond(&cmd, sizeof(cmd));
+}
+
 // ---- IOMMU_TEST_CMD (selftest.c's iommufd_test) ----
 Rc Context::test_cmd(void* p) {
   auto& cmd = *static_cast<iommu_test_cmd*>(p);
@@ -705,7 +916,7 @@ Rc Context::test_cmd(void* p) {
     case IOMMU_TEST_OP_ACCESS_PAGES: return access_pages(cmd);
     case IOMMU_TEST_OP_ACCESS_RW: return access_rw(cmd);
     case IOMMU_TEST_OP_ACCESS_REPLACE_IOAS: return access_replace_ioas(cmd);
-    case IOMMU_TEST_OP_DIRTY:
+    case IOMMU_TEST_OP_DIRTY: return test_dirty(cmd);
     case IOMMU_TEST_OP_MD_CHECK_IOTLB:
     case IOMMU_TEST_OP_TRIGGER_IOPF:
       return refuse(ENOTTY, "IOMMU_TEST_CMD op " + std::to_string(cmd.op) + " is not served by ioas yet");

@@ -594,6 +594,367 @@ TEST_P(Iommufd, HwptAllocChecksInTheKernelsOrderAndPutsADomainInTheIoas) {
   EXPECT_EQ(destroy(other), 0);
 }
 
+// ---- dirty tracking: IOMMU_HWPT_SET_DIRTY_TRACKING, IOMMU_HWPT_GET_DIRTY_BITMAP
+// and IOMMU_TEST_OP_DIRTY (hw_pagetable.c, io_pagetable.c, iova_bitmap.c,
+// selftest.c) ----
+
+constexpr uint64_t kSlot = kPage / 2;           // MOCK_IO_PAGE_SIZE
+constexpr uint64_t kHugeSlot = 512 * kSlot;     // MOCK_HUGE_PAGE_SIZE
+constexpr uint64_t kStart = MOCK_APERTURE_START;
+
+class IommufdDirty : public Iommufd {
+ protected:
+  // A device (huge: MOCK_FLAGS_DEVICE_HUGE_IOVA) in an IOAS of its own, and
+  // a second IOAS `ioas` with `len` bytes of `mem` mapped at kStart and a
+  // HWPT allocated for the device with IOMMU_HWPT_ALLOC_DIRTY_TRACKING, as
+  // the selftest's get_dirty_bitmap does.
+  void setup(bool huge, uint64_t va, uint64_t len) {
+    dev_ioas = ioas_alloc();
+    iommu_test_cmd md = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, dev_ioas);
+    md.mock_domain_flags.dev_flags = huge ? MOCK_FLAGS_DEVICE_HUGE_IOVA : 0;
+    ASSERT_EQ(call(IOMMU_TEST_CMD, md), 0) << ioas_iommufd_last_error();
+    idev = md.mock_domain_flags.out_idev_id;
+    auto_hwpt = md.mock_domain_flags.out_hwpt_id;
+    ioas = ioas_alloc();
+    ASSERT_EQ(map_at(ioas, va, len, kStart), 0) << ioas_iommufd_last_error();
+    ASSERT_EQ(hwpt_alloc(idev, ioas, IOMMU_HWPT_ALLOC_DIRTY_TRACKING, &hwpt), 0) << ioas_iommufd_last_error();
+  }
+  int map_at(uint32_t to, uint64_t va, uint64_t len, uint64_t iova) {
+    iommu_ioas_map cmd{};
+    cmd.size = sizeof(cmd);
+    cmd.flags = kRW | IOMMU_IOAS_MAP_FIXED_IOVA;
+    cmd.ioas_id = to;
+    cmd.user_va = va;
+    cmd.length = len;
+    cmd.iova = iova;
+    return call(IOMMU_IOAS_MAP, cmd);
+  }
+  int hwpt_alloc(uint32_t dev, uint32_t pt, uint32_t flags, uint32_t* out) {
+    iommu_hwpt_alloc cmd{};
+    cmd.size = sizeof(cmd);
+    cmd.flags = flags;
+    cmd.dev_id = dev;
+    cmd.pt_id = pt;
+    int rc = call(IOMMU_HWPT_ALLOC, cmd);
+    *out = cmd.out_hwpt_id;
+    return rc;
+  }
+  int tracking(uint32_t id, uint32_t flags, uint32_t reserved = 0) {
+    iommu_hwpt_set_dirty_tracking cmd{sizeof(cmd), flags, id, reserved};
+    return call(IOMMU_HWPT_SET_DIRTY_TRACKING, cmd);
+  }
+  // IOMMU_TEST_OP_DIRTY: the slots named by `bits` become dirty.
+  int mark(uint32_t id, uint64_t iova, uint64_t length, uint64_t page_size, const void* bits,
+           uint64_t* nr_dirty = nullptr) {
+    iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_DIRTY, id);
+    cmd.dirty.iova = iova;
+    cmd.dirty.length = length;
+    cmd.dirty.page_size = page_size;
+    cmd.dirty.uptr = reinterpret_cast<uint64_t>(bits);
+    int rc = call(IOMMU_TEST_CMD, cmd);
+    if (nr_dirty) *nr_dirty = cmd.dirty.out_nr_dirty;
+    return rc;
+  }
+  // Marks the slots at these byte offsets from kStart.
+  void mark_slots(std::initializer_list<uint64_t> offsets, uint64_t span) {
+    std::vector<uint8_t> bits(span / kSlot / 8 + 1, 0);
+    for (uint64_t off : offsets) bits[off / kSlot / 8] |= uint8_t(1u << (off / kSlot % 8));
+    uint64_t nr = 0;
+    ASSERT_EQ(mark(hwpt, kStart, span, kSlot, bits.data(), &nr), 0) << ioas_iommufd_last_error();
+    EXPECT_EQ(nr, offsets.size());
+  }
+  int get(uint32_t id, uint64_t iova, uint64_t length, uint64_t page_size, void* data, uint32_t flags = 0,
+          uint32_t reserved = 0) {
+    iommu_hwpt_get_dirty_bitmap cmd{};
+    cmd.size = sizeof(cmd);
+    cmd.hwpt_id = id;
+    cmd.flags = flags;
+    cmd.__reserved = reserved;
+    cmd.iova = iova;
+    cmd.length = length;
+    cmd.page_size = page_size;
+    cmd.data = reinterpret_cast<uint64_t>(data);
+    return call(IOMMU_HWPT_GET_DIRTY_BITMAP, cmd);
+  }
+  // The set bits of a bitmap of nbits bits.
+  static std::vector<uint64_t> set_bits(const std::vector<uint8_t>& bitmap, uint64_t nbits) {
+    std::vector<uint64_t> out;
+    for (uint64_t i = 0; i != nbits; ++i)
+      if (bitmap[i / 8] & (1u << (i % 8))) out.push_back(i);
+    return out;
+  }
+  // The bits the walk over [kStart, kStart + span) reports at page size kSlot.
+  std::vector<uint64_t> read(uint64_t span, uint32_t flags = 0) {
+    std::vector<uint8_t> bitmap(span / kSlot / 8 + 1, 0);
+    EXPECT_EQ(get(hwpt, kStart, span, kSlot, bitmap.data(), flags), 0) << ioas_iommufd_last_error();
+    return set_bits(bitmap, span / kSlot);
+  }
+
+  uint32_t dev_ioas = 0, idev = 0, auto_hwpt = 0, ioas = 0, hwpt = 0;
+};
+
+using Bits = std::vector<uint64_t>;
+
+TEST_P(IommufdDirty, HwptAllocDirtyIsRefusedForANoDirtyDeviceWhichCannotJoinADirtyHwpt) {
+  Buffer b(4 * kPage);
+  setup(false, b.va(), b.len);
+  iommu_test_cmd join = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, hwpt);
+  join.mock_domain_flags.dev_flags = MOCK_FLAGS_DEVICE_NO_DIRTY;
+  EXPECT_EQ(call(IOMMU_TEST_CMD, join), EINVAL) << "mock_domain_nop_attach: dirty ops and a NO_DIRTY device";
+  join.mock_domain_flags.dev_flags = 0;
+  ASSERT_EQ(call(IOMMU_TEST_CMD, join), 0) << "a device with dirty support joins";
+  EXPECT_EQ(join.mock_domain_flags.out_hwpt_id, hwpt);
+  EXPECT_EQ(join.mock_domain_flags.out_stdev_id, hwpt + 1) << "the refused join used no id";
+
+  iommu_test_cmd nd = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, dev_ioas);
+  nd.mock_domain_flags.dev_flags = MOCK_FLAGS_DEVICE_NO_DIRTY;
+  ASSERT_EQ(call(IOMMU_TEST_CMD, nd), 0) << ioas_iommufd_last_error();
+  uint32_t other = 0;
+  EXPECT_EQ(hwpt_alloc(nd.mock_domain_flags.out_idev_id, ioas, IOMMU_HWPT_ALLOC_DIRTY_TRACKING, &other), EOPNOTSUPP);
+  EXPECT_EQ(hwpt_alloc(nd.mock_domain_flags.out_idev_id, ioas, 0, &other), 0) << "without the flag it may";
+  EXPECT_EQ(tracking(other, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), EOPNOTSUPP) << "that HWPT has no dirty ops";
+}
+
+TEST_P(IommufdDirty, SetDirtyTrackingChecksFlagsThenHwptThenDirtyOps) {
+  Buffer b(4 * kPage);
+  setup(false, b.va(), b.len);
+  EXPECT_EQ(tracking(999, 2), EOPNOTSUPP) << "flags first";
+  EXPECT_EQ(tracking(999, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), ENOENT);
+  EXPECT_EQ(tracking(ioas, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), ENOENT) << "an IOAS is no HWPT";
+  EXPECT_EQ(tracking(auto_hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), EOPNOTSUPP) << "allocated without the flag";
+  EXPECT_EQ(tracking(auto_hwpt, 0), EOPNOTSUPP) << "disabling too needs dirty ops";
+  EXPECT_EQ(tracking(hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE, 7), 0) << "the kernel reads no __reserved here";
+  EXPECT_EQ(tracking(hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), 0) << "enabling twice is fine";
+  EXPECT_EQ(tracking(hwpt, 0), 0);
+  EXPECT_EQ(tracking(hwpt, 0), 0) << "disabling twice is fine";
+}
+
+TEST_P(IommufdDirty, TestOpDirtyChecksArgumentsThenHwptThenTracking) {
+  Buffer b(4 * kPage);
+  setup(false, b.va(), b.len);
+  uint64_t bits = ~uint64_t{0};
+  EXPECT_EQ(mark(999, kStart, b.len, 0, &bits), EINVAL) << "page_size 0, before the HWPT";
+  EXPECT_EQ(mark(999, kStart, 0, kSlot, &bits), EINVAL) << "length 0";
+  EXPECT_EQ(mark(999, kStart + 1, b.len, kSlot, &bits), EINVAL) << "iova % page_size";
+  EXPECT_EQ(mark(999, kStart, b.len + 1, kSlot, &bits), EINVAL) << "length % page_size";
+  EXPECT_EQ(mark(999, kStart, b.len, kSlot, nullptr), EINVAL) << "no uptr";
+  EXPECT_EQ(mark(999, 0, (uint64_t{16} << 20) * 8 + 1, 1, &bits), EOVERFLOW) << "more than 16M * 8 bits";
+  EXPECT_EQ(mark(999, kStart, b.len, kSlot, &bits), ENOENT);
+  EXPECT_EQ(mark(ioas, kStart, b.len, kSlot, &bits), ENOENT) << "an IOAS is no HWPT";
+  EXPECT_EQ(mark(hwpt, kStart, b.len, kSlot, &bits), EINVAL) << "tracking is off";
+  ASSERT_EQ(tracking(hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), 0);
+  EXPECT_EQ(mark(hwpt, kStart, b.len, kSlot, reinterpret_cast<void*>(8)), EFAULT);
+  EXPECT_EQ(read(b.len), Bits{}) << "refused marks marked nothing";
+  uint64_t nr = 0;
+  ASSERT_EQ(mark(hwpt, kStart - 2 * kSlot, b.len + 4 * kSlot, kSlot, &bits, &nr), 0);
+  EXPECT_EQ(nr, b.len / kSlot) << "only mapped slots count";
+  EXPECT_EQ(read(b.len).size(), b.len / kSlot);
+}
+
+TEST_P(IommufdDirty, TestOpDirtyFindsItsSlotByIovaOverPageSize) {
+  // selftest.c (6.12) looks the slot up at xarray index cur / page_size,
+  // whose entries are MOCK_IO_PAGE_SIZE apart: with page_size 4K, bit i of
+  // a mark at 2 * kStart is the slot at kStart + i * 2K.
+  Buffer b(4 * kPage);
+  setup(false, b.va(), b.len);
+  ASSERT_EQ(tracking(hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), 0);
+  uint8_t bits = 0b101;
+  uint64_t nr = 0;
+  ASSERT_EQ(mark(hwpt, 2 * kStart, 8 * kPage, kPage, &bits, &nr), 0) << ioas_iommufd_last_error();
+  EXPECT_EQ(nr, 2u);
+  EXPECT_EQ(read(b.len), (Bits{0, 2}));
+}
+
+TEST_P(IommufdDirty, AReadOnlySlotIsCountedButStaysClean) {
+  // The kernel's mock marks any mapped slot; the engines keep dirty bits
+  // only where a device can write (uapi/README.md, "Dirty tracking").
+  Buffer b(4 * kPage);
+  setup(false, b.va(), b.len);
+  Buffer ro(4 * kPage);
+  iommu_ioas_map cmd{};
+  cmd.size = sizeof(cmd);
+  cmd.flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_FIXED_IOVA;
+  cmd.ioas_id = ioas;
+  cmd.user_va = ro.va();
+  cmd.length = ro.len;
+  cmd.iova = kStart + b.len;
+  ASSERT_EQ(call(IOMMU_IOAS_MAP, cmd), 0) << ioas_iommufd_last_error();
+  ASSERT_EQ(tracking(hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), 0);
+  mark_slots({kSlot, b.len + kSlot}, 2 * b.len);
+  EXPECT_EQ(read(2 * b.len), Bits{1});
+}
+
+TEST_P(IommufdDirty, GetDirtyBitmapChecksInTheKernelsOrder) {
+  Buffer b(8 * kPage);
+  setup(false, b.va(), b.len);
+  uint64_t bitmap = 0;
+  EXPECT_EQ(get(999, kStart, b.len, kSlot, &bitmap, 2), EOPNOTSUPP) << "flags, before the HWPT";
+  EXPECT_EQ(get(999, kStart, b.len, kSlot, &bitmap, 0, 1), EOPNOTSUPP) << "__reserved";
+  EXPECT_EQ(get(999, kStart, b.len, kSlot, &bitmap), ENOENT);
+  EXPECT_EQ(get(ioas, kStart, b.len, kSlot, &bitmap), ENOENT) << "an IOAS is no HWPT";
+  // iommufd_check_iova_range, before the dirty ops: a HWPT without them
+  // answers its errors first.
+  for (uint32_t id : {hwpt, auto_hwpt}) {
+    EXPECT_EQ(get(id, kStart, 0, 0, &bitmap), EINVAL) << "length 0";
+    EXPECT_EQ(get(id, kU64Max - kSlot + 1, 2 * kSlot, 0, &bitmap), EOVERFLOW) << "iova + length - 1, before page_size";
+    EXPECT_EQ(get(id, kStart + kSlot / 2, b.len, 0, &bitmap), EINVAL) << "iova off the IOAS's 2K alignment";
+    EXPECT_EQ(get(id, kStart, b.len - kSlot / 2, 0, &bitmap), EINVAL) << "end off the IOAS's 2K alignment";
+    EXPECT_EQ(get(id, kStart, b.len, 0, &bitmap), EINVAL) << "page_size 0";
+    EXPECT_EQ(get(id, kStart + kSlot, b.len - kSlot, kPage, &bitmap), EINVAL) << "iova off page_size";
+    EXPECT_EQ(get(id, kStart, b.len - kSlot, kPage, &bitmap), EINVAL) << "end off page_size";
+  }
+  EXPECT_EQ(get(auto_hwpt, kStart, b.len, kSlot, &bitmap), EOPNOTSUPP) << "no dirty ops";
+  EXPECT_EQ(get(hwpt, kStart, b.len, kSlot, &bitmap), EINVAL) << "tracking is off";
+  ASSERT_EQ(tracking(hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), 0);
+  EXPECT_EQ(get(hwpt, kStart - kSlot, b.len, kSlot, &bitmap), EINVAL) << "the range starts in a hole";
+  EXPECT_EQ(get(hwpt, kStart, b.len + kSlot, kSlot, &bitmap), EINVAL) << "the range ends in a hole";
+  EXPECT_EQ(get(hwpt, kStart, b.len, kSlot, &bitmap), 0);
+  EXPECT_EQ(bitmap, 0u) << "nothing is dirty";
+}
+
+TEST_P(IommufdDirty, BitmapHoldsTheDirtySlotsAndReadingClearsThemUnlessNoClear) {
+  Buffer b(32 * kPage);  // 64 slots, the bitmap one u64
+  setup(false, b.va(), b.len);
+  ASSERT_EQ(tracking(hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), 0);
+  mark_slots({0, 1 * kSlot, 5 * kSlot, 17 * kSlot, 40 * kSlot, 63 * kSlot}, b.len);
+  const Bits pattern{0, 1, 5, 17, 40, 63};
+  EXPECT_EQ(read(b.len, IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR), pattern);
+  EXPECT_EQ(read(b.len, IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR), pattern) << "NO_CLEAR kept them";
+  EXPECT_EQ(read(b.len), pattern);
+  EXPECT_EQ(read(b.len), Bits{}) << "the read cleared them";
+
+  // One bit per 4K: a page is dirty when either of its slots is.
+  mark_slots({0, 1 * kSlot, 5 * kSlot, 17 * kSlot, 40 * kSlot, 63 * kSlot}, b.len);
+  std::vector<uint8_t> by_page(8, 0);
+  ASSERT_EQ(get(hwpt, kStart, b.len, kPage, by_page.data()), 0);
+  EXPECT_EQ(set_bits(by_page, 32), (Bits{0, 2, 8, 20, 31}));
+  EXPECT_EQ(read(b.len), Bits{});
+
+  // Only a part: bits from the range's start, the rest untouched and dirty.
+  mark_slots({1 * kSlot, 5 * kSlot, 17 * kSlot}, b.len);
+  std::vector<uint8_t> part(8, 0);
+  ASSERT_EQ(get(hwpt, kStart + 4 * kSlot, 8 * kSlot, kSlot, part.data()), 0);
+  EXPECT_EQ(set_bits(part, 64), Bits{1});
+  EXPECT_EQ(read(b.len), (Bits{1, 17}));
+  EXPECT_EQ(read(b.len), Bits{});
+}
+
+TEST_P(IommufdDirty, BitmapBitsAreOnlySetAtAnyByteOfTheCallersMemory) {
+  Buffer b(32 * kPage);
+  setup(false, b.va(), b.len);
+  ASSERT_EQ(tracking(hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), 0);
+  // The bitmap straddles a page boundary at an odd address; bits already
+  // set stay set (iova_bitmap_set only sets).
+  Buffer mem(2 * kPage);
+  uint8_t* data = static_cast<uint8_t*>(mem.ptr) + kPage - 3;
+  std::memset(mem.ptr, 0, mem.len);
+  data[0] = 0x80;
+  data[7] = 0x01;
+  mark_slots({0, 23 * kSlot, 24 * kSlot, 62 * kSlot}, b.len);
+  ASSERT_EQ(get(hwpt, kStart, b.len, kSlot, data), 0);
+  std::vector<uint8_t> got(data, data + 8);
+  EXPECT_EQ(set_bits(got, 64), (Bits{0, 7, 23, 24, 56, 62}));
+  EXPECT_EQ(data[-1], 0) << "nothing before the bitmap";
+  EXPECT_EQ(data[8], 0) << "nothing after it";
+}
+
+TEST_P(IommufdDirty, AnUnwritableBitmapLosesTheBitsWithoutAnError) {
+  Buffer b(32 * kPage);
+  setup(false, b.va(), b.len);
+  ASSERT_EQ(tracking(hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), 0);
+  mark_slots({3 * kSlot}, b.len);
+  Buffer ro(kPage);
+  ASSERT_EQ(mprotect(ro.ptr, ro.len, PROT_READ), 0);
+  EXPECT_EQ(get(hwpt, kStart, b.len, kSlot, ro.ptr), 0) << "iova_bitmap_set drops a record it cannot pin";
+  EXPECT_EQ(static_cast<uint8_t*>(ro.ptr)[0], 0);
+  EXPECT_EQ(read(b.len), Bits{}) << "the slot was cleaned all the same";
+}
+
+TEST_P(IommufdDirty, AHoleStopsTheWalkAfterTheAreasBeforeItWereRead) {
+  Buffer b(8 * kPage);  // 16 slots at kStart, then a hole of 16 slots, then 16 more
+  setup(false, b.va(), b.len);
+  Buffer c(8 * kPage);
+  ASSERT_EQ(map_at(ioas, c.va(), c.len, kStart + 2 * b.len), 0);
+  ASSERT_EQ(tracking(hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), 0);
+  mark_slots({2 * kSlot, 33 * kSlot}, 3 * b.len);
+  std::vector<uint8_t> bitmap(8, 0);
+  EXPECT_EQ(get(hwpt, kStart, 3 * b.len, kSlot, bitmap.data()), EINVAL);
+  EXPECT_EQ(set_bits(bitmap, 48), Bits{2}) << "the first area was read";
+  EXPECT_EQ(read(b.len), Bits{}) << "and cleaned";
+  std::fill(bitmap.begin(), bitmap.end(), 0);
+  ASSERT_EQ(get(hwpt, kStart + 2 * b.len, c.len, kSlot, bitmap.data()), 0);
+  EXPECT_EQ(set_bits(bitmap, 16), Bits{1}) << "the area past the hole was not";
+}
+
+TEST_P(IommufdDirty, TrackingOffAndOnAgainStartsClean) {
+  Buffer b(8 * kPage);
+  setup(false, b.va(), b.len);
+  ASSERT_EQ(tracking(hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), 0);
+  mark_slots({4 * kSlot}, b.len);
+  ASSERT_EQ(tracking(hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), 0);
+  EXPECT_EQ(read(b.len), Bits{}) << "enabling again clears";
+  mark_slots({4 * kSlot}, b.len);
+  ASSERT_EQ(tracking(hwpt, 0), 0);
+  std::vector<uint8_t> bitmap(8, 0);
+  EXPECT_EQ(get(hwpt, kStart, b.len, kSlot, bitmap.data()), EINVAL) << "tracking is off";
+  ASSERT_EQ(tracking(hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), 0);
+  EXPECT_EQ(read(b.len), Bits{});
+}
+
+// A HWPT of a MOCK_FLAGS_DEVICE_HUGE_IOVA device maps 1M-aligned memory with
+// 1M leaves (pa = va: the buffer is 1M aligned in this process).
+class IommufdDirtyHuge : public IommufdDirty {
+ protected:
+  void SetUp() override {
+    IommufdDirty::SetUp();
+    const uint64_t va = (mem.va() + kHugeSlot - 1) & ~(kHugeSlot - 1);
+    setup(true, va, 2 * kHugeSlot);
+    ASSERT_EQ(tracking(hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), 0);
+  }
+  static Bits range(uint64_t first, uint64_t last) {
+    Bits out;
+    for (uint64_t i = first; i <= last; ++i) out.push_back(i);
+    return out;
+  }
+  Buffer mem{3 * kHugeSlot};
+};
+
+TEST_P(IommufdDirtyHuge, ALargeLeafReadsDirtyWholeAndIsCleanedWhole) {
+  mark_slots({kHugeSlot + 7 * kSlot}, 2 * kHugeSlot);
+  EXPECT_EQ(read(2 * kHugeSlot, IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR), range(512, 1023))
+      << "one slot written: all 512 pages of its 1M leaf";
+  std::vector<uint8_t> by_mb(1, 0);
+  ASSERT_EQ(get(hwpt, kStart, 2 * kHugeSlot, kHugeSlot, by_mb.data(), IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR), 0);
+  EXPECT_EQ(by_mb[0], 0b10);
+  // Reading a part of the leaf cleans all of it.
+  std::vector<uint8_t> part(8, 0);
+  ASSERT_EQ(get(hwpt, kStart + kHugeSlot, 2 * kSlot, kSlot, part.data()), EPROTO)
+      << "the leaf reaches past the range: iova_bitmap_set refuses it";
+  EXPECT_EQ(set_bits(part, 64), Bits{});
+  EXPECT_EQ(read(2 * kHugeSlot), Bits{}) << "and the leaf was cleaned";
+}
+
+TEST_P(IommufdDirtyHuge, AWalkStartingInsideALargeLeafRecordsFromThere) {
+  // The mock steps 1M from where it stands: from kStart + 2K, leaf 0 is
+  // recorded as [kStart + 2K, kStart + 1M + 2K), its last bit on leaf 1,
+  // and leaf 1 as [kStart + 1M + 2K, ...), past the range's end: EPROTO.
+  const uint64_t from = kStart + kSlot, len = 2 * kHugeSlot - kSlot;
+  mark_slots({0}, 2 * kHugeSlot);
+  std::vector<uint8_t> bitmap(128, 0);
+  ASSERT_EQ(get(hwpt, from, len, kSlot, bitmap.data()), 0) << ioas_iommufd_last_error();
+  EXPECT_EQ(set_bits(bitmap, 1023), range(0, 511));
+  mark_slots({kHugeSlot}, 2 * kHugeSlot);
+  std::fill(bitmap.begin(), bitmap.end(), 0);
+  EXPECT_EQ(get(hwpt, from, len, kSlot, bitmap.data()), EPROTO);
+  EXPECT_EQ(set_bits(bitmap, 1023), Bits{});
+  EXPECT_EQ(read(2 * kHugeSlot), Bits{}) << "leaf 1 was cleaned before its record was refused";
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, IommufdDirty, ::testing::Values("impl", "model"),
+                         [](const auto& info) { return std::string(info.param); });
+INSTANTIATE_TEST_SUITE_P(Engines, IommufdDirtyHuge, ::testing::Values("impl", "model"),
+                         [](const auto& info) { return std::string(info.param); });
+
 TEST_P(Iommufd, MockDomainFlagsRefusesUnknownFlags) {
   uint32_t ioas = ioas_alloc();
   iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, ioas);
