@@ -134,6 +134,7 @@ class ImplEngine final : public Engine {
 
   Status create_ioas(std::string_view name, const IoasOptions& options) override;
   Result<IoasOptions> ioas_options(std::string_view ioas) const override;
+  Status set_huge_pages(std::string_view ioas, bool on) override;
   std::vector<std::string> ioas_names() const override;
   Status add_memory(const MemorySource& source) override;
   Status remove_memory(std::string_view name) override;
@@ -321,6 +322,55 @@ Result<IoasOptions> ImplEngine::ioas_options(std::string_view ioas) const {
   const Ioas* s = find_ioas(ioas);
   if (!s) return err(ENOENT, "ioas " + std::string(ioas) + ": no such IOAS");
   return s->options;
+}
+
+// iopt_disable_large_pages / iopt_enable_large_pages (include/ioas/engine.hpp).
+// Off never re-lays a leaf that exists (it is refused while a domain holds
+// areas); on merges leaves, which needs no page (HwPageTable::relayout), so
+// only another back end's table can fail it, and then the tables already
+// re-laid are put back.
+Status ImplEngine::set_huge_pages(std::string_view ioas, bool on) {
+  Ioas* s = find_ioas(ioas);
+  if (!s) return checked<Status>(err(ENOENT, "huge-pages: no IOAS " + std::string(ioas)));
+  if (s->options.huge_pages == on) return checked(ok_status());
+  const std::string what = std::string("huge-pages ") + (on ? "on" : "off") + " in " + s->name;
+  if (!on && !s->domains.empty() && s->area_count)
+    return checked<Status>(err(EINVAL, what + ": domain " + s->domains.front()->name +
+                                           " holds areas, which it may map with large pages"));
+  std::vector<u64> before;
+  for (const Domain* d : s->domains) before.push_back(effective_pgsizes(*s, *d));
+  const u64 old_alignment = s->iova_alignment;
+  auto restore = [&] {
+    s->options.huge_pages = !on;
+    s->iova_alignment = old_alignment;
+  };
+  s->options.huge_pages = on;
+  recompute_alignment(*s);
+  if (s->iova_alignment > old_alignment && !all_areas_aligned(*s, s->iova_alignment)) {
+    std::optional<Range> bad;
+    for_each_area(*s, Range::all(), [&](const SpaceNode& n) {
+      if (!bad && granularity(n.start, n.last - n.start + 1, area_uaddr(n)) <
+                      static_cast<unsigned>(std::countr_zero(s->iova_alignment)))
+        bad = n.range();
+    });
+    const u64 a = s->iova_alignment;
+    restore();
+    return checked<Status>(err(EADDRINUSE, what + ": area " + (bad ? to_string(*bad) : std::string("?")) +
+                                               " is not aligned to the new iova_alignment " + hex(a)));
+  }
+  for (std::size_t i = 0; i < s->domains.size(); ++i) {
+    Domain* d = s->domains[i];
+    const u64 after = effective_pgsizes(*s, *d);
+    if (after == before[i]) continue;
+    if (Status st = d->pt->relayout(after); !st.ok()) {
+      for (std::size_t j = 0; j < i; ++j) (void)s->domains[j]->pt->relayout(before[j]);
+      for (std::size_t j = 0; j < i; ++j) s->domains[j]->pt->flush_iotlb();
+      restore();
+      return checked<Status>(err(st.code(), what + ": re-laying the leaves of " + d->name + ": " + st.error().message));
+    }
+  }
+  for (Domain* d : s->domains) d->pt->flush_iotlb();
+  return checked(ok_status());
 }
 
 std::vector<std::string> ImplEngine::ioas_names() const {
@@ -1222,6 +1272,7 @@ class LockedEngine final : public Engine {
   }
   Status create_ioas(std::string_view n, const IoasOptions& o) override { W l(mu_); return e_->create_ioas(n, o); }
   Result<IoasOptions> ioas_options(std::string_view n) const override { R l(mu_); return e_->ioas_options(n); }
+  Status set_huge_pages(std::string_view n, bool on) override { W l(mu_); return e_->set_huge_pages(n, on); }
   std::vector<std::string> ioas_names() const override { R l(mu_); return e_->ioas_names(); }
   Status add_memory(const MemorySource& m) override { W l(mu_); return e_->add_memory(m); }
   Status remove_memory(std::string_view n) override { W l(mu_); return e_->remove_memory(n); }

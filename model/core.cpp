@@ -197,6 +197,12 @@ const char* to_string(IoasMode m) {
   return "?";
 }
 
+// The default of an engine that cannot change the option.
+Status Engine::set_huge_pages(std::string_view ioas, bool on) {
+  return make_error(EOPNOTSUPP, std::string("set huge-pages ") + (on ? "on" : "off") + " in " + std::string(ioas) +
+                                    ": the " + kind() + " engine cannot change an IOAS's huge_pages");
+}
+
 u64 max_output_address(Format f) {
   switch (f) {
     case Format::kX86_64: return (u64{1} << 52) - 1;

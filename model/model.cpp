@@ -367,6 +367,33 @@ class ModelEngine final : public Engine {
     return io->options;
   }
 
+  // The kernel's iopt_disable_large_pages / iopt_enable_large_pages: off is
+  // refused while a domain holds areas (EINVAL; their leaves may be large),
+  // and when the raised alignment finds a misaligned area (EADDRINUSE). The
+  // leaves follow (leaf_bitmap reads the option).
+  Status set_huge_pages(std::string_view ioas, bool on) override {
+    const IoasRec* io = find(w_.ioases, ioas);
+    if (!io) return no_ioas(ioas);
+    if (io->options.huge_pages == on) return ok_status();
+    World next = w_;
+    IoasRec& nio = next.ioases.at(std::string(ioas));
+    nio.options.huge_pages = on;
+    const u64 align = computed_alignment(next, nio);
+    if (!on) {
+      const std::string what = "huge-pages off in " + io->name;
+      bool has_domain = false;
+      for (const auto& [dn, d] : w_.domains) has_domain = has_domain || d.ioas == io->name;
+      if (has_domain && !io->areas.empty())
+        return err(EINVAL, what + ": a domain holds areas, which it may map with large pages");
+      if (align > io->iova_alignment)
+        if (const AreaRec* a = first_misaligned_area(w_, *io, align))
+          return err(EADDRINUSE, what + ": area " + str(a->iova) + " is not aligned to the new iova_alignment " +
+                                     hex(align));
+    }
+    nio.iova_alignment = align;
+    return install(std::move(next));
+  }
+
   std::vector<std::string> ioas_names() const override {
     std::vector<std::string> out;
     for (const auto& [n, io] : w_.ioases) out.push_back(n);

@@ -23,6 +23,7 @@
 //
 // API sketch (one line per operation; SPEC.md has the rules and errnos):
 //   create_ioas(name, options)           -> ok | EEXIST
+//   set_huge_pages(ioas, on)             -> ok | EINVAL | EADDRINUSE
 //   add_memory({name, va, len, pa, writable})  remove_memory(name)
 //   map(ioas, {iova?, len, source, offset, prot}) -> chosen iova
 //   unmap(ioas, iova, len) -> bytes unmapped      unmap_all(ioas)
@@ -313,6 +314,19 @@ class Engine {
   // A new empty IOAS. EEXIST when the name is taken, EINVAL for an empty name.
   virtual Status create_ioas(std::string_view name, const IoasOptions& options) = 0;
   virtual Result<IoasOptions> ioas_options(std::string_view ioas) const = 0;
+  // Turns an IOAS's huge_pages option on or off (the kernel's
+  // IOMMU_OPTION_HUGE_PAGES set: iopt_enable_large_pages and
+  // iopt_disable_large_pages, the same rules in both modes). Setting the
+  // current value changes nothing. Off: EINVAL while a domain is attached
+  // and an area is mapped (its leaves may be large); then iova_alignment
+  // becomes at least PAGE, and EADDRINUSE when an area's iova, length or
+  // uaddr % PAGE is not a multiple of it. On: never refused; iova_alignment
+  // drops to what the domains and pins need. The domains' leaves follow the
+  // new setting (turned on, an area's leaves grow to the large pages its
+  // placement allows; the kernel leaves existing small IOPTEs in place, with
+  // the same translations). ENOENT for an unknown IOAS. An engine that cannot
+  // change the option answers EOPNOTSUPP; both engines of ioas can.
+  virtual Status set_huge_pages(std::string_view ioas, bool on);
   virtual std::vector<std::string> ioas_names() const = 0;  // sorted
 
   // ---- memory sources ----

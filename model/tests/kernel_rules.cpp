@@ -156,6 +156,84 @@ TEST_P(SpecRules, DefaultModeCutSplitsTheLargePage) {
   EXPECT_EQ(LeafSizes(*engine, "d", Range{0x2ff000, 0x300fff}), "0x1000 0x1000");
 }
 
+// ---- huge_pages changed on an existing IOAS: iopt_disable_large_pages,
+// iopt_enable_large_pages, iopt_calculate_iova_alignment ----
+
+TEST_P(SpecRules, HugePagesOffRaisesTheAlignmentToPageAndOnLowersIt) {
+  Basic(Kernel());
+  EXPECT_EQ(Ranges("a"), "0x0-0xffffffffffffffff align 0x1");
+  MUST(engine->set_huge_pages("a", false));
+  EXPECT_FALSE(MUST(engine->ioas_options("a")).huge_pages);
+  EXPECT_EQ(Ranges("a"), "0x0-0xffffffffffffffff align 0x1000");
+  EXPECT_FAILS(EINVAL, MapFixed("a", 0x10800, 0x1000, "m", 0));  // now below PAGE alignment
+  EXPECT_NO_CHANGE(engine->set_huge_pages("a", false));           // already off
+  MUST(engine->set_huge_pages("a", true));
+  EXPECT_TRUE(MUST(engine->ioas_options("a")).huge_pages);
+  EXPECT_EQ(Ranges("a"), "0x0-0xffffffffffffffff align 0x1");
+  EXPECT_NO_CHANGE(engine->set_huge_pages("a", true));
+}
+
+TEST_P(SpecRules, HugePagesOffIsRefusedWhileADomainHoldsAreas) {
+  DomainWorld(Kernel());
+  EXPECT_FAILS(EINVAL, engine->set_huge_pages("a", false));
+  // Areas without a domain, or a domain without areas, are not refused.
+  MUST(engine->detach("nic"));
+  MUST(engine->set_huge_pages("a", false));
+  MUST(engine->set_huge_pages("a", true));
+  MUST(Attach("a", "nic", "d"));
+  MUST(engine->unmap_all("a"));
+  MUST(engine->set_huge_pages("a", false));
+  EXPECT_FALSE(MUST(engine->ioas_options("a")).huge_pages);
+}
+
+TEST_P(SpecRules, HugePagesOffWhenAlreadyOffIsNotRefusedWithADomainAndAreas) {
+  DomainWorld(Kernel(false));
+  EXPECT_NO_CHANGE(engine->set_huge_pages("a", false));
+}
+
+TEST_P(SpecRules, HugePagesOffRefusesAnAreaBelowTheNewAlignment) {
+  Basic(Kernel());
+  MUST(MapFixed("a", 0x10000, 0x1000, "m", 0));
+  MUST(MapFixed("a", 0x20000, 0x1000, "m", 0x800));  // uaddr 0x40000800: 2K into its page
+  EXPECT_FAILS(EADDRINUSE, engine->set_huge_pages("a", false));
+  EXPECT_TRUE(MUST(engine->ioas_options("a")).huge_pages);
+  MUST(engine->unmap("a", 0x20000, 0x1000));
+  MUST(MapFixed("a", 0x20800, 0x1000, "m", 0x1000));  // iova 2K into its page
+  EXPECT_FAILS(EADDRINUSE, engine->set_huge_pages("a", false));
+  MUST(engine->unmap("a", 0x20800, 0x1000));
+  MUST(MapFixed("a", 0x20000, 0x800, "m", 0x1000));  // length 2K
+  EXPECT_FAILS(EADDRINUSE, engine->set_huge_pages("a", false));
+  MUST(engine->unmap("a", 0x20000, 0x800));
+  MUST(engine->set_huge_pages("a", false));
+}
+
+TEST_P(SpecRules, HugePagesKeepTheAlignmentADomainNeeds) {
+  Basic(Kernel());
+  MUST(engine->attach("a", MockAttach("m0", "mk")));
+  EXPECT_EQ(Ranges("a"), "0x1000000-0x7fffffff align 0x800");
+  MUST(engine->set_huge_pages("a", false));
+  EXPECT_EQ(Ranges("a"), "0x1000000-0x7fffffff align 0x1000");
+  MUST(engine->set_huge_pages("a", true));
+  EXPECT_EQ(Ranges("a"), "0x1000000-0x7fffffff align 0x800");
+}
+
+TEST_P(SpecRules, HugePagesOnLetsTheDomainsLeavesGrow) {
+  DomainWorld(Kernel(false));
+  EXPECT_EQ(LeafSizes(*engine, "d", Range{0x3ff000, 0x400fff}), "0x1000 0x1000");
+  MUST(engine->set_huge_pages("a", true));
+  EXPECT_EQ(LeafSizes(*engine, "d", Range{0x3ff000, 0x400fff}), "0x200000 0x200000");
+  EXPECT_EQ(Translate("d", 0x3fffff), "pa 0x1001fffff rw");
+  EXPECT_EQ(Translate("d", 0x400000), "pa 0x100200000 r");
+  // Large pages again: kernel mode's cut refuses the areas the domain holds.
+  EXPECT_FAILS(EINVAL, engine->cut("a", 0x2fffff));
+}
+
+TEST_P(SpecRules, HugePagesOfAnUnknownIoasIsENOENT) {
+  Basic(Kernel());
+  EXPECT_FAILS(ENOENT, engine->set_huge_pages("nope", false));
+  EXPECT_FAILS(ENOENT, engine->set_huge_pages("nope", true));
+}
+
 // ---- the mock format ----
 
 TEST_P(SpecRules, MockDomainHasTheSelftestsDefaults) {

@@ -5,9 +5,12 @@
  * object table (IOAS, HWPT, device and selftest-device ids, allocated as the
  * kernel allocates them: the lowest free id from 1) over its own engine.
  * ioas_iommufd_ioctl() takes the kernel's request numbers and structs
- * (ioas/uapi/iommufd.h, and IOMMU_TEST_CMD of ioas/uapi/iommufd_test.h) and
- * answers as ioctl(2) does: 0, or -1 with errno, after the kernel's argument
- * checks in the kernel's order. User pointers in the structs are addresses
+ * (ioas/uapi/iommufd.h, and IOMMU_TEST_CMD of ioas/uapi/iommufd_test.h), and
+ * outside iommufd's numbers the VFIO type1 container requests of
+ * <linux/vfio.h> that the kernel serves on /dev/iommu (vfio_compat.c), and
+ * answers as ioctl(2) does: 0 (VFIO_GET_API_VERSION and VFIO_CHECK_EXTENSION:
+ * their value), or -1 with errno, after the kernel's argument checks in the
+ * kernel's order. User pointers in the structs are addresses
  * of this process; a bad one gives EFAULT, as from the kernel.
  *
  * Handles are small integers of their own, not file descriptors (the
@@ -29,9 +32,10 @@ extern "C" {
 int ioas_iommufd_open(void);
 /* The same on the named engine ("impl" or "model"). */
 int ioas_iommufd_open_engine(const char* engine);
-/* One ioctl on the context: 0, or -1 with errno. ENOTTY for a request that
- * is not iommufd's, and for an iommufd request that this layer does not
- * serve yet (the message of ioas_iommufd_last_error() says which). */
+/* One ioctl on the context: 0 (or a VFIO query's value, >= 0), or -1 with
+ * errno. ENOTTY for a request that is neither iommufd's nor a VFIO container
+ * request the kernel serves on /dev/iommu, and for one that this layer does
+ * not serve yet (the message of ioas_iommufd_last_error() says which). */
 int ioas_iommufd_ioctl(int handle, unsigned long request, void* arg);
 /* Destroys the context and every object in it. 0, or -1 with EBADF. */
 int ioas_iommufd_close(int handle);
