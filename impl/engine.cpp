@@ -60,6 +60,7 @@ std::string span(u64 iova, u64 len) { return hex(iova) + "+" + hex(len); }
 Error err(int code, std::string msg) { return make_error(code, std::move(msg)); }
 
 u64 lowest_bit(u64 x) { return arith::lowest_bit(x); }
+bool aligned(u64 x, u64 a) { return arith::is_aligned(x, a); }
 
 // The prot map and copy refuse in an IOAS of this mode (EINVAL): anything
 // but r and rw, and w too unless ModeRules::write_only_maps.
@@ -68,7 +69,6 @@ std::optional<Error> refused_prot(IoasMode mode, Prot p, const std::string& what
   if (prot_reads(p) || (wo && p == Prot::kWrite)) return std::nullopt;
   return err(EINVAL, what + ": prot " + to_string(p) + (wo ? " (r, w or rw)" : " (r or rw only)"));
 }
-bool aligned(u64 x, u64 a) { return arith::is_aligned(x, a); }
 
 constexpr u64 k48Bits = (u64{1} << 48) - 1;
 constexpr unsigned kPageShift = 12;
