@@ -46,7 +46,9 @@ struct Fmt {
   static u64 table_pa(u64 e) { return e & kAddrMask; }
   static u64 table_entry(u64 pa, bool accessed) { return pa | kP | kRW | kUS | (accessed ? kA : 0); }
   static u64 leaf_entry(u64 pa, int level, Prot prot, bool accessed, bool dirty) {
-    const bool w = prot == Prot::kReadWrite;
+    // No write-only encoding: P is always set, R/W for any writing prot (as
+    // VT-d's first stage and AMD v2 write IOMMU_WRITE alone).
+    const bool w = prot_writes(prot);
     return pa | kP | kUS | (accessed ? kA : 0) | (level > 0 ? kPS : 0) | (w ? kRW : 0) |
            (w && dirty ? kD : 0);
   }
@@ -95,7 +97,10 @@ struct Fmt {
     return pa | kTypeTable;
   }
   static u64 leaf_entry(u64 pa, int level, Prot prot, bool accessed, bool dirty) {
-    const bool w = prot == Prot::kReadWrite;
+    // Stage 1 has no write-only encoding: any writing prot leaves AP[2]
+    // (RDONLY) to the dirty state (arm_lpae_prot_to_pte sets RDONLY only for
+    // IOMMU_READ without IOMMU_WRITE).
+    const bool w = prot_writes(prot);
     u64 e = pa | (level == 0 ? kTypePage : kTypeBlock) | (kMairIdxWbrwa << kAttrIdxShift) | kShIS |
             kNG | kApUnpriv | (accessed ? kAF : 0);
     if (w) return e | kDBM | (dirty ? 0 : kApRdonly);

@@ -45,8 +45,7 @@ Status MockTable::map(const MapArgs& a, IotlbGather* g) {
   auto what = [&] { return "map " + hex(a.iova) + "+" + hex(a.len); };
   const u64 sizes = a.pgsizes ? a.pgsizes : cfg_.pgsize_bitmap;
   if (a.len == 0) return make_error(EINVAL, what() + ": length 0");
-  if (a.prot != Prot::kRead && a.prot != Prot::kReadWrite)
-    return make_error(EINVAL, what() + ": permission must be r or rw");
+  if (a.prot == Prot::kNone) return make_error(EINVAL, what() + ": permission must be r, w or rw");
   if ((sizes & ~cfg_.pgsize_bitmap) != 0 || !(sizes & kSlot))
     return make_error(EINVAL, what() + ": page sizes " + hex(sizes) + " are not the mock's");
   if (((a.iova | a.pa | a.len) & (kSlot - 1)) != 0)
@@ -60,7 +59,7 @@ Status MockTable::map(const MapArgs& a, IotlbGather* g) {
   if (auto it = slots_.lower_bound(first); it != slots_.end() && it->first <= last)
     return make_error(EEXIST, what() + ": " + hex(it->first * kSlot) + " is already mapped");
   // iommu_pgsize at each step: 1 MiB where iova and pa allow it and it fits.
-  const u64 flags = kPresent | (a.prot == Prot::kReadWrite ? kWritable : 0);
+  const u64 flags = kPresent | (prot_writes(a.prot) ? kWritable : 0) | (prot_reads(a.prot) ? 0 : kNoRead);
   u64 iova = a.iova;
   u64 pa = a.pa;
   u64 left = a.len;
@@ -103,7 +102,7 @@ Result<u64> MockTable::unmap(u64 iova, u64 len, IotlbGather* g) {
 std::optional<Translation> MockTable::translate(u64 iova) const {
   const u64 e = entry(iova);
   if (!e) return std::nullopt;
-  return Translation{slot_pa(e) + iova % kSlot, (e & kWritable) ? Prot::kReadWrite : Prot::kRead};
+  return Translation{slot_pa(e) + iova % kSlot, entry_prot(e)};
 }
 
 u64 MockTable::entry(u64 iova) const {
@@ -167,7 +166,7 @@ void MockTable::merge_blocks(Range r, u64 pgsizes, IotlbGather* g) {
     auto h = it;
     for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h)
       if (h == slots_.end() || h->first != head / kSlot + k || (h->second & kPfnMask) != (first & kPfnMask) + k ||
-          ((h->second ^ first) & kWritable) != 0)
+          ((h->second ^ first) & kPermBits) != 0)
         return;
     h = it;
     for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h) h->second |= kHuge;
@@ -216,8 +215,7 @@ void MockTable::for_each_leaf(Range r, const std::function<void(const Leaf&)>& f
     auto h = it;
     for (u64 k = 0; k < count && h != slots_.end(); ++k, ++h) dirty = dirty || (h->second & kDirty);
     if (leaf.overlaps(r))
-      f(Leaf{leaf.start, count * kSlot, slot_pa(it->second), (it->second & kWritable) ? Prot::kReadWrite : Prot::kRead,
-             true, dirty});
+      f(Leaf{leaf.start, count * kSlot, slot_pa(it->second), entry_prot(it->second), true, dirty});
     it = h;
   }
 }
@@ -230,6 +228,7 @@ u64 MockTable::verify() const {
     if (!(e & kPresent)) fail("slot " + hex(iova) + " holds an entry without the present bit");
     if (!cfg_.aperture.contains(Range{iova, iova + (kSlot - 1)})) fail("slot " + hex(iova) + " outside the aperture");
     if ((e & kDirty) && !(e & kWritable)) fail("slot " + hex(iova) + " is dirty but read-only");
+    if ((e & kNoRead) && !(e & kWritable)) fail("slot " + hex(iova) + " allows neither read nor write");
     ++leaves;
     if (!(e & kHuge)) {
       ++it;
@@ -241,7 +240,7 @@ u64 MockTable::verify() const {
     auto h = it;
     for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h) {
       if (h == slots_.end() || h->first != it->first + k || !(h->second & kHuge) ||
-          (h->second & kPfnMask) != (e & kPfnMask) + k || ((h->second ^ e) & kWritable) != 0)
+          (h->second & kPfnMask) != (e & kPfnMask) + k || ((h->second ^ e) & kPermBits) != 0)
         fail("huge leaf at " + hex(iova) + " is not 512 contiguous slots of one permission");
     }
     it = h;

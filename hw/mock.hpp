@@ -13,6 +13,7 @@
 //   bit 53      huge: the slot belongs to a 1 MiB leaf
 //   bit 54      dirty (MOCK_PFN_DIRTY_IOVA), set by the software walker
 //   bit 55      writable (the mock ignores prot; SPEC's translate needs it)
+//   bit 57      no read: a write-only slot (prot w), which reads fault on
 //
 // Invariants (verify()): every slot lies in the aperture; the huge slots
 // come in whole 1 MiB-aligned groups of 512 that map 1 MiB-aligned,
@@ -59,6 +60,12 @@ class MockTable final : public PageTable {
   static constexpr u64 kDirty = u64{1} << 54;
   static constexpr u64 kWritable = u64{1} << 55;
   static constexpr u64 kPresent = u64{1} << 56;  // so that pa 0 read-only is not 0
+  static constexpr u64 kNoRead = u64{1} << 57;
+  static constexpr u64 kPermBits = kWritable | kNoRead;
+  // The permission an entry holds: r, rw, or w (kNoRead).
+  static Prot entry_prot(u64 e) {
+    return (e & kNoRead) ? Prot::kWrite : (e & kWritable) ? Prot::kReadWrite : Prot::kRead;
+  }
 
  private:
   MockTable(const TableConfig& cfg, PageMemory& mem) : PageTable(cfg, mem) {}

@@ -168,7 +168,9 @@ class PageTable {
 
   // Maps [iova, iova+len) -> [pa, ...). At each step the largest page size
   // in args.pgsizes that divides iova and pa and fits what remains.
-  // EINVAL: len 0, prot not r/rw, iova|pa|len not a multiple of the smallest
+  // The format holds prot as it can: x86-64 and arm-lpae write w as rw
+  // (leaf_prot in ioas/rules.hpp); tce and mock hold w as write-only.
+  // EINVAL: len 0, prot none, iova|pa|len not a multiple of the smallest
   // size, pgsizes not a subset of the table's. ERANGE: outside the aperture
   // or the output address size. EEXIST: something is mapped there.
   // ENOMEM: the page allocator failed. On any error nothing changed.

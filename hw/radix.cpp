@@ -80,8 +80,8 @@ class RadixTable final : public PageTable {
     auto what = [&] { return "map " + hex(a.iova) + "+" + hex(a.len); };
     const u64 sizes = a.pgsizes ? a.pgsizes : cfg_.pgsize_bitmap;
     if (a.len == 0) return make_error(EINVAL, what() + ": length 0");
-    if (a.prot != Prot::kRead && a.prot != Prot::kReadWrite)
-      return make_error(EINVAL, what() + ": permission must be r or rw");
+    // w is written as the format's rw (F::leaf_entry): no write-only encoding.
+    if (a.prot == Prot::kNone) return make_error(EINVAL, what() + ": permission must be r, w or rw");
     if ((sizes & ~cfg_.pgsize_bitmap) != 0)
       return make_error(EINVAL, what() + ": page sizes " + hex(sizes) + " not a subset of the table's " +
                                     hex(cfg_.pgsize_bitmap));

@@ -31,8 +31,14 @@ inline unsigned index_at(u64 slot, unsigned level) { return static_cast<unsigned
 }  // namespace
 
 u64 TceTable::encode(u64 pa, unsigned shift, Prot prot) {
-  const u64 perm = tce::kRead | (prot == Prot::kReadWrite ? tce::kWrite : 0);
+  // TCE_PCI_READ and TCE_PCI_WRITE apart: prot w is a write-only entry.
+  const u64 perm = (prot_reads(prot) ? tce::kRead : 0) | (prot_writes(prot) ? tce::kWrite : 0);
   return (shift >= 2 ? pa : pa << 2) | perm;
+}
+
+Prot TceTable::perm_prot(u64 e) {
+  const bool r = e & tce::kRead, w = e & tce::kWrite;
+  return r && w ? Prot::kReadWrite : r ? Prot::kRead : w ? Prot::kWrite : Prot::kNone;
 }
 
 u64 TceTable::decode(u64 e, unsigned shift) {
@@ -147,8 +153,7 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
   auto what = [&] { return "map " + hex(a.iova) + "+" + hex(a.len); };
   const u64 ps = u64{1} << shift_;
   if (a.len == 0) return make_error(EINVAL, what() + ": length 0");
-  if (a.prot != Prot::kRead && a.prot != Prot::kReadWrite)
-    return make_error(EINVAL, what() + ": permission must be r or rw");
+  if (a.prot == Prot::kNone) return make_error(EINVAL, what() + ": permission must be r, w or rw");
   if (a.pgsizes != 0 && a.pgsizes != ps)
     return make_error(EINVAL, what() + ": tce has the one page size " + hex(ps));
   if (((a.iova | a.pa | a.len) & (ps - 1)) != 0)
@@ -229,7 +234,7 @@ std::optional<Translation> TceTable::translate(u64 iova) const {
   const u64 e = tce::from_be(raw_entry(page - offset_));
   if ((e & kPerm) == 0) return std::nullopt;
   const u64 ps = u64{1} << shift_;
-  return Translation{decode(e, shift_) | (iova & (ps - 1)), (e & tce::kWrite) ? Prot::kReadWrite : Prot::kRead};
+  return Translation{decode(e, shift_) | (iova & (ps - 1)), perm_prot(e)};
 }
 
 std::optional<u64> TceTable::uaddr(u64 iova) const {
@@ -267,8 +272,7 @@ void TceTable::for_each_leaf(Range r, const std::function<void(const Leaf&)>& f)
   visit(root_, levels_ - 1, 0, (w.start >> shift_) - offset_, (w.last >> shift_) - offset_,
         [&](u64 slot, const u64* p) {
           const u64 e = tce::from_be(*p);
-          f(Leaf{(offset_ + slot) << shift_, ps, decode(e, shift_),
-                 (e & tce::kWrite) ? Prot::kReadWrite : Prot::kRead, true, dirty_.contains(slot)});
+          f(Leaf{(offset_ + slot) << shift_, ps, decode(e, shift_), perm_prot(e), true, dirty_.contains(slot)});
         });
 }
 
@@ -290,7 +294,7 @@ u64 TceTable::verify() const {
   visit(root_, levels_ - 1, 0, 0, last_index_, [&](u64 slot, const u64* p) {
     const u64 e = tce::from_be(*p);
     ++n;
-    if (!(e & tce::kRead)) die("slot " + std::to_string(slot) + ": TCE without READ (write-only is never made)");
+    if (!(e & kPerm)) die("slot " + std::to_string(slot) + ": TCE with neither READ nor WRITE");
     if (shift_ >= 2 && (e & (ps - 1) & ~kPerm) != 0) die("slot " + std::to_string(slot) + ": address not page aligned");
     if (decode(e, shift_) > kMaxOa) die("slot " + std::to_string(slot) + ": address beyond 52 bits");
   });

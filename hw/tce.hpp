@@ -80,6 +80,8 @@ class TceTable final : public PageTable {
 
   // The TCE encoding of a page's physical address, and back.
   static u64 encode(u64 pa, unsigned shift, Prot prot);
+  // The permission of a present entry: r, w or rw.
+  static Prot perm_prot(u64 e);
   static u64 decode(u64 tce, unsigned shift);
   static constexpr u64 kMaxOa = (u64{1} << 52) - 1;
 

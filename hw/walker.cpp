@@ -127,6 +127,7 @@ WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update) {
   const u64 e = t.entry(iova);
   if (!e) return WalkResult{Fault::kNotPresent};
   if (write && !(e & MockTable::kWritable)) return WalkResult{Fault::kReadOnly};
+  if (!write && (e & MockTable::kNoRead)) return WalkResult{Fault::kReadOnly};
   if (update && write) t.mark_dirty(iova);
   const u64 size = (e & MockTable::kHuge) ? kMockHugePage : kMockPage;
   const u64 slot_pa = (e & MockTable::kPfnMask) * kMockPage;

@@ -19,6 +19,9 @@
 //             DBM a permission fault; APTable[1] in a table forbids writes.
 //   tce:      outside the window or an entry without the needed READ/WRITE
 //             permission -> fault; a write marks the software dirty bit.
+//   mock:     no entry -> not present; a write to a read-only slot or a
+//             read of a write-only one -> fault (kReadOnly: a permission
+//             fault either way).
 #pragma once
 
 #include <cstdint>

@@ -228,14 +228,16 @@ void HwPageTable::leaves(Range r, const std::function<void(const LeafInfo&)>& f)
   table_->for_each_leaf(r, [&](const hw::Leaf& l) {
     const hw::WalkResult rd = walker.access(l.iova, false, false);
     const hw::WalkResult wr = walker.access(l.iova, true, false);
+    const bool reads = rd.fault == hw::Fault::kNone, writes = wr.fault == hw::Fault::kNone;
     LeafInfo info;
-    if (rd.fault != hw::Fault::kNone) {
+    if (!reads && !writes) {
       info.iova = Range{l.iova, l.iova};
       info.prot = Prot::kNone;
     } else {
-      info.iova = Range{rd.leaf_iova, rd.leaf_iova + (rd.leaf_size - 1)};
-      info.pa = rd.pa;
-      info.prot = wr.fault == hw::Fault::kNone ? Prot::kReadWrite : Prot::kRead;
+      const hw::WalkResult& w = reads ? rd : wr;  // a write-only leaf (tce, mock) only writes
+      info.iova = Range{w.leaf_iova, w.leaf_iova + (w.leaf_size - 1)};
+      info.pa = w.pa;
+      info.prot = reads && writes ? Prot::kReadWrite : reads ? Prot::kRead : Prot::kWrite;
     }
     info.dirty = l.dirty;
     if (auto u = table_->uaddr(l.iova)) {

@@ -62,6 +62,14 @@ Error err(int code, std::string msg) { return make_error(code, std::move(msg)); 
 u64 lowest_bit(u64 x) { return arith::lowest_bit(x); }
 bool aligned(u64 x, u64 a) { return arith::is_aligned(x, a); }
 
+// The prot map and copy refuse in an IOAS of this mode (EINVAL): anything
+// but r and rw, and w too unless ModeRules::write_only_maps.
+std::optional<Error> refused_prot(IoasMode mode, Prot p, const std::string& what) {
+  const bool wo = rules_for(mode).write_only_maps;
+  if (prot_reads(p) || (wo && p == Prot::kWrite)) return std::nullopt;
+  return err(EINVAL, what + ": prot " + to_string(p) + (wo ? " (r, w or rw)" : " (r or rw only)"));
+}
+
 constexpr u64 k48Bits = (u64{1} << 48) - 1;
 constexpr unsigned kPageShift = 12;
 static_assert(kPage == (u64{1} << kPageShift));
@@ -507,8 +515,7 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   Source* src = find_source(args.source, &sid);
   if (!src) return checked<Result<u64>>(err(ENOENT, "map: no memory source " + args.source));
   auto what = [&] { return std::string("map " + (args.iova ? span(*args.iova, args.len) : "auto+" + hex(args.len))); };
-  if (args.prot != Prot::kRead && args.prot != Prot::kReadWrite)
-    return checked<Result<u64>>(err(EINVAL, what() + ": prot " + to_string(args.prot) + " (r or rw only)"));
+  if (auto bad = refused_prot(s->options.mode, args.prot, what())) return checked<Result<u64>>(*bad);
   if (args.len == 0) return checked<Result<u64>>(err(EINVAL, what() + ": length 0"));
   if (args.iova && arith::range_last(*args.iova, args.len).overflow)
     return checked<Result<u64>>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1"));
@@ -517,7 +524,7 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   if (args.offset + args.len - 1 > src->info.len - 1)
     return checked<Result<u64>>(err(EINVAL, what() + ": offset+len beyond source " + args.source + " (" +
                                                 hex(src->info.len) + " bytes)"));
-  if (args.prot == Prot::kReadWrite && !src->info.writable)
+  if (prot_writes(args.prot) && !src->info.writable)
     return checked<Result<u64>>(err(EPERM, what() + ": source " + args.source + " is read-only"));
   const u64 uaddr = src->info.va + args.offset;
   const u64 A = s->iova_alignment;
@@ -671,8 +678,7 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   Ioas* from = find_ioas(args.from);
   if (!from) return checked<Result<u64>>(err(ENOENT, "copy: no source IOAS " + args.from));
   auto what = [&] { return std::string("copy " + args.from + ":" + span(args.src_iova, args.len)); };
-  if (args.prot != Prot::kRead && args.prot != Prot::kReadWrite)
-    return checked<Result<u64>>(err(EINVAL, what() + ": prot " + to_string(args.prot) + " (r or rw only)"));
+  if (auto bad = refused_prot(dst->options.mode, args.prot, what())) return checked<Result<u64>>(*bad);
   if (args.len == 0) return checked<Result<u64>>(err(EINVAL, what() + ": length 0"));
   if (arith::range_last(args.src_iova, args.len).overflow ||
       (args.dst_iova && arith::range_last(*args.dst_iova, args.len).overflow))
@@ -698,7 +704,7 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   const u64 A = dst->iova_alignment;
   for (const AreaRef& p : pieces) {
     const Source& src = sources_[p.source];
-    if (args.prot == Prot::kReadWrite && !src.info.writable)
+    if (prot_writes(args.prot) && !src.info.writable)
       return checked<Result<u64>>(err(EPERM, what() + ": source " + src.info.name + " is read-only"));
   }
   const u64 first_uaddr = sources_[pieces.front().source].info.va + pieces.front().offset;
@@ -973,10 +979,15 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
   }
   if (!covered || areas.empty() || areas.back().last < r.last)
     return checked<R>(err(ENOENT, what() + ": not covered by contiguous areas"));
-  if (args.write)
-    for (const AreaRef& a : areas)
-      if (a.prot != static_cast<std::uint8_t>(Prot::kReadWrite))
-        return checked<R>(err(EPERM, what() + ": write pin on read-only area " + to_string(Range{a.start, a.last})));
+  // The area's own prot decides (the kernel's check_area_prot): a write pin
+  // needs w, a read pin r.
+  for (const AreaRef& a : areas) {
+    const Prot ap = static_cast<Prot>(a.prot);
+    if (args.write && !prot_writes(ap))
+      return checked<R>(err(EPERM, what() + ": write pin on read-only area " + to_string(Range{a.start, a.last})));
+    if (!args.write && !prot_reads(ap))
+      return checked<R>(err(EPERM, what() + ": read pin on write-only area " + to_string(Range{a.start, a.last})));
+  }
   if (s->pins.empty() && s->iova_alignment < kPage) {
     if (!all_areas_aligned(*s, kPage))
       return checked<R>(err(EADDRINUSE, what() + ": the first pin needs every area PAGE aligned"));
@@ -1172,8 +1183,13 @@ std::vector<Violation> ImplEngine::check() const {
       std::optional<u64> witness;
       for (const SpaceNode* n = s.space.first(); n && !bad; n = s.space.next(*n)) {
         if (!n->is_area()) continue;
+        // The table's leaf at the area's start holds what the format makes
+        // of the area's prot (leaf_prot: a write-only area is rw on x86-64).
+        std::optional<Translation> first;
+        if (i < maps.size() && maps[i].iova == n->range()) first = d->pt->translate(n->start);
         if (i >= maps.size() || maps[i].iova != n->range() || maps[i].pa != area_pa(*n) ||
-            maps[i].prot != static_cast<Prot>(n->prot)) {
+            maps[i].prot != static_cast<Prot>(n->prot) || !first || first->pa != area_pa(*n) ||
+            first->prot != leaf_prot(d->fmt, static_cast<Prot>(n->prot))) {
           bad = true;
           witness = n->start;
         }

@@ -185,8 +185,19 @@ ModeRules rules_for(IoasMode mode) {
     r.unmap_all_or_nothing = false;
     r.unmap_stuck_pin_errno = EDEADLOCK;
     r.cut_splits_domain_areas = false;
+    r.write_only_maps = true;
   }
   return r;
+}
+
+Prot leaf_prot(Format f, Prot area) {
+  switch (f) {
+    case Format::kX86_64:
+    case Format::kArmLpae: return area == Prot::kWrite ? Prot::kReadWrite : area;
+    case Format::kTce:
+    case Format::kMock: return area;
+  }
+  return area;
 }
 
 const char* to_string(IoasMode m) {

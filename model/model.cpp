@@ -38,6 +38,10 @@
 //     while large pages are on). A kernel-mode unmap that stops part way
 //     returns its error with the areas before the stop removed: the one
 //     failed operation that changes something.
+//   - a write-only area (kernel mode, ModeRules::write_only_maps) records
+//     prot w; a domain's leaves hold leaf_prot(format, w) (rw on x86-64 and
+//     arm-lpae, w on tce and mock), which translate, dma and leaves report;
+//     pins ask the area (a read pin of it: EPERM).
 //   - the mock format: leaves as for any format (2K, and 1M blocks when the
 //     domain has 1M); its physical addresses are unlimited (the xarray holds
 //     pa / 2K in an unsigned long); any aperture.
@@ -78,8 +82,15 @@ std::string str(const Range& r) { return to_string(r); }
 
 Error err(int code, std::string msg) { return Error{code, std::move(msg)}; }
 
-bool prot_valid(Prot p) { return p == Prot::kRead || p == Prot::kReadWrite; }
-bool prot_writes(Prot p) { return p == Prot::kWrite || p == Prot::kReadWrite; }
+// The prots map and copy take (ModeRules::write_only_maps adds w).
+bool prot_valid(const IoasRec& io, Prot p) {
+  return prot_reads(p) || (p == Prot::kWrite && rules_for(io.options.mode).write_only_maps);
+}
+Error bad_prot(const std::string& what, const IoasRec& io, Prot p) {
+  return err(EINVAL, what + ": prot " + to_string(p) +
+                         (rules_for(io.options.mode).write_only_maps ? " (r, w or rw)"
+                                                                      : " (only r and rw can be enforced)"));
+}
 bool is_pow2(u64 x) { return arith::is_pow2(x); }
 u64 lowest_bit(u64 x) { return arith::lowest_bit(x); }
 
@@ -444,8 +455,7 @@ class ModelEngine final : public Engine {
     const MemRec* m = find(w_.memories, a.source);
     if (!m) return err(ENOENT, "map: no memory source named " + a.source);
     const std::string what = "map " + (a.iova ? hex(*a.iova) : std::string("auto")) + "+" + hex(a.len);
-    if (!prot_valid(a.prot))
-      return err(EINVAL, what + ": prot " + to_string(a.prot) + " (only r and rw can be enforced)");
+    if (!prot_valid(*io, a.prot)) return bad_prot(what, *io, a.prot);
     if (a.len == 0) return err(EINVAL, what + ": length 0");
     if (a.iova && arith::range_last(*a.iova, a.len).overflow)
       return err(EOVERFLOW, what + ": iova + len passes 2^64-1");
@@ -600,8 +610,7 @@ class ModelEngine final : public Engine {
     const IoasRec* src = find(w_.ioases, c.from);
     if (!src) return no_ioas(c.from);
     const std::string what = "copy from " + c.from + " " + hex(c.src_iova) + "+" + hex(c.len);
-    if (!prot_valid(c.prot))
-      return err(EINVAL, what + ": prot " + to_string(c.prot) + " (only r and rw can be enforced)");
+    if (!prot_valid(*dst, c.prot)) return bad_prot(what, *dst, c.prot);
     if (c.len == 0) return err(EINVAL, what + ": length 0");
     auto send = arith::range_last(c.src_iova, c.len);
     if (send.overflow) return err(EOVERFLOW, what + ": source iova + len passes 2^64-1");
@@ -804,10 +813,14 @@ class ModelEngine final : public Engine {
     const Range r{p.iova, end.last};
     auto cover = contiguous_cover(*io, r);
     if (!cover) return err(ENOENT, what + ": not wholly covered by contiguous areas");
-    if (p.write)
-      for (const AreaRec* a : *cover)
-        if (!prot_writes(a->prot))
-          return err(EPERM, what + ": write pin on read-only area " + str(a->iova));
+    // The area's own prot decides, not a domain's leaves (the kernel's
+    // check_area_prot): a write pin needs w, a read pin r.
+    for (const AreaRec* a : *cover) {
+      if (p.write && !prot_writes(a->prot))
+        return err(EPERM, what + ": write pin on read-only area " + str(a->iova));
+      if (!p.write && !prot_reads(a->prot))
+        return err(EPERM, what + ": read pin on write-only area " + str(a->iova));
+    }
     if (io->pins.empty()) {
       const u64 align = std::max(io->iova_alignment, kPage);
       if (const AreaRec* bad = first_misaligned_area(w_, *io, align))
@@ -849,7 +862,8 @@ class ModelEngine final : public Engine {
     if (!d) return no_domain(dom);
     const AreaRec* a = area_at(w_.ioases.at(d->ioas), iova);
     if (!a) return std::optional<Translation>();
-    return std::optional<Translation>(Translation{area_pa(w_, *a) + (iova - a->iova.start), a->prot});
+    return std::optional<Translation>(
+        Translation{area_pa(w_, *a) + (iova - a->iova.start), leaf_prot(d->fmt, a->prot)});
   }
 
   Result<DmaOutcome> dma(std::string_view dom, DmaDir dir, u64 iova, u64 len) override {
@@ -865,7 +879,8 @@ class ModelEngine final : public Engine {
     u64 cur = iova;
     for (;;) {
       const AreaRec* a = area_at(io, cur);
-      if (!a || (dir == DmaDir::kWrite && !prot_writes(a->prot))) {
+      const Prot leaf = a ? leaf_prot(nd.fmt, a->prot) : Prot::kNone;
+      if (dir == DmaDir::kWrite ? !prot_writes(leaf) : !prot_reads(leaf)) {
         out = DmaOutcome{true, cur};
         break;
       }
@@ -945,7 +960,7 @@ class ModelEngine final : public Engine {
       for (u64 y = std::max(a.iova.start, r.start);;) {
         const Range leaf = leaf_of_impl(w_, *d, a, y);
         const bool dirty = d->dirty != DirtyMode::kOff && dirty_in(*d, leaf);
-        out.push_back(LeafInfo{leaf, area_pa(w_, a) + (leaf.start - a.iova.start), a.prot, dirty,
+        out.push_back(LeafInfo{leaf, area_pa(w_, a) + (leaf.start - a.iova.start), leaf_prot(d->fmt, a.prot), dirty,
                                area_uaddr(w_, a) + (leaf.start - a.iova.start)});
         if (leaf.last >= std::min(a.iova.last, r.last)) break;
         y = leaf.last + 1;

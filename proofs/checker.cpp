@@ -215,9 +215,14 @@ Report check_state(const state::StateDump& d) {
     auto m = mems.find(area->source);
     if (m == mems.end()) continue;  // use-count reports the unknown source
     const Bv want_pa = b.k(m->second->source.pa) + b.k(area->offset) + (b.k(t.iova) - b.k(area->iova.start));
-    const Bool got = t.result ? (b.k(t.result->pa) == want_pa && b.b(t.result->prot == area->prot)) : b.b(false);
+    // The permission the domain's format gives the area's prot (a write-only
+    // area is rw in an x86-64 or arm-lpae leaf: leaf_prot).
+    Prot want_prot = area->prot;
+    for (const auto& dom : s.domains)
+      if (dom.name == t.domain) want_prot = leaf_prot(dom.fmt, area->prot);
+    const Bool got = t.result ? (b.k(t.result->pa) == want_pa && b.b(t.result->prot == want_prot)) : b.b(false);
     b.add(Invariant::kTranslation, s.name,
-          where + " translates to the area's physical address with prot " + to_string(area->prot) +
+          where + " translates to the area's physical address with prot " + to_string(want_prot) +
               (t.result ? " (got " + trace::hex(t.result->pa) + " " + to_string(t.result->prot) + ")" : " (got a fault)"),
           got, std::nullopt, t.iova);
   }

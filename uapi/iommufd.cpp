@@ -1476,7 +1476,9 @@ Rc Context::user_pieces(u32 ioas_id, u64 iova, u64 len, bool write, std::vector<
     for (const AreaInfo& a : s.value().areas)
       if (a.iova.start <= cur && cur <= a.iova.last) hit = &a;
     if (!hit) return refuse(ENOENT, "access: iova " + std::to_string(cur) + " is in no area");
-    if (write && hit->prot != Prot::kReadWrite) return refuse(EPERM, "access: write to a read-only area");
+    // device.c:check_area_prot: a write needs IOMMU_WRITE, a read IOMMU_READ.
+    if (write && !prot_writes(hit->prot)) return refuse(EPERM, "access: write to a read-only area");
+    if (!write && !prot_reads(hit->prot)) return refuse(EPERM, "access: read of a write-only area");
     u64 last = std::min(hit->iova.last, range->last);
     out.push_back(Piece{source_va[hit->source] + hit->offset + (cur - hit->iova.start), last - cur + 1});
     if (last == range->last) return std::nullopt;

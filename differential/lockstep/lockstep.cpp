@@ -55,6 +55,7 @@ struct Ctx {
   std::vector<std::string> devices;
   std::vector<std::string> tracking;  // domains of the current IOAS with dirty tracking on
   std::vector<std::uint32_t> pins;   // of the current IOAS
+  bool kernel = false;               // the current IOAS is in kernel mode
 };
 
 Ctx context_of(const SpecModel& m) {
@@ -68,6 +69,7 @@ Ctx context_of(const SpecModel& m) {
     auto s = e.snapshot(name);
     if (!s.ok()) continue;
     const bool cur = name == m.current;
+    if (cur) c.kernel = s->options.mode == IoasMode::kKernel;
     for (const auto& a : s->areas) {
       c.areas.push_back(a.iova);
       if (cur) c.current_areas.push_back(a.iova);
@@ -141,7 +143,14 @@ rc::Gen<u64> gen_len() {
   });
 }
 
-rc::Gen<Prot> gen_prot() {
+// Map and copy go to the current IOAS: in kernel mode write-only is a valid
+// prot (ModeRules::write_only_maps), so it is drawn as often as a real one.
+rc::Gen<Prot> gen_prot(const Ctx& c) {
+  if (c.kernel)
+    return rc::gen::weightedOneOf<Prot>({{10, rc::gen::just(Prot::kReadWrite)},
+                                         {8, rc::gen::just(Prot::kRead)},
+                                         {6, rc::gen::just(Prot::kWrite)},
+                                         {1, rc::gen::just(Prot::kNone)}});
   return rc::gen::weightedOneOf<Prot>({{10, rc::gen::just(Prot::kReadWrite)},
                                        {8, rc::gen::just(Prot::kRead)},
                                        {1, rc::gen::element(Prot::kWrite, Prot::kNone)}});
@@ -212,7 +221,7 @@ rc::Gen<Operation> gen_exact_fit_map(const Ctx& c) {
         return trace::MapOp{k * large - small, small + large, std::move(src), large - small, prot};
       },
       rc::gen::weightedElement<std::pair<u64, u64>>({{1, fits[0]}, {1, fits[1]}}),
-      rc::gen::inRange<u64>(1, 4), name_from(c.memories, kMemNames), gen_prot());
+      rc::gen::inRange<u64>(1, 4), name_from(c.memories, kMemNames), gen_prot(c));
 }
 
 rc::Gen<Operation> gen_map(const Ctx& c) {
@@ -229,7 +238,7 @@ rc::Gen<Operation> gen_map(const Ctx& c) {
       rc::gen::weightedOneOf<u64>({{6, rc::gen::elementOf(offsets)},
                                    {2, rc::gen::map(rc::gen::inRange<u64>(0, 64), [](u64 k) { return k * P; })},
                                    {1, rc::gen::just(kMaxIova)}}),
-      gen_prot());
+      gen_prot(c));
   return rc::gen::weightedOneOf<Operation>({{8, any}, {2, gen_exact_fit_map(c)}});
 }
 
@@ -306,7 +315,7 @@ rc::Gen<Operation> gen_copy(const Ctx& c) {
       rc::gen::weightedOneOf<std::optional<u64>>(
           {{1, rc::gen::just(std::optional<u64>())},
            {1, rc::gen::map(gen_iova(c), [](u64 v) { return std::optional<u64>(v); })}}),
-      gen_prot());
+      gen_prot(c));
 }
 
 rc::Gen<Operation> gen_ioas() {
@@ -614,6 +623,7 @@ const std::vector<std::string>& required_coverage() {
       "check ok",
       "kernel map ok", "kernel map EINVAL", "kernel unmap ok", "kernel unmap ENOENT", "kernel unmap EDEADLK",
       "kernel cut ok", "kernel cut EINVAL", "kernel attach ok", "kernel pin ok",
+      "kernel write-only map ok", "kernel write-only copy ok",
       "mock attach ok", "mock attach EINVAL",
   };
   return req;
@@ -674,6 +684,13 @@ struct CampaignState {
   std::vector<Operation> last_failure;
 };
 thread_local CampaignState* g_campaign = nullptr;
+
+// A map or copy asking for write-only (Prot::kWrite).
+bool write_only(const Operation& op) {
+  if (const auto* m = std::get_if<trace::MapOp>(&op)) return m->prot == Prot::kWrite;
+  if (const auto* c = std::get_if<trace::CopyOp>(&op)) return c->prot == Prot::kWrite;
+  return false;
+}
 
 struct Step final : rc::state::Command<SpecModel, Sut> {
   Operation op;
@@ -745,8 +762,10 @@ struct Step final : rc::state::Command<SpecModel, Sut> {
       g_campaign->coverage[outcome]++;
       // Kernel mode and the mock format are counted apart too, so the
       // campaign shows it compared them (SPEC "Kernel mode").
-      if (auto o = m.engine->ioas_options(m.current); o.ok() && o->mode == IoasMode::kKernel)
+      if (auto o = m.engine->ioas_options(m.current); o.ok() && o->mode == IoasMode::kKernel) {
         g_campaign->coverage["kernel " + outcome]++;
+        if (write_only(op)) g_campaign->coverage["kernel write-only " + outcome]++;
+      }
       if (const auto* at = std::get_if<trace::AttachOp>(&op); at && at->fmt == Format::kMock)
         g_campaign->coverage["mock " + outcome]++;
       g_campaign->operations++;

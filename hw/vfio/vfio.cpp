@@ -305,7 +305,8 @@ Status Container::map_dma(u64 iova, u64 uaddr, u64 len, Prot prot) {
   std::uint32_t flags;
   if (prot == Prot::kRead) flags = VFIO_DMA_MAP_FLAG_READ;
   else if (prot == Prot::kReadWrite) flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
-  else return make_error(EINVAL, what + ": prot must be r or rw");
+  else if (prot == Prot::kWrite) flags = VFIO_DMA_MAP_FLAG_WRITE;  // type1 takes it, as iommufd does
+  else return make_error(EINVAL, what + ": prot must be r, w or rw");
   vfio_iommu_type1_dma_map m{};
   m.argsz = sizeof m;
   m.flags = flags;

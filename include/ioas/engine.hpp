@@ -61,12 +61,15 @@ inline constexpr u64 k1G = u64{1} << 30;
 inline constexpr u64 kMockPage = k4K / 2;
 inline constexpr u64 kMockHugePage = 512 * kMockPage;
 
-// Access rights of a mapping. Only kRead and kReadWrite are valid for map and
-// copy; kWrite and kNone exist so that a caller's bad value can be expressed
-// and rejected with EINVAL (no supported page-table format can enforce
-// write-only).
+// Access rights of a mapping. Map and copy take kRead and kReadWrite, and in
+// kernel mode kWrite too (ModeRules::write_only_maps; leaf_prot in
+// ioas/rules.hpp says what each format's leaves make of it); kNone, and
+// kWrite in the default mode, exist so that a caller's bad value can be
+// expressed and rejected with EINVAL.
 enum class Prot : std::uint8_t { kNone = 0, kRead = 1, kWrite = 2, kReadWrite = 3 };
 const char* to_string(Prot p);  // "r", "w", "rw", "none"
+inline bool prot_reads(Prot p) { return p == Prot::kRead || p == Prot::kReadWrite; }
+inline bool prot_writes(Prot p) { return p == Prot::kWrite || p == Prot::kReadWrite; }
 
 // Policy for IOVA page 0 (SPEC "zero page").
 enum class ZeroPage : std::uint8_t {
@@ -195,7 +198,7 @@ struct CopyArgs {
 
 struct Translation {
   u64 pa = 0;
-  Prot prot = Prot::kNone;  // as the area was mapped: kRead or kReadWrite
+  Prot prot = Prot::kNone;  // the leaf's: leaf_prot(format, the area's prot)
   friend bool operator==(const Translation&, const Translation&) = default;
 };
 
@@ -215,7 +218,7 @@ enum class DirtyMode : std::uint8_t { kOff, kOn, kOnSplit };
 struct LeafInfo {
   Range iova;               // one page of a size in the domain's bitmap
   u64 pa = 0;               // the physical address of its first byte
-  Prot prot = Prot::kNone;  // kRead or kReadWrite
+  Prot prot = Prot::kNone;  // leaf_prot(format, the area's prot)
   bool dirty = false;       // written since tracking last cleared it; false while tracking is off
   u64 uaddr = 0;            // the user address of its first byte (the userspace view)
   friend bool operator==(const LeafInfo&, const LeafInfo&) = default;

@@ -44,11 +44,35 @@ struct ModeRules {
   // whatever page size the domain actually used there.
   bool cut_splits_domain_areas = true;
 
+  // Map and copy accept a write-only prot (Prot::kWrite). Default: no, only
+  // r and rw (EINVAL), since x86-64 and arm-lpae leaves cannot enforce it.
+  // Kernel: ioas.c:iommufd_ioas_map and iommufd_ioas_copy refuse only a
+  // request with neither IOMMU_IOAS_MAP_READABLE nor _WRITEABLE, and
+  // conv_iommu_prot gives IOMMU_WRITE alone; io_pagetable.c:iopt_insert_area
+  // stores it as the area's iommu_prot. What a domain then holds is the
+  // format's (leaf_prot below); pins and accesses ask the area
+  // (device.c:check_area_prot: a read needs IOMMU_READ, a write
+  // IOMMU_WRITE, else EPERM).
+  bool write_only_maps = false;
+
   friend bool operator==(const ModeRules&, const ModeRules&) = default;
 };
 
 // The rules of a mode (one table; tests pin each field).
 ModeRules rules_for(IoasMode mode);
+
+// What a leaf of format f holds for an area mapped with `area` (r, w or
+// rw): the permission the walker enforces, translate reports and check()
+// compares (invariant 7). x86-64 and arm-lpae have no write-only encoding
+// and make it read-write, as Linux does: VT-d's first stage writes P (bit 0,
+// DMA_FL_PTE_PRESENT, set whatever the prot) and R/W for IOMMU_WRITE
+// (intel/iommu.c:__domain_mapping), AMD v2 PRESENT and RW
+// (amd/io_pgtable_v2.c:set_pte_attr), arm stage 1 leaves AP[2] (RDONLY)
+// clear unless the prot is IOMMU_READ without IOMMU_WRITE
+// (io-pgtable-arm.c:arm_lpae_prot_to_pte). tce holds it as given (TCE_PCI_WRITE
+// without TCE_PCI_READ: a read faults), and so does the mock, whose slots
+// record read and write apart (the kernel's mock stores no permission).
+Prot leaf_prot(Format f, Prot area);
 
 // A format's facts that attach checks (SPEC "attach", "Kernel mode"), one
 // table for both engines: the defaults of a new domain and the page-size

@@ -28,6 +28,15 @@ AttachArgs MockAttach(std::string dev, std::string dom, std::optional<u64> pgsiz
   return a;
 }
 
+// The prots of the leaves of dom in r ("w w", "rw").
+std::string LeafProts(const Engine& e, std::string_view dom, Range r) {
+  auto l = e.leaves(dom, r);
+  if (!l.ok()) return to_string(l.error());
+  std::string s;
+  for (const auto& leaf : l.value()) s += (s.empty() ? "" : " ") + std::string(to_string(leaf.prot));
+  return s;
+}
+
 std::string LeafSizes(const Engine& e, std::string_view dom, Range r) {
   auto l = e.leaves(dom, r);
   if (!l.ok()) return to_string(l.error());
@@ -45,6 +54,7 @@ TEST(ModeRules, DefaultModeKeepsEveryBeyondRule) {
   EXPECT_TRUE(r.unmap_all_or_nothing);
   EXPECT_EQ(r.unmap_stuck_pin_errno, EBUSY);
   EXPECT_TRUE(r.cut_splits_domain_areas);
+  EXPECT_FALSE(r.write_only_maps);
 }
 
 TEST(ModeRules, KernelModeTakesTheKernelsRules) {
@@ -53,6 +63,21 @@ TEST(ModeRules, KernelModeTakesTheKernelsRules) {
   EXPECT_FALSE(r.unmap_all_or_nothing);
   EXPECT_EQ(r.unmap_stuck_pin_errno, EDEADLOCK);
   EXPECT_FALSE(r.cut_splits_domain_areas);
+  EXPECT_TRUE(r.write_only_maps);
+}
+
+// What each format's leaves make of a prot: x86-64 and arm-lpae have no
+// write-only encoding (VT-d first stage and AMD v2 set present and R/W, arm
+// stage 1 leaves AP[2] clear), tce and the mock keep w.
+TEST(ModeRules, LeafProtOfEachFormat) {
+  EXPECT_EQ(leaf_prot(Format::kX86_64, Prot::kWrite), Prot::kReadWrite);
+  EXPECT_EQ(leaf_prot(Format::kArmLpae, Prot::kWrite), Prot::kReadWrite);
+  EXPECT_EQ(leaf_prot(Format::kTce, Prot::kWrite), Prot::kWrite);
+  EXPECT_EQ(leaf_prot(Format::kMock, Prot::kWrite), Prot::kWrite);
+  for (Format f : {Format::kX86_64, Format::kArmLpae, Format::kTce, Format::kMock}) {
+    EXPECT_EQ(leaf_prot(f, Prot::kRead), Prot::kRead) << to_string(f);
+    EXPECT_EQ(leaf_prot(f, Prot::kReadWrite), Prot::kReadWrite) << to_string(f);
+  }
 }
 
 TEST(ModeRules, MockFormatFacts) {
@@ -232,6 +257,91 @@ TEST_P(SpecRules, HugePagesOfAnUnknownIoasIsENOENT) {
   Basic(Kernel());
   EXPECT_FAILS(ENOENT, engine->set_huge_pages("nope", false));
   EXPECT_FAILS(ENOENT, engine->set_huge_pages("nope", true));
+}
+
+// ---- write-only maps: ioas.c:conv_iommu_prot gives IOMMU_WRITE alone ----
+
+TEST_P(SpecRules, KernelModeMapsAndCopiesWriteOnly) {
+  Basic(Kernel());
+  MUST(engine->create_ioas("b", Kernel()));
+  EXPECT_EQ(MUST(MapFixed("a", 0x10000, 0x2000, "m", 0, Prot::kWrite)), 0x10000u);
+  EXPECT_EQ(MUST(MapAuto("a", 0x1000, "m", 0x5000, Prot::kWrite)), 0x1000u);
+  // The destination takes the prot the copy asks for, whatever the source's.
+  EXPECT_EQ(MUST(CopyFixed("b", "a", 0x10000, 0x1000, 0x30000, Prot::kWrite)), 0x30000u);
+  EXPECT_EQ(MUST(CopyAuto("b", "a", 0x11000, 0x1000, Prot::kRead)), 0x1000u);
+  EXPECT_EQ(Areas("a"), "0x1000-0x1fff w m+0x5000; 0x10000-0x11fff w m+0x0");
+  EXPECT_EQ(Areas("b"), "0x1000-0x1fff r m+0x1000; 0x30000-0x30fff w m+0x0");
+  // Writing needs a writable source, w as much as rw (iopt_insert_area).
+  EXPECT_FAILS(EPERM, MapFixed("a", 0x40000, 0x1000, "ro", 0, Prot::kWrite));
+  EXPECT_FAILS(EINVAL, MapFixed("a", 0x40000, 0x1000, "m", 0, Prot::kNone));
+  EXPECT_FAILS(EINVAL, CopyFixed("b", "a", 0x10000, 0x1000, 0x40000, Prot::kNone));
+  // Cut and unmap treat it as any area.
+  MUST(engine->cut("a", 0x10fff));
+  EXPECT_EQ(Areas("a"), "0x1000-0x1fff w m+0x5000; 0x10000-0x10fff w m+0x0; 0x11000-0x11fff w m+0x1000");
+  EXPECT_EQ(MUST(engine->unmap("a", 0x10000, 0x2000)), 0x2000u);
+}
+
+TEST_P(SpecRules, DefaultModeRefusesWriteOnly) {
+  Basic();
+  MUST(engine->create_ioas("k", Kernel()));
+  MUST(MapFixed("k", 0x10000, 0x1000, "m", 0, Prot::kWrite));
+  EXPECT_FAILS(EINVAL, MapFixed("a", 0x10000, 0x1000, "m", 0, Prot::kWrite));
+  // The destination's mode decides, not the source's.
+  EXPECT_FAILS(EINVAL, CopyFixed("a", "k", 0x10000, 0x1000, 0x20000, Prot::kWrite));
+}
+
+// x86-64 and arm-lpae cannot hold write-only: the leaf is rw, so a device
+// read succeeds (as on the hardware Linux programs).
+TEST_P(SpecRules, KernelModeWriteOnlyAreaIsReadWriteInX86AndArmLeaves) {
+  Basic(Kernel());
+  MUST(Attach("a", "nic", "d"));
+  MUST(Attach("a", "smmu", "s", {}, Format::kArmLpae));
+  MUST(MapFixed("a", 0x200000, 0x201000, "m", 0, Prot::kWrite));  // one 2M leaf and one 4K leaf
+  for (const char* dom : {"d", "s"}) {
+    SCOPED_TRACE(dom);
+    EXPECT_EQ(Translate(dom, 0x200010), "pa 0x100000010 rw");
+    EXPECT_EQ(LeafProts(*engine, dom, Range{0x200000, 0x400fff}), "rw rw");
+    EXPECT_EQ(Dma(dom, DmaDir::kRead, 0x3ffff0, 0x20), "ok");
+    EXPECT_EQ(Dma(dom, DmaDir::kWrite, 0x3ffff0, 0x20), "ok");
+  }
+  EXPECT_EQ(Areas("a"), "0x200000-0x400fff w m+0x0");
+}
+
+// tce (TCE_PCI_WRITE without TCE_PCI_READ) and the mock hold write-only: a
+// device read faults at the first byte of the write-only area.
+TEST_P(SpecRules, KernelModeWriteOnlyAreaIsWriteOnlyInTceAndMockLeaves) {
+  Basic(Kernel());
+  MUST(engine->attach("a", MockAttach("m0", "mk")));
+  MUST(Attach("a", "phb0", "t0", {}, Format::kTce));
+  MUST(MapFixed("a", 0x1000000, 0x1000, "m", 0, Prot::kRead));
+  MUST(MapFixed("a", 0x1001000, 0x1000, "m", 0x1000, Prot::kWrite));
+  for (const char* dom : {"mk", "t0"}) {
+    SCOPED_TRACE(dom);
+    EXPECT_EQ(Translate(dom, 0x1001010), "pa 0x100001010 w");
+    EXPECT_EQ(Dma(dom, DmaDir::kRead, 0x1000ff0, 0x20), "fault 0x1001000");
+    EXPECT_EQ(Dma(dom, DmaDir::kWrite, 0x1001000, 0x1000), "ok");
+    EXPECT_EQ(Dma(dom, DmaDir::kWrite, 0x1000fff, 2), "fault 0x1000fff");
+  }
+  EXPECT_EQ(LeafProts(*engine, "mk", Range{0x1000000, 0x1001fff}), "r r w w");
+  EXPECT_EQ(LeafProts(*engine, "t0", Range{0x1000000, 0x1001fff}), "r w");
+  // A write through a write-only leaf is recorded like any other.
+  MUST(engine->set_dirty_tracking("mk", DirtyMode::kOn));
+  EXPECT_EQ(Dma("mk", DmaDir::kWrite, 0x1001900, 1), "ok");
+  EXPECT_EQ(Dirty("mk", 0x1000000, 0x2000, 0x800), "0x1001800-0x1001fff");
+}
+
+// Pins ask the area, not a domain (device.c:check_area_prot): a read pin
+// needs IOMMU_READ, a write pin IOMMU_WRITE alone.
+TEST_P(SpecRules, KernelModeReadPinOfAWriteOnlyAreaIsEPERM) {
+  Basic(Kernel());
+  MUST(Attach("a", "nic", "d"));  // its leaves are rw: the area still says w
+  MUST(MapFixed("a", 0x10000, 0x1000, "m", 0, Prot::kRead));
+  MUST(MapFixed("a", 0x11000, 0x1000, "m", 0x1000, Prot::kWrite));
+  EXPECT_FAILS(EPERM, Pin("a", 0x11000, 0x1000));
+  EXPECT_FAILS(EPERM, Pin("a", 0x10000, 0x2000));             // read across r then w
+  EXPECT_FAILS(EPERM, Pin("a", 0x10000, 0x2000, true));       // write across r then w
+  EXPECT_EQ(MUST(Pin("a", 0x11000, 0x1000, true)), 1u);
+  EXPECT_EQ(Pins("a"), "1 0x11000-0x11fff write");
 }
 
 // ---- the mock format ----

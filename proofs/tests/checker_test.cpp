@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 
 #include "checker.hpp"
 #include "ioas/engine.hpp"
@@ -183,6 +184,57 @@ TEST(StateFile, KernelModeAndMockRoundTripThroughJson) {
   auto back = state::from_json_text(text, "k.json");
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(*back, d);
+}
+
+// Write-only areas (kernel mode) in an x86-64 domain, whose leaves make them
+// rw, and in a mock domain, whose slots keep w (leaf_prot).
+state::StateDump write_only_state() {
+  auto e = make_model_engine();
+  IoasOptions kernel;
+  kernel.mode = IoasMode::kKernel;
+  EXPECT_TRUE(e->create_ioas("x", kernel).ok());
+  EXPECT_TRUE(e->create_ioas("m", kernel).ok());
+  EXPECT_TRUE(e->add_memory({"buf", 0x7f0000000000, 16 << 20, 0x7f0000000000, true}).ok());
+  EXPECT_TRUE(e->attach("x", {"nic", "d0", std::nullopt, std::nullopt, std::nullopt, {}, {}}).ok());
+  EXPECT_TRUE(e->map("x", {0x200000, 0x1000, "buf", 0, Prot::kWrite}).ok());
+  AttachArgs mock;
+  mock.dev = "m0";
+  mock.dom = "mk";
+  mock.fmt = Format::kMock;
+  EXPECT_TRUE(e->attach("m", mock).ok());
+  EXPECT_TRUE(e->map("m", {0x1000800, 0x800, "buf", 0x800, Prot::kWrite}).ok());
+  return state::dump_engine(*e);
+}
+
+TEST(Checker, WriteOnlyAreasSatisfyEveryInvariantAndRoundTripThroughJson) {
+  const auto d = write_only_state();
+  ASSERT_EQ(d.ioases.size(), 2u);
+  ASSERT_EQ(d.ioases[1].areas.size(), 1u);
+  EXPECT_EQ(d.ioases[1].areas[0].prot, Prot::kWrite);
+  std::set<Prot> seen;
+  for (const auto& t : d.translations)
+    if (t.result) seen.insert(t.result->prot);
+  EXPECT_EQ(seen, (std::set<Prot>{Prot::kWrite, Prot::kReadWrite}));  // mock w, x86-64 rw
+  checker::Report r = checker::check_state(d);
+  EXPECT_TRUE(r.violations.empty()) << r.violations.front().detail;
+  const std::string text = state::to_json_text(d);
+  EXPECT_NE(text.find("\"w\""), std::string::npos) << text;  // no name is w: the prot
+  auto back = state::from_json_text(text, "w.json");
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(*back, d);
+}
+
+TEST(Checker, AWriteOnlyAreaTranslatedWithTheWrongLeafProtIsNamed) {
+  auto d = write_only_state();
+  // An x86-64 leaf cannot be write-only: a sample that says w is wrong, as
+  // is a mock slot that says rw.
+  for (auto& t : d.translations)
+    if (t.result) t.result->prot = t.result->prot == Prot::kReadWrite ? Prot::kWrite : Prot::kReadWrite;
+  auto r = checker::check_state(d);
+  std::set<std::string> where;
+  for (const auto& v : r.violations)
+    if (v.invariant == Invariant::kTranslation) where.insert(v.ioas);
+  EXPECT_EQ(where, (std::set<std::string>{"x", "m"}));
 }
 
 TEST(Checker, ChecksBothEnginesThroughThePublicInterface) {

@@ -1,0 +1,97 @@
+// A write-only mapping (prot w, kernel mode's WRITEABLE without READABLE) in
+// each format: the leaf holds what ioas::leaf_prot says. x86-64 and arm-lpae
+// have no write-only encoding and write rw (as Linux's VT-d first stage, AMD
+// v2 and arm stage-1 io-pgtable do); tce clears TCE_PCI_READ and the mock
+// sets its no-read bit, so the walker faults a read there.
+#include <gtest/gtest.h>
+
+#include "formats.hpp"
+#include "ioas/rules.hpp"
+#include "mock.hpp"
+#include "tce.hpp"
+#include "test_util.hpp"
+#include "walker.hpp"
+
+namespace ioas::hw {
+namespace {
+
+using testing::Fixture;
+using testing::leaves;
+
+TableConfig config_of(Format f) {
+  switch (f) {
+    case Format::kX86_64:
+    case Format::kArmLpae: return testing::radix_config(f);
+    case Format::kTce: return TableConfig{Format::kTce, k4K, Range{0, 0x7fffffff}};
+    case Format::kMock: return TableConfig{Format::kMock, kMockPage | kMockHugePage, Range{0x1000000, 0x7fffffff}};
+  }
+  return {};
+}
+
+class WriteOnly : public ::testing::TestWithParam<Format> {};
+
+TEST_P(WriteOnly, TheLeafHoldsWhatLeafProtSays) {
+  const Format f = GetParam();
+  const Prot want = leaf_prot(f, Prot::kWrite);
+  Fixture t(config_of(f));
+  ASSERT_TRUE(t.pt->map({0x1000000, 0x40000000, 0x2000, Prot::kWrite}).ok());
+  const auto tr = t.pt->translate(0x1000010);
+  ASSERT_TRUE(tr.has_value());
+  EXPECT_EQ(tr->pa, 0x40000010u);
+  EXPECT_EQ(tr->prot, want);
+  for (const Leaf& l : leaves(*t.pt)) EXPECT_EQ(l.prot, want) << "leaf at " << l.iova;
+  Walker w(*t.pt);
+  EXPECT_EQ(w.access(0x1001ff0, true).fault, Fault::kNone);
+  EXPECT_EQ(w.access(0x1000010, false).fault, prot_reads(want) ? Fault::kNone : Fault::kReadOnly);
+  EXPECT_EQ(t.pt->verify(), 0x2000 / (f == Format::kMock ? kMockPage : k4K));
+  // No permission at all is refused by every format.
+  EXPECT_EQ(t.pt->map({0x1100000, 0x40100000, 0x1000, Prot::kNone}).code(), EINVAL);
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, WriteOnly,
+                         ::testing::Values(Format::kX86_64, Format::kArmLpae, Format::kTce, Format::kMock),
+                         [](const ::testing::TestParamInfo<Format>& i) {
+                           return i.param == Format::kMock ? std::string("mock") : testing::fmt_name(i);
+                         });
+
+// The entries themselves, against the architectures' bits.
+TEST(WriteOnlyBits, X86SetsPresentAndRwArmLeavesApRdonlyToDbm) {
+  Fixture x(testing::radix_config(Format::kX86_64));
+  ASSERT_TRUE(x.pt->map({0, 0x5000, k4K, Prot::kWrite}).ok());
+  // PML4[0] -> PDPT[0] -> PD[0] -> PT[0]: the leaf entry.
+  u64 table = x.pt->root();
+  for (int level = 0; level < 3; ++level) table = x.mem.page(table)[0] & x86::kAddrMask;
+  const u64 e = x.mem.page(table)[0];
+  EXPECT_TRUE(e & x86::kP);
+  EXPECT_TRUE(e & x86::kRW);
+  Fixture a(testing::radix_config(Format::kArmLpae));
+  ASSERT_TRUE(a.pt->map({0, 0x5000, k4K, Prot::kWrite}).ok());
+  table = a.pt->root();
+  for (int level = 0; level < 3; ++level) table = a.mem.page(table)[0] & arm::kAddrMask;
+  const u64 d = a.mem.page(table)[0];
+  EXPECT_TRUE(d & arm::kDBM);  // writable (clean): the same descriptor as rw
+}
+
+TEST(WriteOnlyBits, TceClearsReadAndMockSetsNoRead) {
+  HeapPageMemory mem;
+  auto t = make_page_table(config_of(Format::kTce), mem);
+  ASSERT_TRUE(t.ok());
+  auto& tce = static_cast<TceTable&>(**t);
+  ASSERT_TRUE(tce.map({0x3000, 0x40003000, k4K, Prot::kWrite}).ok());
+  EXPECT_EQ(tce::from_be(tce.raw_entry(3)), 0x40003000u | tce::kWrite);
+  auto m = make_page_table(config_of(Format::kMock), mem);
+  ASSERT_TRUE(m.ok());
+  auto& mock = static_cast<MockTable&>(**m);
+  // A 1 MiB write-only leaf, then a partial unmap splits it: the pieces stay w.
+  ASSERT_TRUE(mock.map({0x1100000, 0x40100000, kMockHugePage, Prot::kWrite}).ok());
+  EXPECT_TRUE(mock.entry(0x1100000) & MockTable::kHuge);
+  EXPECT_TRUE(mock.entry(0x1100000) & MockTable::kNoRead);
+  EXPECT_TRUE(mock.entry(0x1100000) & MockTable::kWritable);
+  ASSERT_TRUE(mock.unmap(0x1100000, kMockPage).ok());
+  EXPECT_FALSE(mock.entry(0x1100800) & MockTable::kHuge);
+  EXPECT_EQ(mock.translate(0x11ff800)->prot, Prot::kWrite);
+  mock.verify();
+}
+
+}  // namespace
+}  // namespace ioas::hw
