@@ -879,7 +879,7 @@ class ModelEngine final : public Engine {
     u64 cur = iova;
     for (;;) {
       const AreaRec* a = area_at(io, cur);
-      const Prot leaf = a ? leaf_prot(nd.fmt, a->prot) : Prot::kNone;
+      const Prot leaf = a ? leaf_prot(d->fmt, a->prot) : Prot::kNone;
       if (dir == DmaDir::kWrite ? !prot_writes(leaf) : !prot_reads(leaf)) {
         out = DmaOutcome{true, cur};
         break;
