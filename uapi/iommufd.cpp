@@ -250,6 +250,8 @@ class Context {
 
  public:
   bool owns_access(int fd) const { return accesses_.count(fd) != 0; }
+  // What the last successful ioctl returns: 0, or a VFIO query's answer.
+  int value() const { return value_; }
   void release_access(int fd);
 
  private:
@@ -283,11 +285,6 @@ class Context {
   bool account_mm_ = false;  // IOMMU_OPTION_RLIMIT_MODE
   u32 vfio_ioas_ = 0;        // IOMMU_VFIO_IOAS: the VFIO compatibility IOAS, 0 for none
   int value_ = 0;            // what a successful ioctl returns (VFIO's queries answer with it)
-
- public:
-  int value() const { return value_; }
-
- private:
   // Where the current ioctl's struct came from and how much of it the caller has.
   u64 ubuf_ = 0;
   u32 usize_ = 0;
