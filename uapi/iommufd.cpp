@@ -659,10 +659,12 @@ Rc Context::get_hw_info(void* p) {
   cmd.out_data_type = IOMMU_HW_INFO_TYPE_SELFTEST;
   u32 copy_len = std::min<u32>(cmd.data_len, sizeof(data));
   if (!write_user(cmd.data_uptr, &data, copy_len)) return refuse(EFAULT, "cannot write data_uptr");
-  if (copy_len < cmd.data_len) {
-    std::vector<unsigned char> zeros(cmd.data_len - copy_len, 0);
-    if (!write_user(cmd.data_uptr + copy_len, zeros.data(), zeros.size()))
-      return refuse(EFAULT, "cannot clear the rest of data_uptr");
+  // clear_user of the rest, a page at a time (data_len may be 4 GiB).
+  static const unsigned char kZeros[kPage] = {};
+  for (u64 at = copy_len; at < cmd.data_len;) {
+    const u64 n = std::min<u64>(cmd.data_len - at, kPage);
+    if (!write_user(cmd.data_uptr + at, kZeros, n)) return refuse(EFAULT, "cannot clear the rest of data_uptr");
+    at += n;
   }
   cmd.data_len = sizeof(data);
   cmd.out_capabilities = (idev->dev_flags & MOCK_FLAGS_DEVICE_NO_DIRTY) ? 0 : IOMMU_HW_CAP_DIRTY_TRACKING;
@@ -930,12 +932,17 @@ Rc Context::md_check_refs(iommu_test_cmd& cmd) {
   u64 uptr = cmd.check_refs.uptr, length = cmd.check_refs.length;
   if (length % kPage || uptr % kPage || uptr + length < uptr)
     return refuse(EINVAL, "MD_CHECK_REFS: uptr and length must be page aligned");
-  std::vector<u32> refs(length / kPage, 0);
-  for (const auto& [h, ctx] : g_contexts) ctx->count_pins(uptr, length, refs);
-  for (size_t i = 0; i != refs.size(); ++i)
-    if (refs[i] != cmd.check_refs.refs)
-      return refuse(EIO, "MD_CHECK_REFS: page " + std::to_string(i) + " is pinned " + std::to_string(refs[i]) +
+  // Page by page, as the kernel pins each to read its count: EFAULT at the
+  // first page that is not mapped, and no buffer as large as the range.
+  for (u64 i = 0; i != length / kPage; ++i) {
+    const u64 page = uptr + i * kPage;
+    if (!user_range_mapped(page, kPage)) return refuse(EFAULT, "MD_CHECK_REFS: page " + std::to_string(i) + " is not mapped");
+    std::vector<u32> refs(1, 0);
+    for (const auto& [h, ctx] : g_contexts) ctx->count_pins(page, kPage, refs);
+    if (refs[0] != cmd.check_refs.refs)
+      return refuse(EIO, "MD_CHECK_REFS: page " + std::to_string(i) + " is pinned " + std::to_string(refs[0]) +
                              " times, expected " + std::to_string(cmd.check_refs.refs));
+  }
   return std::nullopt;
 }
 

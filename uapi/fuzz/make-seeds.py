@@ -71,3 +71,13 @@ reg = [
 if len(sys.argv) > 2:
   open(os.path.join(sys.argv[2], "unwritable-answer-undoes-alloc-hwpt-mock-domain-access-pages"), "wb").write(
       bytes([0] + [b for c in reg for b in c]))
+# Lengths far beyond memory where the layer once allocated a buffer of their
+# size: GET_HW_INFO's data_len (4 GiB - 1) and MD_CHECK_REFS's length (2^44).
+big = [
+  ioctl(1, flags(0) + OUT), test(2, idv(1) + R0),
+  ioctl(10, flags(0) + idv(3) + [3, 0xff, 0xff, 0xff, 0xff] + uptr_page(10) + num(0) + R0 + R0),
+  test(4, idv(0) + R0 + [7] + list((1 << 44).to_bytes(8, "little")) + uptr_page(0) + num(0)),
+]
+if len(sys.argv) > 2:
+  open(os.path.join(sys.argv[2], "hw-info-and-check-refs-of-huge-lengths-allocate-nothing-of-that-size"), "wb").write(
+      bytes([0] + [b for c in big for b in c]))
