@@ -20,7 +20,8 @@ constexpr int kChildOk = 0;
 constexpr int kChildOutOfMemory = 3;
 constexpr int kChildFailed = 4;
 
-// The pipe's format: per violation, the invariant (1 byte), the IOAS and the
+// The pipe's format: the clause and solver-call counts (4 bytes each), then
+// per violation, the invariant (1 byte), the IOAS and the
 // detail (a 4-byte length and the bytes each), whether there is a witness
 // (1 byte) and the witness (8 bytes). Native byte order: one machine.
 void put_bytes(std::string& out, const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); }
@@ -30,9 +31,11 @@ void put_text(std::string& out, const std::string& s) {
   out += s;
 }
 
-std::string encode(const std::vector<Violation>& vs) {
+std::string encode(const checker::Report& rep) {
   std::string out;
-  for (const Violation& v : vs) {
+  const std::int32_t counts[2] = {rep.clauses, rep.solver_calls};
+  put_bytes(out, counts, sizeof counts);
+  for (const Violation& v : rep.violations) {
     const auto inv = static_cast<std::uint8_t>(v.invariant);
     put_bytes(out, &inv, 1);
     put_text(out, v.ioas);
@@ -68,9 +71,14 @@ class Reader {
   std::size_t at_ = 0;
 };
 
-std::vector<Violation> decode(const std::string& s) {
-  std::vector<Violation> vs;
+checker::Report decode(const std::string& s) {
+  checker::Report rep;
   Reader r(s);
+  std::int32_t counts[2] = {0, 0};
+  r.get(counts, sizeof counts);
+  rep.clauses = counts[0];
+  rep.solver_calls = counts[1];
+  std::vector<Violation>& vs = rep.violations;
   while (!r.done()) {
     Violation v{};
     std::uint8_t inv = 0, has = 0;
@@ -84,7 +92,7 @@ std::vector<Violation> decode(const std::string& s) {
     if (has) v.witness = w;
     vs.push_back(std::move(v));
   }
-  return vs;
+  return rep;
 }
 
 bool write_all(int fd, const std::string& s) {
@@ -100,10 +108,10 @@ bool write_all(int fd, const std::string& s) {
 // The child: never returns.
 // Z3's own exceptions (z3::exception, a std::exception) say "out of memory"
 // (or "memory") when it ran out; anything else is passed back as text.
-[[noreturn]] void run_child(const Engine& e, int fd) {
+[[noreturn]] void run_child(const state::StateDump& d, int fd) {
   int status = kChildOk;
   try {
-    if (!write_all(fd, encode(checker::check_engine(e)))) status = kChildFailed;
+    if (!write_all(fd, encode(checker::check_state(d)))) status = kChildFailed;
   } catch (const std::bad_alloc&) {
     status = kChildOutOfMemory;
   } catch (const std::exception& x) {
@@ -118,7 +126,7 @@ bool write_all(int fd, const std::string& s) {
 
 }  // namespace
 
-std::vector<Violation> check_engine_in_child(const Engine& e) {
+checker::Report check_state_in_child(const state::StateDump& d) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     if (errno == ENOMEM || errno == ENFILE || errno == EMFILE) throw OutOfMemory("no pipe for the Z3 checker");
@@ -134,7 +142,7 @@ std::vector<Violation> check_engine_in_child(const Engine& e) {
   }
   if (pid == 0) {
     close(fds[0]);
-    run_child(e, fds[1]);
+    run_child(d, fds[1]);
   }
   close(fds[1]);
   std::string answer;
@@ -166,6 +174,10 @@ std::vector<Violation> check_engine_in_child(const Engine& e) {
     throw std::runtime_error("the Z3 checker failed" + (answer.empty() ? std::string() : ": " + answer));
   if (read_failed) throw OutOfMemory("reading the Z3 checker's answer");
   return decode(answer);
+}
+
+std::vector<Violation> check_engine_in_child(const Engine& e) {
+  return check_state_in_child(state::dump_engine(e)).violations;
 }
 
 }  // namespace ioas::cli
