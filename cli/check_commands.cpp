@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "checker.hpp"
+#include "checker_process.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
 #include "json.hpp"
@@ -108,7 +109,7 @@ int check_files(const CommandLine& cl, std::ostream& out, std::ostream& err,
     Value jv = Value::arr();
     bool ok = true;
     if (in.is_state) {
-      checker::Report rep = checker::check_state(in.dump);
+      checker::Report rep = check_state_in_child(in.dump);
       for (const auto& v : rep.violations) {
         if (!as_json) out << in.path << ": violated " << violation_text(v) << "\n";
         jv.push(violation_json(v));
@@ -140,7 +141,7 @@ int check_files(const CommandLine& cl, std::ostream& out, std::ostream& err,
         }
       };
       auto on_end = [&](const std::string& eng, const Engine& e) {
-        checker::Report rep = checker::check_state(state::dump_engine(e));
+        checker::Report rep = check_state_in_child(state::dump_engine(e));
         for (const auto& v : rep.violations) {
           ok = false;
           if (!as_json) out << in.path << ": final state on " << eng << ": violated " << violation_text(v) << "\n";

@@ -10,6 +10,7 @@
 #include <iterator>
 
 #include "checker.hpp"
+#include "checker_process.hpp"
 #include "commands.hpp"
 #include "show.hpp"
 
@@ -181,8 +182,9 @@ std::vector<std::string> with_command(const char* command, const std::vector<std
 int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
         const trace::EngineRegistry& registry) {
   // The trace `check` operation runs the Z3 invariant checker after each
-  // engine's own check (differential/replay.hpp's hook).
-  trace::set_state_checker([](const Engine& e) { return checker::check_engine(e); });
+  // engine's own check (differential/replay.hpp's hook), in a child process
+  // (checker_process.hpp): a crash inside Z3 must not end `ioas`.
+  trace::set_state_checker([](const Engine& e) { return check_engine_in_child(e); });
   return dispatch(args, out, err, registry, "/sys");
 }
 

@@ -6,8 +6,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <new>
 #include <optional>
 
+#include "checker_process.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
 #include "json.hpp"
@@ -131,12 +133,31 @@ int replay_files(const CommandLine& cl, std::ostream& out, std::ostream& err,
   int lines = 0, expectations = 0, held = 0, mismatched = 0, disagreements = 0;
   for (const auto& t : traces) {
     final_state.reset();
-    auto report = trace::replay(t, engines, on_line, on_end);
+    int last_line = 0;  // the last line reported, to say where memory ran out
+    auto noting_line = [&](const trace::LineReport& lr) {
+      last_line = lr.line->pos.line;
+      on_line(lr);
+    };
+    auto report = [&] {
+      try {
+        return trace::replay(t, engines, noting_line, on_end);
+      } catch (const std::bad_alloc&) {
+        throw OutOfMemory("replaying " + t.file + (last_line ? " after line " + std::to_string(last_line) : ""));
+      }
+    }();
     if (!report.ok()) {
       err << "ioas replay: " << t.file << ": " << report.error().message << "\n";
       return kExitUsage;
     }
     const trace::FileReport& r = report.value();
+    // An engine that answered ENOMEM where no line expects it ran out of
+    // memory (an engine turns a failed allocation into that answer).
+    for (const auto& lr : r.lines)
+      for (const auto& a : lr.answers)
+        if (a.outcome.kind == trace::OutcomeKind::kError && a.outcome.error == ENOMEM &&
+            !(lr.line->expect && *lr.line->expect == a.outcome))
+          throw OutOfMemory(lr.line->pos.file + ":" + std::to_string(lr.line->pos.line) + ": engine " + a.engine +
+                            " answered ENOMEM");
     lines += static_cast<int>(r.lines.size());
     disagreements += r.disagreements;
     if (cl.rewrite) {

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <new>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -807,12 +808,21 @@ Result<Trace> parse_trace(std::string_view text, std::string_view file) {
 }
 
 Result<Trace> read_trace_file(const std::string& path) {
+  errno = 0;
   std::ifstream in(path, std::ios::binary);
+  if (!in && errno == ENOMEM) return make_error(ENOMEM, path + ": out of memory opening the trace file");
   if (!in) return make_error(ENOENT, path + ": cannot open the trace file");
-  std::ostringstream buf;
-  buf << in.rdbuf();
+  // A chunk at a time into a string, whose growth throws when memory runs
+  // out (a stringstream's would end the text there, silently).
+  std::string text;
+  try {
+    char chunk[65536];
+    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) text.append(chunk, static_cast<std::size_t>(in.gcount()));
+  } catch (const std::bad_alloc&) {
+    return make_error(ENOMEM, path + ": out of memory reading the trace file");
+  }
   if (in.bad()) return make_error(EIO, path + ": read error");
-  return parse_trace(buf.str(), path);
+  return parse_trace(text, path);
 }
 
 // ---- writer ----

@@ -1120,7 +1120,9 @@ Result<IoasState> ImplEngine::snapshot(std::string_view ioas) const {
     st.areas.push_back(AreaInfo{n->range(), static_cast<Prot>(n->prot), sources_[n->source].info.name, n->offset,
                                 pc == s->area_pins.end() ? 0 : pc->second});
   }
-  for (const auto& [owner, rs] : s->reserved) rs.for_each([&](Range r) { st.reserved.push_back(ReservedInfo{r, owner}); });
+  // (A named pair, not a structured binding: clang before 16 cannot capture one.)
+  for (const auto& entry : s->reserved)
+    entry.second.for_each([&](Range r) { st.reserved.push_back(ReservedInfo{r, entry.first}); });
   st.allowed = s->allowed.ranges();
   for (const auto& [id, p] : s->pins) st.pins.push_back(PinInfo{id, p.iova, p.write, p.release});
   for (const Domain* d : s->domains)

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <new>
 #include <optional>
 #include <set>
 
@@ -27,9 +28,34 @@ struct Clause {
   std::optional<u64> witness;        // when there is no condition
 };
 
+// A Z3 context made and checked here: out of memory, Z3_mk_context answers
+// null, and z3::context's own constructor would then crash inside Z3
+// (Z3_set_error_handler on the null context). A null context is
+// std::bad_alloc instead.
+class Context {
+ public:
+  Context() : raw_(make()), ctx_(raw_) {}
+  ~Context() { Z3_del_context(raw_); }  // ctx_ only lets go of it afterwards
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+  z3::context& operator()() { return ctx_(); }
+
+ private:
+  static Z3_context make() {
+    Z3_config cfg = Z3_mk_config();
+    if (!cfg) throw std::bad_alloc();
+    Z3_context c = Z3_mk_context_rc(cfg);
+    Z3_del_config(cfg);
+    if (!c) throw std::bad_alloc();
+    return c;
+  }
+  Z3_context raw_;
+  z3::scoped_context ctx_;
+};
+
 class Builder {
  public:
-  Builder() : x_{ctx_.bv_const("x", 64)} {}
+  Builder() : ctx_(holder_()), x_{ctx_.bv_const("x", 64)} {}
 
   z3::context& ctx() { return ctx_; }
   Bv k(u64 v) { return Bv{ctx_.bv_val(static_cast<std::uint64_t>(v), 64)}; }
@@ -85,7 +111,8 @@ class Builder {
   }
 
  private:
-  z3::context ctx_;
+  Context holder_;
+  z3::context& ctx_;
   Bv x_;
   std::vector<Clause> clauses_;
 };

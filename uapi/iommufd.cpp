@@ -59,6 +59,7 @@
 #include "ioas/impl.hpp"
 #include "ioas/uapi/iommufd.h"
 #include "ioas/uapi/iommufd_test.h"
+#include "iommufd_testing.hpp"
 
 namespace ioas::uapi {
 namespace {
@@ -124,9 +125,19 @@ bool user_range_mapped(u64 va, u64 len) {
   u64 first = va & ~(kPage - 1);
   u64 end = va + len;
   if (end < va) return false;
+  if (end > ~(kPage - 1)) return false;  // reaches the last page of the address space
   u64 span = ((end + kPage - 1) & ~(kPage - 1)) - first;
-  std::vector<unsigned char> vec(span / kPage);
-  return mincore(reinterpret_cast<void*>(first), span, vec.data()) == 0;
+  // A chunk at a time: a length may be far larger than any memory there is,
+  // and mincore stops at the first unmapped page of a chunk.
+  constexpr u64 kChunkPages = 1024;
+  unsigned char vec[kChunkPages];
+  for (u64 at = first; span;) {
+    const u64 n = std::min(span, kChunkPages * kPage);
+    if (mincore(reinterpret_cast<void*>(at), n, vec) != 0) return false;
+    at += n;
+    span -= n;
+  }
+  return true;
 }
 
 // ---- the object table ----
@@ -253,6 +264,9 @@ class Context {
   // What the last successful ioctl returns: 0, or a VFIO query's answer.
   int value() const { return value_; }
   void release_access(int fd);
+  // For uapi/iommufd_testing.hpp.
+  Engine& engine() { return *engine_; }
+  std::string describe_table() const;
 
  private:
 
@@ -293,6 +307,11 @@ class Context {
       return refuse(EFAULT, "cannot write the answer back to the caller's struct");
     return std::nullopt;
   }
+  // Where the kernel undoes an ioctl whose answer cannot be written, and
+  // the engine cannot undo its step (a pin id consumed, an IOAS created):
+  // the caller's own bytes written back before that step (an unchanged
+  // `cmd`), so an unwritable struct is refused with nothing done.
+  Rc answer_writable(const void* cmd, size_t ksize) { return respond(cmd, ksize); }
 };
 
 u32 g_memory_limit = 65536;  // IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT (kept, unused by the engine)
@@ -353,12 +372,15 @@ Rc Context::ioctl(unsigned long request, u64 arg) {
                               " is below the struct's mandatory part (" + std::to_string(op->min_size) + ")");
   alignas(8) unsigned char buf[kMaxCmd] = {};
   // copy_struct_from_user: a longer struct must be zero past what we know.
-  if (usize > op->size) {
-    std::vector<unsigned char> tail(usize - op->size);
-    if (!read_user(tail.data(), arg + op->size, tail.size()))
-      return refuse(EFAULT, "cannot read the struct");
-    if (std::any_of(tail.begin(), tail.end(), [](unsigned char c) { return c != 0; }))
+  // As check_zeroed_user, front to back a page at a time: a non-zero byte
+  // before an unreadable page is E2BIG, and no buffer as large as the tail.
+  for (u64 at = arg + op->size, end = arg + usize; at < end && usize > op->size;) {
+    unsigned char chunk[kPage];
+    const size_t n = std::min<u64>(end - at, kPage - at % kPage);
+    if (!read_user(chunk, at, n)) return refuse(EFAULT, "cannot read the struct");
+    if (std::any_of(chunk, chunk + n, [](unsigned char c) { return c != 0; }))
       return refuse(E2BIG, std::string(op->name) + ": non-zero bytes past the end of the known struct");
+    at += n;
   }
   if (!read_user(buf, arg, std::min<u32>(usize, op->size))) return refuse(EFAULT, "cannot read the struct");
   if (!op->handler) return refuse(ENOTTY, std::string(op->name) + " is not served by ioas yet");
@@ -441,6 +463,7 @@ Rc Context::ioas_alloc(void* p) {
   if (cmd.flags) return refuse(EOPNOTSUPP, "IOMMU_IOAS_ALLOC: flags must be 0");
   Object obj;
   obj.type = ObjType::kIoas;
+  if (Rc rc = answer_writable(&cmd, sizeof(cmd))) return rc;
   obj.name = fresh("ioas");
   if (Rc rc = from(engine_->create_ioas(obj.name, kernel_ioas_options()))) return rc;
   u32 id = alloc_id(std::move(obj));
@@ -895,10 +918,12 @@ Rc Context::get_hw_info(void* p) {
   cmd.out_data_type = IOMMU_HW_INFO_TYPE_SELFTEST;
   u32 copy_len = std::min<u32>(cmd.data_len, sizeof(data));
   if (!write_user(cmd.data_uptr, &data, copy_len)) return refuse(EFAULT, "cannot write data_uptr");
-  if (copy_len < cmd.data_len) {
-    std::vector<unsigned char> zeros(cmd.data_len - copy_len, 0);
-    if (!write_user(cmd.data_uptr + copy_len, zeros.data(), zeros.size()))
-      return refuse(EFAULT, "cannot clear the rest of data_uptr");
+  // clear_user of the rest, a page at a time (data_len may be 4 GiB).
+  static const unsigned char kZeros[kPage] = {};
+  for (u64 at = copy_len; at < cmd.data_len;) {
+    const u64 n = std::min<u64>(cmd.data_len - at, kPage);
+    if (!write_user(cmd.data_uptr + at, kZeros, n)) return refuse(EFAULT, "cannot clear the rest of data_uptr");
+    at += n;
   }
   cmd.data_len = sizeof(data);
   cmd.out_capabilities = (idev->dev_flags & MOCK_FLAGS_DEVICE_NO_DIRTY) ? 0 : IOMMU_HW_CAP_DIRTY_TRACKING;
@@ -929,6 +954,7 @@ Rc Context::hwpt_alloc(void* p) {
     return refuse(EOPNOTSUPP, "IOMMU_HWPT_ALLOC: the mock IOMMU takes no data for a paging domain, and no "
                               "dirty tracking for a MOCK_FLAGS_DEVICE_NO_DIRTY device");
   AttachTarget t{cmd.pt_id, 0};
+  if (Rc rc = answer_writable(&cmd, sizeof(cmd))) return rc;
   std::string holder = fresh("holder"), dom;
   if (Rc rc = engine_attach(holder, idev->dev_flags, t, &dom)) return rc;
   Object hwpt;
@@ -1259,6 +1285,7 @@ Rc Context::mock_domain(iommu_test_cmd& cmd) {
   if (dev_flags & ~kValidDevFlags) return refuse(EINVAL, "MOCK_DOMAIN_FLAGS: unknown dev_flags");
   AttachTarget t;
   if (Rc rc = resolve_pt(cmd.id, t)) return rc;
+  if (Rc rc = answer_writable(&cmd, sizeof(cmd))) return rc;
   std::string dev = fresh("dev"), dom;
   if (Rc rc = engine_attach(dev, dev_flags, t, &dom)) return rc;
 
@@ -1366,12 +1393,17 @@ Rc Context::md_check_refs(iommu_test_cmd& cmd) {
   u64 uptr = cmd.check_refs.uptr, length = cmd.check_refs.length;
   if (length % kPage || uptr % kPage || uptr + length < uptr)
     return refuse(EINVAL, "MD_CHECK_REFS: uptr and length must be page aligned");
-  std::vector<u32> refs(length / kPage, 0);
-  for (const auto& [h, ctx] : g_contexts) ctx->count_pins(uptr, length, refs);
-  for (size_t i = 0; i != refs.size(); ++i)
-    if (refs[i] != cmd.check_refs.refs)
-      return refuse(EIO, "MD_CHECK_REFS: page " + std::to_string(i) + " is pinned " + std::to_string(refs[i]) +
+  // Page by page, as the kernel pins each to read its count: EFAULT at the
+  // first page that is not mapped, and no buffer as large as the range.
+  for (u64 i = 0; i != length / kPage; ++i) {
+    const u64 page = uptr + i * kPage;
+    if (!user_range_mapped(page, kPage)) return refuse(EFAULT, "MD_CHECK_REFS: page " + std::to_string(i) + " is not mapped");
+    std::vector<u32> refs(1, 0);
+    for (const auto& [h, ctx] : g_contexts) ctx->count_pins(page, kPage, refs);
+    if (refs[0] != cmd.check_refs.refs)
+      return refuse(EIO, "MD_CHECK_REFS: page " + std::to_string(i) + " is pinned " + std::to_string(refs[0]) +
                              " times, expected " + std::to_string(cmd.check_refs.refs));
+  }
   return std::nullopt;
 }
 
@@ -1499,28 +1531,31 @@ Rc Context::access_pages(iommu_test_cmd& cmd) {
   u32 ioas_id = objects_.at(a->obj_id).ioas_id;
   std::vector<Piece> pieces;
   if (Rc bad = user_pieces(ioas_id, iova, length, write, pieces)) return bad;
+  if (Rc bad = answer_writable(&cmd, sizeof(cmd))) return bad;
   const std::string& ioas = objects_.at(ioas_id).name;
-  auto pin = engine_->pin(ioas, PinArgs{iova, length, write, true});
-  if (Rc bad = from(pin)) return bad;
-  auto undo = [&](Rc why) {
-    (void)engine_->unpin(ioas, pin.value());
-    return why;
-  };
   if (uptr) {
-    // Page by page from the page holding iova: the pinned page against the
-    // page of uptr at the same offset.
+    // Page by page from the page holding iova: the page to pin against the
+    // page of uptr at the same offset. (The kernel pins, compares and
+    // unpins; checking first leaves no trace of a refused call, such as a
+    // consumed pin id.)
     u64 user_page = uptr - (iova % kPage);
     u64 first_page = iova - (iova % kPage);
     u64 npages = ((iova + length + kPage - 1) / kPage) - first_page / kPage;
     for (u64 i = 0; i != npages; ++i, user_page += kPage) {
       u64 at = std::max(iova, first_page + i * kPage);
       auto where = engine_->uva(ioas, at);
-      if (Rc bad = from(where)) return undo(bad);
-      if (!user_range_mapped(user_page, kPage)) return undo(refuse(EFAULT, "ACCESS_PAGES: uptr is not mapped"));
+      if (Rc bad = from(where)) return bad;
+      if (!user_range_mapped(user_page, kPage)) return refuse(EFAULT, "ACCESS_PAGES: uptr is not mapped");
       if ((where.value() & ~(kPage - 1)) != user_page)
-        return undo(refuse(EBADE, "ACCESS_PAGES: a pinned page is not the page of uptr"));
+        return refuse(EBADE, "ACCESS_PAGES: a pinned page is not the page of uptr");
     }
   }
+  auto pin = engine_->pin(ioas, PinArgs{iova, length, write, true});
+  if (Rc bad = from(pin)) return bad;
+  auto undo = [&](Rc why) {
+    (void)engine_->unpin(ioas, pin.value());
+    return why;
+  };
   u32 item = a->next_item++;
   a->items[item] = pin.value();
   cmd.access_pages.out_access_pages_id = item;
@@ -1585,6 +1620,31 @@ void Context::release_access(int fd) {
   release_unused_sources();
 }
 
+std::string Context::describe_table() const {
+  std::string s;
+  for (const auto& [id, o] : objects_) {
+    s += "object " + std::to_string(id) + " " + to_string(o.type) + " users=" + std::to_string(o.users) + " name=" +
+         o.name + " ioas=" + std::to_string(o.ioas_id) + " hwpt=" + std::to_string(o.hwpt_id) +
+         " idev=" + std::to_string(o.idev_id) + " dev_flags=" + std::to_string(o.dev_flags) +
+         (o.auto_domain ? " auto" : "") + (o.huge ? " huge" : "") + (o.dirty ? " dirty" : "") + " holder=" + o.holder;
+    for (const std::string& owner : o.owners) s += " owner=" + owner;
+    s += "\n";
+  }
+  // By object id: descriptor numbers are the process's, not the context's.
+  std::map<u32, std::string> accesses;
+  for (const auto& [fd, a] : accesses_) {
+    std::string& line = accesses[a.obj_id];
+    line = "access object=" + std::to_string(a.obj_id) + (a.needs_pin ? " needs_pin" : "") +
+           " next_item=" + std::to_string(a.next_item);
+    for (const auto& [item, pin] : a.items) line += " item" + std::to_string(item) + "=pin" + std::to_string(pin);
+    line += "\n";
+  }
+  for (const auto& [id, line] : accesses) s += line;
+  s += "vfio_ioas=" + std::to_string(vfio_ioas_) + " account_mm=" + std::to_string(account_mm_) +
+       " memory_limit=" + std::to_string(g_memory_limit) + "\n";
+  return s;
+}
+
 std::unique_ptr<Engine> make_named_engine(const char* name) {
   std::string n = name ? name : "impl";
   if (n == "impl" || n.empty()) return make_engine();
@@ -1631,6 +1691,8 @@ extern "C" int ioas_iommufd_ioctl(int handle, unsigned long request, void* arg) 
     errno = EBADF;
     return -1;
   }
+  // ioctl(2) passes the kernel an unsigned int: higher bits never arrive.
+  request = static_cast<unsigned int>(request);
   Rc rc;
   try {
     rc = it->second->ioctl(request, reinterpret_cast<ioas::u64>(arg));
@@ -1674,3 +1736,19 @@ extern "C" int ioas_iommufd_release_fd(int fd) {
 }
 
 extern "C" const char* ioas_iommufd_last_error(void) { return t_last_error.c_str(); }
+
+namespace ioas::uapi::testing {
+
+Engine* engine_of(int handle) {
+  std::lock_guard lock(g_lock);
+  auto it = g_contexts.find(handle);
+  return it == g_contexts.end() ? nullptr : &it->second->engine();
+}
+
+std::string table_of(int handle) {
+  std::lock_guard lock(g_lock);
+  auto it = g_contexts.find(handle);
+  return it == g_contexts.end() ? std::string() : it->second->describe_table();
+}
+
+}  // namespace ioas::uapi::testing
