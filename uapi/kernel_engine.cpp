@@ -391,7 +391,10 @@ class KernelEngine final : public Engine {
     cmd.access_pages.iova = a.iova;
     cmd.access_pages.length = a.len;
     cmd.access_pages.uptr = user_address(*io, a.iova, a.len);
-    if (int rc = port_->ioctl(IOMMU_TEST_CMD, &cmd)) return kernel_error(rc, "IOMMU_TEST_OP_ACCESS_PAGES");
+    if (int rc = port_->ioctl(IOMMU_TEST_CMD, &cmd)) {
+      close_access_if_idle(*io);
+      return kernel_error(rc, "IOMMU_TEST_OP_ACCESS_PAGES");
+    }
     const u32 id = io->next_pin_id++;
     io->pins[id] = PinRec{Range{a.iova, a.iova + (a.len - 1)}, a.write, cmd.access_pages.out_access_pages_id, false};
     return id;
@@ -400,13 +403,14 @@ class KernelEngine final : public Engine {
     IoasRec* io = find(ioas);
     if (!io) return no_ioas(ioas);
     auto it = io->pins.find(id);
-    if (it == io->pins.end()) return make_error(ENOENT, "unpin " + std::to_string(id) + ": no such pin");
-    // A released pin is asked of the kernel too: its answer must be ENOENT.
+    if (it == io->pins.end() || it->second.released)
+      return make_error(ENOENT, "unpin " + std::to_string(id) + ": no such pin (an unmap released it, or never)");
     iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_DESTROY_ACCESS_PAGES, static_cast<u32>(io->access_fd));
     cmd.destroy_access_pages.access_pages_id = it->second.item;
     const int rc = port_->ioctl(IOMMU_TEST_CMD, &cmd);
-    io->pins.erase(it);
     if (rc) return kernel_error(rc, "IOMMU_TEST_OP_DESTROY_ACCESS_PAGES");
+    it->second.released = true;
+    close_access_if_idle(*io);
     return ok_status();
   }
 
@@ -547,9 +551,21 @@ class KernelEngine final : public Engine {
   }
 
   // The selftest access's unmap callback drops every item overlapping the area.
-  static void release_pins(IoasRec& io, Range area) {
+  void release_pins(IoasRec& io, Range area) {
     for (auto& [id, p] : io.pins)
       if (p.iova.overlaps(area)) p.released = true;
+    close_access_if_idle(io);
+  }
+
+  // The access lives exactly while the IOAS has a pin: attached, it raises
+  // the IOAS's iova_alignment to PAGE (iopt_add_access), which a pin-less
+  // IOAS must not show.
+  void close_access_if_idle(IoasRec& io) {
+    if (io.access_fd < 0) return;
+    for (const auto& [id, p] : io.pins)
+      if (!p.released) return;
+    port_->close_fd(io.access_fd);
+    io.access_fd = -1;
   }
 
   // The user address of [iova, iova+len) when one area holds it whole (the

@@ -24,9 +24,11 @@
 //                  IOAS, whose auto domain is the kernel's mock domain
 //                  (MOCK_FLAGS_DEVICE_HUGE_IOVA for pgsizes 2K|1M)
 //   detach         IOMMU_DESTROY of the mock device
-//   pin, unpin     a selftest access per IOAS (IOMMU_TEST_OP_CREATE_ACCESS,
-//                  pin-pages kind) and IOMMU_TEST_OP_ACCESS_PAGES /
-//                  DESTROY_ACCESS_PAGES; a pin inside one area passes its
+//   pin, unpin     a selftest access per IOAS, open exactly while the IOAS
+//                  has pins (IOMMU_TEST_OP_CREATE_ACCESS, pin-pages kind;
+//                  attached, it makes the IOAS's alignment PAGE), and
+//                  IOMMU_TEST_OP_ACCESS_PAGES / DESTROY_ACCESS_PAGES (a pin
+//                  an unmap released is ENOENT); a pin inside one area passes its
 //                  user address, so the kernel also checks that the pages
 //                  it pinned are the ones behind that address
 //
