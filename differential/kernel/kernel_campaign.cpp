@@ -139,7 +139,8 @@ StepResult step(Columns& c, const Operation& op) {
 }
 
 // Differences between kernel mode and the iommufd that are known and
-// reported, each with its shrunk trace in differential/kernel/differences/.
+// reported, each with its shrunk trace in differential/kernel/differences/
+// (differential/kernel-findings/ for what looks like a kernel bug).
 // A step that shows one is counted under its name and not reported again;
 // when every column failed (nothing changed anywhere) the trace goes on,
 // otherwise their states may differ from there on and the trace ends.
@@ -172,6 +173,66 @@ const KnownDifference kKnownDifferences[] = {
      [](const Operation& op, const StepResult& r) {
        const auto* p = std::get_if<trace::PinOp>(&op);
        return p && p->write && is_error(r.answers[0], ENOENT) && is_error(r.answers[2], EPERM);
+     }},
+    // A kernel finding (differential/kernel-findings/): the kernel's
+    // __alloc_iova_check_range refuses a candidate equal to the hole's last
+    // byte (`aligned_start >= last`), so an automatic one-byte map never
+    // takes a one-byte hole, or the last byte of a hole; the engines do.
+    {"auto-one-byte-at-hole-end",
+     [](const Operation& op, const StepResult& r) {
+       bool one_byte_auto = false;
+       if (const auto* m = std::get_if<trace::MapOp>(&op)) one_byte_auto = !m->iova && m->len == 1;
+       if (const auto* c = std::get_if<trace::CopyOp>(&op)) one_byte_auto = !c->to && c->len == 1;
+       return one_byte_auto && r.answers[0].outcome.kind == trace::OutcomeKind::kIova &&
+              (r.answers[2].outcome.kind == trace::OutcomeKind::kIova || is_error(r.answers[2], ENOSPC)) &&
+              !(r.answers[0].outcome == r.answers[2].outcome);
+     }},
+    // IOMMU_IOAS_COPY takes the source's pages (iopt_get_pages: ENOENT,
+    // or the source's own checks) before it looks at the destination
+    // (iopt_map_pages: alignment EINVAL, EOVERFLOW); kernel mode checks the
+    // destination's overflow first.
+    {"copy-source-before-destination",
+     [](const Operation& op, const StepResult& r) {
+       return std::holds_alternative<trace::CopyOp>(op) && is_error(r.answers[0], EOVERFLOW) &&
+              r.answers[2].outcome.kind == trace::OutcomeKind::kError && !is_error(r.answers[2], EOVERFLOW);
+     }},
+    // iopt_check_iova checks a fixed IOVA's alignment (EINVAL) before its
+    // overflow (EOVERFLOW); kernel mode checks the overflow first.
+    {"iova-alignment-before-overflow",
+     [](const Operation& op, const StepResult& r) {
+       const auto* m = std::get_if<trace::MapOp>(&op);
+       return m && m->iova && is_error(r.answers[0], EOVERFLOW) && is_error(r.answers[2], EINVAL);
+     }},
+    // A pin is an access attached to the IOAS, then pages pinned through it.
+    // Attaching an access that pins raises the IOAS's alignment to PAGE
+    // (iopt_add_access), refused with EADDRINUSE where an area is not PAGE
+    // aligned: the kernel says so before it looks at the pinned range, where
+    // kernel mode checks the range first (ENOENT, EPERM, ...).
+    {"access-alignment-before-pin",
+     [](const Operation& op, const StepResult& r) {
+       return std::holds_alternative<trace::PinOp>(op) && is_error(r.answers[2], EADDRINUSE) &&
+              r.answers[2].note.find("IOMMU_TEST_OP_CREATE_ACCESS") != std::string::npos &&
+              r.answers[0].outcome.kind == trace::OutcomeKind::kError && !is_error(r.answers[0], EADDRINUSE);
+     }},
+    // iommufd maps and copies with IOMMU_IOAS_MAP_WRITEABLE alone (a
+    // write-only area); the engines refuse prot=w (EINVAL).
+    {"write-only-map",
+     [](const Operation& op, const StepResult& r) {
+       Prot prot = Prot::kReadWrite;
+       if (const auto* m = std::get_if<trace::MapOp>(&op)) prot = m->prot;
+       if (const auto* c = std::get_if<trace::CopyOp>(&op)) prot = c->prot;
+       return prot == Prot::kWrite && is_error(r.answers[0], EINVAL) && !is_error(r.answers[2], EINVAL);
+     }},
+    // The pages of an IOMMU_IOAS_MAP are writable only when it was mapped
+    // WRITEABLE (iopt_alloc_user_pages): a copy asking for write of an area
+    // mapped read-only fails in iopt_insert_area with EPERM, after the
+    // destination IOVA was chosen. Kernel mode takes writability from the
+    // memory source, so the copy succeeds.
+    {"copy-write-of-readonly-map",
+     [](const Operation& op, const StepResult& r) {
+       const auto* c = std::get_if<trace::CopyOp>(&op);
+       return c && (static_cast<int>(c->prot) & static_cast<int>(Prot::kWrite)) && is_error(r.answers[2], EPERM) &&
+              !is_error(r.answers[0], EPERM);
      }},
 };
 

@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(r->compared));
   for (const auto& [why, n] : r->dropped) std::printf("  dropped %llu: %s\n", static_cast<unsigned long long>(n), why.c_str());
   for (const auto& [name, n] : r->known)
-    std::printf("  known difference %llu: %s (differential/kernel/differences/%s.trace)\n",
+    std::printf("  known difference %llu: %s (differential/kernel/differences/ or kernel-findings/%s.trace)\n",
                 static_cast<unsigned long long>(n), name.c_str(), name.c_str());
   for (const auto& [cls, n] : r->coverage) std::printf("  compared %llu: %s\n", static_cast<unsigned long long>(n), cls.c_str());
   if (!r->failure.empty()) {
