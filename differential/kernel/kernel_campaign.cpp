@@ -187,6 +187,22 @@ const KnownDifference kKnownDifferences[] = {
               (r.answers[2].outcome.kind == trace::OutcomeKind::kIova || is_error(r.answers[2], ENOSPC)) &&
               !(r.answers[0].outcome == r.answers[2].outcome);
      }},
+    // iopt_alloc_iova first moves the search window's start to
+    // ALIGN(PAGE_SIZE, a) | page_offset (__alloc_iova_check_used updates
+    // allowed_span.start_used), then applies the formula again in each hole
+    // of that window; kernel mode applies it once, to the hole. With an
+    // alignment below PAGE (a user address that is not page aligned) and no
+    // allowed list, the kernel answers in the window's first page where
+    // kernel mode answers after an area below it.
+    {"auto-window-start-aligned",
+     [](const Operation& op, const StepResult& r) {
+       const bool automatic = (std::holds_alternative<trace::MapOp>(op) && !std::get<trace::MapOp>(op).iova) ||
+                              (std::holds_alternative<trace::CopyOp>(op) && !std::get<trace::CopyOp>(op).to);
+       const auto& m = r.answers[0].outcome;
+       const auto& k = r.answers[2].outcome;
+       return automatic && m.kind == trace::OutcomeKind::kIova && k.kind == trace::OutcomeKind::kIova &&
+              k.value >= kPage && k.value < 2 * kPage && k.value < m.value;
+     }},
     // IOMMU_IOAS_COPY takes the source's pages (iopt_get_pages: ENOENT,
     // or the source's own checks) before it looks at the destination
     // (iopt_map_pages: alignment EINVAL, EOVERFLOW); kernel mode checks the
