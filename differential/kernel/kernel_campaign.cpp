@@ -166,13 +166,14 @@ const KnownDifference kKnownDifferences[] = {
          at_max = c->len == kMaxIova || c->iova == kMaxIova || c->to == kMaxIova;
        return at_max && is_error(r.answers[2], EOVERFLOW) && !is_error(r.answers[0], EOVERFLOW);
      }},
-    // iommufd_access_pin_pages checks each area's permission as it walks
-    // the areas and finds a hole only at the end: a write pin that meets a
-    // read-only area before a hole is EPERM; kernel mode says ENOENT.
-    {"pin-eperm-before-hole",
+    // iommufd_access_pin_pages checks each area as it walks the areas
+    // (the pin's bytes page aligned in it, iopt_area_contig_is_aligned:
+    // EINVAL; its permission: EPERM) and finds a hole only at the end; kernel
+    // mode finds the hole first (ENOENT).
+    {"pin-area-checks-before-hole",
      [](const Operation& op, const StepResult& r) {
-       const auto* p = std::get_if<trace::PinOp>(&op);
-       return p && p->write && is_error(r.answers[0], ENOENT) && is_error(r.answers[2], EPERM);
+       return std::holds_alternative<trace::PinOp>(op) && is_error(r.answers[0], ENOENT) &&
+              (is_error(r.answers[2], EPERM) || is_error(r.answers[2], EINVAL));
      }},
     // A kernel finding (differential/kernel-findings/): the kernel's
     // __alloc_iova_check_range refuses a candidate equal to the hole's last
