@@ -166,14 +166,19 @@ const KnownDifference kKnownDifferences[] = {
          at_max = c->len == kMaxIova || c->iova == kMaxIova || c->to == kMaxIova;
        return at_max && is_error(r.answers[2], EOVERFLOW) && !is_error(r.answers[0], EOVERFLOW);
      }},
-    // iommufd_access_pin_pages checks each area as it walks the areas
-    // (the pin's bytes page aligned in it, iopt_area_contig_is_aligned:
-    // EINVAL; its permission: EPERM) and finds a hole only at the end; kernel
-    // mode finds the hole first (ENOENT).
-    {"pin-area-checks-before-hole",
+    // iommufd_access_pin_pages checks each area as it walks the areas: first
+    // that the pin's bytes are page aligned in it (iopt_area_contig_is_aligned:
+    // the pin starts at a page boundary of the area's user memory, and an
+    // area it continues past ends at a page end; else EINVAL), then its
+    // permission (EPERM); a hole shows only after the walk (ENOENT). Kernel
+    // mode has no alignment rule for pins, finds the hole first, and checks
+    // permission first.
+    {"pin-area-checks-order",
      [](const Operation& op, const StepResult& r) {
-       return std::holds_alternative<trace::PinOp>(op) && is_error(r.answers[0], ENOENT) &&
-              (is_error(r.answers[2], EPERM) || is_error(r.answers[2], EINVAL));
+       const auto& m = r.answers[0].outcome;
+       return std::holds_alternative<trace::PinOp>(op) &&
+              (is_error(r.answers[0], ENOENT) || is_error(r.answers[0], EPERM) || m.kind == trace::OutcomeKind::kPin) &&
+              (is_error(r.answers[2], EPERM) || is_error(r.answers[2], EINVAL)) && !(m == r.answers[2].outcome);
      }},
     // A kernel finding (differential/kernel-findings/): the kernel's
     // __alloc_iova_check_range refuses a candidate equal to the hole's last
