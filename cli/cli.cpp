@@ -20,6 +20,7 @@ namespace {
 std::string engine_list(const trace::EngineRegistry& registry) {
   std::string s;
   for (const auto& f : registry.built()) {
+    if (f.by_name_only) continue;
     if (!s.empty()) s += ", ";
     s += f.name;
   }
@@ -41,9 +42,12 @@ void define(CLI::App& app, CommandLine& cl, const trace::EngineRegistry& registr
 
   CLI::App* replay = app.add_subcommand("replay", "run .trace files (docs/trace-format.md) on the engines and check their expectations");
   replay->add_option("--engine", cl.engine,
-                     "model, impl or both (both: model and impl on every line, any\n"
-                     "disagreement is a failure). Default: every engine built into\n"
-                     "this binary (now: " + engine_list(registry) + ").");
+                     "model, impl, both (model and impl), or a comma-separated list\n"
+                     "such as model,impl,kernel: every line runs on each, any\n"
+                     "disagreement is a failure. kernel drives /dev/iommu (or ioas's\n"
+                     "userspace iommufd with IOAS_KERNEL_ENGINE_IOMMUFD=userspace)\n"
+                     "and needs a trace whose first line is `ioas default mode=kernel`.\n"
+                     "Default: every engine built into this binary but kernel (now: " + engine_list(registry) + ").");
   replay->add_flag("--rewrite", cl.rewrite,
                    "rewrite each FILE with every expectation filled in from the model\n"
                    "(comments, blank lines and the text before '=>' are kept;\n"

@@ -185,14 +185,22 @@ void EngineRegistry::add(EngineFactory f) {
 
 Result<std::vector<EngineFactory>> EngineRegistry::select(std::string_view which) const {
   if (which.empty()) {
-    if (built_.empty()) return make_error(ENOENT, "no engine is built");
-    return built_;
+    std::vector<EngineFactory> out;
+    for (const auto& f : built_)
+      if (!f.by_name_only) out.push_back(f);
+    if (out.empty()) return make_error(ENOENT, "no engine is built");
+    return out;
   }
   std::vector<std::string_view> names;
   if (which == "both") {
     names = {kModel, kImpl};
   } else {
-    names = {which};
+    for (std::size_t from = 0;;) {
+      const std::size_t comma = which.find(',', from);
+      names.push_back(which.substr(from, comma == std::string_view::npos ? std::string_view::npos : comma - from));
+      if (comma == std::string_view::npos) break;
+      from = comma + 1;
+    }
   }
   std::vector<EngineFactory> out;
   for (auto name : names) {
@@ -205,7 +213,11 @@ Result<std::vector<EngineFactory>> EngineRegistry::select(std::string_view which
     if (name == kModel || name == kImpl)
       return make_error(ENOENT, "engine " + std::string(name) + " is not built yet");
     return make_error(EINVAL, "unknown engine '" + std::string(name) +
-                                  "' (choose model, impl or both)");
+                                  "' (choose " + [&] {
+                                    std::string all;
+                                    for (const auto& f : built_) all += f.name + ", ";
+                                    return all;
+                                  }() + "both, or a comma-separated list)");
   }
   return out;
 }
@@ -226,13 +238,22 @@ Result<FileReport> replay(const Trace& trace, const std::vector<EngineFactory>& 
     std::string current;
   };
   std::vector<Running> run;
+  // TRACE.md: an IOAS named `default` exists from the start and is current;
+  // a first line `ioas default OPTIONS` creates it with those options instead
+  // (so a trace can run on an engine that has kernel mode only).
+  const bool first_creates_default = !trace.lines.empty() && [&] {
+    const auto* o = std::get_if<IoasOp>(&trace.lines.front().op);
+    return o && o->name == "default" && (o->mode || o->zero_page || o->huge_pages);
+  }();
   for (const auto& f : engines) {
     std::unique_ptr<Engine> e = f.make ? f.make() : nullptr;
     if (!e) return make_error(EIO, "engine " + f.name + " could not be created (its factory returned no engine)");
-    // TRACE.md: an IOAS named `default` exists from the start and is current.
-    Status s = e->create_ioas("default", IoasOptions{});
-    if (!s.ok())
-      return make_error(EIO, "engine " + f.name + ": creating the default IOAS failed: " + to_string(s.error()));
+    if (!first_creates_default) {
+      Status s = e->create_ioas("default", IoasOptions{});
+      if (!s.ok())
+        return make_error(EIO, "engine " + f.name + ": creating the default IOAS failed: " + to_string(s.error()) +
+                                   (s.code() == ENOSYS ? " (begin the trace with `ioas default mode=kernel`)" : ""));
+    }
     run.push_back(Running{f.name, std::move(e), "default"});
   }
 

@@ -29,6 +29,9 @@ namespace ioas::trace {
 struct EngineFactory {
   std::string name;
   std::function<std::unique_ptr<Engine>()> make;
+  // Chosen only when named (the kernel engine: it needs an iommufd and runs
+  // only traces that create `default` in kernel mode), never by default.
+  bool by_name_only = false;
 };
 
 // The engines a replay can choose from, by name.
@@ -42,9 +45,10 @@ class EngineRegistry {
   void add(EngineFactory f);
   // The engines built in this binary, in registration order.
   const std::vector<EngineFactory>& built() const { return built_; }
-  // "model", "impl" or "both" (model and impl); "" means every built engine.
-  // ENOENT "engine impl is not built yet" for a known engine that is not
-  // here; EINVAL for a name no one defines.
+  // "model", "impl", "both" (model and impl), or a comma-separated list of
+  // engine names ("model,impl,kernel"); "" means every built engine that is
+  // not by_name_only. ENOENT "engine impl is not built yet" for a known
+  // engine that is not here; EINVAL for a name no one defines.
   Result<std::vector<EngineFactory>> select(std::string_view which) const;
 
  private:

@@ -27,7 +27,8 @@ constexpr ErrnoName kErrnoNames[] = {
     {ENODEV, "ENODEV"},       {EINVAL, "EINVAL"},       {ENOSPC, "ENOSPC"},
     {ERANGE, "ERANGE"},       {EDEADLK, "EDEADLK"},     {ENOTTY, "ENOTTY"},
     {EOVERFLOW, "EOVERFLOW"}, {EOPNOTSUPP, "EOPNOTSUPP"}, {EADDRINUSE, "EADDRINUSE"},
-    {EMSGSIZE, "EMSGSIZE"},   {ENXIO, "ENXIO"},
+    {EMSGSIZE, "EMSGSIZE"},   {ENXIO, "ENXIO"},       {ENOSYS, "ENOSYS"},
+    {EADDRNOTAVAIL, "EADDRNOTAVAIL"},
 };
 
 std::string hex(u64 v) {

@@ -55,6 +55,7 @@
 #include <string>
 #include <vector>
 
+#include "ioas/arith.hpp"
 #include "ioas/engine.hpp"
 #include "ioas/impl.hpp"
 #include "ioas/uapi/iommufd.h"
@@ -1537,10 +1538,11 @@ Rc Context::access_pages(iommu_test_cmd& cmd) {
     // Page by page from the page holding iova: the page to pin against the
     // page of uptr at the same offset. (The kernel pins, compares and
     // unpins; checking first leaves no trace of a refused call, such as a
-    // consumed pin id.)
+    // consumed pin id.) The page count is the kernel's modular one, so a
+    // range ending at 2^64-1 (iova + length wraps to 0) has its pages too.
     u64 user_page = uptr - (iova % kPage);
-    u64 first_page = iova - (iova % kPage);
-    u64 npages = ((iova + length + kPage - 1) / kPage) - first_page / kPage;
+    u64 first_page = arith::align_down(iova, kPage);
+    u64 npages = (arith::align_up(iova + length, kPage).value - first_page) / kPage;
     for (u64 i = 0; i != npages; ++i, user_page += kPage) {
       u64 at = std::max(iova, first_page + i * kPage);
       auto where = engine_->uva(ioas, at);
