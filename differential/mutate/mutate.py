@@ -765,13 +765,14 @@ def score_line(results):
 def run_sample(sample, equivalents, restorer, runner, root, timeout, skip_equivalent, out=print,
                done=None, record=None):
     """Runs the sample. `done` maps a mutant's key to the (status, detail,
-    seconds) of an earlier run, which is reused; `record(m, status, detail,
-    seconds)` is called after each mutant that ran."""
+    seconds) of an earlier run, which is reused unless the mutant survived
+    (a test may have been added since); `record(m, status, detail, seconds)`
+    is called after each mutant that ran."""
     results = []
     times = []
     for i, m in enumerate(sample, 1):
         eq = equivalents.get(m.key())
-        if done and m.key() in done:
+        if done and m.key() in done and done[m.key()][0] != SURVIVED:
             status, detail, secs = done[m.key()]
             results.append((status, m))
             out("[%d/%d] %-10s %s  (%.0fs, an earlier run)" % (i, len(sample), status, m.describe(), secs))
@@ -972,9 +973,16 @@ def staged_self_test(expect, ms):
         expect(done == {ms[0].key(): (KILLED, "a test failed", 12.3), ms[1].key(): (SURVIVED, "", 50.0)},
                "result file not read back: %s" % done)
         lines = []
-        results, times = run_sample(ms[:2], {}, None, None, tmp, 60, False, out=lines.append, done=done)
-        expect([s for s, _ in results] == [KILLED, SURVIVED] and times == [],
-               "a resumed run does not reuse the recorded results")
+        results, times = run_sample(ms[:1], {}, None, None, tmp, 60, False, out=lines.append, done=done)
+        expect([s for s, _ in results] == [KILLED] and times == [], "a resumed run does not reuse a recorded kill")
+        runner = FakeRunner(os.path.join(tmp, "impl", "fixture.cpp"))
+        os.makedirs(os.path.join(tmp, "impl"))
+        os.makedirs(os.path.join(tmp, "differential", "corpus"))
+        with open(runner.path, "w") as f:
+            f.write(FIXTURE)
+        results, times = run_sample(ms[1:2], {}, Restorer(tmp, os.path.join(tmp, "journal")), runner, tmp, 60, False,
+                                    out=lines.append, done=done)
+        expect(len(times) == 1 and runner.calls == 1, "a resumed run does not run a recorded survivor again")
 
 
 def self_test():
