@@ -5,8 +5,8 @@ A mutant is one edit of one source line by one rule (below). For each mutant
 of the sample the tool writes the mutated file, rebuilds incrementally in a
 build dir, runs a ctest selection, writes the original back, and reports
   killed      the build succeeded and a test failed,
-  timeout     the build or the tests ran past --timeout (counted as killed:
-              the suite noticed something),
+  timeout     the tests ran past --timeout (counted as killed: the suite
+              noticed something; a build only times out after an hour),
   survived    the build succeeded and every test passed,
   stillborn   the mutant does not compile (left out of the score),
   equivalent  the site is listed in equivalent.txt with the reason no test
@@ -45,6 +45,7 @@ import argparse
 import atexit
 import fcntl
 import hashlib
+import json
 import os
 import random
 import re
@@ -71,10 +72,13 @@ SKIP_PARTS = ("/tests/", "hw/kvm/", "hw/tcg/", "hw/vfio/", "hw/vm/")
 # engine and the page tables, without the long stress, fail-nth, VM and TCG
 # tests and the benchmarks' smoke runs. Measured on the project's 2-core
 # machine: see the README's "Mutation testing" section.
-DEFAULT_TESTS = r"^(impl|lockstep|corpus|hw|capi)\."
-DEFAULT_EXCLUDE = r"(Stress|stress|FailNth|fail_nth|Extremes|Exhaustive|tcg|Tcg|TCG|Kvm|KVM|vfio|Vfio|bench)"
+# The uAPI's tests without the kernel's selftest (minutes per engine).
+DEFAULT_TESTS = r"^(impl|lockstep|corpus|hw|capi|uapi)\."
+DEFAULT_EXCLUDE = (r"(Stress|stress|FailNth|fail_nth|Extremes|Exhaustive|tcg|Tcg|TCG|Kvm|KVM|vfio|Vfio|bench"
+                   r"|^uapi\.Selftest\.)")
 DEFAULT_TARGETS = ["ioas_impl_tests", "ioas_impl_spec_tests", "ioas_capi_tests",
-                   "ioas_impl_vs_model_tests", "ioas_lockstep_tests", "ioas", "ioas_hw_tests"]
+                   "ioas_impl_vs_model_tests", "ioas_lockstep_tests", "ioas", "ioas_hw_tests",
+                   "ioas_uapi_tests", "ioas_iommufd_preload", "ioas_uapi_preload_check"]
 
 
 # ---------------------------------------------------------------- lexing
@@ -466,14 +470,15 @@ def on_signals(restorer):
 KILLED, SURVIVED, STILLBORN, TIMEOUT, EQUIVALENT = "killed", "survived", "stillborn", "timeout", "equivalent"
 
 
-def run_cmd(cmd, timeout, cwd):
-    """(returncode or None on timeout, output tail). Kills the whole process
-    group on timeout."""
+def run_cmd(cmd, timeout, cwd, tail=3000):
+    """(returncode or None on timeout, output: its last `tail` characters,
+    all of it for None). Kills the whole process group on timeout."""
     p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          start_new_session=True)
     try:
         out, _ = p.communicate(timeout=timeout)
-        return p.returncode, out.decode(errors="replace")[-3000:]
+        out = out.decode(errors="replace")
+        return p.returncode, (out if tail is None else out[-tail:])
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
         p.communicate()
@@ -487,25 +492,208 @@ def run_cmd(cmd, timeout, cwd):
 
 
 class Runner:
-    """build() -> (ok|None on timeout, log); test() -> (passed|None, log)."""
+    """The plain runner: build every target, run the whole selection.
+    evaluate() -> (status, detail); build() -> (ok|None on timeout, log);
+    test() -> (passed|None, log)."""
 
     def __init__(self, args):
         self.a = args
 
-    def build(self, timeout):
+    def build(self, timeout, targets=None):
         cmd = ["nice", "-n", str(self.a.nice), "cmake", "--build", self.a.build, "-j", str(self.a.jobs)]
-        for t in self.a.targets:
+        for t in (targets or self.a.targets):
             cmd += ["--target", t]
         rc, log = run_cmd(cmd, timeout, ROOT)
         return (None if rc is None else rc == 0), log
 
-    def test(self, timeout):
+    def ctest(self, timeout, selection):
         cmd = ["nice", "-n", str(self.a.nice), "ctest", "--test-dir", self.a.build, "-j", str(self.a.jobs),
-               "--stop-on-failure", "--timeout", str(int(timeout)), "-R", self.a.tests]
-        if self.a.exclude:
-            cmd += ["-E", self.a.exclude]
-        rc, log = run_cmd(cmd, timeout, ROOT)
+               "--stop-on-failure", "--timeout", str(int(timeout))] + selection
+        rc, log = run_cmd(cmd, timeout, ROOT, tail=None)
         return (None if rc is None else rc == 0), log
+
+    def test(self, timeout):
+        return self.ctest(timeout, ["-R", self.a.tests] + (["-E", self.a.exclude] if self.a.exclude else []))
+
+    def evaluate(self, timeout, path):
+        return evaluate_plain(self, timeout)
+
+
+# A build that runs this long hangs (a mutant in a constant evaluated at
+# compile time can do that).
+BUILD_TIMEOUT = 3600
+
+
+def evaluate_plain(runner, timeout):
+    """Build, then test (`timeout` bounds the tests): (status, detail)."""
+    ok, blog = runner.build(BUILD_TIMEOUT)
+    if ok is None:
+        return TIMEOUT, "build ran past %ds" % BUILD_TIMEOUT
+    if not ok:
+        return STILLBORN, first_error(blog)
+    passed, tlog = runner.test(timeout)
+    if passed is None:
+        return TIMEOUT, "tests ran past the timeout"
+    if not passed:
+        return KILLED, first_failure(tlog)
+    return SURVIVED, ""
+
+
+# ---------------------------------------------------------------- staged runs
+#
+# A mutant touches one file. The selection's programs it reaches are those
+# with an object whose dependencies (ninja's deps log: the source and every
+# header it included) hold the file; the objects of a program, its static
+# libraries' included, are `ninja -t inputs`. Only those programs are built and only their tests run, program by
+# program, the cheapest first (by the unmutated run's test times), each
+# program's fast tests before its slow ones, and the first failure ends the
+# mutant.
+
+CTEST_LINE = re.compile(r"Test\s+#(\d+): (\S+) \.*\s*(?:\*+)?(\w[\w ]*?)\s+([0-9.]+) sec")
+FAST_TEST_SECONDS = 2.0
+
+
+def ctest_times(log):
+    """{test number: seconds} of the tests that passed in a ctest log."""
+    out = {}
+    for m in CTEST_LINE.finditer(log):
+        if m.group(3).strip() == "Passed":
+            out[int(m.group(1))] = float(m.group(4))
+    return out
+
+
+def test_artifacts(command, build):
+    """The build dir's files a test's command names (its programs and
+    libraries), relative to the build dir."""
+    out = []
+    prefix = build.rstrip("/") + "/"
+    for arg in command:
+        if arg.startswith(prefix) and os.path.isfile(arg) and not arg.endswith((".trace", ".txt", ".cmake")):
+            out.append(arg[len(prefix):])
+    return tuple(sorted(set(out)))
+
+
+def parse_deps(log, build):
+    """{object: {absolute paths of its source and headers}} from `ninja -t deps`."""
+    out = {}
+    obj = None
+    for line in log.splitlines():
+        if not line.strip():
+            continue
+        if not line[:1].isspace():
+            obj = line.split(":", 1)[0]
+            out[obj] = set()
+        elif obj is not None:
+            out[obj].add(os.path.normpath(os.path.join(build, line.strip())))
+    return out
+
+
+def reaching(objects, deps, path):
+    """The artifacts (keys of `objects`: {artifact: [its objects]}) with an
+    object that depends on `path` (absolute)."""
+    return {a for a, objs in objects.items() if any(path in deps.get(o, ()) for o in objs)}
+
+
+class Plan:
+    """The selection's tests: number (ctest's), name, artifacts, seconds."""
+
+    def __init__(self, tests):
+        self.tests = tests  # list of (number, name, artifacts)
+        self.seconds = {}
+        self.objects = {}   # artifact: its objects
+        self.deps = {}      # object: the files it was compiled from
+
+    def load_graph(self, build):
+        """Reads which objects each artifact links and what each object was
+        compiled from, from ninja."""
+        for a in self.artifacts():
+            rc, log = run_cmd(["ninja", "-C", build, "-t", "inputs", a], 120, ROOT, tail=None)
+            if rc != 0:
+                raise SystemExit("ninja -t inputs %s failed:\n%s" % (a, log[-2000:]))
+            self.objects[a] = [x for x in log.split() if x.endswith(".o")]
+        rc, log = run_cmd(["ninja", "-C", build, "-t", "deps"], 120, ROOT, tail=None)
+        if rc != 0:
+            raise SystemExit("ninja -t deps failed:\n" + log[-2000:])
+        self.deps = parse_deps(log, build)
+
+    @staticmethod
+    def load(build, include, exclude):
+        rc, log = run_cmd(["ctest", "--test-dir", build, "--show-only=json-v1"], 600, ROOT, tail=None)
+        if rc != 0:
+            raise SystemExit("ctest --show-only failed:\n" + log[-2000:])
+        data = json.loads(log[log.index("{"):])
+        tests = []
+        for number, t in enumerate(data["tests"], 1):
+            name = t["name"]
+            if not re.search(include, name) or (exclude and re.search(exclude, name)):
+                continue
+            tests.append((number, name, test_artifacts(t.get("command") or [], build)))
+        plan = Plan(tests)
+        plan.load_graph(build)
+        return plan
+
+    def artifacts(self):
+        return sorted({a for _, _, arts in self.tests for a in arts})
+
+    def stages(self, touched, near=""):
+        """[(artifacts to build, [test numbers])] for the tests whose
+        artifacts are in `touched`: first every program's fast tests, then
+        the slow ones; programs in the folder `near` (the mutated file's)
+        first, then the cheapest."""
+        groups = {}
+        for number, _, arts in self.tests:
+            if arts and set(arts) & touched:
+                groups.setdefault(arts, []).append(number)
+        cost = lambda n: self.seconds.get(n, FAST_TEST_SECONDS)
+        order = lambda g: (not (near and g[0][0].startswith(near + "/")), sum(map(cost, g[1])), g[0])
+        fast, slow = [], []
+        for arts, numbers in sorted(groups.items(), key=order):
+            numbers.sort(key=lambda n: (cost(n), n))
+            for batches, pick in ((fast, lambda n: cost(n) < FAST_TEST_SECONDS),
+                                  (slow, lambda n: cost(n) >= FAST_TEST_SECONDS)):
+                batch = [n for n in numbers if pick(n)]
+                if batch:
+                    batches.append((list(arts), batch))
+        return fast + slow
+
+
+class StagedRunner(Runner):
+    """Builds and tests only what the mutated file reaches (see above)."""
+
+    def __init__(self, args, plan):
+        super().__init__(args)
+        self.plan = plan
+
+    def evaluate(self, timeout, path):
+        """`timeout` bounds the time in tests (a mutant that makes them hang
+        is caught); builds, however many programs a header reaches, only
+        have BUILD_TIMEOUT."""
+        spent = 0.0
+        left = lambda: timeout - spent
+        near = os.path.relpath(path, ROOT).split(os.sep)[0]
+        stages = self.plan.stages(reaching(self.plan.objects, self.plan.deps, path), near)
+        if not stages:
+            return SURVIVED, "no selected test's program links this file"
+        built = set()
+        for arts, numbers in stages:
+            need = [a for a in arts if a not in built]
+            if need:
+                ok, blog = self.build(BUILD_TIMEOUT, targets=need)
+                if ok is None:
+                    return TIMEOUT, "build ran past %ds" % BUILD_TIMEOUT
+                if not ok:
+                    return STILLBORN, first_error(blog)
+                built.update(need)
+            if left() < 5:
+                return TIMEOUT, "tests ran past the timeout"
+            t0 = time.monotonic()
+            passed, tlog = self.ctest(left(), ["-I", "0,0,0," + ",".join(map(str, numbers))])
+            spent += time.monotonic() - t0
+            if passed is None:
+                return TIMEOUT, "tests ran past the timeout"
+            if not passed:
+                return KILLED, first_failure(tlog)
+        return SURVIVED, ""
 
 
 # Where a failing lockstep campaign writes its shrunk counterexample (the
@@ -543,17 +731,8 @@ def _run_mutant(m, restorer, runner, root, timeout):
     t0 = time.monotonic()
     try:
         restorer.write(m.path, original, "\n".join(lines).encode("utf-8"))
-        ok, blog = runner.build(timeout)
-        if ok is None:
-            return TIMEOUT, "build ran past %ds" % timeout, time.monotonic() - t0
-        if not ok:
-            return STILLBORN, first_error(blog), time.monotonic() - t0
-        passed, tlog = runner.test(max(10, timeout - (time.monotonic() - t0)))
-        if passed is None:
-            return TIMEOUT, "tests ran past the timeout", time.monotonic() - t0
-        if not passed:
-            return KILLED, first_failure(tlog), time.monotonic() - t0
-        return SURVIVED, "", time.monotonic() - t0
+        status, detail = runner.evaluate(timeout, os.path.normpath(path))
+        return status, detail, time.monotonic() - t0
     finally:
         restorer.restore()
 
@@ -583,11 +762,21 @@ def score_line(results):
         k, v, s, e, b, p)
 
 
-def run_sample(sample, equivalents, restorer, runner, root, timeout, skip_equivalent, out=print):
+def run_sample(sample, equivalents, restorer, runner, root, timeout, skip_equivalent, out=print,
+               done=None, record=None):
+    """Runs the sample. `done` maps a mutant's key to the (status, detail,
+    seconds) of an earlier run, which is reused unless the mutant survived
+    (a test may have been added since); `record(m, status, detail, seconds)`
+    is called after each mutant that ran."""
     results = []
     times = []
     for i, m in enumerate(sample, 1):
         eq = equivalents.get(m.key())
+        if done and m.key() in done and done[m.key()][0] != SURVIVED:
+            status, detail, secs = done[m.key()]
+            results.append((status, m))
+            out("[%d/%d] %-10s %s  (%.0fs, an earlier run)" % (i, len(sample), status, m.describe(), secs))
+            continue
         if eq is not None and skip_equivalent:
             status, detail, secs = EQUIVALENT, eq, 0.0
         else:
@@ -598,12 +787,57 @@ def run_sample(sample, equivalents, restorer, runner, root, timeout, skip_equiva
                 elif status == SURVIVED:
                     status, detail = EQUIVALENT, eq
             times.append(secs)
+            if record:
+                record(m, status, detail, secs)
         results.append((status, m))
         out("[%d/%d] %-10s %s  (%.0fs)" % (i, len(sample), status, m.describe(), secs))
         if detail and status != SURVIVED:
             out("           %s" % detail)
         sys.stdout.flush()
     return results, times
+
+
+def load_results(path):
+    """{key: (status, detail, seconds)} from a --results file (JSON lines)."""
+    done = {}
+    if path and os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            for n, raw in enumerate(f, 1):
+                if raw.strip():
+                    try:
+                        r = json.loads(raw)
+                        done[tuple(r["key"])] = (r["status"], r["detail"], r["seconds"])
+                    except (ValueError, KeyError, TypeError):
+                        raise SystemExit("%s:%d: not a result line" % (path, n))
+    return done
+
+
+def result_recorder(path):
+    def record(m, status, detail, secs):
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"key": list(m.key()), "where": m.describe(), "status": status,
+                                "detail": detail, "seconds": round(secs, 1)}) + "\n")
+    return record
+
+
+SITE = re.compile(r"^(.+?):(\d+)(?::([\w+-]+?)(?:#(\d+))?)?$")
+
+
+def pick_sites(mutants, specs):
+    """The mutants named by FILE:LINE[:RULE[#OCCURRENCE]] specs, in order;
+    a spec that names none is an error."""
+    out = []
+    for spec in specs:
+        m = SITE.match(spec)
+        if not m:
+            raise SystemExit("--site %s: expected FILE:LINE[:RULE[#N]]" % spec)
+        path, line, rule, occ = os.path.normpath(m.group(1)), int(m.group(2)), m.group(3), m.group(4)
+        hit = [x for x in mutants if x.path == path and x.lineno == line and (rule is None or x.rule == rule)
+               and (occ is None or x.occurrence == int(occ))]
+        if not hit:
+            raise SystemExit("--site %s: no mutant site there" % spec)
+        out.extend(x for x in hit if x not in out)
+    return out
 
 
 # ---------------------------------------------------------------- self-test
@@ -659,6 +893,9 @@ class FakeRunner:
         with open(self.path) as f:
             return ("<= b &&" not in f.read()), ""
 
+    def evaluate(self, timeout, path):
+        return evaluate_plain(self, timeout)
+
     def test(self, timeout):
         self.calls += 1
         with open(self.path) as f:
@@ -669,6 +906,83 @@ class FakeRunner:
         if self.calls == 3 and getattr(self, "interrupt", False):
             raise KeyboardInterrupt()
         return not ("a - 1" in text or "if (false)" in text), ""
+
+
+CTEST_LOG = """\
+Test project /b
+    Start 12: impl.A.fast
+ 1/3 Test #12: impl.A.fast ......................   Passed    0.05 sec
+ 2/3 Test  #3: hw.B.slow ........................   Passed    7.50 sec
+ 3/3 Test #40: corpus.c .........................***Failed    0.20 sec
+"""
+
+NINJA_DEPS = """\
+impl/CMakeFiles/ioas_impl.dir/space_tree.cpp.o: #deps 3, deps mtime 1 (VALID)
+    ../impl/space_tree.cpp
+    ../impl/space_tree.hpp
+    /usr/include/c++/12/vector
+
+uapi/CMakeFiles/ioas_iommufd.dir/iommufd.cpp.o: #deps 2, deps mtime 1 (VALID)
+    ../uapi/iommufd.cpp
+    ../impl/space_tree.hpp
+"""
+
+
+def staged_self_test(expect, ms):
+    """The pieces of a staged run, a result file and --site on fixtures."""
+    expect(ctest_times(CTEST_LOG) == {12: 0.05, 3: 7.5}, "ctest times misread: %s" % ctest_times(CTEST_LOG))
+    deps = parse_deps(NINJA_DEPS, "/b/build")
+    expect(deps.get("uapi/CMakeFiles/ioas_iommufd.dir/iommufd.cpp.o") == {"/b/uapi/iommufd.cpp", "/b/impl/space_tree.hpp"},
+           "ninja deps misread: %s" % deps)
+    objects = {"impl/ioas_impl_tests": ["impl/CMakeFiles/ioas_impl.dir/space_tree.cpp.o"],
+               "uapi/libioas-iommufd.so": ["uapi/CMakeFiles/ioas_iommufd.dir/iommufd.cpp.o"],
+               "hw/ioas_hw_tests": ["hw/CMakeFiles/ioas_hw.dir/radix.cpp.o"]}
+    expect(reaching(objects, deps, "/b/impl/space_tree.hpp") == {"impl/ioas_impl_tests", "uapi/libioas-iommufd.so"},
+           "a header does not reach every program that includes it")
+    expect(reaching(objects, deps, "/b/uapi/iommufd.cpp") == {"uapi/libioas-iommufd.so"},
+           "a source reaches programs that do not link it")
+    plan = Plan([(1, "impl.slow", ("impl/ioas_impl_tests",)), (2, "impl.fast", ("impl/ioas_impl_tests",)),
+                 (3, "hw.x", ("hw/ioas_hw_tests",)), (4, "uapi.preload", ("uapi/check", "uapi/libioas-iommufd.so")),
+                 (5, "uapi.y", ("uapi/ioas_uapi_tests",))])
+    plan.seconds = {1: 9.0, 2: 0.1, 3: 0.2, 4: 0.5, 5: 0.1}
+    got = plan.stages({"impl/ioas_impl_tests", "uapi/libioas-iommufd.so", "hw/ioas_hw_tests"})
+    expect(got == [(["hw/ioas_hw_tests"], [3]), (["uapi/check", "uapi/libioas-iommufd.so"], [4]),
+                   (["impl/ioas_impl_tests"], [2]), (["impl/ioas_impl_tests"], [1])],
+           "stages: only the programs reached, fast tests first, cheapest program first; got %s" % got)
+    got = plan.stages({"impl/ioas_impl_tests", "uapi/libioas-iommufd.so", "hw/ioas_hw_tests"}, "impl")
+    expect(got[0] == (["impl/ioas_impl_tests"], [2]) and got[-1] == (["impl/ioas_impl_tests"], [1]),
+           "stages: the programs of the mutated file's folder do not come first; got %s" % got)
+    expect(plan.stages(set()) == [], "a file no program links has stages")
+    # --site picks by line, rule and occurrence.
+    expect([m.rule for m in pick_sites(ms, ["impl/fixture.cpp:10:const+1"])] == ["const+1", "const+1"],
+           "--site FILE:LINE:RULE does not pick every occurrence")
+    expect([m.new for m in pick_sites(ms, ["impl/fixture.cpp:10:const+1#1"])] == ["3"],
+           "--site FILE:LINE:RULE#N does not pick occurrence N")
+    expect(len(pick_sites(ms, ["impl/fixture.cpp:7"])) == 7, "--site FILE:LINE does not pick the whole line")
+    try:
+        pick_sites(ms, ["impl/fixture.cpp:8"])
+        expect(False, "--site on a line without sites is not an error")
+    except SystemExit:
+        pass
+    # A result file: written per mutant, read back for a resumed run.
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "r.jsonl")
+        result_recorder(path)(ms[0], KILLED, "a test failed", 12.34)
+        result_recorder(path)(ms[1], SURVIVED, "", 50.0)
+        done = load_results(path)
+        expect(done == {ms[0].key(): (KILLED, "a test failed", 12.3), ms[1].key(): (SURVIVED, "", 50.0)},
+               "result file not read back: %s" % done)
+        lines = []
+        results, times = run_sample(ms[:1], {}, None, None, tmp, 60, False, out=lines.append, done=done)
+        expect([s for s, _ in results] == [KILLED] and times == [], "a resumed run does not reuse a recorded kill")
+        runner = FakeRunner(os.path.join(tmp, "impl", "fixture.cpp"))
+        os.makedirs(os.path.join(tmp, "impl"))
+        os.makedirs(os.path.join(tmp, "differential", "corpus"))
+        with open(runner.path, "w") as f:
+            f.write(FIXTURE)
+        results, times = run_sample(ms[1:2], {}, Restorer(tmp, os.path.join(tmp, "journal")), runner, tmp, 60, False,
+                                    out=lines.append, done=done)
+        expect(len(times) == 1 and runner.calls == 1, "a resumed run does not run a recorded survivor again")
 
 
 def self_test():
@@ -753,6 +1067,7 @@ def self_test():
         expect(Restorer(tmp, journal).recover() == rel, "recover() did not restore from the journal")
         with open(path) as f:
             expect(f.read() == FIXTURE, "the journal did not bring the original back")
+    staged_self_test(expect, ms)
     # The project's own sources have sites of every rule, and the listed
     # equivalents all still exist.
     real = all_mutants(ROOT)
@@ -780,12 +1095,21 @@ def main(argv=None):
     ap.add_argument("-n", type=int, default=None, help="how many mutants (default: all)")
     ap.add_argument("--file", action="append", help="only sites in this file or folder (repeatable)")
     ap.add_argument("--grep", help="only sites whose `file:line [rule] line => mutated` matches this regex")
+    ap.add_argument("--site", action="append",
+                    help="run this mutant: FILE:LINE[:RULE[#N]] (N counts the rule's sites on the line from 0;"
+                         " without RULE every site of the line); repeatable; -n and --seed then do not apply")
+    ap.add_argument("--results", help="append each mutant's result to this file (JSON lines) and reuse the"
+                                      " results already in it: a run cut short resumes where it stopped")
+    ap.add_argument("--whole", action="store_true",
+                    help="build every target and run the whole selection for each mutant (default: only the"
+                         " programs the mutated file reaches, cheapest tests first)")
     ap.add_argument("--list", action="store_true", help="print the sites of the sample and exit")
     ap.add_argument("--tests", default=DEFAULT_TESTS, help="ctest -R regex (default %(default)s)")
     ap.add_argument("--exclude", default=DEFAULT_EXCLUDE, help="ctest -E regex (default %(default)s)")
     ap.add_argument("--targets", nargs="+", default=DEFAULT_TARGETS, help="build targets the tests need")
     ap.add_argument("--timeout", type=int, default=0,
-                    help="seconds per mutant (default: 3 x the unmutated build + tests, at least 120)")
+                    help="seconds of tests per mutant; past it the mutant counts as killed (default: 3 x the"
+                         " unmutated tests + 120 s); builds have %d s" % BUILD_TIMEOUT)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--nice", type=int, default=10)
     ap.add_argument("--min-score", type=float, default=None, help="exit 1 when the score is below this percentage")
@@ -823,7 +1147,7 @@ def main(argv=None):
         return 2
     if a.grep:
         mutants = [m for m in mutants if re.search(a.grep, m.describe())]
-    sample = choose(mutants, a.seed, a.n)
+    sample = pick_sites(mutants, a.site) if a.site else choose(mutants, a.seed, a.n)
     equivalents = load_equivalents(EQUIVALENT_FILE)
     if a.list:
         for m in sample:
@@ -832,7 +1156,6 @@ def main(argv=None):
         print("%d of %d sites" % (len(sample), len(mutants)))
         return 0
 
-    runner = Runner(a)
     if not os.path.exists(os.path.join(a.build, "CMakeCache.txt")):
         print("configuring %s" % a.build)
         rc, log = run_cmd(["cmake", "-S", ROOT, "-B", a.build, "-G", "Ninja"], 600, ROOT)
@@ -841,6 +1164,7 @@ def main(argv=None):
             return 2
     print("seed %d: %d of %d sites; build %s; ctest -R '%s' -E '%s'" % (
         a.seed, len(sample), len(mutants), a.build, a.tests, a.exclude))
+    runner = Runner(a)
     t0 = time.monotonic()
     ok, log = runner.build(7200)
     tb = time.monotonic() - t0
@@ -848,11 +1172,17 @@ def main(argv=None):
         print(log, file=sys.stderr)
         print("the unmutated tree does not build in %s" % a.build, file=sys.stderr)
         return 2
+    if not a.whole:
+        plan = Plan.load(a.build, a.tests, a.exclude)
+        runner = StagedRunner(a, plan)
     t1 = time.monotonic()
-    passed, log = runner.test(3600)
+    passed, log = runner.test(3600) if a.whole else runner.ctest(
+        3600, ["-I", "0,0,0," + ",".join(str(n) for n, _, _ in plan.tests)])
     tt = time.monotonic() - t1
+    if not a.whole:
+        plan.seconds = ctest_times(log)
     if not passed:
-        print(log, file=sys.stderr)
+        print(log[-3000:], file=sys.stderr)
         print("the unmutated tree fails the selected tests: fix that first", file=sys.stderr)
         return 2
     timeout = a.timeout or max(120, int(3 * tt + 120))
@@ -860,7 +1190,9 @@ def main(argv=None):
     sys.stdout.flush()
 
     try:
-        results, times = run_sample(sample, equivalents, restorer, runner, ROOT, timeout, a.skip_equivalent)
+        results, times = run_sample(sample, equivalents, restorer, runner, ROOT, timeout, a.skip_equivalent,
+                                    done=load_results(a.results),
+                                    record=result_recorder(a.results) if a.results else None)
     except KeyboardInterrupt:
         restorer.restore()
         print("interrupted; sources restored. %s holds objects built from a mutant: rebuild it before use"

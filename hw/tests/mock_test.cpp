@@ -48,6 +48,26 @@ TEST(Mock, EachTwoKilobyteSlotIsAnEntry) {
   EXPECT_EQ(pt.verify(), 0u);
 }
 
+// table_pages() counts the xarray's leaf nodes in use: 64 slots each.
+TEST(Mock, TablePagesCountsNodesOfSixtyFourSlots) {
+  Fixture f(mock_config());
+  PageTable& pt = *f.pt;
+  EXPECT_EQ(pt.table_pages(), 0u);
+  const u64 node = 64 * k2K;
+  ASSERT_TRUE(pt.map({0x1000000, 0x40000000, 3 * k2K, Prot::kReadWrite}).ok());
+  EXPECT_EQ(pt.table_pages(), 1u) << "three slots of one node";
+  ASSERT_TRUE(pt.map({0x1000000 + node - k2K, 0x40100000, k2K, Prot::kReadWrite}).ok());
+  EXPECT_EQ(pt.table_pages(), 1u) << "the node's last slot";
+  ASSERT_TRUE(pt.map({0x1000000 + node, 0x40200000, 2 * k2K, Prot::kReadWrite}).ok());
+  EXPECT_EQ(pt.table_pages(), 2u) << "the next node's first slots";
+  ASSERT_TRUE(pt.map({0x1000000 + 5 * node, 0x40300000, k2K, Prot::kReadWrite}).ok());
+  EXPECT_EQ(pt.table_pages(), 3u) << "a node further up";
+  EXPECT_EQ(*pt.unmap(0x1000000, node), 4 * k2K);
+  EXPECT_EQ(pt.table_pages(), 2u);
+  EXPECT_EQ(*pt.unmap(0x1000000, 6 * node), 3 * k2K);
+  EXPECT_EQ(pt.table_pages(), 0u);
+}
+
 TEST(Mock, HugeLeavesWhereIovaAndPaAllowAndSplitOnPartialUnmap) {
   Fixture f(mock_config(k2K | k1M));
   PageTable& pt = *f.pt;

@@ -149,6 +149,26 @@ TEST_P(Radix, LargeLeafReplacesAnEmptyTableAndFreesIt) {
   EXPECT_EQ(runs(*f.pt), (std::vector<LeafRunOf>{{k2M, 1}}));
 }
 
+// The empty table sits in the middle of a run of large leaves: the leaves
+// before it, in its place and after it all land where they belong.
+TEST_P(Radix, LargeLeavesReplaceAnEmptyTableInTheMiddleOfARun) {
+  Fixture f = make();
+  ASSERT_TRUE(f.pt->map({2 * k2M, 0, k4K, Prot::kRead}).ok());
+  ASSERT_EQ(*f.pt->unmap(2 * k2M, k4K), k4K);
+  const u64 pages = f.pt->table_pages();
+  ASSERT_TRUE(f.pt->map({k2M, k1G + k2M, 4 * k2M, Prot::kRead}).ok());
+  EXPECT_EQ(f.pt->table_pages(), pages - 1);
+  const std::vector<Leaf> got = leaves(*f.pt);
+  ASSERT_EQ(got.size(), 4u);
+  for (u64 i = 0; i < 4; ++i) {
+    EXPECT_EQ(got[i].iova, (i + 1) * k2M) << "leaf " << i;
+    EXPECT_EQ(got[i].pa, k1G + (i + 1) * k2M) << "leaf " << i;
+    EXPECT_EQ(got[i].size, k2M) << "leaf " << i;
+  }
+  EXPECT_EQ(f.pt->stats().leaf_writes, 1u + 4u);
+  f.pt->verify();
+}
+
 TEST_P(Radix, UnmapOfPartOfALargeLeafSplitsIt) {
   Fixture f = make();
   ASSERT_TRUE(f.pt->map({k1G, 3 * k1G, k1G, Prot::kReadWrite}).ok());
@@ -179,6 +199,32 @@ TEST_P(Radix, UnmapReturnsMappedBytesAndSkipsHoles) {
   EXPECT_EQ(*f.pt->unmap(0, 8 * k1G), 3 * k4K + k1G + k2M);
   EXPECT_TRUE(leaves(*f.pt).empty());
   EXPECT_EQ(*f.pt->unmap(0, 8 * k1G), 0u);
+}
+
+// The input size is 48 bits: an unmap that starts above it finds nothing,
+// one that runs past it stops at its top.
+TEST_P(Radix, UnmapPastTheInputSizeStopsAtItsTop) {
+  Fixture f = make();
+  const u64 top = u64{1} << 48;
+  ASSERT_TRUE(f.pt->map({top - k2M, k1G, k2M, Prot::kRead}).ok());
+  EXPECT_EQ(*f.pt->unmap(top, k1G), 0u);
+  EXPECT_EQ(*f.pt->unmap(top + k1G, k2M), 0u);
+  EXPECT_EQ(leaves(*f.pt).size(), 1u);
+  EXPECT_EQ(*f.pt->unmap(top - k2M, k1G), k2M);
+  EXPECT_TRUE(leaves(*f.pt).empty());
+}
+
+// image() holds every table page, each as its address and its 512 entries,
+// the ones under the last slot of a table too.
+TEST_P(Radix, ImageHoldsEveryTableUpToTheLastSlot) {
+  Fixture f = make();
+  ASSERT_TRUE(f.pt->map({0, k1G, k4K, Prot::kRead}).ok());
+  ASSERT_TRUE(f.pt->map({(u64{1} << 48) - k4K, k2M, k4K, Prot::kRead}).ok());
+  const std::vector<u64> image = f.pt->image();
+  EXPECT_EQ(f.pt->table_pages(), 7u);  // the root, then three tables down each end
+  EXPECT_EQ(image.size(), f.pt->table_pages() * 513);
+  ASSERT_TRUE(f.pt->map({(u64{1} << 48) - 2 * k4K, k2M, k4K, Prot::kRead}).ok());
+  EXPECT_NE(f.pt->image(), image) << "a leaf under the last slots is not in the image";
 }
 
 TEST_P(Radix, UnmapAllFreesEveryTableButTheRoot) {

@@ -1,8 +1,12 @@
 /* Run with LD_PRELOAD=libioas-iommufd.so (ctest uapi.preload.<engine>):
  * /dev/iommu opens as a real descriptor whose ioctls reach the layer; dup,
  * dup2 and fcntl(F_DUPFD) name the same context, which lives until its last
- * descriptor is closed; other files are untouched. Exit 0 when every check
- * holds; otherwise the failed check is printed. */
+ * descriptor is closed; other files are untouched. Every entry point libc
+ * has for opening a file (open, open64, openat, openat64 and the fortified
+ * __open_2, __open64_2, __openat_2) opens the device, and passes other
+ * paths on. Exit 0 when every check holds; otherwise the failed check is
+ * printed. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -30,6 +34,45 @@ static int ioas_alloc(int fd, unsigned *id)
 	int rc = ioctl(fd, IOMMU_IOAS_ALLOC, &cmd);
 	*id = cmd.out_ioas_id;
 	return rc;
+}
+
+/* The fortified variants are declared by glibc only under _FORTIFY_SOURCE. */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+
+#define OPEN_ENTRY_POINTS 7
+
+/* Opens `path` through entry point `k` (0 .. OPEN_ENTRY_POINTS - 1). */
+static int open_via(int k, const char *path, int flags)
+{
+	switch (k) {
+	case 0: return open(path, flags);
+	case 1: return open64(path, flags);
+	case 2: return openat(AT_FDCWD, path, flags);
+	case 3: return openat64(AT_FDCWD, path, flags);
+	case 4: return __open_2(path, flags);
+	case 5: return __open64_2(path, flags);
+	case 6: return __openat_2(AT_FDCWD, path, flags);
+	default: errno = EINVAL; return -1;
+	}
+}
+
+static void every_open_entry_point(void)
+{
+	for (int k = 0; k < OPEN_ENTRY_POINTS; k++) {
+		unsigned id = 0;
+		int fd = open_via(k, "/dev/iommu", O_RDWR);
+		if (fd < 0)
+			fprintf(stderr, "entry point %d did not open /dev/iommu\n", k);
+		CHECK(fd >= 0);
+		CHECK(ioas_alloc(fd, &id) == 0 && id == 1); /* a fresh context */
+		CHECK(close(fd) == 0);
+		int other = open_via(k, "/dev/null", O_RDONLY); /* passed on to libc */
+		CHECK(other >= 0);
+		CHECK(ioctl(other, IOMMU_IOAS_ALLOC, &id) == -1 && errno == ENOTTY);
+		CHECK(close(other) == 0);
+	}
 }
 
 int main(void)
@@ -82,6 +125,8 @@ int main(void)
 	CHECK(created >= 0 && fstat(created, &st) == 0 && (st.st_mode & 0777) == 0640);
 	CHECK(close(created) == 0 && unlinkat(dirfd, "by-openat", 0) == 0);
 	CHECK(close(dirfd) == 0 && rmdir(dir) == 0);
+
+	every_open_entry_point();
 
 	if (failures)
 		return 1;

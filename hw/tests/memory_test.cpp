@@ -1,0 +1,51 @@
+// The page allocators (hw/memory.hpp): page(pa) answers exactly for the
+// pages of the allocator, nothing below its base or past its last page;
+// pages come zeroed, and an arena runs out after its last page.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "memory.hpp"
+
+namespace ioas::hw {
+namespace {
+
+constexpr u64 kBase = 0x4000'0000;
+
+TEST(Memory, ArenaAnswersForItsPagesOnly) {
+  constexpr u64 kPages = 3;
+  std::vector<unsigned char> buf(kPages * kGranule, 0xab);
+  ArenaPageMemory mem(buf.data(), kBase, buf.size());
+  EXPECT_EQ(mem.page(kBase - kGranule), nullptr);
+  EXPECT_EQ(mem.page(kBase - 1), nullptr);
+  for (u64 i = 0; i < kPages; ++i) {
+    const auto pa = mem.alloc_page();
+    ASSERT_TRUE(pa.has_value());
+    EXPECT_EQ(*pa, kBase + i * kGranule);
+    EXPECT_EQ(mem.page(*pa), reinterpret_cast<std::uint64_t*>(buf.data() + i * kGranule));
+    EXPECT_EQ(mem.page(*pa + kGranule - 1), mem.page(*pa)) << "the last byte of page " << i;
+    EXPECT_EQ(mem.page(*pa)[0], 0u);
+    EXPECT_EQ(mem.page(*pa)[511], 0u);
+  }
+  EXPECT_EQ(mem.page(kBase + kPages * kGranule), nullptr) << "the first byte past the arena";
+  EXPECT_EQ(mem.page(kBase + (kPages + 1) * kGranule), nullptr);
+  EXPECT_FALSE(mem.alloc_page().has_value()) << "an arena of 3 pages handed out a 4th";
+  EXPECT_EQ(mem.live_pages(), kPages);
+  mem.free_page(kBase + kGranule);
+  EXPECT_EQ(mem.alloc_page(), kBase + kGranule);  // the freed page comes back
+}
+
+TEST(Memory, HeapAnswersForItsPagesOnly) {
+  HeapPageMemory mem(kBase, 2);
+  const auto a = mem.alloc_page(), b = mem.alloc_page();
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  EXPECT_FALSE(mem.alloc_page().has_value()) << "max_pages 2 handed out a 3rd";
+  EXPECT_EQ(mem.page(kBase - kGranule), nullptr);
+  EXPECT_NE(mem.page(*a), nullptr);
+  EXPECT_NE(mem.page(*b), nullptr);
+  EXPECT_NE(mem.page(*a), mem.page(*b));
+  EXPECT_EQ(mem.page(std::max(*a, *b) + kGranule), nullptr);
+}
+
+}  // namespace
+}  // namespace ioas::hw
