@@ -4,8 +4,10 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 
 #include "ioas/arith.hpp"
+#include "ioas/boundary.hpp"
 
 namespace ioas::hw {
 namespace {
@@ -64,6 +66,9 @@ Status MockTable::map(const MapArgs& a, IotlbGather* g) {
   u64 iova = a.iova;
   u64 pa = a.pa;
   u64 left = a.len;
+  // Heap exhaustion (a slot's node) takes back the slots written so far:
+  // all of [first, last] was empty.
+  try {
   while (left != 0) {
     const bool huge = (sizes & kHugeSize) && arith::is_aligned(iova, kHugeSize) &&
                       arith::is_aligned(pa, kHugeSize) && left >= kHugeSize;
@@ -73,6 +78,10 @@ Status MockTable::map(const MapArgs& a, IotlbGather* g) {
     iova += n * kSlot;
     pa += n * kSlot;
     left -= n * kSlot;
+  }
+  } catch (const std::bad_alloc&) {
+    slots_.erase(slots_.lower_bound(first), slots_.upper_bound(last));
+    return out_of_memory();
   }
   (void)g;  // a new mapping needs no invalidation
   return ok_status();

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 
 #include "pt_arith.hpp"
 
@@ -101,6 +102,9 @@ u64* TceTable::ensure(u64 root, u64 slot, Journal& j) {
   for (unsigned l = levels_ - 1; l > 0; --l) {
     u64* p = mem_.page(table) + index_at(slot, l);
     if (*p == 0) {
+      // Room in the journal first: a page taken is always recorded.
+      j.allocated.reserve(j.allocated.size() + 1);
+      j.linked.reserve(j.linked.size() + 1);
       auto pa = mem_.alloc_page();
       if (!pa) return nullptr;
       j.allocated.push_back(*pa);
@@ -171,7 +175,12 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
   // Allocate every absent page first, so nothing is written on ENOMEM.
   Journal j;
   for (u64 s = first;; s = (s | 511) + 1) {
-    if (!ensure(root_, s, j) || !ensure(uroot_, s, j)) {
+    bool ok = false;
+    try {
+      ok = ensure(root_, s, j) && ensure(uroot_, s, j);
+    } catch (const std::bad_alloc&) {
+    }
+    if (!ok) {
       for (u64* p : j.linked) *p = 0;
       for (u64 pa : j.allocated) mem_.free_page(pa);
       stats_.table_allocs -= j.allocated.size();

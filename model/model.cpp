@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "ioas/arith.hpp"
+#include "ioas/boundary.hpp"
 #include "ioas/engine.hpp"
 #include "ioas/rules.hpp"
 #include "world.hpp"
@@ -1100,5 +1101,10 @@ std::vector<Violation> verify(const World& w) {
 }  // namespace ioas::model
 
 namespace ioas {
-std::unique_ptr<Engine> make_model_engine() { return std::make_unique<model::ModelEngine>(); }
+// Every operation computes the next world on a copy and installs it with a
+// move, so a std::bad_alloc anywhere leaves the world as it was; the guard
+// turns it into ENOMEM at the boundary (ioas/boundary.hpp).
+std::unique_ptr<Engine> make_model_engine() {
+  return std::make_unique<GuardedEngine>(std::make_unique<model::ModelEngine>());
+}
 }  // namespace ioas
