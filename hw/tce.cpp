@@ -247,6 +247,34 @@ std::optional<u64> TceTable::uaddr(u64 iova) const {
   return tce::from_be(*find(uroot_, page - offset_)) + (iova & ((u64{1} << shift_) - 1));
 }
 
+void TceTable::mark_dirty(u64 slot) {
+  if (dirty_.contains(slot)) return;
+  if (spare_dirty_.empty()) {
+    dirty_.insert(slot);
+    return;
+  }
+  auto node = std::move(spare_dirty_.back());
+  spare_dirty_.pop_back();
+  node.value() = slot;
+  dirty_.insert(std::move(node));
+}
+
+void TceTable::reserve_dirty(Range r) {
+  const Range w{std::max(r.start, cfg_.aperture.start), std::min(r.last, cfg_.aperture.last)};
+  if (!r.valid() || !w.valid()) return;
+  std::size_t n = 0;
+  visit(root_, levels_ - 1, 0, (w.start >> shift_) - offset_, (w.last >> shift_) - offset_,
+        [&](u64 slot, const u64* e) {
+          if ((tce::from_be(*e) & tce::kWrite) && !dirty_.contains(slot)) ++n;
+        });
+  spare_dirty_.reserve(n);
+  std::set<u64> scratch;
+  while (spare_dirty_.size() < n) {
+    scratch.insert(0);
+    spare_dirty_.push_back(scratch.extract(scratch.begin()));
+  }
+}
+
 u64 TceTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, IotlbGather* g) {
   const Range w{std::max(r.start, cfg_.aperture.start), std::min(r.last, cfg_.aperture.last)};
   if (!r.valid() || !w.valid()) return 0;

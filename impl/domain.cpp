@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "check.hpp"
+#include "tce.hpp"
 #include "ioas/boundary.hpp"
 #include "walker.hpp"
 
@@ -231,7 +232,16 @@ Status HwPageTable::relayout(u64 pgsizes) {
   return ok_status();
 }
 
-DmaOutcome HwPageTable::dma(DmaDir dir, Range iova) { return hw::Walker(*table_).dma(dir, iova); }
+// The walker's writes set dirty state in place, except tce's, which records
+// dirty slots on the heap: those records are allocated before the DMA starts,
+// so a heap exhausted midway cannot leave half of a DMA recorded.
+DmaOutcome HwPageTable::dma(DmaDir dir, Range iova) {
+  auto* tce = table_->format() == Format::kTce ? static_cast<hw::TceTable*>(table_.get()) : nullptr;
+  if (tce && dir == DmaDir::kWrite) tce->reserve_dirty(iova);
+  const DmaOutcome out = hw::Walker(*table_).dma(dir, iova);
+  if (tce) tce->drop_dirty_reserve();
+  return out;
+}
 
 std::vector<Range> HwPageTable::read_dirty(Range iova, u64 pgsize, bool keep) {
   std::vector<Range> out;

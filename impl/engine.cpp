@@ -18,7 +18,10 @@
 // belongs to exactly one IOAS (listed in Ioas::domains) and owns its page
 // table. No operation leaves a half-done change: every check that can fail
 // runs before the first mutation, except domain page-table fills, which are
-// undone on failure.
+// undone on failure. Heap exhaustion included: what an operation allocates
+// comes before its first change, or is undone without allocating (per
+// operation: "Heap exhaustion" in include/ioas/engine.hpp); the hash maps
+// are std::unordered_map, whose single inserts are all or nothing.
 #include "ioas/impl.hpp"
 
 #include <absl/container/btree_map.h>
@@ -619,7 +622,7 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
     }
     for (std::uint32_t id : told) drop_pin(*s, s->pins.find(id));
   }
-  if (stop && victims.empty()) return checked<Result<u64>>(*stop);
+  if (stop && victims.empty()) return checked<Result<u64>>(std::move(*stop));
   if (victims.empty() && !all) return checked<Result<u64>>(err(ENOENT, what() + ": nothing mapped there"));
   u64 total = 0;
   for (const AreaRef& v : victims) {
@@ -627,7 +630,7 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
     total += v.last - v.start + 1;
   }
   for (Domain* d : s->domains) d->pt->flush_iotlb();
-  if (stop) return checked<Result<u64>>(*stop);
+  if (stop) return checked<Result<u64>>(std::move(*stop));  // a move: nothing allocates after the removals
   return checked<Result<u64>>(total);
 }
 

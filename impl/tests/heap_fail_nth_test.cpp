@@ -232,6 +232,7 @@ void build(Engine& e) {
   must(e.map("a", fixed(0x1000000, 0x10000, "m2", 0, Prot::kRead)), "map a read-only");
   must(e.map("b", fixed(0x1000000, 0x8000, "m1", 0x600000)), "map b");
   must(e.map("b", fixed(0x2000000, 0x1000, "m1", 0x800000)), "map b 2");
+  must(e.map("b", fixed(0x3000000, 0x4000, "m1", 0x700000)), "map b 3");
   must(e.map("c", fixed(0x100000, 0x2000, "m1", 0x900000)), "map c");
   must(e.pin("a", PinArgs{0x800000, 0x2000, true, true}), "pin a");
   must(e.pin("b", PinArgs{0x1000000, 0x1000, false, true}), "pin b");
@@ -241,6 +242,7 @@ void build(Engine& e) {
   must(e.allow("c", allowed), "allow c");
   must(e.set_dirty_tracking("da", DirtyMode::kOn), "dirty da");
   must(e.dma("da", DmaDir::kWrite, 0x200010, 4), "dma da");
+  must(e.set_dirty_tracking("dt", DirtyMode::kOn), "dirty dt");
 }
 
 using Call = std::function<std::string(Engine&, std::uint64_t nth, bool* failed)>;
@@ -279,6 +281,8 @@ std::vector<Op> operations() {
       {"map huge pages off", call([a = fixed(0x200000, 0x3000, "m1", 0xc00000)](Engine& e) { return e.map("c", a); })},
       {"unmap pinned area", call([](Engine& e) { return e.unmap("a", 0x800000, 0x3000); })},
       {"unmap one area", call([](Engine& e) { return e.unmap("a", 0x1000000, 0x10000); })},
+      {"unmap, kernel mode stops at a partial area", call([](Engine& e) { return e.unmap("b", 0x2000000, 0x1002000); })},
+      {"map onto an area (an error)", call([a = fixed(0x200000, 0x1000, "m1", 0)](Engine& e) { return e.map("a", a); })},
       {"unmap all", call([](Engine& e) { return e.unmap_all("b"); })},
       {"cut", call([](Engine& e) { return e.cut("a", 0x2fffff); })},
       {"cut in c", call([](Engine& e) { return e.cut("c", 0x100fff); })},
@@ -308,11 +312,13 @@ std::vector<Op> operations() {
       {"copy automatic", call([a = CopyArgs{"a", 0x5fc000, 0x4000, std::nullopt, Prot::kReadWrite}](Engine& e) { return e.copy("b", a); })},
       {"translate", call([](Engine& e) { return e.translate("dx", 0x200123); })},
       {"dma write", call([](Engine& e) { return e.dma("da", DmaDir::kWrite, 0x3ff000, 0x2000); })},
+      {"dma write tce", call([](Engine& e) { return e.dma("dt", DmaDir::kWrite, 0x1000000, 0x8000); })},
       {"dma read", call([](Engine& e) { return e.dma("dm", DmaDir::kRead, 0x1000000, 0x9000); })},
       {"dirty on split", call([](Engine& e) { return e.set_dirty_tracking("dx", DirtyMode::kOnSplit); })},
-      {"dirty on", call([](Engine& e) { return e.set_dirty_tracking("dt", DirtyMode::kOn); })},
+      {"dirty on", call([](Engine& e) { return e.set_dirty_tracking("dm", DirtyMode::kOn); })},
       {"dirty off", call([](Engine& e) { return e.set_dirty_tracking("da", DirtyMode::kOff); })},
       {"read_dirty", call([](Engine& e) { return e.read_dirty("da", 0x200000, 0x400000, 0x1000, false); })},
+      {"read_dirty tce", call([](Engine& e) { return e.read_dirty("dt", 0x1000000, 0x8000, 0x1000, false); })},
       {"read_dirty keep", call([](Engine& e) { return e.read_dirty("da", 0x200000, 0x400000, 0x1000, true); })},
       {"uva", call([](Engine& e) { return e.uva("a", 0x200010); })},
       {"leaves", call([](Engine& e) { return e.leaves("da", Range{0x200000, 0x80ffff}); })},
