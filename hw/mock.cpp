@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <new>
 
 #include "ioas/arith.hpp"
@@ -200,7 +201,9 @@ void MockTable::merge_blocks(Range r, u64 pgsizes, IotlbGather* g) {
 u64 MockTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, IotlbGather* g) {
   u64 seen = 0;
   bool cleaned = false;
-  for_each_leaf(r, [&](const Leaf& l) {
+  // Through std::ref: a std::function of a reference allocates nothing, so
+  // clearing cannot fail (set_dirty_tracking relies on it).
+  auto clean = [&](const Leaf& l) {
     if (!l.dirty) return;
     ++seen;
     if (bitmap) bitmap->record(Range{std::max(l.iova, r.start), std::min(l.iova + (l.size - 1), r.last)});
@@ -208,7 +211,8 @@ u64 MockTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, Iot
     auto it = slots_.find(l.iova / kSlot);
     for (u64 k = 0; k < l.size / kSlot; ++k, ++it) it->second &= ~kDirty;
     cleaned = true;
-  });
+  };
+  for_each_leaf(r, std::ref(clean));
   if (cleaned) {
     IotlbGather own(tlb_, mem_);
     (g ? *g : own).add_range(r.start, r.length());

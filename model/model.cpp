@@ -494,7 +494,9 @@ class ModelEngine final : public Engine {
     nio.areas = std::move(areas);
     nio.iova_alignment = computed_alignment(next, nio);
     RETURN_IF_ERROR_INSTALL(next);
-    if (stop) return *stop;  // the kernel's partial unmap: what was removed stays removed
+    // The kernel's partial unmap: what was removed stays removed. A move: the
+    // error was made before the install, and nothing may allocate after it.
+    if (stop) return std::move(*stop);
     return unmapped;
   }
 
