@@ -4,8 +4,11 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <new>
 
 #include "ioas/arith.hpp"
+#include "ioas/boundary.hpp"
 
 namespace ioas::hw {
 namespace {
@@ -63,6 +66,9 @@ Status MockTable::map(const MapArgs& a, IotlbGather* g) {
   u64 iova = a.iova;
   u64 pa = a.pa;
   u64 left = a.len;
+  // Heap exhaustion (a slot's node) takes back the slots written so far:
+  // all of [first, last] was empty.
+  try {
   while (left != 0) {
     const bool huge = (sizes & kHugeSize) && arith::is_aligned(iova, kHugeSize) &&
                       arith::is_aligned(pa, kHugeSize) && left >= kHugeSize;
@@ -72,6 +78,10 @@ Status MockTable::map(const MapArgs& a, IotlbGather* g) {
     iova += n * kSlot;
     pa += n * kSlot;
     left -= n * kSlot;
+  }
+  } catch (const std::bad_alloc&) {
+    slots_.erase(slots_.lower_bound(first), slots_.upper_bound(last));
+    return out_of_memory();
   }
   (void)g;  // a new mapping needs no invalidation
   return ok_status();
@@ -190,7 +200,9 @@ void MockTable::merge_blocks(Range r, u64 pgsizes, IotlbGather* g) {
 u64 MockTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, IotlbGather* g) {
   u64 seen = 0;
   bool cleaned = false;
-  for_each_leaf(r, [&](const Leaf& l) {
+  // Through std::ref: a std::function of a reference allocates nothing, so
+  // clearing cannot fail (set_dirty_tracking relies on it).
+  auto clean = [&](const Leaf& l) {
     if (!l.dirty) return;
     ++seen;
     if (bitmap) bitmap->record(Range{std::max(l.iova, r.start), std::min(l.iova + (l.size - 1), r.last)});
@@ -198,7 +210,8 @@ u64 MockTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, Iot
     auto it = slots_.find(l.iova / kSlot);
     for (u64 k = 0; k < l.size / kSlot; ++k, ++it) it->second &= ~kDirty;
     cleaned = true;
-  });
+  };
+  for_each_leaf(r, std::ref(clean));
   if (cleaned) {
     IotlbGather own(tlb_, mem_);
     (g ? *g : own).add_range(r.start, r.length());

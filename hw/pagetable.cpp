@@ -2,6 +2,7 @@
 #include "pagetable.hpp"
 
 #include <cstring>
+#include <new>
 
 #include "mock.hpp"
 #include "radix.hpp"
@@ -53,6 +54,7 @@ u64 DirtyBitmap::count() const {
 
 HeapPageMemory::HeapPageMemory(const HeapPageMemory& o)
     : PageMemory(o), base_(o.base_), max_pages_(o.max_pages_), free_(o.free_) {
+  free_.reserve(o.pages_.size());
   pages_.reserve(o.pages_.size());
   for (const auto& p : o.pages_)
     pages_.emplace_back(reinterpret_cast<std::uint64_t*>(new Page(*reinterpret_cast<const Page*>(p.get()))));
@@ -66,7 +68,15 @@ std::optional<u64> HeapPageMemory::do_alloc() {
     return base_ + i * kGranule;
   }
   if (pages_.size() >= max_pages_) return std::nullopt;
-  pages_.emplace_back(reinterpret_cast<std::uint64_t*>(new Page{}));
+  // An exhausted heap is this allocator running out (nullopt). free_ gets
+  // room for every page first, so that do_free never allocates.
+  try {
+    if (pages_.size() == pages_.capacity()) pages_.reserve(2 * pages_.size() + 1);
+    if (free_.capacity() < pages_.size() + 1) free_.reserve(pages_.capacity());
+    pages_.emplace_back(reinterpret_cast<std::uint64_t*>(new Page{}));
+  } catch (const std::bad_alloc&) {
+    return std::nullopt;
+  }
   return base_ + (pages_.size() - 1) * kGranule;
 }
 
@@ -78,6 +88,12 @@ std::optional<u64> ArenaPageMemory::do_alloc() {
     i = free_.back();
     free_.pop_back();
   } else if (next_ < pages_) {
+    // Room in free_ for every page handed out, so that do_free never allocates.
+    try {
+      if (free_.capacity() < next_ + 1) free_.reserve(2 * next_ + 1);
+    } catch (const std::bad_alloc&) {
+      return std::nullopt;
+    }
     i = next_++;
   } else {
     return std::nullopt;

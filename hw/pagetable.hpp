@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -77,7 +78,18 @@ class IotlbGather {
       last_ = std::max(last_, last);
     }
   }
-  void add_free(u64 table_pa) { freelist_.push_back(table_pa); }
+  // Never allocates for the caller's sake: when the heap has no room to
+  // defer the free, the whole IOTLB is invalidated now and the pages go at
+  // once (the kernel's gather flushes early when its batch is full).
+  void add_free(u64 table_pa) {
+    try {
+      freelist_.push_back(table_pa);
+    } catch (const std::bad_alloc&) {
+      tlb_.invalidate(Range::all());
+      sync();
+      mem_.free_page(table_pa);
+    }
+  }
   bool empty() const { return empty_ && freelist_.empty(); }
   void sync() {
     if (!empty_) tlb_.invalidate(Range{start_, last_});

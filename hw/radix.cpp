@@ -21,6 +21,7 @@
 #include <set>
 
 #include "formats.hpp"
+#include "ioas/boundary.hpp"
 #include "pagetable.hpp"
 #include "pt_arith.hpp"
 #include "radix.hpp"
@@ -58,6 +59,9 @@ struct Journal {
   std::vector<Write> writes;
   std::vector<u64> allocated;  // pages this operation allocated
   std::vector<u64> unlinked;   // pages this operation made unreachable
+  // false: an operation that cannot fail (an unmap that splits no leaf)
+  // records nothing and so allocates nothing.
+  bool record = true;
 };
 
 template <class F>
@@ -65,7 +69,7 @@ class RadixTable final : public PageTable {
  public:
   RadixTable(const TableConfig& cfg, PageMemory& mem, u64 root) : PageTable(cfg, mem), root_(root) {}
   ~RadixTable() override {
-    free_subtree(root_, kTop, [this](u64 pa) { mem_.free_page(pa); });
+    for_each_page(root_, kTop, [this](u64 pa) { mem_.free_page(pa); });
   }
 
   u64 root() const override { return root_; }
@@ -99,6 +103,9 @@ class RadixTable final : public PageTable {
     IotlbGather local(tlb_, mem_);
     IotlbGather& gather = g ? *g : local;
     Journal j;
+    // Heap exhaustion (the journal's growth) undoes what was written: every
+    // write is journaled before it is made.
+    try {
     u64 iova = a.iova, pa = a.pa, rem = a.len;
     while (rem != 0) {
       const u64 s = arith::iommu_pgsize(sizes, iova, pa, rem);
@@ -107,6 +114,7 @@ class RadixTable final : public PageTable {
       while (n != 0) {
         u64* t = nullptr;
         if (Status st = walk_alloc(j, iova, lvl, &t); !st.ok()) return rollback(j, gather, st);
+        j.writes.reserve(j.writes.size() + 2);  // the records of this step's writes
         const unsigned i = index_at(iova, lvl);
         const u64 k = std::min<u64>(n, 512 - i);
         for (u64 x = 0; x < k; ++x) {
@@ -145,6 +153,9 @@ class RadixTable final : public PageTable {
       next_run:;
       }
     }
+    } catch (const std::bad_alloc&) {
+      return rollback(j, gather, out_of_memory());
+    }
     commit(j, gather);
     return ok_status();
   }
@@ -163,8 +174,13 @@ class RadixTable final : public PageTable {
     IotlbGather local(tlb_, mem_);
     IotlbGather& gather = g ? *g : local;
     Journal j;
+    // Only a split of a leaf that crosses an end can fail; without one the
+    // unmap records nothing and frees unlinked tables at once (after the
+    // flush), so it allocates nothing.
+    j.record = crosses(iova) || (last != kIasMax && crosses(last + 1));
     u64 unmapped = 0;
     u64 p = iova;
+    try {
     for (;;) {
       u64* t = mem_.page(root_);
       int l = kTop;
@@ -179,9 +195,11 @@ class RadixTable final : public PageTable {
         const bool inside = base >= iova && blast <= last;
         if (F::is_table(*e, l)) {
           if (inside) {
-            unmapped += mapped_bytes(F::table_pa(*e), l - 1);
-            collect_pages(F::table_pa(*e), l - 1, j.unlinked);
+            const u64 sub = F::table_pa(*e);
+            unmapped += mapped_bytes(sub, l - 1);
+            if (j.record) collect_pages(sub, l - 1, j.unlinked);
             put(j, e, 0);
+            if (!j.record) for_each_page(sub, l - 1, [&](u64 pa) { gather.add_free(pa); });
             gather.add_range(base, span);
             break;
           }
@@ -204,6 +222,9 @@ class RadixTable final : public PageTable {
       }
       if (next == 0 || next > last) break;
       p = next;
+    }
+    } catch (const std::bad_alloc&) {
+      return rollback(j, gather, out_of_memory()).error();
     }
     commit(j, gather);
     return unmapped;
@@ -234,6 +255,7 @@ class RadixTable final : public PageTable {
     IotlbGather& gather = g ? *g : local;
     Journal j;
     u64 p = r.start;
+    try {
     for (;;) {
       u64* t = mem_.page(root_);
       int l = kTop;
@@ -257,6 +279,9 @@ class RadixTable final : public PageTable {
       }
       if (next == 0 || next > r.last) break;
       p = next;
+    }
+    } catch (const std::bad_alloc&) {
+      return rollback(j, gather, out_of_memory());
     }
     commit(j, gather);
     return ok_status();
@@ -319,7 +344,7 @@ class RadixTable final : public PageTable {
   }
 
   void put(Journal& j, u64* p, u64 v) {
-    j.writes.push_back({p, 1, *p});
+    if (j.record) j.writes.push_back({p, 1, *p});
     *p = v;
   }
 
@@ -337,6 +362,7 @@ class RadixTable final : public PageTable {
   }
 
   Status alloc_table(Journal& j, u64* out) {
+    j.allocated.reserve(j.allocated.size() + 1);  // before the page, which it records
     auto pa = mem_.alloc_page();
     if (!pa) return make_error(ENOMEM, "page table: out of memory for a table page");
     j.allocated.push_back(*pa);
@@ -417,10 +443,9 @@ class RadixTable final : public PageTable {
       if (F::is_table(e, l)) {
         c = merge_table(mem_.page(F::table_pa(e)), l - 1, cb, r, sizes, gather);
         if (c.uniform && l < kTop && r.contains(cr) && (sizes & span) && (c.oa & (span - 1)) == 0) {
-          collect_pages(F::table_pa(e), l - 1, tmp_pages_);
-          for (u64 pa : tmp_pages_) gather.add_free(pa);
-          tmp_pages_.clear();
+          const u64 sub = F::table_pa(e);
           e = F::leaf_entry(c.oa, l, c.prot, c.acc, c.dirty);
+          for_each_page(sub, l - 1, [&](u64 pa) { gather.add_free(pa); });
           ++stats_.leaf_writes;
           gather.add_range(cb, span);
         }
@@ -486,11 +511,27 @@ class RadixTable final : public PageTable {
     for (int i = 0; i < 512; ++i)
       if (F::present(t[i]) && F::is_table(t[i], l)) collect_pages(F::table_pa(t[i]), l - 1, out);
   }
-  template <class Free>
-  void free_subtree(u64 pa, int l, Free&& free) {
-    std::vector<u64> pages;
-    collect_pages(pa, l, pages);
-    for (u64 p : pages) free(p);
+  // f(pa) for every table page of the subtree at pa (entries at level l),
+  // children before their parent; allocates nothing.
+  template <class Fn>
+  void for_each_page(u64 pa, int l, Fn&& f) const {
+    const u64* t = mem_.page(pa);
+    if (l > 0)
+      for (int i = 0; i < 512; ++i)
+        if (F::present(t[i]) && F::is_table(t[i], l)) for_each_page(F::table_pa(t[i]), l - 1, f);
+    f(pa);
+  }
+  // Whether a leaf holds x without starting at x (unmapping from x, or up
+  // to x - 1, would split it).
+  bool crosses(u64 x) const {
+    if (x > kIasMax) return false;
+    const u64* t = mem_.page(root_);
+    for (int l = kTop;; --l) {
+      const u64 e = t[index_at(x, l)];
+      if (!F::present(e)) return false;
+      if (!F::is_table(e, l)) return (x & (level_size(l) - 1)) != 0;
+      t = mem_.page(F::table_pa(e));
+    }
   }
 
   u64 verify_table(u64 pa, int l, std::set<u64>& seen) const {
@@ -524,7 +565,6 @@ class RadixTable final : public PageTable {
   }
 
   u64 root_;
-  std::vector<u64> tmp_pages_;
 };
 
 }  // namespace
@@ -540,10 +580,15 @@ Result<std::unique_ptr<PageTable>> make_radix_table(const TableConfig& cfg, Page
   auto root = mem.alloc_page();
   if (!root) return make_error(ENOMEM, "page table: out of memory for the top table");
   std::unique_ptr<PageTable> t;
-  if (cfg.format == Format::kX86_64)
-    t = std::make_unique<RadixTable<x86::Fmt>>(cfg, mem, *root);
-  else
-    t = std::make_unique<RadixTable<arm::Fmt>>(cfg, mem, *root);
+  try {
+    if (cfg.format == Format::kX86_64)
+      t = std::make_unique<RadixTable<x86::Fmt>>(cfg, mem, *root);
+    else
+      t = std::make_unique<RadixTable<arm::Fmt>>(cfg, mem, *root);
+  } catch (const std::bad_alloc&) {  // no table owns the top page yet
+    mem.free_page(*root);
+    throw;
+  }
   return t;
 }
 

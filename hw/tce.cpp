@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 
 #include "pt_arith.hpp"
 
@@ -107,6 +108,9 @@ u64* TceTable::ensure(u64 root, u64 slot, Journal& j) {
   for (unsigned l = levels_ - 1; l > 0; --l) {
     u64* p = mem_.page(table) + index_at(slot, l);
     if (*p == 0) {
+      // Room in the journal first: a page taken is always recorded.
+      j.allocated.reserve(j.allocated.size() + 1);
+      j.linked.reserve(j.linked.size() + 1);
       auto pa = mem_.alloc_page();
       if (!pa) return nullptr;
       j.allocated.push_back(*pa);
@@ -176,7 +180,12 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
   // Allocate every absent page first, so nothing is written on ENOMEM.
   Journal j;
   for (u64 s = first;; s = (s | 511) + 1) {
-    if (!ensure(root_, s, j) || !ensure(uroot_, s, j)) {
+    bool ok = false;
+    try {
+      ok = ensure(root_, s, j) && ensure(uroot_, s, j);
+    } catch (const std::bad_alloc&) {
+    }
+    if (!ok) {
       for (u64* p : j.linked) *p = 0;
       for (u64 pa : j.allocated) mem_.free_page(pa);
       stats_.table_allocs -= j.allocated.size();
@@ -241,6 +250,34 @@ std::optional<u64> TceTable::uaddr(u64 iova) const {
   const u64 page = iova >> shift_;
   if (page < offset_ || page - offset_ > last_index_ || raw_entry(page - offset_) == 0) return std::nullopt;
   return tce::from_be(*find(uroot_, page - offset_)) + (iova & ((u64{1} << shift_) - 1));
+}
+
+void TceTable::mark_dirty(u64 slot) {
+  if (dirty_.contains(slot)) return;
+  if (spare_dirty_.empty()) {
+    dirty_.insert(slot);
+    return;
+  }
+  auto node = std::move(spare_dirty_.back());
+  spare_dirty_.pop_back();
+  node.value() = slot;
+  dirty_.insert(std::move(node));
+}
+
+void TceTable::reserve_dirty(Range r) {
+  const Range w{std::max(r.start, cfg_.aperture.start), std::min(r.last, cfg_.aperture.last)};
+  if (!r.valid() || !w.valid()) return;
+  std::size_t n = 0;
+  visit(root_, levels_ - 1, 0, (w.start >> shift_) - offset_, (w.last >> shift_) - offset_,
+        [&](u64 slot, const u64* e) {
+          if ((tce::from_be(*e) & tce::kWrite) && !dirty_.contains(slot)) ++n;
+        });
+  spare_dirty_.reserve(n);
+  std::set<u64> scratch;
+  while (spare_dirty_.size() < n) {
+    scratch.insert(0);
+    spare_dirty_.push_back(scratch.extract(scratch.begin()));
+  }
 }
 
 u64 TceTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, IotlbGather* g) {

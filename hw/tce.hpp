@@ -76,7 +76,15 @@ class TceTable final : public PageTable {
   u64 user_root() const { return uroot_; }        // it_userspace's top page
   // The big-endian TCE of a slot (0 when its last-level page is absent).
   u64 raw_entry(u64 slot) const;
-  void mark_dirty(u64 slot) { dirty_.insert(slot); }
+  // Records a write to slot (the walker's DMA). Takes a record allocated
+  // by reserve_dirty() when there is one, so a write DMA prepared with it
+  // cannot fail for want of memory.
+  void mark_dirty(u64 slot);
+  // Allocates ahead the records a write over iova may add (one per mapped,
+  // writable, clean slot); std::bad_alloc: nothing changed.
+  void reserve_dirty(Range iova);
+  // Frees the records reserve_dirty() made that a DMA did not take.
+  void drop_dirty_reserve() { spare_dirty_.clear(); }
 
   // The TCE encoding of a page's physical address, and back.
   static u64 encode(u64 pa, unsigned shift, Prot prot);
@@ -110,6 +118,7 @@ class TceTable final : public PageTable {
   u64 root_ = 0;
   u64 uroot_ = 0;
   std::set<u64> dirty_;  // slots
+  std::vector<std::set<u64>::node_type> spare_dirty_;  // see reserve_dirty
 };
 
 }  // namespace ioas::hw

@@ -2,8 +2,12 @@
 //
 // Each call converts its arguments, calls the engine, and turns a failed
 // Result into a negative errno, keeping the message for ioas_last_error().
-// Nothing here throws: the engines do not throw, and every allocation that
-// could (the strings built here) is inside a catch-all that reports -ENOMEM.
+// No exception leaves the engine (ioas/engine.hpp); the allocations of this
+// file (the argument conversions before the engine is called, and messages
+// of queries) may throw std::bad_alloc, which guarded() reports as -ENOMEM:
+// the engine has then changed nothing. After a mutating call nothing here
+// allocates (fail() keeps the engine's errno even when its message cannot
+// be copied). Any other exception is a bug: guarded() aborts.
 #include "ioas/ioas.h"
 
 #include <cerrno>
@@ -12,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "ioas/boundary.hpp"
 #include "ioas/engine.hpp"
 #include "ioas/impl.hpp"
 
@@ -26,7 +31,11 @@ using ioas::Result;
 using ioas::Status;
 
 int fail(ioas_engine* e, const ioas::Error& err) {
-  e->last_error = err.message;
+  try {
+    e->last_error = err.message;
+  } catch (const std::bad_alloc&) {
+    e->last_error = "out of memory";  // fits the string's inline buffer: no allocation
+  }
   return -err.code;
 }
 
@@ -44,7 +53,9 @@ int finish(ioas_engine* e, const Result<T>& r, Out* out) {
   return 0;
 }
 
-// Runs f, mapping an escaped allocation failure to -ENOMEM.
+// Runs f. A std::bad_alloc can only come from this file's own conversions
+// and messages (see the top): -ENOMEM, nothing changed. Any other exception
+// is a bug and aborts loudly.
 template <typename F>
 int guarded(ioas_engine* e, F&& f) {
   if (!e) return -EINVAL;
@@ -54,8 +65,7 @@ int guarded(ioas_engine* e, F&& f) {
     e->last_error = "out of memory";
     return -ENOMEM;
   } catch (...) {
-    e->last_error = "internal error";
-    return -EIO;
+    ioas::boundary_abort("the C API", "an exception escaped");
   }
 }
 

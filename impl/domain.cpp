@@ -1,8 +1,12 @@
 #include "domain.hpp"
 
 #include <bit>
+#include <new>
+#include <optional>
 
 #include "check.hpp"
+#include "tce.hpp"
+#include "ioas/boundary.hpp"
 #include "walker.hpp"
 
 namespace ioas::impl {
@@ -14,23 +18,21 @@ u64 common_align(u64 x) { return x == 0 ? (u64{1} << 63) : (x & (~x + 1)); }
 
 }  // namespace
 
-// Runs of the iommu_pgsize rule. At IOVA p (physical q = pa + (p - start)),
-// a size s is usable iff s | p, s | q and s <= remaining. With d = pa - start
-// (mod 2^64), s | q iff s | d once s | p, so the sizes dividing d are fixed
-// for the whole mapping. The rule keeps a size S until either the remaining
-// length drops below S or p reaches a multiple of the next larger usable
-// size T that still fits; so each run is computed in O(1).
-std::vector<LeafRun> leaf_runs(Range iova, u64 pa, u64 pgsizes) {
-  std::vector<LeafRun> runs;
+namespace {
+// The runs of leaf_runs one at a time, f(run), allocating nothing; false when
+// some step finds no usable size.
+template <class F>
+bool visit_leaf_runs(Range iova, u64 pa, u64 pgsizes, F&& f) {
   const u64 d = pa - iova.start;
   const u64 usable = pgsizes & (common_align(d) | (common_align(d) - 1));
+  std::optional<LeafRun> run;
   u64 p = iova.start;
   for (;;) {
     const u64 rem = iova.last - p + 1;  // 0 means 2^64: cannot happen for an area
     // The iommu_pgsize rule itself (ioas/arith.hpp, proved in proofs/) at p
     // and its physical address; rem == 0 (2^64) cannot happen for an area.
     const u64 s = arith::iommu_pgsize(pgsizes, p, pa + (p - iova.start), rem);
-    if (s == 0) return {};
+    if (s == 0) return false;
     u64 n = rem / s;  // leaves of size s that fit
     // The next larger usable size T.
     u64 bigger = usable & ~((s << 1) - 1);
@@ -45,25 +47,43 @@ std::vector<LeafRun> leaf_runs(Range iova, u64 pa, u64 pgsizes) {
       }
     }
     const u64 run_last = p + n * s - 1;
-    if (!runs.empty() && runs.back().size == s) {
-      runs.back().iova.last = run_last;
+    if (run && run->size == s) {
+      run->iova.last = run_last;
     } else {
-      runs.push_back(LeafRun{Range{p, run_last}, s});
+      if (run) f(*run);
+      run = LeafRun{Range{p, run_last}, s};
     }
-    if (run_last == iova.last) return runs;
+    if (run_last == iova.last) {
+      f(*run);
+      return true;
+    }
     p = run_last + 1;
   }
 }
+}  // namespace
 
+// Runs of the iommu_pgsize rule. At IOVA p (physical q = pa + (p - start)),
+// a size s is usable iff s | p, s | q and s <= remaining. With d = pa - start
+// (mod 2^64), s | q iff s | d once s | p, so the sizes dividing d are fixed
+// for the whole mapping. The rule keeps a size S until either the remaining
+// length drops below S or p reaches a multiple of the next larger usable
+// size T that still fits; so each run is computed in O(1).
+std::vector<LeafRun> leaf_runs(Range iova, u64 pa, u64 pgsizes) {
+  std::vector<LeafRun> runs;
+  if (!visit_leaf_runs(iova, pa, pgsizes, [&](const LeafRun& r) { runs.push_back(r); })) return {};
+  return runs;
+}
+
+// Allocates nothing: unsplit(), an undo, relies on it.
 Range leaf_at(const PtMapping& m, u64 x) {
-  for (const auto& r : leaf_runs(m.iova, m.pa, m.pgsizes)) {
-    if (r.iova.contains(x)) {
-      u64 s = r.iova.start + (x - r.iova.start) / r.size * r.size;
-      return Range{s, s + r.size - 1};
-    }
-  }
-  IOAS_CHECK(false, "leaf_at: x outside the mapping or mapping has no leaves");
-  return {};
+  std::optional<Range> leaf;
+  visit_leaf_runs(m.iova, m.pa, m.pgsizes, [&](const LeafRun& r) {
+    if (leaf || !r.iova.contains(x)) return;
+    const u64 s = r.iova.start + (x - r.iova.start) / r.size * r.size;
+    leaf = Range{s, s + r.size - 1};
+  });
+  IOAS_CHECK(leaf.has_value(), "leaf_at: x outside the mapping or mapping has no leaves");
+  return *leaf;
 }
 
 // ---------------------------------------------------------------- HwPageTable
@@ -110,7 +130,15 @@ Status HwPageTable::map(Range iova, u64 pa, u64 uaddr, Prot prot, u64 pgsizes) {
     if (st.code() == ERANGE) return make_error(EINVAL, st.error().message);
     return st;
   }
-  maps_.emplace(iova.start, PtMapping{iova, pa, prot, pgsizes, uaddr});
+  try {
+    maps_.emplace(iova.start, PtMapping{iova, pa, prot, pgsizes, uaddr});
+  } catch (const std::bad_alloc&) {
+    // The mapping list has no room: take the leaves back (an unmap of
+    // whole leaves allocates nothing).
+    (void)table_->unmap(iova.start, iova.length(), &gather_);
+    gather_.sync();
+    return out_of_memory();
+  }
   return ok_status();
 }
 
@@ -159,8 +187,16 @@ Status HwPageTable::split(u64 last) {
   right.iova.start = last + 1;
   right.pa = m->pa + (last + 1 - m->iova.start);
   right.uaddr = m->uaddr + (last + 1 - m->iova.start);
-  maps_[m->iova.start].iova.last = last;
-  maps_.emplace(right.iova.start, right);
+  const u64 start = m->iova.start, pgsizes = m->pgsizes;
+  try {
+    maps_.emplace(right.iova.start, right);  // invalidates m
+  } catch (const std::bad_alloc&) {
+    // No room for the right part: the leaves go back as they were.
+    table_->merge_blocks(original, pgsizes, &gather_);
+    gather_.sync();
+    return out_of_memory();
+  }
+  maps_.find(start)->second.iova.last = last;
   return ok_status();
 }
 
@@ -196,7 +232,16 @@ Status HwPageTable::relayout(u64 pgsizes) {
   return ok_status();
 }
 
-DmaOutcome HwPageTable::dma(DmaDir dir, Range iova) { return hw::Walker(*table_).dma(dir, iova); }
+// The walker's writes set dirty state in place, except tce's, which records
+// dirty slots on the heap: those records are allocated before the DMA starts,
+// so a heap exhausted midway cannot leave half of a DMA recorded.
+DmaOutcome HwPageTable::dma(DmaDir dir, Range iova) {
+  auto* tce = table_->format() == Format::kTce ? static_cast<hw::TceTable*>(table_.get()) : nullptr;
+  if (tce && dir == DmaDir::kWrite) tce->reserve_dirty(iova);
+  const DmaOutcome out = hw::Walker(*table_).dma(dir, iova);
+  if (tce) tce->drop_dirty_reserve();
+  return out;
+}
 
 std::vector<Range> HwPageTable::read_dirty(Range iova, u64 pgsize, bool keep) {
   std::vector<Range> out;

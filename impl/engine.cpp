@@ -18,14 +18,15 @@
 // belongs to exactly one IOAS (listed in Ioas::domains) and owns its page
 // table. No operation leaves a half-done change: every check that can fail
 // runs before the first mutation, except domain page-table fills, which are
-// undone on failure.
+// undone on failure. Heap exhaustion included: what an operation allocates
+// comes before its first change, or is undone without allocating (per
+// operation: "Heap exhaustion" in include/ioas/engine.hpp); the hash maps
+// are std::unordered_map, whose single inserts are all or nothing.
 #include "ioas/impl.hpp"
 
 #include <absl/container/btree_map.h>
 #include <absl/container/btree_set.h>
-#include <absl/container/flat_hash_map.h>
 #include <absl/container/inlined_vector.h>
-#include <absl/strings/string_view.h>
 
 #include <algorithm>
 #include <array>
@@ -33,10 +34,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <new>
 #include <shared_mutex>
+#include <span>
 #include <string>
+#include <unordered_map>
 
 #include "check.hpp"
+#include "ioas/boundary.hpp"
 #include "ioas/rules.hpp"
 #include "domain.hpp"
 #include "range_set.hpp"
@@ -46,9 +51,25 @@ namespace ioas {
 namespace impl {
 namespace {
 
-// Debian's Abseil has its own string_view type; heterogeneous lookups in
-// absl hash maps take that one.
-absl::string_view key(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+// The engine's hash maps are std::unordered_map: a single insert that throws
+// (heap exhausted) leaves the map as it was, and reserve() likewise, which
+// absl's flat maps do not promise (their growth can throw half-way).
+struct NameHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using NameMap = std::unordered_map<std::string, V, NameHash, std::equal_to<>>;
+template <typename K, typename V>
+using HashMap = std::unordered_map<K, V>;
+std::string_view key(std::string_view s) { return s; }
+
+// Room for one more push_back (doubling), so that the push itself cannot
+// throw: for a commit phase that must not allocate.
+template <typename V>
+void room_for_one(V& v) {
+  if (v.size() == v.capacity()) v.reserve(2 * v.size() + 1);
+}
 
 std::string hex(u64 v) {
   char buf[24];
@@ -117,7 +138,7 @@ struct Ioas {
   RangeSet allowed{false};
   absl::btree_map<std::uint32_t, Pin> pins;
   std::uint32_t next_pin_id = 1;
-  absl::flat_hash_map<u64, std::uint32_t> area_pins;
+  HashMap<u64, std::uint32_t> area_pins;
   std::array<u64, kPageShift + 1> align_hist{};
   std::vector<Domain*> domains;  // sorted by name
 };
@@ -171,9 +192,17 @@ class ImplEngine final : public Engine {
 
  private:
   // Runs verify_all() after a mutating call when the option is set.
+  // Verification allocates; a heap exhausted there is not the operation's
+  // failure (it has happened), so it aborts rather than report ENOMEM.
   template <typename R>
   R checked(R r) {
-    if (opts_.verify_each_op) verify_all();
+    if (opts_.verify_each_op) {
+      try {
+        verify_all();
+      } catch (const std::bad_alloc&) {
+        boundary_abort("verify", "heap exhausted while verifying");
+      }
+    }
     return r;
   }
   void verify_all() const;
@@ -243,8 +272,27 @@ class ImplEngine final : public Engine {
     if (!s.pins.empty()) a = std::max(a, kPage);
     s.iova_alignment = a;
   }
+  // A change of the reserved owners: `owner`'s ranges become *ranges, or the
+  // owner goes (ranges == nullptr).
+  struct OwnerChange {
+    const Owner* owner;
+    const RangeSet* ranges;
+  };
+  // What the union of the owners' ranges becomes with `changes`, and the
+  // pieces `space` drops and gains; allocates all of it (and the tree's
+  // nodes for the new pieces) without changing anything visible.
+  struct ReservedPlan {
+    RangeSet u{true};
+    std::vector<Range> drop, add;
+  };
+  static ReservedPlan plan_reserved(Ioas& s, std::span<const OwnerChange> changes);
+  // Makes `space` and reserved_union follow a plan; allocates nothing.
+  static void apply_reserved(Ioas& s, ReservedPlan& plan);
   // Makes `space` hold exactly the pieces of the union of all owners' ranges.
-  static void resync_reserved(Ioas& s);
+  static void resync_reserved(Ioas& s) {
+    ReservedPlan plan = plan_reserved(s, {});
+    apply_reserved(s, plan);
+  }
 
   // The automatic-allocation search of SPEC "map": allowed spans (adjacent
   // ones joined) clipped to the window, lowest fitting hole first.
@@ -263,12 +311,12 @@ class ImplEngine final : public Engine {
   // The physical memory every domain's page-table pages come from (declared
   // before the domains, so it outlives their tables).
   std::unique_ptr<hw::HeapPageMemory> ptmem_ = std::make_unique<hw::HeapPageMemory>();
-  absl::flat_hash_map<std::string, std::unique_ptr<Ioas>> ioases_;
+  NameMap<std::unique_ptr<Ioas>> ioases_;
   std::vector<Source> sources_;
   std::vector<std::uint32_t> free_source_ids_;
-  absl::flat_hash_map<std::string, std::uint32_t> source_ids_;
-  absl::flat_hash_map<std::string, std::unique_ptr<Domain>> domains_;
-  absl::flat_hash_map<std::string, DeviceRec> devices_;
+  NameMap<std::uint32_t> source_ids_;
+  NameMap<std::unique_ptr<Domain>> domains_;
+  NameMap<DeviceRec> devices_;
 };
 
 // A deep copy; the IOAS <-> domain <-> device pointers are re-aimed at the
@@ -280,8 +328,8 @@ std::unique_ptr<Engine> ImplEngine::clone() const {
   e->sources_ = sources_;
   e->free_source_ids_ = free_source_ids_;
   e->source_ids_ = source_ids_;
-  absl::flat_hash_map<const Ioas*, Ioas*> imap;
-  absl::flat_hash_map<const Domain*, Domain*> dmap;
+  HashMap<const Ioas*, Ioas*> imap;
+  HashMap<const Domain*, Domain*> dmap;
   for (const auto& [name, s] : ioases_) {
     auto n = std::make_unique<Ioas>(*s);
     imap[s.get()] = n.get();
@@ -400,17 +448,21 @@ Status ImplEngine::add_memory(const MemorySource& m) {
     return checked<Status>(err(EINVAL, "mem " + m.name + ": va " + hex(m.va) + " and pa " + hex(m.pa) +
                                            " have different offsets within a page"));
   if (!alloc_ok()) return checked<Status>(err(ENOMEM, "mem " + m.name + ": out of memory"));
-  std::uint32_t id;
-  if (!free_source_ids_.empty()) {
-    id = free_source_ids_.back();
-    free_source_ids_.pop_back();
-  } else {
+  // Everything allocated first (the record, room in sources_, the name's
+  // entry: a strong insert); then nothing below allocates.
+  Source fresh{m, 0, true};
+  const bool reuse = !free_source_ids_.empty();
+  if (!reuse) {
     IOAS_CHECK(sources_.size() < kReservedPiece, "too many memory sources");
-    id = static_cast<std::uint32_t>(sources_.size());
-    sources_.emplace_back();
+    room_for_one(sources_);
   }
-  sources_[id] = Source{m, 0, true};
+  const std::uint32_t id = reuse ? free_source_ids_.back() : static_cast<std::uint32_t>(sources_.size());
   source_ids_.emplace(m.name, id);
+  if (reuse)
+    free_source_ids_.pop_back();
+  else
+    sources_.emplace_back();
+  sources_[id] = std::move(fresh);
   return checked(ok_status());
 }
 
@@ -421,6 +473,7 @@ Status ImplEngine::remove_memory(std::string_view name) {
   if (src->use_count)
     return checked<Status>(err(EBUSY, "unmem " + std::string(name) + ": used by " +
                                           std::to_string(src->use_count) + " areas and pins"));
+  room_for_one(free_source_ids_);
   *src = Source{};
   source_ids_.erase(source_ids_.find(key(name)));
   free_source_ids_.push_back(id);
@@ -443,10 +496,16 @@ Status ImplEngine::add_area(Ioas& s, const AreaRef& a) {
   const u64 pa = src.info.pa + a.offset;
   const Range r{a.start, a.last};
   if (!alloc_ok()) return err(ENOMEM, "area " + to_string(r) + ": out of memory for its node");
+  s.space.reserve_inserts(1);  // the node, before any change
   std::size_t done = 0;
   for (; done < s.domains.size(); ++done) {
     Domain* d = s.domains[done];
-    Status st = d->pt->map(r, pa, src.info.va + a.offset, static_cast<Prot>(a.prot), effective_pgsizes(s, *d));
+    Status st = ok_status();
+    try {
+      st = d->pt->map(r, pa, src.info.va + a.offset, static_cast<Prot>(a.prot), effective_pgsizes(s, *d));
+    } catch (const std::bad_alloc&) {  // a back end's own allocation: it changed nothing
+      st = out_of_memory();
+    }
     if (!st.ok()) {
       for (std::size_t i = 0; i < done; ++i) {
         s.domains[i]->pt->unmap(r);
@@ -620,7 +679,7 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
     }
     for (std::uint32_t id : told) drop_pin(*s, s->pins.find(id));
   }
-  if (stop && victims.empty()) return checked<Result<u64>>(*stop);
+  if (stop && victims.empty()) return checked<Result<u64>>(std::move(*stop));
   if (victims.empty() && !all) return checked<Result<u64>>(err(ENOENT, what() + ": nothing mapped there"));
   u64 total = 0;
   for (const AreaRef& v : victims) {
@@ -628,7 +687,7 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
     total += v.last - v.start + 1;
   }
   for (Domain* d : s->domains) d->pt->flush_iotlb();
-  if (stop) return checked<Result<u64>>(*stop);
+  if (stop) return checked<Result<u64>>(std::move(*stop));  // a move: nothing allocates after the removals
   return checked<Result<u64>>(total);
 }
 
@@ -647,10 +706,16 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
     return checked<Status>(err(EINVAL, what() + ": held by domain " + s->domains.front()->name +
                                            ", which may map it with large pages (kernel mode does not split them)"));
   if (!alloc_ok()) return checked<Status>(err(ENOMEM, what() + ": out of memory for the new area's node"));
+  s->space.reserve_inserts(1);  // the right part's node, before any change
   // The page tables first: a split may need pages (ENOMEM undoes the
   // domains already split, and nothing else has changed yet).
   for (std::size_t done = 0; done < s->domains.size(); ++done) {
-    Status st = s->domains[done]->pt->split(iova);
+    Status st = ok_status();
+    try {
+      st = s->domains[done]->pt->split(iova);
+    } catch (const std::bad_alloc&) {  // a back end's own allocation: it changed nothing
+      st = out_of_memory();
+    }
     if (!st.ok()) {
       for (std::size_t i = 0; i < done; ++i) {
         s->domains[i]->pt->unsplit(iova);
@@ -734,6 +799,8 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
     iova = *found;
   }
   std::vector<AreaRef> added;
+  added.reserve(pieces.size());
+  dst->space.reserve_inserts(pieces.size());  // every piece's node, before any change
   for (const AreaRef& p : pieces) {
     const u64 ds = iova + (p.start - src_r.start);
     AreaRef a{ds, ds + (p.last - p.start), p.offset, p.source, p.prot};
@@ -745,28 +812,43 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
     }
     added.push_back(a);
   }
+  dst->space.trim_spares();
   return checked<Result<u64>>(iova);
 }
 
 // ---------------------------------------------------------------- reserved / allowed
 
-void ImplEngine::resync_reserved(Ioas& s) {
-  RangeSet u(true);
-  for (const auto& [owner, rs] : s.reserved) rs.for_each([&](Range r) { u.add(r); });
-  if (u == s.reserved_union) return;
+ImplEngine::ReservedPlan ImplEngine::plan_reserved(Ioas& s, std::span<const OwnerChange> changes) {
+  ReservedPlan plan;
+  auto changed = [&](const Owner& o) {
+    for (const OwnerChange& c : changes)
+      if (*c.owner == o) return true;
+    return false;
+  };
+  for (const auto& [owner, rs] : s.reserved)
+    if (!changed(owner)) rs.for_each([&](Range r) { plan.u.add(r); });
+  for (const OwnerChange& c : changes)
+    if (c.ranges) c.ranges->for_each([&](Range r) { plan.u.add(r); });
+  s.reserved_union.for_each([&](Range r) {
+    if (plan.u.find(r.start) != std::optional<Range>(r)) plan.drop.push_back(r);
+  });
+  plan.u.for_each([&](Range r) {
+    if (s.reserved_union.find(r.start) != std::optional<Range>(r)) plan.add.push_back(r);
+  });
+  s.space.reserve_inserts(plan.add.size());
+  return plan;
+}
+
+void ImplEngine::apply_reserved(Ioas& s, ReservedPlan& plan) {
   // Drop pieces that are no longer pieces, then add the new ones, so the
   // tree stays disjoint at every step.
-  s.reserved_union.for_each([&](Range r) {
-    if (u.find(r.start) != std::optional<Range>(r)) {
-      bool erased = s.space.erase(r.start);
-      IOAS_CHECK(erased, "resync_reserved: piece missing from the space tree");
-    }
-  });
-  u.for_each([&](Range r) {
-    if (s.reserved_union.find(r.start) != std::optional<Range>(r))
-      s.space.insert(SpaceEntry{r.start, r.last, kReservedPiece, 0, 0});
-  });
-  s.reserved_union = std::move(u);
+  for (const Range& r : plan.drop) {
+    bool erased = s.space.erase(r.start);
+    IOAS_CHECK(erased, "apply_reserved: piece missing from the space tree");
+  }
+  for (const Range& r : plan.add) s.space.insert(SpaceEntry{r.start, r.last, kReservedPiece, 0, 0});
+  s.space.trim_spares();
+  s.reserved_union = std::move(plan.u);
 }
 
 Status ImplEngine::reserve(std::string_view ioas, Range range, std::string_view owner) {
@@ -779,16 +861,29 @@ Status ImplEngine::reserve(std::string_view ioas, Range range, std::string_view 
   if (auto a = s->allowed.first_overlapping(range))
     return checked<Status>(err(EADDRINUSE, what() + ": intersects allowed range " + to_string(*a)));
   if (!alloc_ok()) return checked<Status>(err(ENOMEM, what() + ": out of memory"));
-  s->reserved.try_emplace(Owner{OwnerKind::kUser, std::string(owner)}, true).first->second.add(range);
-  resync_reserved(*s);
+  // The owner's new ranges and the new union, allocated before any change.
+  Owner o{OwnerKind::kUser, std::string(owner)};
+  auto it = s->reserved.find(o);
+  RangeSet mine = it == s->reserved.end() ? RangeSet(true) : it->second;
+  mine.add(range);
+  const OwnerChange change{&o, &mine};
+  ReservedPlan plan = plan_reserved(*s, {&change, 1});
+  if (it != s->reserved.end())
+    it->second = std::move(mine);
+  else
+    s->reserved.try_emplace(std::move(o), std::move(mine));  // throws before it inserts, or inserts
+  apply_reserved(*s, plan);
   return checked(ok_status());
 }
 
 Status ImplEngine::unreserve(std::string_view ioas, std::string_view owner) {
   Ioas* s = find_ioas(ioas);
   if (!s) return checked<Status>(err(ENOENT, "unreserve: no IOAS " + std::string(ioas)));
-  s->reserved.erase(Owner{OwnerKind::kUser, std::string(owner)});
-  resync_reserved(*s);
+  const Owner o{OwnerKind::kUser, std::string(owner)};
+  const OwnerChange change{&o, nullptr};
+  ReservedPlan plan = plan_reserved(*s, {&change, 1});
+  s->reserved.erase(o);
+  apply_reserved(*s, plan);
   return checked(ok_status());
 }
 
@@ -920,20 +1015,47 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
     }
     fresh->pt->flush_iotlb();
   }
-  // Commit.
-  if (!dev_resv.empty()) s->reserved.try_emplace(Owner{OwnerKind::kDevice, args.dev}, true).first->second = dev_resv;
-  if (fresh) {
-    if (!dom_resv.empty()) s->reserved.try_emplace(Owner{OwnerKind::kDomain, args.dom}, true).first->second = dom_resv;
-    dom = fresh.get();
-    domains_.emplace(args.dom, std::move(fresh));
+  // Everything the commit needs, allocated first: the reserved plan, the
+  // keys, room in the IOAS's domain list.
+  const Owner dev_owner{OwnerKind::kDevice, args.dev}, dom_owner{OwnerKind::kDomain, args.dom};
+  OwnerChange changes[2];
+  std::size_t nchanges = 0;
+  if (!dev_resv.empty()) changes[nchanges++] = OwnerChange{&dev_owner, &dev_resv};
+  if (fresh && !dom_resv.empty()) changes[nchanges++] = OwnerChange{&dom_owner, &dom_resv};
+  ReservedPlan plan = plan_reserved(*s, {changes, nchanges});
+  if (fresh) room_for_one(s->domains);
+  Owner dev_key = dev_owner, dom_key = dom_owner;
+  std::string dev_name = args.dev, dev_name2 = args.dev, dom_name = args.dom;
+  Domain* const target = dom ? dom : fresh.get();
+  // The inserts: each one either happens or throws having changed nothing;
+  // a throw takes back the ones before it (erases allocate nothing).
+  int done = 0;
+  try {
+    target->devices.insert(std::move(dev_name));
+    ++done;
+    devices_.emplace(std::move(dev_name2), DeviceRec{s, target});
+    ++done;
+    if (fresh) domains_.emplace(std::move(dom_name), std::move(fresh));
+    ++done;
+    if (!dev_resv.empty()) s->reserved.try_emplace(std::move(dev_key), std::move(dev_resv));
+    ++done;
+    if (target != dom && !dom_resv.empty()) s->reserved.try_emplace(std::move(dom_key), std::move(dom_resv));
+  } catch (const std::bad_alloc&) {
+    if (done >= 4) s->reserved.erase(dev_owner);
+    if (done >= 3 && target != dom) domains_.erase(domains_.find(args.dom));
+    if (done >= 2) devices_.erase(devices_.find(args.dev));
+    if (done >= 1 && target == dom) dom->devices.erase(args.dev);
+    throw;
+  }
+  // Commit: nothing below allocates.
+  if (target != dom) {
+    dom = target;
     s->domains.insert(std::upper_bound(s->domains.begin(), s->domains.end(), dom,
                                        [](const Domain* a, const Domain* b) { return a->name < b->name; }),
                       dom);
     s->iova_alignment = new_alignment;
   }
-  resync_reserved(*s);
-  dom->devices.insert(args.dev);
-  devices_.emplace(args.dev, DeviceRec{s, dom});
+  apply_reserved(*s, plan);
   return checked(ok_status());
 }
 
@@ -942,16 +1064,21 @@ Status ImplEngine::detach(std::string_view dev) {
   if (it == devices_.end()) return checked<Status>(err(ENOENT, "detach: no attached device " + std::string(dev)));
   Ioas* s = it->second.ioas;
   Domain* d = it->second.dom;
-  s->reserved.erase(Owner{OwnerKind::kDevice, std::string(dev)});
-  d->devices.erase(std::string(dev));
+  // The keys and the new reserved union first; then nothing allocates.
+  const bool last = d->devices.size() == 1;
+  const Owner dev_owner{OwnerKind::kDevice, std::string(dev)}, dom_owner{OwnerKind::kDomain, d->name};
+  const OwnerChange changes[2] = {OwnerChange{&dev_owner, nullptr}, OwnerChange{&dom_owner, nullptr}};
+  ReservedPlan plan = plan_reserved(*s, {changes, last ? 2u : 1u});
+  s->reserved.erase(dev_owner);
+  d->devices.erase(dev_owner.name);
   devices_.erase(it);
-  if (d->devices.empty()) {
-    s->reserved.erase(Owner{OwnerKind::kDomain, d->name});
+  if (last) {
+    s->reserved.erase(dom_owner);
     s->domains.erase(std::find(s->domains.begin(), s->domains.end(), d));
     domains_.erase(domains_.find(d->name));
     recompute_alignment(*s);
   }
-  resync_reserved(*s);
+  apply_reserved(*s, plan);
   return checked(ok_status());
 }
 
@@ -994,15 +1121,25 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
   }
   if (!alloc_ok()) return checked<R>(err(ENOMEM, what() + ": out of memory"));
   Pin p{r, args.write, args.release, {}};
-  for (const AreaRef& a : areas) {
-    ++s->area_pins[a.start];
-    if (std::find(p.sources.begin(), p.sources.end(), a.source) == p.sources.end()) {
-      p.sources.push_back(a.source);
-      ++sources_[a.source].use_count;
+  for (const AreaRef& a : areas)
+    if (std::find(p.sources.begin(), p.sources.end(), a.source) == p.sources.end()) p.sources.push_back(a.source);
+  const std::uint32_t id = s->next_pin_id;
+  // The inserts (each happens or throws having changed nothing); a throw
+  // takes back the ones before it.
+  auto pin_it = s->pins.emplace(id, std::move(p)).first;
+  std::size_t counted = 0;
+  try {
+    for (; counted < areas.size(); ++counted) ++s->area_pins[areas[counted].start];
+  } catch (const std::bad_alloc&) {
+    for (std::size_t i = 0; i < counted; ++i) {
+      auto c = s->area_pins.find(areas[i].start);
+      if (--c->second == 0) s->area_pins.erase(c);
     }
+    s->pins.erase(pin_it);
+    throw;
   }
-  const std::uint32_t id = s->next_pin_id++;
-  s->pins.emplace(id, std::move(p));
+  for (std::uint32_t src : pin_it->second.sources) ++sources_[src].use_count;
+  ++s->next_pin_id;
   s->iova_alignment = std::max(s->iova_alignment, kPage);
   return checked<R>(id);
 }
@@ -1056,7 +1193,13 @@ Status ImplEngine::set_dirty_tracking(std::string_view dom, DirtyMode mode) {
   const u64 after = effective_pgsizes(*d->ioas, *d);
   // The leaves first: splitting may need pages (ENOMEM: nothing changed).
   if (before != after) {
-    if (Status st = d->pt->relayout(after); !st.ok()) {
+    Status st = ok_status();
+    try {
+      st = d->pt->relayout(after);
+    } catch (const std::bad_alloc&) {  // a back end's own allocation: it changed nothing
+      st = out_of_memory();
+    }
+    if (!st.ok()) {
       d->dirty = old;
       return checked<Status>(err(st.code(), "dirty " + d->name + ": splitting the leaves: " + st.error().message));
     }
@@ -1134,7 +1277,7 @@ Result<IoasState> ImplEngine::snapshot(std::string_view ioas) const {
 
 std::vector<Violation> ImplEngine::check() const {
   std::vector<Violation> out;
-  absl::flat_hash_map<std::uint32_t, u64> uses;
+  HashMap<std::uint32_t, u64> uses;
   std::vector<std::string> names = ioas_names();
   for (const std::string& name : names) {
     const Ioas& s = *find_ioas(name);
@@ -1241,7 +1384,7 @@ void ImplEngine::verify_all() const {
       IOAS_CHECK(n && !n->is_area() && n->range() == r, "verify: reserved piece missing from the space tree");
     });
     std::array<u64, kPageShift + 1> hist{};
-    absl::flat_hash_map<u64, std::uint32_t> pins;
+    HashMap<u64, std::uint32_t> pins;
     for (const SpaceNode* n = s.space.first(); n; n = s.space.next(*n)) {
       if (!n->is_area()) continue;
       IOAS_CHECK(n->source < sources_.size() && sources_[n->source].live, "verify: area refers to a dead source");
@@ -1336,7 +1479,9 @@ class LockedEngine final : public Engine {
 };
 
 // The ImplEngine behind an engine of make_engine(), or nullptr.
-ImplEngine* impl_of(const Engine& engine) {
+ImplEngine* impl_of(const Engine& outer) {
+  const auto* g = dynamic_cast<const GuardedEngine*>(&outer);
+  const Engine& engine = g ? g->inner() : outer;
   if (auto* l = dynamic_cast<const LockedEngine*>(&engine)) return &l->inner();
   return const_cast<ImplEngine*>(dynamic_cast<const ImplEngine*>(&engine));
 }
@@ -1358,8 +1503,8 @@ std::unique_ptr<Engine> make_engine() {
 std::unique_ptr<Engine> make_impl_engine() { return make_engine(); }
 std::unique_ptr<Engine> make_engine(const ImplOptions& options) {
   auto e = std::make_unique<impl::ImplEngine>(options);
-  if (!options.thread_safe) return e;
-  return std::make_unique<impl::LockedEngine>(std::move(e));
+  if (!options.thread_safe) return std::make_unique<GuardedEngine>(std::move(e));
+  return std::make_unique<GuardedEngine>(std::make_unique<impl::LockedEngine>(std::move(e)));
 }
 std::unique_ptr<Engine> make_checked_engine() {
   ImplOptions o;

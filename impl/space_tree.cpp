@@ -1,5 +1,7 @@
 #include "space_tree.hpp"
 
+#include <utility>
+
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -163,13 +165,41 @@ SpaceTree::SpaceTree(unsigned leaf_slots, unsigned inner_slots) : leaf_slots_(le
              "space tree: node capacities must lie in [3, 16]");
 }
 
+// An insert takes its new nodes from the spares, which reserve_inserts()
+// fills before anything changes: an insert that meets an exhausted heap
+// throws std::bad_alloc with the tree as it was. One insert takes at most a
+// leaf and one inner node per level plus a new root; k inserts in a row may
+// raise the height by one each, hence k * (height + 2) inner nodes.
+void SpaceTree::reserve_inserts(std::size_t k) {
+  const std::size_t leaves = k, inners = k * (height_ + 2);
+  spare_leaves_.reserve(leaves);
+  spare_inners_.reserve(inners);
+  while (spare_leaves_.size() < leaves) spare_leaves_.push_back(new Leaf());
+  while (spare_inners_.size() < inners) spare_inners_.push_back(new Inner());
+}
+void SpaceTree::trim_spares() {
+  while (spare_leaves_.size() > 1) {
+    delete spare_leaves_.back();
+    spare_leaves_.pop_back();
+  }
+  while (spare_inners_.size() > height_ + 2) {
+    delete spare_inners_.back();
+    spare_inners_.pop_back();
+  }
+}
 SpaceTree::Leaf* SpaceTree::new_leaf() {
+  IOAS_CHECK(!spare_leaves_.empty(), "space tree: no spare leaf (reserve_inserts)");
   ++nodes_;
-  return new Leaf();
+  Leaf* l = spare_leaves_.back();
+  spare_leaves_.pop_back();
+  return l;
 }
 SpaceTree::Inner* SpaceTree::new_inner() {
+  IOAS_CHECK(!spare_inners_.empty(), "space tree: no spare inner node (reserve_inserts)");
   ++nodes_;
-  return new Inner();
+  Inner* n = spare_inners_.back();
+  spare_inners_.pop_back();
+  return n;
 }
 void SpaceTree::free_leaf(Leaf* l) {
   --nodes_;
@@ -239,7 +269,11 @@ SpaceTree& SpaceTree::operator=(SpaceTree&& o) noexcept {
   return *this;
 }
 
-SpaceTree::~SpaceTree() { clear(); }
+SpaceTree::~SpaceTree() {
+  clear();
+  for (Leaf* l : spare_leaves_) delete l;
+  for (Inner* n : spare_inners_) delete n;
+}
 
 void SpaceTree::clear() {
   finger_leaf_ = nullptr;
@@ -405,6 +439,7 @@ N* split_insert(N* n, N* r, unsigned cap, unsigned pos, const T& v, bool append)
 
 void SpaceTree::insert(const SpaceEntry& e) {
   IOAS_CHECK(e.start <= e.last, "space tree insert: start > last");
+  if (spare_leaves_.empty() || spare_inners_.size() < height_ + 1) reserve_inserts(1);
   SpaceNode v;
   v.start = e.start;
   v.last = e.last;

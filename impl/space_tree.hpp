@@ -36,6 +36,11 @@
 //   - Depth: every leaf is at depth height().
 //   - Pool: the nodes reachable from the root are all the nodes allocated.
 //
+// Heap exhaustion: insert() allocates the nodes it may need (a leaf, one
+// inner node per level and a new root) before it changes anything, and keeps
+// the unused ones for the next insert; reserve_inserts(k) does so for k
+// inserts ahead; erase and set_last never allocate.
+//
 // Memory: a leaf is 8 + 16 x 32 = 520 bytes, an inner node 8 + 16 x 40 =
 // 648 bytes (one malloc block each). Leaves filled by ascending inserts are
 // full (32.5 B per interval), and an insert that would split a full leaf
@@ -116,6 +121,11 @@ class SpaceTree {
   void clear();
 
   void insert(const SpaceEntry& e);
+  // Allocates ahead what the next k inserts need (std::bad_alloc: nothing
+  // changed), so that they cannot fail; trim_spares() frees what is beyond
+  // one insert's worth afterwards (never allocates).
+  void reserve_inserts(std::size_t k);
+  void trim_spares();
   bool erase(u64 start);
   // Erases the interval [start, last] only if it is exactly that and is an
   // area, in one descent; the erased interval goes to *out. False (and
@@ -223,6 +233,10 @@ class SpaceTree {
   // Only mutations read or write it, so const methods stay thread-safe.
   Path finger_;
   Leaf* finger_leaf_ = nullptr;
+  // Nodes allocated ahead for the next inserts (reserve_inserts), not in
+  // the tree and not counted in nodes_.
+  std::vector<Leaf*> spare_leaves_;
+  std::vector<Inner*> spare_inners_;
 };
 
 }  // namespace ioas::impl

@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 
+#include "ioas/boundary.hpp"
 #include "ioas/engine.hpp"
 #include "ioas/range.hpp"
 #include "ioas/result.hpp"
@@ -38,6 +40,16 @@ std::string hex(u64 v) {
 }
 
 }  // namespace
+
+Error out_of_memory() noexcept {
+  static_assert(sizeof("out of memory") <= 16, "the message must fit the string's inline buffer");
+  return Error{ENOMEM, "out of memory"};
+}
+
+void boundary_abort(const char* op, const char* what) noexcept {
+  std::fprintf(stderr, "ioas: %s in %s (a bug: no exception may leave an engine)\n", what, op);
+  std::abort();
+}
 
 const char* errno_name(int code) {
   for (const auto& e : kErrnoNames)

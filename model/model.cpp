@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "ioas/arith.hpp"
+#include "ioas/boundary.hpp"
 #include "ioas/engine.hpp"
 #include "ioas/rules.hpp"
 #include "world.hpp"
@@ -561,7 +562,9 @@ class ModelEngine final : public Engine {
     nio.areas = std::move(areas);
     nio.iova_alignment = computed_alignment(next, nio);
     RETURN_IF_ERROR_INSTALL(next);
-    if (stop) return *stop;  // the kernel's partial unmap: what was removed stays removed
+    // The kernel's partial unmap: what was removed stays removed. A move: the
+    // error was made before the install, and nothing may allocate after it.
+    if (stop) return std::move(*stop);
     return unmapped;
   }
 
@@ -1181,5 +1184,10 @@ std::vector<Violation> verify(const World& w) {
 }  // namespace ioas::model
 
 namespace ioas {
-std::unique_ptr<Engine> make_model_engine() { return std::make_unique<model::ModelEngine>(); }
+// Every operation computes the next world on a copy and installs it with a
+// move, so a std::bad_alloc anywhere leaves the world as it was; the guard
+// turns it into ENOMEM at the boundary (ioas/boundary.hpp).
+std::unique_ptr<Engine> make_model_engine() {
+  return std::make_unique<GuardedEngine>(std::make_unique<model::ModelEngine>());
+}
 }  // namespace ioas

@@ -16,6 +16,46 @@
 // - Errors are values (ioas::Result / ioas::Status) with the errno of
 //   SPEC.md and a message naming what was wrong. No exception leaves a
 //   method. An operation that fails changes nothing.
+// - Heap exhaustion is one more failure: any allocation of an operation
+//   (its objects, tree nodes, containers, strings, page-table pages) that
+//   fails makes it answer ENOMEM, "out of memory", with nothing changed.
+//   Every method runs at a boundary (ioas/boundary.hpp) that turns a
+//   std::bad_alloc into that ENOMEM and aborts, loudly, on any other
+//   exception (an escaped exception is a bug). How each engine keeps
+//   "nothing changed" true:
+//   * model (make_model_engine): every operation computes the next world on
+//     a copy and installs it with a move; a failure drops the copy.
+//   * impl (make_engine): allocate first, then commit with no allocation;
+//     an undo where noted never allocates. Per operation:
+//     create_ioas   the IOAS is built aside; one insert that either happens
+//                   or throws having changed nothing.
+//     add_memory    the record, room in the source table and the name's
+//                   entry first; remove_memory: room in the free list first.
+//     map           the area's tree node is allocated ahead; each domain's
+//                   table maps all or nothing (its page-table journal is
+//                   grown before each write and undoes without allocating);
+//                   a later domain's failure unmaps the earlier ones.
+//     copy          as map, with every piece's node allocated ahead.
+//     unmap         its lists (areas, pins told to release) are made before
+//                   the first change; removal allocates nothing.
+//     cut           the new node ahead; each domain's split all or nothing;
+//                   a later domain's failure unsplits (no allocation).
+//     reserve, unreserve, allow   the owner's new ranges, the new union and
+//                   the tree nodes of its new pieces first; then moves.
+//     attach        the new domain and its filled table are built aside; the
+//                   reserved plan, keys and list room first; its inserts
+//                   each happen or throw having changed nothing, and a later
+//                   one's failure erases the earlier ones.
+//     detach, unpin keys and reserved plan first; then only erases.
+//     pin           the pin is inserted, then the per-area counts; a
+//                   failure erases what was inserted.
+//     dma           tce's dirty records are allocated before the DMA; the
+//                   other formats set bits in place.
+//     set_dirty_tracking  the leaves' split is all or nothing (journal).
+//     read_dirty    the answer is built before any dirty bit is cleared.
+//     queries       allocate only their answer. check, memories and
+//                   ioas_names have no error value: heap exhaustion while
+//                   making their answer aborts. clone() gives nullptr.
 // - Thread safety: none is promised by this interface; an Engine is used by
 //   one thread at a time unless the implementation documents more.
 // - Query methods (snapshot, ranges, translate, uva, check) never change the

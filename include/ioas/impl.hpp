@@ -52,8 +52,10 @@ std::unique_ptr<Engine> make_checked_engine();
 // pin, a reserved or allowed set). fail_nth_alloc makes the nth allocation
 // from now fail (1-based; 0 turns injection off): the operation that makes
 // it fails with ENOMEM and changes nothing. Returns false for an engine that
-// is not impl. (The containers' own growth is not counted: a real heap
-// exhaustion there throws std::bad_alloc.)
+// is not impl. (The containers' own growth is not counted here; a real
+// heap exhaustion there gives ENOMEM with nothing changed too: see "Heap
+// exhaustion" in ioas/engine.hpp; impl/tests/heap_fail_nth_test.cpp fails
+// every heap allocation of every operation in turn.)
 bool fail_nth_alloc(Engine& engine, std::uint64_t nth);
 // Allocations counted so far (failed ones included), table pages in use, and
 // pages reachable from the domains' roots: in use == reachable means no
