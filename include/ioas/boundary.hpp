@@ -88,6 +88,7 @@ class GuardedEngine final : public Engine {
   Result<u64> map(std::string_view s, const MapArgs& a) override { IOAS_GUARD("map", map(s, a)); }
   Result<u64> unmap(std::string_view s, u64 i, u64 n) override { IOAS_GUARD("unmap", unmap(s, i, n)); }
   Status cut(std::string_view s, u64 i) override { IOAS_GUARD("cut", cut(s, i)); }
+  Status set_huge_pages(std::string_view s, bool on) override { IOAS_GUARD("set_huge_pages", set_huge_pages(s, on)); }
   Result<u64> copy(std::string_view s, const CopyArgs& a) override { IOAS_GUARD("copy", copy(s, a)); }
   Status reserve(std::string_view s, Range r, std::string_view o) override { IOAS_GUARD("reserve", reserve(s, r, o)); }
   Status unreserve(std::string_view s, std::string_view o) override { IOAS_GUARD("unreserve", unreserve(s, o)); }
