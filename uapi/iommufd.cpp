@@ -246,6 +246,7 @@ class Context {
   Rc create_access(iommu_test_cmd& cmd);
   Rc access_replace_ioas(iommu_test_cmd& cmd);
   Rc access_pages(iommu_test_cmd& cmd);
+  Rc check_access_uptr(const std::string& ioas, u64 iova, u64 length, u64 uptr) const;
   Rc destroy_access_pages(iommu_test_cmd& cmd);
   Rc access_rw(iommu_test_cmd& cmd);
   Access* get_access(u32 fd, Rc& rc);
@@ -1519,6 +1520,25 @@ Rc Context::user_pieces(u32 ioas_id, u64 iova, u64 len, bool write, std::vector<
 // Pins [iova, iova+length) for an access created with NEEDS_PIN_PAGES, then
 // checks that the pinned pages are those of uptr (EBADE where not), as
 // iommufd_test_access_pages does.
+// Page by page from the page holding iova: the page an access would pin
+// against the page of uptr at the same offset (selftest.c compares what it
+// pinned with uptr's pages). The page count is the kernel's modular one, so a
+// range ending at 2^64-1 (iova + length wraps to 0) has its pages too.
+Rc Context::check_access_uptr(const std::string& ioas, u64 iova, u64 length, u64 uptr) const {
+  u64 user_page = uptr - (iova % kPage);
+  u64 first_page = arith::align_down(iova, kPage);
+  u64 npages = (arith::align_up(iova + length, kPage).value - first_page) / kPage;
+  for (u64 i = 0; i != npages; ++i, user_page += kPage) {
+    u64 at = std::max(iova, first_page + i * kPage);
+    auto where = engine_->uva(ioas, at);
+    if (Rc bad = from(where)) return bad;
+    if (!user_range_mapped(user_page, kPage)) return refuse(EFAULT, "ACCESS_PAGES: uptr is not mapped");
+    if ((where.value() & ~(kPage - 1)) != user_page)
+      return refuse(EBADE, "ACCESS_PAGES: a pinned page is not the page of uptr");
+  }
+  return std::nullopt;
+}
+
 Rc Context::access_pages(iommu_test_cmd& cmd) {
   u64 iova = cmd.access_pages.iova, length = cmd.access_pages.length, uptr = cmd.access_pages.uptr;
   u32 flags = cmd.access_pages.flags;
@@ -1535,21 +1555,16 @@ Rc Context::access_pages(iommu_test_cmd& cmd) {
   if (Rc bad = answer_writable(&cmd, sizeof(cmd))) return bad;
   const std::string& ioas = objects_.at(ioas_id).name;
   if (uptr) {
-    // Page by page from the page holding iova: the page to pin against the
-    // page of uptr at the same offset. (The kernel pins, compares and
-    // unpins; checking first leaves no trace of a refused call, such as a
-    // consumed pin id.) The page count is the kernel's modular one, so a
-    // range ending at 2^64-1 (iova + length wraps to 0) has its pages too.
-    u64 user_page = uptr - (iova % kPage);
-    u64 first_page = arith::align_down(iova, kPage);
-    u64 npages = (arith::align_up(iova + length, kPage).value - first_page) / kPage;
-    for (u64 i = 0; i != npages; ++i, user_page += kPage) {
-      u64 at = std::max(iova, first_page + i * kPage);
-      auto where = engine_->uva(ioas, at);
-      if (Rc bad = from(where)) return bad;
-      if (!user_range_mapped(user_page, kPage)) return refuse(EFAULT, "ACCESS_PAGES: uptr is not mapped");
-      if ((where.value() & ~(kPage - 1)) != user_page)
-        return refuse(EBADE, "ACCESS_PAGES: a pinned page is not the page of uptr");
+    if (Rc bad = check_access_uptr(ioas, iova, length, uptr)) {
+      // The kernel pins first and compares after: the pin's own refusal
+      // comes first. Asked of a copy of the engine, so that a refused call
+      // leaves no trace (such as a consumed pin id).
+      auto trial = engine_->clone();
+      if (trial) {
+        auto pin = trial->pin(ioas, PinArgs{iova, length, write, true});
+        if (Rc first = from(pin)) return first;
+      }
+      return bad;
     }
   }
   auto pin = engine_->pin(ioas, PinArgs{iova, length, write, true});
