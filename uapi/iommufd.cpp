@@ -281,20 +281,31 @@ class Context {
   Rc check_areas_pinnable(u32 ioas_id) const {
     auto s = engine_->snapshot(objects_.at(ioas_id).name);
     if (Rc rc = from(s)) return rc;
-    std::map<std::string, u64> source_va;
-    for (const MemoryInfo& m : engine_->memories()) source_va[m.source.name] = m.source.va;
     for (const AreaInfo& a : s.value().areas)
-      if (!user_range_mapped(source_va[a.source] + a.offset, a.iova.length()))
+      if (!user_range_mapped(source_va(a.source) + a.offset, a.iova.length()))
         return refuse(EFAULT, "attach: the user memory of an area is not mapped any more");
     return std::nullopt;
   }
   u32 alloc_id(Object obj);
+  // A table entry made ahead (all its allocation done), and its insertion
+  // under the lowest free id, which allocates nothing.
+  using Slot = std::map<u32, Object>::node_type;
+  static Slot make_slot(Object obj);
+  u32 insert_slot(Slot slot);
+  // The user address of a memory source this context registered (0 for
+  // none); sources_ answers without allocating (Engine::memories cannot
+  // answer ENOMEM).
+  u64 source_va(const std::string& name) const {
+    auto it = sources_.find(name);
+    return it == sources_.end() ? 0 : it->second;
+  }
   std::string fresh(const char* kind) { return std::string(kind) + "." + std::to_string(++counter_); }
   Rc remove_object(u32 id);
   void release_unused_sources();
 
   std::unique_ptr<Engine> engine_;
   std::map<u32, Object> objects_;
+  std::map<std::string, u64, std::less<>> sources_;  // the engine's memory sources: name -> user address
   std::map<int, Access> accesses_;  // by descriptor
   u64 counter_ = 0;
   bool account_mm_ = false;  // IOMMU_OPTION_RLIMIT_MODE
@@ -396,13 +407,22 @@ Object* Context::get(u32 id, ObjType type) {
   return &it->second;
 }
 
-u32 Context::alloc_id(Object obj) {
+u32 Context::alloc_id(Object obj) { return insert_slot(make_slot(std::move(obj))); }
+
+Context::Slot Context::make_slot(Object obj) {
+  std::map<u32, Object> aside;
+  aside.emplace(0, std::move(obj));
+  return aside.extract(aside.begin());
+}
+
+u32 Context::insert_slot(Slot slot) {
   u32 id = 1;
   for (const auto& [k, v] : objects_) {
     if (k != id) break;
     ++id;
   }
-  objects_.emplace(id, std::move(obj));
+  slot.key() = id;
+  objects_.insert(std::move(slot));
   return id;
 }
 
@@ -453,9 +473,12 @@ Rc Context::remove_object(u32 id) {
   return std::nullopt;
 }
 
+// A source still in use answers EBUSY; one that cannot be removed now (no
+// memory) stays for the next call. Nothing here allocates but the engine's
+// removal, which fails changing nothing.
 void Context::release_unused_sources() {
-  for (const MemoryInfo& m : engine_->memories())
-    if (m.use_count == 0) (void)engine_->remove_memory(m.source.name);
+  for (auto it = sources_.begin(); it != sources_.end();)
+    it = engine_->remove_memory(it->first).ok() ? sources_.erase(it) : std::next(it);
 }
 
 // ---- IOMMU_IOAS_ALLOC ----
@@ -466,8 +489,10 @@ Rc Context::ioas_alloc(void* p) {
   obj.type = ObjType::kIoas;
   if (Rc rc = answer_writable(&cmd, sizeof(cmd))) return rc;
   obj.name = fresh("ioas");
-  if (Rc rc = from(engine_->create_ioas(obj.name, kernel_ioas_options()))) return rc;
-  u32 id = alloc_id(std::move(obj));
+  const std::string name = obj.name;
+  Slot slot = make_slot(std::move(obj));
+  if (Rc rc = from(engine_->create_ioas(name, kernel_ioas_options()))) return rc;
+  u32 id = insert_slot(std::move(slot));
   cmd.out_ioas_id = id;
   if (Rc rc = respond(&cmd, sizeof(cmd))) {
     objects_.erase(id);
@@ -559,7 +584,11 @@ Rc Context::map_user(u32 ioas_id, u64 uva, u64 len, std::optional<u64> iova, Pro
   source.va = uva;
   source.len = len;
   source.pa = uva;
-  if (Rc rc = from(engine_->add_memory(source))) return rc;
+  auto entry = sources_.try_emplace(source.name, uva).first;
+  if (Rc rc = from(engine_->add_memory(source))) {
+    sources_.erase(entry);
+    return rc;
+  }
   MapArgs args;
   args.iova = iova;
   args.len = len;
@@ -567,7 +596,7 @@ Rc Context::map_user(u32 ioas_id, u64 uva, u64 len, std::optional<u64> iova, Pro
   args.prot = prot;
   auto mapped = engine_->map(objects_.at(ioas_id).name, args);
   if (Rc rc = from(mapped)) {
-    (void)engine_->remove_memory(source.name);
+    if (engine_->remove_memory(source.name).ok()) sources_.erase(entry);
     return rc;
   }
   out_iova = mapped.value();
@@ -1364,13 +1393,11 @@ void Context::count_pins(u64 va, u64 len, std::vector<u32>& refs) const {
   // A source is pinned where an area of an IOAS with a domain maps it, and
   // where an access pinned it.
   std::map<std::string, std::vector<Range>> pinned;  // source -> user ranges
-  std::map<std::string, u64> source_va;
-  for (const MemoryInfo& m : engine_->memories()) source_va[m.source.name] = m.source.va;
   for (const std::string& name : engine_->ioas_names()) {
     auto s = engine_->snapshot(name);
     if (!s.ok()) continue;
     for (const AreaInfo& a : s.value().areas) {
-      u64 start = source_va[a.source] + a.offset;
+      u64 start = source_va(a.source) + a.offset;
       if (!s.value().domains.empty()) pinned[a.source].push_back(Range{start, start + (a.iova.length() - 1)});
       // An access pins what it pinned, domain or not.
       for (const PinInfo& p : s.value().pins) {
@@ -1498,8 +1525,6 @@ Rc Context::user_pieces(u32 ioas_id, u64 iova, u64 len, bool write, std::vector<
   if (!range) return refuse(EOVERFLOW, "access: iova + length - 1 overflows");
   auto s = engine_->snapshot(objects_.at(ioas_id).name);
   if (Rc rc = from(s)) return rc;
-  std::map<std::string, u64> source_va;
-  for (const MemoryInfo& m : engine_->memories()) source_va[m.source.name] = m.source.va;
   u64 cur = range->start;
   for (;;) {
     const AreaInfo* hit = nullptr;
@@ -1510,7 +1535,7 @@ Rc Context::user_pieces(u32 ioas_id, u64 iova, u64 len, bool write, std::vector<
     if (write && !prot_writes(hit->prot)) return refuse(EPERM, "access: write to a read-only area");
     if (!write && !prot_reads(hit->prot)) return refuse(EPERM, "access: read of a write-only area");
     u64 last = std::min(hit->iova.last, range->last);
-    out.push_back(Piece{source_va[hit->source] + hit->offset + (cur - hit->iova.start), last - cur + 1});
+    out.push_back(Piece{source_va(hit->source) + hit->offset + (cur - hit->iova.start), last - cur + 1});
     if (last == range->last) return std::nullopt;
     cur = last + 1;
   }
@@ -1685,6 +1710,18 @@ extern "C" int ioas_iommufd_open(void) {
   return ioas_iommufd_open_engine(std::getenv("IOAS_IOMMUFD_ENGINE"));
 }
 
+// The message of a refusal; when copying it needs memory that is not there,
+// "out of memory" (short enough to need none), so that no exception leaves
+// the C entry points.
+static void set_last_error(const std::string& why) noexcept {
+  try {
+    t_last_error = why;
+  } catch (const std::bad_alloc&) {
+    t_last_error.clear();
+    t_last_error = "out of memory";
+  }
+}
+
 extern "C" int ioas_iommufd_ioctl(int handle, unsigned long request, void* arg) {
   std::lock_guard lock(g_lock);
   auto it = g_contexts.find(handle);
@@ -1704,7 +1741,7 @@ extern "C" int ioas_iommufd_ioctl(int handle, unsigned long request, void* arg) 
   if (rc) {
     static const bool trace = std::getenv("IOAS_IOMMUFD_TRACE") != nullptr;
     if (trace) std::fprintf(stderr, "ioas-iommufd: ioctl 0x%lx: %s: %s\n", request, strerrorname_np(rc->code), rc->why.c_str());
-    t_last_error = rc->why;
+    set_last_error(rc->why);
     errno = rc->code;
     return -1;
   }
