@@ -239,7 +239,6 @@ class Context {
   };
   Rc resolve_pt(u32 pt_id, AttachTarget& t) const;
   Rc engine_attach(const std::string& dev, u32 dev_flags, const AttachTarget& t, std::string* dom);
-  u32 take_hwpt(const AttachTarget& t, const std::string& dom, u32 dev_flags);
   void drop_hwpt(u32 hwpt_id);
   Rc md_check_map(iommu_test_cmd& cmd);
   Rc md_check_refs(iommu_test_cmd& cmd);
@@ -292,6 +291,10 @@ class Context {
   using Slot = std::map<u32, Object>::node_type;
   static Slot make_slot(Object obj);
   u32 insert_slot(Slot slot);
+  // The device attached to t's domain `dom` uses its HWPT; a new automatic
+  // domain (t.hwpt_id 0) gets `spare`, made ahead by auto_hwpt_slot.
+  u32 take_hwpt(const AttachTarget& t, std::string dom, Slot& spare);
+  static Slot auto_hwpt_slot(const AttachTarget& t, u32 dev_flags);
   // The user address of a memory source this context registered (0 for
   // none); sources_ answers without allocating (Engine::memories cannot
   // answer ENOMEM).
@@ -986,15 +989,17 @@ Rc Context::hwpt_alloc(void* p) {
   AttachTarget t{cmd.pt_id, 0};
   if (Rc rc = answer_writable(&cmd, sizeof(cmd))) return rc;
   std::string holder = fresh("holder"), dom;
-  if (Rc rc = engine_attach(holder, idev->dev_flags, t, &dom)) return rc;
+  // The table entry first: after the attach nothing allocates.
   Object hwpt;
   hwpt.type = ObjType::kHwpt;
-  hwpt.name = dom;
   hwpt.ioas_id = cmd.pt_id;
   hwpt.huge = (idev->dev_flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) != 0;
   hwpt.dirty = dirty;
   hwpt.holder = holder;
-  u32 id = alloc_id(hwpt);
+  Slot slot = make_slot(std::move(hwpt));
+  if (Rc rc = engine_attach(holder, idev->dev_flags, t, &dom)) return rc;
+  slot.mapped().name = std::move(dom);
+  u32 id = insert_slot(std::move(slot));
   ++objects_.at(cmd.pt_id).users;
   cmd.out_hwpt_id = id;
   return respond(&cmd, sizeof(cmd));
@@ -1238,8 +1243,9 @@ Rc Context::add_reserved(iommu_test_cmd& cmd) {
   Object* ioas = get(cmd.id, ObjType::kIoas);
   if (!ioas) return no_object("IOAS", cmd.id);
   std::string owner = fresh("test");
+  ioas->owners.reserve(ioas->owners.size() + 1);  // the push below then allocates nothing
   if (Rc rc = from(engine_->reserve(ioas->name, Range{start, start + (length - 1)}, owner))) return rc;
-  ioas->owners.push_back(owner);
+  ioas->owners.push_back(std::move(owner));
   return std::nullopt;
 }
 
@@ -1281,16 +1287,20 @@ Rc Context::engine_attach(const std::string& dev, u32 dev_flags, const AttachTar
 
 // The HWPT a device attached to: the target's, or a new automatic one (its id
 // allocated now, after the objects the caller allocated first).
-u32 Context::take_hwpt(const AttachTarget& t, const std::string& dom, u32 dev_flags) {
+Context::Slot Context::auto_hwpt_slot(const AttachTarget& t, u32 dev_flags) {
+  Object hwpt;
+  hwpt.type = ObjType::kHwpt;
+  hwpt.ioas_id = t.ioas_id;
+  hwpt.auto_domain = true;
+  hwpt.huge = (dev_flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) != 0;
+  return make_slot(std::move(hwpt));
+}
+
+u32 Context::take_hwpt(const AttachTarget& t, std::string dom, Slot& spare) {
   u32 hwpt_id = t.hwpt_id;
   if (!hwpt_id) {
-    Object hwpt;
-    hwpt.type = ObjType::kHwpt;
-    hwpt.name = dom;
-    hwpt.ioas_id = t.ioas_id;
-    hwpt.auto_domain = true;
-    hwpt.huge = (dev_flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) != 0;
-    hwpt_id = alloc_id(hwpt);
+    spare.mapped().name = std::move(dom);
+    hwpt_id = insert_slot(std::move(spare));
     ++objects_.at(t.ioas_id).users;
   }
   ++objects_.at(hwpt_id).users;
@@ -1317,18 +1327,22 @@ Rc Context::mock_domain(iommu_test_cmd& cmd) {
   if (Rc rc = resolve_pt(cmd.id, t)) return rc;
   if (Rc rc = answer_writable(&cmd, sizeof(cmd))) return rc;
   std::string dev = fresh("dev"), dom;
-  if (Rc rc = engine_attach(dev, dev_flags, t, &dom)) return rc;
-
+  // The table entries first: after the attach nothing allocates.
   Object stdev;
   stdev.type = ObjType::kSelftest;
-  u32 stdev_id = alloc_id(stdev);
+  Slot stdev_slot = make_slot(std::move(stdev));
   Object idev;
   idev.type = ObjType::kDevice;
   idev.name = dev;
   idev.dev_flags = dev_flags;
   idev.users = 2;  // the table's and its selftest device's
-  u32 idev_id = alloc_id(idev);
-  u32 hwpt_id = take_hwpt(t, dom, dev_flags);
+  Slot idev_slot = make_slot(std::move(idev));
+  Slot hwpt_slot = auto_hwpt_slot(t, dev_flags);
+  if (Rc rc = engine_attach(dev, dev_flags, t, &dom)) return rc;
+
+  u32 stdev_id = insert_slot(std::move(stdev_slot));
+  u32 idev_id = insert_slot(std::move(idev_slot));
+  u32 hwpt_id = take_hwpt(t, std::move(dom), hwpt_slot);
   objects_.at(idev_id).hwpt_id = hwpt_id;
   objects_.at(stdev_id).idev_id = idev_id;
 
@@ -1354,6 +1368,7 @@ Rc Context::mock_domain_replace(iommu_test_cmd& cmd) {
       if (Rc rc = check_areas_pinnable(t.ioas_id)) return rc;
     const std::string dev = idev.name;
     const u32 dev_flags = idev.dev_flags;
+    Slot hwpt_slot = auto_hwpt_slot(t, dev_flags);
     if (Rc rc = from(engine_->detach(dev))) return rc;
     std::string dom;
     if (Rc rc = engine_attach(dev, dev_flags, t, &dom)) {
@@ -1363,7 +1378,7 @@ Rc Context::mock_domain_replace(iommu_test_cmd& cmd) {
       (void)engine_attach(dev, dev_flags, back, &old_dom);
       return rc;
     }
-    u32 hwpt_id = take_hwpt(t, dom, dev_flags);
+    u32 hwpt_id = take_hwpt(t, std::move(dom), hwpt_slot);
     objects_.at(idev_id).hwpt_id = hwpt_id;
     drop_hwpt(old);
     t.hwpt_id = hwpt_id;
@@ -1470,13 +1485,18 @@ Rc Context::create_access(iommu_test_cmd& cmd) {
   u32 flags = cmd.create_access.flags;
   if (flags & ~u32{MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES})
     return refuse(EOPNOTSUPP, "CREATE_ACCESS: unknown flags");
-  int fd = memfd_create("ioas-iommufd-access", MFD_CLOEXEC);
-  if (fd < 0) return refuse(ENOMEM, "CREATE_ACCESS: no descriptor for the access");
-  // iommufd_access_create allocates the object, then it attaches to the IOAS.
+  // The table entry and the access record first: after the descriptor
+  // nothing allocates.
   Object obj;
   obj.type = ObjType::kAccess;
   obj.users = 2;  // the table's and the descriptor's
-  u32 id = alloc_id(obj);
+  Slot slot = make_slot(std::move(obj));
+  std::map<int, Access> aside;
+  auto record = aside.extract(aside.emplace(0, Access{}).first);
+  int fd = memfd_create("ioas-iommufd-access", MFD_CLOEXEC);
+  if (fd < 0) return refuse(ENOMEM, "CREATE_ACCESS: no descriptor for the access");
+  // iommufd_access_create allocates the object, then it attaches to the IOAS.
+  u32 id = insert_slot(std::move(slot));
   Object* ioas = get(cmd.id, ObjType::kIoas);
   if (!ioas) {
     objects_.erase(id);
@@ -1492,10 +1512,10 @@ Rc Context::create_access(iommu_test_cmd& cmd) {
     syscall(SYS_close, fd);  // not close(): the preload library would come back here
     return rc;
   }
-  Access a;
-  a.obj_id = id;
-  a.needs_pin = (flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) != 0;
-  accesses_[fd] = a;
+  record.key() = fd;
+  record.mapped().obj_id = id;
+  record.mapped().needs_pin = (flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) != 0;
+  accesses_.insert(std::move(record));
   return std::nullopt;
 }
 

@@ -316,8 +316,7 @@ std::vector<Case> cases() {
                  cmd.dev_id = w.idev1;
                  cmd.pt_id = w.ioas1;
                  return call_cmd(call, IOMMU_HWPT_ALLOC, cmd);
-               },
-               "the domain is attached before the table entry is allocated: a failed insert leaves the domain"});
+               }});
   c.push_back({"HWPT_SET_DIRTY_TRACKING off", true, [](World& w, const Call& call, int*) {
                  iommu_hwpt_set_dirty_tracking cmd{sizeof(cmd), 0, w.dirty_hwpt, 0};
                  return call_cmd(call, IOMMU_HWPT_SET_DIRTY_TRACKING, cmd);
@@ -345,14 +344,12 @@ std::vector<Case> cases() {
   c.push_back({"TEST_OP_MOCK_DOMAIN", true, [](World& w, const Call& call, int*) {
                  auto cmd = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN, w.ioas1);
                  return call_cmd(call, IOMMU_TEST_CMD, cmd);
-               },
-               "the domain is attached before the table entries are allocated: a failed insert leaves the domain"});
+               }});
   c.push_back({"TEST_OP_MOCK_DOMAIN huge", true, [](World& w, const Call& call, int*) {
                  auto cmd = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, w.ioas1);
                  cmd.mock_domain_flags.dev_flags = MOCK_FLAGS_DEVICE_HUGE_IOVA;
                  return call_cmd(call, IOMMU_TEST_CMD, cmd);
-               },
-               "the domain is attached before the table entries are allocated: a failed insert leaves the domain"});
+               }});
   c.push_back({"TEST_OP_MOCK_DOMAIN_REPLACE ioas", true, [](World& w, const Call& call, int*) {
                  auto cmd = test_cmd(IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, w.stdev2);
                  cmd.mock_domain_replace.pt_id = w.ioas1;
@@ -370,15 +367,13 @@ std::vector<Case> cases() {
                  cmd.add_reserved.start = kFreeIova;
                  cmd.add_reserved.length = kPage;
                  return call_cmd(call, IOMMU_TEST_CMD, cmd);
-               },
-               "the engine reserves before the layer records the owner: a failed record leaves the reservation"});
+               }});
   c.push_back({"TEST_OP_CREATE_ACCESS", true, [](World& w, const Call& call, int* new_fd) {
                  auto cmd = test_cmd(IOMMU_TEST_OP_CREATE_ACCESS, w.ioas2);
                  int rc = call_cmd(call, IOMMU_TEST_CMD, cmd);
                  if (rc == 0) *new_fd = static_cast<int>(cmd.create_access.out_access_fd);
                  return rc;
-               },
-               "the access object is inserted before its descriptor and record are made"});
+               }});
   c.push_back({"TEST_OP_ACCESS_PAGES", true, [](World& w, const Call& call, int*) {
                  auto cmd = test_cmd(IOMMU_TEST_OP_ACCESS_PAGES, static_cast<std::uint32_t>(w.access_fd));
                  cmd.access_pages.iova = kMapIova + 4 * kPage;
