@@ -248,7 +248,7 @@ class Context {
   Rc destroy_access_pages(iommu_test_cmd& cmd);
   Rc access_rw(iommu_test_cmd& cmd);
   Access* get_access(u32 fd, Rc& rc);
-  void prune_items(Access& a);
+  Rc prune_items(Access& a);
   void unpin_all(Access& a);
   // The user address behind each byte run of [iova, iova+len) in IOAS
   // ioas_id: ENOENT where no area covers it, EPERM for a write to a
@@ -1461,17 +1461,19 @@ Access* Context::get_access(u32 fd, Rc& rc) {
     rc = refuse(EBADFD, "no access descriptor " + std::to_string(fd));
     return nullptr;
   }
-  prune_items(it->second);
+  if ((rc = prune_items(it->second))) return nullptr;
   return &it->second;
 }
 
-// Items whose pin an unmap released are gone (the unmap callback).
-void Context::prune_items(Access& a) {
+// Items whose pin an unmap released are gone (the unmap callback). When the
+// pins cannot be listed (no memory) nothing is pruned: the refusal.
+Rc Context::prune_items(Access& a) {
   auto s = engine_->snapshot(objects_.at(objects_.at(a.obj_id).ioas_id).name);
+  if (Rc rc = from(s)) return rc;
   std::set<u32> live;
-  if (s.ok())
-    for (const PinInfo& p : s.value().pins) live.insert(p.id);
+  for (const PinInfo& p : s.value().pins) live.insert(p.id);
   std::erase_if(a.items, [&](const auto& item) { return !live.count(item.second); });
+  return std::nullopt;
 }
 
 // The unmap callback over everything: every item is unpinned.
@@ -1597,6 +1599,9 @@ Rc Context::access_pages(iommu_test_cmd& cmd) {
         return refuse(EBADE, "ACCESS_PAGES: a pinned page is not the page of uptr");
     }
   }
+  // The item's entry first: after the pin nothing allocates.
+  std::map<u32, u32> aside;
+  auto entry = aside.extract(aside.emplace(0, 0).first);
   auto pin = engine_->pin(ioas, PinArgs{iova, length, write, true});
   if (Rc bad = from(pin)) return bad;
   auto undo = [&](Rc why) {
@@ -1604,7 +1609,9 @@ Rc Context::access_pages(iommu_test_cmd& cmd) {
     return why;
   };
   u32 item = a->next_item++;
-  a->items[item] = pin.value();
+  entry.key() = item;
+  entry.mapped() = pin.value();
+  a->items.insert(std::move(entry));
   cmd.access_pages.out_access_pages_id = item;
   if (Rc bad = respond(&cmd, sizeof(cmd))) {
     a->items.erase(item);
@@ -1658,7 +1665,7 @@ void Context::release_access(int fd) {
   auto it = accesses_.find(fd);
   if (it == accesses_.end()) return;
   Access& a = it->second;
-  prune_items(a);
+  (void)prune_items(a);  // unpin_all lets go of every item anyway
   unpin_all(a);
   Object& obj = objects_.at(a.obj_id);
   --objects_.at(obj.ioas_id).users;
