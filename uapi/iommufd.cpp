@@ -455,15 +455,17 @@ Rc Context::remove_object(u32 id) {
     case ObjType::kSelftest: {
       // The selftest device owns its device: detach it, unbind it, and
       // destroy an automatic domain that no device uses any more.
+      // A detach the engine refuses (no memory) leaves everything as it was.
       Object& idev = objects_.at(obj.idev_id);
       u32 hwpt_id = idev.hwpt_id;
-      (void)engine_->detach(idev.name);
+      if (Rc rc = from(engine_->detach(idev.name))) return rc;
       objects_.erase(obj.idev_id);
       drop_hwpt(hwpt_id);
       break;
     }
     case ObjType::kHwpt:
-      if (!obj.holder.empty()) (void)engine_->detach(obj.holder);
+      if (!obj.holder.empty())
+        if (Rc rc = from(engine_->detach(obj.holder))) return rc;
       --objects_.at(obj.ioas_id).users;
       break;
     case ObjType::kDevice:
