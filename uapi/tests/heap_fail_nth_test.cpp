@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -251,6 +252,9 @@ struct Case {
   // CAP_SYS_RESOURCE, EBUSY with it, objects existing).
   int answer = 0;
 };
+
+// gtest names a case by its name.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 int call_cmd(const Call& call, unsigned long request, auto& cmd) { return call(request, &cmd); }
 
