@@ -19,7 +19,8 @@
 // call). Closing the context afterwards must work; leaks show under
 // LeakSanitizer (the ASan build). The failure points of each ioctl and their
 // total are printed. Kinds with a known gap (Case::known_gap) report SKIPPED
-// naming it; IOAS_SWEEP_KNOWN_GAPS=1 sweeps them too.
+// naming it; IOAS_SWEEP_KNOWN_GAPS=1 sweeps them too. The maps' known gap
+// (Case::unused_source_may_stay) is swept with unused sources left out.
 #include <gtest/gtest.h>
 #include <linux/vfio.h>
 #include <sys/mman.h>
@@ -54,6 +55,7 @@ constexpr std::uint64_t kReserved = 0x7000000;      // ioas1: a reserved page
 constexpr std::uint64_t kFreeIova = 0x4000000;      // free in every IOAS
 constexpr std::uint64_t kMaxPoints = 2000;
 constexpr int kAnyAnswer = -1;
+constexpr bool kUnusedSourceMayStay = true;
 
 // The memory every map uses: shared anonymous, never released.
 std::uint64_t buffer_va() {
@@ -257,6 +259,11 @@ struct Case {
   // succeeds; kAnyAnswer: whatever it is, e.g. RLIMIT_MODE's EPERM without
   // CAP_SYS_RESOURCE, EBUSY with it, objects existing).
   int answer = 0;
+  // A known gap of a map (IOAS_MAP, MAP_DMA): its undo, the engine's
+  // remove_memory, needs memory too, so a failed map can leave its memory
+  // source registered and unused (invisible through the uAPI, released by a
+  // later call). The sweep then compares states without unused sources.
+  bool unused_source_may_stay = false;
 };
 
 // gtest names a case by its name.
@@ -279,7 +286,7 @@ std::vector<Case> cases() {
                  cmd.length = kMapLen;
                  return call_cmd(call, IOMMU_IOAS_MAP, cmd);
                },
-               "a failed map's undo (remove_memory) needs memory: an unused memory source stays"});
+               "", 0, kUnusedSourceMayStay});
   c.push_back({"IOAS_COPY", true, [](World& w, const Call& call, int*) {
                  iommu_ioas_copy cmd{};
                  cmd.size = sizeof(cmd);
@@ -446,7 +453,7 @@ std::vector<Case> cases() {
                                               buffer_va() + kMapLen, kFreeIova, 8 * kPage};
                  return call_cmd(call, VFIO_IOMMU_MAP_DMA, cmd);
                },
-               "a failed map's undo (remove_memory) needs memory: an unused memory source stays"});
+               "", 0, kUnusedSourceMayStay});
   c.push_back({"VFIO_IOMMU_UNMAP_DMA", true, [](World&, const Call& call, int*) {
                  vfio_iommu_type1_dma_unmap cmd{};
                  cmd.argsz = sizeof(cmd);
@@ -527,8 +534,12 @@ TEST_P(UapiHeapFailNth, EveryFailurePointAnswersEnomemAndChangesNothing) {
     // The refusal's own errno may come through when only its message could
     // not be made; checked against the un-exhausted answer below.
     if (err != ENOMEM) other_errnos.emplace_back(n, err);
-    EXPECT_EQ(line_diff(before, full_state(w.fd)), "")
-        << c.name << " n=" << n << ": the refused call changed the context (- before, + after)";
+    if (c.unused_source_may_stay)
+      EXPECT_EQ(line_diff(without_unused_sources(before), without_unused_sources(full_state(w.fd))), "")
+          << c.name << " n=" << n << ": the refused call changed the context (- before, + after)";
+    else
+      EXPECT_EQ(line_diff(before, full_state(w.fd)), "")
+          << c.name << " n=" << n << ": the refused call changed the context (- before, + after)";
     const Engine* e = testing::engine_of(w.fd);
     ASSERT_NE(e, nullptr);
     EXPECT_TRUE(e->check().empty()) << c.name << " n=" << n << ": an engine invariant is broken";
