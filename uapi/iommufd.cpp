@@ -239,7 +239,6 @@ class Context {
   };
   Rc resolve_pt(u32 pt_id, AttachTarget& t) const;
   Rc engine_attach(const std::string& dev, u32 dev_flags, const AttachTarget& t, std::string* dom);
-  u32 take_hwpt(const AttachTarget& t, const std::string& dom, u32 dev_flags);
   void drop_hwpt(u32 hwpt_id);
   Rc md_check_map(iommu_test_cmd& cmd);
   Rc md_check_refs(iommu_test_cmd& cmd);
@@ -250,7 +249,7 @@ class Context {
   Rc destroy_access_pages(iommu_test_cmd& cmd);
   Rc access_rw(iommu_test_cmd& cmd);
   Access* get_access(u32 fd, Rc& rc);
-  void prune_items(Access& a);
+  Rc prune_items(Access& a);
   void unpin_all(Access& a);
   // The user address behind each byte run of [iova, iova+len) in IOAS
   // ioas_id: ENOENT where no area covers it, EPERM for a write to a
@@ -282,20 +281,35 @@ class Context {
   Rc check_areas_pinnable(u32 ioas_id) const {
     auto s = engine_->snapshot(objects_.at(ioas_id).name);
     if (Rc rc = from(s)) return rc;
-    std::map<std::string, u64> source_va;
-    for (const MemoryInfo& m : engine_->memories()) source_va[m.source.name] = m.source.va;
     for (const AreaInfo& a : s.value().areas)
-      if (!user_range_mapped(source_va[a.source] + a.offset, a.iova.length()))
+      if (!user_range_mapped(source_va(a.source) + a.offset, a.iova.length()))
         return refuse(EFAULT, "attach: the user memory of an area is not mapped any more");
     return std::nullopt;
   }
   u32 alloc_id(Object obj);
+  // A table entry made ahead (all its allocation done), and its insertion
+  // under the lowest free id, which allocates nothing.
+  using Slot = std::map<u32, Object>::node_type;
+  static Slot make_slot(Object obj);
+  u32 insert_slot(Slot slot);
+  // The device attached to t's domain `dom` uses its HWPT; a new automatic
+  // domain (t.hwpt_id 0) gets `spare`, made ahead by auto_hwpt_slot.
+  u32 take_hwpt(const AttachTarget& t, std::string dom, Slot& spare);
+  static Slot auto_hwpt_slot(const AttachTarget& t, u32 dev_flags);
+  // The user address of a memory source this context registered (0 for
+  // none); sources_ answers without allocating (Engine::memories cannot
+  // answer ENOMEM).
+  u64 source_va(const std::string& name) const {
+    auto it = sources_.find(name);
+    return it == sources_.end() ? 0 : it->second;
+  }
   std::string fresh(const char* kind) { return std::string(kind) + "." + std::to_string(++counter_); }
   Rc remove_object(u32 id);
   void release_unused_sources();
 
   std::unique_ptr<Engine> engine_;
   std::map<u32, Object> objects_;
+  std::map<std::string, u64, std::less<>> sources_;  // the engine's memory sources: name -> user address
   std::map<int, Access> accesses_;  // by descriptor
   u64 counter_ = 0;
   bool account_mm_ = false;  // IOMMU_OPTION_RLIMIT_MODE
@@ -397,13 +411,22 @@ Object* Context::get(u32 id, ObjType type) {
   return &it->second;
 }
 
-u32 Context::alloc_id(Object obj) {
+u32 Context::alloc_id(Object obj) { return insert_slot(make_slot(std::move(obj))); }
+
+Context::Slot Context::make_slot(Object obj) {
+  std::map<u32, Object> aside;
+  aside.emplace(0, std::move(obj));
+  return aside.extract(aside.begin());
+}
+
+u32 Context::insert_slot(Slot slot) {
   u32 id = 1;
   for (const auto& [k, v] : objects_) {
     if (k != id) break;
     ++id;
   }
-  objects_.emplace(id, std::move(obj));
+  slot.key() = id;
+  objects_.insert(std::move(slot));
   return id;
 }
 
@@ -433,15 +456,17 @@ Rc Context::remove_object(u32 id) {
     case ObjType::kSelftest: {
       // The selftest device owns its device: detach it, unbind it, and
       // destroy an automatic domain that no device uses any more.
+      // A detach the engine refuses (no memory) leaves everything as it was.
       Object& idev = objects_.at(obj.idev_id);
       u32 hwpt_id = idev.hwpt_id;
-      (void)engine_->detach(idev.name);
+      if (Rc rc = from(engine_->detach(idev.name))) return rc;
       objects_.erase(obj.idev_id);
       drop_hwpt(hwpt_id);
       break;
     }
     case ObjType::kHwpt:
-      if (!obj.holder.empty()) (void)engine_->detach(obj.holder);
+      if (!obj.holder.empty())
+        if (Rc rc = from(engine_->detach(obj.holder))) return rc;
       --objects_.at(obj.ioas_id).users;
       break;
     case ObjType::kDevice:
@@ -454,9 +479,12 @@ Rc Context::remove_object(u32 id) {
   return std::nullopt;
 }
 
+// A source still in use answers EBUSY; one that cannot be removed now (no
+// memory) stays for the next call. Nothing here allocates but the engine's
+// removal, which fails changing nothing.
 void Context::release_unused_sources() {
-  for (const MemoryInfo& m : engine_->memories())
-    if (m.use_count == 0) (void)engine_->remove_memory(m.source.name);
+  for (auto it = sources_.begin(); it != sources_.end();)
+    it = engine_->remove_memory(it->first).ok() ? sources_.erase(it) : std::next(it);
 }
 
 // ---- IOMMU_IOAS_ALLOC ----
@@ -467,8 +495,10 @@ Rc Context::ioas_alloc(void* p) {
   obj.type = ObjType::kIoas;
   if (Rc rc = answer_writable(&cmd, sizeof(cmd))) return rc;
   obj.name = fresh("ioas");
-  if (Rc rc = from(engine_->create_ioas(obj.name, kernel_ioas_options()))) return rc;
-  u32 id = alloc_id(std::move(obj));
+  const std::string name = obj.name;
+  Slot slot = make_slot(std::move(obj));
+  if (Rc rc = from(engine_->create_ioas(name, kernel_ioas_options()))) return rc;
+  u32 id = insert_slot(std::move(slot));
   cmd.out_ioas_id = id;
   if (Rc rc = respond(&cmd, sizeof(cmd))) {
     objects_.erase(id);
@@ -560,7 +590,11 @@ Rc Context::map_user(u32 ioas_id, u64 uva, u64 len, std::optional<u64> iova, Pro
   source.va = uva;
   source.len = len;
   source.pa = uva;
-  if (Rc rc = from(engine_->add_memory(source))) return rc;
+  auto entry = sources_.try_emplace(source.name, uva).first;
+  if (Rc rc = from(engine_->add_memory(source))) {
+    sources_.erase(entry);
+    return rc;
+  }
   MapArgs args;
   args.iova = iova;
   args.len = len;
@@ -568,7 +602,7 @@ Rc Context::map_user(u32 ioas_id, u64 uva, u64 len, std::optional<u64> iova, Pro
   args.prot = prot;
   auto mapped = engine_->map(objects_.at(ioas_id).name, args);
   if (Rc rc = from(mapped)) {
-    (void)engine_->remove_memory(source.name);
+    if (engine_->remove_memory(source.name).ok()) sources_.erase(entry);
     return rc;
   }
   out_iova = mapped.value();
@@ -958,15 +992,17 @@ Rc Context::hwpt_alloc(void* p) {
   AttachTarget t{cmd.pt_id, 0};
   if (Rc rc = answer_writable(&cmd, sizeof(cmd))) return rc;
   std::string holder = fresh("holder"), dom;
-  if (Rc rc = engine_attach(holder, idev->dev_flags, t, &dom)) return rc;
+  // The table entry first: after the attach nothing allocates.
   Object hwpt;
   hwpt.type = ObjType::kHwpt;
-  hwpt.name = dom;
   hwpt.ioas_id = cmd.pt_id;
   hwpt.huge = (idev->dev_flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) != 0;
   hwpt.dirty = dirty;
   hwpt.holder = holder;
-  u32 id = alloc_id(hwpt);
+  Slot slot = make_slot(std::move(hwpt));
+  if (Rc rc = engine_attach(holder, idev->dev_flags, t, &dom)) return rc;
+  slot.mapped().name = std::move(dom);
+  u32 id = insert_slot(std::move(slot));
   ++objects_.at(cmd.pt_id).users;
   cmd.out_hwpt_id = id;
   return respond(&cmd, sizeof(cmd));
@@ -1210,8 +1246,9 @@ Rc Context::add_reserved(iommu_test_cmd& cmd) {
   Object* ioas = get(cmd.id, ObjType::kIoas);
   if (!ioas) return no_object("IOAS", cmd.id);
   std::string owner = fresh("test");
+  ioas->owners.reserve(ioas->owners.size() + 1);  // the push below then allocates nothing
   if (Rc rc = from(engine_->reserve(ioas->name, Range{start, start + (length - 1)}, owner))) return rc;
-  ioas->owners.push_back(owner);
+  ioas->owners.push_back(std::move(owner));
   return std::nullopt;
 }
 
@@ -1253,16 +1290,20 @@ Rc Context::engine_attach(const std::string& dev, u32 dev_flags, const AttachTar
 
 // The HWPT a device attached to: the target's, or a new automatic one (its id
 // allocated now, after the objects the caller allocated first).
-u32 Context::take_hwpt(const AttachTarget& t, const std::string& dom, u32 dev_flags) {
+Context::Slot Context::auto_hwpt_slot(const AttachTarget& t, u32 dev_flags) {
+  Object hwpt;
+  hwpt.type = ObjType::kHwpt;
+  hwpt.ioas_id = t.ioas_id;
+  hwpt.auto_domain = true;
+  hwpt.huge = (dev_flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) != 0;
+  return make_slot(std::move(hwpt));
+}
+
+u32 Context::take_hwpt(const AttachTarget& t, std::string dom, Slot& spare) {
   u32 hwpt_id = t.hwpt_id;
   if (!hwpt_id) {
-    Object hwpt;
-    hwpt.type = ObjType::kHwpt;
-    hwpt.name = dom;
-    hwpt.ioas_id = t.ioas_id;
-    hwpt.auto_domain = true;
-    hwpt.huge = (dev_flags & MOCK_FLAGS_DEVICE_HUGE_IOVA) != 0;
-    hwpt_id = alloc_id(hwpt);
+    spare.mapped().name = std::move(dom);
+    hwpt_id = insert_slot(std::move(spare));
     ++objects_.at(t.ioas_id).users;
   }
   ++objects_.at(hwpt_id).users;
@@ -1289,18 +1330,22 @@ Rc Context::mock_domain(iommu_test_cmd& cmd) {
   if (Rc rc = resolve_pt(cmd.id, t)) return rc;
   if (Rc rc = answer_writable(&cmd, sizeof(cmd))) return rc;
   std::string dev = fresh("dev"), dom;
-  if (Rc rc = engine_attach(dev, dev_flags, t, &dom)) return rc;
-
+  // The table entries first: after the attach nothing allocates.
   Object stdev;
   stdev.type = ObjType::kSelftest;
-  u32 stdev_id = alloc_id(stdev);
+  Slot stdev_slot = make_slot(std::move(stdev));
   Object idev;
   idev.type = ObjType::kDevice;
   idev.name = dev;
   idev.dev_flags = dev_flags;
   idev.users = 2;  // the table's and its selftest device's
-  u32 idev_id = alloc_id(idev);
-  u32 hwpt_id = take_hwpt(t, dom, dev_flags);
+  Slot idev_slot = make_slot(std::move(idev));
+  Slot hwpt_slot = auto_hwpt_slot(t, dev_flags);
+  if (Rc rc = engine_attach(dev, dev_flags, t, &dom)) return rc;
+
+  u32 stdev_id = insert_slot(std::move(stdev_slot));
+  u32 idev_id = insert_slot(std::move(idev_slot));
+  u32 hwpt_id = take_hwpt(t, std::move(dom), hwpt_slot);
   objects_.at(idev_id).hwpt_id = hwpt_id;
   objects_.at(stdev_id).idev_id = idev_id;
 
@@ -1326,6 +1371,7 @@ Rc Context::mock_domain_replace(iommu_test_cmd& cmd) {
       if (Rc rc = check_areas_pinnable(t.ioas_id)) return rc;
     const std::string dev = idev.name;
     const u32 dev_flags = idev.dev_flags;
+    Slot hwpt_slot = auto_hwpt_slot(t, dev_flags);
     if (Rc rc = from(engine_->detach(dev))) return rc;
     std::string dom;
     if (Rc rc = engine_attach(dev, dev_flags, t, &dom)) {
@@ -1335,7 +1381,7 @@ Rc Context::mock_domain_replace(iommu_test_cmd& cmd) {
       (void)engine_attach(dev, dev_flags, back, &old_dom);
       return rc;
     }
-    u32 hwpt_id = take_hwpt(t, dom, dev_flags);
+    u32 hwpt_id = take_hwpt(t, std::move(dom), hwpt_slot);
     objects_.at(idev_id).hwpt_id = hwpt_id;
     drop_hwpt(old);
     t.hwpt_id = hwpt_id;
@@ -1365,13 +1411,11 @@ void Context::count_pins(u64 va, u64 len, std::vector<u32>& refs) const {
   // A source is pinned where an area of an IOAS with a domain maps it, and
   // where an access pinned it.
   std::map<std::string, std::vector<Range>> pinned;  // source -> user ranges
-  std::map<std::string, u64> source_va;
-  for (const MemoryInfo& m : engine_->memories()) source_va[m.source.name] = m.source.va;
   for (const std::string& name : engine_->ioas_names()) {
     auto s = engine_->snapshot(name);
     if (!s.ok()) continue;
     for (const AreaInfo& a : s.value().areas) {
-      u64 start = source_va[a.source] + a.offset;
+      u64 start = source_va(a.source) + a.offset;
       if (!s.value().domains.empty()) pinned[a.source].push_back(Range{start, start + (a.iova.length() - 1)});
       // An access pins what it pinned, domain or not.
       for (const PinInfo& p : s.value().pins) {
@@ -1420,17 +1464,19 @@ Access* Context::get_access(u32 fd, Rc& rc) {
     rc = refuse(EBADFD, "no access descriptor " + std::to_string(fd));
     return nullptr;
   }
-  prune_items(it->second);
+  if ((rc = prune_items(it->second))) return nullptr;
   return &it->second;
 }
 
-// Items whose pin an unmap released are gone (the unmap callback).
-void Context::prune_items(Access& a) {
+// Items whose pin an unmap released are gone (the unmap callback). When the
+// pins cannot be listed (no memory) nothing is pruned: the refusal.
+Rc Context::prune_items(Access& a) {
   auto s = engine_->snapshot(objects_.at(objects_.at(a.obj_id).ioas_id).name);
+  if (Rc rc = from(s)) return rc;
   std::set<u32> live;
-  if (s.ok())
-    for (const PinInfo& p : s.value().pins) live.insert(p.id);
+  for (const PinInfo& p : s.value().pins) live.insert(p.id);
   std::erase_if(a.items, [&](const auto& item) { return !live.count(item.second); });
+  return std::nullopt;
 }
 
 // The unmap callback over everything: every item is unpinned.
@@ -1444,13 +1490,18 @@ Rc Context::create_access(iommu_test_cmd& cmd) {
   u32 flags = cmd.create_access.flags;
   if (flags & ~u32{MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES})
     return refuse(EOPNOTSUPP, "CREATE_ACCESS: unknown flags");
-  int fd = memfd_create("ioas-iommufd-access", MFD_CLOEXEC);
-  if (fd < 0) return refuse(ENOMEM, "CREATE_ACCESS: no descriptor for the access");
-  // iommufd_access_create allocates the object, then it attaches to the IOAS.
+  // The table entry and the access record first: after the descriptor
+  // nothing allocates.
   Object obj;
   obj.type = ObjType::kAccess;
   obj.users = 2;  // the table's and the descriptor's
-  u32 id = alloc_id(obj);
+  Slot slot = make_slot(std::move(obj));
+  std::map<int, Access> aside;
+  auto record = aside.extract(aside.emplace(0, Access{}).first);
+  int fd = memfd_create("ioas-iommufd-access", MFD_CLOEXEC);
+  if (fd < 0) return refuse(ENOMEM, "CREATE_ACCESS: no descriptor for the access");
+  // iommufd_access_create allocates the object, then it attaches to the IOAS.
+  u32 id = insert_slot(std::move(slot));
   Object* ioas = get(cmd.id, ObjType::kIoas);
   if (!ioas) {
     objects_.erase(id);
@@ -1466,10 +1517,10 @@ Rc Context::create_access(iommu_test_cmd& cmd) {
     syscall(SYS_close, fd);  // not close(): the preload library would come back here
     return rc;
   }
-  Access a;
-  a.obj_id = id;
-  a.needs_pin = (flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) != 0;
-  accesses_[fd] = a;
+  record.key() = fd;
+  record.mapped().obj_id = id;
+  record.mapped().needs_pin = (flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) != 0;
+  accesses_.insert(std::move(record));
   return std::nullopt;
 }
 
@@ -1499,8 +1550,6 @@ Rc Context::user_pieces(u32 ioas_id, u64 iova, u64 len, bool write, std::vector<
   if (!range) return refuse(EOVERFLOW, "access: iova + length - 1 overflows");
   auto s = engine_->snapshot(objects_.at(ioas_id).name);
   if (Rc rc = from(s)) return rc;
-  std::map<std::string, u64> source_va;
-  for (const MemoryInfo& m : engine_->memories()) source_va[m.source.name] = m.source.va;
   u64 cur = range->start;
   for (;;) {
     const AreaInfo* hit = nullptr;
@@ -1511,7 +1560,7 @@ Rc Context::user_pieces(u32 ioas_id, u64 iova, u64 len, bool write, std::vector<
     if (write && !prot_writes(hit->prot)) return refuse(EPERM, "access: write to a read-only area");
     if (!write && !prot_reads(hit->prot)) return refuse(EPERM, "access: read of a write-only area");
     u64 last = std::min(hit->iova.last, range->last);
-    out.push_back(Piece{source_va[hit->source] + hit->offset + (cur - hit->iova.start), last - cur + 1});
+    out.push_back(Piece{source_va(hit->source) + hit->offset + (cur - hit->iova.start), last - cur + 1});
     if (last == range->last) return std::nullopt;
     cur = last + 1;
   }
@@ -1567,6 +1616,9 @@ Rc Context::access_pages(iommu_test_cmd& cmd) {
       return bad;
     }
   }
+  // The item's entry first: after the pin nothing allocates.
+  std::map<u32, u32> aside;
+  auto entry = aside.extract(aside.emplace(0, 0).first);
   auto pin = engine_->pin(ioas, PinArgs{iova, length, write, true});
   if (Rc bad = from(pin)) return bad;
   auto undo = [&](Rc why) {
@@ -1574,7 +1626,9 @@ Rc Context::access_pages(iommu_test_cmd& cmd) {
     return why;
   };
   u32 item = a->next_item++;
-  a->items[item] = pin.value();
+  entry.key() = item;
+  entry.mapped() = pin.value();
+  a->items.insert(std::move(entry));
   cmd.access_pages.out_access_pages_id = item;
   if (Rc bad = respond(&cmd, sizeof(cmd))) {
     a->items.erase(item);
@@ -1628,7 +1682,7 @@ void Context::release_access(int fd) {
   auto it = accesses_.find(fd);
   if (it == accesses_.end()) return;
   Access& a = it->second;
-  prune_items(a);
+  (void)prune_items(a);  // unpin_all lets go of every item anyway
   unpin_all(a);
   Object& obj = objects_.at(a.obj_id);
   --objects_.at(obj.ioas_id).users;
@@ -1700,6 +1754,18 @@ extern "C" int ioas_iommufd_open(void) {
   return ioas_iommufd_open_engine(std::getenv("IOAS_IOMMUFD_ENGINE"));
 }
 
+// The message of a refusal; when copying it needs memory that is not there,
+// "out of memory" (short enough to need none), so that no exception leaves
+// the C entry points.
+static void set_last_error(const std::string& why) noexcept {
+  try {
+    t_last_error = why;
+  } catch (const std::bad_alloc&) {
+    t_last_error.clear();
+    t_last_error = "out of memory";
+  }
+}
+
 extern "C" int ioas_iommufd_ioctl(int handle, unsigned long request, void* arg) {
   std::lock_guard lock(g_lock);
   auto it = g_contexts.find(handle);
@@ -1719,7 +1785,7 @@ extern "C" int ioas_iommufd_ioctl(int handle, unsigned long request, void* arg) 
   if (rc) {
     static const bool trace = std::getenv("IOAS_IOMMUFD_TRACE") != nullptr;
     if (trace) std::fprintf(stderr, "ioas-iommufd: ioctl 0x%lx: %s: %s\n", request, strerrorname_np(rc->code), rc->why.c_str());
-    t_last_error = rc->why;
+    set_last_error(rc->why);
     errno = rc->code;
     return -1;
   }

@@ -4,10 +4,10 @@
 // (fail_nth_alloc): the nodes of its B+trees, vectors, strings, absl
 // containers, page-table journals.
 //
-// This binary replaces the global operator new and delete (every form:
-// plain, array, aligned, nothrow). While a HeapExhaustion scope is open, the
-// nth allocation and every later one fail (the heap is exhausted from there
-// on: an undo path that allocates fails too). The sweep runs every operation
+// This binary links heap_hook.hpp's replaced global operator new and delete:
+// while a HeapExhaustion scope is open, the nth allocation and every later
+// one fail (the heap is exhausted from there on: an undo path that allocates
+// fails too). The sweep runs every operation
 // of TRACE.md (the Engine methods) on a world with several IOASes, domains of
 // every format, pins, copies and dirty tracking, for n = 1, 2, ... until the
 // operation no longer reaches its nth allocation. After each failure the
@@ -28,88 +28,14 @@
 #include <string>
 #include <vector>
 
+#include "heap_hook.hpp"
 #include "ioas/engine.hpp"
 #include "ioas/impl.hpp"
 
-// ---------------------------------------------------------------- the hook
-
-namespace {
-
-struct HeapHook {
-  bool active = false;
-  std::uint64_t count = 0;    // allocations made while active
-  std::uint64_t fail_at = 0;  // 0: never fail
-  bool failed = false;        // an allocation was refused
-};
-HeapHook g_hook;
-
-// nullptr: this allocation is refused.
-void* hooked_alloc(std::size_t n, std::size_t align) noexcept {
-  if (g_hook.active) {
-    ++g_hook.count;
-    if (g_hook.fail_at != 0 && g_hook.count >= g_hook.fail_at) {
-      g_hook.failed = true;
-      return nullptr;
-    }
-  }
-  if (n == 0) n = 1;
-  if (align <= alignof(std::max_align_t)) return std::malloc(n);
-  void* p = nullptr;
-  return posix_memalign(&p, align, n) == 0 ? p : nullptr;
-}
-
-void* throwing_alloc(std::size_t n, std::size_t align) {
-  void* p = hooked_alloc(n, align);
-  if (!p) throw std::bad_alloc();
-  return p;
-}
-
-// Opens the exhaustion around one engine call: the nth allocation (1-based)
-// from here and all after it fail; nth = 0 counts without failing.
-class HeapExhaustion {
- public:
-  explicit HeapExhaustion(std::uint64_t nth) {
-    g_hook.count = 0;
-    g_hook.fail_at = nth;
-    g_hook.failed = false;
-    g_hook.active = true;
-  }
-  ~HeapExhaustion() { g_hook.active = false; }
-  HeapExhaustion(const HeapExhaustion&) = delete;
-  HeapExhaustion& operator=(const HeapExhaustion&) = delete;
-  bool failed() const { return g_hook.failed; }
-  std::uint64_t count() const { return g_hook.count; }
-};
-
-}  // namespace
-
-void* operator new(std::size_t n) { return throwing_alloc(n, 0); }
-void* operator new[](std::size_t n) { return throwing_alloc(n, 0); }
-void* operator new(std::size_t n, std::align_val_t a) { return throwing_alloc(n, static_cast<std::size_t>(a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return throwing_alloc(n, static_cast<std::size_t>(a)); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return hooked_alloc(n, 0); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return hooked_alloc(n, 0); }
-void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return hooked_alloc(n, static_cast<std::size_t>(a));
-}
-void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return hooked_alloc(n, static_cast<std::size_t>(a));
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-
 namespace ioas {
 namespace {
+
+using testing::HeapExhaustion;
 
 // ---------------------------------------------------------------- answers and states as text
 
