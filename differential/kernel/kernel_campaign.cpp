@@ -246,15 +246,6 @@ const KnownDifference kKnownDifferences[] = {
                           (std::holds_alternative<trace::CopyOp>(op) && std::get<trace::CopyOp>(op).to);
        return fixed && is_error(r.answers[0], EINVAL) && is_error(r.answers[2], EEXIST);
      }},
-    // iommufd maps and copies with IOMMU_IOAS_MAP_WRITEABLE alone (a
-    // write-only area); the engines refuse prot=w (EINVAL).
-    {"write-only-map",
-     [](const Operation& op, const StepResult& r) {
-       Prot prot = Prot::kReadWrite;
-       if (const auto* m = std::get_if<trace::MapOp>(&op)) prot = m->prot;
-       if (const auto* c = std::get_if<trace::CopyOp>(&op)) prot = c->prot;
-       return prot == Prot::kWrite && is_error(r.answers[0], EINVAL) && !is_error(r.answers[2], EINVAL);
-     }},
     // The pages of an IOMMU_IOAS_MAP are writable only when it was mapped
     // WRITEABLE (iopt_alloc_user_pages): a copy asking for write of an area
     // mapped read-only fails in iopt_insert_area with EPERM, after the
