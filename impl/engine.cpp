@@ -517,8 +517,11 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   auto what = [&] { return std::string("map " + (args.iova ? span(*args.iova, args.len) : "auto+" + hex(args.len))); };
   if (auto bad = refused_prot(s->options.mode, args.prot, what())) return checked<Result<u64>>(*bad);
   if (args.len == 0) return checked<Result<u64>>(err(EINVAL, what() + ": length 0"));
-  if (args.iova && arith::range_last(*args.iova, args.len).overflow)
-    return checked<Result<u64>>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1"));
+  // A fixed IOVA's overflow: with the arguments (SPEC), or after its
+  // alignment (the kernel's iopt_check_iova).
+  const bool overflows = args.iova && arith::range_last(*args.iova, args.len).overflow;
+  const auto overflow_error = [&] { return checked<Result<u64>>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1")); };
+  if (overflows && !rules_for(s->options.mode).fixed_iova_alignment_before_overflow) return overflow_error();
   if (arith::range_last(args.offset, args.len).overflow)
     return checked<Result<u64>>(err(EOVERFLOW, what() + ": source offset+len passes 2^64-1"));
   if (args.offset + args.len - 1 > src->info.len - 1)
@@ -531,6 +534,7 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   if ((args.iova && !aligned(*args.iova, A)) || !aligned(args.len, A) || !aligned(uaddr % kPage, A))
     return checked<Result<u64>>(
         err(EINVAL, what() + ": iova, length or uaddr%PAGE not a multiple of iova_alignment " + hex(A)));
+  if (overflows) return overflow_error();
   u64 iova;
   if (args.iova) {
     iova = *args.iova;

@@ -187,6 +187,7 @@ ModeRules rules_for(IoasMode mode) {
     r.unmap_stuck_pin_errno = EDEADLOCK;
     r.cut_splits_domain_areas = false;
     r.write_only_maps = true;
+    r.fixed_iova_alignment_before_overflow = true;
   }
   return r;
 }

@@ -457,7 +457,8 @@ class ModelEngine final : public Engine {
     const std::string what = "map " + (a.iova ? hex(*a.iova) : std::string("auto")) + "+" + hex(a.len);
     if (!prot_valid(*io, a.prot)) return bad_prot(what, *io, a.prot);
     if (a.len == 0) return err(EINVAL, what + ": length 0");
-    if (a.iova && arith::range_last(*a.iova, a.len).overflow)
+    if (a.iova && arith::range_last(*a.iova, a.len).overflow &&
+        !rules_for(io->options.mode).fixed_iova_alignment_before_overflow)
       return err(EOVERFLOW, what + ": iova + len passes 2^64-1");
     const auto src_end = arith::range_last(a.offset, a.len);
     if (src_end.overflow)
@@ -1014,6 +1015,12 @@ class ModelEngine final : public Engine {
                     Prot prot, const std::vector<Piece>& pieces) {
     const IoasRec& io = *find(w_.ioases, ioas);
     const u64 A = io.iova_alignment;
+    const ModeRules rules = rules_for(io.options.mode);
+    // A fixed IOVA's overflow, before its alignment (SPEC; map and copy
+    // checked it with their arguments) or after it (iopt_check_iova).
+    const bool overflows = fixed && arith::range_last(*fixed, len).overflow;
+    const auto overflow_error = [&] { return err(EOVERFLOW, what + ": iova + len passes 2^64-1"); };
+    if (overflows && !rules.fixed_iova_alignment_before_overflow) return overflow_error();
     u64 at = fixed.value_or(0);
     for (const auto& p : pieces) {
       if (fixed && !arith::is_aligned(at, A))
@@ -1025,6 +1032,7 @@ class ModelEngine final : public Engine {
                                " has a page offset that is not a multiple of iova_alignment " + hex(A));
       at += p.len;
     }
+    if (overflows) return overflow_error();
     u64 iova = 0;
     if (fixed) {
       const Range r{*fixed, *fixed + (len - 1)};

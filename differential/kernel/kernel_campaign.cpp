@@ -218,13 +218,6 @@ const KnownDifference kKnownDifferences[] = {
        return std::holds_alternative<trace::CopyOp>(op) && is_error(r.answers[0], EOVERFLOW) &&
               r.answers[2].outcome.kind == trace::OutcomeKind::kError && !is_error(r.answers[2], EOVERFLOW);
      }},
-    // iopt_check_iova checks a fixed IOVA's alignment (EINVAL) before its
-    // overflow (EOVERFLOW); kernel mode checks the overflow first.
-    {"iova-alignment-before-overflow",
-     [](const Operation& op, const StepResult& r) {
-       const auto* m = std::get_if<trace::MapOp>(&op);
-       return m && m->iova && is_error(r.answers[0], EOVERFLOW) && is_error(r.answers[2], EINVAL);
-     }},
     // A pin is an access attached to the IOAS, then pages pinned through it.
     // Attaching an access that pins raises the IOAS's alignment to PAGE
     // (iopt_add_access), refused with EADDRINUSE where an area is not PAGE

@@ -55,6 +55,14 @@ struct ModeRules {
   // IOMMU_WRITE, else EPERM).
   bool write_only_maps = false;
 
+  // A fixed IOVA's alignment (EINVAL) is checked before iova + length
+  // passing 2^64-1 (EOVERFLOW). Default: no, the overflow is an argument
+  // check, made before the memory source is looked at. Kernel:
+  // io_pagetable.c:iopt_check_iova tests the alignment, then
+  // check_add_overflow, after the user memory was taken (iopt_alloc_pages)
+  // and the length's alignment checked (iopt_alloc_area_pages).
+  bool fixed_iova_alignment_before_overflow = false;
+
   friend bool operator==(const ModeRules&, const ModeRules&) = default;
 };
 

@@ -55,6 +55,7 @@ TEST(ModeRules, DefaultModeKeepsEveryBeyondRule) {
   EXPECT_EQ(r.unmap_stuck_pin_errno, EBUSY);
   EXPECT_TRUE(r.cut_splits_domain_areas);
   EXPECT_FALSE(r.write_only_maps);
+  EXPECT_FALSE(r.fixed_iova_alignment_before_overflow);
 }
 
 TEST(ModeRules, KernelModeTakesTheKernelsRules) {
@@ -64,6 +65,7 @@ TEST(ModeRules, KernelModeTakesTheKernelsRules) {
   EXPECT_EQ(r.unmap_stuck_pin_errno, EDEADLOCK);
   EXPECT_FALSE(r.cut_splits_domain_areas);
   EXPECT_TRUE(r.write_only_maps);
+  EXPECT_TRUE(r.fixed_iova_alignment_before_overflow);
 }
 
 // What each format's leaves make of a prot: x86-64 and arm-lpae have no
@@ -257,6 +259,29 @@ TEST_P(SpecRules, HugePagesOfAnUnknownIoasIsENOENT) {
   Basic(Kernel());
   EXPECT_FAILS(ENOENT, engine->set_huge_pages("nope", false));
   EXPECT_FAILS(ENOENT, engine->set_huge_pages("nope", true));
+}
+
+// ---- the order of a fixed IOVA's checks: io_pagetable.c:iopt_check_iova ----
+
+// IOVAs whose alignment and overflow disagree, with huge pages off (the
+// alignment is PAGE in both modes).
+constexpr u64 kMisalignedOverflow = 0xfffffffffffff800;
+constexpr u64 kAlignedOverflow = 0xfffffffffffff000;
+
+TEST_P(SpecRules, KernelModeChecksAFixedIovasAlignmentBeforeItsOverflow) {
+  Basic(Kernel(false));
+  EXPECT_FAILS(EINVAL, MapFixed("a", kMisalignedOverflow, 0x2000, "m", 0, Prot::kReadWrite));
+  EXPECT_FAILS(EOVERFLOW, MapFixed("a", kAlignedOverflow, 0x2000, "m", 0, Prot::kReadWrite));
+  // The overflow is no longer an argument check: the source's are first.
+  EXPECT_FAILS(EINVAL, MapFixed("a", kAlignedOverflow, 0x2000, "m", kMLen - 0x1000, Prot::kReadWrite));
+}
+
+TEST_P(SpecRules, DefaultModeChecksAFixedIovasOverflowWithTheArguments) {
+  IoasOptions o;
+  o.huge_pages = false;
+  Basic(o);
+  EXPECT_FAILS(EOVERFLOW, MapFixed("a", kMisalignedOverflow, 0x2000, "m", 0, Prot::kReadWrite));
+  EXPECT_FAILS(EOVERFLOW, MapFixed("a", kAlignedOverflow, 0x2000, "m", kMLen - 0x1000, Prot::kReadWrite));
 }
 
 // ---- write-only maps: ioas.c:conv_iommu_prot gives IOMMU_WRITE alone ----
