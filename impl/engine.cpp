@@ -531,9 +531,16 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
     return checked<Result<u64>>(err(EPERM, what() + ": source " + args.source + " is read-only"));
   const u64 uaddr = src->info.va + args.offset;
   const u64 A = s->iova_alignment;
-  if ((args.iova && !aligned(*args.iova, A)) || !aligned(args.len, A) || !aligned(uaddr % kPage, A))
-    return checked<Result<u64>>(
-        err(EINVAL, what() + ": iova, length or uaddr%PAGE not a multiple of iova_alignment " + hex(A)));
+  // The page offset with the other alignments (SPEC), or once the IOVA is
+  // settled (the kernel's iopt_insert_area).
+  const bool offset_later = rules_for(s->options.mode).page_offset_after_iova;
+  const auto offset_error = [&] {
+    return checked<Result<u64>>(err(EINVAL, what() + ": uaddr " + hex(uaddr) +
+                                                " has a page offset not a multiple of iova_alignment " + hex(A)));
+  };
+  if ((args.iova && !aligned(*args.iova, A)) || !aligned(args.len, A))
+    return checked<Result<u64>>(err(EINVAL, what() + ": iova or length not a multiple of iova_alignment " + hex(A)));
+  if (!offset_later && !aligned(uaddr % kPage, A)) return offset_error();
   if (overflows) return overflow_error();
   u64 iova;
   if (args.iova) {
@@ -552,6 +559,7 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
     if (!found) return checked<Result<u64>>(err(ENOSPC, what() + ": no free hole fits"));
     iova = *found;
   }
+  if (offset_later && !aligned(uaddr % kPage, A)) return offset_error();
   Status st = add_area(*s, AreaRef{iova, iova + args.len - 1, args.offset, sid, static_cast<std::uint8_t>(args.prot)});
   if (!st.ok()) return checked<Result<u64>>(st.error());
   return checked<Result<u64>>(iova);
@@ -714,12 +722,22 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   const u64 first_uaddr = sources_[pieces.front().source].info.va + pieces.front().offset;
   for (const AreaRef& p : pieces) {
     const u64 dst_start = args.dst_iova.value_or(0) + (p.start - src_r.start);
-    const u64 uaddr = sources_[p.source].info.va + p.offset;
-    if ((args.dst_iova && !aligned(dst_start, A)) || !aligned(p.last - p.start + 1, A) ||
-        !aligned(uaddr % kPage, A))
+    if ((args.dst_iova && !aligned(dst_start, A)) || !aligned(p.last - p.start + 1, A))
       return checked<Result<u64>>(
-          err(EINVAL, what() + ": a piece's iova, length or uaddr%PAGE is not a multiple of iova_alignment " + hex(A)));
+          err(EINVAL, what() + ": a piece's iova or length is not a multiple of iova_alignment " + hex(A)));
   }
+  // The pieces' page offsets with the other alignments (SPEC), or once the
+  // IOVA is settled (the kernel's iopt_insert_area).
+  const bool offset_later = rules_for(dst->options.mode).page_offset_after_iova;
+  const auto offset_error = [&]() -> std::optional<Result<u64>> {
+    for (const AreaRef& p : pieces)
+      if (!aligned((sources_[p.source].info.va + p.offset) % kPage, A))
+        return checked<Result<u64>>(
+            err(EINVAL, what() + ": a piece's uaddr%PAGE is not a multiple of iova_alignment " + hex(A)));
+    return std::nullopt;
+  };
+  if (!offset_later)
+    if (auto e = offset_error()) return *e;
   u64 iova;
   if (args.dst_iova) {
     iova = *args.dst_iova;
@@ -737,6 +755,8 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
     if (!found) return checked<Result<u64>>(err(ENOSPC, what() + ": no free hole fits"));
     iova = *found;
   }
+  if (offset_later)
+    if (auto e = offset_error()) return *e;
   std::vector<AreaRef> added;
   for (const AreaRef& p : pieces) {
     const u64 ds = iova + (p.start - src_r.start);

@@ -188,6 +188,7 @@ ModeRules rules_for(IoasMode mode) {
     r.cut_splits_domain_areas = false;
     r.write_only_maps = true;
     r.fixed_iova_alignment_before_overflow = true;
+    r.page_offset_after_iova = true;
   }
   return r;
 }

@@ -1027,11 +1027,17 @@ class ModelEngine final : public Engine {
         return err(EINVAL, what + ": iova " + hex(at) + " is not a multiple of iova_alignment " + hex(A));
       if (!arith::is_aligned(p.len, A))
         return err(EINVAL, what + ": length " + hex(p.len) + " is not a multiple of iova_alignment " + hex(A));
-      if (!arith::is_aligned(p.uaddr % kPage, A))
-        return err(EINVAL, what + ": user address " + hex(p.uaddr) +
-                               " has a page offset that is not a multiple of iova_alignment " + hex(A));
       at += p.len;
     }
+    auto page_offset_error = [&]() -> std::optional<Error> {
+      for (const auto& p : pieces)
+        if (!arith::is_aligned(p.uaddr % kPage, A))
+          return err(EINVAL, what + ": user address " + hex(p.uaddr) +
+                                 " has a page offset that is not a multiple of iova_alignment " + hex(A));
+      return std::nullopt;
+    };
+    if (!rules.page_offset_after_iova)
+      if (auto e = page_offset_error()) return *e;
     if (overflows) return overflow_error();
     u64 iova = 0;
     if (fixed) {
@@ -1053,6 +1059,8 @@ class ModelEngine final : public Engine {
       if (!found) return err(ENOSPC, what + ": no free hole fits " + hex(len) + " bytes at alignment " + hex(a));
       iova = *found;
     }
+    if (rules.page_offset_after_iova)
+      if (auto e = page_offset_error()) return *e;
     World next = w_;
     IoasRec& nio = next.ioases.at(std::string(ioas));
     u64 cur = iova;

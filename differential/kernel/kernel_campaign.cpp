@@ -229,16 +229,6 @@ const KnownDifference kKnownDifferences[] = {
               r.answers[2].note.find("IOMMU_TEST_OP_CREATE_ACCESS") != std::string::npos &&
               r.answers[0].outcome.kind == trace::OutcomeKind::kError && !is_error(r.answers[0], EADDRINUSE);
      }},
-    // A fixed map or copy: iopt_check_iova (alignment, overflow, reserved,
-    // an existing area: EEXIST) runs before iopt_insert_area checks the
-    // user address's page offset against the alignment (EINVAL); kernel
-    // mode checks the page offset first.
-    {"fixed-iova-checks-before-page-offset",
-     [](const Operation& op, const StepResult& r) {
-       const bool fixed = (std::holds_alternative<trace::MapOp>(op) && std::get<trace::MapOp>(op).iova) ||
-                          (std::holds_alternative<trace::CopyOp>(op) && std::get<trace::CopyOp>(op).to);
-       return fixed && is_error(r.answers[0], EINVAL) && is_error(r.answers[2], EEXIST);
-     }},
     // The pages of an IOMMU_IOAS_MAP are writable only when it was mapped
     // WRITEABLE (iopt_alloc_user_pages): a copy asking for write of an area
     // mapped read-only fails in iopt_insert_area with EPERM, after the

@@ -63,6 +63,14 @@ struct ModeRules {
   // and the length's alignment checked (iopt_alloc_area_pages).
   bool fixed_iova_alignment_before_overflow = false;
 
+  // The user address's page offset is checked against the alignment
+  // (EINVAL) once the IOVA is settled: after a fixed IOVA's checks (its
+  // reserved ranges, EINVAL, and areas, EEXIST) or the automatic choice.
+  // Default: no, with the IOVA's and the length's alignment. Kernel:
+  // io_pagetable.c:iopt_insert_area (`area->page_offset & (iova_alignment
+  // - 1)` → -EINVAL) runs after iopt_check_iova or iopt_alloc_iova.
+  bool page_offset_after_iova = false;
+
   friend bool operator==(const ModeRules&, const ModeRules&) = default;
 };
 

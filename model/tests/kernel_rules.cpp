@@ -56,6 +56,7 @@ TEST(ModeRules, DefaultModeKeepsEveryBeyondRule) {
   EXPECT_TRUE(r.cut_splits_domain_areas);
   EXPECT_FALSE(r.write_only_maps);
   EXPECT_FALSE(r.fixed_iova_alignment_before_overflow);
+  EXPECT_FALSE(r.page_offset_after_iova);
 }
 
 TEST(ModeRules, KernelModeTakesTheKernelsRules) {
@@ -66,6 +67,7 @@ TEST(ModeRules, KernelModeTakesTheKernelsRules) {
   EXPECT_FALSE(r.cut_splits_domain_areas);
   EXPECT_TRUE(r.write_only_maps);
   EXPECT_TRUE(r.fixed_iova_alignment_before_overflow);
+  EXPECT_TRUE(r.page_offset_after_iova);
 }
 
 // What each format's leaves make of a prot: x86-64 and arm-lpae have no
@@ -282,6 +284,26 @@ TEST_P(SpecRules, DefaultModeChecksAFixedIovasOverflowWithTheArguments) {
   Basic(o);
   EXPECT_FAILS(EOVERFLOW, MapFixed("a", kMisalignedOverflow, 0x2000, "m", 0, Prot::kReadWrite));
   EXPECT_FAILS(EOVERFLOW, MapFixed("a", kAlignedOverflow, 0x2000, "m", kMLen - 0x1000, Prot::kReadWrite));
+}
+
+// A mock domain makes the alignment 2 KiB: m+0x801 is a user address whose
+// page offset is not a multiple of it. "a" is in kernel mode, "d" in the
+// default mode; "b" (no domain) holds an area there to copy from.
+TEST_P(SpecRules, KernelModeChecksTheUserAddressesPageOffsetOnceTheIovaIsSettled) {
+  Basic(Kernel());
+  MUST(engine->create_ioas("d", {}));
+  MUST(engine->create_ioas("b", Kernel()));
+  MUST(engine->attach("a", MockAttach("m0", "mk")));
+  MUST(engine->attach("d", MockAttach("m1", "md")));
+  for (const char* ioas : {"a", "d"}) MUST(MapFixed(ioas, 0x1000000, 0x1000, "m", 0, Prot::kReadWrite));
+  MUST(MapFixed("b", 0x10000, 0x1000, "m", 0x801, Prot::kReadWrite));
+  EXPECT_FAILS(EEXIST, MapFixed("a", 0x1000000, 0x1000, "m", 0x801, Prot::kReadWrite));
+  EXPECT_FAILS(EEXIST, CopyFixed("a", "b", 0x10000, 0x1000, 0x1000000, Prot::kReadWrite));
+  EXPECT_FAILS(EINVAL, MapFixed("a", 0x2000000, 0x1000, "m", 0x801, Prot::kReadWrite));
+  EXPECT_FAILS(EINVAL, CopyFixed("a", "b", 0x10000, 0x1000, 0x2000000, Prot::kReadWrite));
+  // The default mode checks it with the IOVA's alignment.
+  EXPECT_FAILS(EINVAL, MapFixed("d", 0x1000000, 0x1000, "m", 0x801, Prot::kReadWrite));
+  EXPECT_FAILS(EINVAL, CopyFixed("d", "b", 0x10000, 0x1000, 0x1000000, Prot::kReadWrite));
 }
 
 // ---- write-only maps: ioas.c:conv_iommu_prot gives IOMMU_WRITE alone ----
