@@ -692,9 +692,17 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   auto what = [&] { return std::string("copy " + args.from + ":" + span(args.src_iova, args.len)); };
   if (auto bad = refused_prot(dst->options.mode, args.prot, what())) return checked<Result<u64>>(*bad);
   if (args.len == 0) return checked<Result<u64>>(err(EINVAL, what() + ": length 0"));
-  if (arith::range_last(args.src_iova, args.len).overflow ||
-      (args.dst_iova && arith::range_last(*args.dst_iova, args.len).overflow))
-    return checked<Result<u64>>(err(EOVERFLOW, what() + ": source or destination range passes 2^64-1"));
+  if (arith::range_last(args.src_iova, args.len).overflow)
+    return checked<Result<u64>>(err(EOVERFLOW, what() + ": source range passes 2^64-1"));
+  // A fixed destination's overflow: with the arguments (SPEC), or once the
+  // source is taken, before or after the destination's alignment (the
+  // kernel's iommufd_ioas_copy, then iopt_check_iova).
+  const ModeRules rules = rules_for(dst->options.mode);
+  const bool dst_overflows = args.dst_iova && arith::range_last(*args.dst_iova, args.len).overflow;
+  const auto dst_overflow_error = [&] {
+    return checked<Result<u64>>(err(EOVERFLOW, what() + ": destination range passes 2^64-1"));
+  };
+  if (dst_overflows && !rules.copy_source_before_destination) return dst_overflow_error();
   const Range src_r{args.src_iova, args.src_iova + args.len - 1};
   // The source must be covered by contiguous areas; one piece per area.
   std::vector<AreaRef> pieces;
@@ -720,15 +728,17 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
       return checked<Result<u64>>(err(EPERM, what() + ": source " + src.info.name + " is read-only"));
   }
   const u64 first_uaddr = sources_[pieces.front().source].info.va + pieces.front().offset;
+  if (dst_overflows && !rules.fixed_iova_alignment_before_overflow) return dst_overflow_error();
   for (const AreaRef& p : pieces) {
     const u64 dst_start = args.dst_iova.value_or(0) + (p.start - src_r.start);
     if ((args.dst_iova && !aligned(dst_start, A)) || !aligned(p.last - p.start + 1, A))
       return checked<Result<u64>>(
           err(EINVAL, what() + ": a piece's iova or length is not a multiple of iova_alignment " + hex(A)));
   }
+  if (dst_overflows) return dst_overflow_error();
   // The pieces' page offsets with the other alignments (SPEC), or once the
   // IOVA is settled (the kernel's iopt_insert_area).
-  const bool offset_later = rules_for(dst->options.mode).page_offset_after_iova;
+  const bool offset_later = rules.page_offset_after_iova;
   const auto offset_error = [&]() -> std::optional<Result<u64>> {
     for (const AreaRef& p : pieces)
       if (!aligned((sources_[p.source].info.va + p.offset) % kPage, A))

@@ -189,6 +189,7 @@ ModeRules rules_for(IoasMode mode) {
     r.write_only_maps = true;
     r.fixed_iova_alignment_before_overflow = true;
     r.page_offset_after_iova = true;
+    r.copy_source_before_destination = true;
   }
   return r;
 }

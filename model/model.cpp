@@ -615,7 +615,8 @@ class ModelEngine final : public Engine {
     if (c.len == 0) return err(EINVAL, what + ": length 0");
     auto send = arith::range_last(c.src_iova, c.len);
     if (send.overflow) return err(EOVERFLOW, what + ": source iova + len passes 2^64-1");
-    if (c.dst_iova && arith::range_last(*c.dst_iova, c.len).overflow)
+    if (c.dst_iova && arith::range_last(*c.dst_iova, c.len).overflow &&
+        !rules_for(dst->options.mode).copy_source_before_destination)
       return err(EOVERFLOW, what + ": destination iova + len passes 2^64-1");
     const Range sr{c.src_iova, send.last};
     auto cover = contiguous_cover(*src, sr);

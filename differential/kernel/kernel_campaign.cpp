@@ -209,15 +209,6 @@ const KnownDifference kKnownDifferences[] = {
        return automatic && m.kind == trace::OutcomeKind::kIova && k.kind == trace::OutcomeKind::kIova &&
               k.value >= kPage && k.value < 2 * kPage && k.value < m.value;
      }},
-    // IOMMU_IOAS_COPY takes the source's pages (iopt_get_pages: ENOENT,
-    // or the source's own checks) before it looks at the destination
-    // (iopt_map_pages: alignment EINVAL, EOVERFLOW); kernel mode checks the
-    // destination's overflow first.
-    {"copy-source-before-destination",
-     [](const Operation& op, const StepResult& r) {
-       return std::holds_alternative<trace::CopyOp>(op) && is_error(r.answers[0], EOVERFLOW) &&
-              r.answers[2].outcome.kind == trace::OutcomeKind::kError && !is_error(r.answers[2], EOVERFLOW);
-     }},
     // A pin is an access attached to the IOAS, then pages pinned through it.
     // Attaching an access that pins raises the IOAS's alignment to PAGE
     // (iopt_add_access), refused with EADDRINUSE where an area is not PAGE

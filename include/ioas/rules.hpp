@@ -71,6 +71,14 @@ struct ModeRules {
   // - 1)` → -EINVAL) runs after iopt_check_iova or iopt_alloc_iova.
   bool page_offset_after_iova = false;
 
+  // A copy takes the source's areas (ENOENT where they do not cover it)
+  // before it checks the destination, the overflow of a fixed destination
+  // included (then in the order of fixed_iova_alignment_before_overflow).
+  // Default: no, the destination's overflow is an argument check. Kernel:
+  // ioas.c:iommufd_ioas_copy calls iopt_get_pages on the source, then
+  // iopt_map_pages (iopt_check_iova) on the destination.
+  bool copy_source_before_destination = false;
+
   friend bool operator==(const ModeRules&, const ModeRules&) = default;
 };
 

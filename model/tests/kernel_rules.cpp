@@ -57,6 +57,7 @@ TEST(ModeRules, DefaultModeKeepsEveryBeyondRule) {
   EXPECT_FALSE(r.write_only_maps);
   EXPECT_FALSE(r.fixed_iova_alignment_before_overflow);
   EXPECT_FALSE(r.page_offset_after_iova);
+  EXPECT_FALSE(r.copy_source_before_destination);
 }
 
 TEST(ModeRules, KernelModeTakesTheKernelsRules) {
@@ -68,6 +69,7 @@ TEST(ModeRules, KernelModeTakesTheKernelsRules) {
   EXPECT_TRUE(r.write_only_maps);
   EXPECT_TRUE(r.fixed_iova_alignment_before_overflow);
   EXPECT_TRUE(r.page_offset_after_iova);
+  EXPECT_TRUE(r.copy_source_before_destination);
 }
 
 // What each format's leaves make of a prot: x86-64 and arm-lpae have no
@@ -304,6 +306,24 @@ TEST_P(SpecRules, KernelModeChecksTheUserAddressesPageOffsetOnceTheIovaIsSettled
   // The default mode checks it with the IOVA's alignment.
   EXPECT_FAILS(EINVAL, MapFixed("d", 0x1000000, 0x1000, "m", 0x801, Prot::kReadWrite));
   EXPECT_FAILS(EINVAL, CopyFixed("d", "b", 0x10000, 0x1000, 0x1000000, Prot::kReadWrite));
+}
+
+// iommufd_ioas_copy: iopt_get_pages on the source, then the destination's
+// iopt_check_iova. "a" (kernel mode, alignment PAGE) and "d" (default mode)
+// are destinations; the source "b" holds [0x10000, 0x11fff].
+TEST_P(SpecRules, KernelModeCopyTakesTheSourceBeforeCheckingTheDestination) {
+  Basic(Kernel(false));
+  MUST(engine->create_ioas("b", Kernel()));
+  IoasOptions o;
+  o.huge_pages = false;
+  MUST(engine->create_ioas("d", o));
+  MUST(MapFixed("b", 0x10000, 0x2000, "m", 0, Prot::kReadWrite));
+  EXPECT_FAILS(ENOENT, CopyFixed("a", "b", 0x20000, 0x2000, kAlignedOverflow, Prot::kRead));
+  EXPECT_FAILS(EINVAL, CopyFixed("a", "b", 0x10000, 0x2000, kMisalignedOverflow, Prot::kRead));
+  EXPECT_FAILS(EOVERFLOW, CopyFixed("a", "b", 0x10000, 0x2000, kAlignedOverflow, Prot::kRead));
+  // The default mode checks the destination's overflow with the arguments.
+  EXPECT_FAILS(EOVERFLOW, CopyFixed("d", "b", 0x20000, 0x2000, kAlignedOverflow, Prot::kRead));
+  EXPECT_FAILS(EOVERFLOW, CopyFixed("d", "b", 0x10000, 0x2000, kMisalignedOverflow, Prot::kRead));
 }
 
 // ---- write-only maps: ioas.c:conv_iommu_prot gives IOMMU_WRITE alone ----
