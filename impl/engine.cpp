@@ -62,6 +62,10 @@ Error err(int code, std::string msg) { return make_error(code, std::move(msg)); 
 u64 lowest_bit(u64 x) { return arith::lowest_bit(x); }
 bool aligned(u64 x, u64 a) { return arith::is_aligned(x, a); }
 
+Error ulong_max_error(const std::string& what) {
+  return err(EOVERFLOW, what + ": an iova or length of 2^64-1 (ULONG_MAX; refused in kernel mode)");
+}
+
 // The prot map and copy refuse in an IOAS of this mode (EINVAL): anything
 // but r and rw, and w too unless ModeRules::write_only_maps.
 std::optional<Error> refused_prot(IoasMode mode, Prot p, const std::string& what) {
@@ -515,6 +519,8 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   Source* src = find_source(args.source, &sid);
   if (!src) return checked<Result<u64>>(err(ENOENT, "map: no memory source " + args.source));
   auto what = [&] { return std::string("map " + (args.iova ? span(*args.iova, args.len) : "auto+" + hex(args.len))); };
+  if (refuses_ulong_max(rules_for(s->options.mode), {args.iova.value_or(0), args.len}))
+    return checked<Result<u64>>(ulong_max_error(what()));
   if (auto bad = refused_prot(s->options.mode, args.prot, what())) return checked<Result<u64>>(*bad);
   if (args.len == 0) return checked<Result<u64>>(err(EINVAL, what() + ": length 0"));
   // A fixed IOVA's overflow: with the arguments (SPEC), or after its
@@ -572,6 +578,7 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
   auto what = [&] { return std::string(all ? std::string("unmap all") : "unmap " + span(iova, len)); };
   Range r = Range::all();
   if (!all) {
+    if (refuses_ulong_max(rules_for(s->options.mode), {iova, len})) return checked<Result<u64>>(ulong_max_error(what()));
     if (len == 0) return checked<Result<u64>>(err(EINVAL, what() + ": length 0"));
     if (arith::range_last(iova, len).overflow)
       return checked<Result<u64>>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1"));
@@ -690,6 +697,8 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   Ioas* from = find_ioas(args.from);
   if (!from) return checked<Result<u64>>(err(ENOENT, "copy: no source IOAS " + args.from));
   auto what = [&] { return std::string("copy " + args.from + ":" + span(args.src_iova, args.len)); };
+  if (refuses_ulong_max(rules_for(dst->options.mode), {args.src_iova, args.dst_iova.value_or(0), args.len}))
+    return checked<Result<u64>>(ulong_max_error(what()));
   if (auto bad = refused_prot(dst->options.mode, args.prot, what())) return checked<Result<u64>>(*bad);
   if (args.len == 0) return checked<Result<u64>>(err(EINVAL, what() + ": length 0"));
   if (arith::range_last(args.src_iova, args.len).overflow)

@@ -455,6 +455,7 @@ class ModelEngine final : public Engine {
     const MemRec* m = find(w_.memories, a.source);
     if (!m) return err(ENOENT, "map: no memory source named " + a.source);
     const std::string what = "map " + (a.iova ? hex(*a.iova) : std::string("auto")) + "+" + hex(a.len);
+    if (refuses_ulong_max(rules_for(io->options.mode), {a.iova.value_or(0), a.len})) return ulong_max_error(what);
     if (!prot_valid(*io, a.prot)) return bad_prot(what, *io, a.prot);
     if (a.len == 0) return err(EINVAL, what + ": length 0");
     if (a.iova && arith::range_last(*a.iova, a.len).overflow &&
@@ -483,6 +484,7 @@ class ModelEngine final : public Engine {
     const std::string what = all ? std::string("unmap all") : "unmap " + hex(iova) + "+" + hex(len);
     Range r = Range::all();
     if (!all) {
+      if (refuses_ulong_max(rules_for(io->options.mode), {iova, len})) return ulong_max_error(what);
       if (len == 0) return err(EINVAL, what + ": length 0");
       auto end = arith::range_last(iova, len);
       if (end.overflow) return err(EOVERFLOW, what + ": iova + len passes 2^64-1");
@@ -611,6 +613,8 @@ class ModelEngine final : public Engine {
     const IoasRec* src = find(w_.ioases, c.from);
     if (!src) return no_ioas(c.from);
     const std::string what = "copy from " + c.from + " " + hex(c.src_iova) + "+" + hex(c.len);
+    if (refuses_ulong_max(rules_for(dst->options.mode), {c.src_iova, c.dst_iova.value_or(0), c.len}))
+      return ulong_max_error(what);
     if (!prot_valid(*dst, c.prot)) return bad_prot(what, *dst, c.prot);
     if (c.len == 0) return err(EINVAL, what + ": length 0");
     auto send = arith::range_last(c.src_iova, c.len);
@@ -1080,6 +1084,9 @@ class ModelEngine final : public Engine {
     return iova;
   }
 
+  static Error ulong_max_error(const std::string& what) {
+    return err(EOVERFLOW, what + ": an iova or length of 2^64-1 (ULONG_MAX; refused in kernel mode)");
+  }
   static Error no_ioas(std::string_view name) {
     return err(ENOENT, "no IOAS named " + std::string(name));
   }

@@ -154,18 +154,6 @@ bool is_error(const trace::EngineAnswer& a, int code) {
 }
 
 const KnownDifference kKnownDifferences[] = {
-    // ioas.c refuses an iova or length of ULONG_MAX (EOVERFLOW) before
-    // anything else (it is the uAPI's "unmap all" length); kernel mode's
-    // map, unmap and copy take them as any other value.
-    {"uapi-ulong-max",
-     [](const Operation& op, const StepResult& r) {
-       bool at_max = false;
-       if (const auto* m = std::get_if<trace::MapOp>(&op)) at_max = m->len == kMaxIova || m->iova == kMaxIova;
-       if (const auto* u = std::get_if<trace::UnmapOp>(&op)) at_max = !u->all && (u->len == kMaxIova || u->iova == kMaxIova);
-       if (const auto* c = std::get_if<trace::CopyOp>(&op))
-         at_max = c->len == kMaxIova || c->iova == kMaxIova || c->to == kMaxIova;
-       return at_max && is_error(r.answers[2], EOVERFLOW) && !is_error(r.answers[0], EOVERFLOW);
-     }},
     // iommufd_access_pin_pages checks each area as it walks the areas: first
     // that the pin's bytes are page aligned in it (iopt_area_contig_is_aligned:
     // the pin starts at a page boundary of the area's user memory, and an

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cerrno>
+#include <initializer_list>
 #include <optional>
 
 #include "ioas/engine.hpp"
@@ -79,11 +80,23 @@ struct ModeRules {
   // iopt_map_pages (iopt_check_iova) on the destination.
   bool copy_source_before_destination = false;
 
+  // An IOVA or length of 2^64-1 (ULONG_MAX on 64-bit Linux) in map, copy
+  // (source, fixed destination, length) and unmap (but unmap all) is
+  // EOVERFLOW, before the prot or any other check of the arguments.
+  // Default: no, 2^64-1 is a value like any other. Kernel:
+  // ioas.c:iommufd_ioas_map and iommufd_ioas_copy (`>= ULONG_MAX` →
+  // -EOVERFLOW, before the flags' READABLE/WRITEABLE test),
+  // iommufd_ioas_unmap (the same, unless iova 0 and length U64_MAX).
+  bool ulong_max_overflows = false;
+
   friend bool operator==(const ModeRules&, const ModeRules&) = default;
 };
 
 // The rules of a mode (one table; tests pin each field).
 ModeRules rules_for(IoasMode mode);
+
+// Whether the rules refuse any of `values` as 2^64-1 (ulong_max_overflows).
+bool refuses_ulong_max(const ModeRules& rules, std::initializer_list<u64> values);
 
 // What a leaf of format f holds for an area mapped with `area` (r, w or
 // rw): the permission the walker enforces, translate reports and check()

@@ -58,6 +58,7 @@ TEST(ModeRules, DefaultModeKeepsEveryBeyondRule) {
   EXPECT_FALSE(r.fixed_iova_alignment_before_overflow);
   EXPECT_FALSE(r.page_offset_after_iova);
   EXPECT_FALSE(r.copy_source_before_destination);
+  EXPECT_FALSE(r.ulong_max_overflows);
 }
 
 TEST(ModeRules, KernelModeTakesTheKernelsRules) {
@@ -70,6 +71,7 @@ TEST(ModeRules, KernelModeTakesTheKernelsRules) {
   EXPECT_TRUE(r.fixed_iova_alignment_before_overflow);
   EXPECT_TRUE(r.page_offset_after_iova);
   EXPECT_TRUE(r.copy_source_before_destination);
+  EXPECT_TRUE(r.ulong_max_overflows);
 }
 
 // What each format's leaves make of a prot: x86-64 and arm-lpae have no
@@ -324,6 +326,27 @@ TEST_P(SpecRules, KernelModeCopyTakesTheSourceBeforeCheckingTheDestination) {
   // The default mode checks the destination's overflow with the arguments.
   EXPECT_FAILS(EOVERFLOW, CopyFixed("d", "b", 0x20000, 0x2000, kAlignedOverflow, Prot::kRead));
   EXPECT_FAILS(EOVERFLOW, CopyFixed("d", "b", 0x10000, 0x2000, kMisalignedOverflow, Prot::kRead));
+}
+
+// ---- ioas.c: an iova or length of ULONG_MAX is EOVERFLOW first ----
+
+TEST_P(SpecRules, KernelModeRefusesAnIovaOrLengthOfULongMaxBeforeTheProt) {
+  Basic(Kernel());
+  MUST(engine->create_ioas("d", {}));
+  MUST(MapFixed("a", 0x10000, 0x1000, "m", 0, Prot::kReadWrite));
+  EXPECT_FAILS(EOVERFLOW, MapFixed("a", kMaxIova, 1, "m", 0, Prot::kNone));
+  EXPECT_FAILS(EOVERFLOW, MapFixed("a", 0x20000, kMaxIova, "m", 0, Prot::kNone));
+  EXPECT_FAILS(EOVERFLOW, MapAuto("a", kMaxIova, "m", 0, Prot::kNone));
+  EXPECT_FAILS(EOVERFLOW, engine->unmap("a", kMaxIova, 1));
+  EXPECT_FAILS(EOVERFLOW, engine->unmap("a", 0x10000, kMaxIova));
+  EXPECT_FAILS(EOVERFLOW, CopyFixed("a", "a", kMaxIova, 1, 0x20000, Prot::kNone));
+  EXPECT_FAILS(EOVERFLOW, CopyFixed("a", "a", 0x10000, 0x1000, kMaxIova, Prot::kRead));
+  EXPECT_EQ(Areas("a"), "0x10000-0x10fff rw m+0x0");
+  // Iova 0 with length 2^64-1 is unmap all.
+  EXPECT_EQ(MUST(engine->unmap("a", 0, kMaxIova)), 0x1000u);
+  // The default mode takes 2^64-1 as any other value.
+  EXPECT_FAILS(EINVAL, MapFixed("d", kMaxIova, 1, "m", 0, Prot::kNone));
+  EXPECT_FAILS(ENOENT, engine->unmap("d", kMaxIova, 1));
 }
 
 // ---- write-only maps: ioas.c:conv_iommu_prot gives IOMMU_WRITE alone ----
