@@ -1005,6 +1005,14 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
   Ioas* s = find_ioas(ioas);
   if (!s) return checked<R>(err(ENOENT, "pin: no IOAS " + std::string(ioas)));
   auto what = [&] { return std::string("pin " + span(args.iova, args.len)); };
+  // The first pin raises the alignment to PAGE: before the range
+  // (pin_alignment_before_range) or after it.
+  const bool misaligned = s->pins.empty() && s->iova_alignment < kPage && !all_areas_aligned(*s, kPage);
+  const auto alignment_error = [&] {
+    return checked<R>(err(EADDRINUSE, what() + ": the first pin needs every area PAGE aligned"));
+  };
+  const bool alignment_first = rules_for(s->options.mode).pin_alignment_before_range;
+  if (misaligned && alignment_first) return alignment_error();
   if (args.len == 0) return checked<R>(err(EINVAL, what() + ": length 0"));
   if (arith::range_last(args.iova, args.len).overflow) return checked<R>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1"));
   const Range r{args.iova, args.iova + args.len - 1};
@@ -1031,10 +1039,7 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
     if (!args.write && !prot_reads(ap))
       return checked<R>(err(EPERM, what() + ": read pin on write-only area " + to_string(Range{a.start, a.last})));
   }
-  if (s->pins.empty() && s->iova_alignment < kPage) {
-    if (!all_areas_aligned(*s, kPage))
-      return checked<R>(err(EADDRINUSE, what() + ": the first pin needs every area PAGE aligned"));
-  }
+  if (misaligned) return alignment_error();
   if (!alloc_ok()) return checked<R>(err(ENOMEM, what() + ": out of memory"));
   Pin p{r, args.write, args.release, {}};
   for (const AreaRef& a : areas) {

@@ -191,6 +191,7 @@ ModeRules rules_for(IoasMode mode) {
     r.page_offset_after_iova = true;
     r.copy_source_before_destination = true;
     r.ulong_max_overflows = true;
+    r.pin_alignment_before_range = true;
   }
   return r;
 }

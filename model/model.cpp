@@ -813,6 +813,19 @@ class ModelEngine final : public Engine {
     const IoasRec* io = find(w_.ioases, ioas);
     if (!io) return no_ioas(ioas);
     const std::string what = "pin " + hex(p.iova) + "+" + hex(p.len);
+    // The first pin raises the alignment to PAGE: before the range
+    // (pin_alignment_before_range) or after it.
+    auto alignment_error = [&]() -> std::optional<Error> {
+      if (!io->pins.empty()) return std::nullopt;
+      const u64 align = std::max(io->iova_alignment, kPage);
+      if (const AreaRec* bad = first_misaligned_area(w_, *io, align))
+        return err(EADDRINUSE, what + ": the first pin needs iova_alignment " + hex(align) + " but area " +
+                                   str(bad->iova) + " is not aligned to it");
+      return std::nullopt;
+    };
+    const bool alignment_first = rules_for(io->options.mode).pin_alignment_before_range;
+    if (alignment_first)
+      if (auto e = alignment_error()) return *e;
     if (p.len == 0) return err(EINVAL, what + ": length 0");
     auto end = arith::range_last(p.iova, p.len);
     if (end.overflow) return err(EOVERFLOW, what + ": iova + len passes 2^64-1");
@@ -827,12 +840,8 @@ class ModelEngine final : public Engine {
       if (!p.write && !prot_reads(a->prot))
         return err(EPERM, what + ": read pin on write-only area " + str(a->iova));
     }
-    if (io->pins.empty()) {
-      const u64 align = std::max(io->iova_alignment, kPage);
-      if (const AreaRec* bad = first_misaligned_area(w_, *io, align))
-        return err(EADDRINUSE, what + ": the first pin needs iova_alignment " + hex(align) + " but area " +
-                                   str(bad->iova) + " is not aligned to it");
-    }
+    if (!alignment_first)
+      if (auto e = alignment_error()) return *e;
     World next = w_;
     IoasRec& nio = next.ioases.at(std::string(ioas));
     PinRec rec{nio.next_pin_id++, r, p.write, p.release, {}};

@@ -197,17 +197,6 @@ const KnownDifference kKnownDifferences[] = {
        return automatic && m.kind == trace::OutcomeKind::kIova && k.kind == trace::OutcomeKind::kIova &&
               k.value >= kPage && k.value < 2 * kPage && k.value < m.value;
      }},
-    // A pin is an access attached to the IOAS, then pages pinned through it.
-    // Attaching an access that pins raises the IOAS's alignment to PAGE
-    // (iopt_add_access), refused with EADDRINUSE where an area is not PAGE
-    // aligned: the kernel says so before it looks at the pinned range, where
-    // kernel mode checks the range first (ENOENT, EPERM, ...).
-    {"access-alignment-before-pin",
-     [](const Operation& op, const StepResult& r) {
-       return std::holds_alternative<trace::PinOp>(op) && is_error(r.answers[2], EADDRINUSE) &&
-              r.answers[2].note.find("IOMMU_TEST_OP_CREATE_ACCESS") != std::string::npos &&
-              r.answers[0].outcome.kind == trace::OutcomeKind::kError && !is_error(r.answers[0], EADDRINUSE);
-     }},
     // The pages of an IOMMU_IOAS_MAP are writable only when it was mapped
     // WRITEABLE (iopt_alloc_user_pages): a copy asking for write of an area
     // mapped read-only fails in iopt_insert_area with EPERM, after the

@@ -89,6 +89,15 @@ struct ModeRules {
   // iommufd_ioas_unmap (the same, unless iova 0 and length U64_MAX).
   bool ulong_max_overflows = false;
 
+  // The first pin's need for PAGE-aligned areas (EADDRINUSE) is checked
+  // before its range (length, overflow, areas, permission). Default: no,
+  // after them. Kernel: a pin is an access (device.c:iommufd_access_create,
+  // iommufd_access_attach → io_pagetable.c:iopt_add_access, which raises
+  // the alignment to PAGE: iopt_calculate_iova_alignment,
+  // iopt_check_iova_alignment → -EADDRINUSE), made before
+  // iommufd_access_pin_pages looks at the range.
+  bool pin_alignment_before_range = false;
+
   friend bool operator==(const ModeRules&, const ModeRules&) = default;
 };
 

@@ -59,6 +59,7 @@ TEST(ModeRules, DefaultModeKeepsEveryBeyondRule) {
   EXPECT_FALSE(r.page_offset_after_iova);
   EXPECT_FALSE(r.copy_source_before_destination);
   EXPECT_FALSE(r.ulong_max_overflows);
+  EXPECT_FALSE(r.pin_alignment_before_range);
 }
 
 TEST(ModeRules, KernelModeTakesTheKernelsRules) {
@@ -72,6 +73,7 @@ TEST(ModeRules, KernelModeTakesTheKernelsRules) {
   EXPECT_TRUE(r.page_offset_after_iova);
   EXPECT_TRUE(r.copy_source_before_destination);
   EXPECT_TRUE(r.ulong_max_overflows);
+  EXPECT_TRUE(r.pin_alignment_before_range);
 }
 
 // What each format's leaves make of a prot: x86-64 and arm-lpae have no
@@ -347,6 +349,20 @@ TEST_P(SpecRules, KernelModeRefusesAnIovaOrLengthOfULongMaxBeforeTheProt) {
   // The default mode takes 2^64-1 as any other value.
   EXPECT_FAILS(EINVAL, MapFixed("d", kMaxIova, 1, "m", 0, Prot::kNone));
   EXPECT_FAILS(ENOENT, engine->unmap("d", kMaxIova, 1));
+}
+
+// ---- a pin is an access (iopt_add_access) before pages are pinned ----
+
+// An area of "a" (kernel mode) and of "d" (default mode) whose user address
+// is 0x800 into a page: the first pin needs every area PAGE aligned.
+TEST_P(SpecRules, KernelModeChecksTheFirstPinsAlignmentBeforeItsRange) {
+  Basic(Kernel());
+  MUST(engine->create_ioas("d", {}));
+  for (const char* ioas : {"a", "d"}) MUST(MapFixed(ioas, 0x10000, 0x1000, "m", 0x800, Prot::kRead));
+  EXPECT_FAILS(EADDRINUSE, Pin("a", 0x20000, 0x1000, false));
+  EXPECT_FAILS(EADDRINUSE, Pin("a", 0x10000, 0, true));
+  EXPECT_FAILS(ENOENT, Pin("d", 0x20000, 0x1000, false));
+  EXPECT_FAILS(EADDRINUSE, Pin("d", 0x10000, 0x1000, false));
 }
 
 // ---- write-only maps: ioas.c:conv_iommu_prot gives IOMMU_WRITE alone ----
