@@ -83,6 +83,10 @@ Error err(int code, std::string msg) { return make_error(code, std::move(msg)); 
 u64 lowest_bit(u64 x) { return arith::lowest_bit(x); }
 bool aligned(u64 x, u64 a) { return arith::is_aligned(x, a); }
 
+Error ulong_max_error(const std::string& what) {
+  return err(EOVERFLOW, what + ": an iova or length of 2^64-1 (ULONG_MAX; refused in kernel mode)");
+}
+
 // The prot map and copy refuse in an IOAS of this mode (EINVAL): anything
 // but r and rw, and w too unless ModeRules::write_only_maps.
 std::optional<Error> refused_prot(IoasMode mode, Prot p, const std::string& what) {
@@ -574,10 +578,15 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   Source* src = find_source(args.source, &sid);
   if (!src) return checked<Result<u64>>(err(ENOENT, "map: no memory source " + args.source));
   auto what = [&] { return std::string("map " + (args.iova ? span(*args.iova, args.len) : "auto+" + hex(args.len))); };
+  if (refuses_ulong_max(rules_for(s->options.mode), {args.iova.value_or(0), args.len}))
+    return checked<Result<u64>>(ulong_max_error(what()));
   if (auto bad = refused_prot(s->options.mode, args.prot, what())) return checked<Result<u64>>(*bad);
   if (args.len == 0) return checked<Result<u64>>(err(EINVAL, what() + ": length 0"));
-  if (args.iova && arith::range_last(*args.iova, args.len).overflow)
-    return checked<Result<u64>>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1"));
+  // A fixed IOVA's overflow: with the arguments (SPEC), or after its
+  // alignment (the kernel's iopt_check_iova).
+  const bool overflows = args.iova && arith::range_last(*args.iova, args.len).overflow;
+  const auto overflow_error = [&] { return checked<Result<u64>>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1")); };
+  if (overflows && !rules_for(s->options.mode).fixed_iova_alignment_before_overflow) return overflow_error();
   if (arith::range_last(args.offset, args.len).overflow)
     return checked<Result<u64>>(err(EOVERFLOW, what() + ": source offset+len passes 2^64-1"));
   if (args.offset + args.len - 1 > src->info.len - 1)
@@ -587,9 +596,17 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
     return checked<Result<u64>>(err(EPERM, what() + ": source " + args.source + " is read-only"));
   const u64 uaddr = src->info.va + args.offset;
   const u64 A = s->iova_alignment;
-  if ((args.iova && !aligned(*args.iova, A)) || !aligned(args.len, A) || !aligned(uaddr % kPage, A))
-    return checked<Result<u64>>(
-        err(EINVAL, what() + ": iova, length or uaddr%PAGE not a multiple of iova_alignment " + hex(A)));
+  // The page offset with the other alignments (SPEC), or once the IOVA is
+  // settled (the kernel's iopt_insert_area).
+  const bool offset_later = rules_for(s->options.mode).page_offset_after_iova;
+  const auto offset_error = [&] {
+    return checked<Result<u64>>(err(EINVAL, what() + ": uaddr " + hex(uaddr) +
+                                                " has a page offset not a multiple of iova_alignment " + hex(A)));
+  };
+  if ((args.iova && !aligned(*args.iova, A)) || !aligned(args.len, A))
+    return checked<Result<u64>>(err(EINVAL, what() + ": iova or length not a multiple of iova_alignment " + hex(A)));
+  if (!offset_later && !aligned(uaddr % kPage, A)) return offset_error();
+  if (overflows) return overflow_error();
   u64 iova;
   if (args.iova) {
     iova = *args.iova;
@@ -607,6 +624,7 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
     if (!found) return checked<Result<u64>>(err(ENOSPC, what() + ": no free hole fits"));
     iova = *found;
   }
+  if (offset_later && !aligned(uaddr % kPage, A)) return offset_error();
   Status st = add_area(*s, AreaRef{iova, iova + args.len - 1, args.offset, sid, static_cast<std::uint8_t>(args.prot)});
   if (!st.ok()) return checked<Result<u64>>(st.error());
   return checked<Result<u64>>(iova);
@@ -619,6 +637,7 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
   auto what = [&] { return std::string(all ? std::string("unmap all") : "unmap " + span(iova, len)); };
   Range r = Range::all();
   if (!all) {
+    if (refuses_ulong_max(rules_for(s->options.mode), {iova, len})) return checked<Result<u64>>(ulong_max_error(what()));
     if (len == 0) return checked<Result<u64>>(err(EINVAL, what() + ": length 0"));
     if (arith::range_last(iova, len).overflow)
       return checked<Result<u64>>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1"));
@@ -743,11 +762,21 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   Ioas* from = find_ioas(args.from);
   if (!from) return checked<Result<u64>>(err(ENOENT, "copy: no source IOAS " + args.from));
   auto what = [&] { return std::string("copy " + args.from + ":" + span(args.src_iova, args.len)); };
+  if (refuses_ulong_max(rules_for(dst->options.mode), {args.src_iova, args.dst_iova.value_or(0), args.len}))
+    return checked<Result<u64>>(ulong_max_error(what()));
   if (auto bad = refused_prot(dst->options.mode, args.prot, what())) return checked<Result<u64>>(*bad);
   if (args.len == 0) return checked<Result<u64>>(err(EINVAL, what() + ": length 0"));
-  if (arith::range_last(args.src_iova, args.len).overflow ||
-      (args.dst_iova && arith::range_last(*args.dst_iova, args.len).overflow))
-    return checked<Result<u64>>(err(EOVERFLOW, what() + ": source or destination range passes 2^64-1"));
+  if (arith::range_last(args.src_iova, args.len).overflow)
+    return checked<Result<u64>>(err(EOVERFLOW, what() + ": source range passes 2^64-1"));
+  // A fixed destination's overflow: with the arguments (SPEC), or once the
+  // source is taken, before or after the destination's alignment (the
+  // kernel's iommufd_ioas_copy, then iopt_check_iova).
+  const ModeRules rules = rules_for(dst->options.mode);
+  const bool dst_overflows = args.dst_iova && arith::range_last(*args.dst_iova, args.len).overflow;
+  const auto dst_overflow_error = [&] {
+    return checked<Result<u64>>(err(EOVERFLOW, what() + ": destination range passes 2^64-1"));
+  };
+  if (dst_overflows && !rules.copy_source_before_destination) return dst_overflow_error();
   const Range src_r{args.src_iova, args.src_iova + args.len - 1};
   // The source must be covered by contiguous areas; one piece per area.
   std::vector<AreaRef> pieces;
@@ -773,14 +802,26 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
       return checked<Result<u64>>(err(EPERM, what() + ": source " + src.info.name + " is read-only"));
   }
   const u64 first_uaddr = sources_[pieces.front().source].info.va + pieces.front().offset;
+  if (dst_overflows && !rules.fixed_iova_alignment_before_overflow) return dst_overflow_error();
   for (const AreaRef& p : pieces) {
     const u64 dst_start = args.dst_iova.value_or(0) + (p.start - src_r.start);
-    const u64 uaddr = sources_[p.source].info.va + p.offset;
-    if ((args.dst_iova && !aligned(dst_start, A)) || !aligned(p.last - p.start + 1, A) ||
-        !aligned(uaddr % kPage, A))
+    if ((args.dst_iova && !aligned(dst_start, A)) || !aligned(p.last - p.start + 1, A))
       return checked<Result<u64>>(
-          err(EINVAL, what() + ": a piece's iova, length or uaddr%PAGE is not a multiple of iova_alignment " + hex(A)));
+          err(EINVAL, what() + ": a piece's iova or length is not a multiple of iova_alignment " + hex(A)));
   }
+  if (dst_overflows) return dst_overflow_error();
+  // The pieces' page offsets with the other alignments (SPEC), or once the
+  // IOVA is settled (the kernel's iopt_insert_area).
+  const bool offset_later = rules.page_offset_after_iova;
+  const auto offset_error = [&]() -> std::optional<Result<u64>> {
+    for (const AreaRef& p : pieces)
+      if (!aligned((sources_[p.source].info.va + p.offset) % kPage, A))
+        return checked<Result<u64>>(
+            err(EINVAL, what() + ": a piece's uaddr%PAGE is not a multiple of iova_alignment " + hex(A)));
+    return std::nullopt;
+  };
+  if (!offset_later)
+    if (auto e = offset_error()) return *e;
   u64 iova;
   if (args.dst_iova) {
     iova = *args.dst_iova;
@@ -798,6 +839,8 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
     if (!found) return checked<Result<u64>>(err(ENOSPC, what() + ": no free hole fits"));
     iova = *found;
   }
+  if (offset_later)
+    if (auto e = offset_error()) return *e;
   std::vector<AreaRef> added;
   added.reserve(pieces.size());
   dst->space.reserve_inserts(pieces.size());  // every piece's node, before any change
@@ -1089,6 +1132,14 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
   Ioas* s = find_ioas(ioas);
   if (!s) return checked<R>(err(ENOENT, "pin: no IOAS " + std::string(ioas)));
   auto what = [&] { return std::string("pin " + span(args.iova, args.len)); };
+  // The first pin raises the alignment to PAGE: before the range
+  // (pin_alignment_before_range) or after it.
+  const bool misaligned = s->pins.empty() && s->iova_alignment < kPage && !all_areas_aligned(*s, kPage);
+  const auto alignment_error = [&] {
+    return checked<R>(err(EADDRINUSE, what() + ": the first pin needs every area PAGE aligned"));
+  };
+  const bool alignment_first = rules_for(s->options.mode).pin_alignment_before_range;
+  if (misaligned && alignment_first) return alignment_error();
   if (args.len == 0) return checked<R>(err(EINVAL, what() + ": length 0"));
   if (arith::range_last(args.iova, args.len).overflow) return checked<R>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1"));
   const Range r{args.iova, args.iova + args.len - 1};
@@ -1115,10 +1166,7 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
     if (!args.write && !prot_reads(ap))
       return checked<R>(err(EPERM, what() + ": read pin on write-only area " + to_string(Range{a.start, a.last})));
   }
-  if (s->pins.empty() && s->iova_alignment < kPage) {
-    if (!all_areas_aligned(*s, kPage))
-      return checked<R>(err(EADDRINUSE, what() + ": the first pin needs every area PAGE aligned"));
-  }
+  if (misaligned) return alignment_error();
   if (!alloc_ok()) return checked<R>(err(ENOMEM, what() + ": out of memory"));
   Pin p{r, args.write, args.release, {}};
   for (const AreaRef& a : areas)

@@ -199,8 +199,17 @@ ModeRules rules_for(IoasMode mode) {
     r.unmap_stuck_pin_errno = EDEADLOCK;
     r.cut_splits_domain_areas = false;
     r.write_only_maps = true;
+    r.fixed_iova_alignment_before_overflow = true;
+    r.page_offset_after_iova = true;
+    r.copy_source_before_destination = true;
+    r.ulong_max_overflows = true;
+    r.pin_alignment_before_range = true;
   }
   return r;
+}
+
+bool refuses_ulong_max(const ModeRules& rules, std::initializer_list<u64> values) {
+  return rules.ulong_max_overflows && std::find(values.begin(), values.end(), kMaxIova) != values.end();
 }
 
 Prot leaf_prot(Format f, Prot area) {

@@ -456,9 +456,11 @@ class ModelEngine final : public Engine {
     const MemRec* m = find(w_.memories, a.source);
     if (!m) return err(ENOENT, "map: no memory source named " + a.source);
     const std::string what = "map " + (a.iova ? hex(*a.iova) : std::string("auto")) + "+" + hex(a.len);
+    if (refuses_ulong_max(rules_for(io->options.mode), {a.iova.value_or(0), a.len})) return ulong_max_error(what);
     if (!prot_valid(*io, a.prot)) return bad_prot(what, *io, a.prot);
     if (a.len == 0) return err(EINVAL, what + ": length 0");
-    if (a.iova && arith::range_last(*a.iova, a.len).overflow)
+    if (a.iova && arith::range_last(*a.iova, a.len).overflow &&
+        !rules_for(io->options.mode).fixed_iova_alignment_before_overflow)
       return err(EOVERFLOW, what + ": iova + len passes 2^64-1");
     const auto src_end = arith::range_last(a.offset, a.len);
     if (src_end.overflow)
@@ -483,6 +485,7 @@ class ModelEngine final : public Engine {
     const std::string what = all ? std::string("unmap all") : "unmap " + hex(iova) + "+" + hex(len);
     Range r = Range::all();
     if (!all) {
+      if (refuses_ulong_max(rules_for(io->options.mode), {iova, len})) return ulong_max_error(what);
       if (len == 0) return err(EINVAL, what + ": length 0");
       auto end = arith::range_last(iova, len);
       if (end.overflow) return err(EOVERFLOW, what + ": iova + len passes 2^64-1");
@@ -613,11 +616,14 @@ class ModelEngine final : public Engine {
     const IoasRec* src = find(w_.ioases, c.from);
     if (!src) return no_ioas(c.from);
     const std::string what = "copy from " + c.from + " " + hex(c.src_iova) + "+" + hex(c.len);
+    if (refuses_ulong_max(rules_for(dst->options.mode), {c.src_iova, c.dst_iova.value_or(0), c.len}))
+      return ulong_max_error(what);
     if (!prot_valid(*dst, c.prot)) return bad_prot(what, *dst, c.prot);
     if (c.len == 0) return err(EINVAL, what + ": length 0");
     auto send = arith::range_last(c.src_iova, c.len);
     if (send.overflow) return err(EOVERFLOW, what + ": source iova + len passes 2^64-1");
-    if (c.dst_iova && arith::range_last(*c.dst_iova, c.len).overflow)
+    if (c.dst_iova && arith::range_last(*c.dst_iova, c.len).overflow &&
+        !rules_for(dst->options.mode).copy_source_before_destination)
       return err(EOVERFLOW, what + ": destination iova + len passes 2^64-1");
     const Range sr{c.src_iova, send.last};
     auto cover = contiguous_cover(*src, sr);
@@ -810,6 +816,19 @@ class ModelEngine final : public Engine {
     const IoasRec* io = find(w_.ioases, ioas);
     if (!io) return no_ioas(ioas);
     const std::string what = "pin " + hex(p.iova) + "+" + hex(p.len);
+    // The first pin raises the alignment to PAGE: before the range
+    // (pin_alignment_before_range) or after it.
+    auto alignment_error = [&]() -> std::optional<Error> {
+      if (!io->pins.empty()) return std::nullopt;
+      const u64 align = std::max(io->iova_alignment, kPage);
+      if (const AreaRec* bad = first_misaligned_area(w_, *io, align))
+        return err(EADDRINUSE, what + ": the first pin needs iova_alignment " + hex(align) + " but area " +
+                                   str(bad->iova) + " is not aligned to it");
+      return std::nullopt;
+    };
+    const bool alignment_first = rules_for(io->options.mode).pin_alignment_before_range;
+    if (alignment_first)
+      if (auto e = alignment_error()) return *e;
     if (p.len == 0) return err(EINVAL, what + ": length 0");
     auto end = arith::range_last(p.iova, p.len);
     if (end.overflow) return err(EOVERFLOW, what + ": iova + len passes 2^64-1");
@@ -824,12 +843,8 @@ class ModelEngine final : public Engine {
       if (!p.write && !prot_reads(a->prot))
         return err(EPERM, what + ": read pin on write-only area " + str(a->iova));
     }
-    if (io->pins.empty()) {
-      const u64 align = std::max(io->iova_alignment, kPage);
-      if (const AreaRec* bad = first_misaligned_area(w_, *io, align))
-        return err(EADDRINUSE, what + ": the first pin needs iova_alignment " + hex(align) + " but area " +
-                                   str(bad->iova) + " is not aligned to it");
-    }
+    if (!alignment_first)
+      if (auto e = alignment_error()) return *e;
     World next = w_;
     IoasRec& nio = next.ioases.at(std::string(ioas));
     PinRec rec{nio.next_pin_id++, r, p.write, p.release, {}};
@@ -1017,17 +1032,30 @@ class ModelEngine final : public Engine {
                     Prot prot, const std::vector<Piece>& pieces) {
     const IoasRec& io = *find(w_.ioases, ioas);
     const u64 A = io.iova_alignment;
+    const ModeRules rules = rules_for(io.options.mode);
+    // A fixed IOVA's overflow, before its alignment (SPEC; map and copy
+    // checked it with their arguments) or after it (iopt_check_iova).
+    const bool overflows = fixed && arith::range_last(*fixed, len).overflow;
+    const auto overflow_error = [&] { return err(EOVERFLOW, what + ": iova + len passes 2^64-1"); };
+    if (overflows && !rules.fixed_iova_alignment_before_overflow) return overflow_error();
     u64 at = fixed.value_or(0);
     for (const auto& p : pieces) {
       if (fixed && !arith::is_aligned(at, A))
         return err(EINVAL, what + ": iova " + hex(at) + " is not a multiple of iova_alignment " + hex(A));
       if (!arith::is_aligned(p.len, A))
         return err(EINVAL, what + ": length " + hex(p.len) + " is not a multiple of iova_alignment " + hex(A));
-      if (!arith::is_aligned(p.uaddr % kPage, A))
-        return err(EINVAL, what + ": user address " + hex(p.uaddr) +
-                               " has a page offset that is not a multiple of iova_alignment " + hex(A));
       at += p.len;
     }
+    auto page_offset_error = [&]() -> std::optional<Error> {
+      for (const auto& p : pieces)
+        if (!arith::is_aligned(p.uaddr % kPage, A))
+          return err(EINVAL, what + ": user address " + hex(p.uaddr) +
+                                 " has a page offset that is not a multiple of iova_alignment " + hex(A));
+      return std::nullopt;
+    };
+    if (!rules.page_offset_after_iova)
+      if (auto e = page_offset_error()) return *e;
+    if (overflows) return overflow_error();
     u64 iova = 0;
     if (fixed) {
       const Range r{*fixed, *fixed + (len - 1)};
@@ -1048,6 +1076,8 @@ class ModelEngine final : public Engine {
       if (!found) return err(ENOSPC, what + ": no free hole fits " + hex(len) + " bytes at alignment " + hex(a));
       iova = *found;
     }
+    if (rules.page_offset_after_iova)
+      if (auto e = page_offset_error()) return *e;
     World next = w_;
     IoasRec& nio = next.ioases.at(std::string(ioas));
     u64 cur = iova;
@@ -1066,6 +1096,9 @@ class ModelEngine final : public Engine {
     return iova;
   }
 
+  static Error ulong_max_error(const std::string& what) {
+    return err(EOVERFLOW, what + ": an iova or length of 2^64-1 (ULONG_MAX; refused in kernel mode)");
+  }
   static Error no_ioas(std::string_view name) {
     return err(ENOENT, "no IOAS named " + std::string(name));
   }

@@ -243,6 +243,7 @@ class Context {
   Rc md_check_map(iommu_test_cmd& cmd);
   Rc md_check_refs(iommu_test_cmd& cmd);
   Rc create_access(iommu_test_cmd& cmd);
+  bool areas_page_aligned(const std::string& ioas) const;
   Rc access_replace_ioas(iommu_test_cmd& cmd);
   Rc access_pages(iommu_test_cmd& cmd);
   Rc check_access_uptr(const std::string& ioas, u64 iova, u64 length, u64 uptr) const;
@@ -1508,6 +1509,14 @@ Rc Context::create_access(iommu_test_cmd& cmd) {
     syscall(SYS_close, fd);  // not close(): the preload library would come back here
     return no_object("IOAS", cmd.id);
   }
+  // iopt_add_access: an access that pins raises the IOAS's alignment to
+  // PAGE (iopt_calculate_iova_alignment), EADDRINUSE where an area is not
+  // aligned to it (iopt_check_iova_alignment); the access is then freed.
+  if ((flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) && !areas_page_aligned(ioas->name)) {
+    objects_.erase(id);
+    syscall(SYS_close, fd);  // not close(): the preload library would come back here
+    return refuse(EADDRINUSE, "CREATE_ACCESS: an area of the IOAS is not PAGE aligned");
+  }
   ++ioas->users;
   objects_.at(id).ioas_id = cmd.id;
   cmd.create_access.out_access_fd = static_cast<u32>(fd);
@@ -1522,6 +1531,19 @@ Rc Context::create_access(iommu_test_cmd& cmd) {
   record.mapped().needs_pin = (flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) != 0;
   accesses_.insert(std::move(record));
   return std::nullopt;
+}
+
+// Whether every area of the IOAS starts, ends and has its user address's
+// page offset on a PAGE boundary.
+bool Context::areas_page_aligned(const std::string& ioas) const {
+  auto st = engine_->snapshot(ioas);
+  if (!st.ok()) return true;
+  std::map<std::string, u64> va;
+  for (const auto& m : engine_->memories()) va[m.source.name] = m.source.va;
+  return std::all_of(st.value().areas.begin(), st.value().areas.end(), [&](const AreaInfo& a) {
+    return arith::is_aligned(a.iova.start, kPage) && arith::is_aligned(a.iova.length(), kPage) &&
+           (va[a.source] + a.offset) % kPage == 0;
+  });
 }
 
 // iommufd_access_replace: the access lets go of everything it pinned (the

@@ -154,18 +154,6 @@ bool is_error(const trace::EngineAnswer& a, int code) {
 }
 
 const KnownDifference kKnownDifferences[] = {
-    // ioas.c refuses an iova or length of ULONG_MAX (EOVERFLOW) before
-    // anything else (it is the uAPI's "unmap all" length); kernel mode's
-    // map, unmap and copy take them as any other value.
-    {"uapi-ulong-max",
-     [](const Operation& op, const StepResult& r) {
-       bool at_max = false;
-       if (const auto* m = std::get_if<trace::MapOp>(&op)) at_max = m->len == kMaxIova || m->iova == kMaxIova;
-       if (const auto* u = std::get_if<trace::UnmapOp>(&op)) at_max = !u->all && (u->len == kMaxIova || u->iova == kMaxIova);
-       if (const auto* c = std::get_if<trace::CopyOp>(&op))
-         at_max = c->len == kMaxIova || c->iova == kMaxIova || c->to == kMaxIova;
-       return at_max && is_error(r.answers[2], EOVERFLOW) && !is_error(r.answers[0], EOVERFLOW);
-     }},
     // iommufd_access_pin_pages checks each area as it walks the areas: first
     // that the pin's bytes are page aligned in it (iopt_area_contig_is_aligned:
     // the pin starts at a page boundary of the area's user memory, and an
@@ -208,52 +196,6 @@ const KnownDifference kKnownDifferences[] = {
        const auto& k = r.answers[2].outcome;
        return automatic && m.kind == trace::OutcomeKind::kIova && k.kind == trace::OutcomeKind::kIova &&
               k.value >= kPage && k.value < 2 * kPage && k.value < m.value;
-     }},
-    // IOMMU_IOAS_COPY takes the source's pages (iopt_get_pages: ENOENT,
-    // or the source's own checks) before it looks at the destination
-    // (iopt_map_pages: alignment EINVAL, EOVERFLOW); kernel mode checks the
-    // destination's overflow first.
-    {"copy-source-before-destination",
-     [](const Operation& op, const StepResult& r) {
-       return std::holds_alternative<trace::CopyOp>(op) && is_error(r.answers[0], EOVERFLOW) &&
-              r.answers[2].outcome.kind == trace::OutcomeKind::kError && !is_error(r.answers[2], EOVERFLOW);
-     }},
-    // iopt_check_iova checks a fixed IOVA's alignment (EINVAL) before its
-    // overflow (EOVERFLOW); kernel mode checks the overflow first.
-    {"iova-alignment-before-overflow",
-     [](const Operation& op, const StepResult& r) {
-       const auto* m = std::get_if<trace::MapOp>(&op);
-       return m && m->iova && is_error(r.answers[0], EOVERFLOW) && is_error(r.answers[2], EINVAL);
-     }},
-    // A pin is an access attached to the IOAS, then pages pinned through it.
-    // Attaching an access that pins raises the IOAS's alignment to PAGE
-    // (iopt_add_access), refused with EADDRINUSE where an area is not PAGE
-    // aligned: the kernel says so before it looks at the pinned range, where
-    // kernel mode checks the range first (ENOENT, EPERM, ...).
-    {"access-alignment-before-pin",
-     [](const Operation& op, const StepResult& r) {
-       return std::holds_alternative<trace::PinOp>(op) && is_error(r.answers[2], EADDRINUSE) &&
-              r.answers[2].note.find("IOMMU_TEST_OP_CREATE_ACCESS") != std::string::npos &&
-              r.answers[0].outcome.kind == trace::OutcomeKind::kError && !is_error(r.answers[0], EADDRINUSE);
-     }},
-    // A fixed map or copy: iopt_check_iova (alignment, overflow, reserved,
-    // an existing area: EEXIST) runs before iopt_insert_area checks the
-    // user address's page offset against the alignment (EINVAL); kernel
-    // mode checks the page offset first.
-    {"fixed-iova-checks-before-page-offset",
-     [](const Operation& op, const StepResult& r) {
-       const bool fixed = (std::holds_alternative<trace::MapOp>(op) && std::get<trace::MapOp>(op).iova) ||
-                          (std::holds_alternative<trace::CopyOp>(op) && std::get<trace::CopyOp>(op).to);
-       return fixed && is_error(r.answers[0], EINVAL) && is_error(r.answers[2], EEXIST);
-     }},
-    // iommufd maps and copies with IOMMU_IOAS_MAP_WRITEABLE alone (a
-    // write-only area); the engines refuse prot=w (EINVAL).
-    {"write-only-map",
-     [](const Operation& op, const StepResult& r) {
-       Prot prot = Prot::kReadWrite;
-       if (const auto* m = std::get_if<trace::MapOp>(&op)) prot = m->prot;
-       if (const auto* c = std::get_if<trace::CopyOp>(&op)) prot = c->prot;
-       return prot == Prot::kWrite && is_error(r.answers[0], EINVAL) && !is_error(r.answers[2], EINVAL);
      }},
     // The pages of an IOMMU_IOAS_MAP are writable only when it was mapped
     // WRITEABLE (iopt_alloc_user_pages): a copy asking for write of an area

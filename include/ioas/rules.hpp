@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cerrno>
+#include <initializer_list>
 #include <optional>
 
 #include "ioas/engine.hpp"
@@ -55,11 +56,56 @@ struct ModeRules {
   // IOMMU_WRITE, else EPERM).
   bool write_only_maps = false;
 
+  // A fixed IOVA's alignment (EINVAL) is checked before iova + length
+  // passing 2^64-1 (EOVERFLOW). Default: no, the overflow is an argument
+  // check, made before the memory source is looked at. Kernel:
+  // io_pagetable.c:iopt_check_iova tests the alignment, then
+  // check_add_overflow, after the user memory was taken (iopt_alloc_pages)
+  // and the length's alignment checked (iopt_alloc_area_pages).
+  bool fixed_iova_alignment_before_overflow = false;
+
+  // The user address's page offset is checked against the alignment
+  // (EINVAL) once the IOVA is settled: after a fixed IOVA's checks (its
+  // reserved ranges, EINVAL, and areas, EEXIST) or the automatic choice.
+  // Default: no, with the IOVA's and the length's alignment. Kernel:
+  // io_pagetable.c:iopt_insert_area (`area->page_offset & (iova_alignment
+  // - 1)` → -EINVAL) runs after iopt_check_iova or iopt_alloc_iova.
+  bool page_offset_after_iova = false;
+
+  // A copy takes the source's areas (ENOENT where they do not cover it)
+  // before it checks the destination, the overflow of a fixed destination
+  // included (then in the order of fixed_iova_alignment_before_overflow).
+  // Default: no, the destination's overflow is an argument check. Kernel:
+  // ioas.c:iommufd_ioas_copy calls iopt_get_pages on the source, then
+  // iopt_map_pages (iopt_check_iova) on the destination.
+  bool copy_source_before_destination = false;
+
+  // An IOVA or length of 2^64-1 (ULONG_MAX on 64-bit Linux) in map, copy
+  // (source, fixed destination, length) and unmap (but unmap all) is
+  // EOVERFLOW, before the prot or any other check of the arguments.
+  // Default: no, 2^64-1 is a value like any other. Kernel:
+  // ioas.c:iommufd_ioas_map and iommufd_ioas_copy (`>= ULONG_MAX` →
+  // -EOVERFLOW, before the flags' READABLE/WRITEABLE test),
+  // iommufd_ioas_unmap (the same, unless iova 0 and length U64_MAX).
+  bool ulong_max_overflows = false;
+
+  // The first pin's need for PAGE-aligned areas (EADDRINUSE) is checked
+  // before its range (length, overflow, areas, permission). Default: no,
+  // after them. Kernel: a pin is an access (device.c:iommufd_access_create,
+  // iommufd_access_attach → io_pagetable.c:iopt_add_access, which raises
+  // the alignment to PAGE: iopt_calculate_iova_alignment,
+  // iopt_check_iova_alignment → -EADDRINUSE), made before
+  // iommufd_access_pin_pages looks at the range.
+  bool pin_alignment_before_range = false;
+
   friend bool operator==(const ModeRules&, const ModeRules&) = default;
 };
 
 // The rules of a mode (one table; tests pin each field).
 ModeRules rules_for(IoasMode mode);
+
+// Whether the rules refuse any of `values` as 2^64-1 (ulong_max_overflows).
+bool refuses_ulong_max(const ModeRules& rules, std::initializer_list<u64> values);
 
 // What a leaf of format f holds for an area mapped with `area` (r, w or
 // rw): the permission the walker enforces, translate reports and check()

@@ -55,6 +55,11 @@ TEST(ModeRules, DefaultModeKeepsEveryBeyondRule) {
   EXPECT_EQ(r.unmap_stuck_pin_errno, EBUSY);
   EXPECT_TRUE(r.cut_splits_domain_areas);
   EXPECT_FALSE(r.write_only_maps);
+  EXPECT_FALSE(r.fixed_iova_alignment_before_overflow);
+  EXPECT_FALSE(r.page_offset_after_iova);
+  EXPECT_FALSE(r.copy_source_before_destination);
+  EXPECT_FALSE(r.ulong_max_overflows);
+  EXPECT_FALSE(r.pin_alignment_before_range);
 }
 
 TEST(ModeRules, KernelModeTakesTheKernelsRules) {
@@ -64,6 +69,11 @@ TEST(ModeRules, KernelModeTakesTheKernelsRules) {
   EXPECT_EQ(r.unmap_stuck_pin_errno, EDEADLOCK);
   EXPECT_FALSE(r.cut_splits_domain_areas);
   EXPECT_TRUE(r.write_only_maps);
+  EXPECT_TRUE(r.fixed_iova_alignment_before_overflow);
+  EXPECT_TRUE(r.page_offset_after_iova);
+  EXPECT_TRUE(r.copy_source_before_destination);
+  EXPECT_TRUE(r.ulong_max_overflows);
+  EXPECT_TRUE(r.pin_alignment_before_range);
 }
 
 // What each format's leaves make of a prot: x86-64 and arm-lpae have no
@@ -257,6 +267,102 @@ TEST_P(SpecRules, HugePagesOfAnUnknownIoasIsENOENT) {
   Basic(Kernel());
   EXPECT_FAILS(ENOENT, engine->set_huge_pages("nope", false));
   EXPECT_FAILS(ENOENT, engine->set_huge_pages("nope", true));
+}
+
+// ---- the order of a fixed IOVA's checks: io_pagetable.c:iopt_check_iova ----
+
+// IOVAs whose alignment and overflow disagree, with huge pages off (the
+// alignment is PAGE in both modes).
+constexpr u64 kMisalignedOverflow = 0xfffffffffffff800;
+constexpr u64 kAlignedOverflow = 0xfffffffffffff000;
+
+TEST_P(SpecRules, KernelModeChecksAFixedIovasAlignmentBeforeItsOverflow) {
+  Basic(Kernel(false));
+  EXPECT_FAILS(EINVAL, MapFixed("a", kMisalignedOverflow, 0x2000, "m", 0, Prot::kReadWrite));
+  EXPECT_FAILS(EOVERFLOW, MapFixed("a", kAlignedOverflow, 0x2000, "m", 0, Prot::kReadWrite));
+  // The overflow is no longer an argument check: the source's are first.
+  EXPECT_FAILS(EINVAL, MapFixed("a", kAlignedOverflow, 0x2000, "m", kMLen - 0x1000, Prot::kReadWrite));
+}
+
+TEST_P(SpecRules, DefaultModeChecksAFixedIovasOverflowWithTheArguments) {
+  IoasOptions o;
+  o.huge_pages = false;
+  Basic(o);
+  EXPECT_FAILS(EOVERFLOW, MapFixed("a", kMisalignedOverflow, 0x2000, "m", 0, Prot::kReadWrite));
+  EXPECT_FAILS(EOVERFLOW, MapFixed("a", kAlignedOverflow, 0x2000, "m", kMLen - 0x1000, Prot::kReadWrite));
+}
+
+// A mock domain makes the alignment 2 KiB: m+0x801 is a user address whose
+// page offset is not a multiple of it. "a" is in kernel mode, "d" in the
+// default mode; "b" (no domain) holds an area there to copy from.
+TEST_P(SpecRules, KernelModeChecksTheUserAddressesPageOffsetOnceTheIovaIsSettled) {
+  Basic(Kernel());
+  MUST(engine->create_ioas("d", {}));
+  MUST(engine->create_ioas("b", Kernel()));
+  MUST(engine->attach("a", MockAttach("m0", "mk")));
+  MUST(engine->attach("d", MockAttach("m1", "md")));
+  for (const char* ioas : {"a", "d"}) MUST(MapFixed(ioas, 0x1000000, 0x1000, "m", 0, Prot::kReadWrite));
+  MUST(MapFixed("b", 0x10000, 0x1000, "m", 0x801, Prot::kReadWrite));
+  EXPECT_FAILS(EEXIST, MapFixed("a", 0x1000000, 0x1000, "m", 0x801, Prot::kReadWrite));
+  EXPECT_FAILS(EEXIST, CopyFixed("a", "b", 0x10000, 0x1000, 0x1000000, Prot::kReadWrite));
+  EXPECT_FAILS(EINVAL, MapFixed("a", 0x2000000, 0x1000, "m", 0x801, Prot::kReadWrite));
+  EXPECT_FAILS(EINVAL, CopyFixed("a", "b", 0x10000, 0x1000, 0x2000000, Prot::kReadWrite));
+  // The default mode checks it with the IOVA's alignment.
+  EXPECT_FAILS(EINVAL, MapFixed("d", 0x1000000, 0x1000, "m", 0x801, Prot::kReadWrite));
+  EXPECT_FAILS(EINVAL, CopyFixed("d", "b", 0x10000, 0x1000, 0x1000000, Prot::kReadWrite));
+}
+
+// iommufd_ioas_copy: iopt_get_pages on the source, then the destination's
+// iopt_check_iova. "a" (kernel mode, alignment PAGE) and "d" (default mode)
+// are destinations; the source "b" holds [0x10000, 0x11fff].
+TEST_P(SpecRules, KernelModeCopyTakesTheSourceBeforeCheckingTheDestination) {
+  Basic(Kernel(false));
+  MUST(engine->create_ioas("b", Kernel()));
+  IoasOptions o;
+  o.huge_pages = false;
+  MUST(engine->create_ioas("d", o));
+  MUST(MapFixed("b", 0x10000, 0x2000, "m", 0, Prot::kReadWrite));
+  EXPECT_FAILS(ENOENT, CopyFixed("a", "b", 0x20000, 0x2000, kAlignedOverflow, Prot::kRead));
+  EXPECT_FAILS(EINVAL, CopyFixed("a", "b", 0x10000, 0x2000, kMisalignedOverflow, Prot::kRead));
+  EXPECT_FAILS(EOVERFLOW, CopyFixed("a", "b", 0x10000, 0x2000, kAlignedOverflow, Prot::kRead));
+  // The default mode checks the destination's overflow with the arguments.
+  EXPECT_FAILS(EOVERFLOW, CopyFixed("d", "b", 0x20000, 0x2000, kAlignedOverflow, Prot::kRead));
+  EXPECT_FAILS(EOVERFLOW, CopyFixed("d", "b", 0x10000, 0x2000, kMisalignedOverflow, Prot::kRead));
+}
+
+// ---- ioas.c: an iova or length of ULONG_MAX is EOVERFLOW first ----
+
+TEST_P(SpecRules, KernelModeRefusesAnIovaOrLengthOfULongMaxBeforeTheProt) {
+  Basic(Kernel());
+  MUST(engine->create_ioas("d", {}));
+  MUST(MapFixed("a", 0x10000, 0x1000, "m", 0, Prot::kReadWrite));
+  EXPECT_FAILS(EOVERFLOW, MapFixed("a", kMaxIova, 1, "m", 0, Prot::kNone));
+  EXPECT_FAILS(EOVERFLOW, MapFixed("a", 0x20000, kMaxIova, "m", 0, Prot::kNone));
+  EXPECT_FAILS(EOVERFLOW, MapAuto("a", kMaxIova, "m", 0, Prot::kNone));
+  EXPECT_FAILS(EOVERFLOW, engine->unmap("a", kMaxIova, 1));
+  EXPECT_FAILS(EOVERFLOW, engine->unmap("a", 0x10000, kMaxIova));
+  EXPECT_FAILS(EOVERFLOW, CopyFixed("a", "a", kMaxIova, 1, 0x20000, Prot::kNone));
+  EXPECT_FAILS(EOVERFLOW, CopyFixed("a", "a", 0x10000, 0x1000, kMaxIova, Prot::kRead));
+  EXPECT_EQ(Areas("a"), "0x10000-0x10fff rw m+0x0");
+  // Iova 0 with length 2^64-1 is unmap all.
+  EXPECT_EQ(MUST(engine->unmap("a", 0, kMaxIova)), 0x1000u);
+  // The default mode takes 2^64-1 as any other value.
+  EXPECT_FAILS(EINVAL, MapFixed("d", kMaxIova, 1, "m", 0, Prot::kNone));
+  EXPECT_FAILS(ENOENT, engine->unmap("d", kMaxIova, 1));
+}
+
+// ---- a pin is an access (iopt_add_access) before pages are pinned ----
+
+// An area of "a" (kernel mode) and of "d" (default mode) whose user address
+// is 0x800 into a page: the first pin needs every area PAGE aligned.
+TEST_P(SpecRules, KernelModeChecksTheFirstPinsAlignmentBeforeItsRange) {
+  Basic(Kernel());
+  MUST(engine->create_ioas("d", {}));
+  for (const char* ioas : {"a", "d"}) MUST(MapFixed(ioas, 0x10000, 0x1000, "m", 0x800, Prot::kRead));
+  EXPECT_FAILS(EADDRINUSE, Pin("a", 0x20000, 0x1000, false));
+  EXPECT_FAILS(EADDRINUSE, Pin("a", 0x10000, 0, true));
+  EXPECT_FAILS(ENOENT, Pin("d", 0x20000, 0x1000, false));
+  EXPECT_FAILS(EADDRINUSE, Pin("d", 0x10000, 0x1000, false));
 }
 
 // ---- write-only maps: ioas.c:conv_iommu_prot gives IOMMU_WRITE alone ----
