@@ -9,36 +9,13 @@
 // cannot be opened (no /dev/iommu: say so, run nothing).
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <iostream>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "ioas/kernel_engine.hpp"
 #include "kernel_campaign.hpp"
-
-namespace {
-
-void usage() {
-  std::puts(
-      "usage: ioas_kernel_campaign [--iommufd dev|userspace] [--seed N] [--cases N] [--ops N]\n"
-      "                            [--minutes M] [--max-size N] [--out DIR]\n"
-      "  Random traces from iommufd's operations, replayed on the model, the engine\n"
-      "  (both in kernel mode) and an iommufd: /dev/iommu (dev, the default) or ioas's\n"
-      "  own userspace iommufd on the impl engine (userspace). Answers and IOVA ranges\n"
-      "  are compared after every operation. Defaults: seed from the clock, cases\n"
-      "  1000000, ops and minutes unlimited (cases then bound the run), max-size 40\n"
-      "  operations drawn per trace, out '.'.\n"
-      "  Exit status: 0 all agreed, 1 a disagreement (its shrunk trace is written to\n"
-      "  DIR), 2 bad usage, 3 the iommufd cannot be opened.");
-}
-
-bool number(const char* s, std::uint64_t& out) {
-  char* end = nullptr;
-  out = std::strtoull(s, &end, 0);
-  return end && *end == '\0' && end != s;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace ioas;
@@ -48,41 +25,30 @@ int main(int argc, char** argv) {
   cfg.progress = true;
   std::string iommufd = "dev";
   std::uint64_t minutes = 0, max_size = 40;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      usage();
-      return 0;
-    }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "ioas_kernel_campaign: %s needs a value\n", a.c_str());
-      return 2;
-    }
-    const char* v = argv[++i];
-    bool good = true;
-    if (a == "--iommufd") {
-      iommufd = v;
-      good = iommufd == "dev" || iommufd == "userspace";
-    } else if (a == "--out") {
-      cfg.out_dir = v;
-    } else if (a == "--seed") {
-      good = number(v, cfg.seed);
-    } else if (a == "--cases") {
-      good = number(v, cfg.cases) && cfg.cases > 0;
-    } else if (a == "--ops") {
-      good = number(v, cfg.max_ops) && cfg.max_ops > 0;
-    } else if (a == "--minutes") {
-      good = number(v, minutes) && minutes > 0;
-    } else if (a == "--max-size") {
-      good = number(v, max_size) && max_size > 0 && max_size < 100000;
-    } else {
-      good = false;
-    }
-    if (!good) {
-      std::fprintf(stderr, "ioas_kernel_campaign: bad argument %s %s\n", a.c_str(), v);
-      usage();
-      return 2;
-    }
+
+  CLI::App app{
+      "Random traces from iommufd's operations, replayed on the model, the engine (both in\n"
+      "kernel mode) and an iommufd, answers and IOVA ranges compared after every operation.\n"
+      "Exit status: 0 all agreed, 1 a disagreement (its shrunk trace is written to --out),\n"
+      "2 bad usage, 3 the iommufd cannot be opened.",
+      "ioas_kernel_campaign"};
+  app.add_option("--iommufd", iommufd, "dev: /dev/iommu; userspace: ioas's own iommufd on the impl engine")
+      ->check(CLI::IsMember({"dev", "userspace"}))
+      ->capture_default_str();
+  app.add_option("--seed", cfg.seed, "the generator's seed (default: from the clock)");
+  app.add_option("--cases", cfg.cases, "traces to run at most")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--ops", cfg.max_ops, "operations to compare at most (default: unbounded)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--minutes", minutes, "wall time at most (default: unbounded)")->check(CLI::PositiveNumber);
+  app.add_option("--max-size", max_size, "operations drawn per trace")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{99999}))
+      ->capture_default_str();
+  app.add_option("--out", cfg.out_dir, "where a disagreement's shrunk trace is written")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
   }
   cfg.minutes = static_cast<double>(minutes);
   cfg.max_size = static_cast<int>(max_size);

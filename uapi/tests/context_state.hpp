@@ -5,8 +5,10 @@
 // describe). Two contexts in the same state give the same text.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
+#include "ioas/uapi/iommufd_test.h"
 #include "iommufd_testing.hpp"
 #include "spec_rules.hpp"
 
@@ -16,6 +18,15 @@ inline std::string context_state(int handle) {
   const Engine* e = engine_of(handle);
   if (!e) return "no context " + std::to_string(handle) + "\n";
   return table_of(handle) + ::ioas::testing::spec_text::describe(*e);
+}
+
+// An IOMMU_TEST_CMD of operation `op` on object `id`, its other fields zero.
+inline iommu_test_cmd test_cmd(std::uint32_t op, std::uint32_t id) {
+  iommu_test_cmd cmd{};
+  cmd.size = sizeof(cmd);
+  cmd.op = op;
+  cmd.id = id;
+  return cmd;
 }
 
 }  // namespace ioas::uapi::testing

@@ -49,6 +49,7 @@
 
 namespace ioas::uapi {
 namespace {
+using testing::test_cmd;
 
 constexpr std::uint64_t kPage = 4096;
 constexpr std::uint64_t kBufferSize = 2 * 1024 * 1024;  // the selftest's BUFFER_SIZE
@@ -143,13 +144,6 @@ class Attempt {
   bool destroy(std::uint32_t id) {
     iommu_destroy cmd{sizeof(cmd), id};
     return call(IOMMU_DESTROY, cmd, "IOMMU_DESTROY");
-  }
-  iommu_test_cmd test_cmd(std::uint32_t op, std::uint32_t id) {
-    iommu_test_cmd cmd{};
-    cmd.size = sizeof(cmd);
-    cmd.op = op;
-    cmd.id = id;
-    return cmd;
   }
   bool set_temp_memory_limit(std::uint32_t limit) {
     auto cmd = test_cmd(IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT, 0);

@@ -44,6 +44,7 @@
 
 namespace ioas::uapi {
 namespace {
+using testing::test_cmd;
 
 constexpr std::uint64_t kPage = 4096;
 constexpr std::uint64_t kBufferSize = 64 * kPage;
@@ -61,14 +62,6 @@ constexpr bool kUnusedSourceMayStay = true;
 std::uint64_t buffer_va() {
   static void* b = mmap(nullptr, kBufferSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   return reinterpret_cast<std::uint64_t>(b);
-}
-
-iommu_test_cmd test_cmd(std::uint32_t op, std::uint32_t id) {
-  iommu_test_cmd cmd{};
-  cmd.size = sizeof(cmd);
-  cmd.op = op;
-  cmd.id = id;
-  return cmd;
 }
 
 // Everything the context shows: context_state plus every leaf of every
