@@ -922,8 +922,10 @@ Rc Context::vfio_unmap_dma(u64 arg) {
       if (unmap.iova)
         if (Rc e = from(engine_->cut(name, unmap.iova - 1))) return e;
     }
+    // (The struct has a flexible array member: a lambda may not capture it.)
+    const u64 first = unmap.iova, size = unmap.size;
     const bool touches = [&] {
-      auto r = Range::from_len(unmap.iova, unmap.size);
+      auto r = Range::from_len(first, size);
       auto s = engine_->snapshot(name);
       if (!r || !s.ok()) return true;
       return std::any_of(s.value().areas.begin(), s.value().areas.end(),
