@@ -406,8 +406,11 @@ TEST_P(VfioInfo, ChecksArgszThenTheCompatIoas) {
   get_info(16, &rc);
   EXPECT_EQ(rc, -ENODEV);
   Buffer b(kPage);
-  auto* edge = reinterpret_cast<vfio_iommu_type1_info*>(b.ptr + kPage - 12);
-  edge->argsz = 16;
+  // A struct whose last 4 bytes fall on the unmapped page after the buffer
+  // (written byte-wise: the address is not aligned for the struct).
+  unsigned char* edge = b.ptr + kPage - 12;
+  const uint32_t argsz = 16;
+  std::memcpy(edge, &argsz, sizeof(argsz));
   EXPECT_EQ(call(VFIO_IOMMU_GET_INFO, edge), -EFAULT) << "its first 16 bytes are read first";
 }
 
