@@ -1,0 +1,173 @@
+// impl/attach.cpp: devices and domains: attach, detach.
+#include "engine_impl.hpp"
+
+namespace ioas::impl {
+
+Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
+  Ioas* s = find_ioas(ioas);
+  if (!s) return checked<Status>(err(ENOENT, "attach: no IOAS " + std::string(ioas)));
+  auto what = [&] { return std::string("attach " + args.dev + " to " + args.dom); };
+  if (args.dev.empty()) return checked<Status>(err(EINVAL, "attach: the device name is empty"));
+  if (args.dom.empty()) return checked<Status>(err(EINVAL, "attach: the domain name is empty"));
+  if (devices_.contains(args.dev)) return checked<Status>(err(EBUSY, what() + ": device already attached"));
+  Domain* dom = find_domain(args.dom);
+  if (dom) {
+    if (dom->ioas != s) return checked<Status>(err(EINVAL, what() + ": domain is in IOAS " + dom->ioas->name));
+    if ((args.fmt && *args.fmt != dom->fmt) || (args.aperture && *args.aperture != dom->aperture) ||
+        (args.pgsize_bitmap && *args.pgsize_bitmap != dom->pgsize_bitmap) || !args.pgsizes_not_pow2.empty())
+      return checked<Status>(err(EINVAL, what() + ": format, aperture or page sizes differ from the domain's"));
+  }
+  // The device's reserved regions.
+  RangeSet dev_resv(true);
+  for (const ResvRegion& rr : args.resv) {
+    // Malformed input is rejected even for a region that would be skipped.
+    if (rr.range.start > rr.range.last)
+      return checked<Status>(err(EINVAL, what() + ": reserved region " + to_string(rr.range) + " has start > last"));
+    if (rr.type == ResvType::kDirectRelaxable) continue;
+    if (touches_area(*s, rr.range))
+      return checked<Status>(err(EADDRINUSE, what() + ": reserved region " + to_string(rr.range) + " intersects an area"));
+    if (auto a = s->allowed.first_overlapping(rr.range))
+      return checked<Status>(err(EADDRINUSE, what() + ": reserved region " + to_string(rr.range) +
+                                                 " intersects allowed range " + to_string(*a)));
+    dev_resv.add(rr.range);
+  }
+  std::unique_ptr<Domain> fresh;
+  RangeSet dom_resv(true);
+  u64 new_alignment = s->iova_alignment;
+  if (!dom) {
+    fresh = std::make_unique<Domain>();
+    fresh->name = args.dom;
+    fresh->ioas = s;
+    fresh->fmt = args.fmt.value_or(Format::kX86_64);
+    const bool tce = fresh->fmt == Format::kTce;
+    fresh->aperture = args.aperture.value_or(default_aperture(fresh->fmt));
+    fresh->pgsize_bitmap = args.pgsize_bitmap.value_or(default_pgsizes(fresh->fmt));
+    const u64 pg = fresh->pgsize_bitmap;
+    if (!args.pgsizes_not_pow2.empty())
+      return checked<Status>(err(EINVAL, what() + ": page size " + hex(args.pgsizes_not_pow2.front()) +
+                                             " is not a power of two"));
+    if (!pgsizes_allowed(fresh->fmt, pg))
+      return checked<Status>(err(EINVAL, what() + ": page sizes " + hex(pg) + " not allowed by format " +
+                                             to_string(fresh->fmt) + " (" + pgsizes_rule(fresh->fmt) + ")"));
+    if (fresh->aperture.start > fresh->aperture.last)
+      return checked<Status>(err(EINVAL, what() + ": aperture " + to_string(fresh->aperture) + " has start > last"));
+    // tce is a flat table of whole IOMMU pages; mock's xarray indexes any
+    // 64-bit IOVA; the others translate 48 bits.
+    if (tce ? (!aligned(fresh->aperture.start, pg) || !aligned(fresh->aperture.last + 1, pg))
+            : fresh->fmt != Format::kMock && fresh->aperture.last > k48Bits)
+      return checked<Status>(err(EINVAL, what() + ": aperture " + to_string(fresh->aperture) +
+                                             " cannot be addressed by format " + to_string(fresh->fmt)));
+    const u64 minpg = lowest_bit(pg);
+    if (minpg > kPage)
+      return checked<Status>(err(EINVAL, what() + ": minimum page size " + hex(minpg) + " above PAGE"));
+    new_alignment = std::max(new_alignment, minpg);
+    if (!all_areas_aligned(*s, new_alignment))
+      return checked<Status>(err(EADDRINUSE, what() + ": existing areas are not aligned to " + hex(new_alignment)));
+    const Range ap = fresh->aperture;
+    if (ap.start > 0) dom_resv.add(Range{0, ap.start - 1});
+    if (ap.last < kMaxIova) dom_resv.add(Range{ap.last + 1, kMaxIova});
+    for (const Range& r : dom_resv.ranges()) {
+      if (touches_area(*s, r))
+        return checked<Status>(err(EADDRINUSE, what() + ": an area lies outside the aperture " + to_string(ap)));
+      if (auto a = s->allowed.first_overlapping(r))
+        return checked<Status>(err(EADDRINUSE, what() + ": allowed range " + to_string(*a) +
+                                                   " lies outside the aperture " + to_string(ap)));
+    }
+    if (!alloc_ok()) return checked<Status>(err(ENOMEM, what() + ": out of memory for the domain"));
+    // Fill the new page table with every area (work on the new table only;
+    // it is installed on success).
+    auto builtin = [&]() -> Result<std::unique_ptr<IoPageTable>> {
+      auto t = HwPageTable::create(fresh->fmt, fresh->aperture, fresh->pgsize_bitmap, *ptmem_);
+      if (!t.ok()) return t.error();
+      return std::unique_ptr<IoPageTable>(std::move(t).value());
+    };
+    auto table = opts_.tables ? opts_.tables(DomainConfig{fresh->name, s->name, args.dev, fresh->fmt,
+                                                          fresh->aperture, fresh->pgsize_bitmap},
+                                             builtin)
+                              : builtin();
+    if (!table.ok())
+      return checked<Status>(err(table.code(), what() + ": page table: " + table.error().message));
+    if (!table.value()) return checked<Status>(err(EINVAL, what() + ": the table factory made no table"));
+    fresh->pt = std::move(table).value();
+    const u64 pgsizes = effective_pgsizes(*s, *fresh);
+    for (const SpaceNode* n = s->space.first(); n; n = s->space.next(*n)) {
+      if (!n->is_area()) continue;
+      Status st = fresh->pt->map(n->range(), area_pa(*n), area_uaddr(*n), static_cast<Prot>(n->prot), pgsizes);
+      if (st.code() != EINVAL && !st.ok())  // ENOMEM, or a back end's own error: as it is
+        return checked<Status>(err(st.code(), what() + ": area " + to_string(n->range()) + ": " + st.error().message));
+      if (!st.ok())
+        return checked<Status>(err(EINVAL, what() + ": area " + to_string(n->range()) + " at pa " + hex(area_pa(*n)) +
+                                               " cannot be mapped by the domain (page sizes " + hex(pgsizes) +
+                                               ", physical addresses up to " + hex(max_output_address(fresh->fmt)) +
+                                               "): " + st.error().message));
+    }
+    fresh->pt->flush_iotlb();
+  }
+  // Everything the commit needs, allocated first: the reserved plan, the
+  // keys, room in the IOAS's domain list.
+  const Owner dev_owner{OwnerKind::kDevice, args.dev}, dom_owner{OwnerKind::kDomain, args.dom};
+  OwnerChange changes[2];
+  std::size_t nchanges = 0;
+  if (!dev_resv.empty()) changes[nchanges++] = OwnerChange{&dev_owner, &dev_resv};
+  if (fresh && !dom_resv.empty()) changes[nchanges++] = OwnerChange{&dom_owner, &dom_resv};
+  ReservedPlan plan = plan_reserved(*s, {changes, nchanges});
+  if (fresh) room_for_one(s->domains);
+  Owner dev_key = dev_owner, dom_key = dom_owner;
+  std::string dev_name = args.dev, dev_name2 = args.dev, dom_name = args.dom;
+  Domain* const target = dom ? dom : fresh.get();
+  // The inserts: each one either happens or throws having changed nothing;
+  // a throw takes back the ones before it (erases allocate nothing).
+  int done = 0;
+  try {
+    target->devices.insert(std::move(dev_name));
+    ++done;
+    devices_.emplace(std::move(dev_name2), DeviceRec{s, target});
+    ++done;
+    if (fresh) domains_.emplace(std::move(dom_name), std::move(fresh));
+    ++done;
+    if (!dev_resv.empty()) s->reserved.try_emplace(std::move(dev_key), std::move(dev_resv));
+    ++done;
+    if (target != dom && !dom_resv.empty()) s->reserved.try_emplace(std::move(dom_key), std::move(dom_resv));
+  } catch (const std::bad_alloc&) {
+    if (done >= 4) s->reserved.erase(dev_owner);
+    if (done >= 3 && target != dom) domains_.erase(domains_.find(args.dom));
+    if (done >= 2) devices_.erase(devices_.find(args.dev));
+    if (done >= 1 && target == dom) dom->devices.erase(args.dev);
+    throw;
+  }
+  // Commit: nothing below allocates.
+  if (target != dom) {
+    dom = target;
+    s->domains.insert(std::upper_bound(s->domains.begin(), s->domains.end(), dom,
+                                       [](const Domain* a, const Domain* b) { return a->name < b->name; }),
+                      dom);
+    s->iova_alignment = new_alignment;
+  }
+  apply_reserved(*s, plan);
+  return checked(ok_status());
+}
+
+Status ImplEngine::detach(std::string_view dev) {
+  auto it = devices_.find(key(dev));
+  if (it == devices_.end()) return checked<Status>(err(ENOENT, "detach: no attached device " + std::string(dev)));
+  Ioas* s = it->second.ioas;
+  Domain* d = it->second.dom;
+  // The keys and the new reserved union first; then nothing allocates.
+  const bool last = d->devices.size() == 1;
+  const Owner dev_owner{OwnerKind::kDevice, std::string(dev)}, dom_owner{OwnerKind::kDomain, d->name};
+  const OwnerChange changes[2] = {OwnerChange{&dev_owner, nullptr}, OwnerChange{&dom_owner, nullptr}};
+  ReservedPlan plan = plan_reserved(*s, {changes, last ? 2u : 1u});
+  s->reserved.erase(dev_owner);
+  d->devices.erase(dev_owner.name);
+  devices_.erase(it);
+  if (last) {
+    s->reserved.erase(dom_owner);
+    s->domains.erase(std::find(s->domains.begin(), s->domains.end(), d));
+    domains_.erase(domains_.find(d->name));
+    recompute_alignment(*s);
+  }
+  apply_reserved(*s, plan);
+  return checked(ok_status());
+}
+
+}  // namespace ioas::impl

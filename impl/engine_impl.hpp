@@ -1,0 +1,335 @@
+// impl/engine_impl.hpp: the production engine's state and its class, shared
+// by the files that implement it (one file a job, as the model's sections):
+//   engine.cpp       the engine's objects: clone, IOASes, memory sources
+//   areas.cpp        areas: map, unmap, cut, copy
+//   placement.cpp    where an area goes: automatic allocation
+//   reserved.cpp     reserved and allowed ranges
+//   attach.cpp       devices and domains: attach, detach
+//   pins.cpp         pins
+//   dirty.cpp        DMA and dirty tracking
+//   queries.cpp      translate, uva, leaves, snapshot
+//   invariants.cpp   check() (SPEC) and verify_all() (the trees)
+//   make_engine.cpp  the lock and the public factories
+//
+// Layout of one IOAS (the kernel's io_pagetable, with one change: areas and
+// the union of reserved ranges share one augmented tree so that the free
+// holes automatic allocation searches are the tree's gaps):
+//   space            SpaceTree (a B+tree) of areas + reserved-union pieces (32 B per interval)
+//   reserved         per owner: a coalesced RangeSet (what snapshot reports)
+//   reserved_union   the union over all owners, mirrored into `space`
+//   allowed          RangeSet exactly as the user gave it
+//   pins             by id; area_pins counts pins per pinned area (a side map,
+//                    so the area node carries no pin field)
+//   align_hist       areas counted by granularity (lowest set bit of
+//                    iova | len | uaddr%PAGE, capped at PAGE), so "are all
+//                    areas aligned to A" is O(1), not a scan
+// Memory sources are interned: an area stores a 32-bit source id.
+//
+// Ownership: the Engine owns IOASes, sources, domains and devices; a Domain
+// belongs to exactly one IOAS (listed in Ioas::domains) and owns its page
+// table. No operation leaves a half-done change: every check that can fail
+// runs before the first mutation, except domain page-table fills, which are
+// undone on failure. Heap exhaustion included: what an operation allocates
+// comes before its first change, or is undone without allocating (per
+// operation: "Heap exhaustion" in include/ioas/engine.hpp); the hash maps
+// are std::unordered_map, whose single inserts are all or nothing.
+#pragma once
+
+#include "ioas/impl.hpp"
+
+#include <absl/container/btree_map.h>
+#include <absl/container/btree_set.h>
+#include <absl/container/inlined_vector.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <span>
+#include <string>
+#include <unordered_map>
+
+#include "check.hpp"
+#include "ioas/boundary.hpp"
+#include "ioas/rules.hpp"
+#include "domain.hpp"
+#include "range_set.hpp"
+#include "space_tree.hpp"
+
+namespace ioas::impl {
+
+// The engine's hash maps are std::unordered_map: a single insert that throws
+// (heap exhausted) leaves the map as it was, and reserve() likewise, which
+// absl's flat maps do not promise (their growth can throw half-way).
+struct NameHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using NameMap = std::unordered_map<std::string, V, NameHash, std::equal_to<>>;
+template <typename K, typename V>
+using HashMap = std::unordered_map<K, V>;
+inline std::string_view key(std::string_view s) { return s; }
+
+// Room for one more push_back (doubling), so that the push itself cannot
+// throw: for a commit phase that must not allocate.
+template <typename V>
+void room_for_one(V& v) {
+  if (v.size() == v.capacity()) v.reserve(2 * v.size() + 1);
+}
+
+inline std::string hex(u64 v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+inline std::string span(u64 iova, u64 len) { return hex(iova) + "+" + hex(len); }
+
+inline Error err(int code, std::string msg) { return make_error(code, std::move(msg)); }
+
+inline u64 lowest_bit(u64 x) { return arith::lowest_bit(x); }
+inline bool aligned(u64 x, u64 a) { return arith::is_aligned(x, a); }
+
+inline Error ulong_max_error(const std::string& what) {
+  return err(EOVERFLOW, what + ": an iova or length of 2^64-1 (ULONG_MAX; refused in kernel mode)");
+}
+
+// The prot map and copy refuse in an IOAS of this mode (EINVAL): anything
+// but r and rw, and w too unless ModeRules::write_only_maps.
+inline std::optional<Error> refused_prot(IoasMode mode, Prot p, const std::string& what) {
+  const bool wo = rules_for(mode).write_only_maps;
+  if (prot_reads(p) || (wo && p == Prot::kWrite)) return std::nullopt;
+  return err(EINVAL, what + ": prot " + to_string(p) + (wo ? " (r, w or rw)" : " (r or rw only)"));
+}
+
+constexpr u64 k48Bits = (u64{1} << 48) - 1;
+constexpr unsigned kPageShift = 12;
+static_assert(kPage == (u64{1} << kPageShift));
+
+// Granularity bucket of an area: log2 of the largest alignment (<= PAGE)
+// its iova, length and uaddr%PAGE all have.
+inline unsigned granularity(u64 iova, u64 len, u64 uaddr) {
+  return static_cast<unsigned>(std::countr_zero(iova | len | (uaddr % kPage) | kPage));
+}
+
+struct Source {
+  MemorySource info;
+  u64 use_count = 0;
+  bool live = false;
+};
+
+struct Pin {
+  Range iova;
+  bool write = false;
+  bool release = true;
+  absl::InlinedVector<std::uint32_t, 2> sources;  // distinct, each counted once
+};
+
+struct Ioas;
+
+struct Domain {
+  std::string name;
+  Ioas* ioas = nullptr;
+  Format fmt = Format::kX86_64;
+  Range aperture;
+  u64 pgsize_bitmap = 0;
+  absl::btree_set<std::string> devices;
+  DirtyMode dirty = DirtyMode::kOff;
+  std::unique_ptr<IoPageTable> pt;
+};
+
+struct Ioas {
+  std::string name;
+  IoasOptions options;
+  u64 iova_alignment = 1;
+  SpaceTree space;
+  std::size_t area_count = 0;
+  absl::btree_map<Owner, RangeSet> reserved;
+  RangeSet reserved_union{true};
+  RangeSet allowed{false};
+  absl::btree_map<std::uint32_t, Pin> pins;
+  std::uint32_t next_pin_id = 1;
+  HashMap<u64, std::uint32_t> area_pins;
+  std::array<u64, kPageShift + 1> align_hist{};
+  std::vector<Domain*> domains;  // sorted by name
+};
+
+struct DeviceRec {
+  Ioas* ioas = nullptr;
+  Domain* dom = nullptr;
+};
+
+// An area as collected by a walk (a copy: tree nodes move on erase).
+struct AreaRef {
+  u64 start, last, offset;
+  std::uint32_t source;
+  std::uint8_t prot;
+};
+
+class ImplEngine final : public Engine {
+ public:
+  explicit ImplEngine(const ImplOptions& o) : opts_(o) {}
+  const char* kind() const override { return "impl"; }
+  std::unique_ptr<Engine> clone() const override;
+
+  Status create_ioas(std::string_view name, const IoasOptions& options) override;
+  Result<IoasOptions> ioas_options(std::string_view ioas) const override;
+  Status set_huge_pages(std::string_view ioas, bool on) override;
+  std::vector<std::string> ioas_names() const override;
+  Status add_memory(const MemorySource& source) override;
+  Status remove_memory(std::string_view name) override;
+  std::vector<MemoryInfo> memories() const override;
+  Result<u64> map(std::string_view ioas, const MapArgs& args) override;
+  Result<u64> unmap(std::string_view ioas, u64 iova, u64 len) override;
+  Status cut(std::string_view ioas, u64 iova) override;
+  Result<u64> copy(std::string_view ioas, const CopyArgs& args) override;
+  Status reserve(std::string_view ioas, Range range, std::string_view owner) override;
+  Status unreserve(std::string_view ioas, std::string_view owner) override;
+  Status allow(std::string_view ioas, std::span<const Range> ranges) override;
+  Result<IovaRanges> ranges(std::string_view ioas) const override;
+  Status attach(std::string_view ioas, const AttachArgs& args) override;
+  Status detach(std::string_view dev) override;
+  Result<std::uint32_t> pin(std::string_view ioas, const PinArgs& args) override;
+  Status unpin(std::string_view ioas, std::uint32_t id) override;
+  Result<std::optional<Translation>> translate(std::string_view dom, u64 iova) const override;
+  Result<DmaOutcome> dma(std::string_view dom, DmaDir dir, u64 iova, u64 len) override;
+  Status set_dirty_tracking(std::string_view dom, DirtyMode mode) override;
+  Result<std::vector<Range>> read_dirty(std::string_view dom, u64 iova, u64 len, u64 pgsize,
+                                        bool keep) override;
+  Result<u64> uva(std::string_view ioas, u64 iova) const override;
+  Result<std::vector<LeafInfo>> leaves(std::string_view dom, Range r) const override;
+  Result<IoasState> snapshot(std::string_view ioas) const override;
+  std::vector<Violation> check() const override;
+
+ private:
+  // Runs verify_all() after a mutating call when the option is set.
+  // Verification allocates; a heap exhausted there is not the operation's
+  // failure (it has happened), so it aborts rather than report ENOMEM.
+  template <typename R>
+  R checked(R r) {
+    if (opts_.verify_each_op) {
+      try {
+        verify_all();
+      } catch (const std::bad_alloc&) {
+        boundary_abort("verify", "heap exhausted while verifying");
+      }
+    }
+    return r;
+  }
+  void verify_all() const;
+
+ public:
+  // Fault injection (include/ioas/impl.hpp).
+  hw::HeapPageMemory& table_memory() { return *ptmem_; }
+  // An allocation site of the engine's own objects (see fail_nth_alloc).
+  bool alloc_ok() { return ptmem_->count_allocation(); }
+  u64 reachable_table_pages() const {
+    u64 n = 0;
+    for (const auto& [name, d] : domains_) n += d->pt->table_pages();
+    return n;
+  }
+
+ private:
+
+  Ioas* find_ioas(std::string_view name) const {
+    auto it = ioases_.find(key(name));
+    return it == ioases_.end() ? nullptr : it->second.get();
+  }
+  Source* find_source(std::string_view name, std::uint32_t* id = nullptr) {
+    auto it = source_ids_.find(key(name));
+    if (it == source_ids_.end()) return nullptr;
+    if (id) *id = it->second;
+    return &sources_[it->second];
+  }
+  Domain* find_domain(std::string_view name) const {
+    auto it = domains_.find(key(name));
+    return it == domains_.end() ? nullptr : it->second.get();
+  }
+
+  // Areas of `s` touching r, in order; reserved pieces are skipped.
+  template <typename F>
+  static void for_each_area(const Ioas& s, Range r, F&& f) {
+    for (const SpaceNode* n = s.space.first_from(r.start); n && n->start <= r.last; n = s.space.next(*n)) {
+      if (n->is_area()) f(*n);
+      if (n->last >= r.last) break;
+    }
+  }
+  static bool touches_area(const Ioas& s, Range r) {
+    bool any = false;
+    for (const SpaceNode* n = s.space.first_from(r.start); n && n->start <= r.last; n = s.space.next(*n)) {
+      if (n->is_area()) {
+        any = true;
+        break;
+      }
+      if (n->last >= r.last) break;
+    }
+    return any;
+  }
+  static bool all_areas_aligned(const Ioas& s, u64 a) {
+    for (unsigned b = 0; b < s.align_hist.size() && (u64{1} << b) < a; ++b)
+      if (s.align_hist[b]) return false;
+    return true;
+  }
+  // The sizes a domain's leaves are chosen from: huge-pages=off keeps sizes
+  // <= PAGE; split dirty tracking keeps only the smallest size.
+  static u64 effective_pgsizes(const Ioas& s, const Domain& d) {
+    if (d.dirty == DirtyMode::kOnSplit) return lowest_bit(d.pgsize_bitmap);
+    if (!s.options.huge_pages) return d.pgsize_bitmap & (kPage | (kPage - 1));
+    return d.pgsize_bitmap;
+  }
+  static void recompute_alignment(Ioas& s) {
+    u64 a = s.options.huge_pages ? 1 : kPage;
+    for (const Domain* d : s.domains) a = std::max(a, lowest_bit(d->pgsize_bitmap));
+    if (!s.pins.empty()) a = std::max(a, kPage);
+    s.iova_alignment = a;
+  }
+  // A change of the reserved owners: `owner`'s ranges become *ranges, or the
+  // owner goes (ranges == nullptr).
+  struct OwnerChange {
+    const Owner* owner;
+    const RangeSet* ranges;
+  };
+  // What the union of the owners' ranges becomes with `changes`, and the
+  // pieces `space` drops and gains; allocates all of it (and the tree's
+  // nodes for the new pieces) without changing anything visible.
+  struct ReservedPlan {
+    RangeSet u{true};
+    std::vector<Range> drop, add;
+  };
+  static ReservedPlan plan_reserved(Ioas& s, std::span<const OwnerChange> changes);
+  // Makes `space` and reserved_union follow a plan; allocates nothing.
+  static void apply_reserved(Ioas& s, ReservedPlan& plan);
+  // Makes `space` hold exactly the pieces of the union of all owners' ranges.
+  static void resync_reserved(Ioas& s) {
+    ReservedPlan plan = plan_reserved(s, {});
+    apply_reserved(s, plan);
+  }
+
+  // The automatic-allocation search of SPEC "map": allowed spans (adjacent
+  // ones joined) clipped to the window, lowest fitting hole first.
+  static std::optional<u64> alloc_iova(const Ioas& s, u64 len, u64 a, u64 off);
+
+  // Inserts an area (tree, histogram, use count) and maps it into every
+  // domain; on a domain failure everything is undone and the error returned.
+  Status add_area(Ioas& s, const AreaRef& a);
+  void remove_area(Ioas& s, const AreaRef& a);
+  void finish_remove_area(Ioas& s, const AreaRef& a);
+  void drop_pin(Ioas& s, absl::btree_map<std::uint32_t, Pin>::iterator it);
+  u64 area_pa(const SpaceNode& n) const { return sources_[n.source].info.pa + n.offset; }
+  u64 area_uaddr(const SpaceNode& n) const { return sources_[n.source].info.va + n.offset; }
+
+  ImplOptions opts_;
+  // The physical memory every domain's page-table pages come from (declared
+  // before the domains, so it outlives their tables).
+  std::unique_ptr<hw::HeapPageMemory> ptmem_ = std::make_unique<hw::HeapPageMemory>();
+  NameMap<std::unique_ptr<Ioas>> ioases_;
+  std::vector<Source> sources_;
+  std::vector<std::uint32_t> free_source_ids_;
+  NameMap<std::uint32_t> source_ids_;
+  NameMap<std::unique_ptr<Domain>> domains_;
+  NameMap<DeviceRec> devices_;
+};
+
+}  // namespace ioas::impl

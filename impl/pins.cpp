@@ -1,0 +1,92 @@
+// impl/pins.cpp: pins.
+#include "engine_impl.hpp"
+
+namespace ioas::impl {
+
+Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args) {
+  using R = Result<std::uint32_t>;
+  Ioas* s = find_ioas(ioas);
+  if (!s) return checked<R>(err(ENOENT, "pin: no IOAS " + std::string(ioas)));
+  auto what = [&] { return std::string("pin " + span(args.iova, args.len)); };
+  // The first pin raises the alignment to PAGE: before the range
+  // (pin_alignment_before_range) or after it.
+  const bool misaligned = s->pins.empty() && s->iova_alignment < kPage && !all_areas_aligned(*s, kPage);
+  const auto alignment_error = [&] {
+    return checked<R>(err(EADDRINUSE, what() + ": the first pin needs every area PAGE aligned"));
+  };
+  const bool alignment_first = rules_for(s->options.mode).pin_alignment_before_range;
+  if (misaligned && alignment_first) return alignment_error();
+  if (args.len == 0) return checked<R>(err(EINVAL, what() + ": length 0"));
+  if (arith::range_last(args.iova, args.len).overflow) return checked<R>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1"));
+  const Range r{args.iova, args.iova + args.len - 1};
+  absl::InlinedVector<AreaRef, 4> areas;
+  u64 next = r.start;
+  bool covered = true;
+  for (const SpaceNode* n = s->space.first_from(r.start); n && n->start <= r.last; n = s->space.next(*n)) {
+    if (!n->is_area() || n->start > next) {
+      covered = false;
+      break;
+    }
+    areas.push_back(AreaRef{n->start, n->last, n->offset, n->source, n->prot});
+    if (n->last >= r.last) break;
+    next = n->last + 1;
+  }
+  if (!covered || areas.empty() || areas.back().last < r.last)
+    return checked<R>(err(ENOENT, what() + ": not covered by contiguous areas"));
+  // The area's own prot decides (the kernel's check_area_prot): a write pin
+  // needs w, a read pin r.
+  for (const AreaRef& a : areas) {
+    const Prot ap = static_cast<Prot>(a.prot);
+    if (args.write && !prot_writes(ap))
+      return checked<R>(err(EPERM, what() + ": write pin on read-only area " + to_string(Range{a.start, a.last})));
+    if (!args.write && !prot_reads(ap))
+      return checked<R>(err(EPERM, what() + ": read pin on write-only area " + to_string(Range{a.start, a.last})));
+  }
+  if (misaligned) return alignment_error();
+  if (!alloc_ok()) return checked<R>(err(ENOMEM, what() + ": out of memory"));
+  Pin p{r, args.write, args.release, {}};
+  for (const AreaRef& a : areas)
+    if (std::find(p.sources.begin(), p.sources.end(), a.source) == p.sources.end()) p.sources.push_back(a.source);
+  const std::uint32_t id = s->next_pin_id;
+  // The inserts (each happens or throws having changed nothing); a throw
+  // takes back the ones before it.
+  auto pin_it = s->pins.emplace(id, std::move(p)).first;
+  std::size_t counted = 0;
+  try {
+    for (; counted < areas.size(); ++counted) ++s->area_pins[areas[counted].start];
+  } catch (const std::bad_alloc&) {
+    for (std::size_t i = 0; i < counted; ++i) {
+      auto c = s->area_pins.find(areas[i].start);
+      if (--c->second == 0) s->area_pins.erase(c);
+    }
+    s->pins.erase(pin_it);
+    throw;
+  }
+  for (std::uint32_t src : pin_it->second.sources) ++sources_[src].use_count;
+  ++s->next_pin_id;
+  s->iova_alignment = std::max(s->iova_alignment, kPage);
+  return checked<R>(id);
+}
+
+Status ImplEngine::unpin(std::string_view ioas, std::uint32_t id) {
+  Ioas* s = find_ioas(ioas);
+  if (!s) return checked<Status>(err(ENOENT, "unpin: no IOAS " + std::string(ioas)));
+  auto it = s->pins.find(id);
+  if (it == s->pins.end()) return checked<Status>(err(ENOENT, "unpin " + std::to_string(id) + ": no such pin"));
+  drop_pin(*s, it);
+  return checked(ok_status());
+}
+
+void ImplEngine::drop_pin(Ioas& s, absl::btree_map<std::uint32_t, Pin>::iterator it) {
+  const Pin& p = it->second;
+  for_each_area(s, p.iova, [&](const SpaceNode& n) {
+    auto c = s.area_pins.find(n.start);
+    IOAS_CHECK(c != s.area_pins.end() && c->second > 0, "unpin: area pin count missing");
+    if (--c->second == 0) s.area_pins.erase(c);
+  });
+  for (std::uint32_t src : p.sources) --sources_[src].use_count;
+  s.pins.erase(it);
+  if (s.pins.empty()) recompute_alignment(s);
+}
+
+}  // namespace ioas::impl
