@@ -56,38 +56,36 @@ void ImplEngine::finish_remove_area(Ioas& s, const AreaRef& a) {
 
 Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   Ioas* s = find_ioas(ioas);
-  if (!s) return checked<Result<u64>>(err(ENOENT, "map: no IOAS " + std::string(ioas)));
+  if (!s) return err(ENOENT, "map: no IOAS " + std::string(ioas));
   std::uint32_t sid;
   Source* src = find_source(args.source, &sid);
-  if (!src) return checked<Result<u64>>(err(ENOENT, "map: no memory source " + args.source));
+  if (!src) return err(ENOENT, "map: no memory source " + args.source);
   auto what = [&] { return std::string("map " + (args.iova ? span(*args.iova, args.len) : "auto+" + hex(args.len))); };
-  if (refuses_ulong_max(rules_for(s->options.mode), {args.iova.value_or(0), args.len}))
-    return checked<Result<u64>>(ulong_max_error(what()));
-  if (auto bad = refused_prot(s->options.mode, args.prot, what())) return checked<Result<u64>>(*bad);
-  if (args.len == 0) return checked<Result<u64>>(err(EINVAL, what() + ": length 0"));
+  if (refuses_ulong_max(rules_for(s->options.mode), {args.iova.value_or(0), args.len})) return ulong_max_error(what());
+  if (auto bad = refused_prot(s->options.mode, args.prot, what())) return *bad;
+  if (args.len == 0) return err(EINVAL, what() + ": length 0");
   // A fixed IOVA's overflow: with the arguments (SPEC), or after its
   // alignment (the kernel's iopt_check_iova).
   const bool overflows = args.iova && arith::range_last(*args.iova, args.len).overflow;
-  const auto overflow_error = [&] { return checked<Result<u64>>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1")); };
+  const auto overflow_error = [&] { return err(EOVERFLOW, what() + ": iova+len passes 2^64-1"); };
   if (overflows && !rules_for(s->options.mode).fixed_iova_alignment_before_overflow) return overflow_error();
   if (arith::range_last(args.offset, args.len).overflow)
-    return checked<Result<u64>>(err(EOVERFLOW, what() + ": source offset+len passes 2^64-1"));
+    return err(EOVERFLOW, what() + ": source offset+len passes 2^64-1");
   if (args.offset + args.len - 1 > src->info.len - 1)
-    return checked<Result<u64>>(err(EINVAL, what() + ": offset+len beyond source " + args.source + " (" +
-                                                hex(src->info.len) + " bytes)"));
+    return err(EINVAL, what() + ": offset+len beyond source " + args.source + " (" + hex(src->info.len) + " bytes)");
   if (prot_writes(args.prot) && !src->info.writable)
-    return checked<Result<u64>>(err(EPERM, what() + ": source " + args.source + " is read-only"));
+    return err(EPERM, what() + ": source " + args.source + " is read-only");
   const u64 uaddr = src->info.va + args.offset;
   const u64 A = s->iova_alignment;
   // The page offset with the other alignments (SPEC), or once the IOVA is
   // settled (the kernel's iopt_insert_area).
   const bool offset_later = rules_for(s->options.mode).page_offset_after_iova;
   const auto offset_error = [&] {
-    return checked<Result<u64>>(err(EINVAL, what() + ": uaddr " + hex(uaddr) +
-                                                " has a page offset not a multiple of iova_alignment " + hex(A)));
+    return err(EINVAL,
+               what() + ": uaddr " + hex(uaddr) + " has a page offset not a multiple of iova_alignment " + hex(A));
   };
   if ((args.iova && !aligned(*args.iova, A)) || !aligned(args.len, A))
-    return checked<Result<u64>>(err(EINVAL, what() + ": iova or length not a multiple of iova_alignment " + hex(A)));
+    return err(EINVAL, what() + ": iova or length not a multiple of iova_alignment " + hex(A));
   if (!offset_later && !aligned(uaddr % kPage, A)) return offset_error();
   if (overflows) return overflow_error();
   u64 iova;
@@ -95,35 +93,32 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
     iova = *args.iova;
     const Range r{iova, iova + args.len - 1};
     if (auto rr = s->reserved_union.first_overlapping(r))
-      return checked<Result<u64>>(err(EINVAL, what() + ": overlaps reserved range " + to_string(*rr)));
-    if (touches_area(*s, r)) return checked<Result<u64>>(err(EEXIST, what() + ": overlaps a mapped area"));
+      return err(EINVAL, what() + ": overlaps reserved range " + to_string(*rr));
+    if (touches_area(*s, r)) return err(EEXIST, what() + ": overlaps a mapped area");
   } else {
-    if (args.len >= (u64{1} << 63)) return checked<Result<u64>>(err(EOVERFLOW, what() + ": length >= 2^63"));
+    if (args.len >= (u64{1} << 63)) return err(EOVERFLOW, what() + ": length >= 2^63");
     const u64 a = arith::auto_alignment(args.len, uaddr, kMaxAutoAlignment);
-    if (a < A)
-      return checked<Result<u64>>(
-          err(EINVAL, what() + ": wanted alignment " + hex(a) + " is below iova_alignment " + hex(A)));
+    if (a < A) return err(EINVAL, what() + ": wanted alignment " + hex(a) + " is below iova_alignment " + hex(A));
     auto found = alloc_iova(*s, args.len, a, uaddr % kPage);
-    if (!found) return checked<Result<u64>>(err(ENOSPC, what() + ": no free hole fits"));
+    if (!found) return err(ENOSPC, what() + ": no free hole fits");
     iova = *found;
   }
   if (offset_later && !aligned(uaddr % kPage, A)) return offset_error();
   Status st = add_area(*s, AreaRef{iova, iova + args.len - 1, args.offset, sid, static_cast<std::uint8_t>(args.prot)});
-  if (!st.ok()) return checked<Result<u64>>(st.error());
-  return checked<Result<u64>>(iova);
+  if (!st.ok()) return st.error();
+  return iova;
 }
 
 Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
   Ioas* s = find_ioas(ioas);
-  if (!s) return checked<Result<u64>>(err(ENOENT, "unmap: no IOAS " + std::string(ioas)));
+  if (!s) return err(ENOENT, "unmap: no IOAS " + std::string(ioas));
   const bool all = iova == 0 && len == kMaxIova;
   auto what = [&] { return std::string(all ? std::string("unmap all") : "unmap " + span(iova, len)); };
   Range r = Range::all();
   if (!all) {
-    if (refuses_ulong_max(rules_for(s->options.mode), {iova, len})) return checked<Result<u64>>(ulong_max_error(what()));
-    if (len == 0) return checked<Result<u64>>(err(EINVAL, what() + ": length 0"));
-    if (arith::range_last(iova, len).overflow)
-      return checked<Result<u64>>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1"));
+    if (refuses_ulong_max(rules_for(s->options.mode), {iova, len})) return ulong_max_error(what());
+    if (len == 0) return err(EINVAL, what() + ": length 0");
+    if (arith::range_last(iova, len).overflow) return err(EOVERFLOW, what() + ": iova+len passes 2^64-1");
     r = Range{iova, iova + len - 1};
   }
   // The common case in one tree descent: the range is exactly one unpinned
@@ -133,7 +128,7 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
     if (s->space.erase_area(r.start, r.last, &gone)) {
       finish_remove_area(*s, AreaRef{gone.start, gone.last, gone.offset, gone.source, gone.prot});
       for (Domain* d : s->domains) d->pt->flush_iotlb();
-      return checked<Result<u64>>(gone.last - gone.start + 1);
+      return gone.last - gone.start + 1;
     }
   }
   // The areas wholly inside, in IOVA order, up to the first one that is not.
@@ -153,7 +148,7 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
   std::optional<Error> stop;
   if (bad) {
     stop = err(ENOENT, what() + ": area " + to_string(*bad) + " is not wholly inside");
-    if (rules.unmap_all_or_nothing) return checked<Result<u64>>(*stop);
+    if (rules.unmap_all_or_nothing) return *stop;
   }
   // Pinned areas: every pin touching them is told to release. A pin that
   // will not stops the unmap at its area: SPEC fails it all with every pin
@@ -167,7 +162,7 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
         if (p.release || !p.iova.overlaps(v)) continue;
         stop = err(rules.unmap_stuck_pin_errno,
                    what() + ": pin " + std::to_string(id) + " on " + to_string(p.iova) + " does not release");
-        if (rules.unmap_all_or_nothing) return checked<Result<u64>>(*stop);
+        if (rules.unmap_all_or_nothing) return *stop;
         notified = v;
         victims.resize(i);
         break;
@@ -181,33 +176,32 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
     }
     for (std::uint32_t id : told) drop_pin(*s, s->pins.find(id));
   }
-  if (stop && victims.empty()) return checked<Result<u64>>(std::move(*stop));
-  if (victims.empty() && !all) return checked<Result<u64>>(err(ENOENT, what() + ": nothing mapped there"));
+  if (stop && victims.empty()) return std::move(*stop);
+  if (victims.empty() && !all) return err(ENOENT, what() + ": nothing mapped there");
   u64 total = 0;
   for (const AreaRef& v : victims) {
     remove_area(*s, v);
     total += v.last - v.start + 1;
   }
   for (Domain* d : s->domains) d->pt->flush_iotlb();
-  if (stop) return checked<Result<u64>>(std::move(*stop));  // a move: nothing allocates after the removals
-  return checked<Result<u64>>(total);
+  if (stop) return std::move(*stop);  // a move: nothing allocates after the removals
+  return total;
 }
 
 Status ImplEngine::cut(std::string_view ioas, u64 iova) {
   Ioas* s = find_ioas(ioas);
-  if (!s) return checked<Status>(err(ENOENT, "cut: no IOAS " + std::string(ioas)));
+  if (!s) return err(ENOENT, "cut: no IOAS " + std::string(ioas));
   const SpaceNode* n = s->space.find(iova);
-  if (!n || !n->is_area() || iova == n->start || iova == n->last) return checked(ok_status());
+  if (!n || !n->is_area() || iova == n->start || iova == n->last) return ok_status();
   const AreaRef a{n->start, n->last, n->offset, n->source, n->prot};
   auto what = [&] { return std::string("cut " + hex(iova) + " in area " + to_string(Range{a.start, a.last})); };
-  if (s->area_pins.contains(a.start)) return checked<Status>(err(EINVAL, what() + ": area is pinned"));
+  if (s->area_pins.contains(a.start)) return err(EINVAL, what() + ": area is pinned");
   if (!aligned(iova + 1, s->iova_alignment))
-    return checked<Status>(
-        err(EINVAL, what() + ": new boundary " + hex(iova + 1) + " not aligned to " + hex(s->iova_alignment)));
+    return err(EINVAL, what() + ": new boundary " + hex(iova + 1) + " not aligned to " + hex(s->iova_alignment));
   if (!rules_for(s->options.mode).cut_splits_domain_areas && s->options.huge_pages && !s->domains.empty())
-    return checked<Status>(err(EINVAL, what() + ": held by domain " + s->domains.front()->name +
-                                           ", which may map it with large pages (kernel mode does not split them)"));
-  if (!alloc_ok()) return checked<Status>(err(ENOMEM, what() + ": out of memory for the new area's node"));
+    return err(EINVAL, what() + ": held by domain " + s->domains.front()->name +
+                           ", which may map it with large pages (kernel mode does not split them)");
+  if (!alloc_ok()) return err(ENOMEM, what() + ": out of memory for the new area's node");
   s->space.reserve_inserts(1);  // the right part's node, before any change
   // The page tables first: a split may need pages (ENOMEM undoes the
   // domains already split, and nothing else has changed yet).
@@ -223,7 +217,7 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
         s->domains[i]->pt->unsplit(iova);
         s->domains[i]->pt->flush_iotlb();
       }
-      return checked<Status>(err(st.code(), what() + ": domain " + s->domains[done]->name + ": " + st.error().message));
+      return err(st.code(), what() + ": domain " + s->domains[done]->name + ": " + st.error().message);
     }
   }
   for (Domain* d : s->domains) d->pt->flush_iotlb();
@@ -236,29 +230,27 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
   ++s->align_hist[granularity(a.start, iova - a.start + 1, va + a.offset)];
   ++s->align_hist[granularity(right.start, right.last - right.start + 1, va + right.offset)];
   ++sources_[a.source].use_count;
-  return checked(ok_status());
+  return ok_status();
 }
 
 Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   Ioas* dst = find_ioas(ioas);
-  if (!dst) return checked<Result<u64>>(err(ENOENT, "copy: no IOAS " + std::string(ioas)));
+  if (!dst) return err(ENOENT, "copy: no IOAS " + std::string(ioas));
   Ioas* from = find_ioas(args.from);
-  if (!from) return checked<Result<u64>>(err(ENOENT, "copy: no source IOAS " + args.from));
+  if (!from) return err(ENOENT, "copy: no source IOAS " + args.from);
   auto what = [&] { return std::string("copy " + args.from + ":" + span(args.src_iova, args.len)); };
   if (refuses_ulong_max(rules_for(dst->options.mode), {args.src_iova, args.dst_iova.value_or(0), args.len}))
-    return checked<Result<u64>>(ulong_max_error(what()));
-  if (auto bad = refused_prot(dst->options.mode, args.prot, what())) return checked<Result<u64>>(*bad);
-  if (args.len == 0) return checked<Result<u64>>(err(EINVAL, what() + ": length 0"));
+    return ulong_max_error(what());
+  if (auto bad = refused_prot(dst->options.mode, args.prot, what())) return *bad;
+  if (args.len == 0) return err(EINVAL, what() + ": length 0");
   if (arith::range_last(args.src_iova, args.len).overflow)
-    return checked<Result<u64>>(err(EOVERFLOW, what() + ": source range passes 2^64-1"));
+    return err(EOVERFLOW, what() + ": source range passes 2^64-1");
   // A fixed destination's overflow: with the arguments (SPEC), or once the
   // source is taken, before or after the destination's alignment (the
   // kernel's iommufd_ioas_copy, then iopt_check_iova).
   const ModeRules rules = rules_for(dst->options.mode);
   const bool dst_overflows = args.dst_iova && arith::range_last(*args.dst_iova, args.len).overflow;
-  const auto dst_overflow_error = [&] {
-    return checked<Result<u64>>(err(EOVERFLOW, what() + ": destination range passes 2^64-1"));
-  };
+  const auto dst_overflow_error = [&] { return err(EOVERFLOW, what() + ": destination range passes 2^64-1"); };
   if (dst_overflows && !rules.copy_source_before_destination) return dst_overflow_error();
   const Range src_r{args.src_iova, args.src_iova + args.len - 1};
   // The source must be covered by contiguous areas; one piece per area.
@@ -277,20 +269,19 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
     next = pl + 1;
   }
   if (!covered || pieces.empty() || pieces.back().last != src_r.last)
-    return checked<Result<u64>>(err(ENOENT, what() + ": source range is not covered by contiguous areas"));
+    return err(ENOENT, what() + ": source range is not covered by contiguous areas");
   const u64 A = dst->iova_alignment;
   for (const AreaRef& p : pieces) {
     const Source& src = sources_[p.source];
     if (prot_writes(args.prot) && !src.info.writable)
-      return checked<Result<u64>>(err(EPERM, what() + ": source " + src.info.name + " is read-only"));
+      return err(EPERM, what() + ": source " + src.info.name + " is read-only");
   }
   const u64 first_uaddr = sources_[pieces.front().source].info.va + pieces.front().offset;
   if (dst_overflows && !rules.fixed_iova_alignment_before_overflow) return dst_overflow_error();
   for (const AreaRef& p : pieces) {
     const u64 dst_start = args.dst_iova.value_or(0) + (p.start - src_r.start);
     if ((args.dst_iova && !aligned(dst_start, A)) || !aligned(p.last - p.start + 1, A))
-      return checked<Result<u64>>(
-          err(EINVAL, what() + ": a piece's iova or length is not a multiple of iova_alignment " + hex(A)));
+      return err(EINVAL, what() + ": a piece's iova or length is not a multiple of iova_alignment " + hex(A));
   }
   if (dst_overflows) return dst_overflow_error();
   // The pieces' page offsets with the other alignments (SPEC), or once the
@@ -299,8 +290,7 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   const auto offset_error = [&]() -> std::optional<Result<u64>> {
     for (const AreaRef& p : pieces)
       if (!aligned((sources_[p.source].info.va + p.offset) % kPage, A))
-        return checked<Result<u64>>(
-            err(EINVAL, what() + ": a piece's uaddr%PAGE is not a multiple of iova_alignment " + hex(A)));
+        return err(EINVAL, what() + ": a piece's uaddr%PAGE is not a multiple of iova_alignment " + hex(A));
     return std::nullopt;
   };
   if (!offset_later)
@@ -310,16 +300,14 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
     iova = *args.dst_iova;
     const Range r{iova, iova + args.len - 1};
     if (auto rr = dst->reserved_union.first_overlapping(r))
-      return checked<Result<u64>>(err(EINVAL, what() + ": destination overlaps reserved range " + to_string(*rr)));
-    if (touches_area(*dst, r)) return checked<Result<u64>>(err(EEXIST, what() + ": destination overlaps an area"));
+      return err(EINVAL, what() + ": destination overlaps reserved range " + to_string(*rr));
+    if (touches_area(*dst, r)) return err(EEXIST, what() + ": destination overlaps an area");
   } else {
-    if (args.len >= (u64{1} << 63)) return checked<Result<u64>>(err(EOVERFLOW, what() + ": length >= 2^63"));
+    if (args.len >= (u64{1} << 63)) return err(EOVERFLOW, what() + ": length >= 2^63");
     const u64 a = arith::auto_alignment(args.len, first_uaddr, kMaxAutoAlignment);
-    if (a < A)
-      return checked<Result<u64>>(
-          err(EINVAL, what() + ": wanted alignment " + hex(a) + " is below iova_alignment " + hex(A)));
+    if (a < A) return err(EINVAL, what() + ": wanted alignment " + hex(a) + " is below iova_alignment " + hex(A));
     auto found = alloc_iova(*dst, args.len, a, first_uaddr % kPage);
-    if (!found) return checked<Result<u64>>(err(ENOSPC, what() + ": no free hole fits"));
+    if (!found) return err(ENOSPC, what() + ": no free hole fits");
     iova = *found;
   }
   if (offset_later)
@@ -334,12 +322,12 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
     if (!st.ok()) {
       for (const AreaRef& b : added) remove_area(*dst, b);
       for (Domain* d : dst->domains) d->pt->flush_iotlb();
-      return checked<Result<u64>>(st.error());
+      return st.error();
     }
     added.push_back(a);
   }
   dst->space.trim_spares();
-  return checked<Result<u64>>(iova);
+  return iova;
 }
 
 }  // namespace ioas::impl

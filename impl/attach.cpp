@@ -5,30 +5,30 @@ namespace ioas::impl {
 
 Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
   Ioas* s = find_ioas(ioas);
-  if (!s) return checked<Status>(err(ENOENT, "attach: no IOAS " + std::string(ioas)));
+  if (!s) return err(ENOENT, "attach: no IOAS " + std::string(ioas));
   auto what = [&] { return std::string("attach " + args.dev + " to " + args.dom); };
-  if (args.dev.empty()) return checked<Status>(err(EINVAL, "attach: the device name is empty"));
-  if (args.dom.empty()) return checked<Status>(err(EINVAL, "attach: the domain name is empty"));
-  if (devices_.contains(args.dev)) return checked<Status>(err(EBUSY, what() + ": device already attached"));
+  if (args.dev.empty()) return err(EINVAL, "attach: the device name is empty");
+  if (args.dom.empty()) return err(EINVAL, "attach: the domain name is empty");
+  if (devices_.contains(args.dev)) return err(EBUSY, what() + ": device already attached");
   Domain* dom = find_domain(args.dom);
   if (dom) {
-    if (dom->ioas != s) return checked<Status>(err(EINVAL, what() + ": domain is in IOAS " + dom->ioas->name));
+    if (dom->ioas != s) return err(EINVAL, what() + ": domain is in IOAS " + dom->ioas->name);
     if ((args.fmt && *args.fmt != dom->fmt) || (args.aperture && *args.aperture != dom->aperture) ||
         (args.pgsize_bitmap && *args.pgsize_bitmap != dom->pgsize_bitmap) || !args.pgsizes_not_pow2.empty())
-      return checked<Status>(err(EINVAL, what() + ": format, aperture or page sizes differ from the domain's"));
+      return err(EINVAL, what() + ": format, aperture or page sizes differ from the domain's");
   }
   // The device's reserved regions.
   RangeSet dev_resv(true);
   for (const ResvRegion& rr : args.resv) {
     // Malformed input is rejected even for a region that would be skipped.
     if (rr.range.start > rr.range.last)
-      return checked<Status>(err(EINVAL, what() + ": reserved region " + to_string(rr.range) + " has start > last"));
+      return err(EINVAL, what() + ": reserved region " + to_string(rr.range) + " has start > last");
     if (rr.type == ResvType::kDirectRelaxable) continue;
     if (touches_area(*s, rr.range))
-      return checked<Status>(err(EADDRINUSE, what() + ": reserved region " + to_string(rr.range) + " intersects an area"));
+      return err(EADDRINUSE, what() + ": reserved region " + to_string(rr.range) + " intersects an area");
     if (auto a = s->allowed.first_overlapping(rr.range))
-      return checked<Status>(err(EADDRINUSE, what() + ": reserved region " + to_string(rr.range) +
-                                                 " intersects allowed range " + to_string(*a)));
+      return err(EADDRINUSE,
+                 what() + ": reserved region " + to_string(rr.range) + " intersects allowed range " + to_string(*a));
     dev_resv.add(rr.range);
   }
   std::unique_ptr<Domain> fresh;
@@ -44,36 +44,33 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
     fresh->pgsize_bitmap = args.pgsize_bitmap.value_or(default_pgsizes(fresh->fmt));
     const u64 pg = fresh->pgsize_bitmap;
     if (!args.pgsizes_not_pow2.empty())
-      return checked<Status>(err(EINVAL, what() + ": page size " + hex(args.pgsizes_not_pow2.front()) +
-                                             " is not a power of two"));
+      return err(EINVAL, what() + ": page size " + hex(args.pgsizes_not_pow2.front()) + " is not a power of two");
     if (!pgsizes_allowed(fresh->fmt, pg))
-      return checked<Status>(err(EINVAL, what() + ": page sizes " + hex(pg) + " not allowed by format " +
-                                             to_string(fresh->fmt) + " (" + pgsizes_rule(fresh->fmt) + ")"));
+      return err(EINVAL, what() + ": page sizes " + hex(pg) + " not allowed by format " + to_string(fresh->fmt) + " (" +
+                             pgsizes_rule(fresh->fmt) + ")");
     if (fresh->aperture.start > fresh->aperture.last)
-      return checked<Status>(err(EINVAL, what() + ": aperture " + to_string(fresh->aperture) + " has start > last"));
+      return err(EINVAL, what() + ": aperture " + to_string(fresh->aperture) + " has start > last");
     // tce is a flat table of whole IOMMU pages; mock's xarray indexes any
     // 64-bit IOVA; the others translate 48 bits.
     if (tce ? (!aligned(fresh->aperture.start, pg) || !aligned(fresh->aperture.last + 1, pg))
             : fresh->fmt != Format::kMock && fresh->aperture.last > k48Bits)
-      return checked<Status>(err(EINVAL, what() + ": aperture " + to_string(fresh->aperture) +
-                                             " cannot be addressed by format " + to_string(fresh->fmt)));
+      return err(EINVAL, what() + ": aperture " + to_string(fresh->aperture) + " cannot be addressed by format " +
+                             to_string(fresh->fmt));
     const u64 minpg = lowest_bit(pg);
-    if (minpg > kPage)
-      return checked<Status>(err(EINVAL, what() + ": minimum page size " + hex(minpg) + " above PAGE"));
+    if (minpg > kPage) return err(EINVAL, what() + ": minimum page size " + hex(minpg) + " above PAGE");
     new_alignment = std::max(new_alignment, minpg);
     if (!all_areas_aligned(*s, new_alignment))
-      return checked<Status>(err(EADDRINUSE, what() + ": existing areas are not aligned to " + hex(new_alignment)));
+      return err(EADDRINUSE, what() + ": existing areas are not aligned to " + hex(new_alignment));
     const Range ap = fresh->aperture;
     if (ap.start > 0) dom_resv.add(Range{0, ap.start - 1});
     if (ap.last < kMaxIova) dom_resv.add(Range{ap.last + 1, kMaxIova});
     for (const Range& r : dom_resv.ranges()) {
-      if (touches_area(*s, r))
-        return checked<Status>(err(EADDRINUSE, what() + ": an area lies outside the aperture " + to_string(ap)));
+      if (touches_area(*s, r)) return err(EADDRINUSE, what() + ": an area lies outside the aperture " + to_string(ap));
       if (auto a = s->allowed.first_overlapping(r))
-        return checked<Status>(err(EADDRINUSE, what() + ": allowed range " + to_string(*a) +
-                                                   " lies outside the aperture " + to_string(ap)));
+        return err(EADDRINUSE,
+                   what() + ": allowed range " + to_string(*a) + " lies outside the aperture " + to_string(ap));
     }
-    if (!alloc_ok()) return checked<Status>(err(ENOMEM, what() + ": out of memory for the domain"));
+    if (!alloc_ok()) return err(ENOMEM, what() + ": out of memory for the domain");
     // Fill the new page table with every area (work on the new table only;
     // it is installed on success).
     auto builtin = [&]() -> Result<std::unique_ptr<IoPageTable>> {
@@ -85,21 +82,20 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
                                                           fresh->aperture, fresh->pgsize_bitmap},
                                              builtin)
                               : builtin();
-    if (!table.ok())
-      return checked<Status>(err(table.code(), what() + ": page table: " + table.error().message));
-    if (!table.value()) return checked<Status>(err(EINVAL, what() + ": the table factory made no table"));
+    if (!table.ok()) return err(table.code(), what() + ": page table: " + table.error().message);
+    if (!table.value()) return err(EINVAL, what() + ": the table factory made no table");
     fresh->pt = std::move(table).value();
     const u64 pgsizes = effective_pgsizes(*s, *fresh);
     for (const SpaceNode* n = s->space.first(); n; n = s->space.next(*n)) {
       if (!n->is_area()) continue;
       Status st = fresh->pt->map(n->range(), area_pa(*n), area_uaddr(*n), static_cast<Prot>(n->prot), pgsizes);
       if (st.code() != EINVAL && !st.ok())  // ENOMEM, or a back end's own error: as it is
-        return checked<Status>(err(st.code(), what() + ": area " + to_string(n->range()) + ": " + st.error().message));
+        return err(st.code(), what() + ": area " + to_string(n->range()) + ": " + st.error().message);
       if (!st.ok())
-        return checked<Status>(err(EINVAL, what() + ": area " + to_string(n->range()) + " at pa " + hex(area_pa(*n)) +
-                                               " cannot be mapped by the domain (page sizes " + hex(pgsizes) +
-                                               ", physical addresses up to " + hex(max_output_address(fresh->fmt)) +
-                                               "): " + st.error().message));
+        return err(EINVAL, what() + ": area " + to_string(n->range()) + " at pa " + hex(area_pa(*n)) +
+                               " cannot be mapped by the domain (page sizes " + hex(pgsizes) +
+                               ", physical addresses up to " + hex(max_output_address(fresh->fmt)) +
+                               "): " + st.error().message);
     }
     fresh->pt->flush_iotlb();
   }
@@ -144,12 +140,12 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
     s->iova_alignment = new_alignment;
   }
   apply_reserved(*s, plan);
-  return checked(ok_status());
+  return ok_status();
 }
 
 Status ImplEngine::detach(std::string_view dev) {
   auto it = devices_.find(key(dev));
-  if (it == devices_.end()) return checked<Status>(err(ENOENT, "detach: no attached device " + std::string(dev)));
+  if (it == devices_.end()) return err(ENOENT, "detach: no attached device " + std::string(dev));
   Ioas* s = it->second.ioas;
   Domain* d = it->second.dom;
   // The keys and the new reserved union first; then nothing allocates.
@@ -167,7 +163,7 @@ Status ImplEngine::detach(std::string_view dev) {
     recompute_alignment(*s);
   }
   apply_reserved(*s, plan);
-  return checked(ok_status());
+  return ok_status();
 }
 
 }  // namespace ioas::impl

@@ -5,18 +5,18 @@ namespace ioas::impl {
 
 Result<DmaOutcome> ImplEngine::dma(std::string_view dom, DmaDir dir, u64 iova, u64 len) {
   Domain* d = find_domain(dom);
-  if (!d) return checked<Result<DmaOutcome>>(err(ENOENT, "dma: no domain " + std::string(dom)));
-  if (len == 0) return checked<Result<DmaOutcome>>(err(EINVAL, "dma " + span(iova, len) + ": length 0"));
+  if (!d) return err(ENOENT, "dma: no domain " + std::string(dom));
+  if (len == 0) return err(EINVAL, "dma " + span(iova, len) + ": length 0");
   if (arith::range_last(iova, len).overflow)
-    return checked<Result<DmaOutcome>>(err(EOVERFLOW, "dma " + span(iova, len) + ": iova+len passes 2^64-1"));
+    return err(EOVERFLOW, "dma " + span(iova, len) + ": iova+len passes 2^64-1");
   DmaOutcome out = d->pt->dma(dir, Range{iova, iova + len - 1});
   d->pt->flush_iotlb();
-  return checked<Result<DmaOutcome>>(out);
+  return out;
 }
 
 Status ImplEngine::set_dirty_tracking(std::string_view dom, DirtyMode mode) {
   Domain* d = find_domain(dom);
-  if (!d) return checked<Status>(err(ENOENT, "dirty: no domain " + std::string(dom)));
+  if (!d) return err(ENOENT, "dirty: no domain " + std::string(dom));
   const u64 before = effective_pgsizes(*d->ioas, *d);
   const DirtyMode old = d->dirty;
   d->dirty = mode;
@@ -31,7 +31,7 @@ Status ImplEngine::set_dirty_tracking(std::string_view dom, DirtyMode mode) {
     }
     if (!st.ok()) {
       d->dirty = old;
-      return checked<Status>(err(st.code(), "dirty " + d->name + ": splitting the leaves: " + st.error().message));
+      return err(st.code(), "dirty " + d->name + ": splitting the leaves: " + st.error().message);
     }
   }
   // Every mode change starts from a clean slate: `on` clears, `off` ends
@@ -39,23 +39,22 @@ Status ImplEngine::set_dirty_tracking(std::string_view dom, DirtyMode mode) {
   // hardware keeps setting D bits meanwhile, which the next `on` clears).
   d->pt->clear_dirty();
   d->pt->flush_iotlb();
-  return checked(ok_status());
+  return ok_status();
 }
 
 Result<std::vector<Range>> ImplEngine::read_dirty(std::string_view dom, u64 iova, u64 len, u64 pgsize, bool keep) {
-  using R = Result<std::vector<Range>>;
   Domain* d = find_domain(dom);
-  if (!d) return checked<R>(err(ENOENT, "read-dirty: no domain " + std::string(dom)));
+  if (!d) return err(ENOENT, "read-dirty: no domain " + std::string(dom));
   auto what = [&] { return std::string("read-dirty " + span(iova, len) + " pgsize " + hex(pgsize)); };
-  if (d->dirty == DirtyMode::kOff) return checked<R>(err(EINVAL, what() + ": dirty tracking is off"));
-  if (len == 0) return checked<R>(err(EINVAL, what() + ": length 0"));
-  if (pgsize == 0 || !std::has_single_bit(pgsize)) return checked<R>(err(EINVAL, what() + ": page size not a power of two"));
+  if (d->dirty == DirtyMode::kOff) return err(EINVAL, what() + ": dirty tracking is off");
+  if (len == 0) return err(EINVAL, what() + ": length 0");
+  if (pgsize == 0 || !std::has_single_bit(pgsize)) return err(EINVAL, what() + ": page size not a power of two");
   if (!aligned(iova, pgsize) || !aligned(len, pgsize))
-    return checked<R>(err(EINVAL, what() + ": iova or length not aligned to the page size"));
-  if (arith::range_last(iova, len).overflow) return checked<R>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1"));
+    return err(EINVAL, what() + ": iova or length not aligned to the page size");
+  if (arith::range_last(iova, len).overflow) return err(EOVERFLOW, what() + ": iova+len passes 2^64-1");
   auto out = d->pt->read_dirty(Range{iova, iova + len - 1}, pgsize, keep);
   if (!keep) d->pt->flush_iotlb();
-  return checked<R>(std::move(out));
+  return out;
 }
 
 }  // namespace ioas::impl

@@ -43,9 +43,9 @@ std::unique_ptr<Engine> ImplEngine::clone() const {
 // ---------------------------------------------------------------- IOASes
 
 Status ImplEngine::create_ioas(std::string_view name, const IoasOptions& options) {
-  if (name.empty()) return checked<Status>(err(EINVAL, "create ioas: empty name"));
-  if (find_ioas(name)) return checked<Status>(err(EEXIST, "create ioas " + std::string(name) + ": exists"));
-  if (!alloc_ok()) return checked<Status>(err(ENOMEM, "create ioas " + std::string(name) + ": out of memory"));
+  if (name.empty()) return err(EINVAL, "create ioas: empty name");
+  if (find_ioas(name)) return err(EEXIST, "create ioas " + std::string(name) + ": exists");
+  if (!alloc_ok()) return err(ENOMEM, "create ioas " + std::string(name) + ": out of memory");
   auto s = std::make_unique<Ioas>();
   s->name = std::string(name);
   s->options = options;
@@ -56,7 +56,7 @@ Status ImplEngine::create_ioas(std::string_view name, const IoasOptions& options
     resync_reserved(*s);
   }
   ioases_.emplace(s->name, std::move(s));
-  return checked(ok_status());
+  return ok_status();
 }
 
 Result<IoasOptions> ImplEngine::ioas_options(std::string_view ioas) const {
@@ -72,12 +72,12 @@ Result<IoasOptions> ImplEngine::ioas_options(std::string_view ioas) const {
 // re-laid are put back.
 Status ImplEngine::set_huge_pages(std::string_view ioas, bool on) {
   Ioas* s = find_ioas(ioas);
-  if (!s) return checked<Status>(err(ENOENT, "huge-pages: no IOAS " + std::string(ioas)));
-  if (s->options.huge_pages == on) return checked(ok_status());
+  if (!s) return err(ENOENT, "huge-pages: no IOAS " + std::string(ioas));
+  if (s->options.huge_pages == on) return ok_status();
   const std::string what = std::string("huge-pages ") + (on ? "on" : "off") + " in " + s->name;
   if (!on && !s->domains.empty() && s->area_count)
-    return checked<Status>(err(EINVAL, what + ": domain " + s->domains.front()->name +
-                                           " holds areas, which it may map with large pages"));
+    return err(EINVAL,
+               what + ": domain " + s->domains.front()->name + " holds areas, which it may map with large pages");
   std::vector<u64> before;
   for (const Domain* d : s->domains) before.push_back(effective_pgsizes(*s, *d));
   const u64 old_alignment = s->iova_alignment;
@@ -96,8 +96,8 @@ Status ImplEngine::set_huge_pages(std::string_view ioas, bool on) {
     });
     const u64 a = s->iova_alignment;
     restore();
-    return checked<Status>(err(EADDRINUSE, what + ": area " + (bad ? to_string(*bad) : std::string("?")) +
-                                               " is not aligned to the new iova_alignment " + hex(a)));
+    return err(EADDRINUSE, what + ": area " + (bad ? to_string(*bad) : std::string("?")) +
+                               " is not aligned to the new iova_alignment " + hex(a));
   }
   for (std::size_t i = 0; i < s->domains.size(); ++i) {
     Domain* d = s->domains[i];
@@ -107,11 +107,11 @@ Status ImplEngine::set_huge_pages(std::string_view ioas, bool on) {
       for (std::size_t j = 0; j < i; ++j) (void)s->domains[j]->pt->relayout(before[j]);
       for (std::size_t j = 0; j < i; ++j) s->domains[j]->pt->flush_iotlb();
       restore();
-      return checked<Status>(err(st.code(), what + ": re-laying the leaves of " + d->name + ": " + st.error().message));
+      return err(st.code(), what + ": re-laying the leaves of " + d->name + ": " + st.error().message);
     }
   }
   for (Domain* d : s->domains) d->pt->flush_iotlb();
-  return checked(ok_status());
+  return ok_status();
 }
 
 std::vector<std::string> ImplEngine::ioas_names() const {
@@ -124,15 +124,15 @@ std::vector<std::string> ImplEngine::ioas_names() const {
 // ---------------------------------------------------------------- memory
 
 Status ImplEngine::add_memory(const MemorySource& m) {
-  if (m.name.empty()) return checked<Status>(err(EINVAL, "mem: the name is empty"));
-  if (source_ids_.contains(m.name)) return checked<Status>(err(EEXIST, "mem " + m.name + ": name exists"));
-  if (m.len == 0) return checked<Status>(err(EINVAL, "mem " + m.name + ": length 0"));
+  if (m.name.empty()) return err(EINVAL, "mem: the name is empty");
+  if (source_ids_.contains(m.name)) return err(EEXIST, "mem " + m.name + ": name exists");
+  if (m.len == 0) return err(EINVAL, "mem " + m.name + ": length 0");
   if (arith::range_last(m.va, m.len).overflow || arith::range_last(m.pa, m.len).overflow)
-    return checked<Status>(err(EOVERFLOW, "mem " + m.name + ": va+len or pa+len passes 2^64-1"));
+    return err(EOVERFLOW, "mem " + m.name + ": va+len or pa+len passes 2^64-1");
   if (m.va % kPage != m.pa % kPage)
-    return checked<Status>(err(EINVAL, "mem " + m.name + ": va " + hex(m.va) + " and pa " + hex(m.pa) +
-                                           " have different offsets within a page"));
-  if (!alloc_ok()) return checked<Status>(err(ENOMEM, "mem " + m.name + ": out of memory"));
+    return err(EINVAL, "mem " + m.name + ": va " + hex(m.va) + " and pa " + hex(m.pa) +
+                           " have different offsets within a page");
+  if (!alloc_ok()) return err(ENOMEM, "mem " + m.name + ": out of memory");
   // Everything allocated first (the record, room in sources_, the name's
   // entry: a strong insert); then nothing below allocates.
   Source fresh{m, 0, true};
@@ -148,21 +148,20 @@ Status ImplEngine::add_memory(const MemorySource& m) {
   else
     sources_.emplace_back();
   sources_[id] = std::move(fresh);
-  return checked(ok_status());
+  return ok_status();
 }
 
 Status ImplEngine::remove_memory(std::string_view name) {
   std::uint32_t id;
   Source* src = find_source(name, &id);
-  if (!src) return checked<Status>(err(ENOENT, "unmem " + std::string(name) + ": no such memory source"));
+  if (!src) return err(ENOENT, "unmem " + std::string(name) + ": no such memory source");
   if (src->use_count)
-    return checked<Status>(err(EBUSY, "unmem " + std::string(name) + ": used by " +
-                                          std::to_string(src->use_count) + " areas and pins"));
+    return err(EBUSY, "unmem " + std::string(name) + ": used by " + std::to_string(src->use_count) + " areas and pins");
   room_for_one(free_source_ids_);
   *src = Source{};
   source_ids_.erase(source_ids_.find(key(name)));
   free_source_ids_.push_back(id);
-  return checked(ok_status());
+  return ok_status();
 }
 
 std::vector<MemoryInfo> ImplEngine::memories() const {

@@ -203,21 +203,9 @@ class ImplEngine final : public Engine {
   Result<IoasState> snapshot(std::string_view ioas) const override;
   std::vector<Violation> check() const override;
 
- private:
-  // Runs verify_all() after a mutating call when the option is set.
-  // Verification allocates; a heap exhausted there is not the operation's
-  // failure (it has happened), so it aborts rather than report ENOMEM.
-  template <typename R>
-  R checked(R r) {
-    if (opts_.verify_each_op) {
-      try {
-        verify_all();
-      } catch (const std::bad_alloc&) {
-        boundary_abort("verify", "heap exhausted while verifying");
-      }
-    }
-    return r;
-  }
+  // The trees' own invariants and the SPEC ones (check()); a breach aborts
+  // with its reason. Run after every mutating call by VerifiedEngine
+  // (make_engine.cpp) when ImplOptions::verify_each_op is set.
   void verify_all() const;
 
  public:

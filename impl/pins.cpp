@@ -4,20 +4,19 @@
 namespace ioas::impl {
 
 Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args) {
-  using R = Result<std::uint32_t>;
   Ioas* s = find_ioas(ioas);
-  if (!s) return checked<R>(err(ENOENT, "pin: no IOAS " + std::string(ioas)));
+  if (!s) return err(ENOENT, "pin: no IOAS " + std::string(ioas));
   auto what = [&] { return std::string("pin " + span(args.iova, args.len)); };
   // The first pin raises the alignment to PAGE: before the range
   // (pin_alignment_before_range) or after it.
   const bool misaligned = s->pins.empty() && s->iova_alignment < kPage && !all_areas_aligned(*s, kPage);
   const auto alignment_error = [&] {
-    return checked<R>(err(EADDRINUSE, what() + ": the first pin needs every area PAGE aligned"));
+    return err(EADDRINUSE, what() + ": the first pin needs every area PAGE aligned");
   };
   const bool alignment_first = rules_for(s->options.mode).pin_alignment_before_range;
   if (misaligned && alignment_first) return alignment_error();
-  if (args.len == 0) return checked<R>(err(EINVAL, what() + ": length 0"));
-  if (arith::range_last(args.iova, args.len).overflow) return checked<R>(err(EOVERFLOW, what() + ": iova+len passes 2^64-1"));
+  if (args.len == 0) return err(EINVAL, what() + ": length 0");
+  if (arith::range_last(args.iova, args.len).overflow) return err(EOVERFLOW, what() + ": iova+len passes 2^64-1");
   const Range r{args.iova, args.iova + args.len - 1};
   absl::InlinedVector<AreaRef, 4> areas;
   u64 next = r.start;
@@ -32,18 +31,18 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
     next = n->last + 1;
   }
   if (!covered || areas.empty() || areas.back().last < r.last)
-    return checked<R>(err(ENOENT, what() + ": not covered by contiguous areas"));
+    return err(ENOENT, what() + ": not covered by contiguous areas");
   // The area's own prot decides (the kernel's check_area_prot): a write pin
   // needs w, a read pin r.
   for (const AreaRef& a : areas) {
     const Prot ap = static_cast<Prot>(a.prot);
     if (args.write && !prot_writes(ap))
-      return checked<R>(err(EPERM, what() + ": write pin on read-only area " + to_string(Range{a.start, a.last})));
+      return err(EPERM, what() + ": write pin on read-only area " + to_string(Range{a.start, a.last}));
     if (!args.write && !prot_reads(ap))
-      return checked<R>(err(EPERM, what() + ": read pin on write-only area " + to_string(Range{a.start, a.last})));
+      return err(EPERM, what() + ": read pin on write-only area " + to_string(Range{a.start, a.last}));
   }
   if (misaligned) return alignment_error();
-  if (!alloc_ok()) return checked<R>(err(ENOMEM, what() + ": out of memory"));
+  if (!alloc_ok()) return err(ENOMEM, what() + ": out of memory");
   Pin p{r, args.write, args.release, {}};
   for (const AreaRef& a : areas)
     if (std::find(p.sources.begin(), p.sources.end(), a.source) == p.sources.end()) p.sources.push_back(a.source);
@@ -65,16 +64,16 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
   for (std::uint32_t src : pin_it->second.sources) ++sources_[src].use_count;
   ++s->next_pin_id;
   s->iova_alignment = std::max(s->iova_alignment, kPage);
-  return checked<R>(id);
+  return id;
 }
 
 Status ImplEngine::unpin(std::string_view ioas, std::uint32_t id) {
   Ioas* s = find_ioas(ioas);
-  if (!s) return checked<Status>(err(ENOENT, "unpin: no IOAS " + std::string(ioas)));
+  if (!s) return err(ENOENT, "unpin: no IOAS " + std::string(ioas));
   auto it = s->pins.find(id);
-  if (it == s->pins.end()) return checked<Status>(err(ENOENT, "unpin " + std::to_string(id) + ": no such pin"));
+  if (it == s->pins.end()) return err(ENOENT, "unpin " + std::to_string(id) + ": no such pin");
   drop_pin(*s, it);
-  return checked(ok_status());
+  return ok_status();
 }
 
 void ImplEngine::drop_pin(Ioas& s, absl::btree_map<std::uint32_t, Pin>::iterator it) {

@@ -38,14 +38,14 @@ void ImplEngine::apply_reserved(Ioas& s, ReservedPlan& plan) {
 
 Status ImplEngine::reserve(std::string_view ioas, Range range, std::string_view owner) {
   Ioas* s = find_ioas(ioas);
-  if (!s) return checked<Status>(err(ENOENT, "reserve: no IOAS " + std::string(ioas)));
+  if (!s) return err(ENOENT, "reserve: no IOAS " + std::string(ioas));
   auto what = [&] { return std::string("reserve " + to_string(range) + " owner " + std::string(owner)); };
-  if (owner.empty()) return checked<Status>(err(EINVAL, what() + ": the owner is empty"));
-  if (range.start > range.last) return checked<Status>(err(EINVAL, what() + ": start > last"));
-  if (touches_area(*s, range)) return checked<Status>(err(EADDRINUSE, what() + ": intersects a mapped area"));
+  if (owner.empty()) return err(EINVAL, what() + ": the owner is empty");
+  if (range.start > range.last) return err(EINVAL, what() + ": start > last");
+  if (touches_area(*s, range)) return err(EADDRINUSE, what() + ": intersects a mapped area");
   if (auto a = s->allowed.first_overlapping(range))
-    return checked<Status>(err(EADDRINUSE, what() + ": intersects allowed range " + to_string(*a)));
-  if (!alloc_ok()) return checked<Status>(err(ENOMEM, what() + ": out of memory"));
+    return err(EADDRINUSE, what() + ": intersects allowed range " + to_string(*a));
+  if (!alloc_ok()) return err(ENOMEM, what() + ": out of memory");
   // The owner's new ranges and the new union, allocated before any change.
   Owner o{OwnerKind::kUser, std::string(owner)};
   auto it = s->reserved.find(o);
@@ -58,38 +58,38 @@ Status ImplEngine::reserve(std::string_view ioas, Range range, std::string_view 
   else
     s->reserved.try_emplace(std::move(o), std::move(mine));  // throws before it inserts, or inserts
   apply_reserved(*s, plan);
-  return checked(ok_status());
+  return ok_status();
 }
 
 Status ImplEngine::unreserve(std::string_view ioas, std::string_view owner) {
   Ioas* s = find_ioas(ioas);
-  if (!s) return checked<Status>(err(ENOENT, "unreserve: no IOAS " + std::string(ioas)));
+  if (!s) return err(ENOENT, "unreserve: no IOAS " + std::string(ioas));
   const Owner o{OwnerKind::kUser, std::string(owner)};
   const OwnerChange change{&o, nullptr};
   ReservedPlan plan = plan_reserved(*s, {&change, 1});
   s->reserved.erase(o);
   apply_reserved(*s, plan);
-  return checked(ok_status());
+  return ok_status();
 }
 
 Status ImplEngine::allow(std::string_view ioas, std::span<const Range> ranges) {
   Ioas* s = find_ioas(ioas);
-  if (!s) return checked<Status>(err(ENOENT, "allow: no IOAS " + std::string(ioas)));
+  if (!s) return err(ENOENT, "allow: no IOAS " + std::string(ioas));
   for (const Range& r : ranges)
-    if (r.start >= r.last) return checked<Status>(err(EINVAL, "allow " + to_string(r) + ": start >= last"));
+    if (r.start >= r.last) return err(EINVAL, "allow " + to_string(r) + ": start >= last");
   std::vector<Range> sorted(ranges.begin(), ranges.end());
   std::sort(sorted.begin(), sorted.end());
   for (std::size_t i = 1; i < sorted.size(); ++i)
     if (sorted[i - 1].overlaps(sorted[i]))
-      return checked<Status>(err(EINVAL, "allow: " + to_string(sorted[i - 1]) + " and " + to_string(sorted[i]) + " overlap"));
+      return err(EINVAL, "allow: " + to_string(sorted[i - 1]) + " and " + to_string(sorted[i]) + " overlap");
   for (const Range& r : ranges)
     if (auto rr = s->reserved_union.first_overlapping(r))
-      return checked<Status>(err(EADDRINUSE, "allow " + to_string(r) + ": touches reserved " + to_string(*rr)));
-  if (!alloc_ok()) return checked<Status>(err(ENOMEM, "allow: out of memory"));
+      return err(EADDRINUSE, "allow " + to_string(r) + ": touches reserved " + to_string(*rr));
+  if (!alloc_ok()) return err(ENOMEM, "allow: out of memory");
   RangeSet allowed(false);
   for (const Range& r : sorted) allowed.add(r);
   s->allowed = std::move(allowed);
-  return checked(ok_status());
+  return ok_status();
 }
 
 Result<IovaRanges> ImplEngine::ranges(std::string_view ioas) const {
