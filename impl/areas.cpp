@@ -88,21 +88,9 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
     return err(EINVAL, what() + ": iova or length not a multiple of iova_alignment " + hex(A));
   if (!offset_later && !aligned(uaddr % kPage, A)) return offset_error();
   if (overflows) return overflow_error();
-  u64 iova;
-  if (args.iova) {
-    iova = *args.iova;
-    const Range r{iova, iova + args.len - 1};
-    if (auto rr = s->reserved_union.first_overlapping(r))
-      return err(EINVAL, what() + ": overlaps reserved range " + to_string(*rr));
-    if (touches_area(*s, r)) return err(EEXIST, what() + ": overlaps a mapped area");
-  } else {
-    if (args.len >= (u64{1} << 63)) return err(EOVERFLOW, what() + ": length >= 2^63");
-    const u64 a = arith::auto_alignment(args.len, uaddr, kMaxAutoAlignment);
-    if (a < A) return err(EINVAL, what() + ": wanted alignment " + hex(a) + " is below iova_alignment " + hex(A));
-    auto found = alloc_iova(*s, args.len, a, uaddr % kPage);
-    if (!found) return err(ENOSPC, what() + ": no free hole fits");
-    iova = *found;
-  }
+  auto placed = place(*s, args.iova, args.len, uaddr, what());
+  if (!placed.ok()) return placed;
+  const u64 iova = placed.value();
   if (offset_later && !aligned(uaddr % kPage, A)) return offset_error();
   Status st = add_area(*s, AreaRef{iova, iova + args.len - 1, args.offset, sid, static_cast<std::uint8_t>(args.prot)});
   if (!st.ok()) return st.error();
@@ -255,21 +243,12 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   const Range src_r{args.src_iova, args.src_iova + args.len - 1};
   // The source must be covered by contiguous areas; one piece per area.
   std::vector<AreaRef> pieces;
-  u64 next = src_r.start;
-  bool covered = true;
-  for (const SpaceNode* n = from->space.first_from(src_r.start); n && n->start <= src_r.last;
-       n = from->space.next(*n)) {
-    if (!n->is_area() || n->start > next) {
-      covered = false;
-      break;
-    }
-    const u64 ps = std::max(n->start, src_r.start), pl = std::min(n->last, src_r.last);
-    pieces.push_back(AreaRef{ps, pl, n->offset + (ps - n->start), n->source, static_cast<std::uint8_t>(args.prot)});
-    if (pl == src_r.last) break;
-    next = pl + 1;
-  }
-  if (!covered || pieces.empty() || pieces.back().last != src_r.last)
+  if (!covering_areas(*from, src_r, pieces))
     return err(ENOENT, what() + ": source range is not covered by contiguous areas");
+  for (AreaRef& p : pieces) {
+    const u64 ps = std::max(p.start, src_r.start), pl = std::min(p.last, src_r.last);
+    p = AreaRef{ps, pl, p.offset + (ps - p.start), p.source, static_cast<std::uint8_t>(args.prot)};
+  }
   const u64 A = dst->iova_alignment;
   for (const AreaRef& p : pieces) {
     const Source& src = sources_[p.source];
@@ -295,39 +274,34 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   };
   if (!offset_later)
     if (auto e = offset_error()) return *e;
-  u64 iova;
-  if (args.dst_iova) {
-    iova = *args.dst_iova;
-    const Range r{iova, iova + args.len - 1};
-    if (auto rr = dst->reserved_union.first_overlapping(r))
-      return err(EINVAL, what() + ": destination overlaps reserved range " + to_string(*rr));
-    if (touches_area(*dst, r)) return err(EEXIST, what() + ": destination overlaps an area");
-  } else {
-    if (args.len >= (u64{1} << 63)) return err(EOVERFLOW, what() + ": length >= 2^63");
-    const u64 a = arith::auto_alignment(args.len, first_uaddr, kMaxAutoAlignment);
-    if (a < A) return err(EINVAL, what() + ": wanted alignment " + hex(a) + " is below iova_alignment " + hex(A));
-    auto found = alloc_iova(*dst, args.len, a, first_uaddr % kPage);
-    if (!found) return err(ENOSPC, what() + ": no free hole fits");
-    iova = *found;
-  }
+  auto placed = place(*dst, args.dst_iova, args.len, first_uaddr, what());
+  if (!placed.ok()) return placed;
+  const u64 iova = placed.value();
   if (offset_later)
     if (auto e = offset_error()) return *e;
+  if (Status st = add_pieces(*dst, pieces, iova - src_r.start); !st.ok()) return st.error();
+  return iova;
+}
+
+// Copy's new areas: each piece moved by `shift` (mod 2^64), all of them or,
+// on a domain's failure, none.
+Status ImplEngine::add_pieces(Ioas& dst, const std::vector<AreaRef>& pieces, u64 shift) {
   std::vector<AreaRef> added;
   added.reserve(pieces.size());
-  dst->space.reserve_inserts(pieces.size());  // every piece's node, before any change
+  dst.space.reserve_inserts(pieces.size());  // every piece's node, before any change
   for (const AreaRef& p : pieces) {
-    const u64 ds = iova + (p.start - src_r.start);
+    const u64 ds = p.start + shift;
     AreaRef a{ds, ds + (p.last - p.start), p.offset, p.source, p.prot};
-    Status st = add_area(*dst, a);
+    Status st = add_area(dst, a);
     if (!st.ok()) {
-      for (const AreaRef& b : added) remove_area(*dst, b);
-      for (Domain* d : dst->domains) d->pt->flush_iotlb();
-      return st.error();
+      for (const AreaRef& b : added) remove_area(dst, b);
+      for (Domain* d : dst.domains) d->pt->flush_iotlb();
+      return st;
     }
     added.push_back(a);
   }
-  dst->space.trim_spares();
-  return iova;
+  dst.space.trim_spares();
+  return ok_status();
 }
 
 }  // namespace ioas::impl

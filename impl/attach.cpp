@@ -24,8 +24,9 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
     if (rr.range.start > rr.range.last)
       return err(EINVAL, what() + ": reserved region " + to_string(rr.range) + " has start > last");
     if (rr.type == ResvType::kDirectRelaxable) continue;
-    if (touches_area(*s, rr.range))
-      return err(EADDRINUSE, what() + ": reserved region " + to_string(rr.range) + " intersects an area");
+    if (auto a = first_area(*s, rr.range))
+      return err(EADDRINUSE, what() + ": reserved region " + to_string(rr.range) + " overlaps mapped area " +
+                                 to_string(*a));
     if (auto a = s->allowed.first_overlapping(rr.range))
       return err(EADDRINUSE,
                  what() + ": reserved region " + to_string(rr.range) + " intersects allowed range " + to_string(*a));
@@ -59,13 +60,15 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
     const u64 minpg = lowest_bit(pg);
     if (minpg > kPage) return err(EINVAL, what() + ": minimum page size " + hex(minpg) + " above PAGE");
     new_alignment = std::max(new_alignment, minpg);
-    if (!all_areas_aligned(*s, new_alignment))
-      return err(EADDRINUSE, what() + ": existing areas are not aligned to " + hex(new_alignment));
+    if (auto bad = first_misaligned_area(*s, new_alignment))
+      return err(EADDRINUSE, what() + ": area " + to_string(*bad) + " is not aligned to the new iova_alignment " +
+                                 hex(new_alignment));
     const Range ap = fresh->aperture;
     if (ap.start > 0) dom_resv.add(Range{0, ap.start - 1});
     if (ap.last < kMaxIova) dom_resv.add(Range{ap.last + 1, kMaxIova});
     for (const Range& r : dom_resv.ranges()) {
-      if (touches_area(*s, r)) return err(EADDRINUSE, what() + ": an area lies outside the aperture " + to_string(ap));
+      if (auto a = first_area(*s, r))
+        return err(EADDRINUSE, what() + ": mapped area " + to_string(*a) + " lies outside the aperture " + to_string(ap));
       if (auto a = s->allowed.first_overlapping(r))
         return err(EADDRINUSE,
                    what() + ": allowed range " + to_string(*a) + " lies outside the aperture " + to_string(ap));

@@ -88,12 +88,7 @@ Status ImplEngine::set_huge_pages(std::string_view ioas, bool on) {
   s->options.huge_pages = on;
   recompute_alignment(*s);
   if (s->iova_alignment > old_alignment && !all_areas_aligned(*s, s->iova_alignment)) {
-    std::optional<Range> bad;
-    for_each_area(*s, Range::all(), [&](const SpaceNode& n) {
-      if (!bad && granularity(n.start, n.last - n.start + 1, area_uaddr(n)) <
-                      static_cast<unsigned>(std::countr_zero(s->iova_alignment)))
-        bad = n.range();
-    });
+    const std::optional<Range> bad = first_misaligned_area(*s, s->iova_alignment);
     const u64 a = s->iova_alignment;
     restore();
     return err(EADDRINUSE, what + ": area " + (bad ? to_string(*bad) : std::string("?")) +

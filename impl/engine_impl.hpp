@@ -244,16 +244,33 @@ class ImplEngine final : public Engine {
       if (n->last >= r.last) break;
     }
   }
-  static bool touches_area(const Ioas& s, Range r) {
-    bool any = false;
+  // The first area of `s` touching r.
+  static std::optional<Range> first_area(const Ioas& s, Range r) {
     for (const SpaceNode* n = s.space.first_from(r.start); n && n->start <= r.last; n = s.space.next(*n)) {
-      if (n->is_area()) {
-        any = true;
-        break;
-      }
+      if (n->is_area()) return n->range();
       if (n->last >= r.last) break;
     }
-    return any;
+    return std::nullopt;
+  }
+  // The first area of `s` not aligned to a (huge-pages, attach and the first
+  // pin name it when they refuse).
+  std::optional<Range> first_misaligned_area(const Ioas& s, u64 a) const;
+  // "reserved range X owned by O" for the owner's range that touches r
+  // first (an error path: it walks every owner).
+  static std::string reserved_conflict(const Ioas& s, Range r);
+  // The areas covering r without a hole, in IOVA order and whole (not
+  // clipped to r); false when a hole or a reserved piece comes first (SPEC
+  // "pin" and "copy": "covered by contiguous areas").
+  template <typename V>
+  static bool covering_areas(const Ioas& s, Range r, V& out) {
+    u64 next = r.start;
+    for (const SpaceNode* n = s.space.first_from(r.start); n && n->start <= r.last; n = s.space.next(*n)) {
+      if (!n->is_area() || n->start > next) return false;
+      out.push_back(AreaRef{n->start, n->last, n->offset, n->source, n->prot});
+      if (n->last >= r.last) return true;
+      next = n->last + 1;
+    }
+    return false;
   }
   static bool all_areas_aligned(const Ioas& s, u64 a) {
     for (unsigned b = 0; b < s.align_hist.size() && (u64{1} << b) < a; ++b)
@@ -298,11 +315,17 @@ class ImplEngine final : public Engine {
   // The automatic-allocation search of SPEC "map": allowed spans (adjacent
   // ones joined) clipped to the window, lowest fitting hole first.
   static std::optional<u64> alloc_iova(const Ioas& s, u64 len, u64 a, u64 off);
+  // Where a new range of len bytes whose first byte is at user address
+  // uaddr goes (SPEC "map", fixed and automatic IOVA; copy's destination
+  // too): at `fixed`, which must touch no reserved range and no area, or
+  // the lowest hole alloc_iova finds at the automatic alignment.
+  static Result<u64> place(const Ioas& s, std::optional<u64> fixed, u64 len, u64 uaddr, const std::string& what);
 
   // Inserts an area (tree, histogram, use count) and maps it into every
   // domain; on a domain failure everything is undone and the error returned.
   Status add_area(Ioas& s, const AreaRef& a);
   void remove_area(Ioas& s, const AreaRef& a);
+  Status add_pieces(Ioas& dst, const std::vector<AreaRef>& pieces, u64 shift);
   void finish_remove_area(Ioas& s, const AreaRef& a);
   void drop_pin(Ioas& s, absl::btree_map<std::uint32_t, Pin>::iterator it);
   u64 area_pa(const SpaceNode& n) const { return sources_[n.source].info.pa + n.offset; }

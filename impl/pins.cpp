@@ -9,9 +9,11 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
   auto what = [&] { return std::string("pin " + span(args.iova, args.len)); };
   // The first pin raises the alignment to PAGE: before the range
   // (pin_alignment_before_range) or after it.
-  const bool misaligned = s->pins.empty() && s->iova_alignment < kPage && !all_areas_aligned(*s, kPage);
+  const std::optional<Range> misaligned =
+      s->pins.empty() && s->iova_alignment < kPage ? first_misaligned_area(*s, kPage) : std::nullopt;
   const auto alignment_error = [&] {
-    return err(EADDRINUSE, what() + ": the first pin needs every area PAGE aligned");
+    return err(EADDRINUSE, what() + ": the first pin needs iova_alignment " + hex(kPage) + " but area " +
+                               to_string(*misaligned) + " is not aligned to it");
   };
   const bool alignment_first = rules_for(s->options.mode).pin_alignment_before_range;
   if (misaligned && alignment_first) return alignment_error();
@@ -19,19 +21,7 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
   if (arith::range_last(args.iova, args.len).overflow) return err(EOVERFLOW, what() + ": iova+len passes 2^64-1");
   const Range r{args.iova, args.iova + args.len - 1};
   absl::InlinedVector<AreaRef, 4> areas;
-  u64 next = r.start;
-  bool covered = true;
-  for (const SpaceNode* n = s->space.first_from(r.start); n && n->start <= r.last; n = s->space.next(*n)) {
-    if (!n->is_area() || n->start > next) {
-      covered = false;
-      break;
-    }
-    areas.push_back(AreaRef{n->start, n->last, n->offset, n->source, n->prot});
-    if (n->last >= r.last) break;
-    next = n->last + 1;
-  }
-  if (!covered || areas.empty() || areas.back().last < r.last)
-    return err(ENOENT, what() + ": not covered by contiguous areas");
+  if (!covering_areas(*s, r, areas)) return err(ENOENT, what() + ": not covered by contiguous areas");
   // The area's own prot decides (the kernel's check_area_prot): a write pin
   // needs w, a read pin r.
   for (const AreaRef& a : areas) {

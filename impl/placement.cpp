@@ -1,4 +1,5 @@
-// impl/placement.cpp: where an area goes: the automatic-allocation search.
+// impl/placement.cpp: where an area goes: a fixed IOVA's checks and the
+// automatic-allocation search (map and copy share them).
 #include "engine_impl.hpp"
 
 namespace ioas::impl {
@@ -26,6 +27,42 @@ std::optional<u64> ImplEngine::alloc_iova(const Ioas& s, u64 len, u64 a, u64 off
   });
   if (!found && span) try_span(*span);
   return found;
+}
+
+Result<u64> ImplEngine::place(const Ioas& s, std::optional<u64> fixed, u64 len, u64 uaddr, const std::string& what) {
+  const u64 A = s.iova_alignment;
+  if (fixed) {
+    const Range r{*fixed, *fixed + len - 1};
+    if (s.reserved_union.first_overlapping(r)) return err(EINVAL, what + ": overlaps " + reserved_conflict(s, r));
+    if (auto a = first_area(s, r)) return err(EEXIST, what + ": overlaps mapped area " + to_string(*a));
+    return *fixed;
+  }
+  if (len >= (u64{1} << 63)) return err(EOVERFLOW, what + ": automatic length " + hex(len) + " is 2^63 or more");
+  const u64 a = arith::auto_alignment(len, uaddr, kMaxAutoAlignment);
+  if (a < A)
+    return err(EINVAL, what + ": wanted alignment " + hex(a) + " (from length and user address " + hex(uaddr) +
+                           ") is below iova_alignment " + hex(A));
+  auto found = alloc_iova(s, len, a, uaddr % kPage);
+  if (!found) return err(ENOSPC, what + ": no free hole fits " + hex(len) + " bytes at alignment " + hex(a));
+  return *found;
+}
+
+std::string ImplEngine::reserved_conflict(const Ioas& s, Range r) {
+  std::optional<std::pair<Range, const Owner*>> first;
+  for (const auto& [owner, rs] : s.reserved)
+    if (auto hit = rs.first_overlapping(r); hit && (!first || hit->start < first->first.start))
+      first.emplace(*hit, &owner);
+  if (!first) return "a reserved range";
+  return "reserved range " + to_string(first->first) + " owned by " + to_string(*first->second);
+}
+
+std::optional<Range> ImplEngine::first_misaligned_area(const Ioas& s, u64 a) const {
+  if (all_areas_aligned(s, a)) return std::nullopt;
+  std::optional<Range> bad;
+  for_each_area(s, Range::all(), [&](const SpaceNode& n) {
+    if (!bad && granularity(n.start, n.last - n.start + 1, area_uaddr(n)) < static_cast<unsigned>(std::countr_zero(a))) bad = n.range();
+  });
+  return bad;
 }
 
 }  // namespace ioas::impl

@@ -42,9 +42,9 @@ Status ImplEngine::reserve(std::string_view ioas, Range range, std::string_view 
   auto what = [&] { return std::string("reserve " + to_string(range) + " owner " + std::string(owner)); };
   if (owner.empty()) return err(EINVAL, what() + ": the owner is empty");
   if (range.start > range.last) return err(EINVAL, what() + ": start > last");
-  if (touches_area(*s, range)) return err(EADDRINUSE, what() + ": intersects a mapped area");
+  if (auto a = first_area(*s, range)) return err(EADDRINUSE, what() + ": overlaps mapped area " + to_string(*a));
   if (auto a = s->allowed.first_overlapping(range))
-    return err(EADDRINUSE, what() + ": intersects allowed range " + to_string(*a));
+    return err(EADDRINUSE, what() + ": overlaps allowed range " + to_string(*a));
   if (!alloc_ok()) return err(ENOMEM, what() + ": out of memory");
   // The owner's new ranges and the new union, allocated before any change.
   Owner o{OwnerKind::kUser, std::string(owner)};
@@ -83,8 +83,8 @@ Status ImplEngine::allow(std::string_view ioas, std::span<const Range> ranges) {
     if (sorted[i - 1].overlaps(sorted[i]))
       return err(EINVAL, "allow: " + to_string(sorted[i - 1]) + " and " + to_string(sorted[i]) + " overlap");
   for (const Range& r : ranges)
-    if (auto rr = s->reserved_union.first_overlapping(r))
-      return err(EADDRINUSE, "allow " + to_string(r) + ": touches reserved " + to_string(*rr));
+    if (s->reserved_union.first_overlapping(r))
+      return err(EADDRINUSE, "allow " + to_string(r) + ": overlaps " + reserved_conflict(*s, r));
   if (!alloc_ok()) return err(ENOMEM, "allow: out of memory");
   RangeSet allowed(false);
   for (const Range& r : sorted) allowed.add(r);
