@@ -157,7 +157,18 @@ struct AreaRef {
   u64 start, last, offset;
   std::uint32_t source;
   std::uint8_t prot;
+  bool pages_writable = false;  // SpaceNode::pages_writable
 };
+
+// Where automatic placement searches an allowed span (the window when there
+// is none): all of it, or with ModeRules::auto_aligns_span_start from the
+// candidate formula's answer for its start (nullopt: nothing fits in it).
+std::optional<Range> search_span(Range sp, u64 len, u64 a, u64 off, bool align_start) {
+  if (!align_start) return sp;
+  auto c = arith::hole_candidate(sp.start, sp.last, a, off, len);
+  if (!c.fits) return std::nullopt;
+  return Range{c.iova, sp.last};
+}
 
 class ImplEngine final : public Engine {
  public:
@@ -301,6 +312,7 @@ class ImplEngine final : public Engine {
   // The automatic-allocation search of SPEC "map": allowed spans (adjacent
   // ones joined) clipped to the window, lowest fitting hole first.
   static std::optional<u64> alloc_iova(const Ioas& s, u64 len, u64 a, u64 off);
+  static std::optional<u64> lowest_fit_in(const Ioas& s, Range sp, u64 len, u64 a, u64 off);
 
   // Inserts an area (tree, histogram, use count) and maps it into every
   // domain; on a domain failure everything is undone and the error returned.
@@ -524,7 +536,7 @@ Status ImplEngine::add_area(Ioas& s, const AreaRef& a) {
     }
   }
   for (Domain* d : s.domains) d->pt->flush_iotlb();
-  s.space.insert(SpaceEntry{a.start, a.last, a.source, a.offset, a.prot});
+  s.space.insert(SpaceEntry{a.start, a.last, a.source, a.offset, a.prot, a.pages_writable});
   ++s.area_count;
   ++s.align_hist[granularity(a.start, a.last - a.start + 1, src.info.va + a.offset)];
   ++sources_[a.source].use_count;
@@ -551,12 +563,12 @@ void ImplEngine::finish_remove_area(Ioas& s, const AreaRef& a) {
 // [PAGE, 2^64-1-PAGE]; spans ascend, so the first fit is the lowest.
 std::optional<u64> ImplEngine::alloc_iova(const Ioas& s, u64 len, u64 a, u64 off) {
   constexpr u64 kWinLo = kPage, kWinHi = kMaxIova - kPage;
-  if (s.allowed.empty()) return s.space.lowest_fit(kWinLo, kWinHi, len, a, off);
+  if (s.allowed.empty()) return lowest_fit_in(s, Range{kWinLo, kWinHi}, len, a, off);
   std::optional<Range> span;
   std::optional<u64> found;
   auto try_span = [&](Range sp) {
     u64 lo = std::max(sp.start, kWinLo), hi = std::min(sp.last, kWinHi);
-    if (lo <= hi) found = s.space.lowest_fit(lo, hi, len, a, off);
+    if (lo <= hi) found = lowest_fit_in(s, Range{lo, hi}, len, a, off);
   };
   s.allowed.for_each([&](Range r) {
     if (found) return;
@@ -569,6 +581,13 @@ std::optional<u64> ImplEngine::alloc_iova(const Ioas& s, u64 len, u64 a, u64 off
   });
   if (!found && span) try_span(*span);
   return found;
+}
+
+// The lowest fit in one span of the window, from where the mode starts it.
+std::optional<u64> ImplEngine::lowest_fit_in(const Ioas& s, Range sp, u64 len, u64 a, u64 off) {
+  auto from = search_span(sp, len, a, off, rules_for(s.options.mode).auto_aligns_span_start);
+  if (!from) return std::nullopt;
+  return s.space.lowest_fit(from->start, from->last, len, a, off);
 }
 
 Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
@@ -625,7 +644,8 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
     iova = *found;
   }
   if (offset_later && !aligned(uaddr % kPage, A)) return offset_error();
-  Status st = add_area(*s, AreaRef{iova, iova + args.len - 1, args.offset, sid, static_cast<std::uint8_t>(args.prot)});
+  Status st = add_area(*s, AreaRef{iova, iova + args.len - 1, args.offset, sid, static_cast<std::uint8_t>(args.prot),
+                                   prot_writes(args.prot)});
   if (!st.ok()) return checked<Result<u64>>(st.error());
   return checked<Result<u64>>(iova);
 }
@@ -715,7 +735,7 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
   if (!s) return checked<Status>(err(ENOENT, "cut: no IOAS " + std::string(ioas)));
   const SpaceNode* n = s->space.find(iova);
   if (!n || !n->is_area() || iova == n->start || iova == n->last) return checked(ok_status());
-  const AreaRef a{n->start, n->last, n->offset, n->source, n->prot};
+  const AreaRef a{n->start, n->last, n->offset, n->source, n->prot, n->pages_writable};
   auto what = [&] { return std::string("cut " + hex(iova) + " in area " + to_string(Range{a.start, a.last})); };
   if (s->area_pins.contains(a.start)) return checked<Status>(err(EINVAL, what() + ": area is pinned"));
   if (!aligned(iova + 1, s->iova_alignment))
@@ -747,8 +767,8 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
   const u64 va = sources_[a.source].info.va;
   --s->align_hist[granularity(a.start, a.last - a.start + 1, va + a.offset)];
   s->space.set_last(a.start, iova);
-  const AreaRef right{iova + 1, a.last, a.offset + (iova + 1 - a.start), a.source, a.prot};
-  s->space.insert(SpaceEntry{right.start, right.last, right.source, right.offset, right.prot});
+  const AreaRef right{iova + 1, a.last, a.offset + (iova + 1 - a.start), a.source, a.prot, a.pages_writable};
+  s->space.insert(SpaceEntry{right.start, right.last, right.source, right.offset, right.prot, right.pages_writable});
   ++s->area_count;
   ++s->align_hist[granularity(a.start, iova - a.start + 1, va + a.offset)];
   ++s->align_hist[granularity(right.start, right.last - right.start + 1, va + right.offset)];
@@ -789,16 +809,19 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
       break;
     }
     const u64 ps = std::max(n->start, src_r.start), pl = std::min(n->last, src_r.last);
-    pieces.push_back(AreaRef{ps, pl, n->offset + (ps - n->start), n->source, static_cast<std::uint8_t>(args.prot)});
+    pieces.push_back(AreaRef{ps, pl, n->offset + (ps - n->start), n->source, static_cast<std::uint8_t>(args.prot),
+                             n->pages_writable});
     if (pl == src_r.last) break;
     next = pl + 1;
   }
   if (!covered || pieces.empty() || pieces.back().last != src_r.last)
     return checked<Result<u64>>(err(ENOENT, what() + ": source range is not covered by contiguous areas"));
   const u64 A = dst->iova_alignment;
+  // Write permission: the memory source's here, or the pages' once the
+  // destination is settled (copy_write_needs_writable_pages, below).
   for (const AreaRef& p : pieces) {
     const Source& src = sources_[p.source];
-    if (prot_writes(args.prot) && !src.info.writable)
+    if (prot_writes(args.prot) && !src.info.writable && !rules.copy_write_needs_writable_pages)
       return checked<Result<u64>>(err(EPERM, what() + ": source " + src.info.name + " is read-only"));
   }
   const u64 first_uaddr = sources_[pieces.front().source].info.va + pieces.front().offset;
@@ -811,17 +834,18 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   }
   if (dst_overflows) return dst_overflow_error();
   // The pieces' page offsets with the other alignments (SPEC), or once the
-  // IOVA is settled (the kernel's iopt_insert_area).
+  // IOVA is settled (the kernel's iopt_insert_area, piece by piece after
+  // the pages' write permission).
   const bool offset_later = rules.page_offset_after_iova;
-  const auto offset_error = [&]() -> std::optional<Result<u64>> {
-    for (const AreaRef& p : pieces)
-      if (!aligned((sources_[p.source].info.va + p.offset) % kPage, A))
-        return checked<Result<u64>>(
-            err(EINVAL, what() + ": a piece's uaddr%PAGE is not a multiple of iova_alignment " + hex(A)));
+  const auto offset_error = [&](const AreaRef& p) -> std::optional<Result<u64>> {
+    if (!aligned((sources_[p.source].info.va + p.offset) % kPage, A))
+      return checked<Result<u64>>(
+          err(EINVAL, what() + ": a piece's uaddr%PAGE is not a multiple of iova_alignment " + hex(A)));
     return std::nullopt;
   };
   if (!offset_later)
-    if (auto e = offset_error()) return *e;
+    for (const AreaRef& p : pieces)
+      if (auto e = offset_error(p)) return *e;
   u64 iova;
   if (args.dst_iova) {
     iova = *args.dst_iova;
@@ -839,14 +863,19 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
     if (!found) return checked<Result<u64>>(err(ENOSPC, what() + ": no free hole fits"));
     iova = *found;
   }
-  if (offset_later)
-    if (auto e = offset_error()) return *e;
+  for (const AreaRef& p : pieces) {
+    if (rules.copy_write_needs_writable_pages && prot_writes(args.prot) && !p.pages_writable)
+      return checked<Result<u64>>(
+          err(EPERM, what() + ": write permission on pages mapped without it (" + sources_[p.source].info.name + ")"));
+    if (offset_later)
+      if (auto e = offset_error(p)) return *e;
+  }
   std::vector<AreaRef> added;
   added.reserve(pieces.size());
   dst->space.reserve_inserts(pieces.size());  // every piece's node, before any change
   for (const AreaRef& p : pieces) {
     const u64 ds = iova + (p.start - src_r.start);
-    AreaRef a{ds, ds + (p.last - p.start), p.offset, p.source, p.prot};
+    AreaRef a{ds, ds + (p.last - p.start), p.offset, p.source, p.prot, p.pages_writable};
     Status st = add_area(*dst, a);
     if (!st.ok()) {
       for (const AreaRef& b : added) remove_area(*dst, b);
@@ -1155,10 +1184,22 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
     if (n->last >= r.last) break;
     next = n->last + 1;
   }
-  if (!covered || areas.empty() || areas.back().last < r.last)
-    return checked<R>(err(ENOENT, what() + ": not covered by contiguous areas"));
-  // The area's own prot decides (the kernel's check_area_prot): a write pin
-  // needs w, a read pin r.
+  // A byte in no area: before the areas' checks, or after them
+  // (pin_checks_each_area_in_turn, which adds the pin's page alignment).
+  const bool in_turn = rules_for(s->options.mode).pin_checks_each_area_in_turn;
+  const bool hole = !covered || areas.empty() || areas.back().last < r.last;
+  const auto hole_error = [&] { return checked<R>(err(ENOENT, what() + ": not covered by contiguous areas")); };
+  if (hole && !in_turn) return hole_error();
+  // In turn, the first area's check is that the pin starts at a page
+  // boundary of its user memory.
+  if (in_turn && !areas.empty()) {
+    const AreaRef& first = areas.front();
+    if (!aligned(sources_[first.source].info.va + first.offset + (r.start - first.start), kPage))
+      return checked<R>(err(EINVAL, what() + ": does not start at a page boundary of the user memory of area " +
+                                        to_string(Range{first.start, first.last})));
+  }
+  // Each area's own prot decides (the kernel's check_area_prot): a write
+  // pin needs w, a read pin r.
   for (const AreaRef& a : areas) {
     const Prot ap = static_cast<Prot>(a.prot);
     if (args.write && !prot_writes(ap))
@@ -1166,6 +1207,7 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
     if (!args.write && !prot_reads(ap))
       return checked<R>(err(EPERM, what() + ": read pin on write-only area " + to_string(Range{a.start, a.last})));
   }
+  if (hole) return hole_error();
   if (misaligned) return alignment_error();
   if (!alloc_ok()) return checked<R>(err(ENOMEM, what() + ": out of memory"));
   Pin p{r, args.write, args.release, {}};
