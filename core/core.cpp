@@ -204,6 +204,9 @@ ModeRules rules_for(IoasMode mode) {
     r.copy_source_before_destination = true;
     r.ulong_max_overflows = true;
     r.pin_alignment_before_range = true;
+    r.pin_checks_each_area_in_turn = true;
+    r.copy_write_needs_writable_pages = true;
+    r.auto_aligns_span_start = true;
   }
   return r;
 }

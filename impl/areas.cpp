@@ -32,7 +32,7 @@ Status ImplEngine::add_area(Ioas& s, const AreaRef& a) {
     }
   }
   for (Domain* d : s.domains) d->pt->flush_iotlb();
-  s.space.insert(SpaceEntry{a.start, a.last, a.source, a.offset, a.prot});
+  s.space.insert(SpaceEntry{a.start, a.last, a.source, a.offset, a.prot, a.pages_writable});
   ++s.area_count;
   ++s.align_hist[granularity(a.start, a.last - a.start + 1, src.info.va + a.offset)];
   ++sources_[a.source].use_count;
@@ -92,7 +92,8 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   if (!placed.ok()) return placed;
   const u64 iova = placed.value();
   if (offset_later && !aligned(uaddr % kPage, A)) return offset_error();
-  Status st = add_area(*s, AreaRef{iova, iova + args.len - 1, args.offset, sid, static_cast<std::uint8_t>(args.prot)});
+  Status st = add_area(*s, AreaRef{iova, iova + args.len - 1, args.offset, sid, static_cast<std::uint8_t>(args.prot),
+                                   prot_writes(args.prot)});
   if (!st.ok()) return st.error();
   return iova;
 }
@@ -181,7 +182,7 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
   if (!s) return err(ENOENT, "cut: no IOAS " + std::string(ioas));
   const SpaceNode* n = s->space.find(iova);
   if (!n || !n->is_area() || iova == n->start || iova == n->last) return ok_status();
-  const AreaRef a{n->start, n->last, n->offset, n->source, n->prot};
+  const AreaRef a{n->start, n->last, n->offset, n->source, n->prot, n->pages_writable};
   auto what = [&] { return std::string("cut " + hex(iova) + " in area " + to_string(Range{a.start, a.last})); };
   if (s->area_pins.contains(a.start)) return err(EINVAL, what() + ": area is pinned");
   if (!aligned(iova + 1, s->iova_alignment))
@@ -212,8 +213,8 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
   const u64 va = sources_[a.source].info.va;
   --s->align_hist[granularity(a.start, a.last - a.start + 1, va + a.offset)];
   s->space.set_last(a.start, iova);
-  const AreaRef right{iova + 1, a.last, a.offset + (iova + 1 - a.start), a.source, a.prot};
-  s->space.insert(SpaceEntry{right.start, right.last, right.source, right.offset, right.prot});
+  const AreaRef right{iova + 1, a.last, a.offset + (iova + 1 - a.start), a.source, a.prot, a.pages_writable};
+  s->space.insert(SpaceEntry{right.start, right.last, right.source, right.offset, right.prot, right.pages_writable});
   ++s->area_count;
   ++s->align_hist[granularity(a.start, iova - a.start + 1, va + a.offset)];
   ++s->align_hist[granularity(right.start, right.last - right.start + 1, va + right.offset)];
@@ -247,12 +248,14 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
     return err(ENOENT, what() + ": source range is not covered by contiguous areas");
   for (AreaRef& p : pieces) {
     const u64 ps = std::max(p.start, src_r.start), pl = std::min(p.last, src_r.last);
-    p = AreaRef{ps, pl, p.offset + (ps - p.start), p.source, static_cast<std::uint8_t>(args.prot)};
+    p = AreaRef{ps, pl, p.offset + (ps - p.start), p.source, static_cast<std::uint8_t>(args.prot), p.pages_writable};
   }
   const u64 A = dst->iova_alignment;
+  // Write permission: the memory source's here, or the pages' once the
+  // destination is settled (copy_write_needs_writable_pages, below).
   for (const AreaRef& p : pieces) {
     const Source& src = sources_[p.source];
-    if (prot_writes(args.prot) && !src.info.writable)
+    if (prot_writes(args.prot) && !src.info.writable && !rules.copy_write_needs_writable_pages)
       return err(EPERM, what() + ": source " + src.info.name + " is read-only");
   }
   const u64 first_uaddr = sources_[pieces.front().source].info.va + pieces.front().offset;
@@ -264,21 +267,26 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   }
   if (dst_overflows) return dst_overflow_error();
   // The pieces' page offsets with the other alignments (SPEC), or once the
-  // IOVA is settled (the kernel's iopt_insert_area).
+  // IOVA is settled (the kernel's iopt_insert_area, piece by piece after
+  // the pages' write permission).
   const bool offset_later = rules.page_offset_after_iova;
-  const auto offset_error = [&]() -> std::optional<Result<u64>> {
-    for (const AreaRef& p : pieces)
-      if (!aligned((sources_[p.source].info.va + p.offset) % kPage, A))
-        return err(EINVAL, what() + ": a piece's uaddr%PAGE is not a multiple of iova_alignment " + hex(A));
+  const auto offset_error = [&](const AreaRef& p) -> std::optional<Result<u64>> {
+    if (!aligned((sources_[p.source].info.va + p.offset) % kPage, A))
+      return err(EINVAL, what() + ": a piece's uaddr%PAGE is not a multiple of iova_alignment " + hex(A));
     return std::nullopt;
   };
   if (!offset_later)
-    if (auto e = offset_error()) return *e;
+    for (const AreaRef& p : pieces)
+      if (auto e = offset_error(p)) return *e;
   auto placed = place(*dst, args.dst_iova, args.len, first_uaddr, what());
   if (!placed.ok()) return placed;
   const u64 iova = placed.value();
-  if (offset_later)
-    if (auto e = offset_error()) return *e;
+  for (const AreaRef& p : pieces) {
+    if (rules.copy_write_needs_writable_pages && prot_writes(args.prot) && !p.pages_writable)
+      return err(EPERM, what() + ": write permission on pages mapped without it (" + sources_[p.source].info.name + ")");
+    if (offset_later)
+      if (auto e = offset_error(p)) return *e;
+  }
   if (Status st = add_pieces(*dst, pieces, iova - src_r.start); !st.ok()) return st.error();
   return iova;
 }
@@ -291,7 +299,7 @@ Status ImplEngine::add_pieces(Ioas& dst, const std::vector<AreaRef>& pieces, u64
   dst.space.reserve_inserts(pieces.size());  // every piece's node, before any change
   for (const AreaRef& p : pieces) {
     const u64 ds = p.start + shift;
-    AreaRef a{ds, ds + (p.last - p.start), p.offset, p.source, p.prot};
+    AreaRef a{ds, ds + (p.last - p.start), p.offset, p.source, p.prot, p.pages_writable};
     Status st = add_area(dst, a);
     if (!st.ok()) {
       for (const AreaRef& b : added) remove_area(dst, b);

@@ -166,6 +166,7 @@ struct AreaRef {
   u64 start, last, offset;
   std::uint32_t source;
   std::uint8_t prot;
+  bool pages_writable = false;  // SpaceNode::pages_writable
 };
 
 class ImplEngine final : public Engine {
@@ -266,7 +267,7 @@ class ImplEngine final : public Engine {
     u64 next = r.start;
     for (const SpaceNode* n = s.space.first_from(r.start); n && n->start <= r.last; n = s.space.next(*n)) {
       if (!n->is_area() || n->start > next) return false;
-      out.push_back(AreaRef{n->start, n->last, n->offset, n->source, n->prot});
+      out.push_back(AreaRef{n->start, n->last, n->offset, n->source, n->prot, n->pages_writable});
       if (n->last >= r.last) return true;
       next = n->last + 1;
     }
@@ -315,6 +316,7 @@ class ImplEngine final : public Engine {
   // The automatic-allocation search of SPEC "map": allowed spans (adjacent
   // ones joined) clipped to the window, lowest fitting hole first.
   static std::optional<u64> alloc_iova(const Ioas& s, u64 len, u64 a, u64 off);
+  static std::optional<u64> lowest_fit_in(const Ioas& s, Range sp, u64 len, u64 a, u64 off);
   // Where a new range of len bytes whose first byte is at user address
   // uaddr goes (SPEC "map", fixed and automatic IOVA; copy's destination
   // too): at `fixed`, which must touch no reserved range and no area, or

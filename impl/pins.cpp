@@ -21,9 +21,22 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
   if (arith::range_last(args.iova, args.len).overflow) return err(EOVERFLOW, what() + ": iova+len passes 2^64-1");
   const Range r{args.iova, args.iova + args.len - 1};
   absl::InlinedVector<AreaRef, 4> areas;
-  if (!covering_areas(*s, r, areas)) return err(ENOENT, what() + ": not covered by contiguous areas");
-  // The area's own prot decides (the kernel's check_area_prot): a write pin
-  // needs w, a read pin r.
+  // A byte in no area: before the areas' checks, or after them
+  // (pin_checks_each_area_in_turn, which adds the pin's page alignment).
+  const bool in_turn = rules_for(s->options.mode).pin_checks_each_area_in_turn;
+  const bool hole = !covering_areas(*s, r, areas);
+  const auto hole_error = [&] { return err(ENOENT, what() + ": not covered by contiguous areas"); };
+  if (hole && !in_turn) return hole_error();
+  // In turn, the first area's check is that the pin starts at a page
+  // boundary of its user memory.
+  if (in_turn && !areas.empty()) {
+    const AreaRef& first = areas.front();
+    if (!aligned(sources_[first.source].info.va + first.offset + (r.start - first.start), kPage))
+      return err(EINVAL, what() + ": does not start at a page boundary of the user memory of area " +
+                             to_string(Range{first.start, first.last}));
+  }
+  // Each area's own prot decides (the kernel's check_area_prot): a write
+  // pin needs w, a read pin r.
   for (const AreaRef& a : areas) {
     const Prot ap = static_cast<Prot>(a.prot);
     if (args.write && !prot_writes(ap))
@@ -31,6 +44,7 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
     if (!args.write && !prot_reads(ap))
       return err(EPERM, what() + ": read pin on write-only area " + to_string(Range{a.start, a.last}));
   }
+  if (hole) return hole_error();
   if (misaligned) return alignment_error();
   if (!alloc_ok()) return err(ENOMEM, what() + ": out of memory");
   Pin p{r, args.write, args.release, {}};

@@ -3,18 +3,31 @@
 #include "engine_impl.hpp"
 
 namespace ioas::impl {
+namespace {
+
+// Where automatic placement searches an allowed span (the window when there
+// is none): all of it, or with ModeRules::auto_aligns_span_start from the
+// candidate formula's answer for its start (nullopt: nothing fits in it).
+std::optional<Range> search_span(Range sp, u64 len, u64 a, u64 off, bool align_start) {
+  if (!align_start) return sp;
+  auto c = arith::hole_candidate(sp.start, sp.last, a, off, len);
+  if (!c.fits) return std::nullopt;
+  return Range{c.iova, sp.last};
+}
+
+}  // namespace
 
 // Holes are those of (reserved ∪ areas) inside the allowed spans (the whole
 // window when there is no allowed range), clipped to the window
 // [PAGE, 2^64-1-PAGE]; spans ascend, so the first fit is the lowest.
 std::optional<u64> ImplEngine::alloc_iova(const Ioas& s, u64 len, u64 a, u64 off) {
   constexpr u64 kWinLo = kPage, kWinHi = kMaxIova - kPage;
-  if (s.allowed.empty()) return s.space.lowest_fit(kWinLo, kWinHi, len, a, off);
+  if (s.allowed.empty()) return lowest_fit_in(s, Range{kWinLo, kWinHi}, len, a, off);
   std::optional<Range> span;
   std::optional<u64> found;
   auto try_span = [&](Range sp) {
     u64 lo = std::max(sp.start, kWinLo), hi = std::min(sp.last, kWinHi);
-    if (lo <= hi) found = s.space.lowest_fit(lo, hi, len, a, off);
+    if (lo <= hi) found = lowest_fit_in(s, Range{lo, hi}, len, a, off);
   };
   s.allowed.for_each([&](Range r) {
     if (found) return;
@@ -27,6 +40,13 @@ std::optional<u64> ImplEngine::alloc_iova(const Ioas& s, u64 len, u64 a, u64 off
   });
   if (!found && span) try_span(*span);
   return found;
+}
+
+// The lowest fit in one span of the window, from where the mode starts it.
+std::optional<u64> ImplEngine::lowest_fit_in(const Ioas& s, Range sp, u64 len, u64 a, u64 off) {
+  auto from = search_span(sp, len, a, off, rules_for(s.options.mode).auto_aligns_span_start);
+  if (!from) return std::nullopt;
+  return s.space.lowest_fit(from->start, from->last, len, a, off);
 }
 
 Result<u64> ImplEngine::place(const Ioas& s, std::optional<u64> fixed, u64 len, u64 uaddr, const std::string& what) {

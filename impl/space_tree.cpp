@@ -446,6 +446,7 @@ void SpaceTree::insert(const SpaceEntry& e) {
   v.offset = e.offset;
   v.source = e.source;
   v.prot = e.prot;
+  v.pages_writable = e.pages_writable;
   if (!root_) {
     Leaf* l = new_leaf();
     l->slot[0] = v;

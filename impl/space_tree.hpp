@@ -88,6 +88,7 @@ struct SpaceNode {
   u64 offset = 0;                         // area: byte offset of the first byte in its source
   std::uint32_t source = kReservedPiece;  // interned memory source id
   std::uint8_t prot = 0;
+  bool pages_writable = false;            // area: its pages were mapped with write
 
   bool is_area() const { return source != kReservedPiece; }
   Range range() const { return Range{start, last}; }
@@ -101,6 +102,7 @@ struct SpaceEntry {
   std::uint32_t source = kReservedPiece;
   u64 offset = 0;
   std::uint8_t prot = 0;
+  bool pages_writable = false;
 };
 
 class SpaceTree {

@@ -35,9 +35,11 @@
 //     ioas::ModeRules (ioas/rules.hpp), each consulted where its rule is
 //     decided: create_ioas (zero page), unmap (partial unmap, the errno of a
 //     pin that does not release), cut (no split of an area a domain holds
-//     while large pages are on). A kernel-mode unmap that stops part way
-//     returns its error with the areas before the stop removed: the one
-//     failed operation that changes something.
+//     while large pages are on), pin (its areas checked in turn, page
+//     alignment included), place (the pages' write permission, an allowed
+//     span's start moved by the placement formula). A kernel-mode unmap
+//     that stops part way returns its error with the areas before the stop
+//     removed: the one failed operation that changes something.
 //   - a write-only area (kernel mode, ModeRules::write_only_maps) records
 //     prot w; a domain's leaves hold leaf_prot(format, w) (rw on x86-64 and
 //     arm-lpae, w on tce and mock), which translate, dma and leaves report;
@@ -185,18 +187,34 @@ const AreaRec* first_misaligned_area(const World& w, const IoasRec& io, u64 alig
   return nullptr;
 }
 
-// The areas covering [r] contiguously (each starting right after the
-// previous), or nullopt when some byte of r is in no area.
-std::optional<std::vector<const AreaRec*>> contiguous_cover(const IoasRec& io, const Range& r) {
-  std::vector<const AreaRec*> out;
+// The areas covering r contiguously from r.start (each starting right
+// after the previous), up to the first byte of r in no area; `whole` when
+// they cover all of r.
+struct Cover {
+  std::vector<const AreaRec*> areas;
+  bool whole = false;
+};
+Cover cover_from(const IoasRec& io, const Range& r) {
+  Cover out;
   u64 cur = r.start;
   for (;;) {
     const AreaRec* a = area_at(io, cur);
-    if (!a) return std::nullopt;
-    out.push_back(a);
-    if (a->iova.last >= r.last) return out;
+    if (!a) return out;
+    out.areas.push_back(a);
+    if (a->iova.last >= r.last) {
+      out.whole = true;
+      return out;
+    }
     cur = a->iova.last + 1;
   }
+}
+
+// The areas covering r contiguously, or nullopt when some byte of r is in
+// no area.
+std::optional<std::vector<const AreaRec*>> contiguous_cover(const IoasRec& io, const Range& r) {
+  Cover c = cover_from(io, r);
+  if (!c.whole) return std::nullopt;
+  return std::move(c.areas);
 }
 
 // ---------------------------------------------------------------------------
@@ -322,9 +340,11 @@ std::string why_unmappable(const DomainRec& d) {
 // Automatic allocation (SPEC "automatic"), literally: spans of the allowed
 // list (or the whole window) clipped to [PAGE, 2^64-1-PAGE], holes of the
 // union of reserved ranges and areas inside each span, the kernel's candidate
-// formula, first fit in ascending order.
+// formula, first fit in ascending order. With `align_span_start`
+// (ModeRules::auto_aligns_span_start) each span first starts at the
+// formula's candidate for its own start, and is skipped when none fits.
 
-std::optional<u64> find_free(const IoasRec& io, u64 len, u64 align, u64 page_offset,
+std::optional<u64> find_free(const IoasRec& io, u64 len, u64 align, u64 page_offset, bool align_span_start,
                              const std::vector<Range>& extra_blocked = {}) {
   const Range window{kPage, kMaxIova - kPage};
   std::vector<Range> spans;
@@ -340,7 +360,12 @@ std::optional<u64> find_free(const IoasRec& io, u64 len, u64 align, u64 page_off
   for (const auto& r : io.reserved) blocked.push_back(r.range);
   for (const auto& a : io.areas) blocked.push_back(a.iova);
   const std::vector<Range> free = complement(blocked);
-  for (const auto& span : spans) {
+  for (auto span : spans) {
+    if (align_span_start) {
+      auto c = arith::hole_candidate(span.start, span.last, align, page_offset, len);
+      if (!c.fits) continue;
+      span.start = c.iova;
+    }
     for (const auto& f : free) {
       if (!f.overlaps(span)) continue;
       Range hole{std::max(f.start, span.start), std::min(f.last, span.last)};
@@ -472,7 +497,7 @@ class ModelEngine final : public Engine {
     if (prot_writes(a.prot) && !m->src.writable)
       return err(EPERM, what + ": write permission on read-only memory source " + a.source);
 
-    Piece piece{a.source, a.offset, a.len, m->src.va + a.offset, m->src.writable};
+    Piece piece{a.source, a.offset, a.len, m->src.va + a.offset, m->src.writable, prot_writes(a.prot)};
     return place(ioas, what, a.iova, a.len, a.prot, {piece});
   }
 
@@ -633,11 +658,14 @@ class ModelEngine final : public Engine {
       Range part{std::max(a->iova.start, sr.start), std::min(a->iova.last, sr.last)};
       const MemRec& m = w_.memories.at(a->source);
       u64 off = a->offset + (part.start - a->iova.start);
-      pieces.push_back(Piece{a->source, off, part.length(), m.src.va + off, m.src.writable});
+      pieces.push_back(Piece{a->source, off, part.length(), m.src.va + off, m.src.writable, a->pages_writable});
     }
-    for (const auto& p : pieces)
-      if (prot_writes(c.prot) && !p.writable)
-        return err(EPERM, what + ": write permission on read-only memory source " + p.source);
+    // The memory source decides here, or the pages once the destination is
+    // settled (copy_write_needs_writable_pages, in place).
+    if (!rules_for(dst->options.mode).copy_write_needs_writable_pages)
+      for (const auto& p : pieces)
+        if (prot_writes(c.prot) && !p.writable)
+          return err(EPERM, what + ": write permission on read-only memory source " + p.source);
     return place(ioas, what, c.dst_iova, c.len, c.prot, pieces);
   }
 
@@ -833,22 +861,35 @@ class ModelEngine final : public Engine {
     auto end = arith::range_last(p.iova, p.len);
     if (end.overflow) return err(EOVERFLOW, what + ": iova + len passes 2^64-1");
     const Range r{p.iova, end.last};
-    auto cover = contiguous_cover(*io, r);
-    if (!cover) return err(ENOENT, what + ": not wholly covered by contiguous areas");
-    // The area's own prot decides, not a domain's leaves (the kernel's
-    // check_area_prot): a write pin needs w, a read pin r.
-    for (const AreaRec* a : *cover) {
+    // A byte in no area: before the areas' checks, or after them
+    // (pin_checks_each_area_in_turn, which adds the pin's page alignment).
+    const bool in_turn = rules_for(io->options.mode).pin_checks_each_area_in_turn;
+    const Cover cover = cover_from(*io, r);
+    const auto hole_error = [&] { return err(ENOENT, what + ": not wholly covered by contiguous areas"); };
+    if (!cover.whole && !in_turn) return hole_error();
+    // In turn, the first area's check is that the pin starts at a page
+    // boundary of its user memory.
+    if (in_turn && !cover.areas.empty()) {
+      const AreaRec& first = *cover.areas.front();
+      if (!arith::is_aligned(area_uaddr(w_, first) + (r.start - first.iova.start), kPage))
+        return err(EINVAL, what + ": does not start at a page boundary of the user memory of area " +
+                               str(first.iova));
+    }
+    for (const AreaRec* a : cover.areas) {
+      // The area's own prot decides, not a domain's leaves (the kernel's
+      // check_area_prot): a write pin needs w, a read pin r.
       if (p.write && !prot_writes(a->prot))
         return err(EPERM, what + ": write pin on read-only area " + str(a->iova));
       if (!p.write && !prot_reads(a->prot))
         return err(EPERM, what + ": read pin on write-only area " + str(a->iova));
     }
+    if (!cover.whole) return hole_error();
     if (!alignment_first)
       if (auto e = alignment_error()) return *e;
     World next = w_;
     IoasRec& nio = next.ioases.at(std::string(ioas));
     PinRec rec{nio.next_pin_id++, r, p.write, p.release, {}};
-    for (const AreaRec* a : *cover)
+    for (const AreaRec* a : cover.areas)
       if (std::find(rec.sources.begin(), rec.sources.end(), a->source) == rec.sources.end())
         rec.sources.push_back(a->source);
     for (const auto& s : rec.sources) next.memories.at(s).use_count++;
@@ -1022,7 +1063,8 @@ class ModelEngine final : public Engine {
     u64 offset;
     u64 len;
     u64 uaddr;
-    bool writable;
+    bool writable;        // its memory source's
+    bool pages_writable;  // its pages' (AreaRec::pages_writable)
   };
 
   // The destination half of map and copy (SPEC "map", from the alignment
@@ -1046,15 +1088,15 @@ class ModelEngine final : public Engine {
         return err(EINVAL, what + ": length " + hex(p.len) + " is not a multiple of iova_alignment " + hex(A));
       at += p.len;
     }
-    auto page_offset_error = [&]() -> std::optional<Error> {
-      for (const auto& p : pieces)
-        if (!arith::is_aligned(p.uaddr % kPage, A))
-          return err(EINVAL, what + ": user address " + hex(p.uaddr) +
-                                 " has a page offset that is not a multiple of iova_alignment " + hex(A));
+    auto page_offset_error = [&](const Piece& p) -> std::optional<Error> {
+      if (!arith::is_aligned(p.uaddr % kPage, A))
+        return err(EINVAL, what + ": user address " + hex(p.uaddr) +
+                               " has a page offset that is not a multiple of iova_alignment " + hex(A));
       return std::nullopt;
     };
     if (!rules.page_offset_after_iova)
-      if (auto e = page_offset_error()) return *e;
+      for (const auto& p : pieces)
+        if (auto e = page_offset_error(p)) return *e;
     if (overflows) return overflow_error();
     u64 iova = 0;
     if (fixed) {
@@ -1072,17 +1114,24 @@ class ModelEngine final : public Engine {
       if (a < A)
         return err(EINVAL, what + ": wanted alignment " + hex(a) + " (from length and user address " + hex(uaddr) +
                                ") is below iova_alignment " + hex(A));
-      auto found = find_free(io, len, a, uaddr % kPage);
+      auto found = find_free(io, len, a, uaddr % kPage, rules.auto_aligns_span_start);
       if (!found) return err(ENOSPC, what + ": no free hole fits " + hex(len) + " bytes at alignment " + hex(a));
       iova = *found;
     }
-    if (rules.page_offset_after_iova)
-      if (auto e = page_offset_error()) return *e;
+    // Once the IOVA is settled, piece by piece (the kernel's
+    // iopt_insert_area): its pages' write permission, then its page offset.
+    for (const auto& p : pieces) {
+      if (rules.copy_write_needs_writable_pages && prot_writes(prot) && !p.pages_writable)
+        return err(EPERM, what + ": write permission on pages mapped without it (" + p.source + "+" +
+                               hex(p.offset) + ")");
+      if (rules.page_offset_after_iova)
+        if (auto e = page_offset_error(p)) return *e;
+    }
     World next = w_;
     IoasRec& nio = next.ioases.at(std::string(ioas));
     u64 cur = iova;
     for (const auto& p : pieces) {
-      AreaRec ar{Range{cur, cur + (p.len - 1)}, prot, p.source, p.offset};
+      AreaRec ar{Range{cur, cur + (p.len - 1)}, prot, p.source, p.offset, p.pages_writable};
       for (const auto& [dn, d] : next.domains)
         if (d.ioas == nio.name && !domain_can_map(next, d, ar))
           return err(EINVAL, what + ": area " + str(ar.iova) + " at pa " + hex(area_pa(next, ar)) +

@@ -23,6 +23,9 @@ struct AreaRec {
   Prot prot = Prot::kRead;
   std::string source;
   u64 offset = 0;  // byte offset of iova.start in the source
+  // Whether the area's pages are writable: the map that made them asked for
+  // write; copy and cut carry it (ModeRules::copy_write_needs_writable_pages).
+  bool pages_writable = false;
 };
 
 struct PinRec {

@@ -154,20 +154,6 @@ bool is_error(const trace::EngineAnswer& a, int code) {
 }
 
 const KnownDifference kKnownDifferences[] = {
-    // iommufd_access_pin_pages checks each area as it walks the areas: first
-    // that the pin's bytes are page aligned in it (iopt_area_contig_is_aligned:
-    // the pin starts at a page boundary of the area's user memory, and an
-    // area it continues past ends at a page end; else EINVAL), then its
-    // permission (EPERM); a hole shows only after the walk (ENOENT). Kernel
-    // mode has no alignment rule for pins, finds the hole first, and checks
-    // permission first.
-    {"pin-area-checks-order",
-     [](const Operation& op, const StepResult& r) {
-       const auto& m = r.answers[0].outcome;
-       return std::holds_alternative<trace::PinOp>(op) &&
-              (is_error(r.answers[0], ENOENT) || is_error(r.answers[0], EPERM) || m.kind == trace::OutcomeKind::kPin) &&
-              (is_error(r.answers[2], EPERM) || is_error(r.answers[2], EINVAL)) && !(m == r.answers[2].outcome);
-     }},
     // A kernel finding (differential/kernel-findings/): the kernel's
     // __alloc_iova_check_range refuses a candidate equal to the hole's last
     // byte (`aligned_start >= last`), so an automatic one-byte map never
@@ -180,33 +166,6 @@ const KnownDifference kKnownDifferences[] = {
        return one_byte_auto && r.answers[0].outcome.kind == trace::OutcomeKind::kIova &&
               (r.answers[2].outcome.kind == trace::OutcomeKind::kIova || is_error(r.answers[2], ENOSPC)) &&
               !(r.answers[0].outcome == r.answers[2].outcome);
-     }},
-    // iopt_alloc_iova first moves the search window's start to
-    // ALIGN(PAGE_SIZE, a) | page_offset (__alloc_iova_check_used updates
-    // allowed_span.start_used), then applies the formula again in each hole
-    // of that window; kernel mode applies it once, to the hole. With an
-    // alignment below PAGE (a user address that is not page aligned) and no
-    // allowed list, the kernel answers in the window's first page where
-    // kernel mode answers after an area below it.
-    {"auto-window-start-aligned",
-     [](const Operation& op, const StepResult& r) {
-       const bool automatic = (std::holds_alternative<trace::MapOp>(op) && !std::get<trace::MapOp>(op).iova) ||
-                              (std::holds_alternative<trace::CopyOp>(op) && !std::get<trace::CopyOp>(op).to);
-       const auto& m = r.answers[0].outcome;
-       const auto& k = r.answers[2].outcome;
-       return automatic && m.kind == trace::OutcomeKind::kIova && k.kind == trace::OutcomeKind::kIova &&
-              k.value >= kPage && k.value < 2 * kPage && k.value < m.value;
-     }},
-    // The pages of an IOMMU_IOAS_MAP are writable only when it was mapped
-    // WRITEABLE (iopt_alloc_user_pages): a copy asking for write of an area
-    // mapped read-only fails in iopt_insert_area with EPERM, after the
-    // destination IOVA was chosen. Kernel mode takes writability from the
-    // memory source, so the copy succeeds.
-    {"copy-write-of-readonly-map",
-     [](const Operation& op, const StepResult& r) {
-       const auto* c = std::get_if<trace::CopyOp>(&op);
-       return c && (static_cast<int>(c->prot) & static_cast<int>(Prot::kWrite)) && is_error(r.answers[2], EPERM) &&
-              !is_error(r.answers[0], EPERM);
      }},
 };
 

@@ -98,6 +98,48 @@ struct ModeRules {
   // iommufd_access_pin_pages looks at the range.
   bool pin_alignment_before_range = false;
 
+  // A pin checks the areas it covers one at a time, in IOVA order, and a
+  // byte in no area is ENOENT only once the areas before it passed: first
+  // that the pin starts at a page boundary of the user memory of the area
+  // holding its first byte (EINVAL), then each area's permission (EPERM).
+  // Default: a byte in no area (ENOENT) before any area's permission, and a
+  // pin may start at any byte. Kernel: device.c:iommufd_access_pin_pages
+  // walks iopt_for_each_contig_area and fails an area on
+  // !iopt_area_contig_is_aligned (-EINVAL), then on !check_area_prot
+  // (-EPERM); !iopt_area_contig_done after the walk is -ENOENT.
+  // iopt_area_contig_is_aligned also wants each later area to start at a
+  // page boundary and an area the pin goes on past to end at a page end:
+  // those always hold here, since every area is PAGE aligned before a pin
+  // looks at its range (pin_alignment_before_range; the kernel's access).
+  bool pin_checks_each_area_in_turn = false;
+
+  // Whether a copy may ask write of an area depends on the area's pages:
+  // they are writable only when the map that made them asked for write, and
+  // a copy or cut carries them as they are. A copy asking write of pages
+  // that are not is EPERM once the destination is settled, per piece before
+  // its page offset (page_offset_after_iova). Default: the memory source
+  // decides, with the source's checks, before the destination. Kernel:
+  // io_pagetable.c:iopt_map_user_pages (iopt_alloc_pages(uptr, length,
+  // iommu_prot & IOMMU_WRITE)), iopt_get_pages (the copy takes the source
+  // areas' pages), iopt_area_split (both halves keep them),
+  // iopt_insert_area (`(iommu_prot & IOMMU_WRITE) && !pages->writable` →
+  // -EPERM, before `area->page_offset & (iova_alignment - 1)`), called per
+  // piece by iopt_alloc_area_pages after iopt_check_iova or iopt_alloc_iova.
+  bool copy_write_needs_writable_pages = false;
+
+  // Automatic placement moves each allowed span's start (the window's,
+  // PAGE, when there is no allowed range) to the candidate formula's
+  // ALIGN_UP(start, a) | page_offset, skipping a span where nothing fits
+  // from there, and then applies the formula to each hole from that start.
+  // Default: once, to each hole of the span. Kernel:
+  // io_pagetable.c:iopt_alloc_iova (__alloc_iova_check_used updates
+  // allowed_span.start_used, then interval_tree_for_each_double_span from
+  // it, __alloc_iova_check_hole per hole). Only a user address that is not
+  // page aligned (a page offset other than 0) tells them apart: the
+  // window's start PAGE becomes PAGE | page_offset, where a hole that
+  // starts a little above PAGE would give its own start | page_offset.
+  bool auto_aligns_span_start = false;
+
   friend bool operator==(const ModeRules&, const ModeRules&) = default;
 };
 

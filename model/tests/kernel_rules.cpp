@@ -60,6 +60,9 @@ TEST(ModeRules, DefaultModeKeepsEveryBeyondRule) {
   EXPECT_FALSE(r.copy_source_before_destination);
   EXPECT_FALSE(r.ulong_max_overflows);
   EXPECT_FALSE(r.pin_alignment_before_range);
+  EXPECT_FALSE(r.pin_checks_each_area_in_turn);
+  EXPECT_FALSE(r.copy_write_needs_writable_pages);
+  EXPECT_FALSE(r.auto_aligns_span_start);
 }
 
 TEST(ModeRules, KernelModeTakesTheKernelsRules) {
@@ -74,6 +77,9 @@ TEST(ModeRules, KernelModeTakesTheKernelsRules) {
   EXPECT_TRUE(r.copy_source_before_destination);
   EXPECT_TRUE(r.ulong_max_overflows);
   EXPECT_TRUE(r.pin_alignment_before_range);
+  EXPECT_TRUE(r.pin_checks_each_area_in_turn);
+  EXPECT_TRUE(r.copy_write_needs_writable_pages);
+  EXPECT_TRUE(r.auto_aligns_span_start);
 }
 
 // What each format's leaves make of a prot: x86-64 and arm-lpae have no
@@ -363,6 +369,105 @@ TEST_P(SpecRules, KernelModeChecksTheFirstPinsAlignmentBeforeItsRange) {
   EXPECT_FAILS(EADDRINUSE, Pin("a", 0x10000, 0, true));
   EXPECT_FAILS(ENOENT, Pin("d", 0x20000, 0x1000, false));
   EXPECT_FAILS(EADDRINUSE, Pin("d", 0x10000, 0x1000, false));
+}
+
+// ---- device.c:iommufd_access_pin_pages checks the areas in turn ----
+
+// "a" (kernel mode) and "d" (default mode) each hold [0x10000, 0x12fff] rw
+// and [0x13000, 0x13fff] r, then nothing: a hole at 0x14000.
+TEST_P(SpecRules, KernelModePinChecksEachAreaInTurn) {
+  Basic(Kernel());
+  MUST(engine->create_ioas("d", {}));
+  for (const char* ioas : {"a", "d"}) {
+    MUST(MapFixed(ioas, 0x10000, 0x3000, "m", 0, Prot::kReadWrite));
+    MUST(MapFixed(ioas, 0x13000, 0x1000, "m", 0x100000, Prot::kRead));
+  }
+  // Kernel: the first area's page alignment (EINVAL), each area's
+  // permission (EPERM), and only then the hole (ENOENT).
+  EXPECT_FAILS(EINVAL, Pin("a", 0x13001, 0x2000, true));
+  EXPECT_FAILS(EINVAL, Pin("a", 0x10001, 0x10));
+  EXPECT_FAILS(EPERM, Pin("a", 0x12000, 0x3000, true));
+  EXPECT_FAILS(ENOENT, Pin("a", 0x12000, 0x3000));
+  EXPECT_FAILS(ENOENT, Pin("a", 0x20000, 0x1000));
+  // The start decides, not the end.
+  EXPECT_EQ(MUST(Pin("a", 0x10000, 0x10)), 1u);
+  EXPECT_EQ(MUST(Pin("a", 0x12000, 0x1801)), 2u);
+  EXPECT_EQ(Pins("a"), "1 0x10000-0x1000f read; 2 0x12000-0x13800 read");
+  // Default: the hole first, then permission; a pin may start at any byte.
+  EXPECT_FAILS(ENOENT, Pin("d", 0x13001, 0x2000, true));
+  EXPECT_FAILS(ENOENT, Pin("d", 0x12000, 0x3000, true));
+  EXPECT_FAILS(EPERM, Pin("d", 0x13001, 0x10, true));
+  EXPECT_EQ(MUST(Pin("d", 0x10001, 0x10)), 1u);
+}
+
+// ---- io_pagetable.c:iopt_insert_area: a copy writes only writable pages ----
+
+// "a" (kernel mode) and "d" (default mode) each map m+0 read-only and
+// m+0x100000 rw; the memory source is writable.
+TEST_P(SpecRules, KernelModeCopyAsksTheAreasPagesForWrite) {
+  Basic(Kernel());
+  MUST(engine->create_ioas("d", {}));
+  for (const char* ioas : {"a", "d"}) {
+    MUST(MapFixed(ioas, 0x10000, 0x2000, "m", 0, Prot::kRead));
+    MUST(MapFixed(ioas, 0x12000, 0x2000, "m", 0x100000, Prot::kReadWrite));
+  }
+  // Kernel: EPERM once the destination is settled (EEXIST first), for any
+  // piece whose pages are the read-only map's.
+  EXPECT_FAILS(EEXIST, CopyFixed("a", "a", 0x10000, 0x1000, 0x12000, Prot::kReadWrite));
+  EXPECT_FAILS(EPERM, CopyFixed("a", "a", 0x10000, 0x1000, 0x20000, Prot::kReadWrite));
+  EXPECT_FAILS(EPERM, CopyFixed("a", "a", 0x11000, 0x2000, 0x20000, Prot::kWrite));
+  EXPECT_FAILS(EPERM, CopyAuto("a", "a", 0x10000, 0x1000, Prot::kReadWrite));
+  // The pages go with a copy (one that only reads them too) and with both
+  // halves of a cut.
+  MUST(CopyFixed("a", "a", 0x10000, 0x2000, 0x20000, Prot::kRead));
+  MUST(CopyFixed("a", "a", 0x12000, 0x2000, 0x30000, Prot::kRead));
+  MUST(engine->cut("a", 0x20fff));
+  MUST(engine->cut("a", 0x30fff));
+  EXPECT_FAILS(EPERM, CopyFixed("a", "a", 0x21000, 0x1000, 0x40000, Prot::kReadWrite));
+  EXPECT_EQ(MUST(CopyFixed("a", "a", 0x30000, 0x1000, 0x40000, Prot::kReadWrite)), 0x40000u);
+  EXPECT_EQ(MUST(CopyFixed("a", "a", 0x31000, 0x1000, 0x41000, Prot::kWrite)), 0x41000u);
+  EXPECT_EQ(Areas("a"), "0x10000-0x11fff r m+0x0; 0x12000-0x13fff rw m+0x100000; 0x20000-0x20fff r m+0x0; "
+                        "0x21000-0x21fff r m+0x1000; 0x30000-0x30fff r m+0x100000; 0x31000-0x31fff r m+0x101000; "
+                        "0x40000-0x40fff rw m+0x100000; 0x41000-0x41fff w m+0x101000");
+  // Default: the memory source decides, and it is writable.
+  EXPECT_EQ(MUST(CopyFixed("d", "d", 0x10000, 0x1000, 0x20000, Prot::kReadWrite)), 0x20000u);
+  // A read-only memory source is EPERM in both modes.
+  MUST(MapFixed("a", 0x50000, 0x1000, "ro", 0, Prot::kRead));
+  EXPECT_FAILS(EPERM, CopyFixed("a", "a", 0x50000, 0x1000, 0x60000, Prot::kReadWrite));
+}
+
+// ---- io_pagetable.c:iopt_alloc_iova moves the span's start first ----
+
+// m+1 and m+0x801 are user addresses 1 and 0x801 bytes into a page: their
+// automatic alignment is 1 for up to 2 bytes, and 1 for any length at
+// m+0x801 too (its lowest set bit), with page offsets 0x1 and 0x801.
+TEST_P(SpecRules, KernelModeAlignsTheSearchSpansStartFirst) {
+  Basic(Kernel());
+  MUST(engine->create_ioas("d", IoasOptions{ZeroPage::kAllowed}));
+  for (const char* ioas : {"a", "d"}) EXPECT_EQ(MUST(MapAuto(ioas, 1, "m", 1, Prot::kReadWrite)), 0x1001u);
+  // Kernel mode searches the window [PAGE, ...] from 0x1000 | 0x801; the
+  // default mode applies the formula to the hole from 0x1002 alone.
+  EXPECT_EQ(MUST(MapAuto("a", 0x3000, "m", 0x801, Prot::kReadWrite)), 0x1801u);
+  EXPECT_EQ(MUST(MapAuto("d", 0x3000, "m", 0x801, Prot::kReadWrite)), 0x1803u);
+  // An allowed span's start too: 0x100000 | 0x801, then the hole after the
+  // two bytes at 0x100000.
+  for (const char* ioas : {"a", "d"}) {
+    const Range allowed[] = {Range{0x100000, 0x1fffff}};
+    MUST(engine->allow(ioas, allowed));
+    MUST(MapFixed(ioas, 0x100000, 2, "m", 0, Prot::kReadWrite));
+  }
+  EXPECT_EQ(MUST(MapAuto("a", 0x3000, "m", 0x801, Prot::kReadWrite)), 0x100801u);
+  EXPECT_EQ(MUST(MapAuto("d", 0x3000, "m", 0x801, Prot::kReadWrite)), 0x100803u);
+  // A span whose moved start leaves no room is skipped, though a hole in it
+  // has room for the formula applied to the hole's own start: [0x301002,
+  // 0x301803] moves to 0x301803, while its hole from 0x301800 gives 0x301801.
+  for (const char* ioas : {"a", "d"}) {
+    const Range spans[] = {Range{0x301002, 0x301803}, Range{0x400000, 0x4fffff}};
+    MUST(engine->allow(ioas, spans));
+    MUST(MapFixed(ioas, 0x301002, 0x7fe, "m", 0, Prot::kReadWrite));
+  }
+  EXPECT_EQ(MUST(MapAuto("a", 2, "m", 0x801, Prot::kReadWrite)), 0x400801u);
+  EXPECT_EQ(MUST(MapAuto("d", 2, "m", 0x801, Prot::kReadWrite)), 0x301801u);
 }
 
 // ---- write-only maps: ioas.c:conv_iommu_prot gives IOMMU_WRITE alone ----
