@@ -207,6 +207,7 @@ class ImplEngine final : public Engine {
   // with its reason. Run after every mutating call by VerifiedEngine
   // (make_engine.cpp) when ImplOptions::verify_each_op is set.
   void verify_all() const;
+  std::optional<u64> translation_mismatch(const Ioas& s, const Domain& d) const;
 
  public:
   // Fault injection (include/ioas/impl.hpp).
@@ -327,6 +328,11 @@ class ImplEngine final : public Engine {
   void remove_area(Ioas& s, const AreaRef& a);
   Status add_pieces(Ioas& dst, const std::vector<AreaRef>& pieces, u64 shift);
   void finish_remove_area(Ioas& s, const AreaRef& a);
+  static Status device_regions(const Ioas& s, const AttachArgs& args, const std::string& what, RangeSet& dev_resv);
+  Result<std::unique_ptr<Domain>> new_domain(Ioas& s, const AttachArgs& args, const std::string& what,
+                                             RangeSet& dom_resv);
+  Status check_new_domain(const Ioas& s, const Domain& d, const AttachArgs& args, const std::string& what,
+                          RangeSet& dom_resv) const;
   void drop_pin(Ioas& s, absl::btree_map<std::uint32_t, Pin>::iterator it);
   u64 area_pa(const SpaceNode& n) const { return sources_[n.source].info.pa + n.offset; }
   u64 area_uaddr(const SpaceNode& n) const { return sources_[n.source].info.va + n.offset; }
