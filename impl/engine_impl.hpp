@@ -2,14 +2,14 @@
 // by the files that implement it (one file a job, as the model's sections):
 //   engine.cpp       the engine's objects: clone, IOASes, memory sources
 //   areas.cpp        areas: map, unmap, cut, copy
-//   placement.cpp    where an area goes: automatic allocation
+//   placement.cpp    where an area goes: fixed and automatic placement
 //   reserved.cpp     reserved and allowed ranges
 //   attach.cpp       devices and domains: attach, detach
 //   pins.cpp         pins
 //   dirty.cpp        DMA and dirty tracking
 //   queries.cpp      translate, uva, leaves, snapshot
 //   invariants.cpp   check() (SPEC) and verify_all() (the trees)
-//   make_engine.cpp  the lock and the public factories
+//   make_engine.cpp  the lock, per-call verification, the public factories
 //
 // Layout of one IOAS (the kernel's io_pagetable, with one change: areas and
 // the union of reserved ranges share one augmented tree so that the free
