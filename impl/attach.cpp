@@ -17,90 +17,16 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
         (args.pgsize_bitmap && *args.pgsize_bitmap != dom->pgsize_bitmap) || !args.pgsizes_not_pow2.empty())
       return err(EINVAL, what() + ": format, aperture or page sizes differ from the domain's");
   }
-  // The device's reserved regions.
   RangeSet dev_resv(true);
-  for (const ResvRegion& rr : args.resv) {
-    // Malformed input is rejected even for a region that would be skipped.
-    if (rr.range.start > rr.range.last)
-      return err(EINVAL, what() + ": reserved region " + to_string(rr.range) + " has start > last");
-    if (rr.type == ResvType::kDirectRelaxable) continue;
-    if (auto a = first_area(*s, rr.range))
-      return err(EADDRINUSE, what() + ": reserved region " + to_string(rr.range) + " overlaps mapped area " +
-                                 to_string(*a));
-    if (auto a = s->allowed.first_overlapping(rr.range))
-      return err(EADDRINUSE,
-                 what() + ": reserved region " + to_string(rr.range) + " intersects allowed range " + to_string(*a));
-    dev_resv.add(rr.range);
-  }
+  if (Status st = device_regions(*s, args, what(), dev_resv); !st.ok()) return st;
   std::unique_ptr<Domain> fresh;
   RangeSet dom_resv(true);
   u64 new_alignment = s->iova_alignment;
   if (!dom) {
-    fresh = std::make_unique<Domain>();
-    fresh->name = args.dom;
-    fresh->ioas = s;
-    fresh->fmt = args.fmt.value_or(Format::kX86_64);
-    const bool tce = fresh->fmt == Format::kTce;
-    fresh->aperture = args.aperture.value_or(default_aperture(fresh->fmt));
-    fresh->pgsize_bitmap = args.pgsize_bitmap.value_or(default_pgsizes(fresh->fmt));
-    const u64 pg = fresh->pgsize_bitmap;
-    if (!args.pgsizes_not_pow2.empty())
-      return err(EINVAL, what() + ": page size " + hex(args.pgsizes_not_pow2.front()) + " is not a power of two");
-    if (!pgsizes_allowed(fresh->fmt, pg))
-      return err(EINVAL, what() + ": page sizes " + hex(pg) + " not allowed by format " + to_string(fresh->fmt) + " (" +
-                             pgsizes_rule(fresh->fmt) + ")");
-    if (fresh->aperture.start > fresh->aperture.last)
-      return err(EINVAL, what() + ": aperture " + to_string(fresh->aperture) + " has start > last");
-    // tce is a flat table of whole IOMMU pages; mock's xarray indexes any
-    // 64-bit IOVA; the others translate 48 bits.
-    if (tce ? (!aligned(fresh->aperture.start, pg) || !aligned(fresh->aperture.last + 1, pg))
-            : fresh->fmt != Format::kMock && fresh->aperture.last > k48Bits)
-      return err(EINVAL, what() + ": aperture " + to_string(fresh->aperture) + " cannot be addressed by format " +
-                             to_string(fresh->fmt));
-    const u64 minpg = lowest_bit(pg);
-    if (minpg > kPage) return err(EINVAL, what() + ": minimum page size " + hex(minpg) + " above PAGE");
-    new_alignment = std::max(new_alignment, minpg);
-    if (auto bad = first_misaligned_area(*s, new_alignment))
-      return err(EADDRINUSE, what() + ": area " + to_string(*bad) + " is not aligned to the new iova_alignment " +
-                                 hex(new_alignment));
-    const Range ap = fresh->aperture;
-    if (ap.start > 0) dom_resv.add(Range{0, ap.start - 1});
-    if (ap.last < kMaxIova) dom_resv.add(Range{ap.last + 1, kMaxIova});
-    for (const Range& r : dom_resv.ranges()) {
-      if (auto a = first_area(*s, r))
-        return err(EADDRINUSE, what() + ": mapped area " + to_string(*a) + " lies outside the aperture " + to_string(ap));
-      if (auto a = s->allowed.first_overlapping(r))
-        return err(EADDRINUSE,
-                   what() + ": allowed range " + to_string(*a) + " lies outside the aperture " + to_string(ap));
-    }
-    if (!alloc_ok()) return err(ENOMEM, what() + ": out of memory for the domain");
-    // Fill the new page table with every area (work on the new table only;
-    // it is installed on success).
-    auto builtin = [&]() -> Result<std::unique_ptr<IoPageTable>> {
-      auto t = HwPageTable::create(fresh->fmt, fresh->aperture, fresh->pgsize_bitmap, *ptmem_);
-      if (!t.ok()) return t.error();
-      return std::unique_ptr<IoPageTable>(std::move(t).value());
-    };
-    auto table = opts_.tables ? opts_.tables(DomainConfig{fresh->name, s->name, args.dev, fresh->fmt,
-                                                          fresh->aperture, fresh->pgsize_bitmap},
-                                             builtin)
-                              : builtin();
-    if (!table.ok()) return err(table.code(), what() + ": page table: " + table.error().message);
-    if (!table.value()) return err(EINVAL, what() + ": the table factory made no table");
-    fresh->pt = std::move(table).value();
-    const u64 pgsizes = effective_pgsizes(*s, *fresh);
-    for (const SpaceNode* n = s->space.first(); n; n = s->space.next(*n)) {
-      if (!n->is_area()) continue;
-      Status st = fresh->pt->map(n->range(), area_pa(*n), area_uaddr(*n), static_cast<Prot>(n->prot), pgsizes);
-      if (st.code() != EINVAL && !st.ok())  // ENOMEM, or a back end's own error: as it is
-        return err(st.code(), what() + ": area " + to_string(n->range()) + ": " + st.error().message);
-      if (!st.ok())
-        return err(EINVAL, what() + ": area " + to_string(n->range()) + " at pa " + hex(area_pa(*n)) +
-                               " cannot be mapped by the domain (page sizes " + hex(pgsizes) +
-                               ", physical addresses up to " + hex(max_output_address(fresh->fmt)) +
-                               "): " + st.error().message);
-    }
-    fresh->pt->flush_iotlb();
+    auto made = new_domain(*s, args, what(), dom_resv);
+    if (!made.ok()) return made.error();
+    fresh = std::move(made).value();
+    new_alignment = std::max(new_alignment, lowest_bit(fresh->pgsize_bitmap));
   }
   // Everything the commit needs, allocated first: the reserved plan, the
   // keys, room in the IOAS's domain list.
@@ -166,6 +92,104 @@ Status ImplEngine::detach(std::string_view dev) {
     recompute_alignment(*s);
   }
   apply_reserved(*s, plan);
+  return ok_status();
+}
+
+// The device's reserved regions (SPEC "attach"), into dev_resv.
+Status ImplEngine::device_regions(const Ioas& s, const AttachArgs& args, const std::string& what, RangeSet& dev_resv) {
+  for (const ResvRegion& rr : args.resv) {
+    // Malformed input is rejected even for a region that would be skipped.
+    if (rr.range.start > rr.range.last)
+      return err(EINVAL, what + ": reserved region " + to_string(rr.range) + " has start > last");
+    if (rr.type == ResvType::kDirectRelaxable) continue;
+    if (auto a = first_area(s, rr.range))
+      return err(EADDRINUSE, what + ": reserved region " + to_string(rr.range) + " overlaps mapped area " +
+                                 to_string(*a));
+    if (auto a = s.allowed.first_overlapping(rr.range))
+      return err(EADDRINUSE,
+                 what + ": reserved region " + to_string(rr.range) + " overlaps allowed range " + to_string(*a));
+    dev_resv.add(rr.range);
+  }
+  return ok_status();
+}
+
+// A new domain for attach (SPEC "attach"): its format, aperture and page
+// sizes checked against the IOAS, its table made and filled with every
+// area. dom_resv gets the IOVA outside its aperture. Changes nothing.
+Result<std::unique_ptr<Domain>> ImplEngine::new_domain(Ioas& s, const AttachArgs& args, const std::string& what,
+                                                        RangeSet& dom_resv) {
+  auto fresh = std::make_unique<Domain>();
+  fresh->name = args.dom;
+  fresh->ioas = &s;
+  fresh->fmt = args.fmt.value_or(Format::kX86_64);
+  fresh->aperture = args.aperture.value_or(default_aperture(fresh->fmt));
+  fresh->pgsize_bitmap = args.pgsize_bitmap.value_or(default_pgsizes(fresh->fmt));
+  if (Status st = check_new_domain(s, *fresh, args, what, dom_resv); !st.ok()) return st.error();
+  if (!alloc_ok()) return err(ENOMEM, what + ": out of memory for the domain");
+  // Fill the new page table with every area (work on the new table only;
+  // it is installed on success).
+  auto builtin = [&]() -> Result<std::unique_ptr<IoPageTable>> {
+    auto t = HwPageTable::create(fresh->fmt, fresh->aperture, fresh->pgsize_bitmap, *ptmem_);
+    if (!t.ok()) return t.error();
+    return std::unique_ptr<IoPageTable>(std::move(t).value());
+  };
+  auto table = opts_.tables ? opts_.tables(DomainConfig{fresh->name, s.name, args.dev, fresh->fmt,
+                                                        fresh->aperture, fresh->pgsize_bitmap},
+                                           builtin)
+                            : builtin();
+  if (!table.ok()) return err(table.code(), what + ": page table: " + table.error().message);
+  if (!table.value()) return err(EINVAL, what + ": the table factory made no table");
+  fresh->pt = std::move(table).value();
+  const u64 pgsizes = effective_pgsizes(s, *fresh);
+  for (const SpaceNode* n = s.space.first(); n; n = s.space.next(*n)) {
+    if (!n->is_area()) continue;
+    Status st = fresh->pt->map(n->range(), area_pa(*n), area_uaddr(*n), static_cast<Prot>(n->prot), pgsizes);
+    if (st.code() != EINVAL && !st.ok())  // ENOMEM, or a back end's own error: as it is
+      return err(st.code(), what + ": area " + to_string(n->range()) + ": " + st.error().message);
+    if (!st.ok())
+      return err(EINVAL, what + ": area " + to_string(n->range()) + " at pa " + hex(area_pa(*n)) +
+                             " cannot be mapped by the domain (page sizes " + hex(pgsizes) +
+                             ", physical addresses up to " + hex(max_output_address(fresh->fmt)) +
+                             "): " + st.error().message);
+  }
+  fresh->pt->flush_iotlb();
+  return fresh;
+}
+
+// The checks of a new domain d against the IOAS.
+Status ImplEngine::check_new_domain(const Ioas& s, const Domain& d, const AttachArgs& args, const std::string& what,
+                                    RangeSet& dom_resv) const {
+  const bool tce = d.fmt == Format::kTce;
+  const u64 pg = d.pgsize_bitmap;
+  if (!args.pgsizes_not_pow2.empty())
+    return err(EINVAL, what + ": page size " + hex(args.pgsizes_not_pow2.front()) + " is not a power of two");
+  if (!pgsizes_allowed(d.fmt, pg))
+    return err(EINVAL, what + ": page sizes " + hex(pg) + " not allowed by format " + to_string(d.fmt) + " (" +
+                           pgsizes_rule(d.fmt) + ")");
+  if (d.aperture.start > d.aperture.last)
+    return err(EINVAL, what + ": aperture " + to_string(d.aperture) + " has start > last");
+  // tce is a flat table of whole IOMMU pages; mock's xarray indexes any
+  // 64-bit IOVA; the others translate 48 bits.
+  if (tce ? (!aligned(d.aperture.start, pg) || !aligned(d.aperture.last + 1, pg))
+          : d.fmt != Format::kMock && d.aperture.last > k48Bits)
+    return err(EINVAL, what + ": aperture " + to_string(d.aperture) + " cannot be addressed by format " +
+                           to_string(d.fmt));
+  const u64 minpg = lowest_bit(pg);
+  if (minpg > kPage) return err(EINVAL, what + ": minimum page size " + hex(minpg) + " above PAGE");
+  const u64 new_alignment = std::max(s.iova_alignment, minpg);
+  if (auto bad = first_misaligned_area(s, new_alignment))
+    return err(EADDRINUSE, what + ": area " + to_string(*bad) + " is not aligned to the new iova_alignment " +
+                               hex(new_alignment));
+  const Range ap = d.aperture;
+  if (ap.start > 0) dom_resv.add(Range{0, ap.start - 1});
+  if (ap.last < kMaxIova) dom_resv.add(Range{ap.last + 1, kMaxIova});
+  for (const Range& r : dom_resv.ranges()) {
+    if (auto a = first_area(s, r))
+      return err(EADDRINUSE, what + ": mapped area " + to_string(*a) + " lies outside the aperture " + to_string(ap));
+    if (auto a = s.allowed.first_overlapping(r))
+      return err(EADDRINUSE,
+                 what + ": allowed range " + to_string(*a) + " lies outside the aperture " + to_string(ap));
+  }
   return ok_status();
 }
 

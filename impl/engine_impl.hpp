@@ -2,14 +2,14 @@
 // by the files that implement it (one file a job, as the model's sections):
 //   engine.cpp       the engine's objects: clone, IOASes, memory sources
 //   areas.cpp        areas: map, unmap, cut, copy
-//   placement.cpp    where an area goes: automatic allocation
+//   placement.cpp    where an area goes: fixed and automatic placement
 //   reserved.cpp     reserved and allowed ranges
 //   attach.cpp       devices and domains: attach, detach
 //   pins.cpp         pins
 //   dirty.cpp        DMA and dirty tracking
 //   queries.cpp      translate, uva, leaves, snapshot
 //   invariants.cpp   check() (SPEC) and verify_all() (the trees)
-//   make_engine.cpp  the lock and the public factories
+//   make_engine.cpp  the lock, per-call verification, the public factories
 //
 // Layout of one IOAS (the kernel's io_pagetable, with one change: areas and
 // the union of reserved ranges share one augmented tree so that the free
@@ -208,6 +208,7 @@ class ImplEngine final : public Engine {
   // with its reason. Run after every mutating call by VerifiedEngine
   // (make_engine.cpp) when ImplOptions::verify_each_op is set.
   void verify_all() const;
+  std::optional<u64> translation_mismatch(const Ioas& s, const Domain& d) const;
 
  public:
   // Fault injection (include/ioas/impl.hpp).
@@ -329,6 +330,11 @@ class ImplEngine final : public Engine {
   void remove_area(Ioas& s, const AreaRef& a);
   Status add_pieces(Ioas& dst, const std::vector<AreaRef>& pieces, u64 shift);
   void finish_remove_area(Ioas& s, const AreaRef& a);
+  static Status device_regions(const Ioas& s, const AttachArgs& args, const std::string& what, RangeSet& dev_resv);
+  Result<std::unique_ptr<Domain>> new_domain(Ioas& s, const AttachArgs& args, const std::string& what,
+                                             RangeSet& dom_resv);
+  Status check_new_domain(const Ioas& s, const Domain& d, const AttachArgs& args, const std::string& what,
+                          RangeSet& dom_resv) const;
   void drop_pin(Ioas& s, absl::btree_map<std::uint32_t, Pin>::iterator it);
   u64 area_pa(const SpaceNode& n) const { return sources_[n.source].info.pa + n.offset; }
   u64 area_uaddr(const SpaceNode& n) const { return sources_[n.source].info.va + n.offset; }

@@ -48,32 +48,9 @@ std::vector<Violation> ImplEngine::check() const {
         add(Invariant::kAllowedReserved, "allowed " + to_string(a) + " intersects reserved " + to_string(*rr), std::max(a.start, rr->start));
     });
     // 7. every domain maps exactly the areas.
-    for (const Domain* d : s.domains) {
-      std::vector<PtMapping> maps;
-      d->pt->for_each_mapping([&](const PtMapping& m) { maps.push_back(m); });
-      std::size_t i = 0;
-      bool bad = false;
-      std::optional<u64> witness;
-      for (const SpaceNode* n = s.space.first(); n && !bad; n = s.space.next(*n)) {
-        if (!n->is_area()) continue;
-        // The table's leaf at the area's start holds what the format makes
-        // of the area's prot (leaf_prot: a write-only area is rw on x86-64).
-        std::optional<Translation> first;
-        if (i < maps.size() && maps[i].iova == n->range()) first = d->pt->translate(n->start);
-        if (i >= maps.size() || maps[i].iova != n->range() || maps[i].pa != area_pa(*n) ||
-            maps[i].prot != static_cast<Prot>(n->prot) || !first || first->pa != area_pa(*n) ||
-            first->prot != leaf_prot(d->fmt, static_cast<Prot>(n->prot))) {
-          bad = true;
-          witness = n->start;
-        }
-        ++i;
-      }
-      if (!bad && i != maps.size()) {
-        bad = true;
-        witness = maps[i].iova.start;
-      }
-      if (bad) add(Invariant::kTranslation, "domain " + d->name + " does not map exactly the areas", witness);
-    }
+    for (const Domain* d : s.domains)
+      if (auto witness = translation_mismatch(s, *d))
+        add(Invariant::kTranslation, "domain " + d->name + " does not map exactly the areas", witness);
     for (const auto& [id, p] : s.pins)
       for (std::uint32_t src : p.sources) ++uses[src];
   }
@@ -91,6 +68,29 @@ std::vector<Violation> ImplEngine::check() const {
   std::stable_sort(out.begin(), out.end(),
                    [](const Violation& a, const Violation& b) { return a.invariant < b.invariant; });
   return out;
+}
+
+// Where domain d's table first differs from the areas of s (SPEC invariant
+// 7): the first area it does not map exactly, or the first mapping that is
+// no area's; nullopt when it maps exactly the areas.
+std::optional<u64> ImplEngine::translation_mismatch(const Ioas& s, const Domain& d) const {
+  std::vector<PtMapping> maps;
+  d.pt->for_each_mapping([&](const PtMapping& m) { maps.push_back(m); });
+  std::size_t i = 0;
+  for (const SpaceNode* n = s.space.first(); n; n = s.space.next(*n)) {
+    if (!n->is_area()) continue;
+    // The table's leaf at the area's start holds what the format makes
+    // of the area's prot (leaf_prot: a write-only area is rw on x86-64).
+    std::optional<Translation> first;
+    if (i < maps.size() && maps[i].iova == n->range()) first = d.pt->translate(n->start);
+    if (i >= maps.size() || maps[i].iova != n->range() || maps[i].pa != area_pa(*n) ||
+        maps[i].prot != static_cast<Prot>(n->prot) || !first || first->pa != area_pa(*n) ||
+        first->prot != leaf_prot(d.fmt, static_cast<Prot>(n->prot)))
+      return n->start;
+    ++i;
+  }
+  if (i != maps.size()) return maps[i].iova.start;
+  return std::nullopt;
 }
 
 void ImplEngine::verify_all() const {

@@ -1,5 +1,5 @@
-// impl/make_engine.cpp: the engine's lock and the public factories
-// (include/ioas/impl.hpp).
+// impl/make_engine.cpp: the engine's lock, its per-call verification and the
+// public factories (include/ioas/impl.hpp).
 #include <exception>
 #include <mutex>
 #include <shared_mutex>

@@ -119,15 +119,29 @@ class Builder {
 
 std::string str(const Range& r) { return to_string(r); }
 
+// The iova_alignment SPEC derives for s (invariant 5), on plain numbers for
+// the message; the clause itself computes it on bit-vectors.
+u64 derived_alignment(const IoasState& s) {
+  u64 want = s.options.huge_pages ? 1 : kPage;
+  for (const auto& dm : s.domains) want = std::max(want, A::lowest_bit(dm.pgsize_bitmap));
+  if (!s.pins.empty()) want = std::max(want, kPage);
+  return want;
+}
+
 // Invariant 1 over one list: each range valid, each after the previous.
 void sorted_list(Builder& b, const std::string& io, const std::string& what, const std::vector<Range>& rs) {
   for (std::size_t i = 0; i < rs.size(); ++i) {
     const Bv s = b.k(rs[i].start), l = b.k(rs[i].last);
-    b.add(Invariant::kSorted, io, what + " range " + str(rs[i]) + " has start <= last", s <= l, std::nullopt,
-          rs[i].start);
+    b.add(Invariant::kSorted, io,
+          what + " " + str(rs[i]) + " has start > last", s <= l,
+          std::nullopt, rs[i].start);
     if (i == 0) continue;
-    b.add(Invariant::kSorted, io, what + " " + str(rs[i - 1]) + " ends before " + str(rs[i]) + " starts",
-          b.k(rs[i - 1].last) < s, b.in(b.x(), rs[i - 1]) && b.in(b.x(), rs[i]), rs[i].start);
+    // (Read only when the clause breaks: the two overlap, or are out of order.)
+    const std::string wrong = rs[i - 1].start <= rs[i].last && rs[i].start <= rs[i - 1].last
+                                  ? str(rs[i - 1]) + " overlaps " + str(rs[i])
+                                  : str(rs[i - 1]) + " comes before " + str(rs[i]) + ", which starts lower";
+    b.add(Invariant::kSorted, io, what + " " + wrong, b.k(rs[i - 1].last) < s,
+          b.in(b.x(), rs[i - 1]) && b.in(b.x(), rs[i]), rs[i].start);
   }
 }
 
@@ -176,35 +190,42 @@ Report check_state(const state::StateDump& d) {
       want = A::select(want < minp, minp, want);
     }
     if (!s.pins.empty()) want = A::select(want < b.k(kPage), b.k(kPage), want);
-    b.add(Invariant::kAlignment, io, "iova_alignment " + trace::hex(s.iova_alignment) + " is the one SPEC defines",
+    b.add(Invariant::kAlignment, io,
+          "iova_alignment is " + trace::hex(s.iova_alignment) + ", the spec derives " + trace::hex(derived_alignment(s)) +
+              " for this state",
           b.k(s.iova_alignment) == want);
     const Bv align = b.k(s.iova_alignment);
     for (const auto& a : s.areas) {
-      b.add(Invariant::kAlignment, io, "area " + str(a.iova) + " starts at a multiple of iova_alignment",
+      const std::string not_multiple = ", not a multiple of iova_alignment " + trace::hex(s.iova_alignment);
+      b.add(Invariant::kAlignment, io, "area " + str(a.iova) + " starts at " + trace::hex(a.iova.start) + not_multiple,
             A::is_aligned(b.k(a.iova.start), align), std::nullopt, a.iova.start);
-      b.add(Invariant::kAlignment, io, "area " + str(a.iova) + " length is a multiple of iova_alignment",
+      b.add(Invariant::kAlignment, io, "area " + str(a.iova) + " has length " + trace::hex(a.iova.length()) + not_multiple,
             A::is_aligned(b.k(a.iova.last) - b.k(a.iova.start) + b.k(1), align), std::nullopt, a.iova.start);
       auto m = mems.find(a.source);
       if (m != mems.end())
-        b.add(Invariant::kAlignment, io, "area " + str(a.iova) + " uaddr mod PAGE is a multiple of iova_alignment",
+        b.add(Invariant::kAlignment, io,
+              "area " + str(a.iova) + " has uaddr mod PAGE " +
+                  trace::hex((m->second->source.va + a.offset) % kPage) + not_multiple,
               A::is_aligned((b.k(m->second->source.va) + b.k(a.offset)) & b.k(kPage - 1), align), std::nullopt,
               a.iova.start);
     }
     // 6. aperture, and the mappability part of 7.
     for (const auto& dm : s.domains) {
       ioas_of_domain[dm.name] = &s;
-      b.add(Invariant::kTranslation, io, "domain " + dm.name + " has a device", b.b(!dm.devices.empty()));
+      b.add(Invariant::kTranslation, io, "domain " + dm.name + " has no device", b.b(!dm.devices.empty()));
       const Bv minp = A::lowest_bit(b.k(dm.pgsize_bitmap));
       for (const auto& a : s.areas) {
-        b.add(Invariant::kAperture, io, "area " + str(a.iova) + " inside the aperture " + str(dm.aperture) +
-                                            " of domain " + dm.name,
+        b.add(Invariant::kAperture, io,
+              "area " + str(a.iova) + " lies outside the aperture " + str(dm.aperture) + " of domain " + dm.name,
               A::contains(b.k(dm.aperture.start), b.k(dm.aperture.last), b.k(a.iova.start), b.k(a.iova.last)),
               b.in(b.x(), a.iova) && !b.in(b.x(), dm.aperture));
         auto m = mems.find(a.source);
         if (m == mems.end()) continue;
         const Bv pa = b.k(m->second->source.pa) + b.k(a.offset);
         b.add(Invariant::kTranslation, io,
-              "area " + str(a.iova) + " can be mapped with the page sizes of domain " + dm.name,
+              "area " + str(a.iova) + " at pa " + trace::hex(m->second->source.pa + a.offset) +
+                  " cannot be mapped with the page sizes of domain " + dm.name + " (smallest " +
+                  trace::hex(A::lowest_bit(dm.pgsize_bitmap)) + ")",
               A::is_aligned(b.k(a.iova.start), minp) && A::is_aligned(b.k(a.iova.last) + b.k(1), minp) &&
                   A::is_aligned(pa, minp),
               std::nullopt, a.iova.start);
@@ -225,7 +246,7 @@ Report check_state(const state::StateDump& d) {
   for (const auto& t : d.translations) {
     auto it = ioas_of_domain.find(t.domain);
     if (it == ioas_of_domain.end()) {
-      b.add(Invariant::kTranslation, "", "translation sample of unknown domain " + t.domain, b.b(false),
+      b.add(Invariant::kTranslation, "", "a translation sample names domain " + t.domain + ", which no IOAS has", b.b(false),
             std::nullopt, t.iova);
       continue;
     }
@@ -235,7 +256,7 @@ Report check_state(const state::StateDump& d) {
       if (a.iova.contains(t.iova)) area = &a;
     const std::string where = "domain " + t.domain + " at " + trace::hex(t.iova);
     if (!area) {
-      b.add(Invariant::kTranslation, s.name, where + " maps nothing (no area there)", b.b(!t.result), std::nullopt,
+      b.add(Invariant::kTranslation, s.name, where + " translates to " + (t.result ? trace::hex(t.result->pa) : std::string("?")) + ", but no area is there", b.b(!t.result), std::nullopt,
             t.iova);
       continue;
     }
@@ -249,20 +270,22 @@ Report check_state(const state::StateDump& d) {
       if (dom.name == t.domain) want_prot = leaf_prot(dom.fmt, area->prot);
     const Bool got = t.result ? (b.k(t.result->pa) == want_pa && b.b(t.result->prot == want_prot)) : b.b(false);
     b.add(Invariant::kTranslation, s.name,
-          where + " translates to the area's physical address with prot " + to_string(want_prot) +
-              (t.result ? " (got " + trace::hex(t.result->pa) + " " + to_string(t.result->prot) + ")" : " (got a fault)"),
+          where + (t.result ? " translates to " + trace::hex(t.result->pa) + " " + to_string(t.result->prot) : " faults") +
+              ", the area gives " +
+              trace::hex(m->second->source.pa + area->offset + (t.iova - area->iova.start)) + " " +
+              to_string(want_prot),
           got, std::nullopt, t.iova);
   }
   for (const auto& m : d.memories) {
     const u64 n = uses.count(m.source.name) ? uses[m.source.name] : 0;
     b.add(Invariant::kUseCount, "",
-          "memory source " + m.source.name + " counts " + std::to_string(m.use_count) + " uses, has " +
+          "memory source " + m.source.name + " counts " + std::to_string(m.use_count) + " uses, its areas and pins make " +
               std::to_string(n),
           b.k(m.use_count) == b.k(n));
     uses.erase(m.source.name);
   }
   for (const auto& [n, c] : uses)
-    b.add(Invariant::kUseCount, "", "areas or pins use unregistered memory source " + n, b.b(false));
+    b.add(Invariant::kUseCount, "", "areas or pins use memory source " + n + ", which is not registered", b.b(false));
   return b.run();
 }
 

@@ -180,6 +180,33 @@ TEST(Check, ABrokenStateExitsOneNamingTheInvariantAndAWitness) {
   EXPECT_EQ(v->find("files")->array[0].find("violations")->array[0].find("invariant")->string, "area-reserved");
 }
 
+TEST(Check, AViolationSaysWhatIsWrongNotTheRule) {
+  const std::string dump = tmp("two-areas-state.json", "");
+  const std::string tr = tmp("two-areas.trace",
+                             "mem buf va=0x7f0000000000 len=1M\n"
+                             "map iova=0x2000 len=8K src=buf prot=rw\n"
+                             "map iova=0x4000 len=8K src=buf prot=rw\n");
+  ASSERT_EQ(ioas({"replay", "--dump-state", dump, tr}).status, 0);
+  std::string text = read_file(dump).value();
+  // The second area moved over the first one's last page, and an
+  // iova_alignment the spec does not derive (no domain, no pin, huge pages: 1).
+  for (auto [from, to] : {std::pair<std::string, std::string>{"\"0x4000-0x5fff\"", "\"0x3000-0x4fff\""},
+                          {"\"iova_alignment\": \"0x1\"", "\"iova_alignment\": \"0x1000\""}}) {
+    auto at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+  }
+  const std::string broken = tmp("two-areas-broken.json", text);
+  CliRun c = ioas({"check", broken});
+  EXPECT_EQ(c.status, 1) << c.out;
+  EXPECT_NE(c.out.find(broken + ": violated sorted in default: areas: 0x2000-0x3fff overlaps 0x3000-0x4fff (witness IOVA 0x3000)\n"),
+            std::string::npos)
+      << c.out;
+  EXPECT_NE(c.out.find(broken + ": violated alignment in default: iova_alignment is 0x1000, the spec derives 0x1 for this state\n"),
+            std::string::npos)
+      << c.out;
+}
+
 TEST(Check, MalformedInputExitsTwoWithFileLineColumn) {
   CliRun r = ioas({"check", tmp("bad.json", "{\n  \"ioas-state\": 1,\n  \"memories\": [,\n}")});
   EXPECT_EQ(r.status, 2);

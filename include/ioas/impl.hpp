@@ -2,7 +2,8 @@
 //
 // Same interface and same answers as the executable spec (make_model_engine);
 // built for size: automatic map and unmap in O(log n) over interval trees,
-// compact per-area nodes. See impl/engine.cpp for the layout.
+// compact per-area nodes. See impl/engine_impl.hpp for the layout and the
+// file each job lives in.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +25,8 @@ namespace ioas {
 // therefore waits for a map in progress; it never sees half of one.
 struct ImplOptions {
   // After every mutating call (success or failure), run the trees' verify()
-  // and the SPEC invariants (check()), aborting with a message on a breach.
+  // and the SPEC invariants (check()), aborting with a message on a breach
+  // (a decorator around the engine, inside its lock: impl/make_engine.cpp).
   // O(size of the world) per call: for tests and the differential harness,
   // never for production or benchmarks.
   bool verify_each_op = false;

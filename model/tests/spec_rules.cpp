@@ -1794,4 +1794,59 @@ TEST_P(SpecRules, HugePagesOffMapsOnlyPageLeaves) {
   EXPECT_EQ(Dirty("d", 0x200000, 0x200000), "0x2ab000-0x2abfff");
 }
 
+// ===================================================================
+// Error messages name what they are about: a reserved conflict names the
+// range and its owner, an error about an area names the area's range.
+// (Both engines; the wording may differ, these names may not.)
+// ===================================================================
+
+TEST_P(SpecRules, ReservedConflictNamesTheRangeAndItsOwner) {
+  CopyWorld();
+  MUST(engine->reserve("a", Range{0x30000, 0x3ffff}, "u"));
+  MUST(engine->reserve("b", Range{0x50000, 0x5ffff}, "w"));
+  EXPECT_FAILS_NAMING(EINVAL, MapFixed("a", 0x2f000, 0x2000, "m", 0), "0x30000-0x3ffff", "user u");
+  EXPECT_FAILS_NAMING(EINVAL, CopyFixed("b", "a", 0x10000, 0x1000, 0x5f000), "0x50000-0x5ffff", "user w");
+  EXPECT_FAILS_NAMING(EADDRINUSE, Allow("a", {Range{0x38000, 0x48000}}), "0x30000-0x3ffff", "user u");
+}
+
+TEST_P(SpecRules, FixedPlacementOverAnAreaNamesTheArea) {
+  CopyWorld();
+  MUST(MapFixed("b", 0x70000, 0x2000, "m", 0));
+  EXPECT_FAILS_NAMING(EEXIST, MapFixed("a", 0x13000, 0x2000, "m", 0), "0x10000-0x13fff");
+  EXPECT_FAILS_NAMING(EEXIST, CopyFixed("b", "a", 0x10000, 0x1000, 0x71000), "0x70000-0x71fff");
+}
+
+TEST_P(SpecRules, ReservingOverAnAreaNamesTheArea) {
+  Basic();
+  MUST(MapFixed("a", 0x10000, 0x2000, "m", 0));
+  EXPECT_FAILS_NAMING(EADDRINUSE, engine->reserve("a", Range{0x11000, 0x30000}, "u"), "0x10000-0x11fff");
+  EXPECT_FAILS_NAMING(EADDRINUSE, Attach("a", "nic", "d", {Region(0x11800, 0x12000)}), "0x10000-0x11fff");
+}
+
+TEST_P(SpecRules, AttachNamesTheAreaOutsideTheApertureOrMisaligned) {
+  Basic();
+  MUST(MapFixed("a", 0x100000, 0x1000, "m", 0));
+  EXPECT_FAILS_NAMING(EADDRINUSE, Attach("a", "nic", "d", {}, Format::kX86_64, Range{0x200000, 0xffffffff}),
+                      "0x100000-0x100fff");
+  MUST(MapFixed("a", 0x20800, 0x800, "m", 0x800));
+  EXPECT_FAILS_NAMING(EADDRINUSE, Attach("a", "nic", "d"), "0x20800-0x20fff");
+}
+
+TEST_P(SpecRules, FirstPinAndHugePagesOffNameTheMisalignedArea) {
+  Basic();
+  MUST(MapFixed("a", 0x10000, 0x1000, "m", 0));
+  MUST(MapFixed("a", 0x20800, 0x800, "m", 0x800));
+  EXPECT_FAILS_NAMING(EADDRINUSE, Pin("a", 0x10000, 0x1000), "0x20800-0x20fff");
+  EXPECT_FAILS_NAMING(EADDRINUSE, engine->set_huge_pages("a", false), "0x20800-0x20fff");
+}
+
+TEST_P(SpecRules, UnmapOfPartOfAnAreaNamesTheArea) {
+  Basic();
+  MUST(MapFixed("a", 0x10000, 0x2000, "m", 0));
+  EXPECT_FAILS_NAMING(ENOENT, engine->unmap("a", 0x10000, 0x1000), "0x10000-0x11fff");
+  MUST(engine->cut("a", 0x10fff));
+  MUST(Pin("a", 0x10000, 0x1000));
+  EXPECT_FAILS_NAMING(EINVAL, engine->cut("a", 0x107ff), "0x10000-0x10fff");
+}
+
 }  // namespace ioas::testing

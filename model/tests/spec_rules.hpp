@@ -14,6 +14,8 @@
 //                            snapshot and ranges, and memories()) is
 //                            unchanged: "an operation that fails changes
 //                            nothing";
+//   EXPECT_FAILS_NAMING(errno, op, "name", ...)  EXPECT_FAILS, and the
+//                            message contains each name;
 //   EXPECT_NO_CHANGE(op)     op succeeds and the world is unchanged (no-ops);
 //   EXPECT_FAILS_PART_DONE(errno, op)  op fails with that errno and a message
 //                            and the world did change: the kernel's partial
@@ -200,7 +202,8 @@ class SpecRules : public ::testing::TestWithParam<EngineFactory> {
   }
 
   template <typename F>
-  void ExpectFails(int code, F&& op, const char* what, const char* file, int line) {
+  void ExpectFails(int code, F&& op, const char* what, const char* file, int line,
+                   const std::vector<std::string>& names = {}) {
     const std::string before = spec_text::describe(*engine);
     auto r = op();
     const std::string want = errno_name(code);
@@ -212,6 +215,10 @@ class SpecRules : public ::testing::TestWithParam<EngineFactory> {
             << what << " gave " << to_string(r.error()) << ", expected " << want;
       if (r.error().message.empty())
         ADD_FAILURE_AT(file, line) << what << ": error without a message";
+      for (const std::string& name : names)
+        if (r.error().message.find(name) == std::string::npos)
+          ADD_FAILURE_AT(file, line) << what << ": the message \"" << r.error().message
+                                     << "\" does not name " << name;
     }
     const std::string after = spec_text::describe(*engine);
     if (before != after)
@@ -362,6 +369,11 @@ class SpecRules : public ::testing::TestWithParam<EngineFactory> {
 #define MUST(expr) this->Must([&] { return (expr); }, #expr, __FILE__, __LINE__)
 #define EXPECT_FAILS(code, expr) \
   this->ExpectFails((code), [&] { return (expr); }, #expr, __FILE__, __LINE__)
+// EXPECT_FAILS, and the message names each of the strings after expr (the
+// owner of a reserved range, the range of an area it is about).
+#define EXPECT_FAILS_NAMING(code, expr, ...)                                          \
+  this->ExpectFails((code), [&] { return (expr); }, #expr, __FILE__, __LINE__, \
+                    std::vector<std::string>{__VA_ARGS__})
 #define EXPECT_FAILS_PART_DONE(code, expr) \
   this->ExpectFailsPartDone((code), [&] { return (expr); }, #expr, __FILE__, __LINE__)
 #define EXPECT_NO_CHANGE(expr) \

@@ -10,6 +10,7 @@
 #include "ioas/engine.hpp"
 #include "json.hpp"
 #include "state.hpp"
+#include "trace.hpp"
 
 namespace ioas {
 namespace {
@@ -36,6 +37,14 @@ std::optional<u64> witness(const checker::Report& r, Invariant inv) {
     if (v.invariant == inv) return v.witness;
   return std::nullopt;
 }
+// Every detail the report gives for inv, one a line: what broke the rule,
+// not the rule.
+std::string says(const checker::Report& r, Invariant inv) {
+  std::string out;
+  for (const auto& v : r.violations)
+    if (v.invariant == inv) out += v.detail + "\n";
+  return out;
+}
 
 TEST(Checker, AStateFromTheModelSatisfiesEveryInvariant) {
   checker::Report r = checker::check_state(sample_state());
@@ -52,6 +61,15 @@ TEST(Checker, UnsortedAreasAreNamedSortedWithAWitnessInBoth) {
   ASSERT_TRUE(w);
   EXPECT_GE(*w, 0x3ff000u);
   EXPECT_LE(*w, 0x3fffffu);
+  EXPECT_EQ(says(r, Invariant::kSorted), "areas: 0x200000-0x3fffff overlaps 0x3ff000-0x400fff\n");
+}
+
+TEST(Checker, AreasOutOfOrderAreNamedAsSuch) {
+  auto d = sample_state();
+  std::swap(d.ioases[0].areas[0], d.ioases[0].areas[1]);
+  auto r = checker::check_state(d);
+  EXPECT_EQ(says(r, Invariant::kSorted),
+            "areas: 0x1000000-0x1001fff comes before 0x200000-0x3fffff, which starts lower\n");
 }
 
 TEST(Checker, AnAreaOverAReservedRangeIsNamedWithAWitnessInBoth) {
@@ -61,6 +79,8 @@ TEST(Checker, AnAreaOverAReservedRangeIsNamedWithAWitnessInBoth) {
   ASSERT_TRUE(names(r, Invariant::kAreaReserved));
   auto w = *witness(r, Invariant::kAreaReserved);
   EXPECT_TRUE(w >= 0xfeeff000u && w <= 0xfeefffffu);
+  EXPECT_EQ(says(r, Invariant::kAreaReserved),
+            "area 0xfeeff000-0xfef00fff overlaps reserved 0xfee00000-0xfeefffff of device nic\n");
 }
 
 TEST(Checker, AnAllowedRangeOverAReservedRangeIsNamed) {
@@ -84,10 +104,15 @@ TEST(Checker, AWrongAlignmentAndAMisalignedAreaAreNamed) {
   d.ioases[0].iova_alignment = 0x2000;  // SPEC: 4K (the domain's smallest page)
   auto r = checker::check_state(d);
   EXPECT_TRUE(names(r, Invariant::kAlignment));
+  EXPECT_NE(says(r, Invariant::kAlignment).find("iova_alignment is 0x2000, the spec derives 0x1000 for this state\n"),
+            std::string::npos)
+      << says(r, Invariant::kAlignment);
   d = sample_state();
   d.ioases[0].areas[1].iova = Range{0x1000800, 0x10027ff};
   r = checker::check_state(d);
   EXPECT_TRUE(names(r, Invariant::kAlignment));
+  EXPECT_EQ(says(r, Invariant::kAlignment),
+            "area 0x1000800-0x10027ff starts at 0x1000800, not a multiple of iova_alignment 0x1000\n");
 }
 
 TEST(Checker, AnAreaOutsideTheApertureIsNamedWithAWitnessOutside) {
@@ -96,6 +121,8 @@ TEST(Checker, AnAreaOutsideTheApertureIsNamedWithAWitnessOutside) {
   auto r = checker::check_state(d);
   ASSERT_TRUE(names(r, Invariant::kAperture));
   EXPECT_GT(*witness(r, Invariant::kAperture), 0xffffffu);
+  EXPECT_EQ(says(r, Invariant::kAperture),
+            "area 0x1000000-0x1001fff lies outside the aperture 0x0-0xffffff of domain d0\n");
 }
 
 TEST(Checker, AWrongSampledTranslationIsNamedAtItsIova) {
@@ -107,11 +134,18 @@ TEST(Checker, AWrongSampledTranslationIsNamedAtItsIova) {
   auto r = checker::check_state(d);
   ASSERT_TRUE(names(r, Invariant::kTranslation));
   EXPECT_EQ(witness(r, Invariant::kTranslation), std::optional<u64>(at));
+  EXPECT_NE(says(r, Invariant::kTranslation).find(" translates to " + trace::hex(it->result->pa)), std::string::npos)
+      << says(r, Invariant::kTranslation);
+  EXPECT_NE(says(r, Invariant::kTranslation).find(", the area gives " + trace::hex(it->result->pa - 0x1000)),
+            std::string::npos)
+      << says(r, Invariant::kTranslation);
   d = sample_state();
   it = std::find_if(d.translations.begin(), d.translations.end(), [](auto& t) { return !t.result.has_value(); });
   it->result = Translation{0x1234000, Prot::kRead};  // something maps outside every area
   r = checker::check_state(d);
   EXPECT_TRUE(names(r, Invariant::kTranslation));
+  EXPECT_NE(says(r, Invariant::kTranslation).find(" translates to 0x1234000, but no area is there"), std::string::npos)
+      << says(r, Invariant::kTranslation);
 }
 
 TEST(Checker, AWrongUseCountIsNamed) {
@@ -119,6 +153,7 @@ TEST(Checker, AWrongUseCountIsNamed) {
   d.memories[0].use_count = 2;  // two areas and one pin: 3
   auto r = checker::check_state(d);
   EXPECT_TRUE(names(r, Invariant::kUseCount));
+  EXPECT_EQ(says(r, Invariant::kUseCount), "memory source buf counts 2 uses, its areas and pins make 3\n");
   EXPECT_EQ(r.violations.size(), 1u);
 }
 
