@@ -77,13 +77,20 @@ void run_steps(SpecModel& spec, Side& sut, int steps, int huge_one_in, std::map<
   }
 }
 
+// A fresh spec and engine under test after `least` to `most - 1` steps.
+struct Grown {
+  SpecModel spec;
+  Side sut;
+};
+Grown grown(int least, int most, int huge_one_in, std::map<std::string, int>& outcomes) {
+  Grown g{SpecModel{}, fresh_sut()};
+  run_steps(g.spec, g.sut, *rc::gen::inRange(least, most), huge_one_in, outcomes);
+  return g;
+}
+
 TEST(Untraced, HugePagesSwitchedBetweenOperationsAgree) {
   std::map<std::string, int> outcomes;
-  const std::string failure = check_with_seed(20261206, 150, [&] {
-    SpecModel spec;
-    Side sut = fresh_sut();
-    run_steps(spec, sut, *rc::gen::inRange(1, 60), 5, outcomes);
-  });
+  const std::string failure = check_with_seed(20261206, 150, [&] { grown(1, 60, 5, outcomes); });
   ASSERT_TRUE(failure.empty()) << failure;
   for (const auto& [k, n] : outcomes) std::printf("%-28s %6d\n", k.c_str(), n);
   // Every answer set_huge_pages can give on an existing IOAS was compared.
@@ -94,9 +101,7 @@ TEST(Untraced, HugePagesSwitchedBetweenOperationsAgree) {
 TEST(Untraced, CloneEqualsItsOriginalAndThenLivesOnItsOwn) {
   std::map<std::string, int> outcomes;
   const std::string failure = check_with_seed(20261207, 100, [&] {
-    SpecModel spec;
-    Side sut = fresh_sut();
-    run_steps(spec, sut, *rc::gen::inRange(0, 50), 0, outcomes);
+    auto [spec, sut] = grown(0, 50, 0, outcomes);
     Side copy{sut.engine->clone(), sut.current};
     if (!copy.engine) RC_FAIL("the engine under test cannot clone itself");
     if (std::string d = diff_states(*spec.engine, *copy.engine); !d.empty()) RC_FAIL("the clone differs: " + d);
