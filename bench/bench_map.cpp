@@ -13,14 +13,13 @@
 // Memory: a counting global operator new/delete (usable size of every live
 // block) measures the bytes an engine holds after the setup, per area.
 //
-// TreeMapUnmap/{BTree,AVL}: the space tree alone, doing what the engine's
-// loop asks of it (lowest_fit, insert, erase_area) on the same layout, for
-// the B+tree the engine uses and the AVL tree it replaced
-// (bench/avl_space_tree.*), so the two are compared in one run.
+// TreeMapUnmap: the engine's space tree (the B+tree) alone, doing what the
+// engine's loop asks of it (lowest_fit, insert, erase_area) on the same
+// layout.
 //
 //   ioas_bench --benchmark_filter=Impl       the impl sizes (1k .. 1M)
 //   ioas_bench --benchmark_filter=Model      the model (1k .. 100k; slow setup)
-//   ioas_bench --benchmark_filter=Tree       B+tree vs AVL (1k .. 1M)
+//   ioas_bench --benchmark_filter=Tree       the space tree alone (1k .. 1M)
 // Medians: --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 #include <malloc.h>
@@ -30,7 +29,6 @@
 #include <cstdlib>
 #include <new>
 
-#include "avl_space_tree.hpp"
 #include "ioas/engine.hpp"
 #include "ioas/impl.hpp"
 #include "space_tree.hpp"
@@ -131,11 +129,10 @@ void BytesPerArea(benchmark::State& state, std::unique_ptr<Engine> (*make)()) {
 
 // N contiguous 4K intervals from PAGE minus the middle one, then the
 // engine's automatic map + unmap of one 4K area, on the tree alone.
-template <typename Tree, typename Node, typename Entry>
-void TreeMapUnmap(benchmark::State& state, Tree*, Node*, Entry*) {
+void TreeMapUnmap(benchmark::State& state) {
   const u64 n = static_cast<u64>(state.range(0));
-  Tree t;
-  for (u64 i = 0; i < n; ++i) t.insert(Entry{kPage + i * kPage, kPage + i * kPage + kPage - 1, 0, i * kPage, 3});
+  impl::SpaceTree t;
+  for (u64 i = 0; i < n; ++i) t.insert(impl::SpaceEntry{kPage + i * kPage, kPage + i * kPage + kPage - 1, 0, i * kPage, 3});
   const u64 hole = kPage + (n / 2) * kPage;
   if (!t.erase(hole)) std::abort();
   for (auto _ : state) {
@@ -144,8 +141,8 @@ void TreeMapUnmap(benchmark::State& state, Tree*, Node*, Entry*) {
       state.SkipWithError("lowest_fit did not choose the middle hole");
       break;
     }
-    t.insert(Entry{*c, *c + kPage - 1, 0, 0, 3});
-    Node gone;
+    t.insert(impl::SpaceEntry{*c, *c + kPage - 1, 0, 0, 3});
+    impl::SpaceNode gone;
     bool ok = t.erase_area(*c, *c + kPage - 1, &gone);
     benchmark::DoNotOptimize(ok);
   }
@@ -171,12 +168,7 @@ BENCHMARK_CAPTURE(AutoMapUnmap, Model, &model_engine)
     ->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BytesPerArea, Impl, &impl_engine)->Arg(1000000)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BytesPerArea, Model, &model_engine)->Arg(100000)->Iterations(1)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(TreeMapUnmap, BTree, static_cast<impl::SpaceTree*>(nullptr),
-                  static_cast<impl::SpaceNode*>(nullptr), static_cast<impl::SpaceEntry*>(nullptr))
-    ->Arg(1000)->Arg(10000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kNanosecond);
-BENCHMARK_CAPTURE(TreeMapUnmap, AVL, static_cast<bench_avl::SpaceTree*>(nullptr),
-                  static_cast<bench_avl::SpaceNode*>(nullptr), static_cast<bench_avl::SpaceEntry*>(nullptr))
-    ->Arg(1000)->Arg(10000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kNanosecond);
+BENCHMARK(TreeMapUnmap)->Arg(1000)->Arg(10000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kNanosecond);
 
 }  // namespace
 }  // namespace ioas

@@ -66,7 +66,7 @@ void define(CLI::App& app, CommandLine& cl, const trace::EngineRegistry& registr
       "exit status: 0 every expectation held (and the engines agreed);\n"
       "             1 an expectation failed or the engines disagreed;\n"
       "             2 bad usage, a malformed or unreadable file, or an engine that\n"
-      "               is not built or cannot run.");
+      "               cannot run.");
 
   CLI::App* check = app.add_subcommand("check", "check the invariants of a trace's states or a state file with Z3");
   json(check, "one JSON object on stdout: {\"ok\", \"files\": [...]}");

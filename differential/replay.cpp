@@ -4,10 +4,8 @@
 #include <algorithm>
 #include <cerrno>
 
-#ifdef IOAS_HAVE_IMPL
+#include "ioas/impl.hpp"
 #include "ioas/rules.hpp"
-#include "ioas/impl.hpp"  // the production engine, registered when impl/ is built
-#endif
 
 namespace ioas::trace {
 namespace {
@@ -167,9 +165,7 @@ void set_state_checker(StateChecker checker) { state_checker() = std::move(check
 EngineRegistry EngineRegistry::builtin() {
   EngineRegistry r;
   r.add(EngineFactory{kModel, [] { return make_model_engine(); }});
-#ifdef IOAS_HAVE_IMPL
   r.add(EngineFactory{kImpl, [] { return make_impl_engine(); }});
-#endif
   return r;
 }
 
@@ -210,8 +206,6 @@ Result<std::vector<EngineFactory>> EngineRegistry::select(std::string_view which
       out.push_back(*it);
       continue;
     }
-    if (name == kModel || name == kImpl)
-      return make_error(ENOENT, "engine " + std::string(name) + " is not built yet");
     return make_error(EINVAL, "unknown engine '" + std::string(name) +
                                   "' (choose " + [&] {
                                     std::string all;

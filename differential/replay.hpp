@@ -25,7 +25,8 @@
 namespace ioas::trace {
 
 // A named way to make a fresh engine. make() may return nullptr (an engine
-// whose code is still a stub); the replayer reports that as an error.
+// that cannot be made here, such as the kernel engine without an iommufd);
+// the replayer reports that as an error.
 struct EngineFactory {
   std::string name;
   std::function<std::unique_ptr<Engine>()> make;
@@ -35,11 +36,10 @@ struct EngineFactory {
 };
 
 // The engines a replay can choose from, by name.
-// Invariant: names are unique; `known` lists every engine name the project
-// defines (built or not), so "impl" can be told apart from a typo.
+// Invariant: names are unique.
 class EngineRegistry {
  public:
-  // "model" (and "impl", once impl/ provides a factory).
+  // "model" and "impl".
   static EngineRegistry builtin();
 
   void add(EngineFactory f);
@@ -47,8 +47,7 @@ class EngineRegistry {
   const std::vector<EngineFactory>& built() const { return built_; }
   // "model", "impl", "both" (model and impl), or a comma-separated list of
   // engine names ("model,impl,kernel"); "" means every built engine that is
-  // not by_name_only. ENOENT "engine impl is not built yet" for a known
-  // engine that is not here; EINVAL for a name no one defines.
+  // not by_name_only. EINVAL for a name this registry does not hold.
   Result<std::vector<EngineFactory>> select(std::string_view which) const;
 
  private:

@@ -3,7 +3,8 @@
 // The reader works line by line: split into whitespace-separated tokens (each
 // with its column), cut at the `=>` token, read the operation word, sort the
 // arguments into positionals, key=value pairs and bare flags against that
-// operation's table (OpSyntax), then build the Operation. Every rejection
+// operation's row of the syntax table (OpSyntax), then read each argument
+// into the Operation as the row says. Every rejection
 // names the column of the offending token (or of its value), because the
 // point of the format is that a person can fix a line from the message alone.
 // No std:: call here throws on valid input except allocation, and the CLI
@@ -16,6 +17,8 @@
 #include <new>
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <sstream>
 
 namespace ioas::trace {
@@ -201,42 +204,31 @@ constexpr std::array<Word<Invariant>, 8> kInvariants{{
 
 // ---- the syntax table: which arguments each operation takes ----
 
-// Positionals come first (`ioas NAME`, `reserve RANGE`, `allow RANGE...`),
-// then key=value pairs and bare flags in any order.
+// Unwraps a Lex<T> into `var`, or returns its error from the enclosing function.
+#define TRY_LEX(var, expr)                              \
+  auto var##_lex = (expr);                              \
+  if (failed(var##_lex)) return std::get<LexError>(var##_lex); \
+  auto var = std::move(std::get<0>(var##_lex))
+
+// What reading one argument can give: nothing (it was stored) or its error.
+using Fault = std::optional<LexError>;
+
+struct Args;
+
+// One row per operation. Positionals come first (`ioas NAME`, `reserve
+// RANGE`, `allow RANGE...`), then key=value pairs and bare flags in any
+// order; sort_args checks a line against the row's names, then build() reads
+// the row's arguments in the row's order (so a line with two faults reports
+// the first of that order).
 struct OpSyntax {
   const char* name;
+  const char* positional;  // what the positionals are ("NAME", "RANGE", "ID"); nullptr: none
   int min_positional;
-  int max_positional;  // -1: any number
+  int max_positional;      // -1: any number
   std::vector<std::string_view> keys;
   std::vector<std::string_view> flags;
+  std::function<Lex<Operation>(const Args&)> build;
 };
-
-const std::vector<OpSyntax>& syntax_table() {
-  static const std::vector<OpSyntax> table = {
-      {"ioas", 1, 1, {"mode", "zero-page", "huge-pages"}, {}},
-      {"mem", 1, 1, {"va", "len", "pa"}, {"ro"}},
-      {"unmem", 1, 1, {}, {}},
-      {"map", 0, 0, {"iova", "len", "src", "prot"}, {}},
-      {"unmap", 0, 0, {"iova", "len"}, {"all"}},
-      {"cut", 0, 0, {"iova"}, {}},
-      {"reserve", 1, 1, {"owner"}, {}},
-      {"unreserve", 0, 0, {"owner"}, {}},
-      {"allow", 0, -1, {}, {}},
-      {"ranges", 0, 0, {}, {}},
-      {"attach", 0, 0, {"dev", "dom", "fmt", "aperture", "pgsizes", "resv"}, {}},
-      {"detach", 0, 0, {"dev"}, {}},
-      {"pin", 0, 0, {"iova", "len", "release"}, {"write"}},
-      {"unpin", 1, 1, {}, {}},
-      {"copy", 0, 0, {"from", "iova", "len", "to", "prot"}, {}},
-      {"translate", 0, 0, {"dom", "iova"}, {}},
-      {"dma", 0, 0, {"dom", "iova", "len"}, {"read", "write"}},
-      {"dirty", 0, 0, {"dom"}, {"on", "off", "split"}},
-      {"read-dirty", 0, 0, {"dom", "iova", "len", "pgsize"}, {"keep"}},
-      {"uva", 0, 0, {"iova"}, {}},
-      {"check", 0, 0, {}, {}},
-  };
-  return table;
-}
 
 // The arguments of one line, sorted by kind. Invariant: every key and flag
 // is one of the operation's and appears at most once.
@@ -266,24 +258,320 @@ struct Args {
   LexError missing(std::string_view key) const {
     return LexError{end_column, std::string(syntax->name) + ": missing " + std::string(key) + "="};
   }
-  Lex<u64> num(std::string_view key) const {
-    const Kv* kv = find(key);
-    if (!kv) return missing(key);
-    return number_at(kv->value.text, kv->value.column);
-  }
-  Lex<std::optional<u64>> opt_num(std::string_view key) const {
-    const Kv* kv = find(key);
-    if (!kv) return std::optional<u64>{};
-    auto n = number_at(kv->value.text, kv->value.column);
-    if (failed(n)) return std::get<LexError>(n);
-    return std::optional<u64>{std::get<u64>(n)};
-  }
-  Lex<std::string> name(std::string_view key, const char* what) const {
-    const Kv* kv = find(key);
-    if (!kv) return missing(key);
-    return name_at(kv->value.text, kv->value.column, what);
-  }
+  std::string prefix() const { return std::string(syntax->name) + ": "; }
 };
+
+// ---- how an argument is read into its operation's field ----
+
+// The field takes what `lex` reads from the argument's token.
+template <typename O, typename T, typename L>
+auto into(T O::*field, L lex) {
+  return [field, lex](O& o, const Token& t) -> Fault {
+    TRY_LEX(v, lex(t));
+    o.*field = std::move(v);
+    return std::nullopt;
+  };
+}
+
+template <typename O, typename T>
+auto number_into(T O::*field) {
+  return into(field, [](const Token& t) { return number_at(t.text, t.column); });
+}
+
+template <typename O, typename T>
+auto range_into(T O::*field) {
+  return into(field, [](const Token& t) { return range_at(t.text, t.column); });
+}
+
+template <typename O>
+auto name_into(std::string O::*field, const char* what) {
+  return into(field, [what](const Token& t) { return name_at(t.text, t.column, what); });
+}
+
+template <typename O, typename T, typename E, std::size_t N>
+auto word_into(T O::*field, const char* what, const std::array<Word<E>, N>& words) {
+  return into(field, [what, &words](const Token& t) { return word_at(t.text, t.column, what, words); });
+}
+
+// A bare flag: present, the field takes `value`.
+template <typename O, typename T>
+auto store(T O::*field, T value) {
+  return [field, value](O& o, const Token&) -> Fault {
+    o.*field = value;
+    return std::nullopt;
+  };
+}
+
+// `allow`'s positionals: each a range, in order.
+Fault append_range(AllowOp& o, const Token& t) {
+  TRY_LEX(r, range_at(t.text, t.column));
+  o.ranges.push_back(r);
+  return std::nullopt;
+}
+
+// `src=NAME[+OFF]`.
+Fault read_source(MapOp& o, const Token& t) {
+  const std::size_t plus = t.text.find('+');
+  TRY_LEX(name, name_at(t.text.substr(0, plus), t.column, "memory source"));
+  o.src = std::move(name);
+  if (plus != std::string_view::npos) {
+    TRY_LEX(off, number_at(t.text.substr(plus + 1), t.column + static_cast<int>(plus) + 1));
+    o.offset = off;
+  }
+  return std::nullopt;
+}
+
+// Each item of a comma-separated value, as a token of its own column.
+template <typename F>
+Fault for_each_item(const Token& t, F&& read_item) {
+  for (std::size_t at = 0;;) {
+    const std::size_t comma = t.text.find(',', at);
+    Token item{t.text.substr(at, comma == std::string_view::npos ? t.text.npos : comma - at),
+               t.column + static_cast<int>(at)};
+    if (Fault f = read_item(item)) return f;
+    if (comma == std::string_view::npos) return std::nullopt;
+    at = comma + 1;
+  }
+}
+
+// `pgsizes=S,...`. A bitmap holds powers of two only; another size is kept
+// aside for attach to refuse (a value that parses, with a wrong meaning).
+Fault read_pgsizes(AttachOp& o, const Token& t) {
+  u64 bitmap = 0;
+  Fault f = for_each_item(t, [&](const Token& item) -> Fault {
+    TRY_LEX(size, number_at(item.text, item.column));
+    if (size == 0 || (size & (size - 1)) != 0)
+      o.pgsizes_not_pow2.push_back(size);
+    else
+      bitmap |= size;
+    return std::nullopt;
+  });
+  if (f) return f;
+  o.pgsize_bitmap = bitmap;
+  return std::nullopt;
+}
+
+// `resv=RANGE:TYPE,...`.
+Fault read_resv(AttachOp& o, const Token& t) {
+  return for_each_item(t, [&](const Token& item) -> Fault {
+    const std::size_t colon = item.text.find(':');
+    if (colon == std::string_view::npos)
+      return LexError{item.column, "resv: expected RANGE:TYPE, got " + quoted(item.text)};
+    TRY_LEX(r, range_at(item.text.substr(0, colon), item.column));
+    TRY_LEX(type, word_at(item.text.substr(colon + 1), item.column + static_cast<int>(colon) + 1, "resv type",
+                          kResvTypes));
+    o.resv.push_back(ResvRegion{r, type});
+    return std::nullopt;
+  });
+}
+
+// `unpin ID`: pin ids are 32-bit.
+Fault read_pin_id(UnpinOp& o, const Token& t) {
+  TRY_LEX(id, number_at(t.text, t.column));
+  if (id > 0xffffffffu)
+    return LexError{t.column, "unpin: pin id " + std::string(t.text) + " is above 2^32-1 (no pin can have it)"};
+  o.id = static_cast<std::uint32_t>(id);
+  return std::nullopt;
+}
+
+// ---- rules between an operation's flags and keys ----
+
+struct Rule {
+  std::function<Fault(const Args&)> check;
+};
+
+// Exactly one of two flags (`dma ... read|write`, `dirty ... on|off`).
+Rule exactly_one(const char* a, const char* b) {
+  return Rule{[a, b](const Args& x) -> Fault {
+    const Token* ta = x.flag(a);
+    const Token* tb = x.flag(b);
+    if (ta && tb)
+      return LexError{std::max(ta->column, tb->column), x.prefix() + "both " + a + " and " + b + " given"};
+    if (!ta && !tb) return LexError{x.end_column, x.prefix() + "missing " + a + " or " + b};
+    return std::nullopt;
+  }};
+}
+
+// `flag` only together with `with` (`dirty ... on split`).
+Rule only_with(const char* flag, const char* with) {
+  return Rule{[flag, with](const Args& x) -> Fault {
+    const Token* t = x.flag(flag);
+    if (t && !x.flag(with)) return LexError{t->column, x.prefix() + flag + " goes with " + with + " only"};
+    return std::nullopt;
+  }};
+}
+
+// `flag` stands for every key (`unmap all`): no key may come with it.
+Rule instead_of_keys(const char* flag) {
+  return Rule{[flag](const Args& x) -> Fault {
+    if (!x.flag(flag) || x.kvs.empty()) return std::nullopt;
+    std::string keys;
+    for (std::size_t i = 0; i < x.syntax->keys.size(); ++i)
+      keys += (i == 0 ? "" : i + 1 == x.syntax->keys.size() ? " or " : ", ") + std::string(x.syntax->keys[i]) + "=";
+    return LexError{x.kvs[0].key_column, x.prefix() + "'" + flag + "' takes no " + keys};
+  }};
+}
+
+// ---- the rows ----
+
+// Whether a key must be given: always, never, or unless a flag stands for it.
+struct Need {
+  bool required;
+  const char* unless = nullptr;
+};
+constexpr Need kRequired{true};
+constexpr Need kOptional{false};
+constexpr Need required_unless(const char* flag) { return Need{true, flag}; }
+
+enum class ArgKind { kPositional, kPositionals, kKey, kFlag, kRule };
+
+// One argument of a row, before it knows its operation's type.
+template <typename F>
+struct ArgSpec {
+  ArgKind kind;
+  const char* name;  // the key or flag; for positionals what they are
+  Need need;
+  F read;
+};
+template <typename F>
+ArgSpec<F> positional(const char* what, F read) { return {ArgKind::kPositional, what, kRequired, std::move(read)}; }
+template <typename F>
+ArgSpec<F> positionals(const char* what, F read) { return {ArgKind::kPositionals, what, kOptional, std::move(read)}; }
+template <typename F>
+ArgSpec<F> key(const char* name, Need need, F read) { return {ArgKind::kKey, name, need, std::move(read)}; }
+template <typename F>
+ArgSpec<F> flag(const char* name, F read) { return {ArgKind::kFlag, name, kOptional, std::move(read)}; }
+
+// One argument of operation O: how it is found on the line and read into O.
+template <typename O>
+struct Arg {
+  ArgKind kind;
+  const char* name;
+  Need need;
+  std::function<Fault(O&, const Token&)> read;  // positionals, keys (their value) and flags
+  std::function<Fault(const Args&)> check;      // rules
+  template <typename F>
+  Arg(ArgSpec<F> s) : kind(s.kind), name(s.name), need(s.need), read(std::move(s.read)) {}
+  Arg(Rule r) : kind(ArgKind::kRule), name(""), need(kOptional), check(std::move(r.check)) {}
+};
+
+template <typename O>
+Lex<Operation> read_args(const std::vector<Arg<O>>& row, const Args& a) {
+  O o{};
+  std::size_t next = 0;  // the next positional; sort_args gave at least the row's minimum
+  for (const Arg<O>& arg : row) {
+    Fault f;
+    switch (arg.kind) {
+      case ArgKind::kPositional: f = arg.read(o, a.positional[next++]); break;
+      case ArgKind::kPositionals:
+        for (; next < a.positional.size() && !f; ++next) f = arg.read(o, a.positional[next]);
+        break;
+      case ArgKind::kKey:
+        if (const Args::Kv* kv = a.find(arg.name))
+          f = arg.read(o, kv->value);
+        else if (arg.need.required && !(arg.need.unless && a.flag(arg.need.unless)))
+          f = a.missing(arg.name);
+        break;
+      case ArgKind::kFlag:
+        if (const Token* t = a.flag(arg.name)) f = arg.read(o, *t);
+        break;
+      case ArgKind::kRule: f = arg.check(a); break;
+    }
+    if (f) return *f;
+  }
+  return Operation{std::move(o)};
+}
+
+template <typename O>
+OpSyntax op(const char* name, std::vector<Arg<O>> row) {
+  OpSyntax s{name, nullptr, 0, 0, {}, {}, {}};
+  for (const Arg<O>& arg : row) {
+    switch (arg.kind) {
+      case ArgKind::kPositional:
+        s.positional = arg.name;
+        ++s.min_positional;
+        ++s.max_positional;
+        break;
+      case ArgKind::kPositionals:
+        s.positional = arg.name;
+        s.max_positional = -1;
+        break;
+      case ArgKind::kKey: s.keys.push_back(arg.name); break;
+      case ArgKind::kFlag: s.flags.push_back(arg.name); break;
+      case ArgKind::kRule: break;
+    }
+  }
+  s.build = [row = std::move(row)](const Args& a) { return read_args(row, a); };
+  return s;
+}
+
+const std::vector<OpSyntax>& syntax_table() {
+  static const std::vector<OpSyntax> table = {
+      op<IoasOp>("ioas", {positional("NAME", name_into(&IoasOp::name, "IOAS")),
+                          key("mode", kOptional, word_into(&IoasOp::mode, "mode", kModes)),
+                          key("zero-page", kOptional, word_into(&IoasOp::zero_page, "zero-page", kZeroPages)),
+                          key("huge-pages", kOptional, word_into(&IoasOp::huge_pages, "huge-pages", kOnOff))}),
+      op<MemOp>("mem", {positional("NAME", name_into(&MemOp::name, "memory source")),
+                        key("va", kRequired, number_into(&MemOp::va)),
+                        key("len", kRequired, number_into(&MemOp::len)),
+                        key("pa", kOptional, number_into(&MemOp::pa)),
+                        flag("ro", store(&MemOp::ro, true))}),
+      op<UnmemOp>("unmem", {positional("NAME", name_into(&UnmemOp::name, "memory source"))}),
+      op<MapOp>("map", {key("iova", kOptional, number_into(&MapOp::iova)),
+                        key("len", kRequired, number_into(&MapOp::len)),
+                        key("src", kRequired, read_source),
+                        key("prot", kRequired, word_into(&MapOp::prot, "prot", kProts))}),
+      op<UnmapOp>("unmap", {flag("all", store(&UnmapOp::all, true)),
+                            instead_of_keys("all"),
+                            key("iova", required_unless("all"), number_into(&UnmapOp::iova)),
+                            key("len", required_unless("all"), number_into(&UnmapOp::len))}),
+      op<CutOp>("cut", {key("iova", kRequired, number_into(&CutOp::iova))}),
+      op<ReserveOp>("reserve", {positional("RANGE", range_into(&ReserveOp::range)),
+                                key("owner", kRequired, name_into(&ReserveOp::owner, "owner"))}),
+      op<UnreserveOp>("unreserve", {key("owner", kRequired, name_into(&UnreserveOp::owner, "owner"))}),
+      op<AllowOp>("allow", {positionals("RANGE", append_range)}),
+      op<RangesOp>("ranges", {}),
+      op<AttachOp>("attach", {key("dev", kRequired, name_into(&AttachOp::dev, "device")),
+                              key("dom", kRequired, name_into(&AttachOp::dom, "domain")),
+                              key("fmt", kOptional, word_into(&AttachOp::fmt, "fmt", kFormats)),
+                              key("aperture", kOptional, range_into(&AttachOp::aperture)),
+                              key("pgsizes", kOptional, read_pgsizes),
+                              key("resv", kOptional, read_resv)}),
+      op<DetachOp>("detach", {key("dev", kRequired, name_into(&DetachOp::dev, "device"))}),
+      op<PinOp>("pin", {key("iova", kRequired, number_into(&PinOp::iova)),
+                        key("len", kRequired, number_into(&PinOp::len)),
+                        flag("write", store(&PinOp::write, true)),
+                        key("release", kOptional, word_into(&PinOp::release, "release", kYesNo))}),
+      op<UnpinOp>("unpin", {positional("ID", read_pin_id)}),
+      op<CopyOp>("copy", {key("from", kRequired, name_into(&CopyOp::from, "IOAS")),
+                          key("iova", kRequired, number_into(&CopyOp::iova)),
+                          key("len", kRequired, number_into(&CopyOp::len)),
+                          key("to", kOptional, number_into(&CopyOp::to)),
+                          key("prot", kRequired, word_into(&CopyOp::prot, "prot", kProts))}),
+      op<TranslateOp>("translate", {key("dom", kRequired, name_into(&TranslateOp::dom, "domain")),
+                                    key("iova", kRequired, number_into(&TranslateOp::iova))}),
+      op<DmaOp>("dma", {key("dom", kRequired, name_into(&DmaOp::dom, "domain")),
+                        exactly_one("read", "write"),
+                        flag("read", store(&DmaOp::dir, DmaDir::kRead)),
+                        flag("write", store(&DmaOp::dir, DmaDir::kWrite)),
+                        key("iova", kRequired, number_into(&DmaOp::iova)),
+                        key("len", kRequired, number_into(&DmaOp::len))}),
+      op<DirtyOp>("dirty", {key("dom", kRequired, name_into(&DirtyOp::dom, "domain")),
+                            exactly_one("on", "off"),
+                            only_with("split", "on"),
+                            flag("on", store(&DirtyOp::mode, DirtyMode::kOn)),
+                            flag("off", store(&DirtyOp::mode, DirtyMode::kOff)),
+                            flag("split", store(&DirtyOp::mode, DirtyMode::kOnSplit))}),
+      op<ReadDirtyOp>("read-dirty", {key("dom", kRequired, name_into(&ReadDirtyOp::dom, "domain")),
+                                     key("iova", kRequired, number_into(&ReadDirtyOp::iova)),
+                                     key("len", kRequired, number_into(&ReadDirtyOp::len)),
+                                     key("pgsize", kRequired, number_into(&ReadDirtyOp::pgsize)),
+                                     flag("keep", store(&ReadDirtyOp::keep, true))}),
+      op<UvaOp>("uva", {key("iova", kRequired, number_into(&UvaOp::iova))}),
+      op<CheckOp>("check", {}),
+  };
+  return table;
+}
 
 Lex<Args> sort_args(const std::vector<Token>& tokens, int end_column) {
   Args a;
@@ -301,10 +589,7 @@ Lex<Args> sort_args(const std::vector<Token>& tokens, int end_column) {
   }
   if (static_cast<int>(a.positional.size()) < syn.min_positional)
     return LexError{i < tokens.size() ? tokens[i].column : end_column,
-                    std::string(syn.name) + ": missing " +
-                        (std::string_view(syn.name) == "reserve"  ? "RANGE"
-                         : std::string_view(syn.name) == "unpin" ? "ID"
-                                                                  : "NAME")};
+                    std::string(syn.name) + ": missing " + syn.positional};
   for (; i < tokens.size(); ++i) {
     const Token& t = tokens[i];
     std::size_t eq = t.text.find('=');
@@ -331,242 +616,8 @@ Lex<Args> sort_args(const std::vector<Token>& tokens, int end_column) {
   return a;
 }
 
-// Unwraps a Lex<T> into `var`, or returns its error from the enclosing function.
-#define TRY_LEX(var, expr)                              \
-  auto var##_lex = (expr);                              \
-  if (failed(var##_lex)) return std::get<LexError>(var##_lex); \
-  auto var = std::move(std::get<0>(var##_lex))
-
-Lex<Prot> prot_of(const Args& a) {
-  const Args::Kv* kv = a.find("prot");
-  if (!kv) return a.missing("prot");
-  return word_at(kv->value.text, kv->value.column, "prot", kProts);
-}
-
-Lex<Operation> build(const Args& a) {
-  std::string_view op = a.syntax->name;
-  if (op == "ioas") {
-    IoasOp o;
-    TRY_LEX(name, name_at(a.positional[0].text, a.positional[0].column, "IOAS"));
-    o.name = name;
-    if (const auto* kv = a.find("mode")) {
-      TRY_LEX(m, word_at(kv->value.text, kv->value.column, "mode", kModes));
-      o.mode = m;
-    }
-    if (const auto* kv = a.find("zero-page")) {
-      TRY_LEX(z, word_at(kv->value.text, kv->value.column, "zero-page", kZeroPages));
-      o.zero_page = z;
-    }
-    if (const auto* kv = a.find("huge-pages")) {
-      TRY_LEX(h, word_at(kv->value.text, kv->value.column, "huge-pages", kOnOff));
-      o.huge_pages = h;
-    }
-    return o;
-  }
-  if (op == "mem") {
-    MemOp o;
-    TRY_LEX(name, name_at(a.positional[0].text, a.positional[0].column, "memory source"));
-    TRY_LEX(va, a.num("va"));
-    TRY_LEX(len, a.num("len"));
-    TRY_LEX(pa, a.opt_num("pa"));
-    o.name = name;
-    o.va = va;
-    o.len = len;
-    o.pa = pa;
-    o.ro = a.flag("ro") != nullptr;
-    return o;
-  }
-  if (op == "unmem") {
-    TRY_LEX(name, name_at(a.positional[0].text, a.positional[0].column, "memory source"));
-    return UnmemOp{name};
-  }
-  if (op == "map") {
-    MapOp o;
-    TRY_LEX(iova, a.opt_num("iova"));
-    TRY_LEX(len, a.num("len"));
-    const Args::Kv* src = a.find("src");
-    if (!src) return a.missing("src");
-    std::string_view s = src->value.text;
-    std::size_t plus = s.find('+');
-    TRY_LEX(name, name_at(s.substr(0, plus), src->value.column, "memory source"));
-    if (plus != std::string_view::npos) {
-      TRY_LEX(off, number_at(s.substr(plus + 1), src->value.column + static_cast<int>(plus) + 1));
-      o.offset = off;
-    }
-    TRY_LEX(prot, prot_of(a));
-    o.iova = iova;
-    o.len = len;
-    o.src = name;
-    o.prot = prot;
-    return o;
-  }
-  if (op == "unmap") {
-    if (a.flag("all")) {
-      if (!a.kvs.empty())
-        return LexError{a.kvs[0].key_column, "unmap: 'all' takes no iova= or len="};
-      return UnmapOp{true, 0, 0};
-    }
-    TRY_LEX(iova, a.num("iova"));
-    TRY_LEX(len, a.num("len"));
-    return UnmapOp{false, iova, len};
-  }
-  if (op == "cut") {
-    TRY_LEX(iova, a.num("iova"));
-    return CutOp{iova};
-  }
-  if (op == "reserve") {
-    TRY_LEX(r, range_at(a.positional[0].text, a.positional[0].column));
-    TRY_LEX(owner, a.name("owner", "owner"));
-    return ReserveOp{r, owner};
-  }
-  if (op == "unreserve") {
-    TRY_LEX(owner, a.name("owner", "owner"));
-    return UnreserveOp{owner};
-  }
-  if (op == "allow") {
-    AllowOp o;
-    for (const auto& t : a.positional) {
-      TRY_LEX(r, range_at(t.text, t.column));
-      o.ranges.push_back(r);
-    }
-    return o;
-  }
-  if (op == "ranges") return RangesOp{};
-  if (op == "attach") {
-    AttachOp o;
-    TRY_LEX(dev, a.name("dev", "device"));
-    TRY_LEX(dom, a.name("dom", "domain"));
-    o.dev = dev;
-    o.dom = dom;
-    if (const auto* kv = a.find("fmt")) {
-      TRY_LEX(f, word_at(kv->value.text, kv->value.column, "fmt", kFormats));
-      o.fmt = f;
-    }
-    if (const auto* kv = a.find("aperture")) {
-      TRY_LEX(r, range_at(kv->value.text, kv->value.column));
-      o.aperture = r;
-    }
-    if (const auto* kv = a.find("pgsizes")) {
-      u64 bitmap = 0;
-      std::string_view s = kv->value.text;
-      std::size_t at = 0;
-      while (true) {
-        std::size_t comma = s.find(',', at);
-        std::string_view item = s.substr(at, comma == std::string_view::npos ? s.npos : comma - at);
-        int col = kv->value.column + static_cast<int>(at);
-        TRY_LEX(size, number_at(item, col));
-        // A bitmap holds powers of two only; another size is kept aside for
-        // attach to refuse (a value that parses, with a wrong meaning).
-        if (size == 0 || (size & (size - 1)) != 0)
-          o.pgsizes_not_pow2.push_back(size);
-        else
-          bitmap |= size;
-        if (comma == std::string_view::npos) break;
-        at = comma + 1;
-      }
-      o.pgsize_bitmap = bitmap;
-    }
-    if (const auto* kv = a.find("resv")) {
-      std::string_view s = kv->value.text;
-      std::size_t at = 0;
-      while (true) {
-        std::size_t comma = s.find(',', at);
-        std::string_view item = s.substr(at, comma == std::string_view::npos ? s.npos : comma - at);
-        int col = kv->value.column + static_cast<int>(at);
-        std::size_t colon = item.find(':');
-        if (colon == std::string_view::npos)
-          return LexError{col, "resv: expected RANGE:TYPE, got " + quoted(item)};
-        TRY_LEX(r, range_at(item.substr(0, colon), col));
-        TRY_LEX(type, word_at(item.substr(colon + 1), col + static_cast<int>(colon) + 1,
-                              "resv type", kResvTypes));
-        o.resv.push_back(ResvRegion{r, type});
-        if (comma == std::string_view::npos) break;
-        at = comma + 1;
-      }
-    }
-    return o;
-  }
-  if (op == "detach") {
-    TRY_LEX(dev, a.name("dev", "device"));
-    return DetachOp{dev};
-  }
-  if (op == "pin") {
-    PinOp o;
-    TRY_LEX(iova, a.num("iova"));
-    TRY_LEX(len, a.num("len"));
-    o.iova = iova;
-    o.len = len;
-    o.write = a.flag("write") != nullptr;
-    if (const auto* kv = a.find("release")) {
-      TRY_LEX(r, word_at(kv->value.text, kv->value.column, "release", kYesNo));
-      o.release = r;
-    }
-    return o;
-  }
-  if (op == "unpin") {
-    TRY_LEX(id, number_at(a.positional[0].text, a.positional[0].column));
-    if (id > 0xffffffffu)
-      return LexError{a.positional[0].column, "unpin: pin id " + std::string(a.positional[0].text) +
-                                                  " is above 2^32-1 (no pin can have it)"};
-    return UnpinOp{static_cast<std::uint32_t>(id)};
-  }
-  if (op == "copy") {
-    CopyOp o;
-    TRY_LEX(from, a.name("from", "IOAS"));
-    TRY_LEX(iova, a.num("iova"));
-    TRY_LEX(len, a.num("len"));
-    TRY_LEX(to, a.opt_num("to"));
-    TRY_LEX(prot, prot_of(a));
-    o.from = from;
-    o.iova = iova;
-    o.len = len;
-    o.to = to;
-    o.prot = prot;
-    return o;
-  }
-  if (op == "translate") {
-    TRY_LEX(dom, a.name("dom", "domain"));
-    TRY_LEX(iova, a.num("iova"));
-    return TranslateOp{dom, iova};
-  }
-  if (op == "dma") {
-    DmaOp o;
-    TRY_LEX(dom, a.name("dom", "domain"));
-    const Token* r = a.flag("read");
-    const Token* w = a.flag("write");
-    if (r && w) return LexError{std::max(r->column, w->column), "dma: both read and write given"};
-    if (!r && !w) return LexError{a.end_column, "dma: missing read or write"};
-    TRY_LEX(iova, a.num("iova"));
-    TRY_LEX(len, a.num("len"));
-    o.dom = dom;
-    o.dir = w ? DmaDir::kWrite : DmaDir::kRead;
-    o.iova = iova;
-    o.len = len;
-    return o;
-  }
-  if (op == "dirty") {
-    TRY_LEX(dom, a.name("dom", "domain"));
-    const Token* on = a.flag("on");
-    const Token* off = a.flag("off");
-    const Token* split = a.flag("split");
-    if (on && off) return LexError{std::max(on->column, off->column), "dirty: both on and off given"};
-    if (!on && !off) return LexError{a.end_column, "dirty: missing on or off"};
-    if (off && split) return LexError{split->column, "dirty: split goes with on only"};
-    return DirtyOp{dom, off ? DirtyMode::kOff : split ? DirtyMode::kOnSplit : DirtyMode::kOn};
-  }
-  if (op == "read-dirty") {
-    TRY_LEX(dom, a.name("dom", "domain"));
-    TRY_LEX(iova, a.num("iova"));
-    TRY_LEX(len, a.num("len"));
-    TRY_LEX(pgsize, a.num("pgsize"));
-    return ReadDirtyOp{dom, iova, len, pgsize, a.flag("keep") != nullptr};
-  }
-  if (op == "uva") {
-    TRY_LEX(iova, a.num("iova"));
-    return UvaOp{iova};
-  }
-  return CheckOp{};  // the table has no other operation
-}
+// The operation of a sorted line, read by its row.
+Lex<Operation> build(const Args& a) { return a.syntax->build(a); }
 
 // ---- expectations ----
 

@@ -6,59 +6,44 @@
 //   ioas_campaign [--seed N] [--cases N] [--minutes M] [--batch N] [--max-size N] [--z3-every N]
 //
 // Reproduce a failure with the seed it printed: ioas_campaign --seed N --cases <batch>.
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
+#include <limits>
 #include <string>
 
 #include "lockstep.hpp"
 #include "sut.hpp"
 
-namespace {
-
-void usage() {
-  std::puts(
-      "usage: ioas_campaign [--seed N] [--cases N] [--minutes M] [--batch N] [--max-size N] [--z3-every N]\n"
-      "  Runs the model and the engine under test in lockstep on random operation\n"
-      "  sequences (RapidCheck). Defaults: seed from the clock, cases 100000, minutes 10,\n"
-      "  batch 200 cases per seed, max-size 100 operations per case, and the Z3\n"
-      "  invariant checker on one state comparison in 1024 (0: never).\n"
-      "  Exit status: 0 all agreed, 1 a disagreement (its shrunk trace is written to\n"
-      "  differential/corpus/), 2 bad usage.");
-}
-
-bool number(const char* s, std::uint64_t& out) {
-  char* end = nullptr;
-  out = std::strtoull(s, &end, 0);
-  return end && *end == '\0' && end != s;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   using namespace ioas::lockstep;
   std::uint64_t seed = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   std::uint64_t cases = 100000, minutes = 10, batch = 200, max_size = 100, z3_every = 1024;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    std::uint64_t* target = nullptr;
-    if (a == "--help" || a == "-h") { usage(); return 0; }
-    if (a == "--seed") target = &seed;
-    else if (a == "--cases") target = &cases;
-    else if (a == "--minutes") target = &minutes;
-    else if (a == "--batch") target = &batch;
-    else if (a == "--max-size") target = &max_size;
-    else if (a == "--z3-every") target = &z3_every;
-    if (!target || i + 1 >= argc || !number(argv[i + 1], *target) || (target != &seed && target != &z3_every && *target == 0)) {
-      std::fprintf(stderr, "ioas_campaign: bad argument '%s'\n", a.c_str());
-      usage();
-      return 2;
-    }
-    ++i;
+  CLI::App app{
+      "Runs the model and the engine under test in lockstep on random operation sequences\n"
+      "(RapidCheck), a batch of cases per seed, seeds counting up from --seed.\n"
+      "Exit status: 0 all agreed, 1 a disagreement (its shrunk trace is written to\n"
+      "differential/corpus/), 2 bad usage.",
+      "ioas_campaign"};
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  CLI::Validator positive = CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max());
+  positive.description("POSITIVE");
+  app.add_option("--seed", seed, "the first batch's seed (default: from the clock)");
+  app.add_option("--cases", cases, "cases to run at most")->check(positive)->capture_default_str();
+  app.add_option("--minutes", minutes, "wall time at most, checked after each batch")
+      ->check(positive)
+      ->capture_default_str();
+  app.add_option("--batch", batch, "cases per seed")->check(positive)->capture_default_str();
+  app.add_option("--max-size", max_size, "operations per case at most")->check(positive)->capture_default_str();
+  app.add_option("--z3-every", z3_every, "the Z3 invariant checker on one state comparison in N (0: never)")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
   }
   set_z3_check_every(z3_every);
-  if (!kHaveImpl) std::puts("NOTE: impl/ is not built: checking the model against itself.");
   const auto t0 = std::chrono::steady_clock::now();
   std::uint64_t done = 0, ops = 0;
   for (std::uint64_t s = seed; done < cases; ++s) {

@@ -69,7 +69,6 @@ Side fresh(std::unique_ptr<Engine> e) {
 }
 
 TEST(Exhaustive, EverySequenceOfUpToFourOperationsInASixBitSpaceAgrees) {
-  if (!kHaveImpl) std::printf("NOTE: impl/ is not built: the engine under test is the model itself.\n");
   // ~1.9M steps: one Z3 invariant check in 8192 comparisons (~230 checks).
   set_z3_check_every(8192);
   const auto ops = alphabet();

@@ -22,9 +22,6 @@ void print_coverage(const CampaignResult& r) {
 }
 
 TEST(Lockstep, FixedSeedCampaignAgreesAndReachesEveryErrnoPath) {
-  if (!kHaveImpl)
-    std::printf("NOTE: impl/ is not built: the engine under test is the model itself. This run checks\n"
-                "the harness and the model's determinism, not a production engine.\n");
   CampaignConfig cfg;
   cfg.seed = env_or("IOAS_LOCKSTEP_SEED", 20261122);
   cfg.cases = static_cast<int>(env_or("IOAS_LOCKSTEP_CASES", 2000));
@@ -42,13 +39,11 @@ TEST(Lockstep, FixedSeedCampaignAgreesAndReachesEveryErrnoPath) {
     if (!r.coverage.count(k)) missing += "\n  " + k;
   EXPECT_TRUE(missing.empty()) << "outcome paths the campaign never reached:" << missing;
   for (const auto& k : required_biases()) EXPECT_GT(r.coverage.count(k), 0u) << k << " never happened";
-  if (kHaveImpl) {
-    // Injected allocation failures reached every operation that allocates.
-    for (const char* k : {"map ENOMEM (injected)", "attach ENOMEM (injected)", "copy ENOMEM (injected)",
-                          "cut ENOMEM (injected)", "pin ENOMEM (injected)", "reserve ENOMEM (injected)",
-                          "allow ENOMEM (injected)", "mem ENOMEM (injected)", "ioas ENOMEM (injected)"})
-      EXPECT_GT(r.coverage.count(k), 0u) << k << " never happened";
-  }
+  // Injected allocation failures reached every operation that allocates.
+  for (const char* k : {"map ENOMEM (injected)", "attach ENOMEM (injected)", "copy ENOMEM (injected)",
+                        "cut ENOMEM (injected)", "pin ENOMEM (injected)", "reserve ENOMEM (injected)",
+                        "allow ENOMEM (injected)", "mem ENOMEM (injected)", "ioas ENOMEM (injected)"})
+    EXPECT_GT(r.coverage.count(k), 0u) << k << " never happened";
 }
 
 // The harness must catch a wrong engine: an engine that answers one

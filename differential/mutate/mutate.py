@@ -77,7 +77,7 @@ DEFAULT_TESTS = r"^(impl|lockstep|corpus|hw|capi|uapi)\."
 DEFAULT_EXCLUDE = (r"(Stress|stress|FailNth|fail_nth|Extremes|Exhaustive|tcg|Tcg|TCG|Kvm|KVM|vfio|Vfio|bench"
                    r"|^uapi\.Selftest\.)")
 DEFAULT_TARGETS = ["ioas_impl_tests", "ioas_impl_spec_tests", "ioas_capi_tests",
-                   "ioas_impl_vs_model_tests", "ioas_lockstep_tests", "ioas", "ioas_hw_tests",
+                   "ioas_lockstep_tests", "ioas", "ioas_hw_tests",
                    "ioas_uapi_tests", "ioas_iommufd_preload", "ioas_uapi_preload_check"]
 
 
