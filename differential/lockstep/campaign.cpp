@@ -3,7 +3,7 @@
 // printing a progress line per batch (cases, operations per second, seed),
 // and stops at the first disagreement with the shrunk trace's path.
 //
-//   ioas_campaign [--seed N] [--cases N] [--minutes M] [--batch N] [--max-size N] [--z3-every N]
+//   ioas_campaign [--seed N] [--cases N] [--minutes M] [--batch N] [--max-size N] [--whole-every N] [--z3-every N]
 //
 // Reproduce a failure with the seed it printed: ioas_campaign --seed N --cases <batch>.
 #include <chrono>
@@ -19,11 +19,14 @@ namespace {
 
 void usage() {
   std::puts(
-      "usage: ioas_campaign [--seed N] [--cases N] [--minutes M] [--batch N] [--max-size N] [--z3-every N]\n"
+      "usage: ioas_campaign [--seed N] [--cases N] [--minutes M] [--batch N] [--max-size N] [--whole-every N] [--z3-every N]\n"
       "  Runs the model and the engine under test in lockstep on random operation\n"
       "  sequences (RapidCheck). Defaults: seed from the clock, cases 100000, minutes 10,\n"
-      "  batch 200 cases per seed, max-size 100 operations per case, and the Z3\n"
-      "  invariant checker on one state comparison in 1024 (0: never).\n"
+      "  batch 200 cases per seed, max-size 100 operations per case. After each\n"
+      "  operation the parts of the state it touched are compared, and whole states\n"
+      "  after every whole-every-th operation (default 32) and the last of each case;\n"
+      "  the Z3 invariant checker runs on one whole comparison in z3-every (default\n"
+      "  1024; 0: never).\n"
       "  Exit status: 0 all agreed, 1 a disagreement (its shrunk trace is written to\n"
       "  differential/corpus/), 2 bad usage.");
 }
@@ -39,7 +42,7 @@ bool number(const char* s, std::uint64_t& out) {
 int main(int argc, char** argv) {
   using namespace ioas::lockstep;
   std::uint64_t seed = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-  std::uint64_t cases = 100000, minutes = 10, batch = 200, max_size = 100, z3_every = 1024;
+  std::uint64_t cases = 100000, minutes = 10, batch = 200, max_size = 100, z3_every = 1024, whole_every = 32;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     std::uint64_t* target = nullptr;
@@ -50,6 +53,7 @@ int main(int argc, char** argv) {
     else if (a == "--batch") target = &batch;
     else if (a == "--max-size") target = &max_size;
     else if (a == "--z3-every") target = &z3_every;
+    else if (a == "--whole-every") target = &whole_every;
     if (!target || i + 1 >= argc || !number(argv[i + 1], *target) || (target != &seed && target != &z3_every && *target == 0)) {
       std::fprintf(stderr, "ioas_campaign: bad argument '%s'\n", a.c_str());
       usage();
@@ -66,6 +70,7 @@ int main(int argc, char** argv) {
     cfg.seed = s;
     cfg.cases = static_cast<int>(std::min<std::uint64_t>(batch, cases - done));
     cfg.max_size = static_cast<int>(max_size);
+    cfg.whole_every = whole_every;
     cfg.make_sut = make_sut;
     cfg.inject = sut_fail_nth();
     cfg.corpus_dir = IOAS_CORPUS_DIR;
