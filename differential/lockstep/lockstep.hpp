@@ -15,8 +15,12 @@
 //     arguments are drawn from that state;
 //   - lockstep_step(): runs one operation on both sides and returns what
 //     differs (answer, or any part of the observable state), empty if none;
-//   - run_campaign(): the rc::state::check property, with a fixed seed and
-//     case count, coverage counting and the counterexample writer.
+//     diff_states compares whole states, diff_focused the parts one
+//     operation can have changed (focus_of);
+//   - run_campaign(): the rc::state property (generated command sequences,
+//     run on both engines in place: focused comparisons after each step,
+//     whole ones on a sample and at each sequence's end), with a fixed seed
+//     and case count, coverage counting and the counterexample writer.
 #pragma once
 
 #include <rapidcheck.h>
@@ -91,9 +95,9 @@ Focus focus_of(const trace::Operation& op, const std::string& ioas, const trace:
 std::string diff_focused(Engine& spec, Engine& sut, const Focus& focus);
 
 // diff_states also runs the Z3 invariant checker (proofs/) on both engines,
-// once in every `n` comparisons (default 64; 0 turns it off). A Z3 check
-// costs about as much as a thousand comparisons: the exhaustive test, with
-// millions of steps, samples more sparsely.
+// once in every `n` calls (default 64; 0 turns it off); diff_focused never
+// does. A Z3 check costs about as much as a thousand whole comparisons: the
+// exhaustive test, with millions of steps, samples more sparsely.
 void set_z3_check_every(std::uint64_t n);
 
 // Runs `op` on both sides (each with its own current IOAS), then compares the
