@@ -3,7 +3,7 @@
 // printing a progress line per batch (cases, operations per second, seed),
 // and stops at the first disagreement with the shrunk trace's path.
 //
-//   ioas_campaign [--seed N] [--cases N] [--minutes M] [--batch N] [--max-size N] [--z3-every N]
+//   ioas_campaign [--seed N] [--cases N] [--minutes M] [--batch N] [--max-size N] [--whole-every N] [--z3-every N]
 //
 // Reproduce a failure with the seed it printed: ioas_campaign --seed N --cases <batch>.
 #include <CLI/CLI.hpp>
@@ -18,7 +18,7 @@
 int main(int argc, char** argv) {
   using namespace ioas::lockstep;
   std::uint64_t seed = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-  std::uint64_t cases = 100000, minutes = 10, batch = 200, max_size = 100, z3_every = 1024;
+  std::uint64_t cases = 100000, minutes = 10, batch = 200, max_size = 100, z3_every = 1024, whole_every = 32;
   CLI::App app{
       "Runs the model and the engine under test in lockstep on random operation sequences\n"
       "(RapidCheck), a batch of cases per seed, seeds counting up from --seed.\n"
@@ -35,7 +35,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--batch", batch, "cases per seed")->check(positive)->capture_default_str();
   app.add_option("--max-size", max_size, "operations per case at most")->check(positive)->capture_default_str();
-  app.add_option("--z3-every", z3_every, "the Z3 invariant checker on one state comparison in N (0: never)")
+  app.add_option("--whole-every", whole_every,
+                 "whole states compared after every N-th operation and each case's last (between them, the\n"
+                 "parts of the state an operation touched)")
+      ->check(positive)
+      ->capture_default_str();
+  app.add_option("--z3-every", z3_every, "the Z3 invariant checker on one whole comparison in N (0: never)")
       ->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -51,6 +56,7 @@ int main(int argc, char** argv) {
     cfg.seed = s;
     cfg.cases = static_cast<int>(std::min<std::uint64_t>(batch, cases - done));
     cfg.max_size = static_cast<int>(max_size);
+    cfg.whole_every = whole_every;
     cfg.make_sut = make_sut;
     cfg.inject = sut_fail_nth();
     cfg.corpus_dir = IOAS_CORPUS_DIR;

@@ -4,6 +4,7 @@
 #include <rapidcheck/state.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -471,7 +472,28 @@ std::uint64_t g_z3_check_every = 64;
 }
 void set_z3_check_every(std::uint64_t n) { g_z3_check_every = n; }
 
-std::string diff_states(Engine& spec, Engine& sut) {
+std::optional<Range> Focus::clip(const std::string& ioas, const IoasState& s, const Range& area) const {
+  if (whole) return area;
+  std::optional<Range> hull;
+  for (const Part& p : parts) {
+    const bool mine = p.dom.empty() ? p.ioas == ioas
+                                    : std::any_of(s.domains.begin(), s.domains.end(),
+                                                  [&](const DomainInfo& d) { return d.name == p.dom; });
+    if (!mine || !p.range.overlaps(area)) continue;
+    const Range in{std::max(p.range.start, area.start), std::min(p.range.last, area.last)};
+    hull = hull ? Range{std::min(hull->start, in.start), std::max(hull->last, in.last)} : in;
+  }
+  return hull;
+}
+
+namespace {
+
+// The comparison behind diff_states and diff_focused: the whole-state part
+// (names, memory sources, every IOAS's snapshot and ranges) always; the
+// per-area part (translations, the userspace view, page-table leaves,
+// dirty state) on the areas `focus` covers; both engines' check() and the
+// sampled Z3 checker only when the focus is whole.
+std::string compare(Engine& spec, Engine& sut, const Focus& focus) {
   const auto names = spec.ioas_names();
   if (names != sut.ioas_names()) return "the IOAS names differ";
   const auto ms = spec.memories(), mu = sut.memories();
@@ -490,8 +512,27 @@ std::string diff_states(Engine& spec, Engine& sut) {
     if (!r1.ok() || !r2.ok() || *r1 != *r2)
       return "ranges of " + name + " differ: spec " + (r1.ok() ? to_string(r1->ranges) : "error") + " / sut " +
              (r2.ok() ? to_string(r2->ranges) : "error");
-    for (const auto& a : s1->areas) {
-      for (u64 x : sample_points(a.iova)) {
+    // The areas the focus covers, each with the part of it to compare.
+    struct Deep {
+      const AreaInfo* area;
+      Range clip;
+    };
+    std::vector<Deep> deep;
+    for (const auto& a : s1->areas)
+      if (auto c = focus.clip(name, *s1, a.iova)) deep.push_back(Deep{&a, *c});
+    if (deep.empty()) continue;
+    // The clip widened to whole leaves of `d` (a leaf is aligned to its size,
+    // at most the largest size of the domain, and lies inside its area).
+    auto leaf_span = [](const DomainInfo& d, const Deep& x) {
+      const Range& a = x.area->iova;
+      if (x.clip == a) return a;
+      const u64 maxpg = u64{1} << (63 - std::countl_zero(d.pgsize_bitmap | 1));
+      const u64 start = x.clip.start & ~(maxpg - 1);
+      const u64 last = x.clip.last | (maxpg - 1);
+      return Range{std::max(start, a.start), std::min(last, a.last)};
+    };
+    for (const Deep& dp : deep) {
+      for (u64 x : sample_points(dp.clip)) {
         auto v1 = spec.uva(name, x), v2 = sut.uva(name, x);
         if (v1.code() != v2.code() || (v1.ok() && *v1 != *v2))
           return "uva " + trace::hex(x) + " in " + name + " differs";
@@ -505,14 +546,17 @@ std::string diff_states(Engine& spec, Engine& sut) {
     // Every domain's page table, leaf by leaf, as the software walker sees
     // it (impl) against the leaves the spec's rule gives: addresses, sizes,
     // permissions, dirty state and the userspace view. Very large areas are
-    // compared at both ends (64K leaves each).
+    // compared at both ends (64K leaves each; a focused comparison, 512).
+    const unsigned window_shift = focus.whole ? 16 : 9;
     for (const auto& d : s1->domains) {
       const u64 minpg = d.pgsize_bitmap & (~d.pgsize_bitmap + 1);
-      const u64 window = minpg << 16;
-      for (const auto& a : s1->areas) {
-        std::vector<Range> parts{a.iova};
-        if (a.iova.length() / minpg > 2 * (u64{1} << 16))
-          parts = {Range{a.iova.start, a.iova.start + (window - 1)}, Range{a.iova.last - (window - 1), a.iova.last}};
+      const u64 window = minpg << window_shift;
+      for (const Deep& x : deep) {
+        const AreaInfo& a = *x.area;
+        const Range span = leaf_span(d, x);
+        std::vector<Range> parts{span};
+        if (span.length() / minpg > 2 * (u64{1} << window_shift))
+          parts = {Range{span.start, span.start + (window - 1)}, Range{span.last - (window - 1), span.last}};
         for (const Range& part : parts) {
           auto l1 = spec.leaves(d.name, part), l2 = sut.leaves(d.name, part);
           if (l1.code() != l2.code()) return "leaves of " + d.name + " over " + to_string(part) + ": answers differ";
@@ -541,16 +585,18 @@ std::string diff_states(Engine& spec, Engine& sut) {
     for (const auto& d : s1->domains) {
       if (d.dirty == DirtyMode::kOff) continue;
       const u64 pg = d.pgsize_bitmap & (~d.pgsize_bitmap + 1);
-      for (const auto& a : s1->areas) {
-        auto g1 = spec.read_dirty(d.name, a.iova.start, a.iova.length(), pg, true);
-        auto g2 = sut.read_dirty(d.name, a.iova.start, a.iova.length(), pg, true);
+      for (const Deep& x : deep) {
+        const Range span = leaf_span(d, x);
+        auto g1 = spec.read_dirty(d.name, span.start, span.length(), pg, true);
+        auto g2 = sut.read_dirty(d.name, span.start, span.length(), pg, true);
         if (g1.code() != g2.code() || (g1.ok() && *g1 != *g2))
-          return "dirty state of " + d.name + " over " + to_string(a.iova) + ": spec " +
+          return "dirty state of " + d.name + " over " + to_string(span) + ": spec " +
                  (g1.ok() ? to_string(*g1) : errno_name(g1.code())) + ", sut " +
                  (g2.ok() ? to_string(*g2) : errno_name(g2.code()));
       }
     }
   }
+  if (!focus.whole) return "";
   for (Engine* e : {&spec, &sut}) {
     auto v = e->check();
     if (!v.empty())
@@ -571,8 +617,64 @@ std::string diff_states(Engine& spec, Engine& sut) {
   return "";
 }
 
+}  // namespace
+
+std::string diff_states(Engine& spec, Engine& sut) { return compare(spec, sut, Focus::everything()); }
+
+std::string diff_focused(Engine& spec, Engine& sut, const Focus& focus) { return compare(spec, sut, focus); }
+
+namespace {
+
+// [start, start + len - 1], the end held at 2^64-1; none for an empty length.
+std::optional<Range> span(u64 start, u64 len) {
+  if (len == 0) return std::nullopt;
+  const u64 last = start + (len - 1);
+  return Range{start, last < start ? kMaxIova : last};
+}
+
+constexpr Range kEverywhere{0, kMaxIova};
+
+}  // namespace
+
+Focus focus_of(const Operation& op, const std::string& ioas, const trace::Outcome& outcome) {
+  Focus f;
+  auto on_ioas = [&](std::optional<Range> r) {
+    if (r) f.parts.push_back(Focus::Part{ioas, "", *r});
+  };
+  auto on_dom = [&](const std::string& dom, std::optional<Range> r) {
+    if (r) f.parts.push_back(Focus::Part{"", dom, *r});
+  };
+  // Where a map or copy placed its area: the fixed IOVA, or the answer.
+  auto placed = [&](const std::optional<u64>& fixed, u64 len) -> std::optional<Range> {
+    if (fixed) return span(*fixed, len);
+    if (outcome.kind == trace::OutcomeKind::kIova) return span(outcome.value, len);
+    return std::nullopt;
+  };
+  std::visit(
+      [&](const auto& o) {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, trace::MapOp>) on_ioas(placed(o.iova, o.len));
+        else if constexpr (std::is_same_v<T, trace::CopyOp>) on_ioas(placed(o.to, o.len));
+        else if constexpr (std::is_same_v<T, trace::UnmapOp>) on_ioas(o.all ? kEverywhere : span(o.iova, o.len));
+        else if constexpr (std::is_same_v<T, trace::CutOp>) on_ioas(Range{o.iova ? o.iova - 1 : 0, o.iova});
+        else if constexpr (std::is_same_v<T, trace::PinOp>) on_ioas(span(o.iova, o.len));
+        else if constexpr (std::is_same_v<T, trace::ReserveOp>) {
+          if (o.range.start <= o.range.last) on_ioas(o.range);
+        } else if constexpr (std::is_same_v<T, trace::AttachOp>) on_ioas(kEverywhere);  // a new table filled
+        else if constexpr (std::is_same_v<T, trace::DirtyOp>) on_dom(o.dom, kEverywhere);  // splits, clears
+        else if constexpr (std::is_same_v<T, trace::DmaOp>) on_dom(o.dom, span(o.iova, o.len));
+        else if constexpr (std::is_same_v<T, trace::ReadDirtyOp>) on_dom(o.dom, span(o.iova, o.len));
+        // The rest change no area nor table (ioas, mem, unmem, unreserve,
+        // allow, detach, unpin) or nothing (ranges, translate, uva, check):
+        // the whole-state part of the comparison covers them.
+      },
+      op);
+  return f;
+}
+
 StepResult lockstep_step(Engine& spec, std::string& spec_current, Engine& sut, std::string& sut_current,
-                         const Operation& op) {
+                         const Operation& op, Compare how) {
+  const std::string ioas = spec_current;
   const auto a = trace::execute(spec, spec_current, op);
   const auto b = trace::execute(sut, sut_current, op);
   StepResult r{a.outcome, ""};
@@ -581,7 +683,9 @@ StepResult lockstep_step(Engine& spec, std::string& spec_current, Engine& sut, s
                 "), sut => " + trace::to_string(b.outcome) + " (" + b.note + ")";
   } else if (spec_current != sut_current) {
     r.failure = "current IOAS differs after `" + trace::to_string(op) + "`";
-  } else if (std::string d = diff_states(spec, sut); !d.empty()) {
+  } else if (std::string d = how == Compare::kWhole ? diff_states(spec, sut)
+                                                    : diff_focused(spec, sut, focus_of(op, ioas, a.outcome));
+             !d.empty()) {
     r.failure = "after `" + trace::to_string(op) + "` => " + trace::to_string(a.outcome) + ": " + d;
   }
   return r;
@@ -671,7 +775,11 @@ const std::vector<std::string>& required_biases() {
 
 namespace {
 
+// The two engines in lockstep, each run in place: the spec (a model engine)
+// and the engine under test.
 struct Sut {
+  std::unique_ptr<Engine> spec;
+  std::string spec_current = "default";
   std::unique_ptr<Engine> engine;
   std::string current = "default";
   std::vector<Operation> history;
@@ -700,23 +808,20 @@ struct Step final : rc::state::Command<SpecModel, Sut> {
       fail_nth = *rc::gen::inRange<std::uint64_t>(1, 7);
   }
 
-  // rc::state runs `run(m, sut)` then `apply(m)` on the same model object;
-  // run already computed the spec's post-state, so apply adopts it instead of
-  // executing the operation a second time. During generation (apply without
-  // run) the operation is executed.
-  void apply(SpecModel& m) const override {
-    if (post_ && post_for_ == &m) {
-      m = std::move(*post_);
-      post_.reset();
-      post_for_ = nullptr;
-      return;
-    }
-    (void)trace::execute(*m.engine, m.current, op);
-  }
+  // Generation: the model that the next steps' arguments are drawn from
+  // follows the sequence.
+  void apply(SpecModel& m) const override { (void)trace::execute(*m.engine, m.current, op); }
 
-  void run(const SpecModel& m, Sut& s) const override {
+  // run_campaign runs the steps itself (check below); as an rc::state command
+  // a step compares whole states.
+  void run(const SpecModel&, Sut& s) const override { check(s, Compare::kWhole); }
+
+  // Runs the step on both engines of `s` and compares them (`how`); RC_FAIL
+  // on a difference.
+  void check(Sut& s, Compare how) const {
     s.history.push_back(op);
-    auto expected = std::make_unique<SpecModel>(m);
+    const std::string ioas = s.spec_current;  // before the step
+    const auto options = s.spec->ioas_options(ioas);
     StepResult r;
     bool injected_enomem = false;
     if (fail_nth) {
@@ -727,34 +832,33 @@ struct Step final : rc::state::Command<SpecModel, Sut> {
       g_campaign->inject(*s.engine, 0);
       if (b.outcome.kind == trace::OutcomeKind::kError && b.outcome.error == ENOMEM) {
         // Nothing may have changed: the model did not run the operation.
+        // Where an automatic placement would have gone is not known, so the
+        // focus is every area of the IOAS, and the domains the step names.
         injected_enomem = true;
         r.outcome = b.outcome;
+        Focus focus = how == Compare::kWhole ? Focus::everything() : focus_of(op, ioas, b.outcome);
+        focus.parts.push_back(Focus::Part{ioas, "", Range{0, kMaxIova}});
         if (cur != s.current) r.failure = "an ENOMEM `" + trace::to_string(op) + "` changed the current IOAS";
-        else if (std::string d = diff_states(*expected->engine, *s.engine); !d.empty())
+        else if (std::string d = diff_focused(*s.spec, *s.engine, focus); !d.empty())
           r.failure = "after `" + trace::to_string(op) + "` failed with an injected ENOMEM (allocation " +
                       std::to_string(fail_nth) + "), the engine changed: " + d;
       } else {
         // The injection point lay beyond what the operation needed.
-        const auto a = trace::execute(*expected->engine, expected->current, op);
+        const auto a = trace::execute(*s.spec, s.spec_current, op);
         r.outcome = a.outcome;
         s.current = cur;
         if (a.outcome != b.outcome)
           r.failure = "`" + trace::to_string(op) + "` (allocation " + std::to_string(fail_nth) +
                       " failing): spec => " + trace::to_string(a.outcome) + " (" + a.note + "), sut => " +
                       trace::to_string(b.outcome) + " (" + b.note + ")";
-        else if (std::string d = diff_states(*expected->engine, *s.engine); !d.empty())
+        else if (std::string d = diff_focused(*s.spec, *s.engine,
+                                              how == Compare::kWhole ? Focus::everything()
+                                                                     : focus_of(op, ioas, a.outcome));
+                 !d.empty())
           r.failure = "after `" + trace::to_string(op) + "`: " + d;
       }
     } else {
-      r = lockstep_step(*expected->engine, expected->current, *s.engine, s.current, op);
-    }
-    std::vector<std::string> biases;
-    if (g_campaign && !injected_enomem) biases = bias_classes(*expected->engine, expected->current, op, r.outcome);
-    // Stash only on agreement: a failing run throws (RC_FAIL) and is not
-    // followed by apply, and a stale stash must never be adopted later.
-    if (r.failure.empty()) {
-      post_ = std::move(expected);
-      post_for_ = &m;
+      r = lockstep_step(*s.spec, s.spec_current, *s.engine, s.current, op, how);
     }
     if (g_campaign) {
       const std::string outcome = injected_enomem ? std::string(trace::op_name(op)) + " ENOMEM (injected)"
@@ -762,14 +866,15 @@ struct Step final : rc::state::Command<SpecModel, Sut> {
       g_campaign->coverage[outcome]++;
       // Kernel mode and the mock format are counted apart too, so the
       // campaign shows it compared them (SPEC "Kernel mode").
-      if (auto o = m.engine->ioas_options(m.current); o.ok() && o->mode == IoasMode::kKernel) {
+      if (options.ok() && options->mode == IoasMode::kKernel) {
         g_campaign->coverage["kernel " + outcome]++;
         if (write_only(op)) g_campaign->coverage["kernel write-only " + outcome]++;
       }
       if (const auto* at = std::get_if<trace::AttachOp>(&op); at && at->fmt == Format::kMock)
         g_campaign->coverage["mock " + outcome]++;
       g_campaign->operations++;
-      for (auto& b : biases) g_campaign->coverage[b]++;
+      if (!injected_enomem)
+        for (auto& b : bias_classes(*s.spec, s.spec_current, op, r.outcome)) g_campaign->coverage[b]++;
       if (!r.failure.empty()) g_campaign->last_failure = s.history;
     }
     if (!r.failure.empty()) RC_FAIL(r.failure);
@@ -780,9 +885,6 @@ struct Step final : rc::state::Command<SpecModel, Sut> {
     os << trace::to_string(op);
   }
 
- private:
-  mutable std::unique_ptr<SpecModel> post_;
-  mutable const SpecModel* post_for_ = nullptr;
 };
 
 }  // namespace
@@ -817,12 +919,22 @@ CampaignResult run_campaign(const CampaignConfig& cfg) {
   params.maxSuccess = cfg.cases;
   params.maxSize = cfg.max_size;
   const auto make = cfg.make_sut;
-  auto property = rc::detail::toProperty([make] {
+  const std::uint64_t whole_every = std::max<std::uint64_t>(cfg.whole_every, 1);
+  // rc::state::check's loop, with the spec run in place beside the engine
+  // under test (no model copied per step), the touched parts compared after
+  // each step and whole states after every `whole_every`th and the last:
+  // a difference the focused comparison misses is found by the next whole
+  // one, and a shrunk sequence ends at the step that made it.
+  auto property = rc::detail::toProperty([make, whole_every] {
     SpecModel initial;
-    Sut sut{make(), "default", {}};
+    const auto commands = *rc::state::gen::commands(initial, rc::state::gen::execOneOfWithArgs<Step>());
+    Sut sut{SpecModel().engine, "default", make(), "default", {}};
     RC_ASSERT(sut.engine != nullptr);
     RC_ASSERT(sut.engine->create_ioas("default", IoasOptions{}).ok());
-    rc::state::check(initial, sut, rc::state::gen::execOneOfWithArgs<Step>());
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+      const bool whole = (i + 1) % whole_every == 0 || i + 1 == commands.size();
+      static_cast<const Step&>(*commands[i]).check(sut, whole ? Compare::kWhole : Compare::kTouched);
+    }
   });
   rc::detail::TestMetadata meta;
   meta.id = "lockstep";

@@ -15,8 +15,12 @@
 //     arguments are drawn from that state;
 //   - lockstep_step(): runs one operation on both sides and returns what
 //     differs (answer, or any part of the observable state), empty if none;
-//   - run_campaign(): the rc::state::check property, with a fixed seed and
-//     case count, coverage counting and the counterexample writer.
+//     diff_states compares whole states, diff_focused the parts one
+//     operation can have changed (focus_of);
+//   - run_campaign(): the rc::state property (generated command sequences,
+//     run on both engines in place: focused comparisons after each step,
+//     whole ones on a sample and at each sequence's end), with a fixed seed
+//     and case count, coverage counting and the counterexample writer.
 #pragma once
 
 #include <rapidcheck.h>
@@ -25,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,20 +60,56 @@ rc::Gen<trace::Operation> gen_operation(const SpecModel& m);
 // Returns "" when equal, else a description of the first difference.
 std::string diff_states(Engine& spec, Engine& sut);
 
+// The parts of the state one operation can have changed, for diff_focused:
+// per IOAS (or per the IOAS that holds a domain), ranges whose areas get the
+// per-area comparison; `whole` is diff_states.
+struct Focus {
+  struct Part {
+    std::string ioas;  // this IOAS, when dom is empty
+    std::string dom;   // else the IOAS that holds this domain
+    Range range;       // areas overlapping it
+  };
+  bool whole = false;
+  std::vector<Part> parts;
+  static Focus everything() { return Focus{true, {}}; }
+  // The part of `area` (of IOAS `ioas`, state `s`) to compare: the hull of
+  // the parts overlapping it, the whole area when `whole`; none if no part
+  // overlaps it.
+  std::optional<Range> clip(const std::string& ioas, const IoasState& s, const Range& area) const;
+};
+
+// What `op`, run on IOAS `ioas` (the current one before it ran) with the
+// spec's answer `outcome`, can have changed beyond the whole-state part:
+// the areas a map or copy placed, an unmap's or a pin's range, both sides of
+// a cut, a DMA's or a dirty read's range, every area of an IOAS that a
+// domain was attached to or whose domain's dirty tracking changed.
+Focus focus_of(const trace::Operation& op, const std::string& ioas, const trace::Outcome& outcome);
+
+// diff_states narrowed: the whole-state part as in full (IOAS names, memory
+// sources with use counts, every IOAS's snapshot and ranges), the per-area
+// part (translations and the userspace view at the sampled bytes, page-table
+// leaves, dirty state) only on the areas `focus` covers, and no check() nor
+// Z3 unless `focus.whole`. Every difference it reports diff_states reports
+// too; one it misses lies in an area the operation did not touch, and the
+// next diff_states finds it.
+std::string diff_focused(Engine& spec, Engine& sut, const Focus& focus);
+
 // diff_states also runs the Z3 invariant checker (proofs/) on both engines,
-// once in every `n` comparisons (default 64; 0 turns it off). A Z3 check
-// costs about as much as a thousand comparisons: the exhaustive test, with
-// millions of steps, samples more sparsely.
+// once in every `n` calls (default 64; 0 turns it off); diff_focused never
+// does. A Z3 check costs about as much as a thousand whole comparisons: the
+// exhaustive test, with millions of steps, samples more sparsely.
 void set_z3_check_every(std::uint64_t n);
 
 // Runs `op` on both sides (each with its own current IOAS), then compares the
-// answers and diff_states. `failure` is "" when they agree.
+// answers and the states: with diff_states (kWhole), or with diff_focused on
+// focus_of(op) (kTouched). `failure` is "" when they agree.
 struct StepResult {
   trace::Outcome outcome;  // the spec's answer
   std::string failure;
 };
+enum class Compare { kWhole, kTouched };
 StepResult lockstep_step(Engine& spec, std::string& spec_current, Engine& sut,
-                         std::string& sut_current, const trace::Operation& op);
+                         std::string& sut_current, const trace::Operation& op, Compare how = Compare::kWhole);
 
 // "map EINVAL", "translate fault", "unmap ok", ...: the path an operation
 // took, for the coverage table.
@@ -88,6 +129,10 @@ struct CampaignConfig {
   std::uint64_t seed = 1;
   int cases = 200;       // RapidCheck test cases (command sequences)
   int max_size = 60;     // the longest sequence RapidCheck generates
+  // After each step the parts it touched are compared (diff_focused), and
+  // whole states (diff_states) after every `whole_every`th step and after
+  // the last step of each sequence.
+  std::uint64_t whole_every = 32;
   // Makes the engine under test; must return a fresh, empty engine.
   std::function<std::unique_ptr<Engine>()> make_sut;
   // Where a shrunk counterexample is written ("" = do not write).
