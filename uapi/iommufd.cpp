@@ -259,7 +259,7 @@ class Context {
     u64 uva = 0;
     u64 len = 0;
   };
-  Rc user_pieces(u32 ioas_id, u64 iova, u64 len, bool write, std::vector<Piece>& out) const;
+  Rc user_pieces(u32 ioas_id, u64 iova, u64 len, bool write, std::vector<Piece>& out, bool pin = false) const;
 
  public:
   bool owns_access(int fd) const { return accesses_.count(fd) != 0; }
@@ -1567,8 +1567,14 @@ Rc Context::access_replace_ioas(iommu_test_cmd& cmd) {
   return std::nullopt;
 }
 
-// The user address runs behind [iova, iova+len) of an IOAS's areas.
-Rc Context::user_pieces(u32 ioas_id, u64 iova, u64 len, bool write, std::vector<Piece>& out) const {
+// The user address runs behind [iova, iova+len) of an IOAS's areas, area by
+// area in IOVA order. A read or write through the access (iommufd_access_rw)
+// stops at the first byte in no area (ENOENT), or at an area without the
+// permission (device.c:check_area_prot: a write needs IOMMU_WRITE, a read
+// IOMMU_READ). A pin (iommufd_access_pin_pages) first needs its start at a
+// page boundary of the first area's user memory (EINVAL), then each area's
+// permission; a byte in no area is ENOENT only after the walk.
+Rc Context::user_pieces(u32 ioas_id, u64 iova, u64 len, bool write, std::vector<Piece>& out, bool pin) const {
   if (!len) return refuse(EINVAL, "access: length 0");
   auto range = Range::from_len(iova, len);
   if (!range) return refuse(EOVERFLOW, "access: iova + length - 1 overflows");
@@ -1580,11 +1586,13 @@ Rc Context::user_pieces(u32 ioas_id, u64 iova, u64 len, bool write, std::vector<
     for (const AreaInfo& a : s.value().areas)
       if (a.iova.start <= cur && cur <= a.iova.last) hit = &a;
     if (!hit) return refuse(ENOENT, "access: iova " + std::to_string(cur) + " is in no area");
-    // device.c:check_area_prot: a write needs IOMMU_WRITE, a read IOMMU_READ.
+    const u64 uva = source_va(hit->source) + hit->offset + (cur - hit->iova.start);
+    if (pin && cur == range->start && uva % kPage)
+      return refuse(EINVAL, "access: the pin does not start at a page boundary of its area's user memory");
     if (write && !prot_writes(hit->prot)) return refuse(EPERM, "access: write to a read-only area");
     if (!write && !prot_reads(hit->prot)) return refuse(EPERM, "access: read of a write-only area");
     u64 last = std::min(hit->iova.last, range->last);
-    out.push_back(Piece{source_va(hit->source) + hit->offset + (cur - hit->iova.start), last - cur + 1});
+    out.push_back(Piece{uva, last - cur + 1});
     if (last == range->last) return std::nullopt;
     cur = last + 1;
   }
@@ -1624,7 +1632,7 @@ Rc Context::access_pages(iommu_test_cmd& cmd) {
   bool write = flags & MOCK_FLAGS_ACCESS_WRITE;
   u32 ioas_id = objects_.at(a->obj_id).ioas_id;
   std::vector<Piece> pieces;
-  if (Rc bad = user_pieces(ioas_id, iova, length, write, pieces)) return bad;
+  if (Rc bad = user_pieces(ioas_id, iova, length, write, pieces, /*pin=*/true)) return bad;
   if (Rc bad = answer_writable(&cmd, sizeof(cmd))) return bad;
   const std::string& ioas = objects_.at(ioas_id).name;
   if (uptr) {

@@ -1129,6 +1129,10 @@ TEST_P(IommufdAccess, PagesChecksInTheKernelsOrder) {
   EXPECT_EQ(pages(pin, kU64Max - 10, 100, b.va(), 0, &item), EOVERFLOW);
   EXPECT_EQ(pages(pin, iova + b.len, kPage, b.va(), 0, &item), ENOENT) << "past the area";
   EXPECT_EQ(pages(pin, iova, kPage, b.va(), MOCK_FLAGS_ACCESS_WRITE, &item), EPERM) << "a read-only area";
+  EXPECT_EQ(pages(pin, iova + 1, kPage, 0, MOCK_FLAGS_ACCESS_WRITE, &item), EINVAL)
+      << "a pin's start at a page of its area's user memory is asked before the area's permission";
+  EXPECT_EQ(pages(pin, iova + 3 * kPage, 2 * kPage, 0, MOCK_FLAGS_ACCESS_WRITE, &item), EPERM)
+      << "the area's permission is asked before the hole after it";
   EXPECT_EQ(pages(pin, iova, kPage, b.va() + kPage, 0, &item), EBADE) << "uptr is another page";
   EXPECT_EQ(check_refs(b, 0), 0) << "every refused pin left nothing pinned";
   ASSERT_EQ(pages(pin, iova + kPage, kPage, b.va() + kPage, 0, &item), 0) << ioas_iommufd_last_error();
