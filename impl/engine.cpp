@@ -42,6 +42,7 @@
 
 #include "check.hpp"
 #include "ioas/boundary.hpp"
+#include "ioas/core/formats.hpp"
 #include "ioas/rules.hpp"
 #include "domain.hpp"
 #include "range_set.hpp"
@@ -95,7 +96,6 @@ std::optional<Error> refused_prot(IoasMode mode, Prot p, const std::string& what
   return err(EINVAL, what + ": prot " + to_string(p) + (wo ? " (r, w or rw)" : " (r or rw only)"));
 }
 
-constexpr u64 k48Bits = (u64{1} << 48) - 1;
 constexpr unsigned kPageShift = 12;
 static_assert(kPage == (u64{1} << kPageShift));
 
@@ -1009,7 +1009,7 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
     // tce is a flat table of whole IOMMU pages; mock's xarray indexes any
     // 64-bit IOVA; the others translate 48 bits.
     if (tce ? (!aligned(fresh->aperture.start, pg) || !aligned(fresh->aperture.last + 1, pg))
-            : fresh->fmt != Format::kMock && fresh->aperture.last > k48Bits)
+            : fresh->aperture.last > formats::facts(fresh->fmt).input_last)
       return checked<Status>(err(EINVAL, what() + ": aperture " + to_string(fresh->aperture) +
                                              " cannot be addressed by format " + to_string(fresh->fmt)));
     const u64 minpg = lowest_bit(pg);
