@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "ioas/boundary.hpp"
+#include "ioas/core/formats.hpp"
 #include "ioas/engine.hpp"
 #include "ioas/range.hpp"
 #include "ioas/result.hpp"
@@ -151,31 +152,15 @@ std::optional<Format> format_from_string(std::string_view s) {
   return std::nullopt;
 }
 
-Range default_aperture(Format f) {
-  switch (f) {
-    case Format::kX86_64:
-    case Format::kArmLpae: return Range{0, (u64{1} << 48) - 1};
-    case Format::kTce: return Range{0, 0x7fffffff};
-    case Format::kMock: return Range{u64{1} << 24, (u64{1} << 31) - 1};
-  }
-  return Range{0, 0};
-}
+Range default_aperture(Format f) { return formats::facts(f).default_aperture; }
 
-u64 default_pgsizes(Format f) {
-  switch (f) {
-    case Format::kX86_64:
-    case Format::kArmLpae: return k4K | k2M | k1G;
-    case Format::kTce: return k4K;
-    case Format::kMock: return kMockPage;
-  }
-  return 0;
-}
+u64 default_pgsizes(Format f) { return formats::facts(f).default_pgsizes; }
 
 bool pgsizes_allowed(Format f, u64 pgsizes) {
   switch (f) {
     case Format::kX86_64:
-    case Format::kArmLpae: return pgsizes != 0 && (pgsizes & ~(k4K | k2M | k1G)) == 0;
-    case Format::kTce: return pgsizes != 0 && (pgsizes & (pgsizes - 1)) == 0;
+    case Format::kArmLpae: return pgsizes != 0 && (pgsizes & ~formats::kRadixPgsizes) == 0;
+    case Format::kTce: return arith::is_pow2(pgsizes);
     case Format::kMock: return pgsizes == kMockPage || pgsizes == (kMockPage | kMockHugePage);
   }
   return false;
@@ -239,15 +224,7 @@ Status Engine::set_huge_pages(std::string_view ioas, bool on) {
                                     ": the " + kind() + " engine cannot change an IOAS's huge_pages");
 }
 
-u64 max_output_address(Format f) {
-  switch (f) {
-    case Format::kX86_64: return (u64{1} << 52) - 1;
-    case Format::kArmLpae: return (u64{1} << 48) - 1;
-    case Format::kTce: return (u64{1} << 52) - 1;
-    case Format::kMock: return kMaxIova;
-  }
-  return 0;
-}
+u64 max_output_address(Format f) { return formats::facts(f).output_last; }
 
 const char* to_string(ResvType t) {
   switch (t) {

@@ -19,11 +19,12 @@
 #include <optional>
 #include <vector>
 
+#include "ioas/core/formats.hpp"
 #include "ioas/range.hpp"
 
 namespace ioas::hw {
 
-inline constexpr u64 kGranule = 4096;
+inline constexpr u64 kGranule = formats::kRadixGranule;
 
 class PageMemory {
  public:

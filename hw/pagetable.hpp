@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "ioas/core/formats.hpp"
 #include "ioas/engine.hpp"
 #include "ioas/range.hpp"
 #include "ioas/result.hpp"
@@ -149,8 +150,8 @@ struct Leaf {
 
 struct TableConfig {
   Format format = Format::kX86_64;
-  u64 pgsize_bitmap = k4K | k2M | k1G;  // x86-64, arm-lpae: subset of 4K|2M|1G; tce: one size
-  Range aperture{0, (u64{1} << 48) - 1};  // tce: the DMA window
+  u64 pgsize_bitmap = formats::facts(Format::kX86_64).default_pgsizes;  // tce: one size
+  Range aperture = formats::facts(Format::kX86_64).default_aperture;     // tce: the DMA window
   // x86-64 and arm-lpae set A / AF in every entry they write, as Linux does
   // (so the walker never has to); false leaves them clear, so that a
   // walker (or a CPU) visibly sets them.

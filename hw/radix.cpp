@@ -22,21 +22,27 @@
 
 #include "formats.hpp"
 #include "ioas/boundary.hpp"
+#include "ioas/rules.hpp"
 #include "pagetable.hpp"
-#include "pt_arith.hpp"
+#include "ioas/arith.hpp"
 #include "radix.hpp"
 
 namespace ioas::hw {
 namespace {
 
-constexpr int kTop = 3;
-constexpr u64 kIasMax = (u64{1} << 48) - 1;
+constexpr int kTop = formats::kRadixTopLevel;
+constexpr int kEntries = static_cast<int>(formats::kRadixEntries);
+constexpr u64 kIasMax = formats::kRadixIasLast;
 
-constexpr u64 level_size(int l) { return u64{1} << (12 + 9 * l); }
+u64 level_size(int l) { return arith::pt_block_size(u64{0}, static_cast<unsigned>(l)); }
 inline unsigned index_at(u64 iova, int l) {
   return static_cast<unsigned>(arith::pt_index(iova, static_cast<unsigned>(l)));
 }
-int level_of(u64 size) { return size == k4K ? 0 : size == k2M ? 1 : size == k1G ? 2 : -1; }
+int level_of(u64 size) {
+  for (int l = 0; l < kTop; ++l)
+    if (size == level_size(l)) return l;
+  return -1;
+}
 
 [[noreturn]] void die(const char* what) {
   std::fprintf(stderr, "hw radix verify: %s\n", what);
@@ -89,8 +95,8 @@ class RadixTable final : public PageTable {
     if ((sizes & ~cfg_.pgsize_bitmap) != 0)
       return make_error(EINVAL, what() + ": page sizes " + hex(sizes) + " not a subset of the table's " +
                                     hex(cfg_.pgsize_bitmap));
-    const u64 minp = sizes & (~sizes + 1);
-    if (((a.iova | a.pa | a.len) & (minp - 1)) != 0)
+    const u64 minp = arith::lowest_bit(sizes);
+    if (!arith::is_aligned(a.iova | a.pa | a.len, minp))
       return make_error(EINVAL, what() + " pa " + hex(a.pa) + ": not aligned to the smallest page size " +
                                     hex(minp));
     auto end = ioas::arith::range_last(a.iova, a.len);
@@ -116,7 +122,7 @@ class RadixTable final : public PageTable {
         if (Status st = walk_alloc(j, iova, lvl, &t); !st.ok()) return rollback(j, gather, st);
         j.writes.reserve(j.writes.size() + 2);  // the records of this step's writes
         const unsigned i = index_at(iova, lvl);
-        const u64 k = std::min<u64>(n, 512 - i);
+        const u64 k = std::min<u64>(n, kEntries - i);
         for (u64 x = 0; x < k; ++x) {
           const u64 e = t[i + x];
           if (F::present(e)) {
@@ -164,7 +170,7 @@ class RadixTable final : public PageTable {
     auto what = [&] { return "unmap " + hex(iova) + "+" + hex(len); };
     if (len == 0) return make_error(EINVAL, what() + ": length 0");
     const u64 minp = min_pgsize();
-    if (((iova | len) & (minp - 1)) != 0)
+    if (!arith::is_aligned(iova | len, minp))
       return make_error(EINVAL, what() + ": not aligned to the smallest page size " + hex(minp));
     auto end = ioas::arith::range_last(iova, len);
     if (end.overflow) return make_error(EOVERFLOW, what() + ": passes 2^64-1");
@@ -188,7 +194,7 @@ class RadixTable final : public PageTable {
       for (;;) {
         u64* e = &t[index_at(p, l)];
         const u64 span = level_size(l);
-        const u64 base = p & ~(span - 1);
+        const u64 base = arith::align_down(p, span);
         const u64 blast = base + (span - 1);
         next = blast + 1;
         if (!F::present(*e)) break;
@@ -240,7 +246,7 @@ class RadixTable final : public PageTable {
         t = mem_.page(F::table_pa(e));
         continue;
       }
-      return Translation{F::oa(e, l) | (iova & (level_size(l) - 1)), F::prot(e)};
+      return Translation{F::oa(e, l) | arith::pt_leaf_offset(iova, static_cast<unsigned>(l)), F::prot(e)};
     }
   }
 
@@ -263,7 +269,7 @@ class RadixTable final : public PageTable {
       for (;;) {
         u64* e = &t[index_at(p, l)];
         const u64 span = level_size(l);
-        const u64 base = p & ~(span - 1);
+        const u64 base = arith::align_down(p, span);
         next = base + span;
         if (!F::present(*e)) break;
         if (F::is_table(*e, l)) {
@@ -403,17 +409,19 @@ class RadixTable final : public PageTable {
     u64 pa = 0;
     if (Status st = alloc_table(j, &pa); !st.ok()) return st;
     u64* t = mem_.page(pa);
-    for (u64 i = 0; i < 512; ++i) {
+    for (u64 i = 0; i < kEntries; ++i) {
       if (l == to) {
-        t[i] = F::leaf_entry(oa + i * level_size(l), l, prot, acc, dirty);
+        t[i] = F::leaf_entry(oa + arith::pt_index_base(i, static_cast<unsigned>(l)), l, prot, acc, dirty);
         continue;
       }
       u64 sub = 0;
-      if (Status st = build_leaves(j, oa + i * level_size(l), l - 1, to, prot, acc, dirty, &sub); !st.ok())
+      if (Status st = build_leaves(j, oa + arith::pt_index_base(i, static_cast<unsigned>(l)), l - 1, to, prot, acc,
+                                   dirty, &sub);
+          !st.ok())
         return st;
       t[i] = F::table_entry(sub, cfg_.preset_accessed || acc);
     }
-    if (l == to) stats_.leaf_writes += 512;
+    if (l == to) stats_.leaf_writes += kEntries;
     *out = pa;
     return ok_status();
   }
@@ -431,8 +439,8 @@ class RadixTable final : public PageTable {
     Summary s;
     s.uniform = true;
     const u64 span = level_size(l);
-    for (u64 i = 0; i < 512; ++i) {
-      const u64 cb = base + i * span;
+    for (u64 i = 0; i < kEntries; ++i) {
+      const u64 cb = base + arith::pt_index_base(i, static_cast<unsigned>(l));
       const Range cr{cb, cb + (span - 1)};
       u64& e = t[i];
       if (!cr.overlaps(r) || !F::present(e)) {
@@ -442,7 +450,7 @@ class RadixTable final : public PageTable {
       Summary c;
       if (F::is_table(e, l)) {
         c = merge_table(mem_.page(F::table_pa(e)), l - 1, cb, r, sizes, gather);
-        if (c.uniform && l < kTop && r.contains(cr) && (sizes & span) && (c.oa & (span - 1)) == 0) {
+        if (c.uniform && l < kTop && r.contains(cr) && (sizes & span) && arith::is_aligned(c.oa, span)) {
           const u64 sub = F::table_pa(e);
           e = F::leaf_entry(c.oa, l, c.prot, c.acc, c.dirty);
           for_each_page(sub, l - 1, [&](u64 pa) { gather.add_free(pa); });
@@ -456,7 +464,8 @@ class RadixTable final : public PageTable {
         s.oa = c.oa;
         s.prot = c.prot;
       }
-      s.uniform = s.uniform && c.uniform && c.oa == s.oa + i * span && c.prot == s.prot;
+      s.uniform = s.uniform && c.uniform && c.oa == s.oa + arith::pt_index_base(i, static_cast<unsigned>(l)) &&
+                  c.prot == s.prot;
       s.acc = s.acc || c.acc;
       s.dirty = s.dirty || c.dirty;
     }
@@ -472,10 +481,10 @@ class RadixTable final : public PageTable {
   }
   template <class Fn>
   void visit_table(u64* t, int l, u64 base, Range r, Fn& f) {
-    const u64 span = level_size(l);
-    const u64 first = r.start <= base ? 0 : (r.start - base) / span;
-    for (u64 i = first; i < 512; ++i) {
-      const u64 cb = base + i * span;
+    // r.start past base lies in this table: its index here.
+    const u64 first = r.start <= base ? 0 : arith::pt_index(r.start, static_cast<unsigned>(l));
+    for (u64 i = first; i < kEntries; ++i) {
+      const u64 cb = base + arith::pt_index_base(i, static_cast<unsigned>(l));
       if (cb > r.last) break;
       u64* e = &t[i];
       if (!F::present(*e)) continue;
@@ -490,7 +499,7 @@ class RadixTable final : public PageTable {
   u64 mapped_bytes(u64 pa, int l) const {
     const u64* t = mem_.page(pa);
     u64 sum = 0;
-    for (int i = 0; i < 512; ++i) {
+    for (int i = 0; i < kEntries; ++i) {
       if (!F::present(t[i])) continue;
       sum += F::is_table(t[i], l) ? mapped_bytes(F::table_pa(t[i]), l - 1) : level_size(l);
     }
@@ -498,7 +507,7 @@ class RadixTable final : public PageTable {
   }
   bool subtree_empty(u64 pa, int l) const {
     const u64* t = mem_.page(pa);
-    for (int i = 0; i < 512; ++i) {
+    for (int i = 0; i < kEntries; ++i) {
       if (!F::present(t[i])) continue;
       if (!F::is_table(t[i], l) || !subtree_empty(F::table_pa(t[i]), l - 1)) return false;
     }
@@ -508,7 +517,7 @@ class RadixTable final : public PageTable {
     out.push_back(pa);
     const u64* t = mem_.page(pa);
     if (l == 0) return;
-    for (int i = 0; i < 512; ++i)
+    for (int i = 0; i < kEntries; ++i)
       if (F::present(t[i]) && F::is_table(t[i], l)) collect_pages(F::table_pa(t[i]), l - 1, out);
   }
   // f(pa) for every table page of the subtree at pa (entries at level l),
@@ -517,7 +526,7 @@ class RadixTable final : public PageTable {
   void for_each_page(u64 pa, int l, Fn&& f) const {
     const u64* t = mem_.page(pa);
     if (l > 0)
-      for (int i = 0; i < 512; ++i)
+      for (int i = 0; i < kEntries; ++i)
         if (F::present(t[i]) && F::is_table(t[i], l)) for_each_page(F::table_pa(t[i]), l - 1, f);
     f(pa);
   }
@@ -529,7 +538,7 @@ class RadixTable final : public PageTable {
     for (int l = kTop;; --l) {
       const u64 e = t[index_at(x, l)];
       if (!F::present(e)) return false;
-      if (!F::is_table(e, l)) return (x & (level_size(l) - 1)) != 0;
+      if (!F::is_table(e, l)) return arith::pt_leaf_offset(x, static_cast<unsigned>(l)) != 0;
       t = mem_.page(F::table_pa(e));
     }
   }
@@ -538,7 +547,7 @@ class RadixTable final : public PageTable {
     const u64* t = mem_.page(pa);
     if (!t) die("table pointer outside the page memory");
     u64 leaves = 0;
-    for (int i = 0; i < 512; ++i) {
+    for (int i = 0; i < kEntries; ++i) {
       const u64 e = t[i];
       if (!F::present(e)) continue;
       if (F::is_table(e, l)) {
@@ -549,7 +558,8 @@ class RadixTable final : public PageTable {
       }
       if (l == kTop) die("leaf in the top table");
       if (!(cfg_.pgsize_bitmap & level_size(l))) die("leaf of a size the table does not use");
-      if ((e & (level_size(l) - 1) & 0x000F'FFFF'FFFF'E000) != 0)
+      // Bit 12 of a large x86 leaf is PAT, not an address bit.
+      if ((e & (level_size(l) - 1) & F::kOaMask & ~formats::kRadixGranule) != 0)
         die("leaf output address not aligned to its size");
       ++leaves;
     }
@@ -559,8 +569,8 @@ class RadixTable final : public PageTable {
   void image_table(u64 pa, int l, std::vector<u64>& out) const {
     const u64* t = mem_.page(pa);
     out.push_back(pa);
-    out.insert(out.end(), t, t + 512);
-    for (int i = 0; i < 512; ++i)
+    out.insert(out.end(), t, t + kEntries);
+    for (int i = 0; i < kEntries; ++i)
       if (l > 0 && F::present(t[i]) && F::is_table(t[i], l)) image_table(F::table_pa(t[i]), l - 1, out);
   }
 
@@ -570,13 +580,12 @@ class RadixTable final : public PageTable {
 }  // namespace
 
 Result<std::unique_ptr<PageTable>> make_radix_table(const TableConfig& cfg, PageMemory& mem) {
-  const u64 allowed = k4K | k2M | k1G;
-  if (cfg.pgsize_bitmap == 0 || (cfg.pgsize_bitmap & ~allowed) != 0)
+  if (!pgsizes_allowed(cfg.format, cfg.pgsize_bitmap))
     return make_error(EINVAL, std::string(to_string(cfg.format)) + ": page sizes " + hex(cfg.pgsize_bitmap) +
-                                  " must be a non-empty subset of 4K|2M|1G");
+                                  " must be " + pgsizes_rule(cfg.format));
   if (!cfg.aperture.valid() || cfg.aperture.last > kIasMax)
     return make_error(EINVAL, std::string(to_string(cfg.format)) + ": aperture " + to_string(cfg.aperture) +
-                                  " beyond 48 bits");
+                                  " beyond the input address size");
   auto root = mem.alloc_page();
   if (!root) return make_error(ENOMEM, "page table: out of memory for the top table");
   std::unique_ptr<PageTable> t;

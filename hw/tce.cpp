@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <new>
 
-#include "pt_arith.hpp"
+#include "ioas/arith.hpp"
 
 namespace ioas::hw {
 namespace {
@@ -19,10 +19,13 @@ std::string hex(u64 v) {
 
 constexpr u64 kPerm = tce::kRead | tce::kWrite;
 constexpr u64 kPageMask = ~(kGranule - 1);
+constexpr unsigned kEntries = 1u << formats::tce::kLevelBits;  // per level page
 
 // Slots per entry of a level-l page (level 0 holds the TCEs).
-constexpr u64 span_of(unsigned level) { return u64{1} << (9 * level); }
-inline unsigned index_at(u64 slot, unsigned level) { return static_cast<unsigned>((slot >> (9 * level)) & 511); }
+u64 span_of(unsigned level) { return arith::tce_level_base(u64{1}, level); }
+inline unsigned index_at(u64 slot, unsigned level) { return static_cast<unsigned>(arith::tce_level_index(slot, level)); }
+// The last slot of the last-level page that holds `slot`.
+u64 table_last(u64 slot) { return slot - index_at(slot, 0) + (kEntries - 1); }
 
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "hw tce verify: %s\n", what.c_str());
@@ -43,14 +46,14 @@ Prot TceTable::perm_prot(u64 e) {
 }
 
 u64 TceTable::decode(u64 e, unsigned shift) {
-  return shift >= 2 ? e & ~((u64{1} << shift) - 1) : e >> 2;
+  return shift >= 2 ? arith::align_down(e, u64{1} << shift) : e >> 2;
 }
 
 TceTable::TceTable(const TableConfig& cfg, PageMemory& mem, unsigned shift)
     : PageTable(cfg, mem),
       shift_(shift),
-      offset_(cfg.aperture.start >> shift),
-      last_index_((cfg.aperture.last - cfg.aperture.start) >> shift),
+      offset_(arith::tce_entry(cfg.aperture.start, shift)),
+      last_index_(arith::tce_entry(cfg.aperture.last, shift) - offset_),
       levels_(std::max(1u, (static_cast<unsigned>(std::bit_width(last_index_)) + 8) / 9)) {}
 
 TceTable::~TceTable() {
@@ -61,7 +64,7 @@ TceTable::~TceTable() {
 void TceTable::free_tree(u64 table, unsigned level) {
   if (level > 0) {
     const u64* t = mem_.page(table);
-    for (unsigned i = 0; i < 512; ++i)
+    for (unsigned i = 0; i < kEntries; ++i)
       if (const u64 e = tce::from_be(t[i]); e != 0) free_tree(e & kPageMask, level - 1);
   }
   mem_.free_page(table);
@@ -72,7 +75,7 @@ Result<std::unique_ptr<TceTable>> TceTable::create(const TableConfig& cfg, PageM
   if (!std::has_single_bit(ps)) return make_error(EINVAL, "tce: page size " + hex(ps) + " must be one power of two");
   const unsigned shift = static_cast<unsigned>(std::countr_zero(ps));
   const Range w = cfg.aperture;
-  if (!w.valid() || (w.start & (ps - 1)) != 0 || ((w.last + 1) & (ps - 1)) != 0)
+  if (!w.valid() || !arith::is_aligned(w.start, ps) || !arith::is_aligned(w.last + 1, ps))
     return make_error(EINVAL, "tce: window " + to_string(w) + " is not whole " + hex(ps) + " pages");
   std::unique_ptr<TceTable> t(new TceTable(cfg, mem, shift));
   for (u64* root : {&t->root_, &t->uroot_}) {
@@ -127,8 +130,9 @@ template <class F>
 void TceTable::visit(u64 table, unsigned level, u64 base, u64 first, u64 last, F&& f) const {
   u64* t = mem_.page(table);
   const u64 span = span_of(level);
-  const u64 i0 = first > base ? (first - base) / span : 0;
-  const u64 i1 = std::min<u64>(511, (last - base) / span);
+  // first past base lies in this table: its index here.
+  const u64 i0 = first > base ? index_at(first, level) : 0;
+  const u64 i1 = std::min<u64>(kEntries - 1, (last - base) / span);
   for (u64 i = i0; i <= i1; ++i) {
     if (t[i] == 0) continue;
     if (level == 0) {
@@ -144,7 +148,7 @@ void TceTable::visit_pages(u64 table, unsigned level, F&& f) const {
   f(table, level);
   if (level == 0) return;
   const u64* t = mem_.page(table);
-  for (unsigned i = 0; i < 512; ++i)
+  for (unsigned i = 0; i < kEntries; ++i)
     if (t[i] != 0) visit_pages(tce::from_be(t[i]) & kPageMask, level - 1, f);
 }
 
@@ -160,7 +164,7 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
   if (a.prot == Prot::kNone) return make_error(EINVAL, what() + ": permission must be r, w or rw");
   if (a.pgsizes != 0 && a.pgsizes != ps)
     return make_error(EINVAL, what() + ": tce has the one page size " + hex(ps));
-  if (((a.iova | a.pa | a.len) & (ps - 1)) != 0)
+  if (!arith::is_aligned(a.iova | a.pa | a.len, ps))
     return make_error(EINVAL, what() + " pa " + hex(a.pa) + ": not aligned to the TCE page size " + hex(ps));
   auto end = ioas::arith::range_last(a.iova, a.len);
   auto pend = ioas::arith::range_last(a.pa, a.len);
@@ -168,18 +172,18 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
     return make_error(ERANGE, what() + ": outside the DMA window " + to_string(cfg_.aperture));
   if (pend.overflow || pend.last > kMaxOa)
     return make_error(ERANGE, what() + ": physical range passes the TCE address size (52 bits)");
-  const u64 first = (a.iova >> shift_) - offset_;
-  const u64 last = (end.last >> shift_) - offset_;
+  const u64 first = slot_of(a.iova);
+  const u64 last = slot_of(end.last);
   // Refuse an overlap before writing anything (the kernel's xchg would
   // silently replace; SPEC refuses).
   std::optional<u64> busy;
   visit(root_, levels_ - 1, 0, first, last, [&](u64 slot, const u64* e) {
     if (!busy && *e != 0) busy = slot;
   });
-  if (busy) return make_error(EEXIST, what() + ": " + hex((offset_ + *busy) << shift_) + " is already mapped");
+  if (busy) return make_error(EEXIST, what() + ": " + hex(arith::tce_bus_addr(*busy, shift_, offset_)) + " is already mapped");
   // Allocate every absent page first, so nothing is written on ENOMEM.
   Journal j;
-  for (u64 s = first;; s = (s | 511) + 1) {
+  for (u64 s = first;; s = table_last(s) + 1) {
     bool ok = false;
     try {
       ok = ensure(root_, s, j) && ensure(uroot_, s, j);
@@ -191,12 +195,12 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
       stats_.table_allocs -= j.allocated.size();
       return make_error(ENOMEM, what() + ": out of memory for a TCE page");
     }
-    if ((s | 511) >= last) break;
+    if (table_last(s) >= last) break;
   }
   u64* e = nullptr;
   u64* u = nullptr;
   for (u64 s = first, k = 0;; ++s, ++k) {
-    if (!e || (s & 511) == 0) {
+    if (!e || index_at(s, 0) == 0) {
       e = find(root_, s);
       u = find(uroot_, s);
     } else {
@@ -218,7 +222,7 @@ Result<u64> TceTable::unmap(u64 iova, u64 len, IotlbGather* g) {
   auto what = [&] { return "unmap " + hex(iova) + "+" + hex(len); };
   const u64 ps = u64{1} << shift_;
   if (len == 0) return make_error(EINVAL, what() + ": length 0");
-  if (((iova | len) & (ps - 1)) != 0)
+  if (!arith::is_aligned(iova | len, ps))
     return make_error(EINVAL, what() + ": not aligned to the TCE page size " + hex(ps));
   auto end = ioas::arith::range_last(iova, len);
   if (end.overflow) return make_error(EOVERFLOW, what() + ": passes 2^64-1");
@@ -227,29 +231,38 @@ Result<u64> TceTable::unmap(u64 iova, u64 len, IotlbGather* g) {
   IotlbGather local(tlb_, mem_);
   IotlbGather& gather = g ? *g : local;
   u64 unmapped = 0;
-  visit(root_, levels_ - 1, 0, (r.start >> shift_) - offset_, (r.last >> shift_) - offset_, [&](u64 slot, u64* e) {
+  visit(root_, levels_ - 1, 0, slot_of(r.start), slot_of(r.last), [&](u64 slot, u64* e) {
     *e = 0;
     *find(uroot_, slot) = 0;
     dirty_.erase(slot);
     unmapped += ps;
-    gather.add_range((offset_ + slot) << shift_, ps);
+    gather.add_range(arith::tce_bus_addr(slot, shift_, offset_), ps);
   });
   return unmapped;
 }
 
+std::optional<u64> TceTable::window_slot(u64 iova) const {
+  // tce_slot's window holds it_size = last_index_ + 1 entries, which is 2^64
+  // for a 64-bit window of 1-byte pages: the last slot is tested apart.
+  const auto s = arith::tce_slot(iova, shift_, offset_, last_index_);
+  if (s.inside || (s.index == last_index_ && offset_ <= arith::tce_entry(iova, shift_))) return s.index;
+  return std::nullopt;
+}
+
+u64 TceTable::slot_of(u64 iova) const { return arith::tce_slot(iova, shift_, offset_, last_index_).index; }
+
 std::optional<Translation> TceTable::translate(u64 iova) const {
-  const u64 page = ioas::arith::tce_entry(iova, shift_);
-  if (page < offset_ || page - offset_ > last_index_) return std::nullopt;
-  const u64 e = tce::from_be(raw_entry(page - offset_));
+  const auto slot = window_slot(iova);
+  if (!slot) return std::nullopt;
+  const u64 e = tce::from_be(raw_entry(*slot));
   if ((e & kPerm) == 0) return std::nullopt;
-  const u64 ps = u64{1} << shift_;
-  return Translation{decode(e, shift_) | (iova & (ps - 1)), perm_prot(e)};
+  return Translation{decode(e, shift_) | arith::tce_page_offset(iova, shift_), perm_prot(e)};
 }
 
 std::optional<u64> TceTable::uaddr(u64 iova) const {
-  const u64 page = iova >> shift_;
-  if (page < offset_ || page - offset_ > last_index_ || raw_entry(page - offset_) == 0) return std::nullopt;
-  return tce::from_be(*find(uroot_, page - offset_)) + (iova & ((u64{1} << shift_) - 1));
+  const auto slot = window_slot(iova);
+  if (!slot || raw_entry(*slot) == 0) return std::nullopt;
+  return tce::from_be(*find(uroot_, *slot)) + arith::tce_page_offset(iova, shift_);
 }
 
 void TceTable::mark_dirty(u64 slot) {
@@ -268,7 +281,7 @@ void TceTable::reserve_dirty(Range r) {
   const Range w{std::max(r.start, cfg_.aperture.start), std::min(r.last, cfg_.aperture.last)};
   if (!r.valid() || !w.valid()) return;
   std::size_t n = 0;
-  visit(root_, levels_ - 1, 0, (w.start >> shift_) - offset_, (w.last >> shift_) - offset_,
+  visit(root_, levels_ - 1, 0, slot_of(w.start), slot_of(w.last),
         [&](u64 slot, const u64* e) {
           if ((tce::from_be(*e) & tce::kWrite) && !dirty_.contains(slot)) ++n;
         });
@@ -287,10 +300,10 @@ u64 TceTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, Iotl
   u64 n = 0;
   IotlbGather local(tlb_, mem_);
   IotlbGather& gather = g ? *g : local;
-  const u64 first = (w.start >> shift_) - offset_, last = (w.last >> shift_) - offset_;
+  const u64 first = slot_of(w.start), last = slot_of(w.last);
   for (auto it = dirty_.lower_bound(first); it != dirty_.end() && *it <= last;) {
     ++n;
-    const u64 base = (offset_ + *it) << shift_;
+    const u64 base = arith::tce_bus_addr(*it, shift_, offset_);
     if (bitmap) bitmap->record(Range{std::max(base, r.start), std::min(base + (ps - 1), r.last)});
     if (keep) {
       ++it;
@@ -306,10 +319,10 @@ void TceTable::for_each_leaf(Range r, const std::function<void(const Leaf&)>& f)
   const Range w{std::max(r.start, cfg_.aperture.start), std::min(r.last, cfg_.aperture.last)};
   if (!r.valid() || !w.valid()) return;
   const u64 ps = u64{1} << shift_;
-  visit(root_, levels_ - 1, 0, (w.start >> shift_) - offset_, (w.last >> shift_) - offset_,
+  visit(root_, levels_ - 1, 0, slot_of(w.start), slot_of(w.last),
         [&](u64 slot, const u64* p) {
           const u64 e = tce::from_be(*p);
-          f(Leaf{(offset_ + slot) << shift_, ps, decode(e, shift_), perm_prot(e), true, dirty_.contains(slot)});
+          f(Leaf{arith::tce_bus_addr(slot, shift_, offset_), ps, decode(e, shift_), perm_prot(e), true, dirty_.contains(slot)});
         });
 }
 
@@ -320,7 +333,7 @@ u64 TceTable::verify() const {
       const u64* t = mem_.page(table);
       if (!t) die("a table entry points outside the table's memory: " + hex(table));
       if (level == 0) return;
-      for (unsigned i = 0; i < 512; ++i) {
+      for (unsigned i = 0; i < kEntries; ++i) {
         const u64 e = tce::from_be(t[i]);
         if (e != 0 && ((e & kPerm) != kPerm || !mem_.page(e & kPageMask)))
           die("indirect entry " + hex(e) + " at level " + std::to_string(level));
@@ -332,7 +345,7 @@ u64 TceTable::verify() const {
     const u64 e = tce::from_be(*p);
     ++n;
     if (!(e & kPerm)) die("slot " + std::to_string(slot) + ": TCE with neither READ nor WRITE");
-    if (shift_ >= 2 && (e & (ps - 1) & ~kPerm) != 0) die("slot " + std::to_string(slot) + ": address not page aligned");
+    if (shift_ >= 2 && !arith::is_aligned(e & ~kPerm, ps)) die("slot " + std::to_string(slot) + ": address not page aligned");
     if (decode(e, shift_) > kMaxOa) die("slot " + std::to_string(slot) + ": address beyond 52 bits");
   });
   visit(uroot_, levels_ - 1, 0, 0, last_index_, [&](u64 slot, const u64*) {
@@ -352,7 +365,7 @@ std::vector<u64> TceTable::image() const {
     visit_pages(root, levels_ - 1, [&](u64 table, unsigned) {
       out.push_back(table);
       const u64* p = mem_.page(table);
-      out.insert(out.end(), p, p + 512);
+      out.insert(out.end(), p, p + kEntries);
     });
   }
   out.insert(out.end(), dirty_.begin(), dirty_.end());

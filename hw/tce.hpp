@@ -73,6 +73,8 @@ class TceTable final : public PageTable {
   u64 window_offset() const { return offset_; }  // it_offset, in pages
   u64 last_index() const { return last_index_; }  // it_size - 1
   unsigned levels() const { return levels_; }     // it_indirect_levels + 1
+  // The slot of iova when the window holds it.
+  std::optional<u64> window_slot(u64 iova) const;
   u64 user_root() const { return uroot_; }        // it_userspace's top page
   // The big-endian TCE of a slot (0 when its last-level page is absent).
   u64 raw_entry(u64 slot) const;
@@ -91,7 +93,7 @@ class TceTable final : public PageTable {
   // The permission of a present entry: r, w or rw.
   static Prot perm_prot(u64 e);
   static u64 decode(u64 tce, unsigned shift);
-  static constexpr u64 kMaxOa = (u64{1} << 52) - 1;
+  static constexpr u64 kMaxOa = formats::facts(Format::kTce).output_last;
 
  private:
   TceTable(const TableConfig& cfg, PageMemory& mem, unsigned shift);
@@ -99,6 +101,8 @@ class TceTable final : public PageTable {
     std::vector<u64*> linked;    // indirect entries this operation filled
     std::vector<u64> allocated;  // pages it allocated
   };
+  // The slot of an iova the window holds.
+  u64 slot_of(u64 iova) const;
   // The last-level entry of `slot` in the tree at `root`; nullptr when a
   // page on the way is absent.
   u64* find(u64 root, u64 slot) const;

@@ -20,9 +20,17 @@ const char* to_string(Fault f) {
 }
 
 namespace {
-// Index of iova at walk step s (s = 0: the top table, bits 47:39).
-unsigned step_index(u64 iova, int s) { return static_cast<unsigned>((iova >> (39 - 9 * s)) & 511); }
-u64 step_size(int s) { return u64{1} << (39 - 9 * s); }
+// Walk step s reads the table at level kRadixTopLevel - s (s = 0: the top
+// table, bits 47:39).
+unsigned step_level(int s) { return static_cast<unsigned>(formats::kRadixTopLevel - s); }
+unsigned step_index(u64 iova, int s) { return static_cast<unsigned>(arith::pt_index(iova, step_level(s))); }
+u64 step_size(int s) { return arith::pt_block_size(u64{0}, step_level(s)); }
+// A hit on a leaf of `size` bytes whose address field is `oa` (bits below
+// the size ignored).
+WalkResult leaf_result(u64 oa, u64 iova, u64 size) {
+  const u64 offset = iova - arith::align_down(iova, size);
+  return WalkResult{Fault::kNone, arith::align_down(oa, size) | offset, arith::align_down(iova, size), size};
+}
 }  // namespace
 
 WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, bool update) {
@@ -32,7 +40,7 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
   // CPU (and a VT-d first stage) takes bits 47:0 of a canonical address
   // instead, so IOVAs with bit 47 set are where the CPU's upper half lives;
   // the KVM test only uses the lower half. Beyond 48 bits: out of range.
-  if (iova >> 48) return WalkResult{Fault::kOutOfRange};
+  if (!arith::pt_in_ias(iova)) return WalkResult{Fault::kOutOfRange};
   u64 table = cr3 & x86::kAddrMask;
   bool writable = true;
   u64* used[4];
@@ -55,15 +63,14 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
       for (int k = 0; k <= s; ++k) *used[k] |= x86::kA;
       if (write) *e |= x86::kD;
     }
-    const u64 oa = *e & x86::kAddrMask & ~(size - 1);
-    return WalkResult{Fault::kNone, oa | (iova & (size - 1)), iova & ~(size - 1), size};
+    return leaf_result(*e & x86::kAddrMask, iova, size);
   }
   return WalkResult{Fault::kReserved};
 }
 
 WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, bool update) {
   // TTBR0 with T0SZ = 16: a 48-bit input; anything above faults.
-  if (iova >> 48) return WalkResult{Fault::kOutOfRange};
+  if (!arith::pt_in_ias(iova)) return WalkResult{Fault::kOutOfRange};
   u64 table = ttbr & arm::kAddrMask;
   bool no_write = false;
   for (int s = 0; s < 4; ++s) {  // s = ARM level 0..3
@@ -89,37 +96,33 @@ WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, 
       *e |= arm::kAF;
       if (write) *e &= ~arm::kApRdonly;  // writable-clean -> writable-dirty
     }
-    const u64 oa = *e & arm::kAddrMask & ~(size - 1);
-    return WalkResult{Fault::kNone, oa | (iova & (size - 1)), iova & ~(size - 1), size};
+    return leaf_result(*e & arm::kAddrMask, iova, size);
   }
   return WalkResult{Fault::kReserved};
 }
 
 WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update) {
   const unsigned shift = t.page_shift();
-  const u64 page = iova >> shift;
-  if (page < t.window_offset() || page - t.window_offset() > t.last_index()) return WalkResult{Fault::kOutOfRange};
-  const u64 slot = page - t.window_offset();
+  const std::optional<u64> in_window = t.window_slot(iova);
+  if (!in_window) return WalkResult{Fault::kOutOfRange};
+  const u64 slot = *in_window;
   // Down the indirect levels from the root, as the host bridge fetches them.
   const PageMemory& mem = t.memory();
   u64 table = t.root();
   for (unsigned l = t.levels() - 1; l > 0; --l) {
     const std::uint64_t* p = mem.page(table);
     if (!p) return WalkResult{Fault::kReserved};
-    const u64 e = tce::from_be(p[(slot >> (9 * l)) & 511]);
+    const u64 e = tce::from_be(p[arith::tce_level_index(slot, l)]);
     if ((e & (tce::kRead | tce::kWrite)) == 0) return WalkResult{Fault::kNotPresent};
-    table = e & ~(kGranule - 1);
+    table = arith::align_down(e, kGranule);
   }
   const std::uint64_t* p = mem.page(table);
   if (!p) return WalkResult{Fault::kReserved};
-  const u64 e = tce::from_be(p[slot & 511]);
+  const u64 e = tce::from_be(p[arith::tce_level_index(slot, 0)]);
   if ((e & (tce::kRead | tce::kWrite)) == 0) return WalkResult{Fault::kNotPresent};
   if (write ? !(e & tce::kWrite) : !(e & tce::kRead)) return WalkResult{Fault::kReadOnly};
   if (update && write) t.mark_dirty(slot);
-  const u64 size = u64{1} << shift;
-  // Pages of 4 bytes and more hold the address in place; smaller ones << 2.
-  const u64 oa = shift >= 2 ? (e & ~(size - 1)) : (e >> 2);
-  return WalkResult{Fault::kNone, oa | (iova & (size - 1)), iova & ~(size - 1), size};
+  return leaf_result(TceTable::decode(e, shift), iova, u64{1} << shift);
 }
 
 WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update) {

@@ -171,7 +171,7 @@ Status ImplEngine::check_new_domain(const Ioas& s, const Domain& d, const Attach
   // tce is a flat table of whole IOMMU pages; mock's xarray indexes any
   // 64-bit IOVA; the others translate 48 bits.
   if (tce ? (!aligned(d.aperture.start, pg) || !aligned(d.aperture.last + 1, pg))
-          : d.fmt != Format::kMock && d.aperture.last > k48Bits)
+          : d.aperture.last > formats::facts(d.fmt).input_last)
     return err(EINVAL, what + ": aperture " + to_string(d.aperture) + " cannot be addressed by format " +
                            to_string(d.fmt));
   const u64 minpg = lowest_bit(pg);

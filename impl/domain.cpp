@@ -11,41 +11,21 @@
 
 namespace ioas::impl {
 namespace {
-
-// The largest power of two dividing both x and y (2^63 when both are 0).
-u64 common_align(u64 x) { return x == 0 ? (u64{1} << 63) : (x & (~x + 1)); }
-
-
-}  // namespace
-
-namespace {
 // The runs of leaf_runs one at a time, f(run), allocating nothing; false when
 // some step finds no usable size.
 template <class F>
 bool visit_leaf_runs(Range iova, u64 pa, u64 pgsizes, F&& f) {
-  const u64 d = pa - iova.start;
-  const u64 usable = pgsizes & (common_align(d) | (common_align(d) - 1));
   std::optional<LeafRun> run;
   u64 p = iova.start;
   for (;;) {
-    const u64 rem = iova.last - p + 1;  // 0 means 2^64: cannot happen for an area
-    // The iommu_pgsize rule itself (ioas/arith.hpp, proved in proofs/) at p
-    // and its physical address; rem == 0 (2^64) cannot happen for an area.
-    const u64 s = arith::iommu_pgsize(pgsizes, p, pa + (p - iova.start), rem);
+    // The iommu_pgsize rule itself and the length of its run (ioas/arith.hpp,
+    // proved in proofs/) at p and its physical address; rem == 0 (2^64)
+    // cannot happen for an area.
+    const u64 rem = iova.last - p + 1;
+    const u64 q = pa + (p - iova.start);
+    const u64 s = arith::iommu_pgsize(pgsizes, p, q, rem);
     if (s == 0) return false;
-    u64 n = rem / s;  // leaves of size s that fit
-    // The next larger usable size T.
-    u64 bigger = usable & ~((s << 1) - 1);
-    if (s == (u64{1} << 63)) bigger = 0;
-    if (bigger) {
-      const u64 t = bigger & (~bigger + 1);
-      // First T-aligned position after p; T is taken there if it fits.
-      auto up = arith::align_up(p, t);
-      if (!up.wrapped && up.value > p) {
-        auto end = arith::range_last(up.value, t);
-        if (!end.overflow && end.last <= iova.last) n = std::min(n, (up.value - p) / s);
-      }
-    }
+    const u64 n = arith::pgsize_count(pgsizes, s, p, q, rem);
     const u64 run_last = p + n * s - 1;
     if (run && run->size == s) {
       run->iova.last = run_last;
@@ -63,11 +43,10 @@ bool visit_leaf_runs(Range iova, u64 pa, u64 pgsizes, F&& f) {
 }  // namespace
 
 // Runs of the iommu_pgsize rule. At IOVA p (physical q = pa + (p - start)),
-// a size s is usable iff s | p, s | q and s <= remaining. With d = pa - start
-// (mod 2^64), s | q iff s | d once s | p, so the sizes dividing d are fixed
-// for the whole mapping. The rule keeps a size S until either the remaining
-// length drops below S or p reaches a multiple of the next larger usable
-// size T that still fits; so each run is computed in O(1).
+// a size s is usable iff s | p, s | q and s <= remaining. The rule keeps a
+// size S until either the remaining length drops below S or p reaches a
+// multiple of the next larger size T that still fits (when p and q are
+// equally offset within T); pgsize_count gives that run in O(1).
 std::vector<LeafRun> leaf_runs(Range iova, u64 pa, u64 pgsizes) {
   std::vector<LeafRun> runs;
   if (!visit_leaf_runs(iova, pa, pgsizes, [&](const LeafRun& r) { runs.push_back(r); })) return {};
@@ -79,8 +58,9 @@ Range leaf_at(const PtMapping& m, u64 x) {
   std::optional<Range> leaf;
   visit_leaf_runs(m.iova, m.pa, m.pgsizes, [&](const LeafRun& r) {
     if (leaf || !r.iova.contains(x)) return;
-    const u64 s = r.iova.start + (x - r.iova.start) / r.size * r.size;
-    leaf = Range{s, s + r.size - 1};
+    // Runs start on a multiple of their size.
+    const u64 s = arith::align_down(x, r.size);
+    leaf = Range{s, s + (r.size - 1)};
   });
   IOAS_CHECK(leaf.has_value(), "leaf_at: x outside the mapping or mapping has no leaves");
   return *leaf;
@@ -172,7 +152,7 @@ Status HwPageTable::split(u64 last) {
   for (Range leaf = original; leaf.last != last; leaf = crossing()) {
     const u64 smaller = m->pgsizes & (leaf.length() - 1);  // sizes below this leaf's
     IOAS_CHECK(smaller != 0, "page table split: no smaller page size");
-    const u64 next = u64{1} << (63 - std::countl_zero(smaller));
+    const u64 next = arith::highest_bit(smaller);
     if (Status st = table_->split_blocks(leaf, &gather_, next); !st.ok()) {
       table_->merge_blocks(original, m->pgsizes, &gather_);
       gather_.sync();
@@ -249,7 +229,7 @@ std::vector<Range> HwPageTable::read_dirty(Range iova, u64 pgsize, bool keep) {
     if (!l.dirty) return;
     // The pgsize pages of the query that this leaf touches.
     const u64 first = std::max(l.iova, iova.start), last = std::min(l.iova + (l.size - 1), iova.last);
-    const Range pages{first - first % pgsize, last - last % pgsize + (pgsize - 1)};
+    const Range pages{arith::align_down(first, pgsize), arith::align_down(last, pgsize) + (pgsize - 1)};
     if (!out.empty() && out.back().last + 1 == pages.start) {
       out.back().last = pages.last;
     } else if (!out.empty() && out.back().last >= pages.start) {

@@ -53,6 +53,7 @@
 
 #include "check.hpp"
 #include "ioas/boundary.hpp"
+#include "ioas/core/formats.hpp"
 #include "ioas/rules.hpp"
 #include "domain.hpp"
 #include "range_set.hpp"
@@ -104,7 +105,6 @@ inline std::optional<Error> refused_prot(IoasMode mode, Prot p, const std::strin
   return err(EINVAL, what + ": prot " + to_string(p) + (wo ? " (r, w or rw)" : " (r or rw only)"));
 }
 
-constexpr u64 k48Bits = (u64{1} << 48) - 1;
 constexpr unsigned kPageShift = 12;
 static_assert(kPage == (u64{1} << kPageShift));
 

@@ -59,6 +59,7 @@
 
 #include "ioas/arith.hpp"
 #include "ioas/boundary.hpp"
+#include "ioas/core/formats.hpp"
 #include "ioas/engine.hpp"
 #include "ioas/rules.hpp"
 #include "world.hpp"
@@ -73,7 +74,6 @@
 namespace ioas::model {
 namespace {
 
-constexpr u64 kAddr48Last = (u64{1} << 48) - 1;
 constexpr u64 kTwoTo63 = u64{1} << 63;
 
 std::string hex(u64 v) {
@@ -785,7 +785,7 @@ class ModelEngine final : public Engine {
         if (!arith::is_aligned(d.aperture.start, p) || !arith::is_aligned(d.aperture.last + 1, p))
           return err(EINVAL, fw + ": window " + str(d.aperture) + " is not made of whole " + hex(p) +
                                  "-byte pages");
-      } else if (d.fmt != Format::kMock && d.aperture.last > kAddr48Last) {
+      } else if (d.aperture.last > formats::facts(d.fmt).input_last) {
         return err(EINVAL, fw + ": aperture " + str(d.aperture) + " passes the 48-bit input space");
       }
       const u64 minp = lowest_bit(d.pgsize_bitmap);

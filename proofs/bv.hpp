@@ -4,7 +4,7 @@
 // `Bv` is a 64-bit bit-vector term and `Bool` a Boolean term. Their operators
 // are the unsigned machine operations, so a template written for uint64_t
 // means the same thing here: < is bvult (z3::expr's own < is signed, which
-// is why the templates do not see z3::expr directly), >> is a logical shift,
+// is why the templates do not see z3::expr directly), >> is a logical shift, / is bvudiv,
 // + and - wrap modulo 2^64. `select` becomes an `ite`. Nothing else is
 // needed: the templates only use these operations (see arith.hpp).
 #pragma once
@@ -36,6 +36,7 @@ inline Bv operator&(const Bv& a, const Bv& b) { return {a.e & b.e}; }
 inline Bv operator|(const Bv& a, const Bv& b) { return {a.e | b.e}; }
 inline Bv operator^(const Bv& a, const Bv& b) { return {a.e ^ b.e}; }
 inline Bv operator~(const Bv& a) { return {~a.e}; }
+inline Bv operator/(const Bv& a, const Bv& b) { return {z3::udiv(a.e, b.e)}; }
 inline Bv operator>>(const Bv& a, unsigned k) { return {z3::lshr(a.e, a.e.ctx().bv_val(k, 64))}; }
 inline Bv operator>>(const Bv& a, int k) { return a >> static_cast<unsigned>(k); }
 inline Bv operator<<(const Bv& a, unsigned k) { return {z3::shl(a.e, a.e.ctx().bv_val(k, 64))}; }

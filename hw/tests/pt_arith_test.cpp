@@ -1,4 +1,4 @@
-// pgsize_count (hw/pt_arith.hpp) against the kernel's loop it shortcuts:
+// pgsize_count (ioas/arith.hpp) against the kernel's loop it shortcuts:
 // call iommu_pgsize at every step and count how long it keeps choosing the
 // same size. Random page-size sets, addresses and lengths, biased to the
 // edge that decides the count: a mapping that, after the next larger size's
@@ -7,7 +7,7 @@
 
 #include <random>
 
-#include "pt_arith.hpp"
+#include "ioas/arith.hpp"
 
 namespace ioas::hw {
 namespace {
@@ -17,7 +17,7 @@ using u64 = std::uint64_t;
 // The number of consecutive leaves of `size` iommu_pgsize picks from iova.
 u64 stepped_count(u64 pgsizes, u64 size, u64 iova, u64 pa, u64 remaining) {
   u64 n = 0;
-  while (remaining >= size && arith::iommu_pgsize(pgsizes, iova, pa, remaining) == size) {
+  while (remaining >= size && ioas::arith::iommu_pgsize(pgsizes, iova, pa, remaining) == size) {
     ++n;
     iova += size;
     pa += size;
@@ -64,13 +64,13 @@ TEST(PtArith, PgsizeCountIsTheKernelsSteppingOfIommuPgsize) {
       default: after = 0;
     }
     const u64 remaining = before + after;
-    const u64 size = arith::iommu_pgsize(pgsizes, iova, pa, remaining);
+    const u64 size = ioas::arith::iommu_pgsize(pgsizes, iova, pa, remaining);
     if (size == 0 || remaining / size > 4096) continue;
     ++cases;
     const bool same_offset = ((iova ^ pa) & (next - 1)) == 0;
     exact_fit += size == small && same_offset && after == next;
     one_short += size == small && same_offset && after == next - small;
-    ASSERT_EQ(arith::pgsize_count(pgsizes, size, iova, pa, remaining),
+    ASSERT_EQ(ioas::arith::pgsize_count(pgsizes, size, iova, pa, remaining),
               stepped_count(pgsizes, size, iova, pa, remaining))
         << std::hex << "pgsizes 0x" << pgsizes << " size 0x" << size << " iova 0x" << iova << " pa 0x" << pa
         << " remaining 0x" << remaining;

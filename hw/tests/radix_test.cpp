@@ -101,6 +101,18 @@ TEST_P(Radix, MapStaysSmallWhenTheLargerSizeNoLongerFits) {
   EXPECT_EQ(runs(*f.pt), (std::vector<LeafRunOf>{{k2M, 513}}));
 }
 
+// 4K short of a 2M boundary with 4K + 2M to map: after one 4K leaf exactly
+// one whole 2M page is left, and the rule takes it (not 513 x 4K).
+TEST_P(Radix, MapTakesTheLargerSizeWhenExactlyOnePageOfItIsLeftAfterTheBoundary) {
+  Fixture f = make();
+  ASSERT_TRUE(f.pt->map({k2M - k4K, 3 * k2M - k4K, k4K + k2M, Prot::kReadWrite}).ok());
+  EXPECT_EQ(runs(*f.pt), (std::vector<LeafRunOf>{{k4K, 1}, {k2M, 1}}));
+  // One 4K page less after the boundary: the 2M page no longer fits.
+  Fixture g = make();
+  ASSERT_TRUE(g.pt->map({k2M - k4K, 3 * k2M - k4K, k2M, Prot::kReadWrite}).ok());
+  EXPECT_EQ(runs(*g.pt), (std::vector<LeafRunOf>{{k4K, 512}}));
+}
+
 TEST_P(Radix, MapRejectsWhatTheSmallestPageCannotAlign) {
   Fixture f = make(k2M | k1G);
   EXPECT_EQ(f.pt->map({0x1000, 0, k2M, Prot::kReadWrite}).code(), EINVAL);

@@ -14,6 +14,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "ioas/arith.hpp"
+#include "ioas/core/formats.hpp"
 #include "reserved_regions.hpp"
 
 namespace ioas::vfio {
@@ -368,11 +370,11 @@ Result<AttachArgs> attach_args_from(const IommuInfo& info, std::string dev, std:
   }
   if (info.pgsizes == 0) return make_error(EINVAL, "the container reports no page sizes");
 
-  const u64 smallest = info.pgsizes & (~info.pgsizes + 1);
+  const u64 smallest = arith::lowest_bit(info.pgsizes);
   u64 can = 0;
   switch (fmt) {
     case Format::kX86_64:
-    case Format::kArmLpae: can = k4K | k2M | k1G; break;
+    case Format::kArmLpae: can = formats::kRadixPgsizes; break;
     case Format::kTce: can = smallest; break;  // one size per window
     case Format::kMock: can = 0; break;        // the selftest's domain, never a VFIO container's
   }

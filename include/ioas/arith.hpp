@@ -4,8 +4,9 @@
 // on concrete values (W = uint64_t: model, engine, hw) and on Z3 bit-vector
 // terms (proofs/ instantiates these very templates and proves them for all
 // 64-bit inputs). For that reason:
-//   - only +, -, &, |, ~, ^, <, <=, ==, != and shifts are used; comparisons
-//     are unsigned (the Z3 word type of proofs/ maps them to bvult/bvule);
+//   - only +, -, &, |, ~, ^, <, <=, ==, != and shifts are used, and / by a
+//     power of two; comparisons and division are unsigned (the Z3 word type
+//     of proofs/ maps them to bvult/bvule/bvudiv);
 //   - a value-dependent choice is written `select(cond, a, b)`, never `if`;
 //   - a function returns every result it has (for example the end of a range
 //     and whether computing it overflowed) instead of branching on it;
@@ -23,10 +24,11 @@
 //   range_last  overlaps  contains  is_aligned  is_pow2  align_up  align_down
 //   lowest_bit  smear_down  highest_bit  roundup_pow2
 //   auto_alignment  hole_candidate                     (automatic IOVA)
-//   iommu_pgsize                                       (leaf size choice)
+//   iommu_pgsize  pgsize_count                         (leaf size choice)
 //   pt_shift  pt_block_size  pt_index  pt_leaf_offset  pt_in_ias  pt_index_base
 //                                                      (4-level, 4K, 48-bit)
 //   tce_entry  tce_slot  tce_bus_addr  tce_page_offset (TCE window)
+//   tce_level_index  tce_level_base                    (indirect TCE levels)
 //   resv_exclude                                       (VFIO exclude step)
 #pragma once
 
@@ -214,6 +216,31 @@ W iommu_pgsize(const W& pgsizes, const W& iova, const W& pa, const W& remaining)
   return highest_bit(pgsizes & smear_down(remaining) & divides);
 }
 
+// How many leaves of `size` (chosen by iommu_pgsize at iova) the rule keeps
+// choosing before it switches size: the kernel's count in iommu_pgsize. Let
+// `next` be the smallest size in pgsizes above `size` (0: none). When iova
+// and pa are equally offset within `next`, iova is not on a `next` boundary,
+// and a whole `next` page still fits after that boundary, stop at it;
+// otherwise take every whole `size` page that fits.
+// Preconditions: size == iommu_pgsize(pgsizes, iova, pa, remaining) != 0.
+// Proof (PgsizeCount.*): the count equals the literal greedy walk of the
+// leaf rule (iommu_pgsize applied step after step) for every bitmap, iova
+// and pa, and remaining below a bound.
+template <typename W>
+W pgsize_count(const W& pgsizes, const W& size, const W& iova, const W& pa, const W& remaining) {
+  W zero = word(iova, 0);
+  W one = word(iova, 1);
+  W above = pgsizes & ~((size << 1) - one);  // sizes > size (none when size = 2^63)
+  W next = lowest_bit(above);
+  W all = remaining / size;
+  W off_in_next = (iova | pa) & (next - one);
+  W to_boundary = next - (iova & (next - one));  // bytes to the next boundary
+  auto same_offset = ((iova ^ pa) & (next - one)) == zero;
+  auto boundary_reachable = !(next == zero) && same_offset && !(off_in_next == zero) &&
+                            to_boundary <= remaining && next <= remaining - to_boundary;
+  return select(boundary_reachable, to_boundary / size, all);
+}
+
 // ---------------------------------------------------------------------------
 // Radix page tables with a 4 KiB granule and 9 index bits per level, 4 levels,
 // 48-bit input addresses: x86-64 (PML4, PDPT, PD, PT) and ARM LPAE stage 1
@@ -302,6 +329,27 @@ W tce_bus_addr(const W& index, unsigned page_shift, const W& it_offset) {
 template <typename W>
 W tce_page_offset(const W& iova, unsigned page_shift) {
   return iova & ((word(iova, 1) << page_shift) - word(iova, 1));
+}
+
+// Indirect TCE tables (PowerNV's it_indirect_levels): every level is one
+// page of 2^kTceLevelBits entries (a 4 KiB page of 8-byte TCEs); level 0
+// holds the TCEs, and a slot's index at level l is its bits 9l .. 9l+8.
+// Proof (TceLevels.*): for tables of 1 to 8 levels and every slot they
+// hold, each index is < 512 and the bases of the indices from the top down
+// add up to the slot.
+inline constexpr unsigned kTceLevelBits = 9;
+
+// The index of `slot` in its table at `level`.
+template <typename W>
+W tce_level_index(const W& slot, unsigned level) {
+  return (slot >> (kTceLevelBits * level)) & word(slot, (std::uint64_t{1} << kTceLevelBits) - 1);
+}
+
+// The first slot that entry `index` of a table at `level` covers, relative
+// to the table's own first slot (the walk adds these up from the top down).
+template <typename W>
+W tce_level_base(const W& index, unsigned level) {
+  return index << (kTceLevelBits * level);
 }
 
 // ---------------------------------------------------------------------------

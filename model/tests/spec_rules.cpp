@@ -703,6 +703,25 @@ TEST_P(SpecRules, CutKeepsTranslationsAndUserAddresses) {
   EXPECT_EQ(MUST(engine->uva("a", 0x300000)), 0x40100000u);
 }
 
+// The leaf rule takes a larger page whenever one still fits: 4 KiB short of
+// a 2 MiB boundary, with 4 KiB + 2 MiB to map (iova and pa equally offset
+// within 2 MiB), one 4 KiB leaf and then exactly one 2 MiB leaf; with 4 KiB
+// less, the 2 MiB page no longer fits and every leaf is 4 KiB.
+TEST_P(SpecRules, LeafRuleTakesTheLargePageThatExactlyFitsAfterTheBoundary) {
+  Basic();
+  MUST(Attach("a", "nic", "d"));
+  MUST(MapFixed("a", 0x1ff000, 0x201000, "m", 0x1ff000));
+  const auto exact = MUST(engine->leaves("d", Range{0x1ff000, 0x3fffff}));
+  ASSERT_EQ(exact.size(), 2u);
+  EXPECT_EQ(exact[0].iova, (Range{0x1ff000, 0x1fffff}));
+  EXPECT_EQ(exact[1].iova, (Range{0x200000, 0x3fffff}));
+  EXPECT_EQ(exact[1].pa, kMPa + 0x200000);
+  MUST(MapFixed("a", 0x5ff000, 0x200000, "m", 0x5ff000));
+  const auto short_by_one = MUST(engine->leaves("d", Range{0x5ff000, 0x7fefff}));
+  ASSERT_EQ(short_by_one.size(), 512u);
+  for (const LeafInfo& l : short_by_one) EXPECT_EQ(l.iova.length(), 0x1000u);
+}
+
 // ===================================================================
 // reserve / unreserve
 // ===================================================================

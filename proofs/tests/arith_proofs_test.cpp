@@ -187,6 +187,46 @@ TEST(IommuPgsize, DividesIovaAndPaFitsIsInTheBitmapAndIsTheLargest) {
   expect_proved(p.prove(std::cout));
 }
 
+// The literal greedy walk of the leaf rule (SPEC: the largest page size
+// that divides the IOVA and the physical address and fits, again and again),
+// unrolled step by step: iommu_pgsize at each step, advancing by the size it
+// chose. pgsize_count must equal the number of leading steps that choose the
+// first step's size. Bounded: remaining < 2^kWalkBits bytes, so the walk has
+// at most that many steps (every size is >= 1 byte); the bitmap, iova and pa
+// are any 64-bit values. The rule is the same at every scale (sizes 1 and 8
+// stand for 4K and 32K, or 256K and 2M; 1 and 4 for 512K and 2M), so small
+// lengths reach each case:
+// a run that stops at the next size's boundary, one that takes every page,
+// and the exact fit (one whole larger page left after the boundary).
+constexpr unsigned kWalkBits = 4;
+
+TEST(PgsizeCount, EqualsTheLeadingStepsOfTheGreedyWalkThatKeepTheFirstSize) {
+  Prover p("pgsize_count: the number of leading steps of the greedy walk that choose the first size (remaining < 2^" +
+           std::to_string(kWalkBits) + ")");
+  Bv bm = p.var("pgsizes"), iova = p.var("iova"), pa = p.var("pa"), rem = p.var("remaining");
+  p.assume(rem < p.k(std::uint64_t{1} << kWalkBits));
+  Bv size = A::iommu_pgsize(bm, iova, pa, rem);
+  p.assume(size != p.k(0));
+  Bv count = A::pgsize_count(bm, size, iova, pa, rem);
+  p.observe("size", size);
+  p.observe("count", count);
+  Bv at = iova, phys = pa, left = rem, walked = p.k(0);
+  Bool same = p.yes();
+  for (unsigned step = 0; step < (1u << kWalkBits); ++step) {
+    Bv chosen = A::iommu_pgsize(bm, at, phys, left);
+    same = same && left != p.k(0) && chosen == size;
+    walked = walked + A::select(same, p.k(1), p.k(0));
+    // While the walk keeps choosing `size` it advances by `size`; after it
+    // stops, the steps no longer count, so where they go does not matter.
+    at = at + size;
+    phys = phys + size;
+    left = left - size;
+  }
+  p.observe("walked", walked);
+  p.claim("count == the greedy walk's leading steps of that size", count == walked);
+  expect_proved(p.prove(std::cout));
+}
+
 TEST(PageTable, IndicesInRangeAndAWalkOfTheLevelsReassemblesTheIova) {
   Prover p("pt_index/pt_leaf_offset: indices < 512; top-down walk to a leaf at any level gives back the IOVA");
   Bv iova = p.var("iova");
@@ -240,6 +280,23 @@ TEST(Tce, SlotIsInsideExactlyForTheWindowAndRoundTripsForEachPageShift) {
   std::cout << "proved: tce_slot round trip for page shifts 12,16,21,24,28,30,34,40 ("
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s)\n";
   EXPECT_TRUE(all);
+}
+
+TEST(TceLevels, IndicesInRangeAndAWalkOfTheLevelsReassemblesTheSlot) {
+  // Tables of 1 to 8 levels (8 x 9 bits cover every 64-bit slot).
+  Prover p("tce_level_index/tce_level_base: indices < 512; the walk of 1..8 levels gives back the slot");
+  Bv slot = p.var("slot");
+  for (unsigned levels = 1; levels <= 8; ++levels) {
+    const unsigned bits = A::kTceLevelBits * levels;
+    Bool holds = bits >= 64 ? p.yes() : slot < p.k(std::uint64_t{1} << bits);
+    Bv sum = p.k(0);
+    for (unsigned level = levels; level-- > 0;) sum = sum + A::tce_level_base(A::tce_level_index(slot, level), level);
+    p.claim("a table of " + std::to_string(levels) + " levels: the walk reassembles the slot",
+            implies(holds, sum == slot));
+  }
+  for (unsigned level = 0; level < 8; ++level)
+    p.claim("index at level " + std::to_string(level) + " < 512", A::tce_level_index(slot, level) < p.k(512));
+  expect_proved(p.prove(std::cout));
 }
 
 // The VFIO exclude step. Proved in two steps so lists of several nodes stay
@@ -368,7 +425,11 @@ TEST(Instantiations, Z3WordAndUint64GiveTheSameAnswers) {
     EXPECT_EQ(hc.iova, val(hz.iova));
     EXPECT_EQ(hc.fits, truth(hz.fits));
     EXPECT_EQ(A::iommu_pgsize(a, b, d, e), val(A::iommu_pgsize(K(a), K(b), K(d), K(e))));
+    if (const std::uint64_t s = A::iommu_pgsize(a, b, d, e); s != 0) {
+      EXPECT_EQ(A::pgsize_count(a, s, b, d, e), val(A::pgsize_count(K(a), K(s), K(b), K(d), K(e))));
+    }
     for (unsigned lv = 0; lv < 4; ++lv) EXPECT_EQ(A::pt_index(a, lv), val(A::pt_index(K(a), lv)));
+    for (unsigned lv = 0; lv < 8; ++lv) EXPECT_EQ(A::tce_level_index(a, lv), val(A::tce_level_index(K(a), lv)));
     const unsigned sh = 12 + rng() % 20;
     auto ts = A::tce_slot(a, sh, b, d);
     auto tz = A::tce_slot(K(a), sh, K(b), K(d));
