@@ -56,8 +56,22 @@ struct Ctx {
   std::vector<std::string> devices;
   std::vector<std::string> tracking;  // domains of the current IOAS with dirty tracking on
   std::vector<std::uint32_t> pins;   // of the current IOAS
+  // Adjacent page sizes {small, large} of the current IOAS's domains.
+  std::vector<std::pair<u64, u64>> fits;
   bool kernel = false;               // the current IOAS is in kernel mode
 };
+
+// Each pair of neighbouring sizes in a page-size bitmap: {small, large}
+// with no size of the bitmap between them.
+std::vector<std::pair<u64, u64>> adjacent_sizes(u64 pgsizes) {
+  std::vector<std::pair<u64, u64>> out;
+  for (u64 bits = pgsizes; bits & (bits - 1); bits &= bits - 1) {
+    const u64 small = bits & (~bits + 1);
+    const u64 rest = bits & (bits - 1);
+    out.emplace_back(small, rest & (~rest + 1));
+  }
+  return out;
+}
 
 Ctx context_of(const SpecModel& m) {
   Ctx c;
@@ -90,6 +104,9 @@ Ctx context_of(const SpecModel& m) {
     for (const auto& d : s->domains) {
       c.domains.push_back(d.name);
       if (cur && d.dirty != DirtyMode::kOff) c.tracking.push_back(d.name);
+      if (cur)
+        for (const auto& f : adjacent_sizes(d.pgsize_bitmap))
+          if (std::find(c.fits.begin(), c.fits.end(), f) == c.fits.end()) c.fits.push_back(f);
       for (const auto& dev : d.devices) c.devices.push_back(dev);
     }
     if (cur)
@@ -213,16 +230,27 @@ rc::Gen<Operation> gen_mem(const Ctx& c) {
 // An exact fit of a larger page right after a boundary: `small` bytes short
 // of a multiple of `large`, `small + large` long, at an offset with the same
 // residue mod `large`, so the leaf rule maps small pages up to the boundary
-// and then exactly one large page (2M after 4K, 1G after 2M).
+// and then exactly one large page. The pairs are the neighbouring sizes of
+// the current IOAS's domains, else every format's: 4K|2M|1G and its subsets
+// (x86-64, arm-lpae), 2K|1M (a huge mock). The multiple of `large` lies
+// above the mock's aperture start (16M) and below 4G.
+const std::vector<std::pair<u64, u64>>& every_format_fit() {
+  static const std::vector<std::pair<u64, u64>> fits = {
+      {k4K, k2M}, {k2M, k1G}, {k4K, k1G}, {kMockPage, kMockHugePage}};
+  return fits;
+}
+
 rc::Gen<Operation> gen_exact_fit_map(const Ctx& c) {
-  static const std::vector<std::pair<u64, u64>> fits = {{k4K, k2M}, {k2M, k1G}};
+  auto fit = c.fits.empty() ? rc::gen::elementOf(every_format_fit())
+                            : rc::gen::weightedOneOf<std::pair<u64, u64>>(
+                                  {{4, rc::gen::elementOf(c.fits)}, {1, rc::gen::elementOf(every_format_fit())}});
   return rc::gen::apply(
       [](std::pair<u64, u64> f, u64 k, std::string src, Prot prot) -> Operation {
         const auto [small, large] = f;
-        return trace::MapOp{k * large - small, small + large, std::move(src), large - small, prot};
+        const u64 first = std::max<u64>(1, 0x1000000 / large + 1);
+        return trace::MapOp{(first + k) * large - small, small + large, std::move(src), large - small, prot};
       },
-      rc::gen::weightedElement<std::pair<u64, u64>>({{1, fits[0]}, {1, fits[1]}}),
-      rc::gen::inRange<u64>(1, 4), name_from(c.memories, kMemNames), gen_prot(c));
+      fit, rc::gen::inRange<u64>(0, 3), name_from(c.memories, kMemNames), gen_prot(c));
 }
 
 rc::Gen<Operation> gen_map(const Ctx& c) {
@@ -271,30 +299,39 @@ rc::Gen<Operation> gen_attach(const Ctx& c) {
                                                {0x100000, 0xffffffff}, {0, kMaxIova}, {0x2000, 0x1fff},
                                                default_aperture(Format::kMock)};
   // 0x800 and 0x800|1M are the mock's (2K slots, 1M huge leaves).
-  static const std::vector<u64> pgsizes = {k4K,   k4K | k2M,           k4K | k2M | k1G, k2M,
-                                           0x800, kMockPage | kMockHugePage, 0x400 | k4K};
+  static const std::vector<u64> pgsizes = {k4K,   k4K | k2M,           k4K | k2M | k1G, k2M,       k4K | k1G,
+                                           0x800, kMockPage | kMockHugePage, 0x400 | k4K, k2M | k1G};
   auto resv_region = rc::gen::apply(
       [](Range r, int t) { return ResvRegion{r, static_cast<ResvType>(t)}; },
       rc::gen::weightedOneOf<Range>({{2, rc::gen::just(Range{0xfee00000, 0xfeefffff})}, {3, gen_small_range(c)}}),
       rc::gen::weightedElement<int>({{1, 0}, {1, 1}, {1, 2}, {3, 3}}));
-  return rc::gen::apply(
-      [](std::string dev, std::string dom, std::optional<Format> fmt, std::optional<Range> ap,
-         std::optional<u64> pg, std::vector<ResvRegion> resv) -> Operation {
-        return trace::AttachOp{std::move(dev), std::move(dom), fmt, ap, pg, std::move(resv), {}};
-      },
-      name_from(c.devices, kDevNames), name_from(c.domains, kDomNames),
+  // A mock domain asks for its huge size often: the huge mock's 2K/1M
+  // leaves are its only pair of neighbouring sizes.
+  auto fmt_and_pgsizes = rc::gen::mapcat(
       rc::gen::weightedOneOf<std::optional<Format>>(
           {{7, rc::gen::just(std::optional<Format>())},
            {1, rc::gen::just(std::optional<Format>(Format::kX86_64))},
            {1, rc::gen::just(std::optional<Format>(Format::kArmLpae))},
            {2, rc::gen::just(std::optional<Format>(Format::kTce))},
            {2, rc::gen::just(std::optional<Format>(Format::kMock))}}),
+      [](std::optional<Format> fmt) {
+        const bool mock = fmt == Format::kMock;
+        return rc::gen::pair(
+            rc::gen::just(fmt),
+            rc::gen::weightedOneOf<std::optional<u64>>(
+                {{6, rc::gen::just(std::optional<u64>())},
+                 {mock ? 6u : 0u, rc::gen::just(std::optional<u64>(kMockPage | kMockHugePage))},
+                 {2, rc::gen::map(rc::gen::elementOf(pgsizes), [](u64 v) { return std::optional<u64>(v); })}}));
+      });
+  return rc::gen::apply(
+      [](std::string dev, std::string dom, std::pair<std::optional<Format>, std::optional<u64>> fp,
+         std::optional<Range> ap, std::vector<ResvRegion> resv) -> Operation {
+        return trace::AttachOp{std::move(dev), std::move(dom), fp.first, ap, fp.second, std::move(resv), {}};
+      },
+      name_from(c.devices, kDevNames), name_from(c.domains, kDomNames), fmt_and_pgsizes,
       rc::gen::weightedOneOf<std::optional<Range>>(
           {{6, rc::gen::just(std::optional<Range>())},
            {2, rc::gen::map(rc::gen::elementOf(apertures), [](Range r) { return std::optional<Range>(r); })}}),
-      rc::gen::weightedOneOf<std::optional<u64>>(
-          {{6, rc::gen::just(std::optional<u64>())},
-           {2, rc::gen::map(rc::gen::elementOf(pgsizes), [](u64 v) { return std::optional<u64>(v); })}}),
       few<ResvRegion>(2, resv_region));
 }
 
@@ -733,6 +770,12 @@ const std::vector<std::string>& required_coverage() {
   return req;
 }
 
+namespace {
+std::string exact_fit_class(u64 small, u64 large) {
+  return "bias: " + trace::hex(small) + " pages, then one " + trace::hex(large) + " page that fits exactly";
+}
+}  // namespace
+
 std::vector<std::string> bias_classes(const Engine& spec, const std::string& ioas, const Operation& op,
                                       const trace::Outcome& o) {
   std::vector<std::string> out;
@@ -753,20 +796,22 @@ std::vector<std::string> bias_classes(const Engine& spec, const std::string& ioa
     auto t = spec.translate(d.name, iova);
     if (!t.ok() || !t->has_value()) continue;
     const u64 pa = (*t)->pa;
-    for (u64 bits = d.pgsize_bitmap & (d.pgsize_bitmap - 1); bits; bits &= bits - 1) {
-      const u64 large = bits & (~bits + 1);  // a size with a smaller one below it
+    for (const auto& [small, large] : adjacent_sizes(d.pgsize_bitmap)) {
       const u64 in = iova & (large - 1);
-      if (in && ((iova ^ pa) & (large - 1)) == 0 && m->len == (large - in) + large)
-        out.push_back("bias: map ends one " + trace::hex(large) + " page after a boundary");
+      if (in && in % small == 0 && ((iova ^ pa) & (large - 1)) == 0 && m->len == (large - in) + large)
+        out.push_back(exact_fit_class(small, large));
     }
   }
   return out;
 }
 
 const std::vector<std::string>& required_biases() {
-  static const std::vector<std::string> req = {
-      "bias: map ends one 0x200000 page after a boundary", "bias: map ends one 0x40000000 page after a boundary",
-      "bias: byte-granular automatic map right after an interval"};
+  static const std::vector<std::string> req = [] {
+    std::vector<std::string> r;
+    for (const auto& [small, large] : every_format_fit()) r.push_back(exact_fit_class(small, large));
+    r.push_back("bias: byte-granular automatic map right after an interval");
+    return r;
+  }();
   return req;
 }
 

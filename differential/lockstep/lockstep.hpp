@@ -117,8 +117,9 @@ std::string outcome_class(const trace::Operation& op, const trace::Outcome& o);
 
 // The generator's biases that a campaign must reach, counted as
 // "bias: ..." in the coverage table: a map that ends exactly one larger page
-// after a boundary (small pages up to it, then one large page), per larger
-// size of the domains' bitmaps; and an automatic byte-granular map (IOVA
+// after a boundary (small pages up to it, then one large page), per pair of
+// neighbouring sizes in a domain's bitmap (4K/2M, 2M/1G, 4K/1G of x86-64 and
+// arm-lpae, 2K/1M of a huge mock); and an automatic byte-granular map (IOVA
 // alignment 1, odd user address) placed right after an interval, where a
 // hole's first byte decides the answer. `spec` is the model after `op`.
 std::vector<std::string> bias_classes(const Engine& spec, const std::string& ioas, const trace::Operation& op,

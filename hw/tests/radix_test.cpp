@@ -155,10 +155,14 @@ TEST_P(Radix, LargeLeafReplacesAnEmptyTableAndFreesIt) {
   ASSERT_TRUE(f.pt->map({k2M, 0, k4K, Prot::kRead}).ok());
   ASSERT_EQ(*f.pt->unmap(k2M, k4K), k4K);
   const u64 pages = f.pt->table_pages();  // the emptied level-0 table stays
+  const u64 flushes = f.pt->iotlb().flushes();
   ASSERT_TRUE(f.pt->map({k2M, k2M, k2M, Prot::kRead}).ok());
   EXPECT_EQ(f.pt->table_pages(), pages - 1);
   EXPECT_EQ(f.mem.live_pages(), pages - 1);
   EXPECT_EQ(runs(*f.pt), (std::vector<LeafRunOf>{{k2M, 1}}));
+  // The unlinked table's span is flushed before its page is freed.
+  EXPECT_EQ(f.pt->iotlb().flushes(), flushes + 1);
+  EXPECT_EQ(f.pt->iotlb().last_flush(), (Range{k2M, 2 * k2M - 1}));
 }
 
 // The empty table sits in the middle of a run of large leaves: the leaves
@@ -168,8 +172,12 @@ TEST_P(Radix, LargeLeavesReplaceAnEmptyTableInTheMiddleOfARun) {
   ASSERT_TRUE(f.pt->map({2 * k2M, 0, k4K, Prot::kRead}).ok());
   ASSERT_EQ(*f.pt->unmap(2 * k2M, k4K), k4K);
   const u64 pages = f.pt->table_pages();
+  const u64 flushes = f.pt->iotlb().flushes();
   ASSERT_TRUE(f.pt->map({k2M, k1G + k2M, 4 * k2M, Prot::kRead}).ok());
   EXPECT_EQ(f.pt->table_pages(), pages - 1);
+  // One flush, over the whole run (the unlinked table's span inside it).
+  EXPECT_EQ(f.pt->iotlb().flushes(), flushes + 1);
+  EXPECT_EQ(f.pt->iotlb().last_flush(), (Range{k2M, 5 * k2M - 1}));
   const std::vector<Leaf> got = leaves(*f.pt);
   ASSERT_EQ(got.size(), 4u);
   for (u64 i = 0; i < 4; ++i) {
@@ -179,6 +187,19 @@ TEST_P(Radix, LargeLeavesReplaceAnEmptyTableInTheMiddleOfARun) {
   }
   EXPECT_EQ(f.pt->stats().leaf_writes, 1u + 4u);
   f.pt->verify();
+}
+
+// The empty table is the run's last slot: the flush still reaches through
+// its span, whose page is freed after it.
+TEST_P(Radix, TheFlushCoversAnUnlinkedTableAtTheEndOfARun) {
+  Fixture f = make();
+  ASSERT_TRUE(f.pt->map({2 * k2M, 0, k4K, Prot::kRead}).ok());
+  ASSERT_EQ(*f.pt->unmap(2 * k2M, k4K), k4K);
+  const u64 flushes = f.pt->iotlb().flushes();
+  ASSERT_TRUE(f.pt->map({k2M, k1G + k2M, 2 * k2M, Prot::kRead}).ok());
+  EXPECT_EQ(f.pt->iotlb().flushes(), flushes + 1);
+  EXPECT_EQ(f.pt->iotlb().last_flush(), (Range{k2M, 3 * k2M - 1}));
+  EXPECT_EQ(runs(*f.pt), (std::vector<LeafRunOf>{{k2M, 2}}));
 }
 
 TEST_P(Radix, UnmapOfPartOfALargeLeafSplitsIt) {
