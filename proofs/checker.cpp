@@ -9,8 +9,8 @@
 #include <set>
 
 #include "bv.hpp"
+#include "ioas/core/text.hpp"
 #include "ioas/rules.hpp"
-#include "trace.hpp"
 
 namespace ioas::checker {
 namespace {
@@ -176,7 +176,7 @@ Report check_state(const state::StateDump& d) {
       want = A::select(want < minp, minp, want);
     }
     if (!s.pins.empty()) want = A::select(want < b.k(kPage), b.k(kPage), want);
-    b.add(Invariant::kAlignment, io, "iova_alignment " + trace::hex(s.iova_alignment) + " is the one SPEC defines",
+    b.add(Invariant::kAlignment, io, "iova_alignment " + hex(s.iova_alignment) + " is the one SPEC defines",
           b.k(s.iova_alignment) == want);
     const Bv align = b.k(s.iova_alignment);
     for (const auto& a : s.areas) {
@@ -233,7 +233,7 @@ Report check_state(const state::StateDump& d) {
     const AreaInfo* area = nullptr;
     for (const auto& a : s.areas)
       if (a.iova.contains(t.iova)) area = &a;
-    const std::string where = "domain " + t.domain + " at " + trace::hex(t.iova);
+    const std::string where = "domain " + t.domain + " at " + hex(t.iova);
     if (!area) {
       b.add(Invariant::kTranslation, s.name, where + " maps nothing (no area there)", b.b(!t.result), std::nullopt,
             t.iova);
@@ -250,7 +250,7 @@ Report check_state(const state::StateDump& d) {
     const Bool got = t.result ? (b.k(t.result->pa) == want_pa && b.b(t.result->prot == want_prot)) : b.b(false);
     b.add(Invariant::kTranslation, s.name,
           where + " translates to the area's physical address with prot " + to_string(want_prot) +
-              (t.result ? " (got " + trace::hex(t.result->pa) + " " + to_string(t.result->prot) + ")" : " (got a fault)"),
+              (t.result ? " (got " + hex(t.result->pa) + " " + to_string(t.result->prot) + ")" : " (got a fault)"),
           got, std::nullopt, t.iova);
   }
   for (const auto& m : d.memories) {

@@ -428,9 +428,9 @@ namespace {
 
 std::string show(const IoasState& s) {
   std::ostringstream os;
-  os << "align " << trace::hex(s.iova_alignment) << "; areas:";
+  os << "align " << hex(s.iova_alignment) << "; areas:";
   for (const auto& a : s.areas)
-    os << ' ' << to_string(a.iova) << '/' << to_string(a.prot) << '/' << a.source << '+' << trace::hex(a.offset)
+    os << ' ' << to_string(a.iova) << '/' << to_string(a.prot) << '/' << a.source << '+' << hex(a.offset)
        << "/pins=" << a.pins;
   os << "; reserved:";
   for (const auto& r : s.reserved) os << ' ' << to_string(r.range) << '(' << to_string(r.owner) << ')';
@@ -438,7 +438,7 @@ std::string show(const IoasState& s) {
   for (const auto& p : s.pins) os << ' ' << p.id << '@' << to_string(p.iova);
   os << "; domains:";
   for (const auto& d : s.domains)
-    os << ' ' << d.name << '[' << to_string(d.fmt) << ' ' << to_string(d.aperture) << " pg=" << trace::hex(d.pgsize_bitmap)
+    os << ' ' << d.name << '[' << to_string(d.fmt) << ' ' << to_string(d.aperture) << " pg=" << hex(d.pgsize_bitmap)
        << " dirty=" << static_cast<int>(d.dirty) << ']';
   os << "; next pin " << s.next_pin_id;
   return os.str();
@@ -447,7 +447,7 @@ std::string show(const IoasState& s) {
 std::string show_tr(const Result<std::optional<Translation>>& t) {
   if (!t.ok()) return std::string("error ") + errno_name(t.code());
   if (!t->has_value()) return "fault";
-  return "pa " + trace::hex((*t)->pa) + " " + to_string((*t)->prot);
+  return "pa " + hex((*t)->pa) + " " + to_string((*t)->prot);
 }
 
 // Bytes of an area worth translating: both ends, the second and second-last
@@ -494,11 +494,11 @@ std::string diff_states(Engine& spec, Engine& sut) {
       for (u64 x : sample_points(a.iova)) {
         auto v1 = spec.uva(name, x), v2 = sut.uva(name, x);
         if (v1.code() != v2.code() || (v1.ok() && *v1 != *v2))
-          return "uva " + trace::hex(x) + " in " + name + " differs";
+          return "uva " + hex(x) + " in " + name + " differs";
         for (const auto& d : s1->domains) {
           auto t1 = spec.translate(d.name, x), t2 = sut.translate(d.name, x);
           if (show_tr(t1) != show_tr(t2))
-            return "translate " + d.name + " " + trace::hex(x) + ": spec " + show_tr(t1) + ", sut " + show_tr(t2);
+            return "translate " + d.name + " " + hex(x) + ": spec " + show_tr(t1) + ", sut " + show_tr(t2);
         }
       }
     }
@@ -528,8 +528,8 @@ std::string diff_states(Engine& spec, Engine& sut) {
             auto show_leaf = [](const std::vector<LeafInfo>& v, std::size_t k) {
               if (k >= v.size()) return std::string("none");
               const LeafInfo& l = v[k];
-              return to_string(l.iova) + " pa " + trace::hex(l.pa) + " " + to_string(l.prot) +
-                     (l.dirty ? " dirty" : "") + " uaddr " + trace::hex(l.uaddr);
+              return to_string(l.iova) + " pa " + hex(l.pa) + " " + to_string(l.prot) +
+                     (l.dirty ? " dirty" : "") + " uaddr " + hex(l.uaddr);
             };
             if (i >= l1->size() || i >= l2->size() || (*l1)[i] != (*l2)[i])
               return "page table of " + d.name + " in area " + to_string(a.iova) + ", leaf " + std::to_string(i) +
@@ -653,7 +653,7 @@ std::vector<std::string> bias_classes(const Engine& spec, const std::string& ioa
       const u64 large = bits & (~bits + 1);  // a size with a smaller one below it
       const u64 in = iova & (large - 1);
       if (in && ((iova ^ pa) & (large - 1)) == 0 && m->len == (large - in) + large)
-        out.push_back("bias: map ends one " + trace::hex(large) + " page after a boundary");
+        out.push_back("bias: map ends one " + hex(large) + " page after a boundary");
     }
   }
   return out;
