@@ -3,7 +3,8 @@
 #include "ioas/core/text.hpp"
 
 #include <cerrno>
-#include <cstdio>
+
+#include "absl/strings/str_format.h"
 
 namespace ioas {
 namespace {
@@ -88,10 +89,7 @@ Result<Range> parse_range(std::string_view s) {
   return std::get<Range>(r);
 }
 
-std::string hex(u64 v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
+// "%#x" would print 0 as "0"; the prefix is written out so zero is "0x0".
+std::string hex(u64 v) { return absl::StrFormat("0x%x", v); }
 
 }  // namespace ioas

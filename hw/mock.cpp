@@ -9,6 +9,7 @@
 
 #include "ioas/arith.hpp"
 #include "ioas/boundary.hpp"
+#include "ioas/core/text.hpp"
 
 namespace ioas::hw {
 namespace {
@@ -16,12 +17,6 @@ namespace {
 constexpr u64 kSlot = ::ioas::kMockPage;
 constexpr u64 kHugeSize = ::ioas::kMockHugePage;
 constexpr u64 kSlotsPerHuge = kHugeSize / kSlot;
-
-std::string hex(u64 v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-  return buf;
-}
 
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "mock table: %s\n", what.c_str());

@@ -22,6 +22,7 @@
 
 #include "formats.hpp"
 #include "ioas/boundary.hpp"
+#include "ioas/core/text.hpp"
 #include "pagetable.hpp"
 #include "pt_arith.hpp"
 #include "radix.hpp"
@@ -41,12 +42,6 @@ int level_of(u64 size) { return size == k4K ? 0 : size == k2M ? 1 : size == k1G 
 [[noreturn]] void die(const char* what) {
   std::fprintf(stderr, "hw radix verify: %s\n", what);
   std::abort();
-}
-
-std::string hex(u64 v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
 }
 
 // Undo log of one operation.

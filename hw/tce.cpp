@@ -6,16 +6,11 @@
 #include <cstdlib>
 #include <new>
 
+#include "ioas/core/text.hpp"
 #include "pt_arith.hpp"
 
 namespace ioas::hw {
 namespace {
-
-std::string hex(u64 v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
 
 constexpr u64 kPerm = tce::kRead | tce::kWrite;
 constexpr u64 kPageMask = ~(kGranule - 1);

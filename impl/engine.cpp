@@ -42,6 +42,7 @@
 
 #include "check.hpp"
 #include "ioas/boundary.hpp"
+#include "ioas/core/text.hpp"
 #include "ioas/rules.hpp"
 #include "domain.hpp"
 #include "range_set.hpp"
@@ -71,11 +72,6 @@ void room_for_one(V& v) {
   if (v.size() == v.capacity()) v.reserve(2 * v.size() + 1);
 }
 
-std::string hex(u64 v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 std::string span(u64 iova, u64 len) { return hex(iova) + "+" + hex(len); }
 
 Error err(int code, std::string msg) { return make_error(code, std::move(msg)); }

@@ -14,16 +14,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "ioas/core/text.hpp"
 #include "reserved_regions.hpp"
 
 namespace ioas::vfio {
 namespace {
-
-std::string hex(u64 v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 // An Error from the errno of a failed call: "what: strerror".
 Error sys_error(int code, const std::string& what) {

@@ -8,14 +8,10 @@
 #include <map>
 #include <utility>
 
+#include "ioas/core/text.hpp"
+
 namespace ioas::vfio {
 namespace {
-
-std::string hex(u64 v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%" PRIx64, v);
-  return b;
-}
 
 [[noreturn]] void broken(const std::string& what) {
   std::fprintf(stderr, "vfio back end: %s\n", what.c_str());
