@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "check.hpp"
+#include "ioas/core/check.hpp"
 
 namespace ioas::bench_avl {
 

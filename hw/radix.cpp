@@ -22,6 +22,7 @@
 
 #include "formats.hpp"
 #include "ioas/boundary.hpp"
+#include "ioas/core/check.hpp"
 #include "ioas/core/text.hpp"
 #include "pagetable.hpp"
 #include "pt_arith.hpp"
@@ -38,11 +39,6 @@ inline unsigned index_at(u64 iova, int l) {
   return static_cast<unsigned>(arith::pt_index(iova, static_cast<unsigned>(l)));
 }
 int level_of(u64 size) { return size == k4K ? 0 : size == k2M ? 1 : size == k1G ? 2 : -1; }
-
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "hw radix verify: %s\n", what);
-  std::abort();
-}
 
 // Undo log of one operation.
 struct Journal {
@@ -531,21 +527,20 @@ class RadixTable final : public PageTable {
 
   u64 verify_table(u64 pa, int l, std::set<u64>& seen) const {
     const u64* t = mem_.page(pa);
-    if (!t) die("table pointer outside the page memory");
+    IOAS_CHECK(t, "table pointer outside the page memory");
     u64 leaves = 0;
     for (int i = 0; i < 512; ++i) {
       const u64 e = t[i];
       if (!F::present(e)) continue;
       if (F::is_table(e, l)) {
-        if (l == 0) die("table entry at level 0");
-        if (!seen.insert(F::table_pa(e)).second) die("a table page reachable twice");
+        IOAS_CHECK(l != 0, "table entry at level 0");
+        IOAS_CHECK(seen.insert(F::table_pa(e)).second, "a table page reachable twice");
         leaves += verify_table(F::table_pa(e), l - 1, seen);
         continue;
       }
-      if (l == kTop) die("leaf in the top table");
-      if (!(cfg_.pgsize_bitmap & level_size(l))) die("leaf of a size the table does not use");
-      if ((e & (level_size(l) - 1) & 0x000F'FFFF'FFFF'E000) != 0)
-        die("leaf output address not aligned to its size");
+      IOAS_CHECK(l != kTop, "leaf in the top table");
+      IOAS_CHECK(cfg_.pgsize_bitmap & level_size(l), "leaf of a size the table does not use");
+      IOAS_CHECK((e & (level_size(l) - 1) & 0x000F'FFFF'FFFF'E000) == 0, "leaf output address not aligned to its size");
       ++leaves;
     }
     return leaves;

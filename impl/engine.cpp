@@ -40,8 +40,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "check.hpp"
 #include "ioas/boundary.hpp"
+#include "ioas/core/check.hpp"
 #include "ioas/core/text.hpp"
 #include "ioas/rules.hpp"
 #include "domain.hpp"
