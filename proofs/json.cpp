@@ -1,294 +1,209 @@
+// The JSON reader and writer of json.hpp over nlohmann::json.
+//
+// Reading goes through nlohmann's SAX interface, which validates the syntax
+// (RFC 8259, UTF-8 included) and reports each value as it is read; the
+// Builder assembles our Values from those events and adds what nlohmann does
+// not keep: where each value starts, and the restrictions of json.hpp
+// (unsigned 64-bit integers only, no duplicate keys, nesting at most 64).
+// Positions come from a cursor that follows nlohmann through the text: when
+// an event arrives, the text before its token has been read and is valid, so
+// the token starts at the first byte after the cursor that is not
+// whitespace, ',' or ':', and ends where its own syntax says.
 #include "json.hpp"
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
-#include <cstdio>
+#include <string>
 #include <unordered_set>
 
 namespace ioas::json {
 namespace {
 
-constexpr int kMaxDepth = 64;
+constexpr std::size_t kMaxDepth = 64;
 
-class Parser {
+class Builder {
  public:
-  Parser(std::string_view text, std::string_view file) : t_(text), file_(file) {}
+  Builder(std::string_view text, std::string_view file) : t_(text), file_(file) {}
+
+  // ---- nlohmann's SAX interface ----
+  bool null() { return scalar(Value::null()); }
+  bool boolean(bool b) { return scalar(Value::of(b)); }
+  bool number_unsigned(std::uint64_t n) { return scalar(Value::of(n)); }
+  bool number_integer(std::int64_t) {
+    start_token();
+    return fail("negative numbers are not supported (ioas numbers are unsigned)");
+  }
+  bool number_float(double, const std::string& raw) {
+    start_token();
+    if (!raw.empty() && raw[0] == '-') return fail("negative numbers are not supported (ioas numbers are unsigned)");
+    if (raw.find_first_of(".eE") != std::string::npos) return fail("only integers are supported (no fraction or exponent)");
+    return fail("number does not fit in 64 bits");
+  }
+  bool string(std::string& s) {
+    Value v;
+    v.kind = Value::Kind::kString;
+    v.string = std::move(s);
+    return scalar(std::move(v));
+  }
+  bool binary(nlohmann::json::binary_t&) { return fail("binary values are not JSON"); }
+  bool start_object(std::size_t) { return open(Value::obj()); }
+  bool start_array(std::size_t) { return open(Value::arr()); }
+  bool key(std::string& k) {
+    start_token();
+    const int line = line_, column = column_;
+    advance(string_length());
+    if (!keys_.back().insert(k).second) {
+      line_ = line;
+      column_ = column;
+      return fail("duplicate key \"" + k + "\"");
+    }
+    key_ = std::move(k);
+    return true;
+  }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool parse_error(std::size_t byte, const std::string&, const nlohmann::detail::exception& e) {
+    // nlohmann's byte counts the bytes read, the offending one last.
+    at(byte == 0 ? 0 : byte - 1);
+    std::string what = e.what();
+    const std::size_t col = what.find(", column ");
+    const std::size_t colon = col == std::string::npos ? std::string::npos : what.find(": ", col);
+    if (colon != std::string::npos) what = what.substr(colon + 2);
+    return fail(what);
+  }
 
   Result<Value> document() {
-    skip_ws();
-    Value v;
-    if (!value(v, 0)) return make_error(EINVAL, error_);
-    skip_ws();
-    if (i_ != t_.size()) return fail_r("unexpected text after the JSON value");
-    return v;
+    const bool ok = nlohmann::json::sax_parse(t_.begin(), t_.end(), this);
+    if (!ok || !error_.empty()) return make_error(EINVAL, error_.empty() ? file_ + ":1:1: not JSON" : error_);
+    return std::move(root_);
   }
 
  private:
-  Result<Value> fail_r(const std::string& what) {
-    fail(what);
-    return make_error(EINVAL, error_);
-  }
   bool fail(const std::string& what) {
-    if (error_.empty()) error_ = std::string(file_) + ":" + std::to_string(line_) + ":" + std::to_string(col_) + ": " + what;
+    if (error_.empty()) error_ = file_ + ":" + std::to_string(line_) + ":" + std::to_string(column_) + ": " + what;
     return false;
   }
-  bool at_end() const { return i_ >= t_.size(); }
-  char peek() const { return at_end() ? '\0' : t_[i_]; }
-  void advance() {
-    if (t_[i_] == '\n') {
-      ++line_;
-      col_ = 1;
-    } else {
-      ++col_;
+  // Moves the cursor (and its line and column) to byte `to` of the text.
+  void at(std::size_t to) {
+    to = std::min(to, t_.size());
+    for (; i_ < to; ++i_) {
+      if (t_[i_] == '\n') {
+        ++line_;
+        column_ = 1;
+      } else {
+        ++column_;
+      }
     }
-    ++i_;
   }
-  void skip_ws() {
-    while (!at_end() && (peek() == ' ' || peek() == '\t' || peek() == '\n' || peek() == '\r')) advance();
+  void advance(std::size_t n) { at(i_ + n); }
+  // Puts the cursor on the first byte of the token nlohmann just read.
+  void start_token() {
+    std::size_t j = i_;
+    while (j < t_.size() && (t_[j] == ' ' || t_[j] == '\t' || t_[j] == '\n' || t_[j] == '\r' || t_[j] == ',' || t_[j] == ':'))
+      ++j;
+    at(j);
   }
-  bool literal(std::string_view word) {
-    if (t_.substr(i_, word.size()) != word) return fail("expected '" + std::string(word) + "'");
-    for (std::size_t k = 0; k < word.size(); ++k) advance();
-    return true;
+  // The length of the string literal at the cursor (quotes included).
+  std::size_t string_length() const {
+    std::size_t j = i_ + 1;
+    while (j < t_.size() && t_[j] != '"') j += t_[j] == '\\' ? 2 : 1;
+    return j + 1 - i_;
   }
-
-  bool value(Value& v, int depth) {
-    if (depth > kMaxDepth) return fail("nesting deeper than 64");
+  std::size_t number_length() const {
+    std::size_t j = i_;
+    while (j < t_.size() && (std::isdigit(static_cast<unsigned char>(t_[j])) || t_[j] == '-' || t_[j] == '+' ||
+                             t_[j] == '.' || t_[j] == 'e' || t_[j] == 'E'))
+      ++j;
+    return j - i_;
+  }
+  // Places `v` (positioned at the cursor) in the container being read, or
+  // as the document; false when it is nested too deep.
+  Value* place(Value v) {
+    if (stack_.size() > kMaxDepth) {
+      fail("nesting deeper than 64");
+      return nullptr;
+    }
     v.line = line_;
-    v.column = col_;
-    if (at_end()) return fail("unexpected end of input, expected a value");
-    const char c = peek();
-    if (c == '{') return object(v, depth);
-    if (c == '[') return array(v, depth);
-    if (c == '"') {
-      v.kind = Value::Kind::kString;
-      return string(v.string);
+    v.column = column_;
+    if (stack_.empty()) {
+      root_ = std::move(v);
+      return &root_;
     }
-    if (c == 't') { v = Value::of(true); v.line = line_; v.column = col_; return literal("true"); }
-    if (c == 'f') { v = Value::of(false); v.line = line_; v.column = col_; return literal("false"); }
-    if (c == 'n') { int l = line_, k = col_; v = Value::null(); v.line = l; v.column = k; return literal("null"); }
-    if (c == '-') return fail("negative numbers are not supported (ioas numbers are unsigned)");
-    if (c >= '0' && c <= '9') return number(v);
-    return fail(std::string("unexpected character '") + c + "'");
+    Value& parent = *stack_.back();
+    if (parent.kind == Value::Kind::kArray) {
+      parent.array.push_back(std::move(v));
+      return &parent.array.back();
+    }
+    parent.object.emplace_back(std::move(key_), std::move(v));
+    return &parent.object.back().second;
   }
-
-  bool number(Value& v) {
-    v.kind = Value::Kind::kNumber;
-    if (peek() == '0' && i_ + 1 < t_.size() && t_[i_ + 1] >= '0' && t_[i_ + 1] <= '9')
-      return fail("a number must not have a leading zero");
-    std::uint64_t n = 0;
-    while (!at_end() && peek() >= '0' && peek() <= '9') {
-      const std::uint64_t d = static_cast<std::uint64_t>(peek() - '0');
-      if (n > (~std::uint64_t{0} - d) / 10) return fail("number does not fit in 64 bits");
-      n = n * 10 + d;
-      advance();
-    }
-    if (peek() == '.' || peek() == 'e' || peek() == 'E')
-      return fail("only integers are supported (no fraction or exponent)");
-    v.number = n;
+  bool scalar(Value v) {
+    start_token();
+    const std::size_t length = v.kind == Value::Kind::kString ? string_length()
+                               : v.kind == Value::Kind::kNumber ? number_length()
+                               : v.kind == Value::Kind::kBool && !v.boolean ? 5
+                                                                            : 4;  // null, true
+    if (!place(std::move(v))) return false;
+    advance(length);
     return true;
   }
-
-  static void put_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xc0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xe0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else {
-      out += static_cast<char>(0xf0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    }
-  }
-
-  bool hex4(std::uint32_t& cp) {
-    cp = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char h = peek();
-      std::uint32_t d;
-      if (h >= '0' && h <= '9') d = static_cast<std::uint32_t>(h - '0');
-      else if (h >= 'a' && h <= 'f') d = static_cast<std::uint32_t>(h - 'a' + 10);
-      else if (h >= 'A' && h <= 'F') d = static_cast<std::uint32_t>(h - 'A' + 10);
-      else return fail("\\u needs four hex digits");
-      cp = cp * 16 + d;
-      advance();
-    }
+  bool open(Value v) {
+    start_token();
+    Value* placed = place(std::move(v));
+    if (!placed) return false;
+    advance(1);
+    stack_.push_back(placed);
+    keys_.emplace_back();
     return true;
   }
-
-  bool string(std::string& out) {
-    advance();  // "
-    for (;;) {
-      if (at_end()) return fail("unterminated string");
-      const char c = peek();
-      if (c == '"') {
-        advance();
-        return true;
-      }
-      if (static_cast<unsigned char>(c) < 0x20) return fail("control character in a string (escape it)");
-      if (c != '\\') {
-        out += c;
-        advance();
-        continue;
-      }
-      advance();
-      if (at_end()) return fail("unterminated escape");
-      const char e = peek();
-      advance();
-      switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          std::uint32_t cp;
-          if (!hex4(cp)) return false;
-          if (cp >= 0xd800 && cp < 0xdc00) {
-            if (peek() != '\\') return fail("unpaired surrogate in \\u escape");
-            advance();
-            if (peek() != 'u') return fail("unpaired surrogate in \\u escape");
-            advance();
-            std::uint32_t lo;
-            if (!hex4(lo)) return false;
-            if (lo < 0xdc00 || lo >= 0xe000) return fail("unpaired surrogate in \\u escape");
-            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-          } else if (cp >= 0xdc00 && cp < 0xe000) {
-            return fail("unpaired surrogate in \\u escape");
-          }
-          put_utf8(out, cp);
-          break;
-        }
-        default: return fail(std::string("unknown escape '\\") + e + "'");
-      }
-    }
-  }
-
-  bool array(Value& v, int depth) {
-    v.kind = Value::Kind::kArray;
-    advance();  // [
-    skip_ws();
-    if (peek() == ']') {
-      advance();
-      return true;
-    }
-    for (;;) {
-      skip_ws();
-      Value item;
-      if (!value(item, depth + 1)) return false;
-      v.array.push_back(std::move(item));
-      skip_ws();
-      if (peek() == ',') {
-        advance();
-        continue;
-      }
-      if (peek() == ']') {
-        advance();
-        return true;
-      }
-      return fail("expected ',' or ']' in an array");
-    }
-  }
-
-  bool object(Value& v, int depth) {
-    v.kind = Value::Kind::kObject;
-    advance();  // {
-    skip_ws();
-    if (peek() == '}') {
-      advance();
-      return true;
-    }
-    // The keys read so far, for the duplicate check: searching v.object
-    // instead makes an object of n keys cost n^2/2 comparisons.
-    std::unordered_set<std::string> keys;
-    for (;;) {
-      skip_ws();
-      if (peek() != '"') return fail("expected a string key in an object");
-      const int kl = line_, kc = col_;
-      std::string key;
-      if (!string(key)) return false;
-      if (!keys.insert(key).second) {
-        line_ = kl;
-        col_ = kc;
-        return fail("duplicate key \"" + key + "\"");
-      }
-      skip_ws();
-      if (peek() != ':') return fail("expected ':' after a key");
-      advance();
-      skip_ws();
-      Value item;
-      if (!value(item, depth + 1)) return false;
-      v.object.emplace_back(std::move(key), std::move(item));
-      skip_ws();
-      if (peek() == ',') {
-        advance();
-        continue;
-      }
-      if (peek() == '}') {
-        advance();
-        return true;
-      }
-      return fail("expected ',' or '}' in an object");
-    }
+  bool close() {
+    start_token();
+    advance(1);
+    stack_.pop_back();
+    keys_.pop_back();
+    return true;
   }
 
   std::string_view t_;
-  std::string_view file_;
+  std::string file_;
   std::size_t i_ = 0;
-  int line_ = 1, col_ = 1;
+  int line_ = 1, column_ = 1;
   std::string error_;
+  Value root_;
+  // The containers being read, innermost last. A pointer stays valid while
+  // its container is read: only the innermost container grows.
+  std::vector<Value*> stack_;
+  std::vector<std::unordered_set<std::string>> keys_;  // the keys read so far, per object (arrays: unused)
+  std::string key_;                                     // the key of the next member
 };
 
-void write_to(std::string& out, const Value& v, bool pretty, int indent) {
-  auto nl = [&](int level) {
-    if (!pretty) return;
-    out += '\n';
-    out.append(static_cast<std::size_t>(level) * 2, ' ');
-  };
+nlohmann::ordered_json to_nlohmann(const Value& v) {
   switch (v.kind) {
-    case Value::Kind::kNull: out += "null"; return;
-    case Value::Kind::kBool: out += v.boolean ? "true" : "false"; return;
-    case Value::Kind::kNumber: out += std::to_string(v.number); return;
-    case Value::Kind::kString: out += quote(v.string); return;
-    case Value::Kind::kArray:
-      if (v.array.empty()) {
-        out += "[]";
-        return;
-      }
-      out += '[';
-      for (std::size_t i = 0; i < v.array.size(); ++i) {
-        if (i) out += pretty ? "," : ", ";
-        nl(indent + 1);
-        write_to(out, v.array[i], pretty, indent + 1);
-      }
-      nl(indent);
-      out += ']';
-      return;
-    case Value::Kind::kObject:
-      if (v.object.empty()) {
-        out += "{}";
-        return;
-      }
-      out += '{';
-      for (std::size_t i = 0; i < v.object.size(); ++i) {
-        if (i) out += pretty ? "," : ", ";
-        nl(indent + 1);
-        out += quote(v.object[i].first);
-        out += ": ";
-        write_to(out, v.object[i].second, pretty, indent + 1);
-      }
-      nl(indent);
-      out += '}';
-      return;
+    case Value::Kind::kNull: return nullptr;
+    case Value::Kind::kBool: return v.boolean;
+    case Value::Kind::kNumber: return v.number;
+    case Value::Kind::kString: return v.string;
+    case Value::Kind::kArray: {
+      nlohmann::ordered_json a = nlohmann::ordered_json::array();
+      for (const Value& x : v.array) a.push_back(to_nlohmann(x));
+      return a;
+    }
+    case Value::Kind::kObject: {
+      nlohmann::ordered_json o = nlohmann::ordered_json::object();
+      for (const auto& [k, x] : v.object) o[k] = to_nlohmann(x);
+      return o;
+    }
   }
+  return nullptr;
+}
+
+// Bytes that are not UTF-8 (never read from JSON, but a Value may be built
+// from other text) are written as U+FFFD instead of throwing.
+std::string dump(const nlohmann::ordered_json& j, int indent) {
+  return j.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -311,34 +226,10 @@ const char* Value::kind_name() const {
   return "?";
 }
 
-Result<Value> parse(std::string_view text, std::string_view file) { return Parser(text, file).document(); }
+Result<Value> parse(std::string_view text, std::string_view file) { return Builder(text, file).document(); }
 
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
+std::string quote(std::string_view s) { return dump(nlohmann::ordered_json(std::string(s)), -1); }
 
-std::string write(const Value& v, bool pretty) {
-  std::string out;
-  write_to(out, v, pretty, 0);
-  return out;
-}
+std::string write(const Value& v, bool pretty) { return dump(to_nlohmann(v), pretty ? 2 : -1); }
 
 }  // namespace ioas::json
