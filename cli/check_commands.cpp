@@ -10,9 +10,9 @@
 #include "checker_process.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
-#include "json.hpp"
+#include "ioas/core/json.hpp"
 #include "reserved_regions.hpp"
-#include "state.hpp"
+#include "ioas/core/state.hpp"
 
 namespace ioas::cli {
 namespace {

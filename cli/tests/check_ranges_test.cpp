@@ -11,7 +11,7 @@
 
 #include "cli.hpp"
 #include "commands.hpp"
-#include "json.hpp"
+#include "ioas/core/json.hpp"
 
 namespace ioas::cli {
 namespace {

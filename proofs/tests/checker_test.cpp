@@ -8,8 +8,8 @@
 
 #include "checker.hpp"
 #include "ioas/engine.hpp"
-#include "json.hpp"
-#include "state.hpp"
+#include "ioas/core/json.hpp"
+#include "ioas/core/state.hpp"
 
 namespace ioas {
 namespace {

@@ -1,4 +1,4 @@
-// proofs/json.hpp: JSON values for ioas's state files and the CLI's --json
+// ioas/core/json.hpp: JSON values for ioas's state files and the CLI's --json
 // output, read and written with nlohmann::json (which this header does not
 // expose).
 //

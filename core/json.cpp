@@ -9,7 +9,7 @@
 // an event arrives, the text before its token has been read and is valid, so
 // the token starts at the first byte after the cursor that is not
 // whitespace, ',' or ':', and ends where its own syntax says.
-#include "json.hpp"
+#include "ioas/core/json.hpp"
 
 #include <nlohmann/json.hpp>
 

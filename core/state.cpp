@@ -1,4 +1,4 @@
-#include "state.hpp"
+#include "ioas/core/state.hpp"
 
 #include <algorithm>
 #include <cerrno>
