@@ -11,7 +11,7 @@
 #include "cli.hpp"
 #include "commands.hpp"
 #include "ioas/core/json.hpp"
-#include "reserved_regions.hpp"
+#include "ioas/core/reserved_regions.hpp"
 #include "ioas/core/state.hpp"
 
 namespace ioas::cli {
@@ -198,14 +198,14 @@ int valid_ranges(const CommandLine& cl, std::ostream& out, std::ostream& err, co
       return kExitUsage;
     }
   }
-  std::vector<RegionLine> regions;
+  std::vector<resv::RegionLine> regions;
   for (const auto& f : files) {
     auto text = read_file(f);
     if (!text.ok()) {
       err << "ioas ranges: " << text.error().message << "\n";
       return kExitUsage;
     }
-    auto r = parse_reserved_regions(*text, f);
+    auto r = resv::parse_reserved_regions(*text, f);
     if (!r.ok()) {
       err << "malformed reserved_regions: " << r.error().message << "\n";
       return kExitUsage;
@@ -214,8 +214,8 @@ int valid_ranges(const CommandLine& cl, std::ostream& out, std::ostream& err, co
   }
   std::vector<ResvRegion> plain;
   for (const auto& r : regions) plain.push_back(r.region);
-  const std::vector<Range> vfio = vfio_valid_ranges(aperture, plain);
-  const std::vector<Range> iommufd = iommufd_valid_ranges(aperture, plain);
+  const std::vector<Range> vfio = resv::vfio_valid_ranges(aperture, plain);
+  const std::vector<Range> iommufd = resv::iommufd_valid_ranges(aperture, plain);
   if (vfio != iommufd) {  // both are proved equal to the set difference; a difference is our bug
     err << "ioas ranges: internal error: VFIO's list " << to_string(vfio) << " differs from iommufd's "
         << to_string(iommufd) << "\n";

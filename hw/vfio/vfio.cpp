@@ -15,7 +15,7 @@
 #include <sstream>
 
 #include "ioas/core/text.hpp"
-#include "reserved_regions.hpp"
+#include "ioas/core/reserved_regions.hpp"
 
 namespace ioas::vfio {
 namespace {

@@ -51,7 +51,7 @@
 #include "ioas/core/text.hpp"
 #include "ioas/impl.hpp"
 #include "replay.hpp"
-#include "reserved_regions.hpp"
+#include "ioas/core/reserved_regions.hpp"
 #include "trace.hpp"
 #include "vfio.hpp"
 #include "vfio_backend.hpp"
