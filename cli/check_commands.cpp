@@ -10,9 +10,9 @@
 #include "checker_process.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
-#include "json.hpp"
-#include "reserved_regions.hpp"
-#include "state.hpp"
+#include "ioas/core/json.hpp"
+#include "ioas/core/reserved_regions.hpp"
+#include "ioas/core/state.hpp"
 
 namespace ioas::cli {
 namespace {
@@ -20,7 +20,7 @@ namespace {
 using json::Value;
 
 Value range_json(const Range& r) {
-  return Value::obj().set("start", Value::of(trace::hex(r.start))).set("last", Value::of(trace::hex(r.last)));
+  return Value::obj().set("start", Value::of(hex(r.start))).set("last", Value::of(hex(r.last)));
 }
 
 Value violation_json(const Violation& v) {
@@ -28,13 +28,13 @@ Value violation_json(const Violation& v) {
                 .set("invariant", Value::of(to_string(v.invariant)))
                 .set("ioas", Value::of(v.ioas))
                 .set("detail", Value::of(v.detail));
-  o.set("witness", v.witness ? Value::of(trace::hex(*v.witness)) : Value::null());
+  o.set("witness", v.witness ? Value::of(hex(*v.witness)) : Value::null());
   return o;
 }
 
 std::string violation_text(const Violation& v) {
   std::string s = std::string(to_string(v.invariant)) + (v.ioas.empty() ? "" : " in " + v.ioas) + ": " + v.detail;
-  if (v.witness) s += " (witness IOVA " + trace::hex(*v.witness) + ")";
+  if (v.witness) s += " (witness IOVA " + hex(*v.witness) + ")";
   return s;
 }
 
@@ -174,7 +174,7 @@ int valid_ranges(const CommandLine& cl, std::ostream& out, std::ostream& err, co
   const bool as_json = cl.json;
   Range aperture = Range::all();
   if (cl.aperture_given) {
-    auto r = trace::parse_range(cl.aperture);
+    auto r = parse_range(cl.aperture);
     if (!r.ok() || !r->valid()) {
       err << "ioas ranges: --aperture '" << cl.aperture << "': "
           << (r.ok() ? "start is above last" : r.error().message) << "\n";
@@ -198,14 +198,14 @@ int valid_ranges(const CommandLine& cl, std::ostream& out, std::ostream& err, co
       return kExitUsage;
     }
   }
-  std::vector<RegionLine> regions;
+  std::vector<resv::RegionLine> regions;
   for (const auto& f : files) {
     auto text = read_file(f);
     if (!text.ok()) {
       err << "ioas ranges: " << text.error().message << "\n";
       return kExitUsage;
     }
-    auto r = parse_reserved_regions(*text, f);
+    auto r = resv::parse_reserved_regions(*text, f);
     if (!r.ok()) {
       err << "malformed reserved_regions: " << r.error().message << "\n";
       return kExitUsage;
@@ -214,8 +214,8 @@ int valid_ranges(const CommandLine& cl, std::ostream& out, std::ostream& err, co
   }
   std::vector<ResvRegion> plain;
   for (const auto& r : regions) plain.push_back(r.region);
-  const std::vector<Range> vfio = vfio_valid_ranges(aperture, plain);
-  const std::vector<Range> iommufd = iommufd_valid_ranges(aperture, plain);
+  const std::vector<Range> vfio = resv::vfio_valid_ranges(aperture, plain);
+  const std::vector<Range> iommufd = resv::iommufd_valid_ranges(aperture, plain);
   if (vfio != iommufd) {  // both are proved equal to the set difference; a difference is our bug
     err << "ioas ranges: internal error: VFIO's list " << to_string(vfio) << " differs from iommufd's "
         << to_string(iommufd) << "\n";
@@ -227,8 +227,8 @@ int valid_ranges(const CommandLine& cl, std::ostream& out, std::ostream& err, co
       jr.push(Value::obj()
                   .set("file", Value::of(r.file))
                   .set("line", Value::of(static_cast<std::uint64_t>(r.line)))
-                  .set("start", Value::of(trace::hex(r.region.range.start)))
-                  .set("last", Value::of(trace::hex(r.region.range.last)))
+                  .set("start", Value::of(hex(r.region.range.start)))
+                  .set("last", Value::of(hex(r.region.range.last)))
                   .set("type", Value::of(to_string(r.region.type)))
                   .set("excluded", Value::of(r.region.type != ResvType::kDirectRelaxable)));
     Value jv = Value::arr();

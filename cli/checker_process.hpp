@@ -12,7 +12,7 @@
 
 #include "checker.hpp"
 #include "ioas/engine.hpp"
-#include "state.hpp"
+#include "ioas/core/state.hpp"
 
 namespace ioas::cli {
 

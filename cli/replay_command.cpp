@@ -12,8 +12,8 @@
 #include "checker_process.hpp"
 #include "cli.hpp"
 #include "commands.hpp"
-#include "json.hpp"
-#include "state.hpp"
+#include "ioas/core/json.hpp"
+#include "ioas/core/state.hpp"
 
 namespace ioas::cli {
 namespace {

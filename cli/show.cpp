@@ -25,8 +25,6 @@
 namespace ioas::cli {
 namespace {
 
-std::string hex(u64 v) { return trace::hex(v); }
-
 std::string xml_escape(const std::string& s) {
   std::string o;
   for (char c : s) {

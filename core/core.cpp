@@ -10,6 +10,7 @@
 
 #include "ioas/boundary.hpp"
 #include "ioas/core/formats.hpp"
+#include "ioas/core/text.hpp"
 #include "ioas/engine.hpp"
 #include "ioas/range.hpp"
 #include "ioas/result.hpp"
@@ -33,12 +34,6 @@ constexpr ErrnoName kErrnoNames[] = {
     {EMSGSIZE, "EMSGSIZE"},   {ENXIO, "ENXIO"},       {ENOSYS, "ENOSYS"},
     {EADDRNOTAVAIL, "EADDRNOTAVAIL"},
 };
-
-std::string hex(u64 v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 }  // namespace
 

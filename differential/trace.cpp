@@ -60,87 +60,18 @@ bool failed(const Lex<T>& l) {
 
 std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
-// ---- numbers and ranges (shared with the public parse_number/parse_range) ----
+// ---- numbers and ranges (ioas/core/text.hpp), at their column ----
 
-// Parses one number; on failure returns the byte offset within `s` that is
-// wrong and why.
-struct NumberError {
-  std::size_t offset = 0;
-  std::string message;
-};
-std::variant<u64, NumberError> number(std::string_view s) {
-  if (s.empty()) return NumberError{0, "expected a number"};
-  unsigned shift = 0;
-  std::string_view digits = s;
-  switch (s.back()) {
-    case 'K': shift = 10; break;
-    case 'M': shift = 20; break;
-    case 'G': shift = 30; break;
-    case 'T': shift = 40; break;
-    default: break;
-  }
-  if (shift != 0) digits.remove_suffix(1);
-  u64 base = 10;
-  std::size_t skip = 0;
-  if (digits.size() >= 2 && digits[0] == '0' && digits[1] == 'x') {
-    base = 16;
-    skip = 2;
-    digits.remove_prefix(2);
-  }
-  if (digits.empty())
-    return NumberError{skip, quoted(s) + " is not a number (no digits)"};
-  u64 v = 0;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    char c = digits[i];
-    u64 d;
-    if (c >= '0' && c <= '9') {
-      d = static_cast<u64>(c - '0');
-    } else if (base == 16 && c >= 'a' && c <= 'f') {
-      d = static_cast<u64>(c - 'a' + 10);
-    } else if (base == 16 && c >= 'A' && c <= 'F') {
-      d = static_cast<u64>(c - 'A' + 10);
-    } else {
-      return NumberError{skip + i, quoted(s) + " is not a number (unexpected " +
-                                       quoted(std::string_view(&digits[i], 1)) +
-                                       "; numbers are 0x hex or decimal with an "
-                                       "optional K, M, G or T suffix)"};
-    }
-    if (v > (kMaxIova - d) / base)
-      return NumberError{0, "number " + std::string(s) + " is above 2^64-1"};
-    v = v * base + d;
-  }
-  if (shift != 0) {
-    if (v > (kMaxIova >> shift))
-      return NumberError{0, "number " + std::string(s) + " is above 2^64-1"};
-    v <<= shift;
-  }
-  return v;
-}
-
-// A number inside a token, reported at column + its offset.
 Lex<u64> number_at(std::string_view s, int column) {
-  auto n = number(s);
-  if (auto* e = std::get_if<NumberError>(&n))
-    return LexError{column + static_cast<int>(e->offset), e->message};
+  auto n = read_number(s);
+  if (auto* e = std::get_if<TextError>(&n)) return LexError{column + static_cast<int>(e->offset), e->message};
   return std::get<u64>(n);
 }
 
 Lex<Range> range_at(std::string_view s, int column) {
-  std::size_t sep = s.find_first_of("-+");
-  if (sep == std::string_view::npos)
-    return LexError{column, "expected a range START-LAST or START+LEN, got " + quoted(s)};
-  auto start = number_at(s.substr(0, sep), column);
-  if (failed(start)) return std::get<LexError>(start);
-  int second_col = column + static_cast<int>(sep) + 1;
-  auto second = number_at(s.substr(sep + 1), second_col);
-  if (failed(second)) return std::get<LexError>(second);
-  u64 a = std::get<u64>(start);
-  u64 b = std::get<u64>(second);
-  if (s[sep] == '-') return Range{a, b};  // start > last parses; the operation decides
-  if (b == 0) return LexError{second_col, "range " + std::string(s) + ": LEN is 0"};
-  auto r = Range::from_len(a, b);
-  if (!r) return LexError{second_col, "range " + std::string(s) + ": START+LEN passes 2^64-1"};
-  return *r;
+  auto r = read_range(s);
+  if (auto* e = std::get_if<TextError>(&r)) return LexError{column + static_cast<int>(e->offset), e->message};
+  return std::get<Range>(r);
 }
 
 // Names of IOASes, memory sources, devices, domains and owners. Restricted to
@@ -779,18 +710,6 @@ std::vector<ValueWords> value_words() {
           words_of("invariant", kInvariants)};
 }
 
-Result<u64> parse_number(std::string_view s) {
-  auto n = number(s);
-  if (auto* e = std::get_if<NumberError>(&n)) return make_error(EINVAL, e->message);
-  return std::get<u64>(n);
-}
-
-Result<Range> parse_range(std::string_view s) {
-  auto r = range_at(s, 1);
-  if (auto* e = std::get_if<LexError>(&r)) return make_error(EINVAL, e->message);
-  return std::get<Range>(r);
-}
-
 Result<Trace> parse_trace(std::string_view text, std::string_view file) {
   Trace trace;
   trace.file = std::string(file);
@@ -877,12 +796,6 @@ Result<Trace> read_trace_file(const std::string& path) {
 }
 
 // ---- writer ----
-
-std::string hex(u64 v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 namespace {
 

@@ -22,6 +22,7 @@
 #include <variant>
 #include <vector>
 
+#include "ioas/core/text.hpp"
 #include "ioas/engine.hpp"
 #include "ioas/range.hpp"
 #include "ioas/result.hpp"
@@ -265,10 +266,6 @@ Result<Trace> parse_trace(std::string_view text, std::string_view file);
 // Reads and parses a file; ENOENT (or the open's errno) if it cannot be read.
 Result<Trace> read_trace_file(const std::string& path);
 
-// The lexical pieces, exposed for tests and for other tools.
-Result<u64> parse_number(std::string_view s);
-Result<Range> parse_range(std::string_view s);
-
 // ---- Writer ----
 
 // The reader's grammar, from its own tables: every operation with the keys
@@ -288,7 +285,6 @@ struct ValueWords {
 };
 std::vector<ValueWords> value_words();
 
-std::string hex(u64 v);                   // "0x1f"
 std::string to_string(const Operation& op);  // canonical operation text
 std::string to_string(const Outcome& o);     // canonical result text
 // "OP => RESULT", or just OP without an expectation.

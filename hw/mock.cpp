@@ -9,6 +9,8 @@
 
 #include "ioas/arith.hpp"
 #include "ioas/boundary.hpp"
+#include "ioas/core/check.hpp"
+#include "ioas/core/text.hpp"
 
 namespace ioas::hw {
 namespace {
@@ -16,17 +18,6 @@ namespace {
 constexpr u64 kSlot = ::ioas::kMockPage;
 constexpr u64 kHugeSize = ::ioas::kMockHugePage;
 constexpr u64 kSlotsPerHuge = kHugeSize / kSlot;
-
-std::string hex(u64 v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-  return buf;
-}
-
-[[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "mock table: %s\n", what.c_str());
-  std::abort();
-}
 
 u64 slot_pa(u64 e) { return (e & MockTable::kPfnMask) * kSlot; }
 
@@ -238,23 +229,23 @@ u64 MockTable::verify() const {
   for (auto it = slots_.begin(); it != slots_.end();) {
     const u64 e = it->second;
     const u64 iova = it->first * kSlot;
-    if (!(e & kPresent)) fail("slot " + hex(iova) + " holds an entry without the present bit");
-    if (!cfg_.aperture.contains(Range{iova, iova + (kSlot - 1)})) fail("slot " + hex(iova) + " outside the aperture");
-    if ((e & kDirty) && !(e & kWritable)) fail("slot " + hex(iova) + " is dirty but read-only");
-    if ((e & kNoRead) && !(e & kWritable)) fail("slot " + hex(iova) + " allows neither read nor write");
+    IOAS_CHECK(e & kPresent, "slot " + hex(iova) + " holds an entry without the present bit");
+    IOAS_CHECK(cfg_.aperture.contains(Range{iova, iova + (kSlot - 1)}), "slot " + hex(iova) + " outside the aperture");
+    IOAS_CHECK(!(e & kDirty) || (e & kWritable), "slot " + hex(iova) + " is dirty but read-only");
+    IOAS_CHECK(!(e & kNoRead) || (e & kWritable), "slot " + hex(iova) + " allows neither read nor write");
     ++leaves;
     if (!(e & kHuge)) {
       ++it;
       continue;
     }
-    if (!(cfg_.pgsize_bitmap & kHugeSize)) fail("huge slot " + hex(iova) + " in a table without 1M pages");
-    if (it->first % kSlotsPerHuge != 0 || !arith::is_aligned(slot_pa(e), kHugeSize))
-      fail("huge leaf at " + hex(iova) + " is not 1M aligned");
+    IOAS_CHECK(cfg_.pgsize_bitmap & kHugeSize, "huge slot " + hex(iova) + " in a table without 1M pages");
+    IOAS_CHECK(it->first % kSlotsPerHuge == 0 && arith::is_aligned(slot_pa(e), kHugeSize),
+               "huge leaf at " + hex(iova) + " is not 1M aligned");
     auto h = it;
     for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h) {
-      if (h == slots_.end() || h->first != it->first + k || !(h->second & kHuge) ||
-          (h->second & kPfnMask) != (e & kPfnMask) + k || ((h->second ^ e) & kPermBits) != 0)
-        fail("huge leaf at " + hex(iova) + " is not 512 contiguous slots of one permission");
+      IOAS_CHECK(h != slots_.end() && h->first == it->first + k && (h->second & kHuge) &&
+                     (h->second & kPfnMask) == (e & kPfnMask) + k && ((h->second ^ e) & kPermBits) == 0,
+                 "huge leaf at " + hex(iova) + " is not 512 contiguous slots of one permission");
     }
     it = h;
   }

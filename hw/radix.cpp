@@ -22,6 +22,8 @@
 
 #include "formats.hpp"
 #include "ioas/boundary.hpp"
+#include "ioas/core/check.hpp"
+#include "ioas/core/text.hpp"
 #include "ioas/rules.hpp"
 #include "pagetable.hpp"
 #include "ioas/arith.hpp"
@@ -42,17 +44,6 @@ int level_of(u64 size) {
   for (int l = 0; l < kTop; ++l)
     if (size == level_size(l)) return l;
   return -1;
-}
-
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "hw radix verify: %s\n", what);
-  std::abort();
-}
-
-std::string hex(u64 v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
 }
 
 // Undo log of one operation.
@@ -545,22 +536,22 @@ class RadixTable final : public PageTable {
 
   u64 verify_table(u64 pa, int l, std::set<u64>& seen) const {
     const u64* t = mem_.page(pa);
-    if (!t) die("table pointer outside the page memory");
+    IOAS_CHECK(t, "table pointer outside the page memory");
     u64 leaves = 0;
     for (int i = 0; i < kEntries; ++i) {
       const u64 e = t[i];
       if (!F::present(e)) continue;
       if (F::is_table(e, l)) {
-        if (l == 0) die("table entry at level 0");
-        if (!seen.insert(F::table_pa(e)).second) die("a table page reachable twice");
+        IOAS_CHECK(l != 0, "table entry at level 0");
+        IOAS_CHECK(seen.insert(F::table_pa(e)).second, "a table page reachable twice");
         leaves += verify_table(F::table_pa(e), l - 1, seen);
         continue;
       }
-      if (l == kTop) die("leaf in the top table");
-      if (!(cfg_.pgsize_bitmap & level_size(l))) die("leaf of a size the table does not use");
+      IOAS_CHECK(l != kTop, "leaf in the top table");
+      IOAS_CHECK(cfg_.pgsize_bitmap & level_size(l), "leaf of a size the table does not use");
       // Bit 12 of a large x86 leaf is PAT, not an address bit.
-      if ((e & (level_size(l) - 1) & F::kOaMask & ~formats::kRadixGranule) != 0)
-        die("leaf output address not aligned to its size");
+      IOAS_CHECK((e & (level_size(l) - 1) & F::kOaMask & ~formats::kRadixGranule) == 0,
+                 "leaf output address not aligned to its size");
       ++leaves;
     }
     return leaves;

@@ -7,15 +7,11 @@
 #include <new>
 
 #include "ioas/arith.hpp"
+#include "ioas/core/check.hpp"
+#include "ioas/core/text.hpp"
 
 namespace ioas::hw {
 namespace {
-
-std::string hex(u64 v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
 
 constexpr u64 kPerm = tce::kRead | tce::kWrite;
 constexpr u64 kPageMask = ~(kGranule - 1);
@@ -26,11 +22,6 @@ u64 span_of(unsigned level) { return arith::tce_level_base(u64{1}, level); }
 inline unsigned index_at(u64 slot, unsigned level) { return static_cast<unsigned>(arith::tce_level_index(slot, level)); }
 // The last slot of the last-level page that holds `slot`.
 u64 table_last(u64 slot) { return slot - index_at(slot, 0) + (kEntries - 1); }
-
-[[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "hw tce verify: %s\n", what.c_str());
-  std::abort();
-}
 
 }  // namespace
 
@@ -331,12 +322,12 @@ u64 TceTable::verify() const {
   for (u64 root : {root_, uroot_}) {
     visit_pages(root, levels_ - 1, [&](u64 table, unsigned level) {
       const u64* t = mem_.page(table);
-      if (!t) die("a table entry points outside the table's memory: " + hex(table));
+      IOAS_CHECK(t, "a table entry points outside the table's memory: " + hex(table));
       if (level == 0) return;
       for (unsigned i = 0; i < kEntries; ++i) {
         const u64 e = tce::from_be(t[i]);
-        if (e != 0 && ((e & kPerm) != kPerm || !mem_.page(e & kPageMask)))
-          die("indirect entry " + hex(e) + " at level " + std::to_string(level));
+        IOAS_CHECK(e == 0 || ((e & kPerm) == kPerm && mem_.page(e & kPageMask)),
+                   "indirect entry " + hex(e) + " at level " + std::to_string(level));
       }
     });
   }
@@ -344,17 +335,17 @@ u64 TceTable::verify() const {
   visit(root_, levels_ - 1, 0, 0, last_index_, [&](u64 slot, const u64* p) {
     const u64 e = tce::from_be(*p);
     ++n;
-    if (!(e & kPerm)) die("slot " + std::to_string(slot) + ": TCE with neither READ nor WRITE");
-    if (shift_ >= 2 && !arith::is_aligned(e & ~kPerm, ps)) die("slot " + std::to_string(slot) + ": address not page aligned");
-    if (decode(e, shift_) > kMaxOa) die("slot " + std::to_string(slot) + ": address beyond 52 bits");
+    IOAS_CHECK(e & kPerm, "slot " + std::to_string(slot) + ": TCE with neither READ nor WRITE");
+    IOAS_CHECK(shift_ < 2 || arith::is_aligned(e & ~kPerm, ps), "slot " + std::to_string(slot) + ": address not page aligned");
+    IOAS_CHECK(decode(e, shift_) <= kMaxOa, "slot " + std::to_string(slot) + ": address beyond 52 bits");
   });
   visit(uroot_, levels_ - 1, 0, 0, last_index_, [&](u64 slot, const u64*) {
-    if (raw_entry(slot) == 0) die("slot " + std::to_string(slot) + ": userspace view on an empty TCE");
+    IOAS_CHECK(raw_entry(slot) != 0, "slot " + std::to_string(slot) + ": userspace view on an empty TCE");
   });
   for (u64 slot : dirty_) {
     const u64 e = tce::from_be(raw_entry(slot));
-    if (e == 0) die("slot " + std::to_string(slot) + ": dirty bit on an empty TCE");
-    if (!(e & tce::kWrite)) die("slot " + std::to_string(slot) + ": dirty bit on a read-only TCE");
+    IOAS_CHECK(e != 0, "slot " + std::to_string(slot) + ": dirty bit on an empty TCE");
+    IOAS_CHECK(e & tce::kWrite, "slot " + std::to_string(slot) + ": dirty bit on a read-only TCE");
   }
   return n;
 }

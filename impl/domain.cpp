@@ -4,7 +4,7 @@
 #include <new>
 #include <optional>
 
-#include "check.hpp"
+#include "ioas/core/check.hpp"
 #include "tce.hpp"
 #include "ioas/boundary.hpp"
 #include "walker.hpp"

@@ -51,8 +51,9 @@
 #include <string>
 #include <unordered_map>
 
-#include "check.hpp"
 #include "ioas/boundary.hpp"
+#include "ioas/core/check.hpp"
+#include "ioas/core/text.hpp"
 #include "ioas/core/formats.hpp"
 #include "ioas/rules.hpp"
 #include "domain.hpp"
@@ -81,11 +82,6 @@ void room_for_one(V& v) {
   if (v.size() == v.capacity()) v.reserve(2 * v.size() + 1);
 }
 
-inline std::string hex(u64 v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 inline std::string span(u64 iova, u64 len) { return hex(iova) + "+" + hex(len); }
 
 inline Error err(int code, std::string msg) { return make_error(code, std::move(msg)); }

@@ -1,6 +1,6 @@
 #include "range_set.hpp"
 
-#include "check.hpp"
+#include "ioas/core/check.hpp"
 
 namespace ioas::impl {
 

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "check.hpp"
+#include "ioas/core/check.hpp"
 
 namespace ioas::impl {
 

@@ -60,6 +60,7 @@
 #include "ioas/arith.hpp"
 #include "ioas/boundary.hpp"
 #include "ioas/core/formats.hpp"
+#include "ioas/core/text.hpp"
 #include "ioas/engine.hpp"
 #include "ioas/rules.hpp"
 #include "world.hpp"
@@ -76,11 +77,6 @@ namespace {
 
 constexpr u64 kTwoTo63 = u64{1} << 63;
 
-std::string hex(u64 v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-  return buf;
-}
 std::string str(const Range& r) { return to_string(r); }
 
 Error err(int code, std::string msg) { return Error{code, std::move(msg)}; }

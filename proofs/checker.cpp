@@ -9,8 +9,8 @@
 #include <set>
 
 #include "bv.hpp"
+#include "ioas/core/text.hpp"
 #include "ioas/rules.hpp"
-#include "trace.hpp"
 
 namespace ioas::checker {
 namespace {
@@ -191,21 +191,21 @@ Report check_state(const state::StateDump& d) {
     }
     if (!s.pins.empty()) want = A::select(want < b.k(kPage), b.k(kPage), want);
     b.add(Invariant::kAlignment, io,
-          "iova_alignment is " + trace::hex(s.iova_alignment) + ", the spec derives " + trace::hex(derived_alignment(s)) +
+          "iova_alignment is " + hex(s.iova_alignment) + ", the spec derives " + hex(derived_alignment(s)) +
               " for this state",
           b.k(s.iova_alignment) == want);
     const Bv align = b.k(s.iova_alignment);
     for (const auto& a : s.areas) {
-      const std::string not_multiple = ", not a multiple of iova_alignment " + trace::hex(s.iova_alignment);
-      b.add(Invariant::kAlignment, io, "area " + str(a.iova) + " starts at " + trace::hex(a.iova.start) + not_multiple,
+      const std::string not_multiple = ", not a multiple of iova_alignment " + hex(s.iova_alignment);
+      b.add(Invariant::kAlignment, io, "area " + str(a.iova) + " starts at " + hex(a.iova.start) + not_multiple,
             A::is_aligned(b.k(a.iova.start), align), std::nullopt, a.iova.start);
-      b.add(Invariant::kAlignment, io, "area " + str(a.iova) + " has length " + trace::hex(a.iova.length()) + not_multiple,
+      b.add(Invariant::kAlignment, io, "area " + str(a.iova) + " has length " + hex(a.iova.length()) + not_multiple,
             A::is_aligned(b.k(a.iova.last) - b.k(a.iova.start) + b.k(1), align), std::nullopt, a.iova.start);
       auto m = mems.find(a.source);
       if (m != mems.end())
         b.add(Invariant::kAlignment, io,
               "area " + str(a.iova) + " has uaddr mod PAGE " +
-                  trace::hex((m->second->source.va + a.offset) % kPage) + not_multiple,
+                  hex((m->second->source.va + a.offset) % kPage) + not_multiple,
               A::is_aligned((b.k(m->second->source.va) + b.k(a.offset)) & b.k(kPage - 1), align), std::nullopt,
               a.iova.start);
     }
@@ -223,9 +223,9 @@ Report check_state(const state::StateDump& d) {
         if (m == mems.end()) continue;
         const Bv pa = b.k(m->second->source.pa) + b.k(a.offset);
         b.add(Invariant::kTranslation, io,
-              "area " + str(a.iova) + " at pa " + trace::hex(m->second->source.pa + a.offset) +
+              "area " + str(a.iova) + " at pa " + hex(m->second->source.pa + a.offset) +
                   " cannot be mapped with the page sizes of domain " + dm.name + " (smallest " +
-                  trace::hex(A::lowest_bit(dm.pgsize_bitmap)) + ")",
+                  hex(A::lowest_bit(dm.pgsize_bitmap)) + ")",
               A::is_aligned(b.k(a.iova.start), minp) && A::is_aligned(b.k(a.iova.last) + b.k(1), minp) &&
                   A::is_aligned(pa, minp),
               std::nullopt, a.iova.start);
@@ -254,9 +254,9 @@ Report check_state(const state::StateDump& d) {
     const AreaInfo* area = nullptr;
     for (const auto& a : s.areas)
       if (a.iova.contains(t.iova)) area = &a;
-    const std::string where = "domain " + t.domain + " at " + trace::hex(t.iova);
+    const std::string where = "domain " + t.domain + " at " + hex(t.iova);
     if (!area) {
-      b.add(Invariant::kTranslation, s.name, where + " translates to " + (t.result ? trace::hex(t.result->pa) : std::string("?")) + ", but no area is there", b.b(!t.result), std::nullopt,
+      b.add(Invariant::kTranslation, s.name, where + " translates to " + (t.result ? hex(t.result->pa) : std::string("?")) + ", but no area is there", b.b(!t.result), std::nullopt,
             t.iova);
       continue;
     }
@@ -270,9 +270,9 @@ Report check_state(const state::StateDump& d) {
       if (dom.name == t.domain) want_prot = leaf_prot(dom.fmt, area->prot);
     const Bool got = t.result ? (b.k(t.result->pa) == want_pa && b.b(t.result->prot == want_prot)) : b.b(false);
     b.add(Invariant::kTranslation, s.name,
-          where + (t.result ? " translates to " + trace::hex(t.result->pa) + " " + to_string(t.result->prot) : " faults") +
+          where + (t.result ? " translates to " + hex(t.result->pa) + " " + to_string(t.result->prot) : " faults") +
               ", the area gives " +
-              trace::hex(m->second->source.pa + area->offset + (t.iova - area->iova.start)) + " " +
+              hex(m->second->source.pa + area->offset + (t.iova - area->iova.start)) + " " +
               to_string(want_prot),
           got, std::nullopt, t.iova);
   }

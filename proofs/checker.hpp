@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "ioas/engine.hpp"
-#include "state.hpp"
+#include "ioas/core/state.hpp"
 
 namespace ioas::checker {
 

@@ -11,7 +11,7 @@
 
 #include "cli.hpp"
 #include "commands.hpp"
-#include "json.hpp"
+#include "ioas/core/json.hpp"
 
 namespace ioas::cli {
 namespace {
@@ -210,7 +210,7 @@ TEST(Check, AViolationSaysWhatIsWrongNotTheRule) {
 TEST(Check, MalformedInputExitsTwoWithFileLineColumn) {
   CliRun r = ioas({"check", tmp("bad.json", "{\n  \"ioas-state\": 1,\n  \"memories\": [,\n}")});
   EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.err.find("bad.json:3:16: unexpected character ','"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("bad.json:3:16: syntax error while parsing value - unexpected ','"), std::string::npos) << r.err;
   r = ioas({"check", tmp("bad.trace", "map len=8K src=buf prot=bogus\n")});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("bad.trace:1:"), std::string::npos) << r.err;

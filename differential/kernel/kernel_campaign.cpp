@@ -127,7 +127,7 @@ StepResult step(Columns& c, const Operation& op) {
   for (const auto& name : c.model->ioas_names()) {
     auto rm = c.model->ranges(name), ri = c.impl->ranges(name), rk = c.kernel->ranges(name);
     auto show = [](const Result<IovaRanges>& x) {
-      return x.ok() ? to_string(x->ranges) + " align " + trace::hex(x->alignment) : std::string(errno_name(x.code()));
+      return x.ok() ? to_string(x->ranges) + " align " + hex(x->alignment) : std::string(errno_name(x.code()));
     };
     if (show(rm) != show(ri) || show(rm) != show(rk)) {
       r.failure = "after `" + trace::to_string(op) + "` => " + trace::to_string(m.outcome) + ", ranges of " + name +

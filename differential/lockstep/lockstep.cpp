@@ -466,9 +466,9 @@ namespace {
 
 std::string show(const IoasState& s) {
   std::ostringstream os;
-  os << "align " << trace::hex(s.iova_alignment) << "; areas:";
+  os << "align " << hex(s.iova_alignment) << "; areas:";
   for (const auto& a : s.areas)
-    os << ' ' << to_string(a.iova) << '/' << to_string(a.prot) << '/' << a.source << '+' << trace::hex(a.offset)
+    os << ' ' << to_string(a.iova) << '/' << to_string(a.prot) << '/' << a.source << '+' << hex(a.offset)
        << "/pins=" << a.pins;
   os << "; reserved:";
   for (const auto& r : s.reserved) os << ' ' << to_string(r.range) << '(' << to_string(r.owner) << ')';
@@ -476,7 +476,7 @@ std::string show(const IoasState& s) {
   for (const auto& p : s.pins) os << ' ' << p.id << '@' << to_string(p.iova);
   os << "; domains:";
   for (const auto& d : s.domains)
-    os << ' ' << d.name << '[' << to_string(d.fmt) << ' ' << to_string(d.aperture) << " pg=" << trace::hex(d.pgsize_bitmap)
+    os << ' ' << d.name << '[' << to_string(d.fmt) << ' ' << to_string(d.aperture) << " pg=" << hex(d.pgsize_bitmap)
        << " dirty=" << static_cast<int>(d.dirty) << ']';
   os << "; next pin " << s.next_pin_id;
   return os.str();
@@ -485,7 +485,7 @@ std::string show(const IoasState& s) {
 std::string show_tr(const Result<std::optional<Translation>>& t) {
   if (!t.ok()) return std::string("error ") + errno_name(t.code());
   if (!t->has_value()) return "fault";
-  return "pa " + trace::hex((*t)->pa) + " " + to_string((*t)->prot);
+  return "pa " + hex((*t)->pa) + " " + to_string((*t)->prot);
 }
 
 // Bytes of an area worth translating: both ends, the second and second-last
@@ -572,11 +572,11 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus) {
       for (u64 x : sample_points(dp.clip)) {
         auto v1 = spec.uva(name, x), v2 = sut.uva(name, x);
         if (v1.code() != v2.code() || (v1.ok() && *v1 != *v2))
-          return "uva " + trace::hex(x) + " in " + name + " differs";
+          return "uva " + hex(x) + " in " + name + " differs";
         for (const auto& d : s1->domains) {
           auto t1 = spec.translate(d.name, x), t2 = sut.translate(d.name, x);
           if (show_tr(t1) != show_tr(t2))
-            return "translate " + d.name + " " + trace::hex(x) + ": spec " + show_tr(t1) + ", sut " + show_tr(t2);
+            return "translate " + d.name + " " + hex(x) + ": spec " + show_tr(t1) + ", sut " + show_tr(t2);
         }
       }
     }
@@ -609,8 +609,8 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus) {
             auto show_leaf = [](const std::vector<LeafInfo>& v, std::size_t k) {
               if (k >= v.size()) return std::string("none");
               const LeafInfo& l = v[k];
-              return to_string(l.iova) + " pa " + trace::hex(l.pa) + " " + to_string(l.prot) +
-                     (l.dirty ? " dirty" : "") + " uaddr " + trace::hex(l.uaddr);
+              return to_string(l.iova) + " pa " + hex(l.pa) + " " + to_string(l.prot) +
+                     (l.dirty ? " dirty" : "") + " uaddr " + hex(l.uaddr);
             };
             if (i >= l1->size() || i >= l2->size() || (*l1)[i] != (*l2)[i])
               return "page table of " + d.name + " in area " + to_string(a.iova) + ", leaf " + std::to_string(i) +
@@ -772,7 +772,7 @@ const std::vector<std::string>& required_coverage() {
 
 namespace {
 std::string exact_fit_class(u64 small, u64 large) {
-  return "bias: " + trace::hex(small) + " pages, then one " + trace::hex(large) + " page that fits exactly";
+  return "bias: " + hex(small) + " pages, then one " + hex(large) + " page that fits exactly";
 }
 }  // namespace
 

@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "ioas/core/text.hpp"
 #include "walker.hpp"
 
 namespace ioas::hw::x86_scenario {
@@ -18,11 +19,6 @@ namespace ioas::hw::x86_scenario {
 namespace {
 constexpr u64 kMarker = 0xdeadbeefcafef00dull;  // a read's value slot before the read
 
-std::string hex(u64 v) {
-  std::ostringstream os;
-  os << "0x" << std::hex << v;
-  return os.str();
-}
 }  // namespace
 
 std::ostream& operator<<(std::ostream& os, const PfReport& r) {

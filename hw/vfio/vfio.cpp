@@ -16,16 +16,11 @@
 
 #include "ioas/arith.hpp"
 #include "ioas/core/formats.hpp"
-#include "reserved_regions.hpp"
+#include "ioas/core/reserved_regions.hpp"
+#include "ioas/core/text.hpp"
 
 namespace ioas::vfio {
 namespace {
-
-std::string hex(u64 v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 // An Error from the errno of a failed call: "what: strerror".
 Error sys_error(int code, const std::string& what) {

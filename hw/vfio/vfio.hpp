@@ -172,7 +172,7 @@ class Container {
 Result<int> iommu_group_of(const std::string& bdf, const std::string& sysfs = "/sys");
 
 // <sysfs>/kernel/iommu_groups/<group>/reserved_regions, parsed
-// (hw/vfio/reserved_regions.hpp). ENOENT when the file is missing, EINVAL
+// (ioas/core/reserved_regions.hpp). ENOENT when the file is missing, EINVAL
 // "file:line: ..." on a malformed line.
 Result<std::vector<ResvRegion>> read_reserved_regions(int group, const std::string& sysfs = "/sys");
 

@@ -8,19 +8,11 @@
 #include <map>
 #include <utility>
 
+#include "ioas/core/check.hpp"
+#include "ioas/core/text.hpp"
+
 namespace ioas::vfio {
 namespace {
-
-std::string hex(u64 v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%" PRIx64, v);
-  return b;
-}
-
-[[noreturn]] void broken(const std::string& what) {
-  std::fprintf(stderr, "vfio back end: %s\n", what.c_str());
-  std::abort();
-}
 
 // The state the tables of one factory share: the log, and which container
 // backs which live domain.
@@ -85,8 +77,8 @@ class VfioTable final : public IoPageTable {
     u64 held = 0;
     std::vector<Piece> gone;
     for (auto it = pieces_.lower_bound(iova.start); it != pieces_.end() && it->first <= iova.last;) {
-      if (!iova.contains(it->second.iova))
-        broken("unmap " + to_string(iova) + ": kernel piece " + to_string(it->second.iova) + " sticks out");
+      IOAS_CHECK(iova.contains(it->second.iova),
+                 "unmap " + to_string(iova) + ": kernel piece " + to_string(it->second.iova) + " sticks out");
       held += it->second.iova.length();
       gone.push_back(it->second);
       it = pieces_.erase(it);
@@ -110,8 +102,8 @@ class VfioTable final : public IoPageTable {
     // mirror then fails (ENOMEM) the kernel may keep its two pieces, which
     // give the device exactly the translations of the whole.
     const Piece* held = holding(pieces_, last);
-    if (!held && !holding(lost_, last))
-      broken("cut at " + hex(last + 1) + ": domain " + dom_ + " has no mapping there");
+    IOAS_CHECK(held || holding(lost_, last),
+               "cut at " + hex(last + 1) + ": domain " + dom_ + " has no mapping there");
     if (held && held->iova.last != last) {
       if (Status st = kernel_cut(*held, last); !st.ok()) return st;
     }
@@ -149,17 +141,17 @@ class VfioTable final : public IoPageTable {
     std::map<u64, std::pair<Piece, bool>> all;  // start -> (piece, lost)
     for (const auto& [s, p] : pieces_) all.emplace(s, std::pair{p, false});
     for (const auto& [s, p] : lost_)
-      if (!all.emplace(s, std::pair{p, true}).second) broken("verify: " + to_string(p.iova) + " both held and lost");
+      IOAS_CHECK(all.emplace(s, std::pair{p, true}).second, "verify: " + to_string(p.iova) + " both held and lost");
     auto it = all.begin();
     mirror_->for_each_mapping([&](const PtMapping& m) {
       u64 at = m.iova.start;
       for (;;) {
-        if (it == all.end() || it->first != at)
-          broken("verify: domain " + dom_ + ": the kernel holds nothing at " + hex(at) + " of mapping " +
+        IOAS_CHECK(it != all.end() && it->first == at,
+                   "verify: domain " + dom_ + ": the kernel holds nothing at " + hex(at) + " of mapping " +
                  to_string(m.iova));
         const Piece& p = it->second.first;
-        if (!m.iova.contains(p.iova) || p.prot != m.prot || p.uaddr != m.uaddr + (p.iova.start - m.iova.start))
-          broken("verify: domain " + dom_ + ": kernel piece " + to_string(p.iova) + " (uaddr " + hex(p.uaddr) + " " +
+        IOAS_CHECK(m.iova.contains(p.iova) && p.prot == m.prot && p.uaddr == m.uaddr + (p.iova.start - m.iova.start),
+                   "verify: domain " + dom_ + ": kernel piece " + to_string(p.iova) + " (uaddr " + hex(p.uaddr) + " " +
                  ioas::to_string(p.prot) + ") does not match mapping " + to_string(m.iova) + " (uaddr " +
                  hex(m.uaddr) + " " + ioas::to_string(m.prot) + ")");
         ++it;
@@ -167,8 +159,8 @@ class VfioTable final : public IoPageTable {
         at = p.iova.last + 1;
       }
     });
-    if (it != all.end())
-      broken("verify: domain " + dom_ + ": kernel piece " + to_string(it->second.first.iova) + " has no mapping");
+    IOAS_CHECK(it == all.end(),
+               "verify: domain " + dom_ + ": kernel piece " + to_string(it->second.first.iova) + " has no mapping");
     return n;
   }
 

@@ -48,9 +48,10 @@
 #include <thread>
 #include <vector>
 
+#include "ioas/core/text.hpp"
 #include "ioas/impl.hpp"
 #include "replay.hpp"
-#include "reserved_regions.hpp"
+#include "ioas/core/reserved_regions.hpp"
 #include "trace.hpp"
 #include "vfio.hpp"
 #include "vfio_backend.hpp"
@@ -79,11 +80,7 @@ constexpr u64 kEduDmaToRam = 0x2;  // direction: 0 RAM -> edu, 1 edu -> RAM
 // on a transfer that touches the buffer's last byte, so stay below it.
 constexpr u64 kEduBuf = 0x40000;
 
-std::string hex(u64 v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%" PRIx64, v);
-  return b;
-}
+using ioas::hex;
 
 class Checks {
  public:

@@ -35,6 +35,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ioas/core/text.hpp"
 #include "ioas/engine.hpp"
 
 namespace ioas::testing {
@@ -56,11 +57,7 @@ struct FactoryName {
 // Text renderings of state, for expectations and failure messages.
 namespace spec_text {
 
-inline std::string hex(u64 v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
+using ioas::hex;
 
 inline const char* mode_name(DirtyMode m) {
   switch (m) {

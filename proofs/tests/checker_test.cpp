@@ -8,9 +8,9 @@
 
 #include "checker.hpp"
 #include "ioas/engine.hpp"
-#include "json.hpp"
-#include "state.hpp"
-#include "trace.hpp"
+#include "ioas/core/json.hpp"
+#include "ioas/core/state.hpp"
+#include "ioas/core/text.hpp"
 
 namespace ioas {
 namespace {
@@ -134,9 +134,9 @@ TEST(Checker, AWrongSampledTranslationIsNamedAtItsIova) {
   auto r = checker::check_state(d);
   ASSERT_TRUE(names(r, Invariant::kTranslation));
   EXPECT_EQ(witness(r, Invariant::kTranslation), std::optional<u64>(at));
-  EXPECT_NE(says(r, Invariant::kTranslation).find(" translates to " + trace::hex(it->result->pa)), std::string::npos)
+  EXPECT_NE(says(r, Invariant::kTranslation).find(" translates to " + hex(it->result->pa)), std::string::npos)
       << says(r, Invariant::kTranslation);
-  EXPECT_NE(says(r, Invariant::kTranslation).find(", the area gives " + trace::hex(it->result->pa - 0x1000)),
+  EXPECT_NE(says(r, Invariant::kTranslation).find(", the area gives " + hex(it->result->pa - 0x1000)),
             std::string::npos)
       << says(r, Invariant::kTranslation);
   d = sample_state();

@@ -46,6 +46,7 @@
 #include <thread>
 #include <vector>
 
+#include "ioas/core/text.hpp"
 #include "formats.hpp"
 #include "pagetable.hpp"
 #include "tcg/arm/layout.h"
@@ -320,12 +321,6 @@ struct Coverage {
   u64 accessed_leaves = 0, written_leaves = 0;
   u64 hafdbs = 0;
 };
-
-std::string hex(u64 v) {
-  std::ostringstream os;
-  os << "0x" << std::hex << v;
-  return os.str();
-}
 
 // Compares the run (the shared area, the memory, the table's AF and dirty
 // state) with what our table predicted. Returns every difference; the

@@ -1,10 +1,10 @@
-// The state fuzzer's checks (proofs/fuzz/state_fuzz.cpp, compiled into this
+// The state fuzzer's checks (core/fuzz/state_fuzz.cpp, compiled into this
 // test; a broken property aborts) in the ordinary build, on:
 //   - every input that once broke the reader, kept forever in
-//     proofs/fuzz/regressions/, whose name states state::from_json_text's
+//     core/fuzz/state_regressions/, whose name states state::from_json_text's
 //     answer: error-* must be rejected with EINVAL "file:line:column: what",
 //     ok-* must read;
-//   - every seed the fuzzer starts from (proofs/fuzz/seeds), so the target
+//   - every seed the fuzzer starts from (core/fuzz/state_seeds), so the target
 //     keeps compiling and its properties keep holding on them between
 //     fuzzing runs;
 // and the shape of input that was slow (an object of many keys), made here:
@@ -13,8 +13,8 @@
 
 #include <string>
 
-#include "json.hpp"
-#include "state.hpp"
+#include "ioas/core/json.hpp"
+#include "ioas/core/state.hpp"
 #include "kept_inputs.hpp"
 
 namespace ioas::state {

@@ -1,8 +1,9 @@
-// proofs/json.hpp: a small JSON reader and writer for ioas's state files and
-// the CLI's --json output (no dependency beyond the standard library).
+// ioas/core/json.hpp: JSON values for ioas's state files and the CLI's --json
+// output, read and written with nlohmann::json (which this header does not
+// expose).
 //
-// What it accepts is RFC 8259 JSON with one restriction: numbers must be
-// non-negative integers that fit in 64 bits (ioas has no other numbers;
+// What it accepts is RFC 8259 JSON (UTF-8) with one restriction: numbers must
+// be non-negative integers that fit in 64 bits (ioas has no other numbers;
 // addresses are written as "0x..." strings so every consumer reads them
 // exactly). Duplicate keys in an object, nesting deeper than 64 and trailing
 // garbage are errors. Every error is EINVAL with "file:line:column: what";

@@ -1,21 +1,21 @@
-// The reserved_regions fuzzer's checks (cli/fuzz/reserved_regions_fuzz.cpp,
+// The reserved_regions fuzzer's checks (core/fuzz/reserved_regions_fuzz.cpp,
 // compiled into this test; a broken property aborts) in the ordinary build,
 // on:
 //   - every input that once broke the reader, kept forever in
-//     cli/fuzz/regressions/, whose name states parse_reserved_regions's
+//     core/fuzz/reserved_regions_regressions/, whose name states parse_reserved_regions's
 //     answer: error-* must be rejected with EINVAL "file:line: what", ok-*
 //     must read;
 //   - every shipped input the fuzzer starts from (the *.reserved_regions of
-//     proofs/testdata, and cli/fuzz/seeds), so the target keeps compiling
+//     core/testdata, and core/fuzz/reserved_regions_seeds), so the target keeps compiling
 //     and its properties keep holding on them between fuzzing runs.
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "reserved_regions.hpp"
+#include "ioas/core/reserved_regions.hpp"
 #include "kept_inputs.hpp"
 
-namespace ioas::cli {
+namespace ioas::resv {
 namespace {
 
 const std::filesystem::path kRegressions = IOAS_FUZZ_REGRESSIONS_DIR;
@@ -34,4 +34,4 @@ TEST(FuzzRegressions, EveryShippedSeedKeepsTheFuzzTargetsProperties) {
 }
 
 }  // namespace
-}  // namespace ioas::cli
+}  // namespace ioas::resv

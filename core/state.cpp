@@ -1,19 +1,19 @@
-#include "state.hpp"
+#include "ioas/core/state.hpp"
 
 #include <algorithm>
 #include <cerrno>
 #include <map>
 #include <set>
 
-#include "trace.hpp"
+#include "ioas/core/text.hpp"
 
 namespace ioas::state {
 namespace {
 
 using json::Value;
 
-Value hexv(u64 v) { return Value::of(trace::hex(v)); }
-Value rangev(const Range& r) { return Value::of(trace::hex(r.start) + "-" + trace::hex(r.last)); }
+Value hexv(u64 v) { return Value::of(hex(v)); }
+Value rangev(const Range& r) { return Value::of(hex(r.start) + "-" + hex(r.last)); }
 
 const char* dirty_name(DirtyMode m) {
   switch (m) {
@@ -50,7 +50,7 @@ struct Reader {
       return true;
     }
     if (v.kind != Value::Kind::kString) return fail(v, path, std::string("expected a number or \"0x...\" string, found ") + v.kind_name());
-    auto n = trace::parse_number(v.string);
+    auto n = parse_number(v.string);
     if (!n.ok()) return fail(v, path, "bad number \"" + v.string + "\": " + n.error().message);
     out = *n;
     return true;
@@ -60,13 +60,13 @@ struct Reader {
   bool pin_id(const Value& v, const std::string& path, std::uint32_t& out) {
     u64 n = 0;
     if (!number(v, path, n)) return false;
-    if (n > 0xffffffffu) return fail(v, path, "pin id " + trace::hex(n) + " is above 2^32-1");
+    if (n > 0xffffffffu) return fail(v, path, "pin id " + hex(n) + " is above 2^32-1");
     out = static_cast<std::uint32_t>(n);
     return true;
   }
   bool range(const Value& v, const std::string& path, Range& out) {
     if (!is(v, Value::Kind::kString, path, "a range string \"START-LAST\"")) return false;
-    auto r = trace::parse_range(v.string);
+    auto r = parse_range(v.string);
     if (!r.ok()) return fail(v, path, "bad range \"" + v.string + "\": " + r.error().message);
     out = *r;
     return true;

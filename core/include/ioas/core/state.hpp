@@ -1,4 +1,4 @@
-// proofs/state.hpp: a concrete ioas state as a value, from an engine or from
+// ioas/core/state.hpp: a concrete ioas state as a value, from an engine or from
 // a state JSON file (README "State files"), for the invariant checker.
 //
 // A StateDump is what the public Engine interface shows: every IOAS's
@@ -16,7 +16,7 @@
 
 #include "ioas/engine.hpp"
 #include "ioas/result.hpp"
-#include "json.hpp"
+#include "ioas/core/json.hpp"
 
 namespace ioas::state {
 

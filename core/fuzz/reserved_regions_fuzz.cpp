@@ -1,4 +1,4 @@
-// cli/fuzz/reserved_regions_fuzz.cpp: libFuzzer target for the reader of
+// core/fuzz/reserved_regions_fuzz.cpp: libFuzzer target for the reader of
 // Linux reserved_regions files (reserved_regions.hpp) and, on what it reads,
 // the two valid-range computations `ioas ranges` compares.
 //
@@ -15,7 +15,8 @@
 //     error) for the whole space and for an aperture taken from the input.
 //
 // The same function runs in the ordinary build on every file of
-// cli/fuzz/regressions (cli/tests/fuzz_regressions_test.cpp).
+// core/fuzz/reserved_regions_regressions
+// (core/tests/reserved_regions_fuzz_regressions_test.cpp).
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -25,9 +26,9 @@
 #include <string_view>
 #include <vector>
 
-#include "reserved_regions.hpp"
+#include "ioas/core/reserved_regions.hpp"
 
-namespace ioas::cli {
+namespace ioas::resv {
 namespace {
 
 const std::string kFile = "fuzz.rr";
@@ -105,10 +106,10 @@ void check_valid_ranges(const std::vector<RegionLine>& regions) {
 }
 
 }  // namespace
-}  // namespace ioas::cli
+}  // namespace ioas::resv
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  using namespace ioas::cli;
+  using namespace ioas::resv;
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   const long lines = count_lines(text);
   auto r = parse_reserved_regions(text, kFile);

@@ -1,4 +1,4 @@
-// proofs/fuzz/state_fuzz.cpp: libFuzzer target for the state file reader
+// core/fuzz/state_fuzz.cpp: libFuzzer target for the state file reader
 // (README "State files"): the JSON reader of json.hpp and the schema reader
 // state::from_json_text on top of it.
 //
@@ -13,7 +13,7 @@
 //     StateDump.
 //
 // The same function runs in the ordinary build on every file of
-// proofs/fuzz/regressions (proofs/tests/fuzz_regressions_test.cpp).
+// core/fuzz/state_regressions (core/tests/state_fuzz_regressions_test.cpp).
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -22,8 +22,8 @@
 #include <string>
 #include <string_view>
 
-#include "json.hpp"
-#include "state.hpp"
+#include "ioas/core/json.hpp"
+#include "ioas/core/state.hpp"
 
 namespace ioas::state {
 namespace {

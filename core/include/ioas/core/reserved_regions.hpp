@@ -1,9 +1,10 @@
-// hw/vfio/reserved_regions.hpp: Linux's /sys/kernel/iommu_groups/*/reserved_regions
+// ioas/core/reserved_regions.hpp: Linux's /sys/kernel/iommu_groups/*/reserved_regions
 // and the valid IOVA ranges VFIO type1 and iommufd compute from them.
 //
 // Header-only and portable (no Linux headers): the `ioas ranges` command
 // (cli/) uses it on sample files anywhere, the VFIO back end (hw/vfio/) on
-// the live sysfs file of a group.
+// the live sysfs file of a group. Samples of real machines with the ranges
+// expected of them are in core/testdata.
 //
 // The kernel writes one region per line, "0x%016llx 0x%016llx %s\n": start,
 // inclusive end, type (direct, direct-relaxable, reserved, msi). Both VFIO
