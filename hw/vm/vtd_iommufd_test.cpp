@@ -37,6 +37,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -315,7 +316,107 @@ bool write_blocked(Edu& edu, u64 from, const unsigned char* from_bytes, u64 iova
   return done && all_equal(watch.p, watch.len, fill);
 }
 
-int run() {
+// Random maps, copies and unmaps on both sides, every answer compared (and
+// the IOVA ranges every tenth operation), as the kernel campaign does on the
+// mock domain, here on the VT-d domain: fixed IOVAs are drawn near the edges
+// that matter (the MSI window, the aperture's end, existing areas). Some
+// agreed read-write areas also carry an edu DMA (it reads 64 bytes of the
+// area and writes them elsewhere in it): the bytes must arrive where the
+// engine's uva() says. Stops at the first disagreement (the states may differ
+// after it). Returns the number of disagreements (0 or 1).
+struct RandomRun {
+  int ops = 0, refused = 0, dma_checks = 0, dma_wrong = 0;
+  std::string first_difference;
+};
+
+RandomRun random_ops(Pair& p, Edu& edu, const Buffer& pool, const std::string& pool_name, Range aperture,
+                     std::uint64_t seed, int n) {
+  std::mt19937_64 rng(seed);
+  auto below = [&](u64 k) { return k ? rng() % k : 0; };
+  const u64 pool_pages = pool.len / ioas::kPage;
+  RandomRun out;
+  auto areas = [&] {
+    auto snap = p.engine.snapshot(p.engine_ioas);
+    return snap ? snap->areas : std::vector<ioas::AreaInfo>{};
+  };
+  for (int i = 0; i < n && out.first_difference.empty(); ++i) {
+    const auto current = areas();
+    const u64 pages = 1 + below(16);
+    u64 len = pages * ioas::kPage;
+    if (below(16) == 0) len -= 0x800;  // not a multiple of the alignment
+    const ioas::AreaInfo* some = current.empty() ? nullptr : &current[below(current.size())];
+    // A fixed IOVA near an edge, or anywhere in the low GiB.
+    auto fixed_iova = [&]() -> u64 {
+      switch (below(7)) {
+        case 0: return kMsiWindow.start - len + ioas::kPage * below(2);
+        case 1: return kMsiWindow.last + 1 - ioas::kPage * below(2);
+        case 2: return aperture.last + 1 - len + ioas::kPage * below(2);
+        case 3: return some ? some->iova.start + ioas::kPage * below(2) : 0;
+        case 4: return 0;
+        default: return ioas::kPage * below(u64{1} << 18);
+      }
+    };
+    const std::optional<u64> iova = below(2) ? std::optional<u64>(fixed_iova()) : std::nullopt;
+    const unsigned kind = static_cast<unsigned>(below(20));
+    std::string what;
+    if (kind < 9) {  // map
+      const u64 offset = ioas::kPage * below(pool_pages - pages + 1);
+      const Prot prot = below(5) ? Prot::kReadWrite : Prot::kRead;
+      p.map(iova, pool_name, pool, offset, len, prot);
+      what = "map " + (iova ? hex(*iova) : std::string("auto")) + "+" + hex(len) + " " + ioas::to_string(prot) +
+             " of pool+" + hex(offset);
+    } else if (kind < 12) {  // copy
+      const u64 src = some ? some->iova.start : ioas::kPage * below(u64{1} << 18);
+      const u64 clen = some && below(2) ? some->iova.length() : len;
+      p.copy(src, clen, iova);
+      what = "copy " + hex(src) + "+" + hex(clen) + " to " + (iova ? hex(*iova) : std::string("auto"));
+    } else if (kind < 19) {  // unmap: an area, part of one, or a random range
+      u64 start = ioas::kPage * below(u64{1} << 18), ulen = len;
+      if (some && below(4)) {
+        start = some->iova.start;
+        ulen = below(4) ? some->iova.length() : some->iova.length() / 2;
+      }
+      p.unmap(start, ulen);
+      what = "unmap " + hex(start) + "+" + hex(ulen);
+    } else {
+      p.unmap_all();
+      what = "unmap all";
+    }
+    ++out.ops;
+    if (!p.last_kernel) ++out.refused;
+    std::string ranges;
+    if (!p.agree() || (i % 10 == 9 && !p.ranges_agree(&ranges))) {
+      out.first_difference = "op " + std::to_string(i) + " (" + what + "): " +
+                             (p.agree() ? "IOVA ranges: " + ranges : p.answers());
+      break;
+    }
+    // A DMA through an area a map or copy just made.
+    if (kind < 12 && p.last_kernel && out.dma_checks < 12 && below(3) == 0) {
+      const u64 at = *p.last_kernel;
+      auto snap = areas();
+      const ioas::AreaInfo* made = nullptr;
+      for (const auto& a : snap)
+        if (a.iova.start == at) made = &a;
+      if (!made || made->prot != Prot::kReadWrite || made->iova.length() < 2 * ioas::kPage) continue;
+      constexpr u64 kN = 64;
+      const u64 from = at + 0x100, to = at + made->iova.length() - ioas::kPage + 0x200;
+      auto src = p.engine.uva(p.engine_ioas, from);
+      auto dst = p.engine.uva(p.engine_ioas, to);
+      ++out.dma_checks;
+      if (!src || !dst) {
+        ++out.dma_wrong;
+        continue;
+      }
+      unsigned char want[kN];
+      std::memcpy(want, reinterpret_cast<const void*>(*src), kN);
+      const bool done = edu.ram_to_edu(from, 0x800, kN) && edu.edu_to_ram(0x800, to, kN);
+      if (!done || std::memcmp(reinterpret_cast<const void*>(*dst), want, kN) != 0) ++out.dma_wrong;
+    }
+  }
+  return out;
+}
+
+int run(std::uint64_t seed, int ops) {
   Checks c("IOAS-VTD-TEST");
 
   // ---- edu on vfio-pci, its cdev bound to /dev/iommu ----
@@ -524,6 +625,25 @@ int run() {
   both_sides.unmap_all();
   c.check(both_sides.agree(), "unmap-all", both_sides.answers());
 
+  // ---- random operations on both sides ----
+  {
+    constexpr u64 kPool = 2 << 20;
+    Buffer pool(kPool);
+    if (!pool.p) c.fatal("random-ops", std::string("mmap: ") + std::strerror(errno));
+    for (u64 i = 0; i < kPool; ++i) pool.p[i] = static_cast<unsigned char>((i >> 3) * 29 + i);
+    if (!engine->add_memory({"pool", pool.va(), kPool, pool.va(), true}).ok()) c.fatal("random-ops", "add_memory");
+    const RandomRun r = random_ops(both_sides, edu, pool, "pool", caps.aperture(), seed, ops);
+    c.check(r.first_difference.empty(), "random-ops",
+            std::to_string(r.ops) + " operations (seed " + std::to_string(seed) + "), " + std::to_string(r.refused) +
+                " refused by both" + (r.first_difference.empty() ? ", every answer equal" : "; " + r.first_difference));
+    c.check(r.dma_wrong == 0 && r.dma_checks > 0, "random-ops-dma",
+            std::to_string(r.dma_checks) + " edu DMAs through areas the random run made, " +
+                std::to_string(r.dma_wrong) + " landed elsewhere than the engine's uva");
+    both_sides.unmap_all();
+    c.check(both_sides.agree(), "random-ops-unmap-all", both_sides.answers());
+    (void)engine->remove_memory("pool");
+  }
+
   // ---- detach; an explicit paging HWPT ----
   VfioDetachPt detach{};
   const int de = vfio_call(dev.fd(), kVfioDetachPt, detach);
@@ -576,8 +696,11 @@ int run() {
 
 }  // namespace
 
-int main() {
+// Usage: ioas_vtd_iommufd_test [SEED [OPS]]  (the random run's; default 1 and 300)
+int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  std::printf("IOAS-VTD-TEST: start\n");
-  return run();
+  const std::uint64_t seed = argc > 1 ? std::strtoull(argv[1], nullptr, 0) : 1;
+  const int ops = argc > 2 ? std::atoi(argv[2]) : 300;
+  std::printf("IOAS-VTD-TEST: start (seed %llu, %d random operations)\n", static_cast<unsigned long long>(seed), ops);
+  return run(seed, ops);
 }
