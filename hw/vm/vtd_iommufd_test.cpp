@@ -45,7 +45,7 @@
 #include "ioas/impl.hpp"
 #include "ioas/rules.hpp"
 #include "ioas/uapi/iommufd.h"
-#include "reserved_regions.hpp"
+#include "ioas/core/reserved_regions.hpp"
 #include "vfio.hpp"
 
 namespace {
