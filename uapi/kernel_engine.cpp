@@ -24,6 +24,7 @@
 #include <set>
 
 #include "ioas/arith.hpp"
+#include "ioas/core/text.hpp"
 #include "ioas/rules.hpp"
 #include "ioas/uapi/iommufd.h"
 #include "ioas/uapi/iommufd_test.h"
@@ -34,12 +35,6 @@ namespace {
 using u32 = std::uint32_t;
 
 Error refuse(std::string what) { return make_error(kNotExpressible, "kernel engine: " + what); }
-
-std::string hx(u64 v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 // /dev/iommu through ioctl(2).
 class DevPort final : public IommufdPort {
@@ -197,7 +192,7 @@ class KernelEngine final : public Engine {
     if (m == memories_.end()) return make_error(ENOENT, "map: no memory source named " + a.source);
     const auto end = arith::range_last(a.offset, a.len);
     if (end.overflow || (a.len && end.last >= m->second.source.len))
-      return refuse("map: " + a.source + "+" + hx(a.offset) + " length " + hx(a.len) +
+      return refuse("map: " + a.source + "+" + hex(a.offset) + " length " + hex(a.len) +
                     " runs past the source; the kernel sees user memory, not sources");
     iommu_ioas_map cmd{};
     cmd.size = sizeof(cmd);
@@ -247,7 +242,7 @@ class KernelEngine final : public Engine {
   }
 
   Status cut(std::string_view, u64 iova) override {
-    return refuse("cut " + hx(iova) + ": iommufd has no uAPI to split an area");
+    return refuse("cut " + hex(iova) + ": iommufd has no uAPI to split an area");
   }
 
   Result<u64> copy(std::string_view ioas, const CopyArgs& a) override {
@@ -283,7 +278,7 @@ class KernelEngine final : public Engine {
     if (!io) return no_ioas(ioas);
     if (!have_test_) return refuse("reserve: needs CONFIG_IOMMUFD_TEST (IOMMU_TEST_OP_ADD_RESERVED)");
     if (range.start > range.last || range == Range::all())
-      return refuse("reserve " + hx(range.start) + "-" + hx(range.last) +
+      return refuse("reserve " + hex(range.start) + "-" + hex(range.last) +
                     ": IOMMU_TEST_OP_ADD_RESERVED takes start and a length from 1 to 2^64-1");
     (void)owner;  // the kernel's reserved ranges have no owner names
     iommu_test_cmd cmd = test_cmd(IOMMU_TEST_OP_ADD_RESERVED, io->id);
@@ -416,7 +411,7 @@ class KernelEngine final : public Engine {
 
   // ---- what the uAPI does not observe ----
   Result<std::optional<Translation>> translate(std::string_view dom, u64 iova) const override {
-    return refuse("translate dom=" + std::string(dom) + " iova=" + hx(iova) + ": the uAPI does not show translations");
+    return refuse("translate dom=" + std::string(dom) + " iova=" + hex(iova) + ": the uAPI does not show translations");
   }
   Result<DmaOutcome> dma(std::string_view dom, DmaDir, u64, u64) override {
     return refuse("dma dom=" + std::string(dom) + ": the mock domain does no DMA");
@@ -428,7 +423,7 @@ class KernelEngine final : public Engine {
     return refuse("read-dirty dom=" + std::string(dom) + ": dirty tracking is not driven by this engine");
   }
   Result<u64> uva(std::string_view, u64 iova) const override {
-    return refuse("uva " + hx(iova) + ": the uAPI does not show the user address behind an IOVA");
+    return refuse("uva " + hex(iova) + ": the uAPI does not show the user address behind an IOVA");
   }
   Result<std::vector<LeafInfo>> leaves(std::string_view dom, Range) const override {
     return refuse("leaves of " + std::string(dom) + ": the uAPI does not show page tables");
@@ -605,8 +600,8 @@ class KernelEngine final : public Engine {
             ::munmap(reinterpret_cast<void*>(q), kPage);
             pages_.erase(q);
           }
-          return make_error(kAddressUnavailable, "kernel engine: mem at " + hx(va) + "+" + hx(len) + ": page " +
-                                                     hx(p) + " cannot be mapped in this process (" +
+          return make_error(kAddressUnavailable, "kernel engine: mem at " + hex(va) + "+" + hex(len) + ": page " +
+                                                     hex(p) + " cannot be mapped in this process (" +
                                                      std::strerror(e) + ")");
         }
         added.push_back(p);
