@@ -181,6 +181,20 @@ class Edu {
   vfio::MappedRegion bar_;
 };
 
+// edu's BAR0 through `dev`, checked: its id register and its liveness
+// register (which answers the bitwise NOT of what was written). A BAR that
+// cannot be mapped ends the run; `via` prefixes the check's detail.
+inline Edu open_edu(vfio::Device& dev, Checks& c, const std::string& via) {
+  auto bar = dev.map_region(VFIO_PCI_BAR0_REGION_INDEX);
+  if (!bar) c.fatal("edu-bar0", ioas::to_string(bar.error()));
+  Edu edu(std::move(bar).value());
+  const std::uint32_t id = edu.id();
+  const std::uint32_t live = edu.liveness(0x12345678);
+  c.check((id & 0xff) == 0xed && live == ~0x12345678u, "edu-bar0",
+          via + "id " + hex(id) + ", liveness ~0x12345678 = " + hex(live));
+  return edu;
+}
+
 // Page-aligned anonymous memory that unmaps itself.
 struct Buffer {
   unsigned char* p = nullptr;

@@ -606,13 +606,7 @@ int run() {
   c.check(*vendor == kEduVendor && *device == kEduDevice && cmd2 && (*cmd2 & PCI_COMMAND_MASTER),
           "config", "vendor " + hex(*vendor) + " device " + hex(*device) + ", command " + hex(*cmd) + " -> " +
                         (cmd2 ? hex(*cmd2) : std::string("?")) + " (memory + bus master)");
-  auto bar = dev.map_region(VFIO_PCI_BAR0_REGION_INDEX);
-  if (!bar) c.fatal("edu-bar0", err_text(bar.error()));
-  Edu edu(std::move(bar).value());
-  const std::uint32_t id = edu.id();
-  const std::uint32_t live = edu.liveness(0x12345678);
-  c.check((id & 0xff) == 0xed && live == ~0x12345678u, "edu-bar0",
-          "id " + hex(id) + ", liveness ~0x12345678 = " + hex(live));
+  Edu edu = open_edu(dev, c, "");
 
   // ---- maps at engine-chosen IOVAs, carried out by the kernel ----
   constexpr u64 kLen = 64 << 10;

@@ -531,13 +531,7 @@ int run(std::uint64_t seed, int ops) {
   if (!cmd) c.fatal("config", err_text(cmd.error()));
   if (auto s = dev.config_write16(PCI_COMMAND, *cmd | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER); !s)
     c.fatal("config", err_text(s.error()));
-  auto bar = dev.map_region(VFIO_PCI_BAR0_REGION_INDEX);
-  if (!bar) c.fatal("edu-bar0", err_text(bar.error()));
-  Edu edu(std::move(bar).value());
-  const std::uint32_t id = edu.id();
-  const std::uint32_t live = edu.liveness(0x12345678);
-  c.check((id & 0xff) == 0xed && live == ~0x12345678u, "edu-bar0",
-          "through the cdev: id " + hex(id) + ", liveness ~0x12345678 = " + hex(live));
+  Edu edu = open_edu(dev, c, "through the cdev: ");
 
   // ---- maps, asked of both ----
   constexpr u64 kLen = 64 << 10;
