@@ -4,6 +4,7 @@
 #include <map>
 #include <random>
 
+#include "heap_hook.hpp"
 #include "test_util.hpp"
 #include "walker.hpp"
 
@@ -414,6 +415,37 @@ TEST_P(Radix, UnmapSplitAllocationFailureAtEveryNLeavesTheTableUnchanged) {
   fail_every_allocation(f, [&] { return f.pt->unmap(k1G + k1G / 2, k1G).code(); }, 2 * 513);
   EXPECT_FALSE(f.pt->translate(2 * k1G));
   EXPECT_EQ(f.pt->translate(k1G + k1G / 2 - 1)->pa, k1G / 2 - 1);
+}
+
+// An unmap whose ends split no leaf cannot fail: it records nothing to roll
+// back and frees the unlinked tables through the gather, so it makes no heap
+// allocation, here with every allocation refused.
+TEST_P(Radix, UnmapThatSplitsNoLeafMakesNoHeapAllocation) {
+  Fixture f = make();
+  // Two 4K leaves, a 1G leaf, a 2M leaf and a 4K leaf, with their tables.
+  const u64 iova = k1G - 2 * k4K;
+  const u64 len = 2 * k4K + k1G + k2M + k4K;
+  ASSERT_TRUE(f.pt->map({iova, iova, len, Prot::kReadWrite}).ok());
+  ASSERT_TRUE(f.pt->map({4 * k1G, 4 * k1G, k2M + k4K, Prot::kRead}).ok());
+  Result<u64> whole = make_error(EFAULT, "not run");
+  Result<u64> leaf = make_error(EFAULT, "not run");
+  u64 allocations = 0;
+  {
+    ioas::testing::HeapExhaustion refuse_all(1);
+    whole = f.pt->unmap(iova, len);
+    leaf = f.pt->unmap(4 * k1G + k2M, k4K);
+    allocations = refuse_all.count();
+  }
+  EXPECT_EQ(allocations, 0u);
+  ASSERT_TRUE(whole.ok()) << whole.error().message;
+  EXPECT_EQ(*whole, len);
+  ASSERT_TRUE(leaf.ok()) << leaf.error().message;
+  EXPECT_EQ(*leaf, k4K);
+  EXPECT_FALSE(f.pt->translate(iova));
+  EXPECT_FALSE(f.pt->translate(k1G + k1G / 2));
+  EXPECT_FALSE(f.pt->translate(4 * k1G + k2M));
+  EXPECT_EQ(f.pt->translate(4 * k1G + k2M - 1)->pa, 4 * k1G + k2M - 1);
+  f.pt->verify();
 }
 
 TEST_P(Radix, SplitBlocksAllocationFailureAtEveryNLeavesTheTableUnchanged) {

@@ -1,6 +1,6 @@
 // The heap fail-nth sweep through the userspace iommufd layer: every heap
 // allocation an ioctl makes (the layer's object table, its accesses, the
-// engine's trees and tables) fails in turn (impl/tests/heap_hook.hpp: the
+// engine's trees and tables) fails in turn (core/testing/heap_hook.hpp: the
 // nth allocation and every later one fail).
 //
 // A world (a context on the impl engine with three IOASes, a reserved range,

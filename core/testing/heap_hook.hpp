@@ -1,4 +1,4 @@
-// impl/tests/heap_hook.hpp: heap exhaustion on demand, for tests. A binary
+// core/testing/heap_hook.hpp: heap exhaustion on demand, for tests. A binary
 // that links the ioas_heap_hook object library gets heap_hook.cpp's global
 // operator new and delete (every form: plain, array, aligned, nothrow),
 // defined once per binary. While a HeapExhaustion scope is open, the nth

@@ -1,4 +1,4 @@
-// impl/tests/heap_hook.cpp: the replaced global operator new and delete of
+// core/testing/heap_hook.cpp: the replaced global operator new and delete of
 // heap_hook.hpp.
 #include "heap_hook.hpp"
 
