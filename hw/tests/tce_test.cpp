@@ -4,6 +4,7 @@
 
 #include <bit>
 
+#include "heap_hook.hpp"
 #include "tce.hpp"
 #include "test_util.hpp"
 #include "walker.hpp"
@@ -198,6 +199,43 @@ TEST(Tce, SoftwareDirtyBitsBesideTheTable) {
   EXPECT_EQ(f.pt->read_and_clear_dirty(Range{0x10000, 0x17fff}, nullptr, false), 0u);
   f.pt->verify();
   EXPECT_TRUE(f.pt->split_blocks(Range::all()).ok());  // one size: nothing to do
+}
+
+// reserve_dirty() allocates ahead the records a write DMA adds, so the DMA
+// itself makes no heap allocation; a range outside the window holds no slot,
+// and reserving for it allocates nothing.
+TEST(Tce, AWriteDmaPreparedByReserveDirtyMakesNoHeapAllocation) {
+  const u64 base = 0x80000000;
+  Fixture f(tce_config(k4K, Range{base, base + 0xfffff}));
+  auto& t = static_cast<TceTable&>(*f.pt);
+  ASSERT_TRUE(t.map({base, 0x20000, 0x4000, Prot::kReadWrite}).ok());
+  ASSERT_TRUE(t.map({base + 0x4000, 0x30000, 0x1000, Prot::kRead}).ok());
+  Walker w(t);
+  const Range written{base + 0x800, base + 0x3fff};
+  t.reserve_dirty(written);
+  DmaOutcome out{true, 0};
+  u64 allocations = 1;
+  {
+    ioas::testing::HeapExhaustion refuse_all(1);
+    out = w.dma(DmaDir::kWrite, written);
+    allocations = refuse_all.count();
+  }
+  t.drop_dirty_reserve();
+  EXPECT_EQ(allocations, 0u);
+  EXPECT_EQ(out, DmaOutcome{});
+  EXPECT_EQ(t.read_and_clear_dirty(Range{base, base + 0xfffff}, nullptr, false), 4u);
+
+  // All four writable slots are clean again: a reservation over the window
+  // would allocate, one outside it must not.
+  {
+    ioas::testing::HeapExhaustion refuse_all(1);
+    t.reserve_dirty(Range{0x1000, 0x1fff});                      // below the window
+    t.reserve_dirty(Range{base + 0x100000, base + 0x100fff});    // above it
+    allocations = refuse_all.count();
+  }
+  EXPECT_EQ(allocations, 0u);
+  t.drop_dirty_reserve();
+  t.verify();
 }
 
 }  // namespace
