@@ -69,16 +69,20 @@ SOURCE_EXTS = (".cpp", ".hpp", ".h", ".cc")
 SKIP_PARTS = ("/tests/", "hw/kvm/", "hw/tcg/", "hw/vfio/", "hw/vm/")
 
 # The default ctest selection: the differential and rule tests of the
-# engine and the page tables, without the long stress, fail-nth, VM and TCG
-# tests and the benchmarks' smoke runs. Measured on the project's 2-core
+# engine and the page tables, the fail-nth sweeps (seconds each: they are
+# the only tests that reach the undo paths taken when the heap runs out),
+# without the long stress, extremes, VM and TCG tests and the benchmarks'
+# smoke runs. Measured on the project's 2-core
 # machine: see the README's "Mutation testing" section.
 # The uAPI's tests without the kernel's selftest (minutes per engine).
 DEFAULT_TESTS = r"^(impl|lockstep|corpus|hw|capi|uapi)\."
-DEFAULT_EXCLUDE = (r"(Stress|stress|FailNth|fail_nth|Extremes|Exhaustive|tcg|Tcg|TCG|Kvm|KVM|vfio|Vfio|bench"
+DEFAULT_EXCLUDE = (r"(Stress|stress|Extremes|Exhaustive|tcg|Tcg|TCG|Kvm|KVM|vfio|Vfio|bench"
                    r"|^uapi\.Selftest\.)")
 DEFAULT_TARGETS = ["ioas_impl_tests", "ioas_impl_spec_tests", "ioas_capi_tests",
                    "ioas_lockstep_tests", "ioas", "ioas_hw_tests",
-                   "ioas_uapi_tests", "ioas_iommufd_preload", "ioas_uapi_preload_check"]
+                   "ioas_uapi_tests", "ioas_iommufd_preload", "ioas_uapi_preload_check",
+                   "ioas_fail_nth_tests", "ioas_heap_fail_nth_tests", "ioas_uapi_fail_nth_tests",
+                   "ioas_uapi_heap_fail_nth_tests"]
 
 
 # ---------------------------------------------------------------- lexing
