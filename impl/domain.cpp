@@ -79,7 +79,7 @@ Result<std::unique_ptr<HwPageTable>> HwPageTable::create(Format fmt, Range apert
   return std::unique_ptr<HwPageTable>(new HwPageTable(std::move(t).value(), mem));
 }
 
-std::unique_ptr<IoPageTable> HwPageTable::clone_onto(hw::HeapPageMemory& mem) const {
+std::unique_ptr<HwPageTable> HwPageTable::clone_onto(hw::HeapPageMemory& mem) const {
   std::unique_ptr<HwPageTable> c(new HwPageTable(table_->clone_onto(mem), mem));
   c->maps_ = maps_;
   return c;

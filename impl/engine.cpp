@@ -29,8 +29,11 @@ std::unique_ptr<Engine> ImplEngine::clone() const {
     n->pgsize_bitmap = d->pgsize_bitmap;
     n->devices = d->devices;
     n->dirty = d->dirty;
-    n->pt = d->pt->clone_onto(*e->ptmem_);
-    if (!n->pt) return nullptr;  // a table that cannot be copied
+    // Only the built-in table can be copied (a back end's own table, a
+    // kernel's say, cannot).
+    const auto* builtin = dynamic_cast<const HwPageTable*>(d->pt.get());
+    if (!builtin) return nullptr;
+    n->pt = builtin->clone_onto(*e->ptmem_);
     dmap[d.get()] = n.get();
     e->domains_.emplace(name, std::move(n));
   }
