@@ -3,6 +3,7 @@
 # ioas_fuzz_target(NAME SOURCE src LIBS lib... [INCLUDES dir...])
 #   The libFuzzer executable (only under -DIOAS_FUZZ=ON; run by .ci/fuzz):
 #   linked with -fsanitize=fuzzer, which brings libFuzzer's main().
+#   differential/fuzz (property.hpp) is on the include path.
 #
 # ioas_fuzz_regressions(NAME SOURCE fuzz_src TEST test_src LIBS lib...
 #                       REGRESSIONS dir SEEDS dir TEST_PREFIX prefix
@@ -11,14 +12,14 @@
 #   gtest (test_src) on every kept regression input and every seed, in the
 #   ordinary build, without libFuzzer. REGRESSIONS and SEEDS become
 #   IOAS_FUZZ_REGRESSIONS_DIR and IOAS_FUZZ_SEEDS_DIR; differential/fuzz
-#   (kept_inputs.hpp, the shared checks) is always on the include path.
+#   (kept_inputs.hpp, property.hpp) is always on the include path.
 #   Tests are discovered with TEST_PREFIX; PROPERTIES go to each of them.
 include_guard(GLOBAL)
 
 function(ioas_fuzz_target NAME)
   cmake_parse_arguments(PARSE_ARGV 1 F "" "SOURCE" "LIBS;INCLUDES")
   add_executable(${NAME} ${F_SOURCE})
-  target_include_directories(${NAME} PRIVATE ${F_INCLUDES})
+  target_include_directories(${NAME} PRIVATE ${F_INCLUDES} ${PROJECT_SOURCE_DIR}/differential/fuzz)
   target_link_libraries(${NAME} PRIVATE ${F_LIBS})
   target_compile_options(${NAME} PRIVATE -fsanitize=fuzzer)
   target_link_options(${NAME} PRIVATE -fsanitize=fuzzer,address,undefined)

@@ -24,16 +24,14 @@
 
 #include "ioas/core/json.hpp"
 #include "ioas/core/state.hpp"
+#include "property.hpp"
 
 namespace ioas::state {
 namespace {
 
 constexpr std::string_view kFile = "fuzz.json";
 
-[[noreturn]] void broken(const std::string& what) {
-  std::fprintf(stderr, "state_fuzz: property broken: %s\n", what.c_str());
-  std::abort();
-}
+[[noreturn]] void broken(const std::string& what) { fuzz::property_broken("state_fuzz", what); }
 
 // Reads the decimal number at the front of `s` into `out` and drops it.
 bool take_int(std::string_view& s, long& out) {

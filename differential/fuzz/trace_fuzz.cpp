@@ -28,16 +28,14 @@
 #include <vector>
 
 #include "trace.hpp"
+#include "property.hpp"
 
 namespace ioas::trace {
 namespace {
 
 constexpr std::string_view kFile = "fuzz.trace";
 
-[[noreturn]] void broken(const std::string& what) {
-  std::fprintf(stderr, "trace_fuzz: property broken: %s\n", what.c_str());
-  std::abort();
-}
+[[noreturn]] void broken(const std::string& what) { fuzz::property_broken("trace_fuzz", what); }
 
 // The lines of `text` as parse_trace sees them: split at '\n', one '\r'
 // dropped from the end of each.
