@@ -299,9 +299,9 @@ W pgsize_below(const W& pgsizes, const W& size) {
 // pgsize_run gives the run both ways: `count` leaves, `bytes` = count * size
 // (computed without a multiplication).
 // Proof (PgsizeRun.*): for all 64-bit inputs, bytes is a whole number of
-// `size` leaves, at least one, no more than `remaining`, does not wrap from
-// an iova whose remaining length does not, and is count leaves (count is the
-// walk's: PgsizeCount.*).
+// `size` leaves, at least one, no more than `remaining`, and does not wrap
+// from an iova whose remaining length does not; count = bytes / size is the
+// walk's (PgsizeCount.*).
 template <typename W>
 struct PgsizeRun {
   W count;
@@ -318,9 +318,8 @@ PgsizeRun<W> pgsize_run(const W& pgsizes, const W& size, const W& iova, const W&
   auto same_offset = ((iova ^ pa) & (next - one)) == zero;
   auto boundary_reachable = !(next == zero) && same_offset && !(off_in_next == zero) &&
                             to_boundary <= remaining && next <= remaining - to_boundary;
-  W count = select(boundary_reachable, to_boundary / size, remaining / size);
   W bytes = select(boundary_reachable, to_boundary, align_down(remaining, size));
-  return PgsizeRun<W>{count, bytes};
+  return PgsizeRun<W>{bytes / size, bytes};
 }
 template <typename W>
 W pgsize_count(const W& pgsizes, const W& size, const W& iova, const W& pa, const W& remaining) {

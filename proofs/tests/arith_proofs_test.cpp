@@ -297,8 +297,8 @@ TEST(PgsizeBelow, IsTheLargestSizeOfTheBitmapBelowTheGivenOne) {
 }
 
 TEST(PgsizeRun, BytesAreWholeLeavesAtLeastOneAndWithinTheRemainingLength) {
-  // bytes / size == count and bytes a multiple of size: bytes is exactly
-  // count leaves (and count is the walk's: PgsizeCount.*).
+  // count is bytes / size, so with bytes a multiple of size, bytes is
+  // exactly count leaves (and count is the walk's: PgsizeCount.*).
   Prover p("pgsize_run: bytes a multiple of size, >= size, <= remaining, no wrap (all 64-bit inputs)");
   Bv bm = p.var("pgsizes"), iova = p.var("iova"), pa = p.var("pa"), rem = p.var("remaining");
   Bv size = A::iommu_pgsize(bm, iova, pa, rem);
@@ -310,7 +310,6 @@ TEST(PgsizeRun, BytesAreWholeLeavesAtLeastOneAndWithinTheRemainingLength) {
   p.claim("bytes is a multiple of size", A::is_aligned(run.bytes, size));
   p.claim("at least one leaf", size <= run.bytes);
   p.claim("within the remaining length", run.bytes <= rem);
-  p.claim("count leaves: bytes / size == count", run.bytes / size == run.count);
   p.claim("the run does not pass 2^64 - 1 from a fitting iova",
           implies(!A::range_last(iova, rem).overflow, !A::range_last(iova, run.bytes).overflow));
   expect_proved(p.prove(std::cout));
