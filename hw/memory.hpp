@@ -19,12 +19,19 @@
 #include <optional>
 #include <vector>
 
+#include "ioas/arith.hpp"
 #include "ioas/core/formats.hpp"
 #include "ioas/range.hpp"
 
 namespace ioas::hw {
 
 inline constexpr u64 kGranule = formats::kRadixGranule;
+inline constexpr unsigned kGranuleShift = arith::kPtGranuleShift;
+
+// A pool of pages whose page 0 is at physical address base: the index of
+// the page holding pa (pa >= base), and the address of page i.
+inline u64 pool_index(u64 base, u64 pa) { return arith::page_index_in(base, pa, kGranuleShift); }
+inline u64 pool_page(u64 base, u64 i) { return arith::page_advance(base, i, kGranuleShift); }
 
 class PageMemory {
  public:
@@ -86,7 +93,7 @@ class HeapPageMemory final : public PageMemory {
   HeapPageMemory& operator=(const HeapPageMemory&) = delete;
   std::uint64_t* page(u64 pa) const override {
     if (pa < base_) return nullptr;
-    u64 i = (pa - base_) / kGranule;
+    u64 i = pool_index(base_, pa);
     return i < pages_.size() ? pages_[i].get() : nullptr;
   }
 
@@ -113,10 +120,10 @@ class HeapPageMemory final : public PageMemory {
 class ArenaPageMemory final : public PageMemory {
  public:
   ArenaPageMemory(void* host, u64 base_pa, u64 bytes)
-      : host_(static_cast<unsigned char*>(host)), base_(base_pa), pages_(bytes / kGranule) {}
+      : host_(static_cast<unsigned char*>(host)), base_(base_pa), pages_(arith::page_number(bytes, kGranuleShift)) {}
   std::uint64_t* page(u64 pa) const override {
-    if (pa < base_ || (pa - base_) / kGranule >= pages_) return nullptr;
-    return reinterpret_cast<std::uint64_t*>(host_ + (pa - base_ - (pa - base_) % kGranule));
+    if (pa < base_ || pool_index(base_, pa) >= pages_) return nullptr;
+    return reinterpret_cast<std::uint64_t*>(host_ + arith::page_start(pool_index(base_, pa), kGranuleShift));
   }
 
  protected:

@@ -17,9 +17,14 @@ namespace {
 
 constexpr u64 kSlot = ::ioas::kMockPage;
 constexpr u64 kHugeSize = ::ioas::kMockHugePage;
-constexpr u64 kSlotsPerHuge = kHugeSize / kSlot;
+constexpr unsigned kShift = MockTable::kSlotShift;
+const u64 kSlotsPerHuge = arith::page_number(kHugeSize, kShift);
 
-u64 slot_pa(u64 e) { return (e & MockTable::kPfnMask) * kSlot; }
+// The slot (page number) holding iova, and the first byte of a slot.
+u64 slot_of(u64 iova) { return arith::page_number(iova, kShift); }
+u64 slot_start(u64 slot) { return arith::page_start(slot, kShift); }
+// The first slot of the 1 MiB leaf that would hold slot i.
+u64 huge_head(u64 i) { return arith::align_down(i, kSlotsPerHuge); }
 
 }  // namespace
 
@@ -32,7 +37,7 @@ Result<std::unique_ptr<MockTable>> MockTable::create(const TableConfig& cfg, Pag
 
 std::pair<u64, u64> MockTable::leaf_of(u64 index, u64 e) const {
   if (!(e & kHuge)) return {index, 1};
-  return {index & ~(kSlotsPerHuge - 1), kSlotsPerHuge};
+  return {huge_head(index), kSlotsPerHuge};
 }
 
 Status MockTable::map(const MapArgs& a, IotlbGather* g) {
@@ -42,16 +47,16 @@ Status MockTable::map(const MapArgs& a, IotlbGather* g) {
   if (a.prot == Prot::kNone) return make_error(EINVAL, what() + ": permission must be r, w or rw");
   if ((sizes & ~cfg_.pgsize_bitmap) != 0 || !(sizes & kSlot))
     return make_error(EINVAL, what() + ": page sizes " + hex(sizes) + " are not the mock's");
-  if (((a.iova | a.pa | a.len) & (kSlot - 1)) != 0)
+  if (!arith::is_aligned(a.iova | a.pa | a.len, kSlot))
     return make_error(EINVAL, what() + " pa " + hex(a.pa) + ": not aligned to the mock page size 0x800");
   const auto end = arith::range_last(a.iova, a.len);
   if (end.overflow || !cfg_.aperture.contains(Range{a.iova, end.last}))
     return make_error(ERANGE, what() + ": outside the aperture " + to_string(cfg_.aperture));
   if (arith::range_last(a.pa, a.len).overflow) return make_error(ERANGE, what() + ": physical range passes 2^64-1");
-  const u64 first = a.iova / kSlot;
-  const u64 last = end.last / kSlot;
+  const u64 first = slot_of(a.iova);
+  const u64 last = slot_of(end.last);
   if (auto it = slots_.lower_bound(first); it != slots_.end() && it->first <= last)
-    return make_error(EEXIST, what() + ": " + hex(it->first * kSlot) + " is already mapped");
+    return make_error(EEXIST, what() + ": " + hex(slot_start(it->first)) + " is already mapped");
   // iommu_pgsize at each step: 1 MiB where iova and pa allow it and it fits.
   const u64 flags = kPresent | (prot_writes(a.prot) ? kWritable : 0) | (prot_reads(a.prot) ? 0 : kNoRead);
   u64 iova = a.iova;
@@ -64,11 +69,12 @@ Status MockTable::map(const MapArgs& a, IotlbGather* g) {
     const bool huge = (sizes & kHugeSize) && arith::is_aligned(iova, kHugeSize) &&
                       arith::is_aligned(pa, kHugeSize) && left >= kHugeSize;
     const u64 n = huge ? kSlotsPerHuge : 1;
-    for (u64 k = 0; k < n; ++k) slots_[iova / kSlot + k] = ((pa / kSlot) + k) | flags | (huge ? kHuge : 0);
+    for (u64 k = 0; k < n; ++k) slots_[slot_of(iova) + k] = (slot_of(pa) + k) | flags | (huge ? kHuge : 0);
     stats_.leaf_writes += n;
-    iova += n * kSlot;
-    pa += n * kSlot;
-    left -= n * kSlot;
+    const u64 done = slot_start(n);
+    iova += done;
+    pa += done;
+    left -= done;
   }
   } catch (const std::bad_alloc&) {
     slots_.erase(slots_.lower_bound(first), slots_.upper_bound(last));
@@ -79,7 +85,7 @@ Status MockTable::map(const MapArgs& a, IotlbGather* g) {
 }
 
 Result<u64> MockTable::unmap(u64 iova, u64 len, IotlbGather* g) {
-  if (len == 0 || ((iova | len) & (kSlot - 1)) != 0)
+  if (len == 0 || !arith::is_aligned(iova | len, kSlot))
     return make_error(EINVAL, "unmap " + hex(iova) + "+" + hex(len) + ": not aligned to the mock page size 0x800");
   const auto end = arith::range_last(iova, len);
   if (end.overflow) return make_error(EINVAL, "unmap " + hex(iova) + "+" + hex(len) + ": passes 2^64-1");
@@ -88,8 +94,8 @@ Result<u64> MockTable::unmap(u64 iova, u64 len, IotlbGather* g) {
   // Only a leaf crossing r's ends must be split; split_blocks above split
   // every huge leaf in r, and whole ones go anyway.
   u64 bytes = 0;
-  auto it = slots_.lower_bound(r.start / kSlot);
-  while (it != slots_.end() && it->first <= r.last / kSlot) {
+  auto it = slots_.lower_bound(slot_of(r.start));
+  while (it != slots_.end() && it->first <= slot_of(r.last)) {
     bytes += kSlot;
     it = slots_.erase(it);
   }
@@ -103,16 +109,16 @@ Result<u64> MockTable::unmap(u64 iova, u64 len, IotlbGather* g) {
 std::optional<Translation> MockTable::translate(u64 iova) const {
   const u64 e = entry(iova);
   if (!e) return std::nullopt;
-  return Translation{slot_pa(e) + iova % kSlot, entry_prot(e)};
+  return Translation{entry_pa(e) | arith::page_offset(iova, kShift), entry_prot(e)};
 }
 
 u64 MockTable::entry(u64 iova) const {
-  auto it = slots_.find(iova / kSlot);
+  auto it = slots_.find(slot_of(iova));
   return it == slots_.end() ? 0 : it->second;
 }
 
 void MockTable::mark_dirty(u64 iova) {
-  auto it = slots_.find(iova / kSlot);
+  auto it = slots_.find(slot_of(iova));
   if (it != slots_.end() && (it->second & kWritable)) it->second |= kDirty;
 }
 
@@ -125,11 +131,11 @@ Status MockTable::split_blocks(Range r, IotlbGather* g, u64 to_size) {
   // when its slot is, as mock_test_and_clear_dirty reads them).
   bool changed = false;
   Range hull{};
-  const u64 lo = arith::align_down(r.start, kHugeSize) / kSlot;
-  for (auto it = slots_.lower_bound(lo); it != slots_.end() && it->first <= r.last / kSlot; ++it) {
+  const u64 lo = huge_head(slot_of(r.start));
+  for (auto it = slots_.lower_bound(lo); it != slots_.end() && it->first <= slot_of(r.last); ++it) {
     if (!(it->second & kHuge)) continue;
-    const u64 head = it->first & ~(kSlotsPerHuge - 1);
-    if (head * kSlot + (kHugeSize - 1) < r.start) continue;
+    const u64 head = huge_head(it->first);
+    if (slot_start(head) + (kHugeSize - 1) < r.start) continue;
     // Spread a huge leaf's dirty state to all its slots, so no write is lost.
     bool dirty = false;
     auto h = slots_.find(head);
@@ -137,7 +143,7 @@ Status MockTable::split_blocks(Range r, IotlbGather* g, u64 to_size) {
     h = slots_.find(head);
     for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h) h->second = (h->second & ~kHuge) | (dirty ? kDirty : 0);
     stats_.leaf_writes += kSlotsPerHuge;
-    const Range leaf{head * kSlot, head * kSlot + (kHugeSize - 1)};
+    const Range leaf{slot_start(head), slot_start(head) + (kHugeSize - 1)};
     hull = changed ? Range{std::min(hull.start, leaf.start), std::max(hull.last, leaf.last)} : leaf;
     changed = true;
     it = std::prev(h);
@@ -160,13 +166,13 @@ void MockTable::merge_blocks(Range r, u64 pgsizes, IotlbGather* g) {
   // One 1 MiB block: merged when its 512 slots map 1 MiB-aligned, contiguous
   // memory with one permission.
   auto try_merge = [&](u64 head) {
-    auto it = slots_.find(head / kSlot);
+    auto it = slots_.find(slot_of(head));
     if (it == slots_.end() || (it->second & kHuge)) return;
     const u64 first = it->second;
-    if (!arith::is_aligned(slot_pa(first), kHugeSize)) return;
+    if (!arith::is_aligned(entry_pa(first), kHugeSize)) return;
     auto h = it;
     for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h)
-      if (h == slots_.end() || h->first != head / kSlot + k || (h->second & kPfnMask) != (first & kPfnMask) + k ||
+      if (h == slots_.end() || h->first != slot_of(head) + k || (h->second & kPfnMask) != (first & kPfnMask) + k ||
           ((h->second ^ first) & kPermBits) != 0)
         return;
     h = it;
@@ -177,10 +183,10 @@ void MockTable::merge_blocks(Range r, u64 pgsizes, IotlbGather* g) {
     changed = true;
   };
   // Visit only blocks that hold slots (the range may span 2^64 bytes).
-  for (auto it = slots_.lower_bound(up.value / kSlot); it != slots_.end() && it->first <= last_head / kSlot;) {
-    const u64 head = arith::align_down(it->first * kSlot, kHugeSize);
+  for (auto it = slots_.lower_bound(slot_of(up.value)); it != slots_.end() && it->first <= slot_of(last_head);) {
+    const u64 head = slot_start(huge_head(it->first));
     try_merge(head);
-    it = slots_.lower_bound(head / kSlot + kSlotsPerHuge);  // indices are below 2^53: no wrap
+    it = slots_.lower_bound(slot_of(head) + kSlotsPerHuge);  // indices are below 2^53: no wrap
   }
   if (changed) {
     IotlbGather own(tlb_, mem_);
@@ -198,8 +204,8 @@ u64 MockTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, Iot
     ++seen;
     if (bitmap) bitmap->record(Range{std::max(l.iova, r.start), std::min(l.iova + (l.size - 1), r.last)});
     if (keep) return;
-    auto it = slots_.find(l.iova / kSlot);
-    for (u64 k = 0; k < l.size / kSlot; ++k, ++it) it->second &= ~kDirty;
+    auto it = slots_.find(slot_of(l.iova));
+    for (u64 k = 0; k < slot_of(l.size); ++k, ++it) it->second &= ~kDirty;
     cleaned = true;
   };
   for_each_leaf(r, std::ref(clean));
@@ -211,15 +217,15 @@ u64 MockTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, Iot
 }
 
 void MockTable::for_each_leaf(Range r, const std::function<void(const Leaf&)>& f) const {
-  const u64 lo = arith::align_down(r.start, kHugeSize) / kSlot;
-  for (auto it = slots_.lower_bound(lo); it != slots_.end() && it->first <= r.last / kSlot;) {
+  const u64 lo = huge_head(slot_of(r.start));
+  for (auto it = slots_.lower_bound(lo); it != slots_.end() && it->first <= slot_of(r.last);) {
     const auto [first, count] = leaf_of(it->first, it->second);
-    const Range leaf{first * kSlot, first * kSlot + (count * kSlot - 1)};
+    const Range leaf{slot_start(first), slot_start(first) + (slot_start(count) - 1)};
     bool dirty = false;
     auto h = it;
     for (u64 k = 0; k < count && h != slots_.end(); ++k, ++h) dirty = dirty || (h->second & kDirty);
     if (leaf.overlaps(r))
-      f(Leaf{leaf.start, count * kSlot, slot_pa(it->second), entry_prot(it->second), true, dirty});
+      f(Leaf{leaf.start, slot_start(count), entry_pa(it->second), entry_prot(it->second), true, dirty});
     it = h;
   }
 }
@@ -228,7 +234,7 @@ u64 MockTable::verify() const {
   u64 leaves = 0;
   for (auto it = slots_.begin(); it != slots_.end();) {
     const u64 e = it->second;
-    const u64 iova = it->first * kSlot;
+    const u64 iova = slot_start(it->first);
     IOAS_CHECK(e & kPresent, "slot " + hex(iova) + " holds an entry without the present bit");
     IOAS_CHECK(cfg_.aperture.contains(Range{iova, iova + (kSlot - 1)}), "slot " + hex(iova) + " outside the aperture");
     IOAS_CHECK(!(e & kDirty) || (e & kWritable), "slot " + hex(iova) + " is dirty but read-only");
@@ -239,7 +245,7 @@ u64 MockTable::verify() const {
       continue;
     }
     IOAS_CHECK(cfg_.pgsize_bitmap & kHugeSize, "huge slot " + hex(iova) + " in a table without 1M pages");
-    IOAS_CHECK(it->first % kSlotsPerHuge == 0 && arith::is_aligned(slot_pa(e), kHugeSize),
+    IOAS_CHECK(huge_head(it->first) == it->first && arith::is_aligned(entry_pa(e), kHugeSize),
                "huge leaf at " + hex(iova) + " is not 1M aligned");
     auto h = it;
     for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h) {
@@ -266,8 +272,10 @@ u64 MockTable::table_pages() const {
   u64 nodes = 0;
   u64 prev = 0;
   for (const auto& [i, e] : slots_) {
-    if (nodes == 0 || (i >> 6) != prev) ++nodes;
-    prev = i >> 6;
+    // An xarray leaf node holds 2^6 slots.
+    const u64 node = arith::page_number(i, 6);
+    if (nodes == 0 || node != prev) ++nodes;
+    prev = node;
   }
   return nodes;
 }

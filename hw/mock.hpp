@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 
+#include "ioas/arith.hpp"
 #include "pagetable.hpp"
 
 namespace ioas::hw {
@@ -55,6 +56,10 @@ class MockTable final : public PageTable {
   // Marks the slot holding iova dirty (a device write, as the walker sees it).
   void mark_dirty(u64 iova);
 
+  // A slot is a page of 2^kSlotShift bytes (MOCK_IO_PAGE_SIZE); the entry's
+  // pfn is its page number.
+  static constexpr unsigned kSlotShift = 11;
+  static_assert(kMockPage == u64{1} << kSlotShift);
   static constexpr u64 kPfnMask = (u64{1} << 53) - 1;
   static constexpr u64 kHuge = u64{1} << 53;
   static constexpr u64 kDirty = u64{1} << 54;
@@ -62,6 +67,8 @@ class MockTable final : public PageTable {
   static constexpr u64 kPresent = u64{1} << 56;  // so that pa 0 read-only is not 0
   static constexpr u64 kNoRead = u64{1} << 57;
   static constexpr u64 kPermBits = kWritable | kNoRead;
+  // The physical address of the slot an entry maps.
+  static u64 entry_pa(u64 e) { return arith::page_start(e & kPfnMask, kSlotShift); }
   // The permission an entry holds: r, rw, or w (kNoRead).
   static Prot entry_prot(u64 e) {
     return (e & kNoRead) ? Prot::kWrite : (e & kWritable) ? Prot::kReadWrite : Prot::kRead;

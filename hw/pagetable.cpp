@@ -26,18 +26,20 @@ Result<std::unique_ptr<PageTable>> make_page_table(const TableConfig& cfg, PageM
 
 void DirtyBitmap::record(Range r) {
   if (units_ == 0) return;
-  const u64 last_byte = iova_ + (units_ * page_size_ - 1);
+  const u64 last_byte = arith::page_advance(iova_, units_, shift_) - 1;
   if (r.last < iova_ || r.start > last_byte) return;
-  const u64 s = (std::max(r.start, iova_) - iova_) / page_size_;
-  const u64 e = (std::min(r.last, last_byte) - iova_) / page_size_;
-  for (u64 u = s; u <= e; ++u) words_[u / 64] |= u64{1} << (u % 64);
+  const u64 s = arith::page_index_in(iova_, std::max(r.start, iova_), shift_);
+  const u64 e = arith::page_index_in(iova_, std::min(r.last, last_byte), shift_);
+  for (u64 u = s; u <= e; ++u)
+    words_[arith::page_number(u, kWordShift)] |= u64{1} << arith::page_offset(u, kWordShift);
 }
 
 std::vector<Range> DirtyBitmap::ranges() const {
   std::vector<Range> out;
   for (u64 u = 0; u < units_; ++u) {
     if (!test(u)) continue;
-    const Range r{iova_ + u * page_size_, iova_ + u * page_size_ + (page_size_ - 1)};
+    const u64 start = arith::page_advance(iova_, u, shift_);
+    const Range r{start, start + (arith::page_size(start, shift_) - 1)};
     if (!out.empty() && out.back().precedes_adjacent(r))
       out.back().last = r.last;
     else
@@ -65,7 +67,7 @@ std::optional<u64> HeapPageMemory::do_alloc() {
     const u64 i = free_.back();
     free_.pop_back();
     std::memset(pages_[i].get(), 0, kGranule);
-    return base_ + i * kGranule;
+    return pool_page(base_, i);
   }
   if (pages_.size() >= max_pages_) return std::nullopt;
   // An exhausted heap is this allocator running out (nullopt). free_ gets
@@ -77,10 +79,10 @@ std::optional<u64> HeapPageMemory::do_alloc() {
   } catch (const std::bad_alloc&) {
     return std::nullopt;
   }
-  return base_ + (pages_.size() - 1) * kGranule;
+  return pool_page(base_, pages_.size() - 1);
 }
 
-void HeapPageMemory::do_free(u64 pa) { free_.push_back((pa - base_) / kGranule); }
+void HeapPageMemory::do_free(u64 pa) { free_.push_back(pool_index(base_, pa)); }
 
 std::optional<u64> ArenaPageMemory::do_alloc() {
   u64 i;
@@ -98,10 +100,10 @@ std::optional<u64> ArenaPageMemory::do_alloc() {
   } else {
     return std::nullopt;
   }
-  std::memset(host_ + i * kGranule, 0, kGranule);
-  return base_ + i * kGranule;
+  std::memset(host_ + arith::page_start(i, kGranuleShift), 0, kGranule);
+  return pool_page(base_, i);
 }
 
-void ArenaPageMemory::do_free(u64 pa) { free_.push_back((pa - base_) / kGranule); }
+void ArenaPageMemory::do_free(u64 pa) { free_.push_back(pool_index(base_, pa)); }
 
 }  // namespace ioas::hw

@@ -18,6 +18,7 @@
 // only after the flush that makes them unreachable (the kernel's freelist).
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -26,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "ioas/arith.hpp"
 #include "ioas/core/formats.hpp"
 #include "ioas/engine.hpp"
 #include "ioas/range.hpp"
@@ -109,23 +111,29 @@ class IotlbGather {
 };
 
 // The dirty bitmap of IOMMU_HWPT_GET_DIRTY_BITMAP: bit i is the page_size
-// unit at iova + i * page_size.
+// unit at iova + i * page_size. page_size is a power of two.
 class DirtyBitmap {
  public:
   DirtyBitmap(u64 iova, u64 length, u64 page_size)
-      : iova_(iova), page_size_(page_size), words_((length / page_size + 63) / 64), units_(length / page_size) {}
+      : iova_(iova),
+        shift_(static_cast<unsigned>(std::countr_zero(page_size))),
+        units_(arith::page_number(length, shift_)),
+        words_(arith::page_number(units_, kWordShift) + (arith::page_offset(units_, kWordShift) != 0)) {}
   // Marks every unit holding a byte of r (clipped to the bitmap).
   void record(Range r);
-  bool test(u64 unit) const { return (words_[unit / 64] >> (unit % 64)) & 1; }
+  bool test(u64 unit) const {
+    return (words_[arith::page_number(unit, kWordShift)] >> arith::page_offset(unit, kWordShift)) & 1;
+  }
   // The marked units as maximal ranges.
   std::vector<Range> ranges() const;
   u64 count() const;
 
  private:
+  static constexpr unsigned kWordShift = 6;  // 64 units a word
   u64 iova_;
-  u64 page_size_;
-  std::vector<u64> words_;
+  unsigned shift_;  // log2(page_size)
   u64 units_;
+  std::vector<u64> words_;
 };
 
 struct MapArgs {

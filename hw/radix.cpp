@@ -40,6 +40,8 @@ u64 level_size(int l) { return arith::pt_block_size(u64{0}, static_cast<unsigned
 inline unsigned index_at(u64 iova, int l) {
   return static_cast<unsigned>(arith::pt_index(iova, static_cast<unsigned>(l)));
 }
+// The bytes of k consecutive entries at level l (k <= 512).
+u64 entries_bytes(u64 k, int l) { return arith::pt_index_base(k, static_cast<unsigned>(l)); }
 int level_of(u64 size) {
   for (int l = 0; l < kTop; ++l)
     if (size == level_size(l)) return l;
@@ -119,9 +121,9 @@ class RadixTable final : public PageTable {
           if (F::present(e)) {
             if (!(lvl > 0 && F::is_table(e, lvl) && subtree_empty(F::table_pa(e), lvl - 1))) {
               j.writes.push_back({t + i, x, 0});
-              if (x != 0) gather.add_range(iova, x * s);  // briefly present: flushed with the undo
-              return rollback(j, gather,
-                              make_error(EEXIST, what() + ": " + hex(iova + x * s) + " is already mapped"));
+              if (x != 0) gather.add_range(iova, entries_bytes(x, lvl));  // briefly present: flushed with the undo
+              return rollback(j, gather, make_error(EEXIST, what() + ": " + hex(iova + entries_bytes(x, lvl)) +
+                                                                " is already mapped"));
             }
             // An empty table where a large leaf goes: unlink it (freed after the flush).
             j.writes.push_back({t + i, x, 0});
@@ -129,23 +131,24 @@ class RadixTable final : public PageTable {
             t[i + x] = 0;
             collect_pages(F::table_pa(e), lvl - 1, j.unlinked);
             // The run continues after this slot (a fresh journal record).
-            t[i + x] = F::leaf_entry(pa + x * s, lvl, a.prot, cfg_.preset_accessed, false);
+            t[i + x] = F::leaf_entry(pa + entries_bytes(x, lvl), lvl, a.prot, cfg_.preset_accessed, false);
             stats_.leaf_writes += x + 1;
-            gather.add_range(iova, (x + 1) * s);
-            iova += (x + 1) * s;
-            pa += (x + 1) * s;
-            rem -= (x + 1) * s;
+            const u64 done = entries_bytes(x + 1, lvl);
+            gather.add_range(iova, done);
+            iova += done;
+            pa += done;
+            rem -= done;
             n -= x + 1;
             goto next_run;
           }
-          t[i + x] = F::leaf_entry(pa + x * s, lvl, a.prot, cfg_.preset_accessed, false);
+          t[i + x] = F::leaf_entry(pa + entries_bytes(x, lvl), lvl, a.prot, cfg_.preset_accessed, false);
         }
         j.writes.push_back({t + i, k, 0});
         stats_.leaf_writes += k;
-        gather.add_range(iova, k * s);
-        iova += k * s;
-        pa += k * s;
-        rem -= k * s;
+        gather.add_range(iova, entries_bytes(k, lvl));
+        iova += entries_bytes(k, lvl);
+        pa += entries_bytes(k, lvl);
+        rem -= entries_bytes(k, lvl);
         n -= k;
       next_run:;
       }
@@ -335,9 +338,8 @@ class RadixTable final : public PageTable {
  private:
   // The largest page size of the table below level l's size, as a level.
   int smaller_level(int l) const {
-    for (int k = l - 1; k >= 0; --k)
-      if (cfg_.pgsize_bitmap & level_size(k)) return k;
-    return 0;
+    const u64 s = arith::pgsize_below(cfg_.pgsize_bitmap, level_size(l));
+    return s != 0 ? level_of(s) : 0;
   }
 
   void put(Journal& j, u64* p, u64 v) {
@@ -550,7 +552,7 @@ class RadixTable final : public PageTable {
       IOAS_CHECK(l != kTop, "leaf in the top table");
       IOAS_CHECK(cfg_.pgsize_bitmap & level_size(l), "leaf of a size the table does not use");
       // Bit 12 of a large x86 leaf is PAT, not an address bit.
-      IOAS_CHECK((e & (level_size(l) - 1) & F::kOaMask & ~formats::kRadixGranule) == 0,
+      IOAS_CHECK(arith::is_aligned(e & F::kOaMask & ~formats::kRadixGranule, level_size(l)),
                  "leaf output address not aligned to its size");
       ++leaves;
     }

@@ -14,21 +14,18 @@ namespace ioas::hw {
 namespace {
 
 constexpr u64 kPerm = tce::kRead | tce::kWrite;
-constexpr u64 kPageMask = ~(kGranule - 1);
 constexpr unsigned kEntries = 1u << formats::tce::kLevelBits;  // per level page
 
-// Slots per entry of a level-l page (level 0 holds the TCEs).
-u64 span_of(unsigned level) { return arith::tce_level_base(u64{1}, level); }
 inline unsigned index_at(u64 slot, unsigned level) { return static_cast<unsigned>(arith::tce_level_index(slot, level)); }
-// The last slot of the last-level page that holds `slot`.
-u64 table_last(u64 slot) { return slot - index_at(slot, 0) + (kEntries - 1); }
+// The next level's page of an indirect entry.
+u64 next_table(u64 e) { return arith::align_down(e, kGranule); }
 
 }  // namespace
 
 u64 TceTable::encode(u64 pa, unsigned shift, Prot prot) {
   // TCE_PCI_READ and TCE_PCI_WRITE apart: prot w is a write-only entry.
   const u64 perm = (prot_reads(prot) ? tce::kRead : 0) | (prot_writes(prot) ? tce::kWrite : 0);
-  return (shift >= 2 ? pa : pa << 2) | perm;
+  return arith::tce_encode_addr(pa, shift) | perm;
 }
 
 Prot TceTable::perm_prot(u64 e) {
@@ -37,15 +34,15 @@ Prot TceTable::perm_prot(u64 e) {
 }
 
 u64 TceTable::decode(u64 e, unsigned shift) {
-  return shift >= 2 ? arith::align_down(e, u64{1} << shift) : e >> 2;
+  return arith::tce_decode_addr(e, shift);
 }
 
 TceTable::TceTable(const TableConfig& cfg, PageMemory& mem, unsigned shift)
     : PageTable(cfg, mem),
       shift_(shift),
-      offset_(arith::tce_entry(cfg.aperture.start, shift)),
-      last_index_(arith::tce_entry(cfg.aperture.last, shift) - offset_),
-      levels_(std::max(1u, (static_cast<unsigned>(std::bit_width(last_index_)) + 8) / 9)) {}
+      offset_(arith::page_number(cfg.aperture.start, shift)),
+      last_index_(arith::page_number(cfg.aperture.last, shift) - offset_),
+      levels_(static_cast<unsigned>(arith::tce_levels(last_index_))) {}
 
 TceTable::~TceTable() {
   if (root_) free_tree(root_, levels_ - 1);
@@ -56,7 +53,7 @@ void TceTable::free_tree(u64 table, unsigned level) {
   if (level > 0) {
     const u64* t = mem_.page(table);
     for (unsigned i = 0; i < kEntries; ++i)
-      if (const u64 e = tce::from_be(t[i]); e != 0) free_tree(e & kPageMask, level - 1);
+      if (const u64 e = tce::from_be(t[i]); e != 0) free_tree(next_table(e), level - 1);
   }
   mem_.free_page(table);
 }
@@ -92,7 +89,7 @@ u64* TceTable::find(u64 root, u64 slot) const {
   for (unsigned l = levels_ - 1; l > 0; --l) {
     const u64 e = tce::from_be(mem_.page(table)[index_at(slot, l)]);
     if (e == 0) return nullptr;
-    table = e & kPageMask;
+    table = next_table(e);
   }
   return mem_.page(table) + index_at(slot, 0);
 }
@@ -112,7 +109,7 @@ u64* TceTable::ensure(u64 root, u64 slot, Journal& j) {
       *p = tce::to_be(*pa | kPerm);
       j.linked.push_back(p);
     }
-    table = tce::from_be(*p) & kPageMask;
+    table = next_table(tce::from_be(*p));
   }
   return mem_.page(table) + index_at(slot, 0);
 }
@@ -120,16 +117,15 @@ u64* TceTable::ensure(u64 root, u64 slot, Journal& j) {
 template <class F>
 void TceTable::visit(u64 table, unsigned level, u64 base, u64 first, u64 last, F&& f) const {
   u64* t = mem_.page(table);
-  const u64 span = span_of(level);
   // first past base lies in this table: its index here.
   const u64 i0 = first > base ? index_at(first, level) : 0;
-  const u64 i1 = std::min<u64>(kEntries - 1, (last - base) / span);
+  const u64 i1 = arith::tce_level_last(base, last, level);
   for (u64 i = i0; i <= i1; ++i) {
     if (t[i] == 0) continue;
     if (level == 0) {
       f(base + i, &t[i]);
     } else {
-      visit(tce::from_be(t[i]) & kPageMask, level - 1, base + i * span, first, last, f);
+      visit(next_table(tce::from_be(t[i])), level - 1, base + arith::tce_level_base(i, level), first, last, f);
     }
   }
 }
@@ -140,7 +136,7 @@ void TceTable::visit_pages(u64 table, unsigned level, F&& f) const {
   if (level == 0) return;
   const u64* t = mem_.page(table);
   for (unsigned i = 0; i < kEntries; ++i)
-    if (t[i] != 0) visit_pages(tce::from_be(t[i]) & kPageMask, level - 1, f);
+    if (t[i] != 0) visit_pages(next_table(tce::from_be(t[i])), level - 1, f);
 }
 
 u64 TceTable::raw_entry(u64 slot) const {
@@ -150,7 +146,7 @@ u64 TceTable::raw_entry(u64 slot) const {
 
 Status TceTable::map(const MapArgs& a, IotlbGather* g) {
   auto what = [&] { return "map " + hex(a.iova) + "+" + hex(a.len); };
-  const u64 ps = u64{1} << shift_;
+  const u64 ps = arith::page_size(u64{0}, shift_);
   if (a.len == 0) return make_error(EINVAL, what() + ": length 0");
   if (a.prot == Prot::kNone) return make_error(EINVAL, what() + ": permission must be r, w or rw");
   if (a.pgsizes != 0 && a.pgsizes != ps)
@@ -174,7 +170,7 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
   if (busy) return make_error(EEXIST, what() + ": " + hex(arith::tce_bus_addr(*busy, shift_, offset_)) + " is already mapped");
   // Allocate every absent page first, so nothing is written on ENOMEM.
   Journal j;
-  for (u64 s = first;; s = table_last(s) + 1) {
+  for (u64 s = first;; s = arith::tce_table_last(s) + 1) {
     bool ok = false;
     try {
       ok = ensure(root_, s, j) && ensure(uroot_, s, j);
@@ -186,7 +182,7 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
       stats_.table_allocs -= j.allocated.size();
       return make_error(ENOMEM, what() + ": out of memory for a TCE page");
     }
-    if (table_last(s) >= last) break;
+    if (arith::tce_table_last(s) >= last) break;
   }
   u64* e = nullptr;
   u64* u = nullptr;
@@ -198,8 +194,8 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
       ++e;
       ++u;
     }
-    *e = tce::to_be(encode(a.pa + (k << shift_), shift_, a.prot));
-    *u = tce::to_be(a.uaddr + (k << shift_));
+    *e = tce::to_be(encode(arith::page_advance(a.pa, k, shift_), shift_, a.prot));
+    *u = tce::to_be(arith::page_advance(a.uaddr, k, shift_));
     dirty_.erase(s);
     if (s == last) break;
   }
@@ -211,7 +207,7 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
 
 Result<u64> TceTable::unmap(u64 iova, u64 len, IotlbGather* g) {
   auto what = [&] { return "unmap " + hex(iova) + "+" + hex(len); };
-  const u64 ps = u64{1} << shift_;
+  const u64 ps = arith::page_size(u64{0}, shift_);
   if (len == 0) return make_error(EINVAL, what() + ": length 0");
   if (!arith::is_aligned(iova | len, ps))
     return make_error(EINVAL, what() + ": not aligned to the TCE page size " + hex(ps));
@@ -236,7 +232,7 @@ std::optional<u64> TceTable::window_slot(u64 iova) const {
   // tce_slot's window holds it_size = last_index_ + 1 entries, which is 2^64
   // for a 64-bit window of 1-byte pages: the last slot is tested apart.
   const auto s = arith::tce_slot(iova, shift_, offset_, last_index_);
-  if (s.inside || (s.index == last_index_ && offset_ <= arith::tce_entry(iova, shift_))) return s.index;
+  if (s.inside || (s.index == last_index_ && offset_ <= arith::page_number(iova, shift_))) return s.index;
   return std::nullopt;
 }
 
@@ -247,13 +243,13 @@ std::optional<Translation> TceTable::translate(u64 iova) const {
   if (!slot) return std::nullopt;
   const u64 e = tce::from_be(raw_entry(*slot));
   if ((e & kPerm) == 0) return std::nullopt;
-  return Translation{decode(e, shift_) | arith::tce_page_offset(iova, shift_), perm_prot(e)};
+  return Translation{decode(e, shift_) | arith::page_offset(iova, shift_), perm_prot(e)};
 }
 
 std::optional<u64> TceTable::uaddr(u64 iova) const {
   const auto slot = window_slot(iova);
   if (!slot || raw_entry(*slot) == 0) return std::nullopt;
-  return tce::from_be(*find(uroot_, *slot)) + arith::tce_page_offset(iova, shift_);
+  return tce::from_be(*find(uroot_, *slot)) + arith::page_offset(iova, shift_);
 }
 
 void TceTable::mark_dirty(u64 slot) {
@@ -287,7 +283,7 @@ void TceTable::reserve_dirty(Range r) {
 u64 TceTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, IotlbGather* g) {
   const Range w{std::max(r.start, cfg_.aperture.start), std::min(r.last, cfg_.aperture.last)};
   if (!r.valid() || !w.valid()) return 0;
-  const u64 ps = u64{1} << shift_;
+  const u64 ps = arith::page_size(u64{0}, shift_);
   u64 n = 0;
   IotlbGather local(tlb_, mem_);
   IotlbGather& gather = g ? *g : local;
@@ -309,7 +305,7 @@ u64 TceTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, Iotl
 void TceTable::for_each_leaf(Range r, const std::function<void(const Leaf&)>& f) const {
   const Range w{std::max(r.start, cfg_.aperture.start), std::min(r.last, cfg_.aperture.last)};
   if (!r.valid() || !w.valid()) return;
-  const u64 ps = u64{1} << shift_;
+  const u64 ps = arith::page_size(u64{0}, shift_);
   visit(root_, levels_ - 1, 0, slot_of(w.start), slot_of(w.last),
         [&](u64 slot, const u64* p) {
           const u64 e = tce::from_be(*p);
@@ -318,7 +314,7 @@ void TceTable::for_each_leaf(Range r, const std::function<void(const Leaf&)>& f)
 }
 
 u64 TceTable::verify() const {
-  const u64 ps = u64{1} << shift_;
+  const u64 ps = arith::page_size(u64{0}, shift_);
   for (u64 root : {root_, uroot_}) {
     visit_pages(root, levels_ - 1, [&](u64 table, unsigned level) {
       const u64* t = mem_.page(table);
@@ -326,7 +322,7 @@ u64 TceTable::verify() const {
       if (level == 0) return;
       for (unsigned i = 0; i < kEntries; ++i) {
         const u64 e = tce::from_be(t[i]);
-        IOAS_CHECK(e == 0 || ((e & kPerm) == kPerm && mem_.page(e & kPageMask)),
+        IOAS_CHECK(e == 0 || ((e & kPerm) == kPerm && mem_.page(next_table(e))),
                    "indirect entry " + hex(e) + " at level " + std::to_string(level));
       }
     });

@@ -28,8 +28,8 @@ u64 step_size(int s) { return arith::pt_block_size(u64{0}, step_level(s)); }
 // A hit on a leaf of `size` bytes whose address field is `oa` (bits below
 // the size ignored).
 WalkResult leaf_result(u64 oa, u64 iova, u64 size) {
-  const u64 offset = iova - arith::align_down(iova, size);
-  return WalkResult{Fault::kNone, arith::align_down(oa, size) | offset, arith::align_down(iova, size), size};
+  return WalkResult{Fault::kNone, arith::align_down(oa, size) | arith::align_offset(iova, size),
+                    arith::align_down(iova, size), size};
 }
 }  // namespace
 
@@ -122,7 +122,7 @@ WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update) {
   if ((e & (tce::kRead | tce::kWrite)) == 0) return WalkResult{Fault::kNotPresent};
   if (write ? !(e & tce::kWrite) : !(e & tce::kRead)) return WalkResult{Fault::kReadOnly};
   if (update && write) t.mark_dirty(slot);
-  return leaf_result(TceTable::decode(e, shift), iova, u64{1} << shift);
+  return leaf_result(TceTable::decode(e, shift), iova, arith::page_size(u64{0}, shift));
 }
 
 WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update) {
@@ -133,8 +133,8 @@ WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update) {
   if (!write && (e & MockTable::kNoRead)) return WalkResult{Fault::kReadOnly};
   if (update && write) t.mark_dirty(iova);
   const u64 size = (e & MockTable::kHuge) ? kMockHugePage : kMockPage;
-  const u64 slot_pa = (e & MockTable::kPfnMask) * kMockPage;
-  return WalkResult{Fault::kNone, slot_pa + iova % kMockPage, arith::align_down(iova, size), size};
+  return WalkResult{Fault::kNone, MockTable::entry_pa(e) | arith::page_offset(iova, MockTable::kSlotShift),
+                    arith::align_down(iova, size), size};
 }
 
 WalkResult Walker::access(u64 iova, bool write, bool update) {

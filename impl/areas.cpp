@@ -69,9 +69,9 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   const bool overflows = args.iova && arith::range_last(*args.iova, args.len).overflow;
   const auto overflow_error = [&] { return err(EOVERFLOW, what() + ": iova+len passes 2^64-1"); };
   if (overflows && !rules_for(s->options.mode).fixed_iova_alignment_before_overflow) return overflow_error();
-  if (arith::range_last(args.offset, args.len).overflow)
-    return err(EOVERFLOW, what() + ": source offset+len passes 2^64-1");
-  if (args.offset + args.len - 1 > src->info.len - 1)
+  const auto src_end = arith::range_last(args.offset, args.len);
+  if (src_end.overflow) return err(EOVERFLOW, what() + ": source offset+len passes 2^64-1");
+  if (src_end.last > src->info.len - 1)
     return err(EINVAL, what() + ": offset+len beyond source " + args.source + " (" + hex(src->info.len) + " bytes)");
   if (prot_writes(args.prot) && !src->info.writable)
     return err(EPERM, what() + ": source " + args.source + " is read-only");
@@ -86,12 +86,12 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   };
   if ((args.iova && !aligned(*args.iova, A)) || !aligned(args.len, A))
     return err(EINVAL, what() + ": iova or length not a multiple of iova_alignment " + hex(A));
-  if (!offset_later && !aligned(uaddr % kPage, A)) return offset_error();
+  if (!offset_later && !aligned(page_offset(uaddr), A)) return offset_error();
   if (overflows) return overflow_error();
   auto placed = place(*s, args.iova, args.len, uaddr, what());
   if (!placed.ok()) return placed;
   const u64 iova = placed.value();
-  if (offset_later && !aligned(uaddr % kPage, A)) return offset_error();
+  if (offset_later && !aligned(page_offset(uaddr), A)) return offset_error();
   Status st = add_area(*s, AreaRef{iova, iova + args.len - 1, args.offset, sid, static_cast<std::uint8_t>(args.prot),
                                    prot_writes(args.prot)});
   if (!st.ok()) return st.error();
@@ -271,7 +271,7 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   // the pages' write permission).
   const bool offset_later = rules.page_offset_after_iova;
   const auto offset_error = [&](const AreaRef& p) -> std::optional<Result<u64>> {
-    if (!aligned((sources_[p.source].info.va + p.offset) % kPage, A))
+    if (!aligned(page_offset(sources_[p.source].info.va + p.offset), A))
       return err(EINVAL, what() + ": a piece's uaddr%PAGE is not a multiple of iova_alignment " + hex(A));
     return std::nullopt;
   };

@@ -25,8 +25,7 @@ bool visit_leaf_runs(Range iova, u64 pa, u64 pgsizes, F&& f) {
     const u64 q = pa + (p - iova.start);
     const u64 s = arith::iommu_pgsize(pgsizes, p, q, rem);
     if (s == 0) return false;
-    const u64 n = arith::pgsize_count(pgsizes, s, p, q, rem);
-    const u64 run_last = p + n * s - 1;
+    const u64 run_last = arith::range_last(p, arith::pgsize_run(pgsizes, s, p, q, rem).bytes).last;
     if (run && run->size == s) {
       run->iova.last = run_last;
     } else {
@@ -79,7 +78,7 @@ Result<std::unique_ptr<HwPageTable>> HwPageTable::create(Format fmt, Range apert
   return std::unique_ptr<HwPageTable>(new HwPageTable(std::move(t).value(), mem));
 }
 
-std::unique_ptr<IoPageTable> HwPageTable::clone_onto(hw::HeapPageMemory& mem) const {
+std::unique_ptr<HwPageTable> HwPageTable::clone_onto(hw::HeapPageMemory& mem) const {
   std::unique_ptr<HwPageTable> c(new HwPageTable(table_->clone_onto(mem), mem));
   c->maps_ = maps_;
   return c;
@@ -150,9 +149,8 @@ Status HwPageTable::split(u64 last) {
   };
   const Range original = crossing();
   for (Range leaf = original; leaf.last != last; leaf = crossing()) {
-    const u64 smaller = m->pgsizes & (leaf.length() - 1);  // sizes below this leaf's
-    IOAS_CHECK(smaller != 0, "page table split: no smaller page size");
-    const u64 next = arith::highest_bit(smaller);
+    const u64 next = arith::pgsize_below(m->pgsizes, leaf.length());
+    IOAS_CHECK(next != 0, "page table split: no smaller page size");
     if (Status st = table_->split_blocks(leaf, &gather_, next); !st.ok()) {
       table_->merge_blocks(original, m->pgsizes, &gather_);
       gather_.sync();

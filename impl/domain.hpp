@@ -67,7 +67,8 @@ class HwPageTable final : public IoPageTable {
   std::size_t mapping_count() const override { return maps_.size(); }
   void for_each_mapping(const std::function<void(const PtMapping&)>& f) const override;
   std::size_t verify() const override;
-  std::unique_ptr<IoPageTable> clone_onto(hw::HeapPageMemory& mem) const override;
+  // The same table over `mem`, a copy of this table's page memory.
+  std::unique_ptr<HwPageTable> clone_onto(hw::HeapPageMemory& mem) const;
 
   const hw::PageTable& table() const { return *table_; }
 

@@ -29,8 +29,11 @@ std::unique_ptr<Engine> ImplEngine::clone() const {
     n->pgsize_bitmap = d->pgsize_bitmap;
     n->devices = d->devices;
     n->dirty = d->dirty;
-    n->pt = d->pt->clone_onto(*e->ptmem_);
-    if (!n->pt) return nullptr;  // a table that cannot be copied
+    // Only the built-in table can be copied (a back end's own table, a
+    // kernel's say, cannot).
+    const auto* builtin = dynamic_cast<const HwPageTable*>(d->pt.get());
+    if (!builtin) return nullptr;
+    n->pt = builtin->clone_onto(*e->ptmem_);
     dmap[d.get()] = n.get();
     e->domains_.emplace(name, std::move(n));
   }
@@ -124,7 +127,7 @@ Status ImplEngine::add_memory(const MemorySource& m) {
   if (m.len == 0) return err(EINVAL, "mem " + m.name + ": length 0");
   if (arith::range_last(m.va, m.len).overflow || arith::range_last(m.pa, m.len).overflow)
     return err(EOVERFLOW, "mem " + m.name + ": va+len or pa+len passes 2^64-1");
-  if (m.va % kPage != m.pa % kPage)
+  if (page_offset(m.va) != page_offset(m.pa))
     return err(EINVAL, "mem " + m.name + ": va " + hex(m.va) + " and pa " + hex(m.pa) +
                            " have different offsets within a page");
   if (!alloc_ok()) return err(ENOMEM, "mem " + m.name + ": out of memory");

@@ -103,11 +103,13 @@ inline std::optional<Error> refused_prot(IoasMode mode, Prot p, const std::strin
 
 constexpr unsigned kPageShift = 12;
 static_assert(kPage == (u64{1} << kPageShift));
+// x mod PAGE.
+inline u64 page_offset(u64 x) { return arith::page_offset(x, kPageShift); }
 
 // Granularity bucket of an area: log2 of the largest alignment (<= PAGE)
 // its iova, length and uaddr%PAGE all have.
 inline unsigned granularity(u64 iova, u64 len, u64 uaddr) {
-  return static_cast<unsigned>(std::countr_zero(iova | len | (uaddr % kPage) | kPage));
+  return static_cast<unsigned>(std::countr_zero(iova | len | page_offset(uaddr) | kPage));
 }
 
 struct Source {

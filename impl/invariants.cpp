@@ -35,7 +35,7 @@ std::vector<Violation> ImplEngine::check() const {
       if (s.options.zero_page == ZeroPage::kReserved && r.start == 0)
         add(Invariant::kZeroIova, "area " + to_string(r) + " contains IOVA 0", 0);
       const u64 A = s.iova_alignment;
-      if (!aligned(r.start, A) || !aligned(r.length(), A) || !aligned(area_uaddr(*n) % kPage, A))
+      if (!aligned(r.start, A) || !aligned(r.length(), A) || !aligned(page_offset(area_uaddr(*n)), A))
         add(Invariant::kAlignment, "area " + to_string(r) + " not aligned to " + hex(A), r.start);
       for (const Domain* d : s.domains)
         if (!d->aperture.contains(r))

@@ -62,7 +62,7 @@ Result<u64> ImplEngine::place(const Ioas& s, std::optional<u64> fixed, u64 len, 
   if (a < A)
     return err(EINVAL, what + ": wanted alignment " + hex(a) + " (from length and user address " + hex(uaddr) +
                            ") is below iova_alignment " + hex(A));
-  auto found = alloc_iova(s, len, a, uaddr % kPage);
+  auto found = alloc_iova(s, len, a, page_offset(uaddr));
   if (!found) return err(ENOSPC, what + ": no free hole fits " + hex(len) + " bytes at alignment " + hex(a));
   return *found;
 }

@@ -37,6 +37,8 @@ inline Bv operator|(const Bv& a, const Bv& b) { return {a.e | b.e}; }
 inline Bv operator^(const Bv& a, const Bv& b) { return {a.e ^ b.e}; }
 inline Bv operator~(const Bv& a) { return {~a.e}; }
 inline Bv operator/(const Bv& a, const Bv& b) { return {z3::udiv(a.e, b.e)}; }
+// For claims only (the templates do not multiply): bvmul, mod 2^64.
+inline Bv operator*(const Bv& a, const Bv& b) { return {a.e * b.e}; }
 inline Bv operator>>(const Bv& a, unsigned k) { return {z3::lshr(a.e, a.e.ctx().bv_val(k, 64))}; }
 inline Bv operator>>(const Bv& a, int k) { return a >> static_cast<unsigned>(k); }
 inline Bv operator<<(const Bv& a, unsigned k) { return {z3::shl(a.e, a.e.ctx().bv_val(k, 64))}; }

@@ -27,16 +27,14 @@
 #include <vector>
 
 #include "ioas/core/reserved_regions.hpp"
+#include "property.hpp"
 
 namespace ioas::resv {
 namespace {
 
 const std::string kFile = "fuzz.rr";
 
-[[noreturn]] void broken(const std::string& what) {
-  std::fprintf(stderr, "reserved_regions_fuzz: property broken: %s\n", what.c_str());
-  std::abort();
-}
+[[noreturn]] void broken(const std::string& what) { fuzz::property_broken("reserved_regions_fuzz", what); }
 
 // The number of lines parse_reserved_regions sees in `text`.
 long count_lines(std::string_view text) {

@@ -24,26 +24,14 @@
 
 #include "ioas/core/json.hpp"
 #include "ioas/core/state.hpp"
+#include "property.hpp"
 
 namespace ioas::state {
 namespace {
 
 constexpr std::string_view kFile = "fuzz.json";
 
-[[noreturn]] void broken(const std::string& what) {
-  std::fprintf(stderr, "state_fuzz: property broken: %s\n", what.c_str());
-  std::abort();
-}
-
-// Reads the decimal number at the front of `s` into `out` and drops it.
-bool take_int(std::string_view& s, long& out) {
-  std::size_t n = 0;
-  out = 0;
-  while (n < s.size() && n < 9 && s[n] >= '0' && s[n] <= '9') out = out * 10 + (s[n++] - '0');
-  if (n == 0) return false;
-  s.remove_prefix(n);
-  return true;
-}
+[[noreturn]] void broken(const std::string& what) { fuzz::property_broken("state_fuzz", what); }
 
 // EINVAL "fuzz.json:L:C: what", L in [1, lines of the input], C >= 1.
 void check_error(const char* who, const Error& e, std::string_view text) {
@@ -53,9 +41,9 @@ void check_error(const char* who, const Error& e, std::string_view text) {
   if (m.rfind(prefix, 0) != 0) broken(std::string(who) + ": error without the file name: " + e.message);
   m.remove_prefix(prefix.size());
   long line = 0, column = 0;
-  if (!take_int(m, line) || m.empty() || m[0] != ':') broken(std::string(who) + ": error without a line: " + e.message);
+  if (!fuzz::take_int(m, line) || m.empty() || m[0] != ':') broken(std::string(who) + ": error without a line: " + e.message);
   m.remove_prefix(1);
-  if (!take_int(m, column) || m.rfind(": ", 0) != 0 || m.size() <= 2)
+  if (!fuzz::take_int(m, column) || m.rfind(": ", 0) != 0 || m.size() <= 2)
     broken(std::string(who) + ": error without a column or a message: " + e.message);
   const long lines = 1 + static_cast<long>(std::count(text.begin(), text.end(), '\n'));
   if (line < 1 || line > lines || column < 1)

@@ -72,6 +72,24 @@ int check_kept_inputs(const fs::path& dir, Parse parse) {
   return read_files;
 }
 
+// The regression test of a target's kept inputs: check_kept_inputs over
+// `dir`, and at least one file read when the folder holds any. A missing
+// folder means none kept yet (SKIPPED), unless `must_exist` (the part keeps
+// inputs, so a missing folder is a wrong path: a failure).
+template <typename Parse>
+void expect_kept_inputs(const fs::path& dir, Parse parse, bool must_exist = false) {
+  if (must_exist) {
+    ASSERT_TRUE(fs::is_directory(dir)) << dir;
+  } else if (!fs::exists(dir)) {
+    GTEST_SKIP() << "no regression input kept yet in " << dir;
+  }
+  const bool has_files = !fs::is_empty(dir);
+  const int n = check_kept_inputs(dir, parse);
+  if (has_files) {
+    EXPECT_GT(n, 0);
+  }
+}
+
 // Every seed of `dirs` through the target. Returns the files read.
 inline int check_seeds(const std::vector<fs::path>& dirs, std::string_view skip_ext = {}) {
   int read_files = 0;

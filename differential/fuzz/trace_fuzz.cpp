@@ -28,16 +28,14 @@
 #include <vector>
 
 #include "trace.hpp"
+#include "property.hpp"
 
 namespace ioas::trace {
 namespace {
 
 constexpr std::string_view kFile = "fuzz.trace";
 
-[[noreturn]] void broken(const std::string& what) {
-  std::fprintf(stderr, "trace_fuzz: property broken: %s\n", what.c_str());
-  std::abort();
-}
+[[noreturn]] void broken(const std::string& what) { fuzz::property_broken("trace_fuzz", what); }
 
 // The lines of `text` as parse_trace sees them: split at '\n', one '\r'
 // dropped from the end of each.
@@ -54,16 +52,6 @@ std::vector<std::string_view> split_lines(std::string_view text) {
   return out;
 }
 
-// Reads the decimal number at the front of `s` into `out` and drops it.
-bool take_int(std::string_view& s, long& out) {
-  std::size_t n = 0;
-  out = 0;
-  while (n < s.size() && n < 9 && s[n] >= '0' && s[n] <= '9') out = out * 10 + (s[n++] - '0');
-  if (n == 0) return false;
-  s.remove_prefix(n);
-  return true;
-}
-
 // An error of parse_trace must be EINVAL "fuzz.trace:L:C: what" with L a
 // line of the input and C in [1, length of that line + 1].
 void check_error(const Error& e, const std::vector<std::string_view>& lines) {
@@ -73,9 +61,9 @@ void check_error(const Error& e, const std::vector<std::string_view>& lines) {
   if (m.rfind(prefix, 0) != 0) broken("error without the file name: " + e.message);
   m.remove_prefix(prefix.size());
   long line = 0, column = 0;
-  if (!take_int(m, line) || m.empty() || m[0] != ':') broken("error without a line number: " + e.message);
+  if (!fuzz::take_int(m, line) || m.empty() || m[0] != ':') broken("error without a line number: " + e.message);
   m.remove_prefix(1);
-  if (!take_int(m, column) || m.rfind(": ", 0) != 0) broken("error without a column: " + e.message);
+  if (!fuzz::take_int(m, column) || m.rfind(": ", 0) != 0) broken("error without a column: " + e.message);
   if (m.size() <= 2) broken("error without a message: " + e.message);
   if (line < 1 || static_cast<std::size_t>(line) > lines.size())
     broken("error names line " + std::to_string(line) + " of " + std::to_string(lines.size()) + ": " + e.message);

@@ -121,28 +121,34 @@ Result<RegionInfo> Device::region_info(std::uint32_t index) const {
   return RegionInfo{ri.index, ri.flags, ri.size, ri.offset};
 }
 
+namespace {
+
+// pread or pwrite of [off, off + len) inside region `ri` of device `fd`;
+// `verb` ("read" or "write") and `who` (device and region) name it.
+template <typename Io, typename Buf>
+Status region_io(Io io, const char* verb, int fd, const std::string& who, const RegionInfo& ri, u64 off, Buf buf,
+                 std::size_t len) {
+  const std::string what = std::string(verb) + " " + who + " at " + hex(off) + " (" + std::to_string(len) + " bytes)";
+  if (off > ri.size || len > ri.size - off) return make_error(EINVAL, what + ": past the region's size " + hex(ri.size));
+  const ssize_t n = io(fd, buf, len, static_cast<off_t>(ri.offset + off));
+  if (n < 0) return sys_error(errno, what);
+  if (static_cast<std::size_t>(n) != len)
+    return make_error(EIO, what + ": short " + verb + " of " + std::to_string(n));
+  return {};
+}
+
+}  // namespace
+
 Status Device::read(std::uint32_t index, u64 off, void* buf, std::size_t len) const {
   auto ri = region_info(index);
   if (!ri) return ri.error();
-  const std::string what = "read " + name_ + " region " + std::to_string(index) + " at " + hex(off) +
-                           " (" + std::to_string(len) + " bytes)";
-  if (off > ri->size || len > ri->size - off) return make_error(EINVAL, what + ": past the region's size " + hex(ri->size));
-  const ssize_t n = ::pread(fd_.get(), buf, len, static_cast<off_t>(ri->offset + off));
-  if (n < 0) return sys_error(errno, what);
-  if (static_cast<std::size_t>(n) != len) return make_error(EIO, what + ": short read of " + std::to_string(n));
-  return {};
+  return region_io(::pread, "read", fd_.get(), name_ + " region " + std::to_string(index), *ri, off, buf, len);
 }
 
 Status Device::write(std::uint32_t index, u64 off, const void* buf, std::size_t len) {
   auto ri = region_info(index);
   if (!ri) return ri.error();
-  const std::string what = "write " + name_ + " region " + std::to_string(index) + " at " + hex(off) +
-                           " (" + std::to_string(len) + " bytes)";
-  if (off > ri->size || len > ri->size - off) return make_error(EINVAL, what + ": past the region's size " + hex(ri->size));
-  const ssize_t n = ::pwrite(fd_.get(), buf, len, static_cast<off_t>(ri->offset + off));
-  if (n < 0) return sys_error(errno, what);
-  if (static_cast<std::size_t>(n) != len) return make_error(EIO, what + ": short write of " + std::to_string(n));
-  return {};
+  return region_io(::pwrite, "write", fd_.get(), name_ + " region " + std::to_string(index), *ri, off, buf, len);
 }
 
 Result<std::uint16_t> Device::config_read16(u64 off) const {

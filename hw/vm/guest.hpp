@@ -1,7 +1,8 @@
 // hw/vm/guest.hpp: what the in-guest programs of hw/vm share: the check
 // lines they print, QEMU's `edu` PCI device (finding it in sysfs, its BAR0
-// registers, its DMA engine), page-aligned buffers, and the guest kernel's
-// DMAR fault log.
+// registers, its DMA engine), page-aligned buffers, the guest kernel's
+// DMAR fault log, the group's reserved regions and the probe of a blocked
+// device write.
 //
 // Every check prints one "ok"/"FAIL" line; the last line is the summary the
 // host script looks for: "<TAG>: PASS n/n" or "<TAG>: FAIL k/n".
@@ -24,6 +25,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "ioas/core/text.hpp"
 #include "ioas/range.hpp"
@@ -181,6 +183,21 @@ class Edu {
   vfio::MappedRegion bar_;
 };
 
+// The reserved regions sysfs lists for `group`, checked to hold the msi
+// window ("reserved-regions"); stops the program when they cannot be read.
+inline std::vector<ResvRegion> check_reserved_regions(Checks& c, int group) {
+  auto regions = vfio::read_reserved_regions(group);
+  if (!regions) c.fatal("reserved-regions", ioas::to_string(regions.error()));
+  std::string listed;
+  bool has_msi = false;
+  for (const auto& r : *regions) {
+    listed += (listed.empty() ? "" : ", ") + ioas::to_string(r.range) + " " + ioas::to_string(r.type);
+    if (r.type == ResvType::kMsi && r.range == kMsiWindow) has_msi = true;
+  }
+  c.check(has_msi, "reserved-regions", "group " + std::to_string(group) + ": " + listed);
+  return std::move(regions).value();
+}
+
 // edu's BAR0 through `dev`, checked: its id register and its liveness
 // register (which answers the bitwise NOT of what was written). A BAR that
 // cannot be mapped ends the run; `via` prefixes the check's detail.
@@ -215,6 +232,18 @@ inline bool all_equal(const unsigned char* p, u64 n, unsigned char v) {
   for (u64 i = 0; i < n; ++i)
     if (p[i] != v) return false;
   return true;
+}
+
+// A write the device must not land: edu reads 256 bytes at `from` (bytes
+// that are not all `fill`) and writes them to `iova`; `watch`, filled with
+// `fill`, must stay so. Only the memory tells: the guest's DMAR fault log is
+// rate limited (about three faults per 5 s are logged).
+inline bool write_blocked(Edu& edu, u64 from, const unsigned char* from_bytes, u64 iova, const Buffer& watch,
+                          unsigned char fill) {
+  constexpr u64 kN = 256;
+  if (all_equal(from_bytes, kN, fill)) return false;  // the probe could not show a landed write
+  const bool done = edu.ram_to_edu(from, 0x400, kN) && edu.edu_to_ram(0x400, iova, kN);
+  return done && all_equal(watch.p, watch.len, fill);
 }
 
 }  // namespace ioas::vm

@@ -146,21 +146,6 @@ std::unique_ptr<ioas::Engine> vfio_engine(vfio::Container& k, std::shared_ptr<vf
   return ioas::make_engine(o);
 }
 
-// A device write that must not land: edu reads 256 bytes at `from` (an rw
-// IOVA whose bytes, `from_bytes`, are not all `fill`) and writes them to
-// `iova`; the memory `watch`, filled with `fill`, must stay so. Only the
-// memory tells: the guest's DMAR fault log is rate limited (dmar_fault()
-// draws three times on one ratelimit of 10 per 5 s for each fault, so only
-// about three faults per 5 s are logged), and the first part's checks
-// already use them.
-bool write_blocked(Edu& edu, u64 from, const unsigned char* from_bytes, u64 iova, const Buffer& watch,
-                   unsigned char fill) {
-  constexpr u64 kN = 256;
-  if (all_equal(from_bytes, kN, fill)) return false;  // the probe could not show a landed write
-  const bool done = edu.ram_to_edu(from, 0x400, kN) && edu.edu_to_ram(0x400, iova, kN);
-  return done && all_equal(watch.p, watch.len, fill);
-}
-
 void backend_checks(Checks& c, vfio::Container& container, Edu& edu, const vfio::IommuInfo& info,
                     const ioas::AttachArgs& args) {
   constexpr u64 kLen = 64 << 10;
@@ -547,26 +532,18 @@ int run() {
   const Range hull{kranges.front().start, kranges.back().last};
 
   // ---- reserved regions ----
-  auto regions = vfio::read_reserved_regions(*group);
-  if (!regions) c.fatal("reserved-regions", err_text(regions.error()));
-  std::string listed;
-  bool has_msi = false;
-  for (const auto& r : *regions) {
-    listed += (listed.empty() ? "" : ", ") + ioas::to_string(r.range) + " " + ioas::to_string(r.type);
-    if (r.type == ioas::ResvType::kMsi && r.range == kMsiWindow) has_msi = true;
-  }
-  c.check(has_msi, "reserved-regions", "group " + std::to_string(*group) + ": " + listed);
+  const std::vector<ioas::ResvRegion> regions = check_reserved_regions(c, *group);
   bool msi_excluded = true;
   for (const auto& r : kranges)
     if (r.overlaps(kMsiWindow)) msi_excluded = false;
   c.check(msi_excluded, "kernel-excludes-msi", "no valid range touches " + ioas::to_string(kMsiWindow));
-  const std::vector<Range> predicted = ioas::resv::vfio_valid_ranges(hull, *regions);
+  const std::vector<Range> predicted = ioas::resv::vfio_valid_ranges(hull, regions);
   c.check(predicted == kranges, "vfio-exclude-rule",
           "aperture " + ioas::to_string(hull) + " minus reserved_regions = " + ioas::to_string(predicted) +
               (predicted == kranges ? " = the kernel's" : " but the kernel has " + ioas::to_string(kranges)));
 
   // ---- the engine, attached with the kernel's geometry ----
-  auto args = vfio::attach_args_from(*info, "edu", "vtd", *regions);
+  auto args = vfio::attach_args_from(*info, "edu", "vtd", regions);
   if (!args) c.fatal("attach-args", err_text(args.error()));
   auto engine = ioas::make_engine();
   const std::string io = "guest";

@@ -305,17 +305,6 @@ struct Pair {
   ioas::Result<u64> last_engine = u64{0};
 };
 
-// A write the device must not land: edu reads 256 bytes at `from` (bytes
-// that are not all `fill`) and writes them to `iova`; `watch`, filled with
-// `fill`, must stay so.
-bool write_blocked(Edu& edu, u64 from, const unsigned char* from_bytes, u64 iova, const Buffer& watch,
-                   unsigned char fill) {
-  constexpr u64 kN = 256;
-  if (all_equal(from_bytes, kN, fill)) return false;  // the probe could not show a landed write
-  const bool done = edu.ram_to_edu(from, 0x400, kN) && edu.edu_to_ram(0x400, iova, kN);
-  return done && all_equal(watch.p, watch.len, fill);
-}
-
 // Random maps, copies and unmaps on both sides, every answer compared (and
 // the IOVA ranges every tenth operation), as the kernel campaign does on the
 // mock domain, here on the VT-d domain: fixed IOVAs are drawn near the edges
@@ -460,15 +449,7 @@ int run(std::uint64_t seed, int ops) {
               " bits, pgsizes " + vfio::pgsizes_to_string(caps.pgsizes()) + "; dirty tracking " +
               (dirty_cap ? "yes" : "no"));
 
-  auto regions = vfio::read_reserved_regions(*group);
-  if (!regions) c.fatal("reserved-regions", err_text(regions.error()));
-  std::string listed;
-  bool has_msi = false;
-  for (const auto& r : *regions) {
-    listed += (listed.empty() ? "" : ", ") + ioas::to_string(r.range) + " " + ioas::to_string(r.type);
-    if (r.type == ioas::ResvType::kMsi && r.range == kMsiWindow) has_msi = true;
-  }
-  c.check(has_msi, "reserved-regions", "group " + std::to_string(*group) + ": " + listed);
+  const std::vector<ioas::ResvRegion> regions = ioas::vm::check_reserved_regions(c, *group);
 
   // ---- an IOAS on both sides; edu attached ----
   auto kio = iommufd.ioas_alloc();
@@ -487,7 +468,7 @@ int run(std::uint64_t seed, int ops) {
     c.fatal("attach", std::string("VFIO_DEVICE_ATTACH_IOMMUFD_PT: ") + std::strerror(e));
   const u32 auto_hwpt = attach.pt_id;
   const ioas::AttachArgs args{.dev = "edu", .dom = "vtd", .fmt = ioas::Format::kX86_64, .aperture = caps.aperture(),
-                              .pgsize_bitmap = caps.pgsizes(), .resv = *regions,
+                              .pgsize_bitmap = caps.pgsizes(), .resv = regions,
                               .pgsizes_not_pow2 = {}};
   if (auto s = engine->attach(io, args); !s) c.fatal("attach", "engine: " + err_text(s.error()));
   c.check(true, "attach",
@@ -501,7 +482,7 @@ int run(std::uint64_t seed, int ops) {
   {
     // Linux's rule (iopt_table_enforce_dev_resv_regions and the domain's
     // aperture) applied to what sysfs and the capability register say.
-    const auto predicted = ioas::resv::iommufd_valid_ranges(caps.aperture(), *regions);
+    const auto predicted = ioas::resv::iommufd_valid_ranges(caps.aperture(), regions);
     bool msi_out = true;
     for (const Range& r : kranges->ranges)
       if (r.overlaps(kMsiWindow)) msi_out = false;

@@ -31,6 +31,21 @@ void setup(ioas_engine* e) {
   ASSERT_EQ(ioas_mem_register(e, "ram", kVa, 16ull << 20, kVa, 1), 0);
 }
 
+// The attach arguments of device "nic" into domain "d0", the MSI window
+// reserved.
+struct NicAttach {
+  ioas_resv_region msi = {{0xfee00000ull, 0xfeefffffull}, IOAS_RESV_MSI};
+  ioas_attach_args a{};
+  NicAttach() {
+    a.dev = "nic";
+    a.dom = "d0";
+    a.resv = &msi;
+    a.num_resv = 1;
+  }
+  NicAttach(const NicAttach&) = delete;
+  NicAttach& operator=(const NicAttach&) = delete;
+};
+
 TEST(CApi, ErrorsAreNegativeErrnosWithAMessage) {
   Engine x;
   EXPECT_EQ(ioas_create(x.e, "vm0", 0), 0);
@@ -83,12 +98,8 @@ TEST(CApi, AutomaticAndFixedMapsWriteTheIova) {
 TEST(CApi, RangesReportsEMSGSIZEAndTheCountWhenTheBufferIsShort) {
   Engine x;
   setup(x.e);
-  ioas_resv_region msi = {{0xfee00000ull, 0xfeefffffull}, IOAS_RESV_MSI};
-  ioas_attach_args a{};
-  a.dev = "nic";
-  a.dom = "d0";
-  a.resv = &msi;
-  a.num_resv = 1;
+  NicAttach nic;
+  ioas_attach_args& a = nic.a;
   ASSERT_EQ(ioas_attach(x.e, "vm0", &a), 0);
   ioas_range r[1];
   size_t n = 0;
@@ -163,12 +174,8 @@ TEST(CApi, AttachValidatesEnumsAndReportsConflicts) {
   setup(x.e);
   uint64_t iova = 0xfee00000;
   ASSERT_EQ(ioas_map(x.e, "vm0", "ram", 0, 4096, IOAS_PROT_READ, 1, &iova), 0);
-  ioas_resv_region msi = {{0xfee00000ull, 0xfeefffffull}, IOAS_RESV_MSI};
-  ioas_attach_args a{};
-  a.dev = "nic";
-  a.dom = "d0";
-  a.resv = &msi;
-  a.num_resv = 1;
+  NicAttach nic;
+  ioas_attach_args& a = nic.a;
   EXPECT_EQ(ioas_attach(x.e, "vm0", &a), -EADDRINUSE);
   EXPECT_NE(std::string(ioas_last_error(x.e)).find("0xfee00000"), std::string::npos) << ioas_last_error(x.e);
   a.num_resv = 0;

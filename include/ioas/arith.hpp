@@ -24,11 +24,17 @@
 //   range_last  overlaps  contains  is_aligned  is_pow2  align_up  align_down
 //   lowest_bit  smear_down  highest_bit  roundup_pow2
 //   auto_alignment  hole_candidate                     (automatic IOVA)
-//   iommu_pgsize  pgsize_count                         (leaf size choice)
+//   align_offset                                       (offset in a block)
+//   page_size  page_number  page_start  page_offset  page_advance  page_index_in
+//                                                      (pages of 2^shift bytes)
+//   iommu_pgsize  pgsize_run  pgsize_count  pgsize_below
+//                                                      (leaf size choice)
 //   pt_shift  pt_block_size  pt_index  pt_leaf_offset  pt_in_ias  pt_index_base
 //                                                      (4-level, 4K, 48-bit)
-//   tce_entry  tce_slot  tce_bus_addr  tce_page_offset (TCE window)
-//   tce_level_index  tce_level_base                    (indirect TCE levels)
+//   tce_slot  tce_bus_addr  tce_encode_addr  tce_decode_addr
+//                                                      (TCE window)
+//   tce_levels  tce_level_index  tce_level_base  tce_level_last  tce_table_last
+//                                                      (indirect TCE levels)
 //   resv_exclude                                       (VFIO exclude step)
 #pragma once
 
@@ -128,6 +134,14 @@ W align_down(const W& x, const W& a) {
   return x & ~(a - word(x, 1));
 }
 
+// The offset of x inside its block of the power of two a: x - align_down(x, a).
+// Proof (AlignOffset.*): align_down(x, a) + align_offset(x, a) == x, and the
+// offset is < a.
+template <typename W>
+W align_offset(const W& x, const W& a) {
+  return x & (a - word(x, 1));
+}
+
 // The lowest set bit of x (0 for x == 0).
 template <typename W>
 W lowest_bit(const W& x) {
@@ -201,6 +215,53 @@ auto hole_candidate(const W& hole_start, const W& hole_last, const W& a,
 }
 
 // ---------------------------------------------------------------------------
+// Pages of 2^shift bytes, shift < 64: a TCE window's IOMMU pages, the mock
+// domain's 2 KiB slots, the 4 KiB pages of a page pool. A page number n
+// stands for bytes [n << shift, (n + 1) << shift).
+// Proof (Pages.*, for every shift 0..63): page_start(page_number(x)) +
+// page_offset(x) == x and the offset is < page_size; page_number(page_start(n))
+// == n for n < 2^(64-shift); page_advance(base, k) == base + k * page_size;
+// for x >= base, page_index_in(base, x) is the number of whole pages from
+// base to x (page_advance(base, it) <= x, and x - that < page_size).
+
+// The bytes of one page.
+template <typename W>
+W page_size(const W& like, unsigned shift) {
+  return word(like, 1) << shift;
+}
+
+// The number of the page holding x.
+template <typename W>
+W page_number(const W& x, unsigned shift) {
+  return x >> shift;
+}
+
+// The first byte of page n.
+template <typename W>
+W page_start(const W& n, unsigned shift) {
+  return n << shift;
+}
+
+// The byte offset of x inside its page.
+template <typename W>
+W page_offset(const W& x, unsigned shift) {
+  return x & (page_size(x, shift) - word(x, 1));
+}
+
+// The address k pages after base (mod 2^64).
+template <typename W>
+W page_advance(const W& base, const W& k, unsigned shift) {
+  return base + page_start(k, shift);
+}
+
+// The index of the page holding x in pages counted from base (x >= base):
+// the slot of a pool whose page 0 starts at base.
+template <typename W>
+W page_index_in(const W& base, const W& x, unsigned shift) {
+  return page_number(x - base, shift);
+}
+
+// ---------------------------------------------------------------------------
 // The page-size choice of the page tables (the kernel's iommu_pgsize rule):
 // the largest size in `pgsizes` (a bitmap, one bit per power-of-two size)
 // that divides both `iova` and `pa` and is <= `remaining`; 0 when none does
@@ -226,19 +287,43 @@ W iommu_pgsize(const W& pgsizes, const W& iova, const W& pa, const W& remaining)
 // Proof (PgsizeCount.*): the count equals the literal greedy walk of the
 // leaf rule (iommu_pgsize applied step after step) for every bitmap, iova
 // and pa, and remaining below a bound.
+// The largest size in `pgsizes` below `size` (a power of two); 0 when none:
+// the one a leaf of `size` is split into.
+// Proof (PgsizeBelow.*): 0 or one bit of pgsizes, below size, and every
+// size of pgsizes below size is <= it.
 template <typename W>
-W pgsize_count(const W& pgsizes, const W& size, const W& iova, const W& pa, const W& remaining) {
+W pgsize_below(const W& pgsizes, const W& size) {
+  return highest_bit(pgsizes & (size - word(size, 1)));
+}
+
+// pgsize_run gives the run both ways: `count` leaves, `bytes` = count * size
+// (computed without a multiplication).
+// Proof (PgsizeRun.*): for all 64-bit inputs, bytes is a whole number of
+// `size` leaves, at least one, no more than `remaining`, and does not wrap
+// from an iova whose remaining length does not; count = bytes / size is the
+// walk's (PgsizeCount.*).
+template <typename W>
+struct PgsizeRun {
+  W count;
+  W bytes;
+};
+template <typename W>
+PgsizeRun<W> pgsize_run(const W& pgsizes, const W& size, const W& iova, const W& pa, const W& remaining) {
   W zero = word(iova, 0);
   W one = word(iova, 1);
   W above = pgsizes & ~((size << 1) - one);  // sizes > size (none when size = 2^63)
   W next = lowest_bit(above);
-  W all = remaining / size;
   W off_in_next = (iova | pa) & (next - one);
   W to_boundary = next - (iova & (next - one));  // bytes to the next boundary
   auto same_offset = ((iova ^ pa) & (next - one)) == zero;
   auto boundary_reachable = !(next == zero) && same_offset && !(off_in_next == zero) &&
                             to_boundary <= remaining && next <= remaining - to_boundary;
-  return select(boundary_reachable, to_boundary / size, all);
+  W bytes = select(boundary_reachable, to_boundary, align_down(remaining, size));
+  return PgsizeRun<W>{bytes / size, bytes};
+}
+template <typename W>
+W pgsize_count(const W& pgsizes, const W& size, const W& iova, const W& pa, const W& remaining) {
+  return pgsize_run(pgsizes, size, iova, pa, remaining).count;
 }
 
 // ---------------------------------------------------------------------------
@@ -278,7 +363,8 @@ W pt_leaf_offset(const W& iova, unsigned level) {
 }
 
 // The first IOVA that index `index` of a table at `level` covers, relative to
-// the table's own base (the walk adds these up from the top down).
+// the table's own base (the walk adds these up from the top down); also the
+// bytes of `index` consecutive leaves at `level` (index <= 512).
 template <typename W>
 W pt_index_base(const W& index, unsigned level) {
   return index << pt_shift(level);
@@ -297,13 +383,7 @@ auto pt_in_ias(const W& iova) {
 // window is [it_offset << shift, (it_offset + it_size) << shift)).
 // Proof (Tce.*): for the page shifts of POWER (12..40), every iova, offset
 // and size whose window does not pass 2^64: inside the window <=> the slot is
-// < it_size, and tce_bus_addr(slot) | tce_page_offset(iova) == iova.
-
-// The TCE number of iova: iova >> page_shift.
-template <typename W>
-W tce_entry(const W& iova, unsigned page_shift) {
-  return iova >> page_shift;
-}
+// < it_size, and tce_bus_addr(slot) | page_offset(iova) == iova.
 
 // The table slot of iova and whether iova is inside the window.
 template <typename W, typename B = bool>
@@ -313,7 +393,7 @@ struct TceSlot {
 };
 template <typename W>
 auto tce_slot(const W& iova, unsigned page_shift, const W& it_offset, const W& it_size) {
-  W entry = tce_entry(iova, page_shift);
+  W entry = page_number(iova, page_shift);
   W index = entry - it_offset;
   auto inside = (it_offset <= entry) && (index < it_size);
   return TceSlot<W, decltype(inside)>{index, inside};
@@ -322,13 +402,22 @@ auto tce_slot(const W& iova, unsigned page_shift, const W& it_offset, const W& i
 // The first bus address of table slot `index`.
 template <typename W>
 W tce_bus_addr(const W& index, unsigned page_shift, const W& it_offset) {
-  return (index + it_offset) << page_shift;
+  return page_start(index + it_offset, page_shift);
 }
 
-// The byte offset of iova inside its IOMMU page.
+// A TCE's address field: the page's physical address as is (its low bits
+// are zero, so READ and WRITE fit below it) for pages of 4 bytes or more;
+// pa << 2 for the 1- and 2-byte pages SPEC allows and no machine has.
+// Proof (TceEncoding.*, every shift 0..63, pa page aligned and < 2^52): the
+// two low bits are free, and decoding the field with any READ/WRITE bits
+// gives pa back.
 template <typename W>
-W tce_page_offset(const W& iova, unsigned page_shift) {
-  return iova & ((word(iova, 1) << page_shift) - word(iova, 1));
+W tce_encode_addr(const W& pa, unsigned page_shift) {
+  return page_shift >= 2 ? pa : pa << 2;
+}
+template <typename W>
+W tce_decode_addr(const W& tce, unsigned page_shift) {
+  return page_shift >= 2 ? align_down(tce, page_size(tce, page_shift)) : tce >> 2;
 }
 
 // Indirect TCE tables (PowerNV's it_indirect_levels): every level is one
@@ -336,7 +425,9 @@ W tce_page_offset(const W& iova, unsigned page_shift) {
 // holds the TCEs, and a slot's index at level l is its bits 9l .. 9l+8.
 // Proof (TceLevels.*): for tables of 1 to 8 levels and every slot they
 // hold, each index is < 512 and the bases of the indices from the top down
-// add up to the slot.
+// add up to the slot; tce_levels is the fewest levels that hold a slot;
+// tce_level_last is the last entry whose slots start at or before `last`
+// (capped at 511); tce_table_last is the last slot of the same level-0 page.
 inline constexpr unsigned kTceLevelBits = 9;
 
 // The index of `slot` in its table at `level`.
@@ -350,6 +441,32 @@ W tce_level_index(const W& slot, unsigned level) {
 template <typename W>
 W tce_level_base(const W& index, unsigned level) {
   return index << (kTceLevelBits * level);
+}
+
+// The levels a table of slots 0..last_index needs: the fewest (at least 1)
+// whose 512^levels slots hold last_index.
+template <typename W>
+W tce_levels(const W& last_index) {
+  W n = word(last_index, 1);
+  for (unsigned l = 1; l * kTceLevelBits < 64; ++l)
+    n = n + select(!((last_index >> (kTceLevelBits * l)) == word(last_index, 0)), word(n, 1), word(n, 0));
+  return n;
+}
+
+// In the table at `level` whose first slot is `base`, the index of the last
+// entry a walk up to slot `last` (>= base) visits: the entry holding `last`,
+// or 511 when `last` lies past the table.
+template <typename W>
+W tce_level_last(const W& base, const W& last, unsigned level) {
+  W i = (last - base) >> (kTceLevelBits * level);
+  W max = word(base, (std::uint64_t{1} << kTceLevelBits) - 1);
+  return select(max < i, max, i);
+}
+
+// The last slot of the level-0 page (512 TCEs) that holds `slot`.
+template <typename W>
+W tce_table_last(const W& slot) {
+  return slot | word(slot, (std::uint64_t{1} << kTceLevelBits) - 1);
 }
 
 // ---------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 // in the domain's hardware format (x86-64, arm-lpae, tce) over software page
 // memory. ImplOptions::tables lets a user supply another back end (a kernel
 // IOMMU through VFIO, say), usually wrapping the built-in table as a mirror
-// that answers translate/dma/leaves.
+// that answers translate/dma/leaves. The engine's clone() copies only its
+// built-in tables: with any other table in a domain it answers nullptr.
 //
 // The engine calls a table once per area: map() when an area appears in the
 // domain, unmap() when it goes, split() when a cut divides it, relayout()
@@ -29,10 +30,6 @@
 #include "ioas/result.hpp"
 
 namespace ioas {
-
-namespace hw {
-class HeapPageMemory;  // the engine's page memory (not public)
-}
 
 // One mapping as the page table knows it.
 struct PtMapping {
@@ -91,9 +88,6 @@ class IoPageTable {
   // Checks the table's structure and that its leaves are exactly those of
   // the mappings; aborts with a message otherwise. Returns the mapping count.
   virtual std::size_t verify() const = 0;
-  // The same table over `mem`, a copy of this table's page memory; nullptr
-  // for a table that cannot be copied (a kernel back end).
-  virtual std::unique_ptr<IoPageTable> clone_onto(hw::HeapPageMemory& mem) const { return nullptr; }
 };
 
 // What a new domain is (attach has checked it against the format).

@@ -38,6 +38,27 @@ void expect_proved(const ProofResult& r) {
 // 65-bit (or wider) zero extension, for statements about the true sum.
 z3::expr wide(const Bv& x, unsigned extra = 1) { return z3::zext(x.e, extra); }
 
+// Proves `fill(p, i)` for each i in [from, to), each with its own Prover: a
+// conjunction over every shift or level at once is more than the solver
+// finishes in its budget. Prints a failure's report, and one summary line.
+template <typename Fill>
+bool prove_each(const std::string& name, unsigned from, unsigned to, Fill fill) {
+  bool all = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (unsigned i = from; i < to; ++i) {
+    Prover p(name + " (" + std::to_string(i) + ")");
+    fill(p, i);
+    std::ostringstream out;
+    if (!p.prove(out).proved) {
+      std::cout << out.str();
+      all = false;
+    }
+  }
+  std::cout << (all ? "proved: " : "FAILED: ") << name << " for " << from << ".." << to - 1 << " ("
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s)\n";
+  return all;
+}
+
 // ---------------------------------------------------------------------------
 
 TEST(RangeLast, OverflowDetectedExactlyWhenTrueSumExceeds64Bits) {
@@ -171,6 +192,39 @@ TEST(AutoCandidate, FindingExactOffsetIsNotKeptBelowPageAlignment) {
   EXPECT_FALSE(r.proved);
 }
 
+TEST(AlignOffset, DownPlusOffsetIsXAndTheOffsetIsBelowTheAlignment) {
+  Prover p("align_offset: align_down(x, a) + align_offset(x, a) == x, offset < a");
+  Bv x = p.var("x"), a = p.var("a");
+  p.assume(A::is_pow2(a));
+  Bv off = A::align_offset(x, a);
+  p.observe("offset", off);
+  p.claim("align_down + offset == x", A::align_down(x, a) + off == x);
+  p.claim("offset < a", off < a);
+  expect_proved(p.prove(std::cout));
+}
+
+TEST(Pages, NumberStartOffsetAdvanceAndIndexAgreeForEveryShift) {
+  EXPECT_TRUE(prove_each("page_*: number/start/offset round trip, advance is base + k pages, index_in counts "
+                         "whole pages, at page shift",
+                         0, 64, [](Prover& p, unsigned shift) {
+    Bv x = p.var("x"), n = p.var("n"), base = p.var("base"), k = p.var("k");
+    const std::string at;
+    Bv size = A::page_size(x, shift);
+    p.claim("page_size == 2^shift" + at, size == p.k(std::uint64_t{1} << shift));
+    p.claim("start(number(x)) + offset(x) == x" + at,
+            A::page_start(A::page_number(x, shift), shift) + A::page_offset(x, shift) == x);
+    p.claim("offset < page_size" + at, A::page_offset(x, shift) < size);
+    p.claim("start(n) is page aligned" + at, A::is_aligned(A::page_start(n, shift), size));
+    Bool fits = shift == 0 ? p.yes() : n < p.k(std::uint64_t{1} << (64 - shift));
+    p.claim("number(start(n)) == n for n < 2^(64-shift)" + at, implies(fits, A::page_number(A::page_start(n, shift), shift) == n));
+    p.claim("advance(base, k) == base + k * page_size" + at, A::page_advance(base, k, shift) == base + k * size);
+    Bv i = A::page_index_in(base, x, shift);
+    Bv at_i = A::page_advance(base, i, shift);
+    p.claim("x >= base: advance(base, index_in(base, x)) <= x < it + page_size" + at,
+            implies(base <= x, at_i - base <= x - base && x - at_i < size));
+  }));
+}
+
 TEST(IommuPgsize, DividesIovaAndPaFitsIsInTheBitmapAndIsTheLargest) {
   Prover p("iommu_pgsize: divides iova and pa, fits the remaining length, is in the bitmap, is the largest such");
   Bv bm = p.var("pgsizes"), iova = p.var("iova"), pa = p.var("pa"), rem = p.var("remaining"), s = p.var("other");
@@ -227,6 +281,40 @@ TEST(PgsizeCount, EqualsTheLeadingStepsOfTheGreedyWalkThatKeepTheFirstSize) {
   expect_proved(p.prove(std::cout));
 }
 
+TEST(PgsizeBelow, IsTheLargestSizeOfTheBitmapBelowTheGivenOne) {
+  Prover p("pgsize_below: 0 or a size of the bitmap, below size, the largest such");
+  Bv bm = p.var("pgsizes"), size = p.var("size"), s = p.var("other");
+  p.assume(A::is_pow2(size));
+  Bv r = A::pgsize_below(bm, size);
+  p.observe("below", r);
+  Bv zero = p.k(0);
+  p.claim("0 or a power of two", r == zero || A::is_pow2(r));
+  p.claim("in the bitmap", (r & bm) == r);
+  p.claim("below size", r < size);
+  p.claim("the largest: every size of the bitmap below size is <= it",
+          implies(A::is_pow2(s) && (s & bm) != zero && s < size, s <= r));
+  expect_proved(p.prove(std::cout));
+}
+
+TEST(PgsizeRun, BytesAreWholeLeavesAtLeastOneAndWithinTheRemainingLength) {
+  // count is bytes / size, so with bytes a multiple of size, bytes is
+  // exactly count leaves (and count is the walk's: PgsizeCount.*).
+  Prover p("pgsize_run: bytes a multiple of size, >= size, <= remaining, no wrap (all 64-bit inputs)");
+  Bv bm = p.var("pgsizes"), iova = p.var("iova"), pa = p.var("pa"), rem = p.var("remaining");
+  Bv size = A::iommu_pgsize(bm, iova, pa, rem);
+  p.assume(size != p.k(0));
+  auto run = A::pgsize_run(bm, size, iova, pa, rem);
+  p.observe("size", size);
+  p.observe("count", run.count);
+  p.observe("bytes", run.bytes);
+  p.claim("bytes is a multiple of size", A::is_aligned(run.bytes, size));
+  p.claim("at least one leaf", size <= run.bytes);
+  p.claim("within the remaining length", run.bytes <= rem);
+  p.claim("the run does not pass 2^64 - 1 from a fitting iova",
+          implies(!A::range_last(iova, rem).overflow, !A::range_last(iova, run.bytes).overflow));
+  expect_proved(p.prove(std::cout));
+}
+
 TEST(PageTable, IndicesInRangeAndAWalkOfTheLevelsReassemblesTheIova) {
   Prover p("pt_index/pt_leaf_offset: indices < 512; top-down walk to a leaf at any level gives back the IOVA");
   Bv iova = p.var("iova");
@@ -245,6 +333,10 @@ TEST(PageTable, IndicesInRangeAndAWalkOfTheLevelsReassemblesTheIova) {
     p.claim("walk to a leaf at level " + std::to_string(leaf) + " reassembles the IOVA", addr + off == iova);
   }
   p.claim("48-bit: below 2^48 is exactly what the table covers", Bool{A::pt_in_ias(iova).e});
+  Bv k = p.var("k");
+  for (unsigned level = 0; level < A::kPtLevels; ++level)
+    p.claim("k <= 512 entries at level " + std::to_string(level) + " cover k * block size bytes",
+            implies(k <= p.k(512), A::pt_index_base(k, level) == k * A::pt_block_size(k, level)));
   expect_proved(p.prove(std::cout));
 }
 
@@ -267,7 +359,7 @@ TEST(Tce, SlotIsInsideExactlyForTheWindowAndRoundTripsForEachPageShift) {
             Bool{slot.inside.e == (z3::ule(lo, x) && z3::ult(x, hi))});
     p.claim("inside => slot < it_size", implies(slot.inside, slot.index < size));
     p.claim("inside => bus address of the slot | page offset == iova",
-            implies(slot.inside, (A::tce_bus_addr(slot.index, shift, off) | A::tce_page_offset(iova, shift)) == iova));
+            implies(slot.inside, (A::tce_bus_addr(slot.index, shift, off) | A::page_offset(iova, shift)) == iova));
     p.claim("bus address of a slot is page aligned",
             A::is_aligned(A::tce_bus_addr(slot.index, shift, off), p.k(std::uint64_t{1} << shift)));
     std::ostringstream out;
@@ -280,6 +372,20 @@ TEST(Tce, SlotIsInsideExactlyForTheWindowAndRoundTripsForEachPageShift) {
   std::cout << "proved: tce_slot round trip for page shifts 12,16,21,24,28,30,34,40 ("
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s)\n";
   EXPECT_TRUE(all);
+}
+
+TEST(TceEncoding, TheAddressFieldLeavesReadAndWriteFreeAndDecodesBackForEveryShift) {
+  EXPECT_TRUE(prove_each("tce_encode_addr/tce_decode_addr: for page-aligned pa < 2^52 the two low bits are free "
+                         "and decoding gives pa back, at page shift",
+                         0, 64, [](Prover& p, unsigned shift) {
+    Bv pa = p.var("pa"), perm = p.var("perm");
+    p.assume(pa < p.k(std::uint64_t{1} << 52) && perm < p.k(4));
+    const std::string at;
+    Bool aligned = A::is_aligned(pa, A::page_size(pa, shift));
+    Bv field = A::tce_encode_addr(pa, shift);
+    p.claim("READ and WRITE bits free" + at, implies(aligned, (field & p.k(3)) == p.k(0)));
+    p.claim("decode(encode(pa) | perm) == pa" + at, implies(aligned, A::tce_decode_addr(field | perm, shift) == pa));
+  }));
 }
 
 TEST(TceLevels, IndicesInRangeAndAWalkOfTheLevelsReassemblesTheSlot) {
@@ -296,7 +402,38 @@ TEST(TceLevels, IndicesInRangeAndAWalkOfTheLevelsReassemblesTheSlot) {
   }
   for (unsigned level = 0; level < 8; ++level)
     p.claim("index at level " + std::to_string(level) + " < 512", A::tce_level_index(slot, level) < p.k(512));
+  // tce_levels: the fewest levels that hold the slot.
+  Bv levels = A::tce_levels(slot);
+  p.observe("levels", levels);
+  p.claim("1 <= levels <= 8", p.k(1) <= levels && levels <= p.k(8));
+  for (unsigned n = 1; n <= 8; ++n) {
+    const unsigned bits = A::kTceLevelBits * n;
+    Bool holds = bits >= 64 ? p.yes() : slot < p.k(std::uint64_t{1} << bits);
+    p.claim(std::to_string(n) + " levels hold the slot <=> levels <= " + std::to_string(n),
+            Bool{holds.e == (levels <= p.k(n)).e});
+  }
+  // tce_table_last: the last slot of the same level-0 page.
+  Bv tl = A::tce_table_last(slot);
+  p.claim("table_last >= slot, index 511, same page",
+          slot <= tl && A::tce_level_index(tl, 0) == p.k(511) && (tl >> A::kTceLevelBits) == (slot >> A::kTceLevelBits));
   expect_proved(p.prove(std::cout));
+}
+
+TEST(TceLevels, LevelLastIsTheLastEntryStartingAtOrBeforeLastCappedAt511) {
+  EXPECT_TRUE(prove_each("tce_level_last: in a table from slot base, the last entry whose first slot is <= last, "
+                         "capped at 511, at level",
+                         0, 8, [](Prover& p, unsigned level) {
+    Bv base = p.var("base"), last = p.var("last");
+    p.assume(base <= last);
+    const std::string at;
+    Bv i = A::tce_level_last(base, last, level);
+    p.claim("index <= 511" + at, i <= p.k(511));
+    p.claim("its first slot is <= last" + at, A::tce_level_base(i, level) <= last - base);
+    // The next entry's first slot in 74 bits: (i + 1) << 9l may pass 2^64.
+    z3::expr next = z3::shl(wide(i + p.k(1), 10), p.ctx().bv_val(A::kTceLevelBits * level, 74));
+    p.claim("the next entry starts past last, or the index is 511" + at,
+            i == p.k(511) || Bool{z3::ult(wide(last - base, 10), next)});
+  }));
 }
 
 // The VFIO exclude step. Proved in two steps so lists of several nodes stay

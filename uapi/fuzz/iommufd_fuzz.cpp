@@ -46,6 +46,7 @@
 #include "ioas/uapi/iommufd.h"
 #include "ioas/uapi/iommufd_test.h"
 #include "context_state.hpp"
+#include "property.hpp"
 
 namespace ioas::uapi::fuzz {
 namespace {
@@ -57,10 +58,7 @@ using u64 = std::uint64_t;
 constexpr u64 kPage = 4096;
 constexpr u64 kUlongMax = ~u64{0};
 
-[[noreturn]] void broken(const std::string& what) {
-  std::fprintf(stderr, "iommufd_fuzz: property broken: %s\n", what.c_str());
-  std::abort();
-}
+[[noreturn]] void broken(const std::string& what) { ::ioas::fuzz::property_broken("iommufd_fuzz", what); }
 
 // The input, read front to back; zeros once it is used up.
 class Input {

@@ -15,21 +15,11 @@
 #include <random>
 
 #include "ioas/impl.hpp"
+#include "qemu_vtd.hpp"
 #include "vfio.hpp"
 
 namespace ioas::vfio {
 namespace {
-
-IommuInfo qemu_vtd() {
-  IommuInfo i;
-  i.pgsizes = k4K | k2M | k1G;
-  i.has_iova_ranges = true;
-  i.iova_ranges = {{0, 0xfedfffff}, {0xfef00000, 0x7fffffffff}};
-  i.dma_avail = 65535;
-  return i;
-}
-
-const std::vector<ResvRegion> kMsi = {{{0xfee00000, 0xfeefffff}, ResvType::kMsi}};
 
 using Factory = std::function<std::unique_ptr<Engine>()>;
 const std::vector<std::pair<const char*, Factory>> kEngines = {
