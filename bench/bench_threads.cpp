@@ -1,11 +1,12 @@
 // ioas_bench_threads: the thread-safe engine (make_engine, thread_safe) under
 // concurrent use.
 //
-// Translate/Alone, Translate/WithWriter: one reader translating IOVAs of a
-// domain that maps kAreas 4K areas; WithWriter runs a second thread that
-// maps and unmaps (automatic 4K maps, then their unmaps) in the same IOAS the
-// whole time. Their items/s ratio (WithWriter / Alone) is how much a
-// writer slows a reader down.
+// Translate/writer:0, :1, :2: one reader translating IOVAs of a domain (of
+// IOAS s0) that maps kAreas 4K areas; writer:1 runs a second thread that maps
+// and unmaps (automatic 4K maps, then their unmaps) in the same IOAS the
+// whole time, writer:2 the same in another IOAS (s1). The items/s ratio
+// writer:1 / writer:0 is how much a writer slows a reader of its IOAS down;
+// writer:2 / writer:0 how much a writer elsewhere does.
 //
 // MapTwoIoases/threads:1 and :2: each benchmark thread maps and unmaps 4K
 // areas (automatic IOVA) in an IOAS of its own, each with an x86-64 domain
@@ -65,7 +66,8 @@ bool map_unmap(Engine& e, const std::string& ioas, u64 offset) {
 
 void Translate(benchmark::State& state) {
   const bool writer = state.range(0) != 0;
-  auto e = engine_with(1);
+  const std::string writer_ioas = state.range(0) == 2 ? "s1" : "s0";
+  auto e = engine_with(2);
   if (!e || !map_reader_areas(*e)) {
     state.SkipWithError("setup failed");
     return;
@@ -77,7 +79,7 @@ void Translate(benchmark::State& state) {
     w = std::thread([&] {
       u64 k = 0;
       while (!stop.load(std::memory_order_relaxed)) {
-        if (!map_unmap(*e, "s0", (k++ % 1024) * k4K)) {
+        if (!map_unmap(*e, writer_ioas, (k++ % 1024) * k4K)) {
           writer_bad = true;
           return;
         }
@@ -100,7 +102,7 @@ void Translate(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
   state.counters["writer_ops"] = static_cast<double>(writes.load());
 }
-BENCHMARK(Translate)->ArgName("writer")->Arg(0)->Arg(1)->UseRealTime();
+BENCHMARK(Translate)->ArgName("writer")->Arg(0)->Arg(1)->Arg(2)->UseRealTime();
 
 // One engine for every thread of a run: thread 0 makes it, the others wait
 // for it at the first iteration (Google Benchmark starts the timed loops of
