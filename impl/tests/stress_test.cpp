@@ -1,7 +1,8 @@
 // Concurrency stress: several threads map, unmap, translate, pin,
 // cut and observe one engine at once, through the public interface and its
 // locks (include/ioas/impl.hpp); then writers on several IOASes, each doing
-// every kind of write, beside readers making every kind of read. Under ThreadSanitizer (CI's build-tsan) any
+// every kind of write, beside readers making every kind of read; and a map
+// held inside one IOAS, which must keep no call on another IOAS waiting. Under ThreadSanitizer (CI's build-tsan) any
 // data race is a report; here every answer is also checked:
 //   - a translation found is one some thread could have made: the pa of the
 //     translated IOVA lies in that thread's memory source at the same
@@ -13,6 +14,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <bit>
 #include <functional>
 #include <cstdlib>
@@ -20,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "ioas/backend.hpp"
 #include "ioas/impl.hpp"
 
 namespace ioas {
@@ -391,6 +397,113 @@ TEST(Stress, EveryKindOfWriteOnSeveralIoasesBesideReaders) {
               kIoases);
 }
 
+
+// A gate a table's map() waits at while it is closed.
+class Gate {
+ public:
+  void close() { set(true); }
+  void open() { set(false); }
+  void pass() {
+    std::unique_lock l(mu_);
+    ++waiting_;
+    cv_.notify_all();
+    cv_.wait(l, [&] { return !closed_; });
+    --waiting_;
+  }
+  // Waits (up to 30 s) until a thread waits at the gate.
+  bool someone_waits() {
+    std::unique_lock l(mu_);
+    return cv_.wait_for(l, std::chrono::seconds(30), [&] { return waiting_ > 0; });
+  }
+
+ private:
+  void set(bool closed) {
+    std::lock_guard l(mu_);
+    closed_ = closed;
+    cv_.notify_all();
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool closed_ = false;
+  int waiting_ = 0;
+};
+
+// The engine's own table, whose map() first passes a gate.
+class GatedTable final : public IoPageTable {
+ public:
+  GatedTable(std::unique_ptr<IoPageTable> t, Gate& g) : t_(std::move(t)), gate_(g) {}
+  Status map(Range iova, u64 pa, u64 uaddr, Prot prot, u64 pgsizes) override {
+    gate_.pass();
+    return t_->map(iova, pa, uaddr, prot, pgsizes);
+  }
+  void unmap(Range iova) override { t_->unmap(iova); }
+  Status split(u64 last) override { return t_->split(last); }
+  void unsplit(u64 last) override { t_->unsplit(last); }
+  Status relayout(u64 pgsizes) override { return t_->relayout(pgsizes); }
+  std::optional<Translation> translate(u64 iova) const override { return t_->translate(iova); }
+  DmaOutcome dma(DmaDir dir, Range iova) override { return t_->dma(dir, iova); }
+  std::vector<Range> read_dirty(Range iova, u64 pgsize, bool keep) override { return t_->read_dirty(iova, pgsize, keep); }
+  void clear_dirty() override { t_->clear_dirty(); }
+  void leaves(Range r, const std::function<void(const LeafInfo&)>& f) const override { t_->leaves(r, f); }
+  void flush_iotlb() override { t_->flush_iotlb(); }
+  u64 flushes() const override { return t_->flushes(); }
+  u64 table_pages() const override { return t_->table_pages(); }
+  std::size_t mapping_count() const override { return t_->mapping_count(); }
+  void for_each_mapping(const std::function<void(const PtMapping&)>& f) const override { t_->for_each_mapping(f); }
+  std::size_t verify() const override { return t_->verify(); }
+
+ private:
+  std::unique_ptr<IoPageTable> t_;
+  Gate& gate_;
+};
+
+// A map held inside IOAS "held" (its domain's table waits at a closed gate,
+// with the IOAS's lock held) keeps neither writers nor readers of IOAS
+// "free" waiting: their calls finish while it is held.
+TEST(Stress, AWriterHeldInOneIoasKeepsNoCallOnAnotherWaiting) {
+  Gate gate;
+  ImplOptions o;
+  o.tables = [&](const DomainConfig& c, const std::function<Result<std::unique_ptr<IoPageTable>>()>& builtin)
+      -> Result<std::unique_ptr<IoPageTable>> {
+    auto t = builtin();
+    if (!t.ok() || c.ioas != "held") return t;
+    return std::unique_ptr<IoPageTable>(std::make_unique<GatedTable>(std::move(t).value(), gate));
+  };
+  auto e = make_engine(o);
+  ASSERT_TRUE(e->add_memory(MemorySource{"m0", src_va(0), kSrcLen, src_pa(0), true}).ok());
+  for (const char* s : {"held", "free"}) {
+    ASSERT_TRUE(e->create_ioas(s, {}).ok());
+    ASSERT_TRUE(e->attach(s, AttachArgs{std::string("dev-") + s, std::string("dom-") + s, Format::kX86_64, {}, {}, {}, {}}).ok());
+  }
+  gate.close();
+  std::thread held([&] {
+    auto r = e->map("held", MapArgs{std::nullopt, k4K, "m0", 0, Prot::kReadWrite});
+    EXPECT_TRUE(r.ok());
+  });
+  ASSERT_TRUE(gate.someone_waits()) << "the held map never reached its table";
+  // The calls on "free", on a thread of their own, so that a wait among
+  // them is seen as a timeout rather than a hang.
+  std::promise<bool> done;
+  std::thread other([&] {
+    auto r = e->map("free", MapArgs{std::nullopt, k4K, "m0", k4K, Prot::kReadWrite});
+    bool ok = r.ok();
+    if (ok) {
+      auto t = e->translate("dom-free", *r);
+      ok = t.ok() && *t && (*t)->pa == src_pa(0) + k4K;
+      ok = ok && e->uva("free", *r).ok() && e->snapshot("free").ok() && e->ranges("free").ok();
+      ok = ok && e->unmap("free", *r, k4K).ok();
+    }
+    done.set_value(ok);
+  });
+  auto f = done.get_future();
+  const bool finished = f.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  EXPECT_TRUE(finished) << "calls on IOAS free waited for the map held in IOAS held";
+  gate.open();
+  held.join();
+  other.join();
+  EXPECT_TRUE(f.get());
+  EXPECT_EQ(e->snapshot("held")->areas.size(), 1u);
+}
 
 }  // namespace
 }  // namespace ioas
