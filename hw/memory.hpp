@@ -14,6 +14,7 @@
 // when handed out; live_pages() counts pages handed out and not freed.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -35,13 +36,17 @@ inline u64 pool_page(u64 base, u64 i) { return arith::page_advance(base, i, kGra
 
 class PageMemory {
  public:
+  PageMemory() = default;
+  // A copy has its own counter, with the same counts and injection state.
+  PageMemory(const PageMemory& o)
+      : counter_(std::make_shared<Counter>(o.counter_->calls.load(), o.counter_->fail_at.load())), live_(o.live_) {}
+  PageMemory& operator=(const PageMemory&) = delete;
   virtual ~PageMemory() = default;
 
   // A zeroed page, or nullopt when memory is exhausted or a failure was
   // injected for this allocation.
   std::optional<u64> alloc_page() {
-    ++alloc_calls_;
-    if (fail_at_ != 0 && alloc_calls_ == fail_at_) return std::nullopt;
+    if (!count_allocation()) return std::nullopt;
     auto pa = do_alloc();
     if (pa) ++live_;
     return pa;
@@ -59,25 +64,47 @@ class PageMemory {
   // allocation and answers false when it is the one to fail. Allocates
   // nothing.
   bool count_allocation() {
-    ++alloc_calls_;
-    return !(fail_at_ != 0 && alloc_calls_ == fail_at_);
+    Counter& c = *counter_;
+    // One thread at a time unless shared: a plain increment then.
+    const u64 n = c.shared ? c.calls.fetch_add(1, std::memory_order_relaxed) + 1
+                           : (c.calls.store(c.calls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed),
+                              c.calls.load(std::memory_order_relaxed));
+    const u64 at = c.fail_at.load(std::memory_order_relaxed);
+    return !(at != 0 && n == at);
   }
 
   // The nth allocation from now (1-based) fails; 0 turns injection off.
   void fail_nth_alloc(u64 n) {
-    fail_at_ = n == 0 ? 0 : alloc_calls_ + n;
+    counter_->fail_at.store(n == 0 ? 0 : counter_->calls.load(std::memory_order_relaxed) + n,
+                            std::memory_order_relaxed);
   }
-  u64 alloc_calls() const { return alloc_calls_; }
+  u64 alloc_calls() const { return counter_->calls.load(std::memory_order_relaxed); }
   u64 live_pages() const { return live_; }
+
+  // From now on this memory counts its allocations, and fails the injected
+  // one, with o's counter (so that several memories count as one: an
+  // engine's per-IOAS memories). concurrent: the memories that share it
+  // may allocate from different threads at once (its increments are then
+  // atomic read-modify-writes, else plain ones).
+  void share_counter(const PageMemory& o, bool concurrent) {
+    counter_ = o.counter_;
+    counter_->shared = counter_->shared || concurrent;
+  }
 
  protected:
   virtual std::optional<u64> do_alloc() = 0;
   virtual void do_free(u64 pa) = 0;
 
  private:
-  u64 alloc_calls_ = 0;
-  u64 fail_at_ = 0;
-  u64 live_ = 0;
+  struct Counter {
+    Counter() = default;
+    Counter(u64 c, u64 f) : calls(c), fail_at(f) {}
+    std::atomic<u64> calls{0};
+    std::atomic<u64> fail_at{0};
+    bool shared = false;  // set before any thread but the owner's sees it
+  };
+  std::shared_ptr<Counter> counter_ = std::make_shared<Counter>();
+  u64 live_ = 0;  // pages of this memory handed out and not freed
 };
 
 // Pages from the heap, given made-up physical addresses from `base` upward

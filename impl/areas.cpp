@@ -35,7 +35,7 @@ Status ImplEngine::add_area(Ioas& s, const AreaRef& a) {
   s.space.insert(SpaceEntry{a.start, a.last, a.source, a.offset, a.prot, a.pages_writable});
   ++s.area_count;
   ++s.align_hist[granularity(a.start, a.last - a.start + 1, src.info.va + a.offset)];
-  ++sources_[a.source].use_count;
+  use_source(a.source, 1);
   return ok_status();
 }
 
@@ -51,7 +51,7 @@ void ImplEngine::finish_remove_area(Ioas& s, const AreaRef& a) {
   for (Domain* d : s.domains) d->pt->unmap(r);
   --s.area_count;
   --s.align_hist[granularity(a.start, a.last - a.start + 1, sources_[a.source].info.va + a.offset)];
-  --sources_[a.source].use_count;
+  use_source(a.source, -1);
 }
 
 Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
@@ -218,7 +218,7 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
   ++s->area_count;
   ++s->align_hist[granularity(a.start, iova - a.start + 1, va + a.offset)];
   ++s->align_hist[granularity(right.start, right.last - right.start + 1, va + right.offset)];
-  ++sources_[a.source].use_count;
+  use_source(a.source, 1);
   return ok_status();
 }
 

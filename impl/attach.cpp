@@ -129,7 +129,7 @@ Result<std::unique_ptr<Domain>> ImplEngine::new_domain(Ioas& s, const AttachArgs
   // Fill the new page table with every area (work on the new table only;
   // it is installed on success).
   auto builtin = [&]() -> Result<std::unique_ptr<IoPageTable>> {
-    auto t = HwPageTable::create(fresh->fmt, fresh->aperture, fresh->pgsize_bitmap, *ptmem_);
+    auto t = HwPageTable::create(fresh->fmt, fresh->aperture, fresh->pgsize_bitmap, *s.mem);
     if (!t.ok()) return t.error();
     return std::unique_ptr<IoPageTable>(std::move(t).value());
   };

@@ -8,7 +8,8 @@ namespace ioas::impl {
 // copies.
 std::unique_ptr<Engine> ImplEngine::clone() const {
   auto e = std::make_unique<ImplEngine>(opts_);
-  // The page-table memory first: the tables are re-made over its copy.
+  // The allocation counter and the IOASes' page memories first: the tables
+  // are re-made over their copies.
   e->ptmem_ = std::make_unique<hw::HeapPageMemory>(*ptmem_);
   e->sources_ = sources_;
   e->free_source_ids_ = free_source_ids_;
@@ -17,6 +18,8 @@ std::unique_ptr<Engine> ImplEngine::clone() const {
   HashMap<const Domain*, Domain*> dmap;
   for (const auto& [name, s] : ioases_) {
     auto n = std::make_unique<Ioas>(*s);
+    n->mem = std::make_shared<hw::HeapPageMemory>(*s->mem);
+    n->mem->share_counter(*e->ptmem_, opts_.thread_safe);
     imap[s.get()] = n.get();
     e->ioases_.emplace(name, std::move(n));
   }
@@ -33,7 +36,7 @@ std::unique_ptr<Engine> ImplEngine::clone() const {
     // kernel's say, cannot).
     const auto* builtin = dynamic_cast<const HwPageTable*>(d->pt.get());
     if (!builtin) return nullptr;
-    n->pt = builtin->clone_onto(*e->ptmem_);
+    n->pt = builtin->clone_onto(*n->ioas->mem);
     dmap[d.get()] = n.get();
     e->domains_.emplace(name, std::move(n));
   }
@@ -50,6 +53,8 @@ Status ImplEngine::create_ioas(std::string_view name, const IoasOptions& options
   if (find_ioas(name)) return err(EEXIST, "create ioas " + std::string(name) + ": exists");
   if (!alloc_ok()) return err(ENOMEM, "create ioas " + std::string(name) + ": out of memory");
   auto s = std::make_unique<Ioas>();
+  s->mem = std::make_shared<hw::HeapPageMemory>();
+  s->mem->share_counter(*ptmem_, opts_.thread_safe);
   s->name = std::string(name);
   s->options = options;
   s->options.zero_page = rules_for(options.mode).forced_zero_page.value_or(options.zero_page);

@@ -9,7 +9,7 @@
 //   dirty.cpp        DMA and dirty tracking
 //   queries.cpp      translate, uva, leaves, snapshot
 //   invariants.cpp   check() (SPEC) and verify_all() (the trees)
-//   make_engine.cpp  the lock, per-call verification, the public factories
+//   make_engine.cpp  the locks, per-call verification, the public factories
 //
 // Layout of one IOAS (the kernel's io_pagetable, with one change: areas and
 // the union of reserved ranges share one augmented tree so that the free
@@ -43,6 +43,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cstdio>
 #include <cstdlib>
@@ -112,9 +113,34 @@ inline unsigned granularity(u64 iova, u64 len, u64 uaddr) {
   return static_cast<unsigned>(std::countr_zero(iova | len | page_offset(uaddr) | kPage));
 }
 
+// A count that calls on different IOASes change at the same time (a memory
+// source's use count, under the thread-safe engine's per-IOAS locks): a
+// relaxed atomic, copyable for clone(). add() is an atomic read-modify-write
+// when `concurrent`, a plain one (as cheap as a u64's) when not.
+class SharedCount {
+ public:
+  SharedCount(u64 v = 0) noexcept : v_(v) {}  // NOLINT: converts, as the u64 it replaces
+  SharedCount(const SharedCount& o) noexcept : v_(o.get()) {}
+  SharedCount& operator=(const SharedCount& o) noexcept {
+    v_.store(o.get(), std::memory_order_relaxed);
+    return *this;
+  }
+  u64 get() const noexcept { return v_.load(std::memory_order_relaxed); }
+  operator u64() const noexcept { return get(); }  // NOLINT
+  void add(u64 d, bool concurrent) noexcept {
+    if (concurrent)
+      v_.fetch_add(d, std::memory_order_relaxed);
+    else
+      v_.store(get() + d, std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<u64> v_;
+};
+
 struct Source {
   MemorySource info;
-  u64 use_count = 0;
+  SharedCount use_count = 0;
   bool live = false;
 };
 
@@ -140,6 +166,11 @@ struct Domain {
 
 struct Ioas {
   std::string name;
+  // The memory its domains' page-table pages come from: one per IOAS, so
+  // that writers on different IOASes allocate pages from different
+  // memories; it counts allocations (and fails the injected one) with the
+  // engine's counter (ImplEngine::table_memory()).
+  std::shared_ptr<hw::HeapPageMemory> mem;
   IoasOptions options;
   u64 iova_alignment = 1;
   SpaceTree space;
@@ -209,8 +240,21 @@ class ImplEngine final : public Engine {
   std::optional<u64> translation_mismatch(const Ioas& s, const Domain& d) const;
 
  public:
-  // Fault injection (include/ioas/impl.hpp).
+  // Fault injection (include/ioas/impl.hpp): the allocation counter every
+  // IOAS's page memory shares.
   hw::HeapPageMemory& table_memory() { return *ptmem_; }
+  // Table pages handed out and not freed, over every IOAS's memory.
+  u64 live_table_pages() const {
+    u64 n = ptmem_->live_pages();
+    for (const auto& [name, s] : ioases_) n += s->mem->live_pages();
+    return n;
+  }
+  // The name of the IOAS domain `dom` belongs to (stable: an IOAS is never
+  // destroyed), or nullptr.
+  const std::string* ioas_of_domain(std::string_view dom) const {
+    const Domain* d = find_domain(dom);
+    return d ? &d->ioas->name : nullptr;
+  }
   // An allocation site of the engine's own objects (see fail_nth_alloc).
   bool alloc_ok() { return ptmem_->count_allocation(); }
   u64 reachable_table_pages() const {
@@ -334,12 +378,16 @@ class ImplEngine final : public Engine {
   Status check_new_domain(const Ioas& s, const Domain& d, const AttachArgs& args, const std::string& what,
                           RangeSet& dom_resv) const;
   void drop_pin(Ioas& s, absl::btree_map<std::uint32_t, Pin>::iterator it);
+  // A source's use count up or down by one (atomically in a thread-safe
+  // engine, whose writers on different IOASes may share a source).
+  void use_source(std::uint32_t id, int d) { sources_[id].use_count.add(static_cast<u64>(d), opts_.thread_safe); }
   u64 area_pa(const SpaceNode& n) const { return sources_[n.source].info.pa + n.offset; }
   u64 area_uaddr(const SpaceNode& n) const { return sources_[n.source].info.va + n.offset; }
 
   ImplOptions opts_;
-  // The physical memory every domain's page-table pages come from (declared
-  // before the domains, so it outlives their tables).
+  // The allocation counter every IOAS's page memory shares (Ioas::mem; the
+  // IOASes are declared before the domains, so their memories outlive the
+  // domains' tables).
   std::unique_ptr<hw::HeapPageMemory> ptmem_ = std::make_unique<hw::HeapPageMemory>();
   NameMap<std::unique_ptr<Ioas>> ioases_;
   std::vector<Source> sources_;

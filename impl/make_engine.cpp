@@ -1,8 +1,10 @@
-// impl/make_engine.cpp: the engine's lock, its per-call verification and the
-// public factories (include/ioas/impl.hpp).
+// impl/make_engine.cpp: the engine's locks, its per-call verification and
+// the public factories (include/ioas/impl.hpp).
+#include <atomic>
 #include <exception>
 #include <mutex>
 #include <shared_mutex>
+#include <thread>
 
 #include "engine_impl.hpp"
 
@@ -71,17 +73,213 @@ class WrappedEngine final : public Engine {
   std::unique_ptr<Engine> e_;
 };
 
-// The engine's locking (include/ioas/impl.hpp): one readers-writer lock.
-// Observers that change nothing run concurrently with each other; every
-// other call (dma and read_dirty too: they set or clear accessed/dirty
-// bits) runs alone. Page-table splits and merges happen inside those calls,
-// so they never overlap a map or unmap.
-struct Locking {
-  std::shared_lock<std::shared_mutex> observe(const Engine&) { return std::shared_lock(mu); }
-  std::unique_lock<std::shared_mutex> mutate(const Engine&) { return std::unique_lock(mu); }
-  std::shared_mutex mu;
+// A readers-writer lock whose readers each touch a counter of their own (a
+// cache line per slot, a slot per thread): readers on different threads
+// share no written memory, so taking it costs a reader no cache-line
+// transfer while no writer comes. A writer raises its flag, then waits for
+// every slot to drain; a reader that sees the flag steps back and waits for
+// it to drop. Both sides' sequentially consistent accesses (the slot's
+// increment before the flag's load, the flag's store before the slots'
+// loads) make sure that at least one of them sees the other.
+class SlottedLock {
+ public:
+  void lock_shared() {
+    Slot& s = slots_[slot()];
+    for (;;) {
+      s.readers.fetch_add(1, std::memory_order_seq_cst);
+      if (!writer_.load(std::memory_order_seq_cst)) return;
+      s.readers.fetch_sub(1, std::memory_order_seq_cst);
+      while (writer_.load(std::memory_order_acquire)) std::this_thread::yield();
+    }
+  }
+  void unlock_shared() { slots_[slot()].readers.fetch_sub(1, std::memory_order_release); }
+  void lock() {
+    writers_.lock();
+    writer_.store(true, std::memory_order_seq_cst);
+    for (Slot& s : slots_)
+      while (s.readers.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+  }
+  void unlock() {
+    writer_.store(false, std::memory_order_seq_cst);
+    writers_.unlock();
+  }
+
+ private:
+  static constexpr unsigned kSlots = 64;
+  struct alignas(64) Slot {
+    std::atomic<std::uint32_t> readers{0};
+  };
+  // This thread's slot: threads take slots in turn (two threads may share
+  // one; a count, so that is only slower).
+  static unsigned slot() {
+    static std::atomic<unsigned> next{0};
+    thread_local const unsigned mine = next.fetch_add(1, std::memory_order_relaxed) % kSlots;
+    return mine;
+  }
+  Slot slots_[kSlots];
+  std::atomic<bool> writer_{false};
+  std::mutex writers_;
 };
-using LockedEngine = WrappedEngine<Locking>;
+
+// The thread-safe engine (include/ioas/impl.hpp): a lock per IOAS, and the
+// world lock (a SlottedLock) for the engine-wide objects.
+//   - world, exclusive: the calls that change the engine-wide objects
+//     (create_ioas, memory sources, attach and detach: the name maps, the
+//     source table, the domains), and the calls that read every IOAS
+//     (check, clone).
+//   - world, shared, then the IOAS's lock: every call on one IOAS or one
+//     domain (which belongs to one IOAS); exclusive for the calls that change
+//     it (dma and read_dirty too: they set and clear accessed/dirty bits),
+//     shared for the ones that read it. copy locks both of its IOASes,
+//     exclusive, in the order of their names.
+//   - world, shared, alone: ioas_names, memories (the sources' use counts
+//     are atomic).
+// What a call on one IOAS touches outside it is atomic: the memory sources'
+// use counts (SharedCount), the allocation counter its page memory shares
+// with the others (hw::PageMemory::share_counter). With verify_each_op, the
+// verification after each call reads the whole world: every mutating call
+// then takes the world exclusive.
+class ConcurrentEngine final : public Engine {
+ private:
+  static const ImplEngine* impl_of_inner(const Engine& e);
+  // The lock of IOAS `name`, or nullptr when there is no such IOAS (the
+  // call then answers ENOENT without touching one). Under the world lock:
+  // locks_ changes only under it, exclusive.
+  std::shared_mutex* lock_of(std::string_view name) const {
+    auto it = locks_.find(name);
+    return it == locks_.end() ? nullptr : it->second.get();
+  }
+  // The lock of the IOAS domain `dom` belongs to, or nullptr.
+  std::shared_mutex* lock_of_domain(std::string_view dom) const {
+    const std::string* s = impl_.ioas_of_domain(dom);
+    return s ? lock_of(*s) : nullptr;
+  }
+
+  template <typename F>
+  auto alone(F&& f) const {
+    std::unique_lock w(world_);
+    return f();
+  }
+  // f() under the world lock, shared, and the lock (held as Lock: unique for
+  // a change, shared for a read) of the IOAS find() names, if any.
+  template <template <typename> class Lock, typename Find, typename F>
+  auto in_ioas(Find&& find, F&& f) const {
+    std::shared_lock w(world_);
+    std::shared_mutex* m = find();
+    Lock<std::shared_mutex> l = m ? Lock<std::shared_mutex>(*m) : Lock<std::shared_mutex>();
+    return f();
+  }
+  template <typename F>
+  auto writing(std::string_view ioas, F&& f) const {
+    if (serialize_writes_) return alone(f);
+    return in_ioas<std::unique_lock>([&] { return lock_of(ioas); }, f);
+  }
+  template <typename F>
+  auto reading(std::string_view ioas, F&& f) const {
+    return in_ioas<std::shared_lock>([&] { return lock_of(ioas); }, f);
+  }
+  template <typename F>
+  auto writing_domain(std::string_view dom, F&& f) const {
+    if (serialize_writes_) return alone(f);
+    return in_ioas<std::unique_lock>([&] { return lock_of_domain(dom); }, f);
+  }
+  template <typename F>
+  auto reading_domain(std::string_view dom, F&& f) const {
+    return in_ioas<std::shared_lock>([&] { return lock_of_domain(dom); }, f);
+  }
+
+ public:
+  ConcurrentEngine(std::unique_ptr<Engine> e, const ImplEngine& impl, bool serialize_writes)
+      : e_(std::move(e)), impl_(impl), serialize_writes_(serialize_writes) {
+    for (const std::string& n : e_->ioas_names()) locks_.emplace(n, std::make_unique<std::shared_mutex>());
+  }
+  Engine& inner() const { return *e_; }
+  const char* kind() const override { return e_->kind(); }
+  std::unique_ptr<Engine> clone() const override {
+    std::unique_lock w(world_);
+    auto c = e_->clone();
+    if (!c) return nullptr;
+    const ImplEngine* ci = impl_of_inner(*c);
+    return ci ? std::make_unique<ConcurrentEngine>(std::move(c), *ci, serialize_writes_) : nullptr;
+  }
+
+  Status create_ioas(std::string_view n, const IoasOptions& o) override {
+    std::unique_lock w(world_);
+    // The IOAS's lock first (a throw: nothing changed), dropped again when
+    // the IOAS is not made.
+    auto [it, fresh] = locks_.try_emplace(std::string(n), std::make_unique<std::shared_mutex>());
+    auto drop = [&, it = it, fresh = fresh] {
+      if (fresh) locks_.erase(it);
+    };
+    try {
+      Status st = e_->create_ioas(n, o);
+      if (!st.ok()) drop();
+      return st;
+    } catch (...) {
+      drop();
+      throw;
+    }
+  }
+  Result<IoasOptions> ioas_options(std::string_view n) const override { return reading(n, [&] { return e_->ioas_options(n); }); }
+  Status set_huge_pages(std::string_view n, bool on) override { return writing(n, [&] { return e_->set_huge_pages(n, on); }); }
+  std::vector<std::string> ioas_names() const override {
+    std::shared_lock w(world_);
+    return e_->ioas_names();
+  }
+  Status add_memory(const MemorySource& m) override { return alone([&] { return e_->add_memory(m); }); }
+  Status remove_memory(std::string_view n) override { return alone([&] { return e_->remove_memory(n); }); }
+  std::vector<MemoryInfo> memories() const override {
+    std::shared_lock w(world_);
+    return e_->memories();
+  }
+  Result<u64> map(std::string_view s, const MapArgs& a) override { return writing(s, [&] { return e_->map(s, a); }); }
+  Result<u64> unmap(std::string_view s, u64 i, u64 n) override { return writing(s, [&] { return e_->unmap(s, i, n); }); }
+  Status cut(std::string_view s, u64 i) override { return writing(s, [&] { return e_->cut(s, i); }); }
+  Result<u64> copy(std::string_view s, const CopyArgs& a) override {
+    if (serialize_writes_) return alone([&] { return e_->copy(s, a); });
+    std::shared_lock w(world_);
+    std::shared_mutex* to = lock_of(s);
+    std::shared_mutex* from = lock_of(a.from);
+    if (to == from) from = nullptr;
+    if (from && std::string_view(a.from) < s) std::swap(to, from);
+    std::unique_lock first = to ? std::unique_lock(*to) : std::unique_lock<std::shared_mutex>();
+    std::unique_lock second = from ? std::unique_lock(*from) : std::unique_lock<std::shared_mutex>();
+    return e_->copy(s, a);
+  }
+  Status reserve(std::string_view s, Range r, std::string_view o) override { return writing(s, [&] { return e_->reserve(s, r, o); }); }
+  Status unreserve(std::string_view s, std::string_view o) override { return writing(s, [&] { return e_->unreserve(s, o); }); }
+  Status allow(std::string_view s, std::span<const Range> r) override { return writing(s, [&] { return e_->allow(s, r); }); }
+  Result<IovaRanges> ranges(std::string_view s) const override { return reading(s, [&] { return e_->ranges(s); }); }
+  Status attach(std::string_view s, const AttachArgs& a) override { return alone([&] { return e_->attach(s, a); }); }
+  Status detach(std::string_view d) override { return alone([&] { return e_->detach(d); }); }
+  Result<std::uint32_t> pin(std::string_view s, const PinArgs& a) override { return writing(s, [&] { return e_->pin(s, a); }); }
+  Status unpin(std::string_view s, std::uint32_t id) override { return writing(s, [&] { return e_->unpin(s, id); }); }
+  Result<std::optional<Translation>> translate(std::string_view d, u64 i) const override {
+    return reading_domain(d, [&] { return e_->translate(d, i); });
+  }
+  Result<DmaOutcome> dma(std::string_view d, DmaDir dir, u64 i, u64 n) override {
+    return writing_domain(d, [&] { return e_->dma(d, dir, i, n); });
+  }
+  Status set_dirty_tracking(std::string_view d, DirtyMode m) override {
+    return writing_domain(d, [&] { return e_->set_dirty_tracking(d, m); });
+  }
+  Result<std::vector<Range>> read_dirty(std::string_view d, u64 i, u64 n, u64 p, bool k) override {
+    return writing_domain(d, [&] { return e_->read_dirty(d, i, n, p, k); });
+  }
+  Result<u64> uva(std::string_view s, u64 i) const override { return reading(s, [&] { return e_->uva(s, i); }); }
+  Result<std::vector<LeafInfo>> leaves(std::string_view d, Range r) const override {
+    return reading_domain(d, [&] { return e_->leaves(d, r); });
+  }
+  Result<IoasState> snapshot(std::string_view s) const override { return reading(s, [&] { return e_->snapshot(s); }); }
+  std::vector<Violation> check() const override { return alone([&] { return e_->check(); }); }
+
+ private:
+  mutable SlottedLock world_;
+  NameMap<std::unique_ptr<std::shared_mutex>> locks_;
+  std::unique_ptr<Engine> e_;
+  const ImplEngine& impl_;
+  const bool serialize_writes_;
+};
 
 // ImplOptions::verify_each_op: after every mutating call, success or
 // failure, the ImplEngine inside runs verify_all() (its trees' invariants
@@ -120,7 +318,7 @@ ImplEngine* impl_of(const Engine& outer) {
   for (;;) {
     if (const auto* g = dynamic_cast<const GuardedEngine*>(e))
       e = &g->inner();
-    else if (const auto* l = dynamic_cast<const LockedEngine*>(e))
+    else if (const auto* l = dynamic_cast<const ConcurrentEngine*>(e))
       e = &l->inner();
     else if (const auto* v = dynamic_cast<const VerifiedEngine*>(e))
       e = &v->inner();
@@ -128,6 +326,8 @@ ImplEngine* impl_of(const Engine& outer) {
       return const_cast<ImplEngine*>(dynamic_cast<const ImplEngine*>(e));
   }
 }
+
+const ImplEngine* ConcurrentEngine::impl_of_inner(const Engine& e) { return impl_of(e); }
 
 }  // namespace
 }  // namespace impl
@@ -145,9 +345,11 @@ std::unique_ptr<Engine> make_engine() {
 }
 std::unique_ptr<Engine> make_impl_engine() { return make_engine(); }
 std::unique_ptr<Engine> make_engine(const ImplOptions& options) {
-  std::unique_ptr<Engine> e = std::make_unique<impl::ImplEngine>(options);
+  auto impl = std::make_unique<impl::ImplEngine>(options);
+  const impl::ImplEngine& inner = *impl;
+  std::unique_ptr<Engine> e = std::move(impl);
   if (options.verify_each_op) e = std::make_unique<impl::VerifiedEngine>(std::move(e));
-  if (options.thread_safe) e = std::make_unique<impl::LockedEngine>(std::move(e));
+  if (options.thread_safe) e = std::make_unique<impl::ConcurrentEngine>(std::move(e), inner, options.verify_each_op);
   return std::make_unique<GuardedEngine>(std::move(e));
 }
 std::unique_ptr<Engine> make_checked_engine() {
@@ -172,7 +374,7 @@ std::uint64_t table_pages_reachable(const Engine& engine) {
 }
 std::uint64_t table_pages_in_use(const Engine& engine) {
   impl::ImplEngine* e = impl::impl_of(engine);
-  return e ? e->table_memory().live_pages() : 0;
+  return e ? e->live_table_pages() : 0;
 }
 
 }  // namespace ioas

@@ -15,14 +15,21 @@
 namespace ioas {
 
 // Threads (make_engine's engines are thread-safe unless thread_safe=false):
-// one readers-writer lock per engine. These may run concurrently with each
-// other: translate, uva, ranges, leaves, snapshot, check, memories,
-// ioas_names, ioas_options, clone. Every other call runs alone (map, unmap,
-// cut, copy, attach, detach, pins, reserve/allow, memory sources, and also
-// dma and read_dirty, which set or clear accessed/dirty bits in the tables).
-// Page-table splits and merges (cut, dirty tracking) happen inside such
-// calls, so they are never concurrent with a map or unmap. A translation
-// therefore waits for a map in progress; it never sees half of one.
+// a readers-writer lock per IOAS, and one for the engine-wide objects whose
+// readers share no cache line (impl/make_engine.cpp). Calls on different
+// IOASes (or on domains of different IOASes) run in parallel, writers
+// included: map, unmap, cut, copy (which locks its two IOASes), pins,
+// reserve/allow, huge pages, dma, dirty tracking. Calls on one IOAS that
+// change nothing run concurrently with each other (translate, uva, ranges,
+// leaves, snapshot, ioas_options); a change to it (dma and read_dirty too:
+// they set or clear accessed/dirty bits) runs alone in that IOAS, so a
+// translation waits for a map in progress in its IOAS and never sees half
+// of one. create_ioas, the memory sources, attach, detach, check and clone
+// run alone in the engine; ioas_names and memories beside anything.
+// Page-table splits and merges (cut, dirty tracking, huge pages) happen
+// inside such calls, so they never overlap a map or unmap of the same IOAS.
+// With verify_each_op every change runs alone in the engine (verification
+// reads everything).
 struct ImplOptions {
   // After every mutating call (success or failure), run the trees' verify()
   // and the SPEC invariants (check()), aborting with a message on a breach
