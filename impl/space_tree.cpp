@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <new>
 #include <type_traits>
 
 #include "ioas/core/check.hpp"
@@ -187,13 +186,16 @@ void SpaceTree::trim_spares() {
     delete spare_inners_.back();
     spare_inners_.pop_back();
   }
-  // The lists' room for k inserts goes too (8 bytes per reserved node: a
-  // copy of a million areas would otherwise keep 28 bytes per area). A
-  // shrink that finds no heap keeps the larger buffer.
-  try {
-    spare_leaves_.shrink_to_fit();
-    spare_inners_.shrink_to_fit();
-  } catch (const std::bad_alloc&) {
+  // After a reservation for many inserts, the lists' room goes too (8 bytes
+  // per reserved node: a copy of a million areas would otherwise keep 28
+  // bytes per area), and with it the spares left; the next insert reserves
+  // again. Swapping with empty lists frees without allocating.
+  constexpr std::size_t kRoomKept = 64;
+  if (spare_leaves_.capacity() > kRoomKept || spare_inners_.capacity() > kRoomKept) {
+    for (Leaf* l : spare_leaves_) delete l;
+    for (Inner* n : spare_inners_) delete n;
+    std::vector<Leaf*>().swap(spare_leaves_);
+    std::vector<Inner*>().swap(spare_inners_);
   }
 }
 SpaceTree::Leaf* SpaceTree::new_leaf() {

@@ -125,8 +125,8 @@ class SpaceTree {
   void insert(const SpaceEntry& e);
   // Allocates ahead what the next k inserts need (std::bad_alloc: nothing
   // changed), so that they cannot fail; trim_spares() frees what is beyond
-  // one insert's worth afterwards, and the spare lists' extra room (never
-  // throws; a shrink without heap keeps the room).
+  // one insert's worth afterwards, or all of them and the lists' room after
+  // a reservation for many (never allocates).
   void reserve_inserts(std::size_t k);
   void trim_spares();
   bool erase(u64 start);
