@@ -15,6 +15,8 @@
 // lock); a walker running meanwhile (the software walker, or a KVM guest
 // while KVM_RUN has the thread) only sets A/D bits, which an operation never
 // races with here. A real driver would use cmpxchg for both.
+#include <absl/container/inlined_vector.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -55,9 +57,11 @@ struct Journal {
     u64 n;    // entries p[0..n) all held `old`
     u64 old;
   };
-  std::vector<Write> writes;
-  std::vector<u64> allocated;  // pages this operation allocated
-  std::vector<u64> unlinked;   // pages this operation made unreachable
+  // Inline room for what a map of one run or a small unmap records, so
+  // that they do not go to the heap.
+  absl::InlinedVector<Write, 8> writes;
+  absl::InlinedVector<u64, 4> allocated;  // pages this operation allocated
+  absl::InlinedVector<u64, 4> unlinked;   // pages this operation made unreachable
   // false: an operation that cannot fail (an unmap that splits no leaf)
   // records nothing and so allocates nothing.
   bool record = true;
@@ -66,7 +70,8 @@ struct Journal {
 template <class F>
 class RadixTable final : public PageTable {
  public:
-  RadixTable(const TableConfig& cfg, PageMemory& mem, u64 root) : PageTable(cfg, mem), root_(root) {}
+  RadixTable(const TableConfig& cfg, PageMemory& mem, u64 root)
+      : PageTable(cfg, mem), heap_(dynamic_cast<const HeapPageMemory*>(&mem)), root_(root) {}
   ~RadixTable() override {
     for_each_page(root_, kTop, [this](u64 pa) { mem_.free_page(pa); });
   }
@@ -116,32 +121,36 @@ class RadixTable final : public PageTable {
         j.writes.reserve(j.writes.size() + 2);  // the records of this step's writes
         const unsigned i = index_at(iova, lvl);
         const u64 k = std::min<u64>(n, kEntries - i);
-        for (u64 x = 0; x < k; ++x) {
-          const u64 e = t[i + x];
-          if (F::present(e)) {
-            if (!(lvl > 0 && F::is_table(e, lvl) && subtree_empty(F::table_pa(e), lvl - 1))) {
-              j.writes.push_back({t + i, x, 0});
-              if (x != 0) gather.add_range(iova, entries_bytes(x, lvl));  // briefly present: flushed with the undo
-              return rollback(j, gather, make_error(EEXIST, what() + ": " + hex(iova + entries_bytes(x, lvl)) +
-                                                                " is already mapped"));
-            }
-            // An empty table where a large leaf goes: unlink it (freed after the flush).
-            j.writes.push_back({t + i, x, 0});
-            j.writes.push_back({t + i + x, 1, e});
-            t[i + x] = 0;
-            collect_pages(F::table_pa(e), lvl - 1, j.unlinked);
-            // The run continues after this slot (a fresh journal record).
-            t[i + x] = F::leaf_entry(pa + entries_bytes(x, lvl), lvl, a.prot, cfg_.preset_accessed, false);
-            stats_.leaf_writes += x + 1;
-            const u64 done = entries_bytes(x + 1, lvl);
-            gather.add_range(iova, done);
-            iova += done;
-            pa += done;
-            rem -= done;
-            n -= x + 1;
-            goto next_run;
+        // The free slots from i: all k of them in the common case (one
+        // branch-free pass finds out), else up to the first present one.
+        const u64 tmpl = F::leaf_entry(0, lvl, a.prot, cfg_.preset_accessed, false);
+        u64 x = k;
+        if (!none_present(t + i, k))
+          for (x = 0; !F::present(t[i + x]); ++x) {
           }
-          t[i + x] = F::leaf_entry(pa + entries_bytes(x, lvl), lvl, a.prot, cfg_.preset_accessed, false);
+        for (u64 y = 0; y < x; ++y) t[i + y] = (pa + entries_bytes(y, lvl)) | tmpl;
+        if (x < k) {
+          const u64 e = t[i + x];
+          if (!(lvl > 0 && F::is_table(e, lvl) && subtree_empty(F::table_pa(e), lvl - 1))) {
+            j.writes.push_back({t + i, x, 0});
+            if (x != 0) gather.add_range(iova, entries_bytes(x, lvl));  // briefly present: flushed with the undo
+            return rollback(j, gather,
+                            make_error(EEXIST, what() + ": " + hex(iova + entries_bytes(x, lvl)) + " is already mapped"));
+          }
+          // An empty table where a large leaf goes: unlink it (freed after the flush).
+          j.writes.push_back({t + i, x, 0});
+          j.writes.push_back({t + i + x, 1, e});
+          t[i + x] = 0;
+          collect_pages(F::table_pa(e), lvl - 1, j.unlinked);
+          // The run continues after this slot (a fresh journal record).
+          t[i + x] = (pa + entries_bytes(x, lvl)) | tmpl;
+          stats_.leaf_writes += x + 1;
+          gather.add_range(iova, entries_bytes(x + 1, lvl));
+          iova += entries_bytes(x + 1, lvl);
+          pa += entries_bytes(x + 1, lvl);
+          rem -= entries_bytes(x + 1, lvl);
+          n -= x + 1;
+          continue;
         }
         j.writes.push_back({t + i, k, 0});
         stats_.leaf_writes += k;
@@ -150,7 +159,6 @@ class RadixTable final : public PageTable {
         pa += entries_bytes(k, lvl);
         rem -= entries_bytes(k, lvl);
         n -= k;
-      next_run:;
       }
     }
     } catch (const std::bad_alloc&) {
@@ -181,47 +189,48 @@ class RadixTable final : public PageTable {
     u64 unmapped = 0;
     u64 p = iova;
     try {
+    // One entry per step; the next step stays in the same table unless
+    // the next IOVA starts another one (then it walks from the root again).
+    u64* t = mem_.page(root_);
+    int l = kTop;
     for (;;) {
-      u64* t = mem_.page(root_);
-      int l = kTop;
-      u64 next;
-      for (;;) {
-        u64* e = &t[index_at(p, l)];
-        const u64 span = level_size(l);
-        const u64 base = arith::align_down(p, span);
-        const u64 blast = base + (span - 1);
-        next = blast + 1;
-        if (!F::present(*e)) break;
-        const bool inside = base >= iova && blast <= last;
-        if (F::is_table(*e, l)) {
-          if (inside) {
-            const u64 sub = F::table_pa(*e);
-            unmapped += mapped_bytes(sub, l - 1);
-            if (j.record) collect_pages(sub, l - 1, j.unlinked);
-            put(j, e, 0);
-            if (!j.record) for_each_page(sub, l - 1, [&](u64 pa) { gather.add_free(pa); });
-            gather.add_range(base, span);
-            break;
-          }
+      u64* e = &t[index_at(p, l)];
+      const u64 span = level_size(l);
+      const u64 base = arith::align_down(p, span);
+      const u64 blast = base + (span - 1);
+      const u64 next = blast + 1;
+      const bool inside = base >= iova && blast <= last;
+      if (F::present(*e) && F::is_table(*e, l)) {
+        if (!inside) {
           t = mem_.page(F::table_pa(*e));
           --l;
           continue;
         }
-        if (inside) {
-          put(j, e, 0);
-          unmapped += span;
-          gather.add_range(base, span);
-          break;
-        }
+        const u64 sub = F::table_pa(*e);
+        unmapped += mapped_bytes(sub, l - 1);
+        if (j.record) collect_pages(sub, l - 1, j.unlinked);
+        put(j, e, 0);
+        if (!j.record) for_each_page(sub, l - 1, [&](u64 pa) { gather.add_free(pa); });
+        gather.add_range(base, span);
+      } else if (F::present(*e) && inside) {
+        put(j, e, 0);
+        unmapped += span;
+        gather.add_range(base, span);
+      } else if (F::present(*e)) {
         // A leaf only partly inside: split it into the next smaller page size.
         const int to = smaller_level(l);
         if (Status st = split_leaf(j, e, l, to); !st.ok()) return rollback(j, gather, st).error();
         gather.add_range(base, span);
         t = mem_.page(F::table_pa(*e));
         --l;
+        continue;
       }
       if (next == 0 || next > last) break;
       p = next;
+      if (index_at(p, l) == 0) {
+        t = mem_.page(root_);
+        l = kTop;
+      }
     }
     } catch (const std::bad_alloc&) {
       return rollback(j, gather, out_of_memory()).error();
@@ -232,16 +241,8 @@ class RadixTable final : public PageTable {
 
   std::optional<Translation> translate(u64 iova) const override {
     if (iova > kIasMax) return std::nullopt;
-    const u64* t = mem_.page(root_);
-    for (int l = kTop;; --l) {
-      const u64 e = t[index_at(iova, l)];
-      if (!F::present(e)) return std::nullopt;
-      if (F::is_table(e, l)) {
-        t = mem_.page(F::table_pa(e));
-        continue;
-      }
-      return Translation{F::oa(e, l) | arith::pt_leaf_offset(iova, static_cast<unsigned>(l)), F::prot(e)};
-    }
+    // Over heap pages (the engine's), the page lookups are direct calls.
+    return heap_ ? translate_in(*heap_, iova) : translate_in(mem_, iova);
   }
 
   Status split_blocks(Range r, IotlbGather* g, u64 to_size) override {
@@ -336,6 +337,28 @@ class RadixTable final : public PageTable {
   }
 
  private:
+  template <class Memory>
+  std::optional<Translation> translate_in(const Memory& mem, u64 iova) const {
+    const u64* t = mem.page(root_);
+    for (int l = kTop;; --l) {
+      const u64 e = t[index_at(iova, l)];
+      if (!F::present(e)) return std::nullopt;
+      if (F::is_table(e, l)) {
+        t = mem.page(F::table_pa(e));
+        continue;
+      }
+      return Translation{F::oa(e, l) | arith::pt_leaf_offset(iova, static_cast<unsigned>(l)), F::prot(e)};
+    }
+  }
+  // Whether none of the k entries from p is present.
+  static bool none_present(const u64* p, u64 k) {
+    // Every line asked for first (for writing: the leaves go there next),
+    // so that the misses of a cold table overlap instead of queueing.
+    for (u64 x = 0; x < k; x += 8) __builtin_prefetch(p + x, 1);
+    u64 any = 0;
+    for (u64 x = 0; x < k; ++x) any |= p[x];
+    return !F::present(any);
+  }
   // The largest page size of the table below level l's size, as a level.
   int smaller_level(int l) const {
     const u64 s = arith::pgsize_below(cfg_.pgsize_bitmap, level_size(l));
@@ -506,7 +529,8 @@ class RadixTable final : public PageTable {
     }
     return true;
   }
-  void collect_pages(u64 pa, int l, std::vector<u64>& out) const {
+  template <class Pages>
+  void collect_pages(u64 pa, int l, Pages& out) const {
     out.push_back(pa);
     const u64* t = mem_.page(pa);
     if (l == 0) return;
@@ -567,6 +591,7 @@ class RadixTable final : public PageTable {
       if (l > 0 && F::present(t[i]) && F::is_table(t[i], l)) image_table(F::table_pa(t[i]), l - 1, out);
   }
 
+  const HeapPageMemory* heap_;  // mem_ when it is heap pages, else nullptr
   u64 root_;
 };
 

@@ -62,7 +62,7 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   if (!src) return err(ENOENT, "map: no memory source " + args.source);
   auto what = [&] { return std::string("map " + (args.iova ? span(*args.iova, args.len) : "auto+" + hex(args.len))); };
   if (refuses_ulong_max(rules_for(s->options.mode), {args.iova.value_or(0), args.len})) return ulong_max_error(what());
-  if (auto bad = refused_prot(s->options.mode, args.prot, what())) return *bad;
+  if (auto bad = refused_prot(s->options.mode, args.prot, what)) return *bad;
   if (args.len == 0) return err(EINVAL, what() + ": length 0");
   // A fixed IOVA's overflow: with the arguments (SPEC), or after its
   // alignment (the kernel's iopt_check_iova).
@@ -88,7 +88,7 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
     return err(EINVAL, what() + ": iova or length not a multiple of iova_alignment " + hex(A));
   if (!offset_later && !aligned(page_offset(uaddr), A)) return offset_error();
   if (overflows) return overflow_error();
-  auto placed = place(*s, args.iova, args.len, uaddr, what());
+  auto placed = place(*s, args.iova, args.len, uaddr, what);
   if (!placed.ok()) return placed;
   const u64 iova = placed.value();
   if (offset_later && !aligned(page_offset(uaddr), A)) return offset_error();
@@ -230,7 +230,7 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   auto what = [&] { return std::string("copy " + args.from + ":" + span(args.src_iova, args.len)); };
   if (refuses_ulong_max(rules_for(dst->options.mode), {args.src_iova, args.dst_iova.value_or(0), args.len}))
     return ulong_max_error(what());
-  if (auto bad = refused_prot(dst->options.mode, args.prot, what())) return *bad;
+  if (auto bad = refused_prot(dst->options.mode, args.prot, what)) return *bad;
   if (args.len == 0) return err(EINVAL, what() + ": length 0");
   if (arith::range_last(args.src_iova, args.len).overflow)
     return err(EOVERFLOW, what() + ": source range passes 2^64-1");
@@ -278,7 +278,7 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   if (!offset_later)
     for (const AreaRef& p : pieces)
       if (auto e = offset_error(p)) return *e;
-  auto placed = place(*dst, args.dst_iova, args.len, first_uaddr, what());
+  auto placed = place(*dst, args.dst_iova, args.len, first_uaddr, what);
   if (!placed.ok()) return placed;
   const u64 iova = placed.value();
   for (const AreaRef& p : pieces) {

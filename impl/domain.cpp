@@ -1,6 +1,7 @@
 #include "domain.hpp"
 
 #include <bit>
+#include <iterator>
 #include <new>
 #include <optional>
 
@@ -65,6 +66,82 @@ Range leaf_at(const PtMapping& m, u64 x) {
   return *leaf;
 }
 
+// ---------------------------------------------------------------- MappingList
+
+std::optional<PtMapping> MappingList::holding(u64 x) const {
+  const SpaceNode* n = tree_.find(x);
+  if (!n) return std::nullopt;
+  return mapping(*n);
+}
+
+bool MappingList::overlaps(Range r) const {
+  const SpaceNode* n = tree_.first_from(r.start);
+  return n && n->start <= r.last;
+}
+
+std::uint32_t MappingList::reserve(u64 uaddr, u64 pa, u64 pgsizes) {
+  tree_.reserve_inserts(1);
+  const u64 d = uaddr - pa;
+  auto fits = [&](const Kind& k) { return k.uses != 0 && k.uaddr_minus_pa == d && k.pgsizes == pgsizes; };
+  if (last_kind_ < kinds_.size() && fits(kinds_[last_kind_])) return last_kind_;
+  std::optional<std::uint32_t> free;
+  for (std::uint32_t i = 0; i < kinds_.size(); ++i) {
+    if (fits(kinds_[i])) return last_kind_ = i;
+    if (kinds_[i].uses == 0 && !free) free = i;
+  }
+  // A kind no mapping uses is taken over; it stays unused (and so free)
+  // until add().
+  if (!free) {
+    IOAS_CHECK(kinds_.size() < kReservedPiece, "mapping list: too many kinds");
+    kinds_.push_back(Kind{});
+    free = static_cast<std::uint32_t>(kinds_.size() - 1);
+  }
+  kinds_[*free].uaddr_minus_pa = d;
+  kinds_[*free].pgsizes = pgsizes;
+  return last_kind_ = *free;
+}
+
+void MappingList::add(const PtMapping& m, std::uint32_t kind) {
+  IOAS_CHECK(kind < kinds_.size() && kinds_[kind].uaddr_minus_pa == m.uaddr - m.pa && kinds_[kind].pgsizes == m.pgsizes,
+             "mapping list: add with a kind that is not the mapping's");
+  tree_.insert(SpaceEntry{m.iova.start, m.iova.last, kind, m.pa, static_cast<std::uint8_t>(m.prot)});
+  ++kinds_[kind].uses;
+}
+
+bool MappingList::remove(Range r) {
+  SpaceNode gone;
+  if (!tree_.erase_area(r.start, r.last, &gone)) return false;
+  --kinds_[gone.source].uses;
+  return true;
+}
+
+void MappingList::set_last(u64 start, u64 last) { tree_.set_last(start, last); }
+
+// The tree's invariants (sorted, disjoint) and every kind's count of uses.
+std::size_t MappingList::verify() const {
+  const std::size_t n = tree_.verify();
+  std::vector<u64> uses(kinds_.size(), 0);
+  for (const SpaceNode* m = tree_.first(); m; m = tree_.next(*m)) {
+    IOAS_CHECK(m->is_area() && m->source < kinds_.size(), "mapping list verify: a mapping without a kind");
+    ++uses[m->source];
+  }
+  for (std::size_t i = 0; i < kinds_.size(); ++i)
+    IOAS_CHECK(uses[i] == kinds_[i].uses, "mapping list verify: a kind's count of uses");
+  return n;
+}
+
+u64 MappingList::pgsizes_used() const {
+  u64 all = 0;
+  for (const Kind& k : kinds_)
+    if (k.uses != 0) all |= k.pgsizes;
+  return all;
+}
+
+// Kinds that end up equal stay apart; reserve() takes the first that fits.
+void MappingList::set_pgsizes(u64 pgsizes) {
+  for (Kind& k : kinds_) k.pgsizes = pgsizes;
+}
+
 // ---------------------------------------------------------------- HwPageTable
 
 Result<std::unique_ptr<HwPageTable>> HwPageTable::create(Format fmt, Range aperture, u64 pgsize_bitmap,
@@ -84,15 +161,15 @@ std::unique_ptr<HwPageTable> HwPageTable::clone_onto(hw::HeapPageMemory& mem) co
   return c;
 }
 
-const PtMapping* HwPageTable::holding(u64 x) const {
-  auto it = maps_.upper_bound(x);
-  if (it == maps_.begin()) return nullptr;
-  --it;
-  return it->second.iova.contains(x) ? &it->second : nullptr;
-}
-
 Status HwPageTable::map(Range iova, u64 pa, u64 uaddr, Prot prot, u64 pgsizes) {
-  IOAS_CHECK(!holding(iova.start) && !holding(iova.last), "page table map: overlaps a mapping");
+  IOAS_CHECK(!maps_.overlaps(iova), "page table map: overlaps a mapping");
+  // The list's room first: once the leaves are in, nothing fails.
+  std::uint32_t kind = 0;
+  try {
+    kind = maps_.reserve(uaddr, pa, pgsizes);
+  } catch (const std::bad_alloc&) {
+    return out_of_memory();
+  }
   hw::MapArgs a;
   a.iova = iova.start;
   a.pa = pa;
@@ -109,30 +186,27 @@ Status HwPageTable::map(Range iova, u64 pa, u64 uaddr, Prot prot, u64 pgsizes) {
     if (st.code() == ERANGE) return make_error(EINVAL, st.error().message);
     return st;
   }
-  try {
-    maps_.emplace(iova.start, PtMapping{iova, pa, prot, pgsizes, uaddr});
-  } catch (const std::bad_alloc&) {
-    // The mapping list has no room: take the leaves back (an unmap of
-    // whole leaves allocates nothing).
-    (void)table_->unmap(iova.start, iova.length(), &gather_);
-    gather_.sync();
-    return out_of_memory();
-  }
+  maps_.add(PtMapping{iova, pa, prot, pgsizes, uaddr}, kind);
   return ok_status();
 }
 
 void HwPageTable::unmap(Range iova) {
-  auto it = maps_.find(iova.start);
-  IOAS_CHECK(it != maps_.end() && it->second.iova == iova, "page table unmap: not a mapping");
+  IOAS_CHECK(maps_.remove(iova), "page table unmap: not a mapping");
   auto n = table_->unmap(iova.start, iova.length(), &gather_);
   // Leaves never span two mappings, so nothing is split and nothing fails.
   IOAS_CHECK(n.ok() && *n == iova.length(), "page table unmap: the table did not hold the whole mapping");
-  maps_.erase(it);
 }
 
 Status HwPageTable::split(u64 last) {
-  const PtMapping* m = holding(last);
+  const std::optional<PtMapping> m = maps_.holding(last);
   IOAS_CHECK(m && m->iova.last != last, "page table split: not inside a mapping");
+  // The list's room for the right part first: once leaves move, nothing fails.
+  std::uint32_t kind = 0;
+  try {
+    kind = maps_.reserve(m->uaddr, m->pa, m->pgsizes);
+  } catch (const std::bad_alloc&) {
+    return out_of_memory();
+  }
   // The one leaf that may cross the new boundary is split one size down at
   // a time (a 1G leaf into 2M leaves, then the 2M leaf holding the boundary
   // into 4K ones: one table page per step, not 512), until a leaf ends at
@@ -165,37 +239,26 @@ Status HwPageTable::split(u64 last) {
   right.iova.start = last + 1;
   right.pa = m->pa + (last + 1 - m->iova.start);
   right.uaddr = m->uaddr + (last + 1 - m->iova.start);
-  const u64 start = m->iova.start, pgsizes = m->pgsizes;
-  try {
-    maps_.emplace(right.iova.start, right);  // invalidates m
-  } catch (const std::bad_alloc&) {
-    // No room for the right part: the leaves go back as they were.
-    table_->merge_blocks(original, pgsizes, &gather_);
-    gather_.sync();
-    return out_of_memory();
-  }
-  maps_.find(start)->second.iova.last = last;
+  maps_.set_last(m->iova.start, last);
+  maps_.add(right, kind);
   return ok_status();
 }
 
 void HwPageTable::unsplit(u64 last) {
-  const PtMapping* l = holding(last);
+  const std::optional<PtMapping> l = maps_.holding(last), right = maps_.holding(last + 1);
   IOAS_CHECK(l && l->iova.last == last, "unsplit: no mapping ends there");
-  auto right = maps_.find(last + 1);
-  IOAS_CHECK(right != maps_.end(), "unsplit: no mapping starts after it");
-  const u64 start = l->iova.start, joined_last = right->second.iova.last;
-  maps_.erase(right);  // invalidates every iterator and pointer into the btree
-  PtMapping& joined = maps_.find(start)->second;
-  joined.iova.last = joined_last;
+  IOAS_CHECK(right && right->iova.start == last + 1, "unsplit: no mapping starts after it");
+  maps_.remove(right->iova);
+  maps_.set_last(l->iova.start, right->iova.last);
+  PtMapping joined = *l;
+  joined.iova.last = right->iova.last;
   // The leaf the joined mapping has at the boundary, as it had before.
   const Range span = leaf_at(joined, last);
   table_->merge_blocks(span, joined.pgsizes, &gather_);
 }
 
 Status HwPageTable::relayout(u64 pgsizes) {
-  u64 old = 0;
-  for (const auto& [s, m] : maps_) old |= m.pgsizes;
-  if (old & ~pgsizes) {
+  if (maps_.pgsizes_used() & ~pgsizes) {
     // Some leaves must get smaller: everything to the smallest size first
     // (one allocating step for the whole table, all or nothing).
     if (Status st = table_->split_blocks(Range::all(), &gather_); !st.ok()) {
@@ -203,10 +266,8 @@ Status HwPageTable::relayout(u64 pgsizes) {
       return st;
     }
   }
-  for (auto& [s, m] : maps_) {
-    table_->merge_blocks(m.iova, pgsizes, &gather_);
-    m.pgsizes = pgsizes;
-  }
+  maps_.for_each([&](const PtMapping& m) { table_->merge_blocks(m.iova, pgsizes, &gather_); });
+  maps_.set_pgsizes(pgsizes);
   return ok_status();
 }
 
@@ -265,7 +326,7 @@ void HwPageTable::leaves(Range r, const std::function<void(const LeafInfo&)>& f)
     info.dirty = l.dirty;
     if (auto u = table_->uaddr(l.iova)) {
       info.uaddr = *u;
-    } else if (const PtMapping* m = holding(l.iova)) {
+    } else if (const std::optional<PtMapping> m = maps_.holding(l.iova)) {
       info.uaddr = m->uaddr + (l.iova - m->iova.start);
     }
     f(info);
@@ -273,23 +334,19 @@ void HwPageTable::leaves(Range r, const std::function<void(const LeafInfo&)>& f)
 }
 
 void HwPageTable::for_each_mapping(const std::function<void(const PtMapping&)>& f) const {
-  for (const auto& [s, m] : maps_) f(m);
+  maps_.for_each(f);
 }
 
 std::size_t HwPageTable::verify() const {
   const u64 leaves = table_->verify();
-  const PtMapping* prev = nullptr;
   u64 want = 0;
-  for (const auto& [s, m] : maps_) {
-    IOAS_CHECK(s == m.iova.start && m.iova.valid(), "page table verify: mapping key");
-    IOAS_CHECK(!prev || prev->iova.last < m.iova.start, "page table verify: mappings overlap");
+  maps_.for_each([&](const PtMapping& m) {
     const auto runs = leaf_runs(m.iova, m.pa, m.pgsizes);
     IOAS_CHECK(!runs.empty(), "page table verify: a mapping the rule cannot lay out");
     for (const auto& run : runs) want += run.iova.length() / run.size;
-    prev = &m;
-  }
+  });
   IOAS_CHECK(leaves == want, "page table verify: the table's leaves are not the mappings' leaves");
-  return maps_.size();
+  return maps_.verify();
 }
 
 }  // namespace ioas::impl

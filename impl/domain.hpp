@@ -12,8 +12,6 @@
 // becomes dirty pieces).
 #pragma once
 
-#include <absl/container/btree_map.h>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -26,6 +24,7 @@
 #include "ioas/result.hpp"
 #include "memory.hpp"
 #include "pagetable.hpp"
+#include "space_tree.hpp"
 
 namespace ioas::impl {
 
@@ -41,6 +40,46 @@ std::vector<LeafRun> leaf_runs(Range iova, u64 pa, u64 pgsizes);
 // The leaf of the mapping that holds x (x inside m.iova).
 Range leaf_at(const PtMapping& m, u64 x);
 
+
+// The mappings of one domain, disjoint, by IOVA: a SpaceTree (32 bytes per
+// mapping, one descent per change, none for a change next to the previous
+// one) whose intervals carry the mapping's pa (offset), prot, and in
+// `source` the index of its kind: the user address's distance from pa and
+// the page sizes, which the mappings of one memory source share.
+class MappingList {
+ public:
+  std::size_t size() const { return tree_.size(); }
+  std::optional<PtMapping> holding(u64 x) const;
+  bool overlaps(Range r) const;
+  // Room for one add() of a mapping with these uaddr - pa and page sizes;
+  // std::bad_alloc with nothing changed. Returns the kind to add it with.
+  std::uint32_t reserve(u64 uaddr, u64 pa, u64 pgsizes);
+  void add(const PtMapping& m, std::uint32_t kind);  // after reserve(): cannot fail
+  bool remove(Range r);                               // exactly a mapping; never allocates
+  void set_last(u64 start, u64 last);                 // up to the next mapping; never allocates
+  u64 pgsizes_used() const;                           // the union over the mappings
+  void set_pgsizes(u64 pgsizes);                      // of every mapping
+  template <class F>
+  void for_each(F&& f) const {
+    for (const SpaceNode* n = tree_.first(); n; n = tree_.next(*n)) f(mapping(*n));
+  }
+  // Aborts on a broken invariant; returns the number of mappings.
+  std::size_t verify() const;
+
+ private:
+  struct Kind {
+    u64 uaddr_minus_pa = 0;
+    u64 pgsizes = 0;
+    u64 uses = 0;  // 0: free for reuse
+  };
+  PtMapping mapping(const SpaceNode& n) const {
+    const Kind& k = kinds_[n.source];
+    return PtMapping{n.range(), n.offset, static_cast<Prot>(n.prot), k.pgsizes, n.offset + k.uaddr_minus_pa};
+  }
+  SpaceTree tree_;
+  std::vector<Kind> kinds_;
+  std::uint32_t last_kind_ = 0;  // where reserve() looks first
+};
 
 // A domain's table in a hardware format (hw/), its pages from a PageMemory
 // shared by every domain of the engine, plus the list of mappings (areas)
@@ -75,11 +114,10 @@ class HwPageTable final : public IoPageTable {
  private:
   HwPageTable(std::unique_ptr<hw::PageTable> t, hw::PageMemory& mem)
       : table_(std::move(t)), gather_(table_->iotlb(), mem) {}
-  const PtMapping* holding(u64 x) const;
 
   std::unique_ptr<hw::PageTable> table_;
   hw::IotlbGather gather_;  // after table_: synced before the table goes
-  absl::btree_map<u64, PtMapping> maps_;  // by iova.start
+  MappingList maps_;
 };
 
 }  // namespace ioas::impl

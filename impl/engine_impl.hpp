@@ -40,6 +40,7 @@
 #include <absl/container/btree_map.h>
 #include <absl/container/btree_set.h>
 #include <absl/container/inlined_vector.h>
+#include <absl/functional/function_ref.h>
 
 #include <algorithm>
 #include <array>
@@ -95,11 +96,12 @@ inline Error ulong_max_error(const std::string& what) {
 }
 
 // The prot map and copy refuse in an IOAS of this mode (EINVAL): anything
-// but r and rw, and w too unless ModeRules::write_only_maps.
-inline std::optional<Error> refused_prot(IoasMode mode, Prot p, const std::string& what) {
+// but r and rw, and w too unless ModeRules::write_only_maps. `what` names
+// the call; it is built only for the error.
+inline std::optional<Error> refused_prot(IoasMode mode, Prot p, absl::FunctionRef<std::string()> what) {
   const bool wo = rules_for(mode).write_only_maps;
   if (prot_reads(p) || (wo && p == Prot::kWrite)) return std::nullopt;
-  return err(EINVAL, what + ": prot " + to_string(p) + (wo ? " (r, w or rw)" : " (r or rw only)"));
+  return err(EINVAL, what() + ": prot " + to_string(p) + (wo ? " (r, w or rw)" : " (r or rw only)"));
 }
 
 constexpr unsigned kPageShift = 12;
@@ -363,8 +365,10 @@ class ImplEngine final : public Engine {
   // Where a new range of len bytes whose first byte is at user address
   // uaddr goes (SPEC "map", fixed and automatic IOVA; copy's destination
   // too): at `fixed`, which must touch no reserved range and no area, or
-  // the lowest hole alloc_iova finds at the automatic alignment.
-  static Result<u64> place(const Ioas& s, std::optional<u64> fixed, u64 len, u64 uaddr, const std::string& what);
+  // the lowest hole alloc_iova finds at the automatic alignment. `what`
+  // names the call in an error; it is built only when there is one.
+  static Result<u64> place(const Ioas& s, std::optional<u64> fixed, u64 len, u64 uaddr,
+                           absl::FunctionRef<std::string()> what);
 
   // Inserts an area (tree, histogram, use count) and maps it into every
   // domain; on a domain failure everything is undone and the error returned.

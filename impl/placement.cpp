@@ -49,21 +49,21 @@ std::optional<u64> ImplEngine::lowest_fit_in(const Ioas& s, Range sp, u64 len, u
   return s.space.lowest_fit(from->start, from->last, len, a, off);
 }
 
-Result<u64> ImplEngine::place(const Ioas& s, std::optional<u64> fixed, u64 len, u64 uaddr, const std::string& what) {
+Result<u64> ImplEngine::place(const Ioas& s, std::optional<u64> fixed, u64 len, u64 uaddr, absl::FunctionRef<std::string()> what) {
   const u64 A = s.iova_alignment;
   if (fixed) {
     const Range r{*fixed, *fixed + len - 1};
-    if (s.reserved_union.first_overlapping(r)) return err(EINVAL, what + ": overlaps " + reserved_conflict(s, r));
-    if (auto a = first_area(s, r)) return err(EEXIST, what + ": overlaps mapped area " + to_string(*a));
+    if (s.reserved_union.first_overlapping(r)) return err(EINVAL, what() + ": overlaps " + reserved_conflict(s, r));
+    if (auto a = first_area(s, r)) return err(EEXIST, what() + ": overlaps mapped area " + to_string(*a));
     return *fixed;
   }
-  if (len >= (u64{1} << 63)) return err(EOVERFLOW, what + ": automatic length " + hex(len) + " is 2^63 or more");
+  if (len >= (u64{1} << 63)) return err(EOVERFLOW, what() + ": automatic length " + hex(len) + " is 2^63 or more");
   const u64 a = arith::auto_alignment(len, uaddr, kMaxAutoAlignment);
   if (a < A)
-    return err(EINVAL, what + ": wanted alignment " + hex(a) + " (from length and user address " + hex(uaddr) +
+    return err(EINVAL, what() + ": wanted alignment " + hex(a) + " (from length and user address " + hex(uaddr) +
                            ") is below iova_alignment " + hex(A));
   auto found = alloc_iova(s, len, a, page_offset(uaddr));
-  if (!found) return err(ENOSPC, what + ": no free hole fits " + hex(len) + " bytes at alignment " + hex(a));
+  if (!found) return err(ENOSPC, what() + ": no free hole fits " + hex(len) + " bytes at alignment " + hex(a));
   return *found;
 }
 

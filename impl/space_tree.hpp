@@ -62,7 +62,7 @@
 //   insert(entry)                 precondition: disjoint from every interval
 //   erase(start) -> bool          removes the interval starting at start
 //   erase_area(start, last, out)  erase only if it is exactly that area
-//   set_last(start, last)         shrinks an interval (cut)
+//   set_last(start, last)         shrinks an interval (cut) or grows it
 //   find(x)                       the interval containing x, or nullptr
 //   first_from(x)                 the lowest interval with last >= x
 //   next(n)                       the in-order successor of n
@@ -125,7 +125,8 @@ class SpaceTree {
   void insert(const SpaceEntry& e);
   // Allocates ahead what the next k inserts need (std::bad_alloc: nothing
   // changed), so that they cannot fail; trim_spares() frees what is beyond
-  // one insert's worth afterwards (never allocates).
+  // one insert's worth afterwards, or all of them and the lists' room after
+  // a reservation for many (never allocates).
   void reserve_inserts(std::size_t k);
   void trim_spares();
   bool erase(u64 start);
@@ -133,8 +134,8 @@ class SpaceTree {
   // area, in one descent; the erased interval goes to *out. False (and
   // nothing changes) otherwise.
   bool erase_area(u64 start, u64 last, SpaceNode* out);
-  // Shrinks the interval starting at `start` to end at `last` (start <= last
-  // <= its old last).
+  // Moves the end of the interval starting at `start` to `last`: shrinks it
+  // (start <= last), or grows it up to the next interval's start.
   void set_last(u64 start, u64 last);
 
   const SpaceNode* find(u64 x) const;

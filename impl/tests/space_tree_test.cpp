@@ -131,11 +131,14 @@ void random_ops_match_oracle(bool local) {
           u64 k = w.coord();
           EXPECT_EQ(t.erase(k), o.m.erase(k) == 1);
         }
-      } else if (op < 8) {  // shrink
+      } else if (op < 8) {  // shrink, or grow up to the next interval
         if (!o.m.empty()) {
           auto it = o.m.begin();
           std::advance(it, static_cast<long>(w.below(o.m.size())));
-          u64 nl = it->second.start + w.below(it->second.last - it->second.start + 1);
+          const u64 last = it->second.last;
+          const auto after = std::next(it);
+          const u64 room = after != o.m.end() ? after->first - 1 - last : std::min<u64>(kMaxIova - last, 64);
+          u64 nl = w.below(2) ? it->second.start + w.below(last - it->second.start + 1) : last + w.below(room + 1);
           t.set_last(it->first, nl);
           it->second.last = nl;
         }
@@ -226,6 +229,16 @@ TEST(SpaceTree, SetLastGrowsTheFollowingHole) {
   EXPECT_EQ(t.verify(), 2u);
   EXPECT_EQ(t.lowest_fit(0, kMaxIova, 50, 1, 0), u64{50});
   EXPECT_EQ(t.lowest_fit(0, kMaxIova, 51, 1, 0), u64{200});
+}
+
+TEST(SpaceTree, SetLastGrowsUpToTheNextInterval) {
+  SpaceTree t(3, 3);
+  for (u64 i = 0; i < 20; ++i) t.insert(SpaceEntry{i * 100, i * 100 + 9, 0, 0, 0});
+  t.set_last(500, 599);  // up to the next start: the hole after it is gone
+  EXPECT_EQ(t.verify(), 20u);
+  EXPECT_EQ(t.find(599)->start, u64{500});
+  EXPECT_EQ(t.lowest_fit(500, kMaxIova, 90, 1, 0), u64{610});
+  EXPECT_DEATH(t.set_last(500, 600), "would overlap the next interval");
 }
 
 TEST(SpaceTree, CopyIsIndependent) {

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Runs the single-thread speed figures once and writes, into bench/results/:
+#   figures.json   Google Benchmark's JSON output of both programs
+#   figures.md     the figures against their goals, with the ratios measured
+#                  in this run (medians of 3 repetitions; memory: one run)
+# Usage: bash bench/report.sh [BUILD_DIR]
+# Needs ioas_bench and ioas_hw_bench built (RelWithDebInfo). Takes a few
+# minutes: the 10M-area memory figure builds 10M areas (about 0.5 GiB).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+out=bench/results
+mkdir -p "$out"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+reps=(--benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_min_time=0.2)
+"$build/bench/ioas_bench" "${reps[@]}" \
+  --benchmark_filter='^(AutoMapUnmap/Impl/|AutoMapUnmap/ImplUnlocked/|AutoMapUnmapX86Domain/Impl/|TreeMapUnmap/)' \
+  --benchmark_out="$tmp/map.json" --benchmark_out_format=json >/dev/null
+"$build/bench/ioas_bench" --benchmark_filter='^BytesPerArea/Impl/' \
+  --benchmark_out="$tmp/bytes.json" --benchmark_out_format=json >/dev/null
+"$build/bench/hw/ioas_hw_bench" "${reps[@]}" \
+  --benchmark_filter='^(Map256x4K/0|PlainStore256|PlainStore256Tables|TranslateWarm/0)$' \
+  --benchmark_out="$tmp/hw.json" --benchmark_out_format=json >/dev/null
+python3 - "$tmp" "$out" <<'PY'
+import json, sys, re
+tmp, out = sys.argv[1], sys.argv[2]
+docs = {k: json.load(open(f"{tmp}/{k}.json")) for k in ("map", "bytes", "hw")}
+json.dump(docs, open(f"{out}/figures.json", "w"), indent=1)
+
+def ns(r):
+    return r["cpu_time"] * {"ns": 1, "us": 1e3, "ms": 1e6}[r["time_unit"]]
+med, bytes_per_area = {}, {}
+for doc in docs.values():
+    for r in doc["benchmarks"]:
+        if r.get("error_occurred"): sys.exit("benchmark error: " + r["name"])
+        if r.get("aggregate_name") == "median": med[r["run_name"]] = ns(r)
+        if "bytes_per_area" in r: bytes_per_area[int(r["run_name"].split("/")[2])] = r["bytes_per_area"]
+
+def get(name):
+    if name not in med: sys.exit("missing benchmark " + name)
+    return med[name]
+nd = {n: get(f"AutoMapUnmap/Impl/{n}") for n in (1000, 10000, 100000, 1000000)}
+unlocked = {n: get(f"AutoMapUnmap/ImplUnlocked/{n}") for n in (1000, 1000000)}
+dom = {n: get(f"AutoMapUnmapX86Domain/Impl/{n}") for n in (1000, 100000, 1000000)}
+tree = {n: get(f"TreeMapUnmap/{n}") for n in (1000, 1000000)}
+map256, store = get("Map256x4K/0") / 256, get("PlainStore256") / 256
+store_tables = get("PlainStore256Tables") / 256
+translate = get("TranslateWarm/0")
+
+def ok(b): return "met" if b else "**not met**"
+rows = [
+    ("automatic map + unmap, no domain, with the lock, 1k → 1M areas",
+     " → ".join(f"{nd[n]:.0f}" for n in sorted(nd)) + f" ns (1M / 1k = {nd[1000000] / nd[1000]:.2f}×)",
+     "flat, ≤ 120 ns", ok(max(nd.values()) <= 120)),
+    ("the same without the lock, 1k / 1M", f"{unlocked[1000]:.0f} / {unlocked[1000000]:.0f} ns "
+     f"(the lock costs {nd[1000] - unlocked[1000]:.0f} ns at 1k)", "–", "–"),
+    ("the space tree alone (lowest_fit, insert, erase), 1k / 1M", f"{tree[1000]:.0f} / {tree[1000000]:.0f} ns", "–", "–"),
+    ("map + unmap with one x86-64 domain, 1k / 100k / 1M areas",
+     " / ".join(f"{dom[n]:.0f}" for n in sorted(dom)) +
+     f" ns ({dom[1000] / nd[1000]:.2f}× / {dom[100000] / nd[100000]:.2f}× / {dom[1000000] / nd[1000000]:.2f}× no domain)",
+     "≤ 250 ns at each, flat", ok(max(dom.values()) <= 250)),
+    ("map 256×4 KiB in one call, per entry (x86-64)",
+     f"{map256:.2f} ns; plain store of the same bytes into one page {store:.2f} ns: {map256 / store:.2f}×; "
+     f"into the map's own tables {store_tables:.2f} ns: {map256 / store_tables:.2f}×",
+     "≤ 2× the plain store", ok(map256 <= 2 * store)),
+    ("translate, warm (x86-64)", f"{translate:.1f} ns", "≤ 6 ns", ok(translate <= 6)),
+    ("bytes per area, 1M / 10M areas",
+     " / ".join(f"{bytes_per_area[n]:.1f}" for n in sorted(bytes_per_area)) + " B", "≤ 40 B at 10M",
+     ok(bytes_per_area.get(10000000, 1e9) <= 40)),
+]
+ctx = docs["map"]["context"]
+cpu = "?"
+try:
+    cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+except (OSError, StopIteration):
+    pass
+load = " ".join(f"{x:.2f}" for x in ctx.get("load_avg", []))
+with open(f"{out}/figures.md", "w") as f:
+    f.write("| figure | measured | goal | |\n|---|---|---|---|\n")
+    for r in rows: f.write("| " + " | ".join(r) + " |\n")
+    f.write(f"\nCPU time, medians of 3 repetitions (memory: one run), one run of bench/report.sh at "
+            f"{ctx.get('date')} on {ctx.get('num_cpus')} CPUs ({cpu}, {ctx.get('mhz_per_cpu')} MHz), "
+            f"load average {load} at the start; ratios are of figures from this same run.\n")
+PY
+cat "$out/figures.md"
+echo "wrote $out/figures.json $out/figures.md"
