@@ -64,12 +64,16 @@ Status MockTable::map(const MapArgs& a, IotlbGather* g) {
   u64 left = a.len;
   // Heap exhaustion (a slot's node) takes back the slots written so far:
   // all of [first, last] was empty.
+  // Every slot goes in just before `after`, the first slot past the range,
+  // in ascending order: each insertion is amortized O(1) (no search).
+  const auto after = slots_.upper_bound(last);
   try {
   while (left != 0) {
     const bool huge = (sizes & kHugeSize) && arith::is_aligned(iova, kHugeSize) &&
                       arith::is_aligned(pa, kHugeSize) && left >= kHugeSize;
     const u64 n = huge ? kSlotsPerHuge : 1;
-    for (u64 k = 0; k < n; ++k) slots_[slot_of(iova) + k] = (slot_of(pa) + k) | flags | (huge ? kHuge : 0);
+    for (u64 k = 0; k < n; ++k)
+      slots_.emplace_hint(after, slot_of(iova) + k, (slot_of(pa) + k) | flags | (huge ? kHuge : 0));
     stats_.leaf_writes += n;
     const u64 done = slot_start(n);
     iova += done;

@@ -8,7 +8,7 @@
 //   pins.cpp         pins
 //   dirty.cpp        DMA and dirty tracking
 //   queries.cpp      translate, uva, leaves, snapshot
-//   invariants.cpp   check() (SPEC) and verify_all() (the trees)
+//   invariants.cpp   check() (SPEC), verify_trees() and verify_all() (the trees)
 //   make_engine.cpp  the locks, per-call verification, the public factories
 //
 // Layout of one IOAS (the kernel's io_pagetable, with one change: areas and
@@ -235,8 +235,11 @@ class ImplEngine final : public Engine {
   Result<IoasState> snapshot(std::string_view ioas) const override;
   std::vector<Violation> check() const override;
 
-  // The trees' own invariants and the SPEC ones (check()); a breach aborts
-  // with its reason. Run after every mutating call by VerifiedEngine
+  // The trees' and page tables' own invariants; a breach aborts with its
+  // reason. check() runs it first when ImplOptions::verify_on_check is set.
+  void verify_trees() const;
+  // verify_trees() and the SPEC invariants (check()); a breach aborts with
+  // its reason. Run after every mutating call by VerifiedEngine
   // (make_engine.cpp) when ImplOptions::verify_each_op is set.
   void verify_all() const;
   std::optional<u64> translation_mismatch(const Ioas& s, const Domain& d) const;

@@ -1,9 +1,10 @@
-// impl/invariants.cpp: the SPEC invariants (check) and the trees' own (verify_all).
+// impl/invariants.cpp: the SPEC invariants (check) and the trees' own (verify_trees, verify_all).
 #include "engine_impl.hpp"
 
 namespace ioas::impl {
 
 std::vector<Violation> ImplEngine::check() const {
+  if (opts_.verify_on_check) verify_trees();
   std::vector<Violation> out;
   HashMap<std::uint32_t, u64> uses;
   std::vector<std::string> names = ioas_names();
@@ -93,7 +94,7 @@ std::optional<u64> ImplEngine::translation_mismatch(const Ioas& s, const Domain&
   return std::nullopt;
 }
 
-void ImplEngine::verify_all() const {
+void ImplEngine::verify_trees() const {
   for (const auto& [name, sp] : ioases_) {
     const Ioas& s = *sp;
     IOAS_CHECK(s.space.verify() == s.area_count + s.reserved_union.size(),
@@ -134,6 +135,10 @@ void ImplEngine::verify_all() const {
   }
   for (const auto& [dev, rec] : devices_)
     IOAS_CHECK(rec.dom->devices.contains(dev), "verify: device not listed by its domain");
+}
+
+void ImplEngine::verify_all() const {
+  verify_trees();
   auto v = check();
   if (!v.empty()) {
     for (const auto& x : v) std::fprintf(stderr, "violated %s in %s: %s\n", to_string(x.invariant), x.ioas.c_str(), x.detail.c_str());

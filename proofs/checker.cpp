@@ -53,9 +53,18 @@ class Context {
   z3::scoped_context ctx_;
 };
 
+// One context per thread, made on first use and kept: making a context costs
+// more than checking a small state. A check's terms and solvers go with its
+// Builder, so nothing of one check stays in the context for the next. (A
+// context that could not be made throws, and the next call tries again.)
+z3::context& thread_context() {
+  thread_local Context ctx;
+  return ctx();
+}
+
 class Builder {
  public:
-  Builder() : ctx_(holder_()), x_{ctx_.bv_const("x", 64)} {}
+  Builder() : ctx_(thread_context()), x_{ctx_.bv_const("x", 64)} {}
 
   z3::context& ctx() { return ctx_; }
   Bv k(u64 v) { return Bv{ctx_.bv_val(static_cast<std::uint64_t>(v), 64)}; }
@@ -111,7 +120,6 @@ class Builder {
   }
 
  private:
-  Context holder_;
   z3::context& ctx_;
   Bv x_;
   std::vector<Clause> clauses_;

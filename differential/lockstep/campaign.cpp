@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <limits>
+#include <malloc.h>
 #include <string>
 
 #include "lockstep.hpp"
@@ -49,6 +50,13 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   set_z3_check_every(z3_every);
+  // Each whole comparison builds and drops leaf lists of megabytes: glibc's
+  // defaults hand such blocks back to the kernel and fault them in again on
+  // the next comparison. Kept in the heap instead (a campaign's peak is tens
+  // of megabytes).
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  mallopt(M_TOP_PAD, 64 << 20);
   const auto t0 = std::chrono::steady_clock::now();
   std::uint64_t done = 0, ops = 0;
   for (std::uint64_t s = seed; done < cases; ++s) {

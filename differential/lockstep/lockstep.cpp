@@ -25,11 +25,12 @@ using trace::Operation;
 SpecModel::SpecModel() : engine(make_model_engine()) {
   (void)engine->create_ioas("default", IoasOptions{});
 }
-SpecModel::SpecModel(const SpecModel& o) : engine(o.engine->clone()), current(o.current) {}
+SpecModel::SpecModel(const SpecModel& o) : engine(o.engine->clone()), current(o.current), context(o.context) {}
 SpecModel& SpecModel::operator=(const SpecModel& o) {
   if (this != &o) {
     engine = o.engine->clone();
     current = o.current;
+    context = o.context;
   }
   return *this;
 }
@@ -46,7 +47,9 @@ const std::vector<std::string> kDevNames = {"dv0", "dv1", "dv2", "dv3"};
 const std::vector<std::string> kDomNames = {"D0", "D1", "D2"};
 const std::vector<std::string> kOwners = {"u0", "u1"};
 
-struct Ctx {
+}  // namespace
+
+struct GenContext {
   std::vector<u64> points;           // boundaries of areas, reserved, allowed
   std::vector<Range> areas;          // areas of every IOAS (current first)
   std::vector<Range> current_areas;  // areas of the current IOAS
@@ -60,6 +63,10 @@ struct Ctx {
   std::vector<std::pair<u64, u64>> fits;
   bool kernel = false;               // the current IOAS is in kernel mode
 };
+
+namespace {
+
+using Ctx = GenContext;
 
 // Each pair of neighbouring sizes in a page-size bitmap: {small, large}
 // with no size of the bitmap between them.
@@ -446,8 +453,14 @@ rc::Gen<Operation> gen_kind(int kind, const Ctx& c) {
 
 }  // namespace
 
-rc::Gen<Operation> gen_operation(const SpecModel& m) {
-  auto c = std::make_shared<const Ctx>(context_of(m));
+namespace {
+
+const std::shared_ptr<const Ctx>& context_for(const SpecModel& m) {
+  if (!m.context) m.context = std::make_shared<const Ctx>(context_of(m));
+  return m.context;
+}
+
+rc::Gen<Operation> gen_operation(std::shared_ptr<const Ctx> c) {
   const bool no_mem = c->memories.empty();
   const bool have_dom = !c->domains.empty();
   auto kind = rc::gen::weightedElement<int>({
@@ -458,6 +471,10 @@ rc::Gen<Operation> gen_operation(const SpecModel& m) {
   });
   return rc::gen::mapcat(kind, [c](int k) { return gen_kind(k, *c); });
 }
+
+}  // namespace
+
+rc::Gen<Operation> gen_operation(const SpecModel& m) { return gen_operation(context_for(m)); }
 
 // ---------------------------------------------------------------------------
 // Comparing two engines.
@@ -848,14 +865,17 @@ bool write_only(const Operation& op) {
 struct Step final : rc::state::Command<SpecModel, Sut> {
   Operation op;
   std::uint64_t fail_nth = 0;  // 0: no injection
-  explicit Step(const SpecModel& m) : op(*gen_operation(m)) {
+  explicit Step(std::shared_ptr<const Ctx> c) : op(*gen_operation(std::move(c))) {
     if (g_campaign && g_campaign->inject && *rc::gen::inRange(0, 16) == 0)
       fail_nth = *rc::gen::inRange<std::uint64_t>(1, 7);
   }
 
   // Generation: the model that the next steps' arguments are drawn from
   // follows the sequence.
-  void apply(SpecModel& m) const override { (void)trace::execute(*m.engine, m.current, op); }
+  void apply(SpecModel& m) const override {
+    (void)trace::execute(*m.engine, m.current, op);
+    m.context.reset();
+  }
 
   // run_campaign runs the steps itself (check below); as an rc::state command
   // a step compares whole states.
@@ -932,6 +952,15 @@ struct Step final : rc::state::Command<SpecModel, Sut> {
 
 };
 
+// A step drawn from a state: the command keeps the state's generation
+// context (to draw shrunk arguments from), not a copy of the model as
+// rc::state::gen::execOneOfWithArgs would (a clone of the engine per step).
+rc::Gen<std::shared_ptr<const rc::state::Command<SpecModel, Sut>>> gen_step(const SpecModel& m) {
+  return rc::gen::exec([c = context_for(m)]() -> std::shared_ptr<const rc::state::Command<SpecModel, Sut>> {
+    return std::make_shared<const Step>(c);
+  });
+}
+
 }  // namespace
 
 std::string write_counterexample(const std::vector<Operation>& ops, const std::string& dir,
@@ -972,7 +1001,7 @@ CampaignResult run_campaign(const CampaignConfig& cfg) {
   // one, and a shrunk sequence ends at the step that made it.
   auto property = rc::detail::toProperty([make, whole_every] {
     SpecModel initial;
-    const auto commands = *rc::state::gen::commands(initial, rc::state::gen::execOneOfWithArgs<Step>());
+    const auto commands = *rc::state::gen::commands(initial, gen_step);
     Sut sut{SpecModel().engine, "default", make(), "default", {}};
     RC_ASSERT(sut.engine != nullptr);
     RC_ASSERT(sut.engine->create_ioas("default", IoasOptions{}).ok());

@@ -38,6 +38,10 @@
 
 namespace ioas::lockstep {
 
+// What the generators draw from: the names, boundaries, areas, domains and
+// pins of a state (lockstep.cpp).
+struct GenContext;
+
 // The spec's state, copyable (copies clone the engine).
 struct SpecModel {
   SpecModel();
@@ -47,6 +51,10 @@ struct SpecModel {
   SpecModel& operator=(SpecModel&&) = default;
   std::unique_ptr<Engine> engine;
   std::string current = "default";
+  // The generators' view of this state: made on first use, shared with the
+  // copies and with every command drawn from this state; whoever changes
+  // the state drops it.
+  mutable std::shared_ptr<const GenContext> context;
 };
 
 // One trace operation whose arguments are biased by `m`'s state.

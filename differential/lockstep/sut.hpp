@@ -1,5 +1,8 @@
 // The engine the lockstep tests check against the model: the production
-// engine, verifying its trees after every call.
+// engine, verifying its trees and page tables in each check(), which every
+// whole comparison (diff_states) calls. A breach found there aborts; one
+// made and undone between two whole comparisons goes unseen, as any state
+// the comparisons cannot see.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +14,11 @@
 
 namespace ioas::lockstep {
 
-inline std::unique_ptr<Engine> make_sut() { return make_checked_engine(); }
+inline std::unique_ptr<Engine> make_sut() {
+  ImplOptions o;
+  o.verify_on_check = true;
+  return make_engine(o);
+}
 
 // Fault injection into the engine under test (the kernel's fail_nth): the
 // impl engine's page-table allocations.

@@ -124,5 +124,48 @@ TEST(Backend, ACutRefusedByTheSecondDomainIsUndoneInTheFirst) {
   EXPECT_EQ(e->leaves("a", Range::all()).value(), leaves_before);
 }
 
+// A table whose verify() counts one mapping more than it holds once `lie`
+// is set: the engine's own verification must notice.
+struct Miscounting final : Forward {
+  const bool* lie;
+  std::size_t verify() const override { return in->verify() + (*lie ? 1 : 0); }
+};
+
+TEST(Backend, VerifyOnCheckRunsTheTablesVerifyInCheckRatherThanAfterEachCall) {
+  bool lie = false;
+  ImplOptions o;
+  o.verify_on_check = true;
+  o.tables = [&](const DomainConfig&, const std::function<Result<std::unique_ptr<IoPageTable>>()>& builtin)
+      -> Result<std::unique_ptr<IoPageTable>> {
+    auto t = builtin();
+    if (!t.ok()) return t;
+    auto m = std::make_unique<Miscounting>();
+    m->in = std::move(t).value();
+    m->lie = &lie;
+    return std::unique_ptr<IoPageTable>(std::move(m));
+  };
+  // An IOAS with one domain and one area.
+  auto made = [](const ImplOptions& opts) {
+    auto e = make_engine(opts);
+    EXPECT_TRUE(e->create_ioas("io", {}).ok());
+    EXPECT_TRUE(e->add_memory({"m", 0x7f0000000000, 16 << 20, 0x40000000, true}).ok());
+    EXPECT_TRUE(e->attach("io", AttachArgs{"x", "a", {}, {}, {}, {}, {}}).ok());
+    EXPECT_TRUE(e->map("io", MapArgs{0x100000, 0x8000, "m", 0, Prot::kReadWrite}).ok());
+    return e;
+  };
+  auto e = made(o);
+  EXPECT_TRUE(e->check().empty());
+  lie = true;
+  // No verification after a call: the map goes through.
+  ASSERT_TRUE(e->map("io", MapArgs{0x200000, 0x8000, "m", 0x8000, Prot::kReadWrite}).ok());
+  EXPECT_DEATH((void)e->check(), "page table mapping count");
+  // Without the option (the table miscounts there too), check() reports the
+  // SPEC invariants only.
+  ImplOptions plain = o;
+  plain.verify_on_check = false;
+  auto p = made(plain);
+  EXPECT_TRUE(p->check().empty());
+}
+
 }  // namespace
 }  // namespace ioas

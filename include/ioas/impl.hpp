@@ -37,6 +37,12 @@ struct ImplOptions {
   // O(size of the world) per call: for tests and the differential harness,
   // never for production or benchmarks.
   bool verify_each_op = false;
+  // check() first runs the trees' and page tables' verify() (what
+  // verify_each_op runs after each call, less the SPEC invariants that check()
+  // reports anyway), aborting with a message on a breach: for a harness that
+  // compares whole states now and then and calls check() there
+  // (differential/lockstep). O(size of the world) per check().
+  bool verify_on_check = false;
   // Makes each new domain's page table (ioas/backend.hpp); empty: the
   // built-in table in the domain's hardware format.
   TableFactory tables;
