@@ -64,9 +64,10 @@ EQUIVALENT_FILE = os.path.join(HERE, "equivalent.txt")
 SOURCE_DIRS = ["impl", "hw", "uapi"]
 SOURCE_FILES = ["include/ioas/arith.hpp"]
 SOURCE_EXTS = (".cpp", ".hpp", ".h", ".cc")
-# Inside SOURCE_DIRS: tests, and the parts of hw/ that need a VM, KVM or
-# TCG guest (not run by the default selection, so every mutant would live).
-SKIP_PARTS = ("/tests/", "hw/kvm/", "hw/tcg/", "hw/vfio/", "hw/vm/")
+# Inside SOURCE_DIRS: tests and fuzz drivers (code that tests, not code
+# under test), and the parts of hw/ that need a VM, KVM or TCG guest (not run
+# by the default selection, so every mutant would live).
+SKIP_PARTS = ("/tests/", "/fuzz/", "hw/kvm/", "hw/tcg/", "hw/vfio/", "hw/vm/")
 
 # The default ctest selection: the differential and rule tests of the
 # engine and the page tables, the fail-nth sweeps (seconds each: they are
@@ -76,7 +77,7 @@ SKIP_PARTS = ("/tests/", "hw/kvm/", "hw/tcg/", "hw/vfio/", "hw/vm/")
 # machine: see the README's "Mutation testing" section.
 # The uAPI's tests without the kernel's selftest (minutes per engine).
 DEFAULT_TESTS = r"^(impl|lockstep|corpus|hw|capi|uapi)\."
-DEFAULT_EXCLUDE = (r"(Stress|stress|Extremes|Exhaustive|tcg|Tcg|TCG|Kvm|KVM|vfio|Vfio|bench"
+DEFAULT_EXCLUDE = (r"(Stress|stress|Extremes|Exhaustive|tcg|Tcg|TCG|Kvm|KVM|^hw\.vfio\.|bench"
                    r"|^uapi\.Selftest\.)")
 DEFAULT_TARGETS = ["ioas_impl_tests", "ioas_impl_spec_tests", "ioas_capi_tests",
                    "ioas_lockstep_tests", "ioas", "ioas_hw_tests",
