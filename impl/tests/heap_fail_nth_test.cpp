@@ -376,6 +376,22 @@ TEST(HeapFailNth, HookFailsEveryAllocationFromTheNth) {
   delete v;
 }
 
+// The injection hooks answer for an impl engine only: for another engine
+// they say so (false, 0) and touch nothing.
+TEST(HeapFailNth, TheInjectionHooksAnswerNoForAnEngineThatIsNotImpl) {
+  auto model = make_model_engine();
+  EXPECT_FALSE(fail_nth_alloc(*model, 1));
+  EXPECT_EQ(alloc_calls(*model), 0u);
+  EXPECT_EQ(table_pages_in_use(*model), 0u);
+  EXPECT_EQ(table_pages_reachable(*model), 0u);
+  EXPECT_TRUE(model->create_ioas("a", IoasOptions{}).ok()) << "the failure was not armed";
+  auto impl = make_engine();
+  EXPECT_TRUE(fail_nth_alloc(*impl, 1));
+  EXPECT_EQ(impl->create_ioas("a", IoasOptions{}).code(), ENOMEM);
+  EXPECT_TRUE(fail_nth_alloc(*impl, 0));
+  EXPECT_TRUE(impl->create_ioas("a", IoasOptions{}).ok());
+}
+
 TEST(HeapFailNth, Impl) {
   ImplOptions o;
   o.thread_safe = true;
