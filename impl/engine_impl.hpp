@@ -201,6 +201,9 @@ struct AreaRef {
 };
 
 class ImplEngine final : public Engine {
+  // impl/tests/invariants_test.cpp: breaks a state on purpose, to see check() report it.
+  friend struct ImplEngineProbe;
+
  public:
   explicit ImplEngine(const ImplOptions& o) : opts_(o) {}
   const char* kind() const override { return "impl"; }
