@@ -969,6 +969,24 @@ TEST_P(IommufdDirtyHuge, AWalkStartingInsideALargeLeafRecordsFromThere) {
   EXPECT_EQ(read(2 * kHugeSlot), Bits{}) << "leaf 1 was cleaned before its record was refused";
 }
 
+// The mock visits only the slots it stands on: a walk from kStart + 2K
+// steps 1M over leaf 0 to kStart + 1M + 2K, so the slot at kStart + 1M is
+// neither recorded nor cleaned, and stays dirty for the next read.
+TEST_P(IommufdDirty, ASlotTheWalkStepsOverStaysDirty) {
+  Buffer mem(3 * kHugeSlot);
+  const uint64_t va = (mem.va() + kHugeSlot - 1) & ~(kHugeSlot - 1);
+  const uint64_t span = kHugeSlot + 4 * kSlot;  // one 1M leaf, then four 2K slots
+  setup(true, va, span);
+  ASSERT_EQ(tracking(hwpt, IOMMU_HWPT_DIRTY_TRACKING_ENABLE), 0);
+  mark_slots({0, kHugeSlot, kHugeSlot + kSlot}, span);
+  std::vector<uint8_t> bitmap(span / kSlot / 8 + 1, 0);
+  ASSERT_EQ(get(hwpt, kStart + kSlot, span - kSlot, kSlot, bitmap.data()), 0) << ioas_iommufd_last_error();
+  Bits want;
+  for (uint64_t i = 0; i <= 512; ++i) want.push_back(i);  // leaf 0 from where the walk began, then slot 513
+  EXPECT_EQ(set_bits(bitmap, span / kSlot - 1), want);
+  EXPECT_EQ(read(span, IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR), Bits{512}) << "only the stepped-over slot is left";
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, IommufdDirty, ::testing::Values("impl", "model"),
                          [](const auto& info) { return std::string(info.param); });
 INSTANTIATE_TEST_SUITE_P(Engines, IommufdDirtyHuge, ::testing::Values("impl", "model"),
