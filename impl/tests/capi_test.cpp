@@ -95,6 +95,24 @@ TEST(CApi, AutomaticAndFixedMapsWriteTheIova) {
   EXPECT_EQ(unmapped, 0x3000u);
 }
 
+// A page-size bitmap given at attach is the new domain's own: a later device
+// naming another bitmap for it is refused, one naming the same joins.
+TEST(CApi, AttachGivesANewDomainTheBitmapItNames) {
+  Engine x;
+  setup(x.e);
+  NicAttach nic;
+  nic.a.has_pgsize_bitmap = 1;
+  nic.a.pgsize_bitmap = 0x1000 | 0x200000;  // 4K|2M: no 1G
+  ASSERT_EQ(ioas_attach(x.e, "vm0", &nic.a), 0) << ioas_last_error(x.e);
+  NicAttach second;
+  second.a.dev = "nic2";
+  second.a.has_pgsize_bitmap = 1;
+  second.a.pgsize_bitmap = 0x1000 | 0x200000 | 0x40000000;  // the format's default
+  EXPECT_EQ(ioas_attach(x.e, "vm0", &second.a), -EINVAL) << "d0 has 4K|2M";
+  second.a.pgsize_bitmap = 0x1000 | 0x200000;
+  EXPECT_EQ(ioas_attach(x.e, "vm0", &second.a), 0) << ioas_last_error(x.e);
+}
+
 TEST(CApi, RangesReportsEMSGSIZEAndTheCountWhenTheBufferIsShort) {
   Engine x;
   setup(x.e);
