@@ -368,6 +368,14 @@ TEST_P(Iommufd, CopyMapsTheSameMemoryInAnotherIoas) {
   uint64_t unmapped = 0;
   EXPECT_EQ(unmap(dst, cmd.dst_iova, b.len, &unmapped), 0);
   EXPECT_EQ(unmapped, b.len);
+  // Without FIXED_IOVA the copy is placed automatically: a dst_iova given in
+  // is not used, only written back.
+  uint64_t taken = 0x200000;
+  ASSERT_EQ(map(dst, b, &taken, kRW | IOMMU_IOAS_MAP_FIXED_IOVA), 0);
+  cmd.dst_iova = taken;
+  ASSERT_EQ(call(IOMMU_IOAS_COPY, cmd), 0) << ioas_iommufd_last_error();
+  EXPECT_NE(cmd.dst_iova, taken);
+  EXPECT_EQ(unmap(dst, cmd.dst_iova, b.len, &unmapped), 0);
   cmd.flags = 0;
   EXPECT_EQ(call(IOMMU_IOAS_COPY, cmd), EINVAL);
   cmd.flags = kRW | 8;
