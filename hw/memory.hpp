@@ -56,7 +56,9 @@ class PageMemory {
     do_free(pa);
   }
   // The host view of the 4 KiB page at physical address pa (4 KiB aligned);
-  // nullptr when pa is not memory of this allocator.
+  // nullptr when pa is not memory of this allocator. A page's view stays at
+  // the same host address as long as the memory lives (freed pages too), so
+  // a caller may keep it.
   virtual std::uint64_t* page(u64 pa) const = 0;
 
   // An allocation made elsewhere that shares this counter and its injection
@@ -111,6 +113,13 @@ class PageMemory {
 // (a pa -> host lookup is an index into a vector). Unlimited unless a
 // failure is injected or `max_pages` is reached.
 class HeapPageMemory final : public PageMemory {
+  struct alignas(4096) Page {
+    std::uint64_t e[512];
+  };
+  struct PageDeleter {
+    void operator()(std::uint64_t* p) const { delete reinterpret_cast<Page*>(p); }
+  };
+
  public:
   explicit HeapPageMemory(u64 base = 0x1'0000'0000, u64 max_pages = ~u64{0})
       : base_(base), max_pages_(max_pages) {}
@@ -118,23 +127,32 @@ class HeapPageMemory final : public PageMemory {
   // the same counters and injection state (PageTable::clone_onto needs it).
   HeapPageMemory(const HeapPageMemory& o);
   HeapPageMemory& operator=(const HeapPageMemory&) = delete;
-  std::uint64_t* page(u64 pa) const override {
-    if (pa < base_) return nullptr;
-    u64 i = pool_index(base_, pa);
-    return i < pages_.size() ? pages_[i].get() : nullptr;
-  }
+  std::uint64_t* page(u64 pa) const override { return Lookup(*this).page(pa); }
+
+  // page() over a copy of the page index taken when it is made: for a walk
+  // that looks up several pages in a row and allocates none meanwhile (the
+  // index is read once, not once a page).
+  class Lookup {
+   public:
+    explicit Lookup(const HeapPageMemory& m) : base_(m.base_), pages_(m.pages_.data()), count_(m.pages_.size()) {}
+    // Inline at every level of a walk (GCC otherwise calls it past the first).
+    [[gnu::always_inline]] std::uint64_t* page(u64 pa) const {
+      if (pa < base_) return nullptr;
+      const u64 i = pool_index(base_, pa);
+      return i < count_ ? pages_[i].get() : nullptr;
+    }
+
+   private:
+    u64 base_;
+    const std::unique_ptr<std::uint64_t, PageDeleter>* pages_;
+    u64 count_;
+  };
 
  protected:
   std::optional<u64> do_alloc() override;
   void do_free(u64 pa) override;
 
  private:
-  struct alignas(4096) Page {
-    std::uint64_t e[512];
-  };
-  struct PageDeleter {
-    void operator()(std::uint64_t* p) const { delete reinterpret_cast<Page*>(p); }
-  };
   u64 base_;
   u64 max_pages_;
   std::vector<std::unique_ptr<std::uint64_t, PageDeleter>> pages_;  // index = (pa-base)/4K

@@ -71,7 +71,7 @@ template <class F>
 class RadixTable final : public PageTable {
  public:
   RadixTable(const TableConfig& cfg, PageMemory& mem, u64 root)
-      : PageTable(cfg, mem), heap_(dynamic_cast<const HeapPageMemory*>(&mem)), root_(root) {}
+      : PageTable(cfg, mem), heap_(dynamic_cast<const HeapPageMemory*>(&mem)), root_(root), root_host_(mem.page(root)) {}
   ~RadixTable() override {
     for_each_page(root_, kTop, [this](u64 pa) { mem_.free_page(pa); });
   }
@@ -241,8 +241,9 @@ class RadixTable final : public PageTable {
 
   std::optional<Translation> translate(u64 iova) const override {
     if (iova > kIasMax) return std::nullopt;
-    // Over heap pages (the engine's), the page lookups are direct calls.
-    return heap_ ? translate_in(*heap_, iova) : translate_in(mem_, iova);
+    // Over heap pages (the engine's), the page lookups are inline, over
+    // one read of the page index.
+    return heap_ ? translate_in(HeapPageMemory::Lookup(*heap_), iova) : translate_in(mem_, iova);
   }
 
   Status split_blocks(Range r, IotlbGather* g, u64 to_size) override {
@@ -339,16 +340,18 @@ class RadixTable final : public PageTable {
  private:
   template <class Memory>
   std::optional<Translation> translate_in(const Memory& mem, u64 iova) const {
-    const u64* t = mem.page(root_);
-    for (int l = kTop;; --l) {
-      const u64 e = t[index_at(iova, l)];
-      if (!F::present(e)) return std::nullopt;
-      if (F::is_table(e, l)) {
-        t = mem.page(F::table_pa(e));
-        continue;
-      }
-      return Translation{F::oa(e, l) | arith::pt_leaf_offset(iova, static_cast<unsigned>(l)), F::prot(e)};
+    return translate_from<kTop>(mem, root_host_, iova);
+  }
+  // The walk from the table t at level L, one level per instance, so that
+  // every shift, mask and level test is a constant.
+  template <int L, class Memory>
+  static std::optional<Translation> translate_from(const Memory& mem, const u64* t, u64 iova) {
+    const u64 e = t[index_at(iova, L)];
+    if (!F::present(e)) return std::nullopt;
+    if constexpr (L > 0) {
+      if (F::is_table(e, L)) return translate_from<L - 1>(mem, mem.page(F::table_pa(e)), iova);
     }
+    return Translation{F::oa(e, L) | arith::pt_leaf_offset(iova, static_cast<unsigned>(L)), F::prot(e)};
   }
   // Whether none of the k entries from p is present.
   static bool none_present(const u64* p, u64 k) {
@@ -593,6 +596,10 @@ class RadixTable final : public PageTable {
 
   const HeapPageMemory* heap_;  // mem_ when it is heap pages, else nullptr
   u64 root_;
+  // The host view of the top table: a page's view never moves while the
+  // memory holds it (PageMemory::page), and the top table lives as long as
+  // the table.
+  const u64* root_host_;
 };
 
 }  // namespace
