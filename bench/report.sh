@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Runs the single-thread speed figures once and writes, into bench/results/:
-#   figures.json   Google Benchmark's JSON output of both programs
+# Runs the speed figures once and writes, into bench/results/:
+#   figures.json   Google Benchmark's JSON output of the programs
 #   figures.md     the figures against their goals, with the ratios measured
-#                  in this run (medians of 3 repetitions; memory: one run)
+#                  in this run (medians of 3 repetitions; memory: one run;
+#                  threads: items/s over real time, both sides of a ratio
+#                  from this run)
 # Usage: bash bench/report.sh [BUILD_DIR]
-# Needs ioas_bench and ioas_hw_bench built (RelWithDebInfo). Takes a few
+# Needs ioas_bench, ioas_hw_bench and ioas_bench_threads built
+# (RelWithDebInfo); the thread ratios need 2 idle CPUs to mean much. Takes a few
 # minutes: the 10M-area memory figure builds 10M areas (about 0.5 GiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,19 +25,23 @@ reps=(--benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchm
 "$build/bench/hw/ioas_hw_bench" "${reps[@]}" \
   --benchmark_filter='^(Map256x4K/0|PlainStore256|PlainStore256Tables|TranslateWarm/0)$' \
   --benchmark_out="$tmp/hw.json" --benchmark_out_format=json >/dev/null
+"$build/bench/ioas_bench_threads" "${reps[@]}" \
+  --benchmark_filter='^(Translate/writer:[01]/|MapTwoIoases/)' \
+  --benchmark_out="$tmp/threads.json" --benchmark_out_format=json >/dev/null
 python3 - "$tmp" "$out" <<'PY'
 import json, sys, re
 tmp, out = sys.argv[1], sys.argv[2]
-docs = {k: json.load(open(f"{tmp}/{k}.json")) for k in ("map", "bytes", "hw")}
+docs = {k: json.load(open(f"{tmp}/{k}.json")) for k in ("map", "bytes", "hw", "threads")}
 json.dump(docs, open(f"{out}/figures.json", "w"), indent=1)
 
 def ns(r):
     return r["cpu_time"] * {"ns": 1, "us": 1e3, "ms": 1e6}[r["time_unit"]]
-med, bytes_per_area = {}, {}
+med, bytes_per_area, rate = {}, {}, {}
 for doc in docs.values():
     for r in doc["benchmarks"]:
         if r.get("error_occurred"): sys.exit("benchmark error: " + r["name"])
         if r.get("aggregate_name") == "median": med[r["run_name"]] = ns(r)
+        if r.get("aggregate_name") == "median" and "items_per_second" in r: rate[r["run_name"]] = r["items_per_second"]
         if "bytes_per_area" in r: bytes_per_area[int(r["run_name"].split("/")[2])] = r["bytes_per_area"]
 
 def get(name):
@@ -47,6 +54,12 @@ tree = {n: get(f"TreeMapUnmap/{n}") for n in (1000, 1000000)}
 map256, store = get("Map256x4K/0") / 256, get("PlainStore256") / 256
 store_tables = get("PlainStore256Tables") / 256
 translate = get("TranslateWarm/0")
+
+def items(name):
+    if name not in rate: sys.exit("missing items/s of benchmark " + name)
+    return rate[name]
+reader = {w: items(f"Translate/writer:{w}/real_time") for w in (0, 1)}
+writers = {t: items(f"MapTwoIoases/real_time/threads:{t}") for t in (1, 2)}
 
 def ok(b): return "met" if b else "**not met**"
 rows = [
@@ -65,6 +78,12 @@ rows = [
      f"into the map's own tables {store_tables:.2f} ns: {map256 / store_tables:.2f}×",
      "≤ 2× the plain store", ok(map256 <= 2 * store)),
     ("translate, warm (x86-64)", f"{translate:.1f} ns", "≤ 6 ns", ok(translate <= 6)),
+    ("translate throughput with a writer mapping beside it in its IOAS / with none (thread-safe engine)",
+     f"{reader[1] / 1e6:.2f} / {reader[0] / 1e6:.2f} M/s (real time): {reader[1] / reader[0]:.2f}×", "≥ 0.8×",
+     ok(reader[1] >= 0.8 * reader[0])),
+    ("map + unmap, two threads on two IOASes / one thread (x86-64 domain each)",
+     f"{writers[2] / 1e6:.2f} / {writers[1] / 1e6:.2f} M/s (real time): {writers[2] / writers[1]:.2f}×", "≥ 1.8×",
+     ok(writers[2] >= 1.8 * writers[1])),
     ("bytes per area, 1M / 10M areas",
      " / ".join(f"{bytes_per_area[n]:.1f}" for n in sorted(bytes_per_area)) + " B", "≤ 40 B at 10M",
      ok(bytes_per_area.get(10000000, 1e9) <= 40)),
