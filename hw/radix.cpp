@@ -192,7 +192,7 @@ class RadixTable final : public PageTable {
     try {
     // One entry per step; the next step stays in the same table unless
     // the next IOVA starts another one (then it walks from the root again).
-    u64* t = mem_.page(root_);
+    u64* t = root_table();
     int l = kTop;
     for (;;) {
       u64* e = &t[index_at(p, l)];
@@ -203,7 +203,7 @@ class RadixTable final : public PageTable {
       const bool inside = base >= iova && blast <= last;
       if (F::present(*e) && F::is_table(*e, l)) {
         if (!inside) {
-          t = mem_.page(F::table_pa(*e));
+          t = table_at(F::table_pa(*e));
           --l;
           continue;
         }
@@ -222,14 +222,14 @@ class RadixTable final : public PageTable {
         const int to = smaller_level(l);
         if (Status st = split_leaf(j, e, l, to); !st.ok()) return rollback(j, gather, st).error();
         gather.add_range(base, span);
-        t = mem_.page(F::table_pa(*e));
+        t = table_at(F::table_pa(*e));
         --l;
         continue;
       }
       if (next == 0 || next > last) break;
       p = next;
       if (index_at(p, l) == 0) {
-        t = mem_.page(root_);
+        t = root_table();
         l = kTop;
       }
     }
@@ -260,7 +260,7 @@ class RadixTable final : public PageTable {
     u64 p = r.start;
     try {
     for (;;) {
-      u64* t = mem_.page(root_);
+      u64* t = root_table();
       int l = kTop;
       u64 next;
       for (;;) {
@@ -270,14 +270,14 @@ class RadixTable final : public PageTable {
         next = base + span;
         if (!F::present(*e)) break;
         if (F::is_table(*e, l)) {
-          t = mem_.page(F::table_pa(*e));
+          t = table_at(F::table_pa(*e));
           --l;
           continue;
         }
         if (l == to) break;
         if (Status st = split_leaf(j, e, l, to); !st.ok()) return rollback(j, gather, st);
         gather.add_range(base, span);
-        t = mem_.page(F::table_pa(*e));
+        t = table_at(F::table_pa(*e));
         --l;
       }
       if (next == 0 || next > r.last) break;
@@ -295,7 +295,7 @@ class RadixTable final : public PageTable {
     r.last = std::min(r.last, kIasMax);
     IotlbGather local(tlb_, mem_);
     IotlbGather& gather = g ? *g : local;
-    merge_table(mem_.page(root_), kTop, 0, r, pgsizes & cfg_.pgsize_bitmap, gather);
+    merge_table(root_table(), kTop, 0, r, pgsizes & cfg_.pgsize_bitmap, gather);
   }
 
   u64 read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, IotlbGather* g) override {
@@ -339,6 +339,10 @@ class RadixTable final : public PageTable {
   }
 
  private:
+  // The host view of the table page at pa: inline over heap pages (the
+  // engine's), the memory's own lookup otherwise.
+  [[gnu::always_inline]] u64* table_at(u64 pa) const { return heap_ ? HeapPageMemory::Lookup(*heap_).page(pa) : mem_.page(pa); }
+  u64* root_table() const { return root_host_; }
   template <class Memory>
   std::optional<Translation> translate_in(const Memory& mem, u64 iova) const {
     return translate_from<kTop>(mem, root_host_, iova);
@@ -421,7 +425,7 @@ class RadixTable final : public PageTable {
 
   // The table at level `lvl` that holds iova, allocating missing tables.
   Status walk_alloc(Journal& j, u64 iova, int lvl, u64** out) {
-    u64* t = mem_.page(root_);
+    u64* t = root_table();
     for (int l = kTop; l > lvl; --l) {
       u64* e = &t[index_at(iova, l)];
       if (!F::present(*e)) {
@@ -431,7 +435,7 @@ class RadixTable final : public PageTable {
       } else if (!F::is_table(*e, l)) {
         return make_error(EEXIST, "map " + hex(iova) + ": inside a mapped " + hex(level_size(l)) + " leaf");
       }
-      t = mem_.page(F::table_pa(*e));
+      t = table_at(F::table_pa(*e));
     }
     *out = t;
     return ok_status();
@@ -450,7 +454,7 @@ class RadixTable final : public PageTable {
   Status build_leaves(Journal& j, u64 oa, int l, int to, Prot prot, bool acc, bool dirty, u64* out) {
     u64 pa = 0;
     if (Status st = alloc_table(j, &pa); !st.ok()) return st;
-    u64* t = mem_.page(pa);
+    u64* t = table_at(pa);
     for (u64 i = 0; i < kEntries; ++i) {
       if (l == to) {
         t[i] = F::leaf_entry(oa + arith::pt_index_base(i, static_cast<unsigned>(l)), l, prot, acc, dirty);
@@ -491,7 +495,7 @@ class RadixTable final : public PageTable {
       }
       Summary c;
       if (F::is_table(e, l)) {
-        c = merge_table(mem_.page(F::table_pa(e)), l - 1, cb, r, sizes, gather);
+        c = merge_table(table_at(F::table_pa(e)), l - 1, cb, r, sizes, gather);
         if (c.uniform && l < kTop && r.contains(cr) && (sizes & span) && arith::is_aligned(c.oa, span)) {
           const u64 sub = F::table_pa(e);
           e = F::leaf_entry(c.oa, l, c.prot, c.acc, c.dirty);
@@ -519,7 +523,7 @@ class RadixTable final : public PageTable {
   void visit(Range r, Fn&& f) {
     if (!r.valid() || r.start > kIasMax) return;
     r.last = std::min(r.last, kIasMax);
-    visit_table(mem_.page(root_), kTop, 0, r, f);
+    visit_table(root_table(), kTop, 0, r, f);
   }
   template <class Fn>
   void visit_table(u64* t, int l, u64 base, Range r, Fn& f) {
@@ -531,7 +535,7 @@ class RadixTable final : public PageTable {
       u64* e = &t[i];
       if (!F::present(*e)) continue;
       if (F::is_table(*e, l))
-        visit_table(mem_.page(F::table_pa(*e)), l - 1, cb, r, f);
+        visit_table(table_at(F::table_pa(*e)), l - 1, cb, r, f);
       else
         f(e, l, cb);
     }
@@ -539,7 +543,7 @@ class RadixTable final : public PageTable {
 
   // Bytes mapped by the leaves below the table at pa (entries at level l).
   u64 mapped_bytes(u64 pa, int l) const {
-    const u64* t = mem_.page(pa);
+    const u64* t = table_at(pa);
     u64 sum = 0;
     for (int i = 0; i < kEntries; ++i) {
       if (!F::present(t[i])) continue;
@@ -548,7 +552,7 @@ class RadixTable final : public PageTable {
     return sum;
   }
   bool subtree_empty(u64 pa, int l) const {
-    const u64* t = mem_.page(pa);
+    const u64* t = table_at(pa);
     for (int i = 0; i < kEntries; ++i) {
       if (!F::present(t[i])) continue;
       if (!F::is_table(t[i], l) || !subtree_empty(F::table_pa(t[i]), l - 1)) return false;
@@ -558,7 +562,7 @@ class RadixTable final : public PageTable {
   template <class Pages>
   void collect_pages(u64 pa, int l, Pages& out) const {
     out.push_back(pa);
-    const u64* t = mem_.page(pa);
+    const u64* t = table_at(pa);
     if (l == 0) return;
     for (int i = 0; i < kEntries; ++i)
       if (F::present(t[i]) && F::is_table(t[i], l)) collect_pages(F::table_pa(t[i]), l - 1, out);
@@ -567,7 +571,7 @@ class RadixTable final : public PageTable {
   // children before their parent; allocates nothing.
   template <class Fn>
   void for_each_page(u64 pa, int l, Fn&& f) const {
-    const u64* t = mem_.page(pa);
+    const u64* t = table_at(pa);
     if (l > 0)
       for (int i = 0; i < kEntries; ++i)
         if (F::present(t[i]) && F::is_table(t[i], l)) for_each_page(F::table_pa(t[i]), l - 1, f);
@@ -577,17 +581,17 @@ class RadixTable final : public PageTable {
   // to x - 1, would split it).
   bool crosses(u64 x) const {
     if (x > kIasMax) return false;
-    const u64* t = mem_.page(root_);
+    const u64* t = root_table();
     for (int l = kTop;; --l) {
       const u64 e = t[index_at(x, l)];
       if (!F::present(e)) return false;
       if (!F::is_table(e, l)) return arith::pt_leaf_offset(x, static_cast<unsigned>(l)) != 0;
-      t = mem_.page(F::table_pa(e));
+      t = table_at(F::table_pa(e));
     }
   }
 
   u64 verify_table(u64 pa, int l, std::set<u64>& seen) const {
-    const u64* t = mem_.page(pa);
+    const u64* t = table_at(pa);
     IOAS_CHECK(t, "table pointer outside the page memory");
     u64 leaves = 0;
     for (int i = 0; i < kEntries; ++i) {
@@ -610,7 +614,7 @@ class RadixTable final : public PageTable {
   }
 
   void image_table(u64 pa, int l, std::vector<u64>& out) const {
-    const u64* t = mem_.page(pa);
+    const u64* t = table_at(pa);
     out.push_back(pa);
     out.insert(out.end(), t, t + kEntries);
     for (int i = 0; i < kEntries; ++i)
@@ -622,7 +626,7 @@ class RadixTable final : public PageTable {
   // The host view of the top table: a page's view never moves while the
   // memory holds it (PageMemory::page), and the top table lives as long as
   // the table.
-  const u64* root_host_;
+  u64* root_host_;
 };
 
 }  // namespace
