@@ -151,6 +151,41 @@ TEST_P(Radix, OverlappingMapIsRefusedAndChangesNothing) {
   EXPECT_EQ(f.pt->image(), before2);
 }
 
+// The leaves of a run are written a cache line (8 entries) at a time and the
+// rest one by one: every length from 1 to 19, starting at a line's first
+// slot, inside a line and near a table's end (the run then goes on in the
+// next table), maps each page to its own pa and nothing after it.
+TEST_P(Radix, EveryLeafOfARunOfAnyLengthMapsItsOwnPage) {
+  Fixture f = make();
+  const u64 base = 3 * k1G, pa = 0x40000000;
+  for (u64 slot : {u64{0}, u64{5}, u64{503}}) {
+    for (u64 n = 1; n <= 19; ++n) {
+      const u64 iova = base + slot * k4K;
+      ASSERT_TRUE(f.pt->map({iova, pa, n * k4K, Prot::kReadWrite}).ok()) << slot << " " << n;
+      for (u64 i = 0; i < n; ++i) {
+        auto t = f.pt->translate(iova + i * k4K + 42);
+        ASSERT_TRUE(t) << slot << " " << n << " " << i;
+        EXPECT_EQ(t->pa, pa + i * k4K + 42) << slot << " " << n << " " << i;
+      }
+      EXPECT_FALSE(f.pt->translate(iova + n * k4K)) << slot << " " << n;
+      ASSERT_EQ(f.pt->unmap(iova, n * k4K).value(), n * k4K);
+    }
+  }
+}
+
+// A run whose scan finds a present 4K leaf in the middle of a cache line:
+// refused, and every entry written before it is undone.
+TEST_P(Radix, ARunThatMeetsAPresentLeafInsideALineChangesNothing) {
+  Fixture f = make();
+  const u64 base = 3 * k1G;
+  ASSERT_TRUE(f.pt->map({base + 11 * k4K, 0x9000, k4K, Prot::kRead}).ok());
+  const auto before = f.pt->image();
+  EXPECT_EQ(f.pt->map({base, 0x40000000, 20 * k4K, Prot::kReadWrite}).code(), EEXIST);
+  EXPECT_EQ(f.pt->image(), before);
+  EXPECT_FALSE(f.pt->translate(base + 10 * k4K));
+  EXPECT_EQ(f.pt->translate(base + 11 * k4K)->pa, 0x9000u);
+}
+
 TEST_P(Radix, LargeLeafReplacesAnEmptyTableAndFreesIt) {
   Fixture f = make();
   ASSERT_TRUE(f.pt->map({k2M, 0, k4K, Prot::kRead}).ok());
