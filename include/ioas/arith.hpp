@@ -36,8 +36,8 @@
 //   tce_levels  tce_level_index  tce_level_base  tce_level_last  tce_table_last
 //                                                      (indirect TCE levels)
 //   resv_exclude                                       (VFIO exclude step)
-//   run_addr  range_length  range_after  range_gap  block_of  block_count
-//   log2_pow2                                          (runs, blocks, gaps)
+//   run_addr  range_length  range_after  range_gap  gap_bytes
+//   range_touch_hull  block_of  block_count  log2_pow2 (runs, blocks, gaps)
 //   field_mask  desc_addr  desc_make  desc_leaf_addr  desc_leaf_aligned
 //                                                      (descriptor fields)
 #pragma once
@@ -557,6 +557,33 @@ auto range_gap(const W& prev_last, const W& next_start) {
   W last = next_start - one;
   auto exists = prev_last < next_start && start < next_start;
   return Gap<W, decltype(exists)>{start, last, exists};
+}
+
+// The number of bytes strictly between a range ending at `prev_last` and
+// one starting at `next_start` (prev_last < next_start): the size of the
+// hole between two intervals.
+// Proof (RangeGap.*): range_gap exists exactly when it is not 0, and then it
+// is range_length of the gap.
+template <typename W>
+W gap_bytes(const W& prev_last, const W& next_start) {
+  return next_start - prev_last - word(prev_last, 1);
+}
+
+// [start, last] widened by one byte each side, saturating at 0 and 2^64-1:
+// the ranges it overlaps are those that overlap or adjoin [start, last]
+// (the query that finds what an insert coalesces with).
+// Proof (RangeTouchHull.*): for start <= last and any [s, l] (s <= l):
+// overlaps(hull, [s, l]) <=> [s, l] overlaps [start, last], or ends at
+// start - 1, or starts at last + 1.
+template <typename W>
+struct Hull {
+  W start, last;
+};
+template <typename W>
+Hull<W> range_touch_hull(const W& start, const W& last) {
+  W zero = word(start, 0), one = word(start, 1);
+  W max = ~zero;
+  return Hull<W>{select(start == zero, zero, start - one), select(last == max, max, last + one)};
 }
 
 // The block of the power of two `size` that holds x: [first, last], and the

@@ -604,6 +604,32 @@ TEST(RangeGap, ExistsExactlyWhenABytesLiesBetweenAndIsExactlyThoseBytes) {
   expect_proved(p.prove(std::cout));
 }
 
+TEST(RangeGap, GapBytesIsTheGapsLengthAndZeroWhenThereIsNone) {
+  Prover p("gap_bytes: next_start - prev_last - 1 is the length of range_gap, 0 when there is none");
+  Bv pl = p.var("prev_last"), ns = p.var("next_start");
+  p.assume(pl < ns);
+  auto g = A::range_gap(pl, ns);
+  Bv n = A::gap_bytes(pl, ns);
+  p.observe("bytes", n);
+  p.claim("exists <=> bytes != 0", Bool{g.exists.e == (n != p.k(0)).e});
+  p.claim("exists => bytes == range_length(gap)", implies(g.exists, n == A::range_length(g.start, g.last)));
+  expect_proved(p.prove(std::cout));
+}
+
+TEST(RangeTouchHull, OverlapsExactlyTheRangesThatOverlapOrAdjoin) {
+  Prover p("range_touch_hull: [start-1, last+1] saturated overlaps exactly what overlaps or adjoins [start, last]");
+  Bv st = p.var("start"), la = p.var("last"), s = p.var("s"), l = p.var("l");
+  p.assume(st <= la && s <= l);
+  auto h = A::range_touch_hull(st, la);
+  p.observe("hull_start", h.start);
+  p.observe("hull_last", h.last);
+  auto touches = A::overlaps(st, la, s, l) || (st != p.k(0) && l == st - p.k(1)) ||
+                 (la != p.k(~0ull) && s == la + p.k(1));
+  p.claim("the hull holds [start, last]", h.start <= st && la <= h.last);
+  p.claim("overlaps the hull <=> overlaps or adjoins", Bool{A::overlaps(h.start, h.last, s, l).e == touches.e});
+  expect_proved(p.prove(std::cout));
+}
+
 TEST(BlockOf, HoldsXIsAlignedHasTheSizeAndTheNextByteIsTheNextBlock) {
   Prover p("block_of: the aligned block of size holding x, its last byte and the byte after it");
   Bv x = p.var("x"), size = p.var("size");
