@@ -19,12 +19,24 @@
 
 namespace ioas::hw {
 
-// The output address of a leaf at `level`: its address field, without the
-// bits below the leaf's size.
-inline u64 leaf_oa(u64 e, u64 addr_mask, int level) {
-  const u64 field = e & addr_mask;
-  return arith::align_down(field, arith::pt_block_size(field, static_cast<unsigned>(level)));
-}
+// A radix descriptor's address field is bits [granule shift, oas) of the
+// entry (ioas/arith.hpp's desc_* templates, proved at these positions); the
+// format table's mask is that field.
+template <unsigned kOasBits>
+struct AddrField {
+  static constexpr unsigned kLo = arith::kPtGranuleShift, kHi = kOasBits;
+  static constexpr u64 kMask = arith::field_mask(u64{0}, kLo, kHi);
+  // The address an entry (or a CR3/TTBR) holds.
+  static u64 addr(u64 e) { return arith::desc_addr(e, kLo, kHi); }
+  // The output address of a leaf at `level`: its field without the bits
+  // below the leaf's size.
+  static u64 leaf_addr(u64 e, int level) { return arith::desc_leaf_addr(e, kLo, kHi, static_cast<unsigned>(level)); }
+  // The field of a leaf at `level` is aligned to its size (bit kLo aside:
+  // x86's PAT in a large leaf).
+  static bool leaf_aligned(u64 e, int level) {
+    return arith::desc_leaf_aligned(e, kLo, kHi, static_cast<unsigned>(level));
+  }
+};
 
 namespace x86 {
 using namespace ::ioas::formats::x86;  // the descriptor bits (ioas/core/formats.hpp)
@@ -34,22 +46,23 @@ using namespace ::ioas::formats::x86;  // the descriptor bits (ioas/core/formats
 // x86_64 does the same). D is clear when a leaf is written: writes made
 // before dirty tracking starts must not look dirty, and a CPU or IOMMU
 // sets D on the first write.
-struct Fmt {
+struct Fmt : AddrField<formats::kX86OasBits> {
+  static_assert(kMask == kAddrMask, "the address field is the format table's");
   static constexpr const char* kName = "x86-64";
   static bool present(u64 e) { return e & kP; }
   // The top level (PML4) cannot hold a leaf (PS is reserved there).
   static bool is_table(u64 e, int level) { return level == formats::kRadixTopLevel || (level > 0 && !(e & kPS)); }
-  static constexpr u64 kOaMask = kAddrMask;  // the address field
-  static u64 table_pa(u64 e) { return e & kAddrMask; }
-  static u64 table_entry(u64 pa, bool accessed) { return pa | kP | kRW | kUS | (accessed ? kA : 0); }
+  static u64 table_pa(u64 e) { return addr(e); }
+  static u64 table_entry(u64 pa, bool accessed) { return arith::desc_make(pa, kP | kRW | kUS | (accessed ? kA : 0)); }
   static u64 leaf_entry(u64 pa, int level, Prot prot, bool accessed, bool dirty) {
     // No write-only encoding: P is always set, R/W for any writing prot (as
     // VT-d's first stage and AMD v2 write IOMMU_WRITE alone).
     const bool w = prot_writes(prot);
-    return pa | kP | kUS | (accessed ? kA : 0) | (level > 0 ? kPS : 0) | (w ? kRW : 0) |
-           (w && dirty ? kD : 0);
+    return arith::desc_make(pa, kP | kUS | (accessed ? kA : 0) | (level > 0 ? kPS : 0) | (w ? kRW : 0) |
+                                    (w && dirty ? kD : 0));
   }
-  static u64 oa(u64 e, int level) { return leaf_oa(e, kAddrMask, level); }
+  static_assert(((kP | kUS | kA | kPS | kRW | kD) & kMask) == 0, "x86 flags lie outside the address field");
+  static u64 oa(u64 e, int level) { return leaf_addr(e, level); }
   static Prot prot(u64 e) { return (e & kRW) ? Prot::kReadWrite : Prot::kRead; }
   static bool accessed(u64 e) { return e & kA; }
   static bool dirty(u64 e) { return e & kD; }
@@ -69,26 +82,28 @@ using namespace ::ioas::formats::arm;  // the descriptor bits (ioas/core/formats
 // New writable leaves start clean (Linux's ARM_HD quirk starts them dirty
 // and relies on iommufd clearing at enable; ours are clean from the start,
 // so a map while tracking reports nothing until written).
-struct Fmt {
+struct Fmt : AddrField<formats::kArmLpaeOasBits> {
+  static_assert(kMask == kAddrMask, "the address field is the format table's");
   static constexpr const char* kName = "arm-lpae";
   static bool present(u64 e) { return e & kValid; }
   static bool is_table(u64 e, int level) { return level > 0 && (e & kTypeMask) == kTypeTable; }
-  static constexpr u64 kOaMask = kAddrMask;  // the address field
-  static u64 table_pa(u64 e) { return e & kAddrMask; }
+  static u64 table_pa(u64 e) { return addr(e); }
   static u64 table_entry(u64 pa, bool /*accessed: no AF in table descriptors*/) {
-    return pa | kTypeTable;
+    return arith::desc_make(pa, kTypeTable);
   }
   static u64 leaf_entry(u64 pa, int level, Prot prot, bool accessed, bool dirty) {
     // Stage 1 has no write-only encoding: any writing prot leaves AP[2]
     // (RDONLY) to the dirty state (arm_lpae_prot_to_pte sets RDONLY only for
     // IOMMU_READ without IOMMU_WRITE).
     const bool w = prot_writes(prot);
-    u64 e = pa | (level == 0 ? kTypePage : kTypeBlock) | (kMairIdxWbrwa << kAttrIdxShift) | kShIS |
-            kNG | kApUnpriv | (accessed ? kAF : 0);
-    if (w) return e | kDBM | (dirty ? 0 : kApRdonly);
-    return e | kApRdonly;
+    const u64 flags = (level == 0 ? kTypePage : kTypeBlock) | (kMairIdxWbrwa << kAttrIdxShift) | kShIS | kNG |
+                      kApUnpriv | (accessed ? kAF : 0);
+    return arith::desc_make(pa, flags | (w ? kDBM | (dirty ? 0 : kApRdonly) : kApRdonly));
   }
-  static u64 oa(u64 e, int level) { return leaf_oa(e, kAddrMask, level); }
+  static_assert(((kTypeMask | (kMairIdxWbrwa << kAttrIdxShift) | kShIS | kNG | kApUnpriv | kAF | kDBM | kApRdonly) &
+                 kMask) == 0,
+                "arm flags lie outside the address field");
+  static u64 oa(u64 e, int level) { return leaf_addr(e, level); }
   static Prot prot(u64 e) { return (e & kDBM) ? Prot::kReadWrite : Prot::kRead; }
   static bool accessed(u64 e) { return e & kAF; }
   static bool dirty(u64 e) { return (e & (kApRdonly | kDBM)) == kDBM; }

@@ -25,6 +25,8 @@ u64 slot_of(u64 iova) { return arith::page_number(iova, kShift); }
 u64 slot_start(u64 slot) { return arith::page_start(slot, kShift); }
 // The first slot of the 1 MiB leaf that would hold slot i.
 u64 huge_head(u64 i) { return arith::align_down(i, kSlotsPerHuge); }
+// The last byte of the 1 MiB leaf that starts at iova.
+u64 huge_last(u64 iova) { return arith::range_last(iova, kHugeSize).last; }
 
 }  // namespace
 
@@ -139,7 +141,7 @@ Status MockTable::split_blocks(Range r, IotlbGather* g, u64 to_size) {
   for (auto it = slots_.lower_bound(lo); it != slots_.end() && it->first <= slot_of(r.last); ++it) {
     if (!(it->second & kHuge)) continue;
     const u64 head = huge_head(it->first);
-    if (slot_start(head) + (kHugeSize - 1) < r.start) continue;
+    if (huge_last(slot_start(head)) < r.start) continue;
     // Spread a huge leaf's dirty state to all its slots, so no write is lost.
     bool dirty = false;
     auto h = slots_.find(head);
@@ -147,7 +149,7 @@ Status MockTable::split_blocks(Range r, IotlbGather* g, u64 to_size) {
     h = slots_.find(head);
     for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h) h->second = (h->second & ~kHuge) | (dirty ? kDirty : 0);
     stats_.leaf_writes += kSlotsPerHuge;
-    const Range leaf{slot_start(head), slot_start(head) + (kHugeSize - 1)};
+    const Range leaf{slot_start(head), huge_last(slot_start(head))};
     hull = changed ? Range{std::min(hull.start, leaf.start), std::max(hull.last, leaf.last)} : leaf;
     changed = true;
     it = std::prev(h);
@@ -182,7 +184,7 @@ void MockTable::merge_blocks(Range r, u64 pgsizes, IotlbGather* g) {
     h = it;
     for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h) h->second |= kHuge;
     stats_.leaf_writes += kSlotsPerHuge;
-    const Range leaf{head, head + (kHugeSize - 1)};
+    const Range leaf{head, huge_last(head)};
     hull = changed ? Range{std::min(hull.start, leaf.start), std::max(hull.last, leaf.last)} : leaf;
     changed = true;
   };
@@ -206,7 +208,7 @@ u64 MockTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, Iot
   auto clean = [&](const Leaf& l) {
     if (!l.dirty) return;
     ++seen;
-    if (bitmap) bitmap->record(Range{std::max(l.iova, r.start), std::min(l.iova + (l.size - 1), r.last)});
+    if (bitmap) bitmap->record(Range{std::max(l.iova, r.start), std::min(arith::range_last(l.iova, l.size).last, r.last)});
     if (keep) return;
     auto it = slots_.find(slot_of(l.iova));
     for (u64 k = 0; k < slot_of(l.size); ++k, ++it) it->second &= ~kDirty;
@@ -224,7 +226,7 @@ void MockTable::for_each_leaf(Range r, const std::function<void(const Leaf&)>& f
   const u64 lo = huge_head(slot_of(r.start));
   for (auto it = slots_.lower_bound(lo); it != slots_.end() && it->first <= slot_of(r.last);) {
     const auto [first, count] = leaf_of(it->first, it->second);
-    const Range leaf{slot_start(first), slot_start(first) + (slot_start(count) - 1)};
+    const Range leaf{slot_start(first), arith::range_last(slot_start(first), slot_start(count)).last};
     bool dirty = false;
     auto h = it;
     for (u64 k = 0; k < count && h != slots_.end(); ++k, ++h) dirty = dirty || (h->second & kDirty);
@@ -240,7 +242,7 @@ u64 MockTable::verify() const {
     const u64 e = it->second;
     const u64 iova = slot_start(it->first);
     IOAS_CHECK(e & kPresent, "slot " + hex(iova) + " holds an entry without the present bit");
-    IOAS_CHECK(cfg_.aperture.contains(Range{iova, iova + (kSlot - 1)}), "slot " + hex(iova) + " outside the aperture");
+    IOAS_CHECK(cfg_.aperture.contains(Range{iova, arith::range_last(iova, kSlot).last}), "slot " + hex(iova) + " outside the aperture");
     IOAS_CHECK(!(e & kDirty) || (e & kWritable), "slot " + hex(iova) + " is dirty but read-only");
     IOAS_CHECK(!(e & kNoRead) || (e & kWritable), "slot " + hex(iova) + " allows neither read nor write");
     ++leaves;

@@ -26,7 +26,7 @@ Result<std::unique_ptr<PageTable>> make_page_table(const TableConfig& cfg, PageM
 
 void DirtyBitmap::record(Range r) {
   if (units_ == 0) return;
-  const u64 last_byte = arith::page_advance(iova_, units_, shift_) - 1;
+  const u64 last_byte = arith::range_last(iova_, arith::page_start(units_, shift_)).last;
   if (r.last < iova_ || r.start > last_byte) return;
   const u64 s = arith::page_index_in(iova_, std::max(r.start, iova_), shift_);
   const u64 e = arith::page_index_in(iova_, std::min(r.last, last_byte), shift_);
@@ -39,7 +39,7 @@ std::vector<Range> DirtyBitmap::ranges() const {
   for (u64 u = 0; u < units_; ++u) {
     if (!test(u)) continue;
     const u64 start = arith::page_advance(iova_, u, shift_);
-    const Range r{start, start + (arith::page_size(start, shift_) - 1)};
+    const Range r{start, arith::range_last(start, arith::page_size(start, shift_)).last};
     if (!out.empty() && out.back().precedes_adjacent(r))
       out.back().last = r.last;
     else

@@ -71,7 +71,7 @@ class IotlbGather {
   ~IotlbGather() { sync(); }
 
   void add_range(u64 iova, u64 size) {
-    const u64 last = iova + (size - 1);
+    const u64 last = arith::range_last(iova, size).last;
     if (empty_) {
       start_ = iova;
       last_ = last;
@@ -116,7 +116,7 @@ class DirtyBitmap {
  public:
   DirtyBitmap(u64 iova, u64 length, u64 page_size)
       : iova_(iova),
-        shift_(static_cast<unsigned>(std::countr_zero(page_size))),
+        shift_(static_cast<unsigned>(arith::log2_pow2(page_size))),
         units_(arith::page_number(length, shift_)),
         words_(arith::page_number(units_, kWordShift) + (arith::page_offset(units_, kWordShift) != 0)) {}
   // Marks every unit holding a byte of r (clipped to the bitmap).
@@ -179,7 +179,7 @@ class PageTable {
   const TableConfig& config() const { return cfg_; }
   Format format() const { return cfg_.format; }
   u64 pgsize_bitmap() const { return cfg_.pgsize_bitmap; }
-  u64 min_pgsize() const { return cfg_.pgsize_bitmap & (~cfg_.pgsize_bitmap + 1); }
+  u64 min_pgsize() const { return arith::lowest_bit(cfg_.pgsize_bitmap); }
   Iotlb& iotlb() { return tlb_; }
   PageMemory& memory() const { return mem_; }
   const TableStats& stats() const { return stats_; }

@@ -45,6 +45,16 @@ inline unsigned index_at(u64 iova, int l) {
 }
 // The bytes of k consecutive entries at level l (k <= 512).
 u64 entries_bytes(u64 k, int l) { return arith::pt_index_base(k, static_cast<unsigned>(l)); }
+// The address entry i covers in a table (or a run of leaves) at level l whose
+// entry 0 is at `base`: the byte entries_bytes(i, l) into the run.
+u64 entry_addr(u64 base, u64 i, int l) { return arith::page_advance(base, i, arith::pt_shift(static_cast<unsigned>(l))); }
+// A map step of `bytes`: the IOVA and the physical address move on, the
+// remaining length shrinks.
+void advance(u64& iova, u64& pa, u64& rem, u64 bytes) {
+  iova = arith::run_addr(iova, u64{0}, bytes);
+  pa = arith::run_addr(pa, u64{0}, bytes);
+  rem -= bytes;
+}
 int level_of(u64 size) {
   for (int l = 0; l < kTop; ++l)
     if (size == level_size(l)) return l;
@@ -129,14 +139,14 @@ class RadixTable final : public PageTable {
         if (!none_present(t + i, k))
           for (x = 0; !F::present(t[i + x]); ++x) {
           }
-        store_leaves(t + i, x, pa, level_size(lvl), tmpl);
+        store_leaves(t + i, x, pa, lvl, tmpl);
         if (x < k) {
           const u64 e = t[i + x];
           if (!(lvl > 0 && F::is_table(e, lvl) && subtree_empty(F::table_pa(e), lvl - 1))) {
             j.writes.push_back({t + i, x, 0});
             if (x != 0) gather.add_range(iova, entries_bytes(x, lvl));  // briefly present: flushed with the undo
             return rollback(j, gather,
-                            make_error(EEXIST, what() + ": " + hex(iova + entries_bytes(x, lvl)) + " is already mapped"));
+                            make_error(EEXIST, what() + ": " + hex(entry_addr(iova, x, lvl)) + " is already mapped"));
           }
           // An empty table where a large leaf goes: unlink it (freed after the flush).
           j.writes.push_back({t + i, x, 0});
@@ -144,21 +154,17 @@ class RadixTable final : public PageTable {
           t[i + x] = 0;
           collect_pages(F::table_pa(e), lvl - 1, j.unlinked);
           // The run continues after this slot (a fresh journal record).
-          t[i + x] = (pa + entries_bytes(x, lvl)) | tmpl;
+          t[i + x] = arith::desc_make(entry_addr(pa, x, lvl), tmpl);
           stats_.leaf_writes += x + 1;
           gather.add_range(iova, entries_bytes(x + 1, lvl));
-          iova += entries_bytes(x + 1, lvl);
-          pa += entries_bytes(x + 1, lvl);
-          rem -= entries_bytes(x + 1, lvl);
+          advance(iova, pa, rem, entries_bytes(x + 1, lvl));
           n -= x + 1;
           continue;
         }
         j.writes.push_back({t + i, k, 0});
         stats_.leaf_writes += k;
         gather.add_range(iova, entries_bytes(k, lvl));
-        iova += entries_bytes(k, lvl);
-        pa += entries_bytes(k, lvl);
-        rem -= entries_bytes(k, lvl);
+        advance(iova, pa, rem, entries_bytes(k, lvl));
         n -= k;
       }
     }
@@ -186,7 +192,7 @@ class RadixTable final : public PageTable {
     // Only a split of a leaf that crosses an end can fail; without one the
     // unmap records nothing and frees unlinked tables at once (after the
     // flush), so it allocates nothing.
-    j.record = crosses(iova) || (last != kIasMax && crosses(last + 1));
+    j.record = crosses(iova) || (last != kIasMax && crosses(arith::range_after(last).next));
     u64 unmapped = 0;
     u64 p = iova;
     try {
@@ -197,10 +203,9 @@ class RadixTable final : public PageTable {
     for (;;) {
       u64* e = &t[index_at(p, l)];
       const u64 span = level_size(l);
-      const u64 base = arith::align_down(p, span);
-      const u64 blast = base + (span - 1);
-      const u64 next = blast + 1;
-      const bool inside = base >= iova && blast <= last;
+      const auto block = arith::block_of(p, span);
+      const u64 base = block.first, next = block.next;
+      const bool inside = base >= iova && block.last <= last;
       if (F::present(*e) && F::is_table(*e, l)) {
         if (!inside) {
           t = table_at(F::table_pa(*e));
@@ -226,7 +231,7 @@ class RadixTable final : public PageTable {
         --l;
         continue;
       }
-      if (next == 0 || next > last) break;
+      if (block.at_top || next > last) break;
       p = next;
       if (index_at(p, l) == 0) {
         t = root_table();
@@ -262,12 +267,12 @@ class RadixTable final : public PageTable {
     for (;;) {
       u64* t = root_table();
       int l = kTop;
-      u64 next;
+      arith::Block<u64> block{};
       for (;;) {
         u64* e = &t[index_at(p, l)];
         const u64 span = level_size(l);
-        const u64 base = arith::align_down(p, span);
-        next = base + span;
+        block = arith::block_of(p, span);
+        const u64 base = block.first;
         if (!F::present(*e)) break;
         if (F::is_table(*e, l)) {
           t = table_at(F::table_pa(*e));
@@ -280,8 +285,8 @@ class RadixTable final : public PageTable {
         t = table_at(F::table_pa(*e));
         --l;
       }
-      if (next == 0 || next > r.last) break;
-      p = next;
+      if (block.at_top || block.next > r.last) break;
+      p = block.next;
     }
     } catch (const std::bad_alloc&) {
       return rollback(j, gather, out_of_memory());
@@ -305,7 +310,7 @@ class RadixTable final : public PageTable {
     visit(r, [&](u64* e, int l, u64 base) {
       if (!F::dirty(*e)) return;
       ++dirty;
-      const Range leaf{base, base + (level_size(l) - 1)};
+      const Range leaf{base, arith::range_last(base, level_size(l)).last};
       if (bitmap) bitmap->record(Range{std::max(leaf.start, r.start), std::min(leaf.last, r.last)});
       if (!keep) {
         *e = F::clean(*e);
@@ -384,18 +389,21 @@ class RadixTable final : public PageTable {
     for (; x < k; ++x) any |= p[x];
     return !F::present(any);
   }
-  // p[y] = (pa + y * step) | tmpl for y < n: n leaves of size step.
-  static void store_leaves(u64* p, u64 n, u64 pa, u64 step, u64 tmpl) {
-    const Pair bits = {tmpl, tmpl}, stride = {2 * step, 2 * step};
-    Pair v = {pa, pa + step};
+  // p[y] = desc_make(entry_addr(pa, y, l), tmpl) for y < n: n leaves of
+  // level l. The vectors step by the same proved templates, two entries
+  // at a time (page_advance by 2 entries, desc_make on both lanes).
+  static void store_leaves(u64* p, u64 n, u64 pa, int l, u64 tmpl) {
+    const unsigned shift = arith::pt_shift(static_cast<unsigned>(l));
+    const Pair bits = {tmpl, tmpl}, two = {2, 2};
+    Pair v = {entry_addr(pa, 0, l), entry_addr(pa, 1, l)};
     u64 y = 0;
     for (; y + kLine <= n; y += kLine)
 #pragma GCC unroll 4
-      for (u64 z = 0; z < kLine; z += 2, v += stride) {
-        const Pair e = v | bits;
+      for (u64 z = 0; z < kLine; z += 2, v = arith::page_advance(v, two, shift)) {
+        const Pair e = arith::desc_make(v, bits);
         std::memcpy(p + y + z, &e, sizeof e);
       }
-    for (pa = v[0]; y < n; ++y, pa += step) p[y] = pa | tmpl;
+    for (; y < n; ++y) p[y] = arith::desc_make(entry_addr(pa, y, l), tmpl);
   }
   // The largest page size of the table below level l's size, as a level.
   int smaller_level(int l) const {
@@ -465,12 +473,11 @@ class RadixTable final : public PageTable {
     u64* t = table_at(pa);
     for (u64 i = 0; i < kEntries; ++i) {
       if (l == to) {
-        t[i] = F::leaf_entry(oa + arith::pt_index_base(i, static_cast<unsigned>(l)), l, prot, acc, dirty);
+        t[i] = F::leaf_entry(entry_addr(oa, i, l), l, prot, acc, dirty);
         continue;
       }
       u64 sub = 0;
-      if (Status st = build_leaves(j, oa + arith::pt_index_base(i, static_cast<unsigned>(l)), l - 1, to, prot, acc,
-                                   dirty, &sub);
+      if (Status st = build_leaves(j, entry_addr(oa, i, l), l - 1, to, prot, acc, dirty, &sub);
           !st.ok())
         return st;
       t[i] = F::table_entry(sub, cfg_.preset_accessed || acc);
@@ -494,8 +501,8 @@ class RadixTable final : public PageTable {
     s.uniform = true;
     const u64 span = level_size(l);
     for (u64 i = 0; i < kEntries; ++i) {
-      const u64 cb = base + arith::pt_index_base(i, static_cast<unsigned>(l));
-      const Range cr{cb, cb + (span - 1)};
+      const u64 cb = entry_addr(base, i, l);
+      const Range cr{cb, arith::range_last(cb, span).last};
       u64& e = t[i];
       if (!cr.overlaps(r) || !F::present(e)) {
         s.uniform = false;
@@ -518,7 +525,7 @@ class RadixTable final : public PageTable {
         s.oa = c.oa;
         s.prot = c.prot;
       }
-      s.uniform = s.uniform && c.uniform && c.oa == s.oa + arith::pt_index_base(i, static_cast<unsigned>(l)) &&
+      s.uniform = s.uniform && c.uniform && c.oa == entry_addr(s.oa, i, l) &&
                   c.prot == s.prot;
       s.acc = s.acc || c.acc;
       s.dirty = s.dirty || c.dirty;
@@ -538,7 +545,7 @@ class RadixTable final : public PageTable {
     // r.start past base lies in this table: its index here.
     const u64 first = r.start <= base ? 0 : arith::pt_index(r.start, static_cast<unsigned>(l));
     for (u64 i = first; i < kEntries; ++i) {
-      const u64 cb = base + arith::pt_index_base(i, static_cast<unsigned>(l));
+      const u64 cb = entry_addr(base, i, l);
       if (cb > r.last) break;
       u64* e = &t[i];
       if (!F::present(*e)) continue;
@@ -614,8 +621,7 @@ class RadixTable final : public PageTable {
       IOAS_CHECK(l != kTop, "leaf in the top table");
       IOAS_CHECK(cfg_.pgsize_bitmap & level_size(l), "leaf of a size the table does not use");
       // Bit 12 of a large x86 leaf is PAT, not an address bit.
-      IOAS_CHECK(arith::is_aligned(e & F::kOaMask & ~formats::kRadixGranule, level_size(l)),
-                 "leaf output address not aligned to its size");
+      IOAS_CHECK(F::leaf_aligned(e, l), "leaf output address not aligned to its size");
       ++leaves;
     }
     return leaves;

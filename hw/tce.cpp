@@ -60,10 +60,10 @@ void TceTable::free_tree(u64 table, unsigned level) {
 
 Result<std::unique_ptr<TceTable>> TceTable::create(const TableConfig& cfg, PageMemory& mem) {
   const u64 ps = cfg.pgsize_bitmap;
-  if (!std::has_single_bit(ps)) return make_error(EINVAL, "tce: page size " + hex(ps) + " must be one power of two");
-  const unsigned shift = static_cast<unsigned>(std::countr_zero(ps));
+  if (!arith::is_pow2(ps)) return make_error(EINVAL, "tce: page size " + hex(ps) + " must be one power of two");
+  const unsigned shift = static_cast<unsigned>(arith::log2_pow2(ps));
   const Range w = cfg.aperture;
-  if (!w.valid() || !arith::is_aligned(w.start, ps) || !arith::is_aligned(w.last + 1, ps))
+  if (!w.valid() || !arith::is_aligned(w.start, ps) || !arith::is_aligned(arith::range_after(w.last).next, ps))
     return make_error(EINVAL, "tce: window " + to_string(w) + " is not whole " + hex(ps) + " pages");
   std::unique_ptr<TceTable> t(new TceTable(cfg, mem, shift));
   for (u64* root : {&t->root_, &t->uroot_}) {
@@ -170,7 +170,7 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
   if (busy) return make_error(EEXIST, what() + ": " + hex(arith::tce_bus_addr(*busy, shift_, offset_)) + " is already mapped");
   // Allocate every absent page first, so nothing is written on ENOMEM.
   Journal j;
-  for (u64 s = first;; s = arith::tce_table_last(s) + 1) {
+  for (u64 s = first;; s = arith::range_after(arith::tce_table_last(s)).next) {
     bool ok = false;
     try {
       ok = ensure(root_, s, j) && ensure(uroot_, s, j);
@@ -199,7 +199,7 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
     dirty_.erase(s);
     if (s == last) break;
   }
-  stats_.leaf_writes += last - first + 1;
+  stats_.leaf_writes += arith::range_length(first, last);
   IotlbGather local(tlb_, mem_);
   (g ? *g : local).add_range(a.iova, a.len);  // tce_kill for the whole range
   return ok_status();
@@ -249,7 +249,7 @@ std::optional<Translation> TceTable::translate(u64 iova) const {
 std::optional<u64> TceTable::uaddr(u64 iova) const {
   const auto slot = window_slot(iova);
   if (!slot || raw_entry(*slot) == 0) return std::nullopt;
-  return tce::from_be(*find(uroot_, *slot)) + arith::page_offset(iova, shift_);
+  return arith::run_addr(tce::from_be(*find(uroot_, *slot)), arith::tce_bus_addr(*slot, shift_, offset_), iova);
 }
 
 void TceTable::mark_dirty(u64 slot) {
@@ -291,7 +291,7 @@ u64 TceTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, Iotl
   for (auto it = dirty_.lower_bound(first); it != dirty_.end() && *it <= last;) {
     ++n;
     const u64 base = arith::tce_bus_addr(*it, shift_, offset_);
-    if (bitmap) bitmap->record(Range{std::max(base, r.start), std::min(base + (ps - 1), r.last)});
+    if (bitmap) bitmap->record(Range{std::max(base, r.start), std::min(arith::range_last(base, ps).last, r.last)});
     if (keep) {
       ++it;
     } else {

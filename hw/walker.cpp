@@ -41,7 +41,7 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
   // instead, so IOVAs with bit 47 set are where the CPU's upper half lives;
   // the KVM test only uses the lower half. Beyond 48 bits: out of range.
   if (!arith::pt_in_ias(iova)) return WalkResult{Fault::kOutOfRange};
-  u64 table = cr3 & x86::kAddrMask;
+  u64 table = x86::Fmt::addr(cr3);
   bool writable = true;
   u64* used[4];
   for (int s = 0; s < 4; ++s) {
@@ -54,7 +54,7 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
     const bool leaf = s == 3 || (s > 0 && (*e & x86::kPS));
     if (s == 0 && (*e & x86::kPS)) return WalkResult{Fault::kReserved};
     if (!leaf) {
-      table = *e & x86::kAddrMask;
+      table = x86::Fmt::addr(*e);
       continue;
     }
     if (write && !writable) return WalkResult{Fault::kReadOnly};
@@ -63,7 +63,7 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
       for (int k = 0; k <= s; ++k) *used[k] |= x86::kA;
       if (write) *e |= x86::kD;
     }
-    return leaf_result(*e & x86::kAddrMask, iova, size);
+    return leaf_result(x86::Fmt::addr(*e), iova, size);
   }
   return WalkResult{Fault::kReserved};
 }
@@ -71,7 +71,7 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
 WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, bool update) {
   // TTBR0 with T0SZ = 16: a 48-bit input; anything above faults.
   if (!arith::pt_in_ias(iova)) return WalkResult{Fault::kOutOfRange};
-  u64 table = ttbr & arm::kAddrMask;
+  u64 table = arm::Fmt::addr(ttbr);
   bool no_write = false;
   for (int s = 0; s < 4; ++s) {  // s = ARM level 0..3
     u64* t = mem.page(table);
@@ -81,7 +81,7 @@ WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, 
     if (!(*e & arm::kValid)) return WalkResult{Fault::kNotPresent};
     if (s < 3 && type == arm::kTypeTable) {
       no_write = no_write || (*e & arm::kApTableNoWrite);
-      table = *e & arm::kAddrMask;
+      table = arm::Fmt::addr(*e);
       continue;
     }
     // A block at ARM level 0 (4K granule) or the block encoding at level 3
@@ -96,7 +96,7 @@ WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, 
       *e |= arm::kAF;
       if (write) *e &= ~arm::kApRdonly;  // writable-clean -> writable-dirty
     }
-    return leaf_result(*e & arm::kAddrMask, iova, size);
+    return leaf_result(arm::Fmt::addr(*e), iova, size);
   }
   return WalkResult{Fault::kReserved};
 }
@@ -152,9 +152,9 @@ DmaOutcome Walker::dma(DmaDir dir, Range r) {
   for (;;) {
     const WalkResult w = access(p, dir == DmaDir::kWrite);
     if (w.fault != Fault::kNone) return DmaOutcome{true, p};
-    const u64 leaf_last = w.leaf_iova + (w.leaf_size - 1);
+    const u64 leaf_last = arith::range_last(w.leaf_iova, w.leaf_size).last;
     if (leaf_last >= r.last) return DmaOutcome{};
-    p = leaf_last + 1;
+    p = arith::range_after(leaf_last).next;
   }
 }
 

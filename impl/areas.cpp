@@ -4,8 +4,7 @@
 namespace ioas::impl {
 
 Status ImplEngine::add_area(Ioas& s, const AreaRef& a) {
-  const Source& src = sources_[a.source];
-  const u64 pa = src.info.pa + a.offset;
+  const u64 pa = source_pa(a.source, a.offset);
   const Range r{a.start, a.last};
   if (!alloc_ok()) return err(ENOMEM, "area " + to_string(r) + ": out of memory for its node");
   s.space.reserve_inserts(1);  // the node, before any change
@@ -14,7 +13,7 @@ Status ImplEngine::add_area(Ioas& s, const AreaRef& a) {
     Domain* d = s.domains[done];
     Status st = ok_status();
     try {
-      st = d->pt->map(r, pa, src.info.va + a.offset, static_cast<Prot>(a.prot), effective_pgsizes(s, *d));
+      st = d->pt->map(r, pa, source_uaddr(a.source, a.offset), static_cast<Prot>(a.prot), effective_pgsizes(s, *d));
     } catch (const std::bad_alloc&) {  // a back end's own allocation: it changed nothing
       st = out_of_memory();
     }
@@ -34,7 +33,7 @@ Status ImplEngine::add_area(Ioas& s, const AreaRef& a) {
   for (Domain* d : s.domains) d->pt->flush_iotlb();
   s.space.insert(SpaceEntry{a.start, a.last, a.source, a.offset, a.prot, a.pages_writable});
   ++s.area_count;
-  ++s.align_hist[granularity(a.start, a.last - a.start + 1, src.info.va + a.offset)];
+  ++s.align_hist[granularity(a.start, arith::range_length(a.start, a.last), source_uaddr(a.source, a.offset))];
   use_source(a.source, 1);
   return ok_status();
 }
@@ -50,7 +49,7 @@ void ImplEngine::finish_remove_area(Ioas& s, const AreaRef& a) {
   const Range r{a.start, a.last};
   for (Domain* d : s.domains) d->pt->unmap(r);
   --s.area_count;
-  --s.align_hist[granularity(a.start, a.last - a.start + 1, sources_[a.source].info.va + a.offset)];
+  --s.align_hist[granularity(a.start, arith::range_length(a.start, a.last), source_uaddr(a.source, a.offset))];
   use_source(a.source, -1);
 }
 
@@ -71,11 +70,11 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   if (overflows && !rules_for(s->options.mode).fixed_iova_alignment_before_overflow) return overflow_error();
   const auto src_end = arith::range_last(args.offset, args.len);
   if (src_end.overflow) return err(EOVERFLOW, what() + ": source offset+len passes 2^64-1");
-  if (src_end.last > src->info.len - 1)
+  if (src_end.last > arith::range_last(u64{0}, src->info.len).last)
     return err(EINVAL, what() + ": offset+len beyond source " + args.source + " (" + hex(src->info.len) + " bytes)");
   if (prot_writes(args.prot) && !src->info.writable)
     return err(EPERM, what() + ": source " + args.source + " is read-only");
-  const u64 uaddr = src->info.va + args.offset;
+  const u64 uaddr = source_uaddr(sid, args.offset);
   const u64 A = s->iova_alignment;
   // The page offset with the other alignments (SPEC), or once the IOVA is
   // settled (the kernel's iopt_insert_area).
@@ -92,7 +91,7 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   if (!placed.ok()) return placed;
   const u64 iova = placed.value();
   if (offset_later && !aligned(page_offset(uaddr), A)) return offset_error();
-  Status st = add_area(*s, AreaRef{iova, iova + args.len - 1, args.offset, sid, static_cast<std::uint8_t>(args.prot),
+  Status st = add_area(*s, AreaRef{iova, arith::range_last(iova, args.len).last, args.offset, sid, static_cast<std::uint8_t>(args.prot),
                                    prot_writes(args.prot)});
   if (!st.ok()) return st.error();
   return iova;
@@ -108,7 +107,7 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
     if (refuses_ulong_max(rules_for(s->options.mode), {iova, len})) return ulong_max_error(what());
     if (len == 0) return err(EINVAL, what() + ": length 0");
     if (arith::range_last(iova, len).overflow) return err(EOVERFLOW, what() + ": iova+len passes 2^64-1");
-    r = Range{iova, iova + len - 1};
+    r = Range{iova, arith::range_last(iova, len).last};
   }
   // The common case in one tree descent: the range is exactly one unpinned
   // area (no other area can then touch it).
@@ -117,7 +116,7 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
     if (s->space.erase_area(r.start, r.last, &gone)) {
       finish_remove_area(*s, AreaRef{gone.start, gone.last, gone.offset, gone.source, gone.prot});
       for (Domain* d : s->domains) d->pt->flush_iotlb();
-      return gone.last - gone.start + 1;
+      return arith::range_length(gone.start, gone.last);
     }
   }
   // The areas wholly inside, in IOVA order, up to the first one that is not.
@@ -170,7 +169,7 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
   u64 total = 0;
   for (const AreaRef& v : victims) {
     remove_area(*s, v);
-    total += v.last - v.start + 1;
+    total += arith::range_length(v.start, v.last);
   }
   for (Domain* d : s->domains) d->pt->flush_iotlb();
   if (stop) return std::move(*stop);  // a move: nothing allocates after the removals
@@ -185,8 +184,9 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
   const AreaRef a{n->start, n->last, n->offset, n->source, n->prot, n->pages_writable};
   auto what = [&] { return std::string("cut " + hex(iova) + " in area " + to_string(Range{a.start, a.last})); };
   if (s->area_pins.contains(a.start)) return err(EINVAL, what() + ": area is pinned");
-  if (!aligned(iova + 1, s->iova_alignment))
-    return err(EINVAL, what() + ": new boundary " + hex(iova + 1) + " not aligned to " + hex(s->iova_alignment));
+  const u64 after = arith::range_after(iova).next;
+  if (!aligned(after, s->iova_alignment))
+    return err(EINVAL, what() + ": new boundary " + hex(after) + " not aligned to " + hex(s->iova_alignment));
   if (!rules_for(s->options.mode).cut_splits_domain_areas && s->options.huge_pages && !s->domains.empty())
     return err(EINVAL, what() + ": held by domain " + s->domains.front()->name +
                            ", which may map it with large pages (kernel mode does not split them)");
@@ -210,14 +210,14 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
     }
   }
   for (Domain* d : s->domains) d->pt->flush_iotlb();
-  const u64 va = sources_[a.source].info.va;
-  --s->align_hist[granularity(a.start, a.last - a.start + 1, va + a.offset)];
+  --s->align_hist[granularity(a.start, arith::range_length(a.start, a.last), source_uaddr(a.source, a.offset))];
   s->space.set_last(a.start, iova);
-  const AreaRef right{iova + 1, a.last, a.offset + (iova + 1 - a.start), a.source, a.prot, a.pages_writable};
+  const AreaRef right{after, a.last, arith::run_addr(a.offset, a.start, after), a.source, a.prot, a.pages_writable};
   s->space.insert(SpaceEntry{right.start, right.last, right.source, right.offset, right.prot, right.pages_writable});
   ++s->area_count;
-  ++s->align_hist[granularity(a.start, iova - a.start + 1, va + a.offset)];
-  ++s->align_hist[granularity(right.start, right.last - right.start + 1, va + right.offset)];
+  ++s->align_hist[granularity(a.start, arith::range_length(a.start, iova), source_uaddr(a.source, a.offset))];
+  ++s->align_hist[granularity(right.start, arith::range_length(right.start, right.last),
+                              source_uaddr(right.source, right.offset))];
   use_source(a.source, 1);
   return ok_status();
 }
@@ -241,14 +241,14 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   const bool dst_overflows = args.dst_iova && arith::range_last(*args.dst_iova, args.len).overflow;
   const auto dst_overflow_error = [&] { return err(EOVERFLOW, what() + ": destination range passes 2^64-1"); };
   if (dst_overflows && !rules.copy_source_before_destination) return dst_overflow_error();
-  const Range src_r{args.src_iova, args.src_iova + args.len - 1};
+  const Range src_r{args.src_iova, arith::range_last(args.src_iova, args.len).last};
   // The source must be covered by contiguous areas; one piece per area.
   std::vector<AreaRef> pieces;
   if (!covering_areas(*from, src_r, pieces))
     return err(ENOENT, what() + ": source range is not covered by contiguous areas");
   for (AreaRef& p : pieces) {
     const u64 ps = std::max(p.start, src_r.start), pl = std::min(p.last, src_r.last);
-    p = AreaRef{ps, pl, p.offset + (ps - p.start), p.source, static_cast<std::uint8_t>(args.prot), p.pages_writable};
+    p = AreaRef{ps, pl, arith::run_addr(p.offset, p.start, ps), p.source, static_cast<std::uint8_t>(args.prot), p.pages_writable};
   }
   const u64 A = dst->iova_alignment;
   // Write permission: the memory source's here, or the pages' once the
@@ -258,11 +258,11 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
     if (prot_writes(args.prot) && !src.info.writable && !rules.copy_write_needs_writable_pages)
       return err(EPERM, what() + ": source " + src.info.name + " is read-only");
   }
-  const u64 first_uaddr = sources_[pieces.front().source].info.va + pieces.front().offset;
+  const u64 first_uaddr = source_uaddr(pieces.front().source, pieces.front().offset);
   if (dst_overflows && !rules.fixed_iova_alignment_before_overflow) return dst_overflow_error();
   for (const AreaRef& p : pieces) {
-    const u64 dst_start = args.dst_iova.value_or(0) + (p.start - src_r.start);
-    if ((args.dst_iova && !aligned(dst_start, A)) || !aligned(p.last - p.start + 1, A))
+    const u64 dst_start = arith::run_addr(args.dst_iova.value_or(0), src_r.start, p.start);
+    if ((args.dst_iova && !aligned(dst_start, A)) || !aligned(arith::range_length(p.start, p.last), A))
       return err(EINVAL, what() + ": a piece's iova or length is not a multiple of iova_alignment " + hex(A));
   }
   if (dst_overflows) return dst_overflow_error();
@@ -271,7 +271,7 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   // the pages' write permission).
   const bool offset_later = rules.page_offset_after_iova;
   const auto offset_error = [&](const AreaRef& p) -> std::optional<Result<u64>> {
-    if (!aligned(page_offset(sources_[p.source].info.va + p.offset), A))
+    if (!aligned(page_offset(source_uaddr(p.source, p.offset)), A))
       return err(EINVAL, what() + ": a piece's uaddr%PAGE is not a multiple of iova_alignment " + hex(A));
     return std::nullopt;
   };
@@ -299,7 +299,7 @@ Status ImplEngine::add_pieces(Ioas& dst, const std::vector<AreaRef>& pieces, u64
   dst.space.reserve_inserts(pieces.size());  // every piece's node, before any change
   for (const AreaRef& p : pieces) {
     const u64 ds = p.start + shift;
-    AreaRef a{ds, ds + (p.last - p.start), p.offset, p.source, p.prot, p.pages_writable};
+    AreaRef a{ds, arith::run_addr(ds, p.start, p.last), p.offset, p.source, p.prot, p.pages_writable};
     Status st = add_area(dst, a);
     if (!st.ok()) {
       for (const AreaRef& b : added) remove_area(dst, b);

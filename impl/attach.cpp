@@ -170,7 +170,7 @@ Status ImplEngine::check_new_domain(const Ioas& s, const Domain& d, const Attach
     return err(EINVAL, what + ": aperture " + to_string(d.aperture) + " has start > last");
   // tce is a flat table of whole IOMMU pages; mock's xarray indexes any
   // 64-bit IOVA; the others translate 48 bits.
-  if (tce ? (!aligned(d.aperture.start, pg) || !aligned(d.aperture.last + 1, pg))
+  if (tce ? (!aligned(d.aperture.start, pg) || !aligned(arith::range_after(d.aperture.last).next, pg))
           : d.aperture.last > formats::facts(d.fmt).input_last)
     return err(EINVAL, what + ": aperture " + to_string(d.aperture) + " cannot be addressed by format " +
                            to_string(d.fmt));
@@ -181,8 +181,8 @@ Status ImplEngine::check_new_domain(const Ioas& s, const Domain& d, const Attach
     return err(EADDRINUSE, what + ": area " + to_string(*bad) + " is not aligned to the new iova_alignment " +
                                hex(new_alignment));
   const Range ap = d.aperture;
-  if (ap.start > 0) dom_resv.add(Range{0, ap.start - 1});
-  if (ap.last < kMaxIova) dom_resv.add(Range{ap.last + 1, kMaxIova});
+  if (ap.start > 0) dom_resv.add(Range{0, arith::range_last(u64{0}, ap.start).last});
+  if (const auto after = arith::range_after(ap.last); !after.at_top) dom_resv.add(Range{after.next, kMaxIova});
   for (const Range& r : dom_resv.ranges()) {
     if (auto a = first_area(s, r))
       return err(EADDRINUSE, what + ": mapped area " + to_string(*a) + " lies outside the aperture " + to_string(ap));

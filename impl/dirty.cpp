@@ -9,7 +9,7 @@ Result<DmaOutcome> ImplEngine::dma(std::string_view dom, DmaDir dir, u64 iova, u
   if (len == 0) return err(EINVAL, "dma " + span(iova, len) + ": length 0");
   if (arith::range_last(iova, len).overflow)
     return err(EOVERFLOW, "dma " + span(iova, len) + ": iova+len passes 2^64-1");
-  DmaOutcome out = d->pt->dma(dir, Range{iova, iova + len - 1});
+  DmaOutcome out = d->pt->dma(dir, Range{iova, arith::range_last(iova, len).last});
   d->pt->flush_iotlb();
   return out;
 }
@@ -52,7 +52,7 @@ Result<std::vector<Range>> ImplEngine::read_dirty(std::string_view dom, u64 iova
   if (!aligned(iova, pgsize) || !aligned(len, pgsize))
     return err(EINVAL, what() + ": iova or length not aligned to the page size");
   if (arith::range_last(iova, len).overflow) return err(EOVERFLOW, what() + ": iova+len passes 2^64-1");
-  auto out = d->pt->read_dirty(Range{iova, iova + len - 1}, pgsize, keep);
+  auto out = d->pt->read_dirty(Range{iova, arith::range_last(iova, len).last}, pgsize, keep);
   if (!keep) d->pt->flush_iotlb();
   return out;
 }

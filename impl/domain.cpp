@@ -22,8 +22,8 @@ bool visit_leaf_runs(Range iova, u64 pa, u64 pgsizes, F&& f) {
     // The iommu_pgsize rule itself and the length of its run (ioas/arith.hpp,
     // proved in proofs/) at p and its physical address; rem == 0 (2^64)
     // cannot happen for an area.
-    const u64 rem = iova.last - p + 1;
-    const u64 q = pa + (p - iova.start);
+    const u64 rem = arith::range_length(p, iova.last);
+    const u64 q = arith::run_addr(pa, iova.start, p);
     const u64 s = arith::iommu_pgsize(pgsizes, p, q, rem);
     if (s == 0) return false;
     const u64 run_last = arith::range_last(p, arith::pgsize_run(pgsizes, s, p, q, rem).bytes).last;
@@ -37,7 +37,7 @@ bool visit_leaf_runs(Range iova, u64 pa, u64 pgsizes, F&& f) {
       f(*run);
       return true;
     }
-    p = run_last + 1;
+    p = arith::range_after(run_last).next;
   }
 }
 }  // namespace
@@ -59,8 +59,8 @@ Range leaf_at(const PtMapping& m, u64 x) {
   visit_leaf_runs(m.iova, m.pa, m.pgsizes, [&](const LeafRun& r) {
     if (leaf || !r.iova.contains(x)) return;
     // Runs start on a multiple of their size.
-    const u64 s = arith::align_down(x, r.size);
-    leaf = Range{s, s + (r.size - 1)};
+    const auto b = arith::block_of(x, r.size);
+    leaf = Range{b.first, b.last};
   });
   IOAS_CHECK(leaf.has_value(), "leaf_at: x outside the mapping or mapping has no leaves");
   return *leaf;
@@ -219,7 +219,7 @@ Status HwPageTable::split(u64 last) {
     std::optional<hw::Leaf> found;
     table_->for_each_leaf(Range{last, last}, [&](const hw::Leaf& l) { found = l; });
     IOAS_CHECK(found.has_value(), "page table split: no leaf holds the boundary");
-    return Range{found->iova, found->iova + (found->size - 1)};
+    return Range{found->iova, arith::range_last(found->iova, found->size).last};
   };
   const Range original = crossing();
   for (Range leaf = original; leaf.last != last; leaf = crossing()) {
@@ -231,23 +231,25 @@ Status HwPageTable::split(u64 last) {
       return st;
     }
   }
+  const u64 after = arith::range_after(last).next;
   if (original.last != last) {
     table_->merge_blocks(Range{original.start, last}, m->pgsizes, &gather_);
-    table_->merge_blocks(Range{last + 1, original.last}, m->pgsizes, &gather_);
+    table_->merge_blocks(Range{after, original.last}, m->pgsizes, &gather_);
   }
   PtMapping right = *m;
-  right.iova.start = last + 1;
-  right.pa = m->pa + (last + 1 - m->iova.start);
-  right.uaddr = m->uaddr + (last + 1 - m->iova.start);
+  right.iova.start = after;
+  right.pa = arith::run_addr(m->pa, m->iova.start, after);
+  right.uaddr = arith::run_addr(m->uaddr, m->iova.start, after);
   maps_.set_last(m->iova.start, last);
   maps_.add(right, kind);
   return ok_status();
 }
 
 void HwPageTable::unsplit(u64 last) {
-  const std::optional<PtMapping> l = maps_.holding(last), right = maps_.holding(last + 1);
+  const u64 after = arith::range_after(last).next;
+  const std::optional<PtMapping> l = maps_.holding(last), right = maps_.holding(after);
   IOAS_CHECK(l && l->iova.last == last, "unsplit: no mapping ends there");
-  IOAS_CHECK(right && right->iova.start == last + 1, "unsplit: no mapping starts after it");
+  IOAS_CHECK(right && right->iova.start == after, "unsplit: no mapping starts after it");
   maps_.remove(right->iova);
   maps_.set_last(l->iova.start, right->iova.last);
   PtMapping joined = *l;
@@ -287,9 +289,9 @@ std::vector<Range> HwPageTable::read_dirty(Range iova, u64 pgsize, bool keep) {
   table_->for_each_leaf(iova, [&](const hw::Leaf& l) {
     if (!l.dirty) return;
     // The pgsize pages of the query that this leaf touches.
-    const u64 first = std::max(l.iova, iova.start), last = std::min(l.iova + (l.size - 1), iova.last);
-    const Range pages{arith::align_down(first, pgsize), arith::align_down(last, pgsize) + (pgsize - 1)};
-    if (!out.empty() && out.back().last + 1 == pages.start) {
+    const u64 first = std::max(l.iova, iova.start), last = std::min(arith::range_last(l.iova, l.size).last, iova.last);
+    const Range pages{arith::align_down(first, pgsize), arith::block_of(last, pgsize).last};
+    if (!out.empty() && arith::range_after(out.back().last).next == pages.start) {
       out.back().last = pages.last;
     } else if (!out.empty() && out.back().last >= pages.start) {
       out.back().last = std::max(out.back().last, pages.last);
@@ -319,7 +321,7 @@ void HwPageTable::leaves(Range r, const std::function<void(const LeafInfo&)>& f)
       info.prot = Prot::kNone;
     } else {
       const hw::WalkResult& w = reads ? rd : wr;  // a write-only leaf (tce, mock) only writes
-      info.iova = Range{w.leaf_iova, w.leaf_iova + (w.leaf_size - 1)};
+      info.iova = Range{w.leaf_iova, arith::range_last(w.leaf_iova, w.leaf_size).last};
       info.pa = w.pa;
       info.prot = reads && writes ? Prot::kReadWrite : reads ? Prot::kRead : Prot::kWrite;
     }
@@ -327,7 +329,7 @@ void HwPageTable::leaves(Range r, const std::function<void(const LeafInfo&)>& f)
     if (auto u = table_->uaddr(l.iova)) {
       info.uaddr = *u;
     } else if (const std::optional<PtMapping> m = maps_.holding(l.iova)) {
-      info.uaddr = m->uaddr + (l.iova - m->iova.start);
+      info.uaddr = arith::run_addr(m->uaddr, m->iova.start, l.iova);
     }
     f(info);
   });
@@ -343,7 +345,7 @@ std::size_t HwPageTable::verify() const {
   maps_.for_each([&](const PtMapping& m) {
     const auto runs = leaf_runs(m.iova, m.pa, m.pgsizes);
     IOAS_CHECK(!runs.empty(), "page table verify: a mapping the rule cannot lay out");
-    for (const auto& run : runs) want += run.iova.length() / run.size;
+    for (const auto& run : runs) want += arith::block_count(run.iova.length(), run.size);
   });
   IOAS_CHECK(leaves == want, "page table verify: the table's leaves are not the mappings' leaves");
   return maps_.verify();

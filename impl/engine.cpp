@@ -60,7 +60,8 @@ Status ImplEngine::create_ioas(std::string_view name, const IoasOptions& options
   s->options.zero_page = rules_for(options.mode).forced_zero_page.value_or(options.zero_page);
   recompute_alignment(*s);
   if (s->options.zero_page == ZeroPage::kReserved) {
-    s->reserved.try_emplace(Owner{OwnerKind::kZeroPage, ""}, true).first->second.add(Range{0, kPage - 1});
+    s->reserved.try_emplace(Owner{OwnerKind::kZeroPage, ""}, true)
+        .first->second.add(Range{0, arith::range_last(u64{0}, kPage).last});
     resync_reserved(*s);
   }
   ioases_.emplace(s->name, std::move(s));

@@ -112,7 +112,7 @@ inline u64 page_offset(u64 x) { return arith::page_offset(x, kPageShift); }
 // Granularity bucket of an area: log2 of the largest alignment (<= PAGE)
 // its iova, length and uaddr%PAGE all have.
 inline unsigned granularity(u64 iova, u64 len, u64 uaddr) {
-  return static_cast<unsigned>(std::countr_zero(iova | len | page_offset(uaddr) | kPage));
+  return static_cast<unsigned>(arith::log2_pow2(arith::lowest_bit(iova | len | page_offset(uaddr) | kPage)));
 }
 
 // A count that calls on different IOASes change at the same time (a memory
@@ -320,12 +320,12 @@ class ImplEngine final : public Engine {
       if (!n->is_area() || n->start > next) return false;
       out.push_back(AreaRef{n->start, n->last, n->offset, n->source, n->prot, n->pages_writable});
       if (n->last >= r.last) return true;
-      next = n->last + 1;
+      next = arith::range_after(n->last).next;
     }
     return false;
   }
   static bool all_areas_aligned(const Ioas& s, u64 a) {
-    for (unsigned b = 0; b < s.align_hist.size() && (u64{1} << b) < a; ++b)
+    for (unsigned b = 0; b < s.align_hist.size() && arith::page_size(a, b) < a; ++b)
       if (s.align_hist[b]) return false;
     return true;
   }
@@ -333,7 +333,7 @@ class ImplEngine final : public Engine {
   // <= PAGE; split dirty tracking keeps only the smallest size.
   static u64 effective_pgsizes(const Ioas& s, const Domain& d) {
     if (d.dirty == DirtyMode::kOnSplit) return lowest_bit(d.pgsize_bitmap);
-    if (!s.options.huge_pages) return d.pgsize_bitmap & (kPage | (kPage - 1));
+    if (!s.options.huge_pages) return d.pgsize_bitmap & arith::smear_down(kPage);  // the sizes <= PAGE
     return d.pgsize_bitmap;
   }
   static void recompute_alignment(Ioas& s) {
@@ -391,8 +391,11 @@ class ImplEngine final : public Engine {
   // A source's use count up or down by one (atomically in a thread-safe
   // engine, whose writers on different IOASes may share a source).
   void use_source(std::uint32_t id, int d) { sources_[id].use_count.add(static_cast<u64>(d), opts_.thread_safe); }
-  u64 area_pa(const SpaceNode& n) const { return sources_[n.source].info.pa + n.offset; }
-  u64 area_uaddr(const SpaceNode& n) const { return sources_[n.source].info.va + n.offset; }
+  // A source is one run from offset 0, at pa physically and va for the user.
+  u64 source_pa(std::uint32_t id, u64 offset) const { return arith::run_addr(sources_[id].info.pa, u64{0}, offset); }
+  u64 source_uaddr(std::uint32_t id, u64 offset) const { return arith::run_addr(sources_[id].info.va, u64{0}, offset); }
+  u64 area_pa(const SpaceNode& n) const { return source_pa(n.source, n.offset); }
+  u64 area_uaddr(const SpaceNode& n) const { return source_uaddr(n.source, n.offset); }
 
   ImplOptions opts_;
   // The allocation counter every IOAS's page memory shares (Ioas::mem; the

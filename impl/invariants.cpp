@@ -117,7 +117,7 @@ void ImplEngine::verify_trees() const {
     for (const SpaceNode* n = s.space.first(); n; n = s.space.next(*n)) {
       if (!n->is_area()) continue;
       IOAS_CHECK(n->source < sources_.size() && sources_[n->source].live, "verify: area refers to a dead source");
-      ++hist[granularity(n->start, n->last - n->start + 1, area_uaddr(*n))];
+      ++hist[granularity(n->start, arith::range_length(n->start, n->last), area_uaddr(*n))];
     }
     IOAS_CHECK(hist == s.align_hist, "verify: alignment histogram out of date");
     for (const auto& [id, p] : s.pins)

@@ -19,7 +19,7 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
   if (misaligned && alignment_first) return alignment_error();
   if (args.len == 0) return err(EINVAL, what() + ": length 0");
   if (arith::range_last(args.iova, args.len).overflow) return err(EOVERFLOW, what() + ": iova+len passes 2^64-1");
-  const Range r{args.iova, args.iova + args.len - 1};
+  const Range r{args.iova, arith::range_last(args.iova, args.len).last};
   absl::InlinedVector<AreaRef, 4> areas;
   // A byte in no area: before the areas' checks, or after them
   // (pin_checks_each_area_in_turn, which adds the pin's page alignment).
@@ -31,7 +31,7 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
   // boundary of its user memory.
   if (in_turn && !areas.empty()) {
     const AreaRef& first = areas.front();
-    if (!aligned(sources_[first.source].info.va + first.offset + (r.start - first.start), kPage))
+    if (!aligned(arith::run_addr(source_uaddr(first.source, first.offset), first.start, r.start), kPage))
       return err(EINVAL, what() + ": does not start at a page boundary of the user memory of area " +
                              to_string(Range{first.start, first.last}));
   }

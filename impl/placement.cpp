@@ -52,7 +52,7 @@ std::optional<u64> ImplEngine::lowest_fit_in(const Ioas& s, Range sp, u64 len, u
 Result<u64> ImplEngine::place(const Ioas& s, std::optional<u64> fixed, u64 len, u64 uaddr, absl::FunctionRef<std::string()> what) {
   const u64 A = s.iova_alignment;
   if (fixed) {
-    const Range r{*fixed, *fixed + len - 1};
+    const Range r{*fixed, arith::range_last(*fixed, len).last};
     if (s.reserved_union.first_overlapping(r)) return err(EINVAL, what() + ": overlaps " + reserved_conflict(s, r));
     if (auto a = first_area(s, r)) return err(EEXIST, what() + ": overlaps mapped area " + to_string(*a));
     return *fixed;
@@ -80,7 +80,9 @@ std::optional<Range> ImplEngine::first_misaligned_area(const Ioas& s, u64 a) con
   if (all_areas_aligned(s, a)) return std::nullopt;
   std::optional<Range> bad;
   for_each_area(s, Range::all(), [&](const SpaceNode& n) {
-    if (!bad && granularity(n.start, n.last - n.start + 1, area_uaddr(n)) < static_cast<unsigned>(std::countr_zero(a))) bad = n.range();
+    if (!bad && granularity(n.start, arith::range_length(n.start, n.last), area_uaddr(n)) <
+                    static_cast<unsigned>(arith::log2_pow2(arith::lowest_bit(a))))
+      bad = n.range();
   });
   return bad;
 }

@@ -14,7 +14,7 @@ Result<u64> ImplEngine::uva(std::string_view ioas, u64 iova) const {
   if (!s) return err(ENOENT, "uva: no IOAS " + std::string(ioas));
   const SpaceNode* n = s->space.find(iova);
   if (!n || !n->is_area()) return err(ENOENT, "uva " + hex(iova) + ": not mapped");
-  return area_uaddr(*n) + (iova - n->start);
+  return arith::run_addr(area_uaddr(*n), n->start, iova);
 }
 
 Result<std::vector<LeafInfo>> ImplEngine::leaves(std::string_view dom, Range r) const {

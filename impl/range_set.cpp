@@ -26,7 +26,8 @@ void RangeSet::add(Range r) {
     return;
   }
   // Widen the query by one byte each side so adjacent ranges merge too.
-  Range q{r.start == 0 ? 0 : r.start - 1, r.last == kMaxIova ? kMaxIova : r.last + 1};
+  const auto hull = arith::range_touch_hull(r.start, r.last);
+  Range q{hull.start, hull.last};
   while (auto o = first_overlapping(q)) {
     r.start = std::min(r.start, o->start);
     r.last = std::max(r.last, o->last);
@@ -39,9 +40,11 @@ void RangeSet::subtract(Range r) {
   IOAS_CHECK(r.start <= r.last, "range set subtract: start > last");
   while (auto o = first_overlapping(r)) {
     map_.erase(o->start);
-    if (o->start < r.start) map_.emplace(o->start, r.start - 1);
-    if (o->last > r.last) {
-      map_.emplace(r.last + 1, o->last);
+    // o overlaps r: at most its pieces below and above r are left.
+    const auto pieces = arith::resv_exclude(o->start, o->last, r.start, r.last);
+    if (pieces.below) map_.emplace(pieces.below_start, pieces.below_last);
+    if (pieces.above) {
+      map_.emplace(pieces.above_start, pieces.above_last);
       break;
     }
   }
@@ -74,7 +77,8 @@ std::size_t RangeSet::verify() const {
     IOAS_CHECK(e.first <= e.second, "range set verify: start > last");
     if (prev) {
       IOAS_CHECK(prev->second < e.first, "range set verify: ranges overlap");
-      if (coalesce_) IOAS_CHECK(prev->second + 1 < e.first, "range set verify: adjacent ranges not merged");
+      if (coalesce_)
+        IOAS_CHECK(arith::range_gap(prev->second, e.first).exists, "range set verify: adjacent ranges not merged");
     }
     prev = &e;
     ++n;

@@ -80,7 +80,7 @@ void put(Inner* n, unsigned i, const ChildSlot& v) {
 
 // Recomputes reach[i] (after lo[i], gap[i] or hi[i-1] changed).
 void set_reach(Inner* n, unsigned i) {
-  n->reach[i] = i == 0 ? n->gap[0] : std::max(n->gap[i], n->lo[i] - n->hi[i - 1] - 1);
+  n->reach[i] = i == 0 ? n->gap[0] : std::max(n->gap[i], arith::gap_bytes(n->hi[i - 1], n->lo[i]));
 }
 void set_reaches(Inner* n) {
   for (unsigned i = 0; i < n->count; ++i) set_reach(n, i);
@@ -132,12 +132,12 @@ Sum summarize(const Leaf* l) {
   const unsigned n = l->count;
   unsigned j = 1;
   for (; j + 3 < n; j += 4) {
-    m0 = std::max(m0, e[j].start - e[j - 1].last - 1);
-    m1 = std::max(m1, e[j + 1].start - e[j].last - 1);
-    m2 = std::max(m2, e[j + 2].start - e[j + 1].last - 1);
-    m3 = std::max(m3, e[j + 3].start - e[j + 2].last - 1);
+    m0 = std::max(m0, arith::gap_bytes(e[j - 1].last, e[j].start));
+    m1 = std::max(m1, arith::gap_bytes(e[j].last, e[j + 1].start));
+    m2 = std::max(m2, arith::gap_bytes(e[j + 1].last, e[j + 2].start));
+    m3 = std::max(m3, arith::gap_bytes(e[j + 2].last, e[j + 3].start));
   }
-  for (; j < n; ++j) m0 = std::max(m0, e[j].start - e[j - 1].last - 1);
+  for (; j < n; ++j) m0 = std::max(m0, arith::gap_bytes(e[j - 1].last, e[j].start));
   return Sum{e[0].start, e[n - 1].last, std::max(std::max(m0, m1), std::max(m2, m3))};
 }
 u64 max_reach(const Inner* in) {
@@ -486,12 +486,12 @@ void SpaceTree::insert(const SpaceEntry& e) {
     const unsigned c = l->count;
     u64 mg;
     if (j > 0 && j + 1 < c) {
-      const u64 split = l->slot[j + 1].start - l->slot[j - 1].last - 1;
+      const u64 split = arith::gap_bytes(l->slot[j - 1].last, l->slot[j + 1].start);
       mg = split < before ? before : summarize(l).max_gap;
     } else if (j == 0) {
-      mg = std::max(before, l->slot[1].start - v.last - 1);
+      mg = std::max(before, arith::gap_bytes(v.last, l->slot[1].start));
     } else {
-      mg = std::max(before, v.start - l->slot[j - 1].last - 1);
+      mg = std::max(before, arith::gap_bytes(l->slot[j - 1].last, v.start));
     }
     fix_up(path, height_, Sum{l->slot[0].start, l->slot[c - 1].last, mg});
     return;
@@ -663,10 +663,11 @@ void SpaceTree::erase_at(Path& path, Leaf* l, unsigned j) {
     const u64 before = up.node->gap[up.slot];
     u64 mg;
     if (j > 0 && j + 1 < c) {
-      mg = std::max(before, l->slot[j + 1].start - l->slot[j - 1].last - 1);
+      mg = std::max(before, arith::gap_bytes(l->slot[j - 1].last, l->slot[j + 1].start));
       erase_slot(l, j);
     } else {
-      const u64 lost = j == 0 ? l->slot[1].start - l->slot[0].last - 1 : l->slot[j].start - l->slot[j - 1].last - 1;
+      const u64 lost = j == 0 ? arith::gap_bytes(l->slot[0].last, l->slot[1].start)
+                              : arith::gap_bytes(l->slot[j - 1].last, l->slot[j].start);
       erase_slot(l, j);
       mg = lost < before ? before : summarize(l).max_gap;
     }
@@ -739,11 +740,11 @@ std::optional<u64> SpaceTree::fit_rec(const void* n, unsigned depth, u64 lo, u64
   if (depth == height_) {
     const Leaf* l = static_cast<const Leaf*>(n);
     for (unsigned j = 1; j < l->count; ++j) {
-      const u64 hs = l->slot[j - 1].last + 1;  // no wrap: last < the next start
-      if (hs > hi) return std::nullopt;
-      const u64 next = l->slot[j].start;
-      if (next - hs >= len && next - 1 >= lo) {
-        if (auto r = try_hole(hs, next - 1, lo, hi, len, a, off)) return r;
+      const u64 pl = l->slot[j - 1].last, next = l->slot[j].start;
+      const auto hole = arith::range_gap(pl, next);  // no wrap: last < the next start
+      if (hole.start > hi) return std::nullopt;
+      if (arith::gap_bytes(pl, next) >= len && hole.last >= lo) {
+        if (auto r = try_hole(hole.start, hole.last, lo, hi, len, a, off)) return r;
       }
     }
     return std::nullopt;
@@ -757,10 +758,10 @@ std::optional<u64> SpaceTree::fit_rec(const void* n, unsigned depth, u64 lo, u64
     if (in->hi[i] <= lo) continue;
     const u64 clo = in->lo[i];
     if (i > 0) {  // the hole between children i-1 and i
-      const u64 hs = in->hi[i - 1] + 1;
-      if (hs > hi) return std::nullopt;
-      if (clo - hs >= len && clo - 1 >= lo) {
-        if (auto r = try_hole(hs, clo - 1, lo, hi, len, a, off)) return r;
+      const auto hole = arith::range_gap(in->hi[i - 1], clo);
+      if (hole.start > hi) return std::nullopt;
+      if (arith::gap_bytes(in->hi[i - 1], clo) >= len && hole.last >= lo) {
+        if (auto r = try_hole(hole.start, hole.last, lo, hi, len, a, off)) return r;
       }
     }
     // Holes inside child i lie in [lo[i] + 1, hi[i] - 1].
@@ -777,14 +778,14 @@ std::optional<u64> SpaceTree::lowest_fit(u64 lo, u64 hi, u64 len, u64 a, u64 off
   if (!root_) return try_hole(0, kMaxIova, lo, hi, len, a, off);  // the whole space
   // The hole before the first interval.
   const u64 first = height_ ? as_inner(root_)->lo[0] : as_leaf(root_)->slot[0].start;
-  if (first > 0 && first - 1 >= lo) {
-    if (auto r = try_hole(0, first - 1, lo, hi, len, a, off)) return r;
+  if (const u64 before_last = arith::range_last(u64{0}, first).last; first > 0 && before_last >= lo) {
+    if (auto r = try_hole(0, before_last, lo, hi, len, a, off)) return r;
   }
   if (auto r = fit_rec(root_, 0, lo, hi, len, a, off)) return r;
   // The hole after the last interval.
   const u64 tail = last_node()->last;
   if (tail == kMaxIova) return std::nullopt;
-  return try_hole(tail + 1, kMaxIova, lo, hi, len, a, off);
+  return try_hole(arith::range_after(tail).next, kMaxIova, lo, hi, len, a, off);
 }
 
 // ---------------------------------------------------------------- verify
@@ -821,7 +822,7 @@ std::size_t SpaceTree::verify_rec(const void* n, unsigned depth, bool rightmost,
     count += verify_rec(in->child[i], depth + 1, rightmost && i + 1 == in->count, sub, prev, nodes);
     IOAS_CHECK(in->lo[i] == sub.lo && in->hi[i] == sub.hi, "space tree verify: wrong fence keys");
     IOAS_CHECK(in->gap[i] == sub.max_gap, "space tree verify: wrong max_gap");
-    const u64 before = i == 0 ? 0 : in->lo[i] - in->hi[i - 1] - 1;
+    const u64 before = i == 0 ? 0 : arith::gap_bytes(in->hi[i - 1], in->lo[i]);
     IOAS_CHECK(in->reach[i] == std::max(in->gap[i], before), "space tree verify: wrong reach");
   }
   Sum s = summarize(in);

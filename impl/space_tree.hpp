@@ -141,7 +141,8 @@ class SpaceTree {
   const SpaceNode* find(u64 x) const;
   const SpaceNode* first_from(u64 x) const;
   const SpaceNode* next(const SpaceNode& n) const {
-    return n.last == kMaxIova ? nullptr : first_from(n.last + 1);
+    const auto after = arith::range_after(n.last);
+    return after.at_top ? nullptr : first_from(after.next);
   }
   const SpaceNode* first() const { return first_from(0); }
   const SpaceNode* last_node() const;

@@ -393,8 +393,8 @@ Result<AttachArgs> attach_args_from(const IommuInfo& info, std::string dev, std:
   a.pgsize_bitmap = keep;
   a.resv = device_regions;
   for (std::size_t i = 1; i < rs.size(); ++i)
-    if (rs[i - 1].last + 1 < rs[i].start)
-      a.resv.push_back(ResvRegion{Range{rs[i - 1].last + 1, rs[i].start - 1}, ResvType::kReserved});
+    if (const auto gap = arith::range_gap(rs[i - 1].last, rs[i].start); gap.exists)
+      a.resv.push_back(ResvRegion{Range{gap.start, gap.last}, ResvType::kReserved});
   return a;
 }
 

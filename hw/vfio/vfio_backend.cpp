@@ -8,6 +8,7 @@
 #include <map>
 #include <utility>
 
+#include "ioas/arith.hpp"
 #include "ioas/core/check.hpp"
 #include "ioas/core/text.hpp"
 
@@ -103,7 +104,7 @@ class VfioTable final : public IoPageTable {
     // give the device exactly the translations of the whole.
     const Piece* held = holding(pieces_, last);
     IOAS_CHECK(held || holding(lost_, last),
-               "cut at " + hex(last + 1) + ": domain " + dom_ + " has no mapping there");
+               "cut at " + hex(arith::range_after(last).next) + ": domain " + dom_ + " has no mapping there");
     if (held && held->iova.last != last) {
       if (Status st = kernel_cut(*held, last); !st.ok()) return st;
     }
@@ -150,13 +151,13 @@ class VfioTable final : public IoPageTable {
                    "verify: domain " + dom_ + ": the kernel holds nothing at " + hex(at) + " of mapping " +
                  to_string(m.iova));
         const Piece& p = it->second.first;
-        IOAS_CHECK(m.iova.contains(p.iova) && p.prot == m.prot && p.uaddr == m.uaddr + (p.iova.start - m.iova.start),
+        IOAS_CHECK(m.iova.contains(p.iova) && p.prot == m.prot && p.uaddr == arith::run_addr(m.uaddr, m.iova.start, p.iova.start),
                    "verify: domain " + dom_ + ": kernel piece " + to_string(p.iova) + " (uaddr " + hex(p.uaddr) + " " +
                  ioas::to_string(p.prot) + ") does not match mapping " + to_string(m.iova) + " (uaddr " +
                  hex(m.uaddr) + " " + ioas::to_string(m.prot) + ")");
         ++it;
         if (p.iova.last == m.iova.last) break;
-        at = p.iova.last + 1;
+        at = arith::range_after(p.iova.last).next;
       }
     });
     IOAS_CHECK(it == all.end(),
@@ -192,7 +193,7 @@ class VfioTable final : public IoPageTable {
   Status kernel_cut(Piece whole, u64 last) {
     const auto [left, right] = cut(whole, last);
     auto fail = [&](Error e) -> Status {
-      e.message = "cut at " + hex(last + 1) + ": " + e.message;
+      e.message = "cut at " + hex(arith::range_after(last).next) + ": " + e.message;
       return e;
     };
     auto n = kunmap(whole.iova);
@@ -236,8 +237,9 @@ class VfioTable final : public IoPageTable {
 
   // p's pieces ending at `last` and starting after it.
   static std::pair<Piece, Piece> cut(const Piece& p, u64 last) {
+    const u64 right = arith::range_after(last).next;
     return {Piece{Range{p.iova.start, last}, p.uaddr, p.prot},
-            Piece{Range{last + 1, p.iova.last}, p.uaddr + (last + 1 - p.iova.start), p.prot}};
+            Piece{Range{right, p.iova.last}, arith::run_addr(p.uaddr, p.iova.start, right), p.prot}};
   }
 
   // Maps `whole` again after a failed cut; when even that fails the range
@@ -287,8 +289,8 @@ TableFactory table_factory(MapperFor pick, std::shared_ptr<KernelLog> log) {
                                    " (one container per domain)");
     auto info = k->info();
     if (!info.ok()) return make_error(info.code(), what + ": " + info.error().message);
-    const u64 kmin = info->pgsizes & (~info->pgsizes + 1);
-    const u64 cmin = c.pgsize_bitmap & (~c.pgsize_bitmap + 1);
+    const u64 kmin = arith::lowest_bit(info->pgsizes);
+    const u64 cmin = arith::lowest_bit(c.pgsize_bitmap);
     if (kmin && cmin < kmin)
       return make_error(EINVAL, what + ": smallest page size " + hex(cmin) + " is below the container's " + hex(kmin) +
                                     " (type1 maps only in its units)");

@@ -36,6 +36,10 @@
 //   tce_levels  tce_level_index  tce_level_base  tce_level_last  tce_table_last
 //                                                      (indirect TCE levels)
 //   resv_exclude                                       (VFIO exclude step)
+//   run_addr  range_length  range_after  range_gap  gap_bytes
+//   range_touch_hull  block_of  block_count  log2_pow2 (runs, blocks, gaps)
+//   field_mask  desc_addr  desc_make  desc_leaf_addr  desc_leaf_aligned
+//                                                      (descriptor fields)
 #pragma once
 
 #include <cstdint>
@@ -48,8 +52,8 @@ struct WordTraits;  // specialised for each word type
 template <>
 struct WordTraits<std::uint64_t> {
   using Bool = bool;
-  static std::uint64_t constant(const std::uint64_t&, std::uint64_t v) { return v; }
-  static std::uint64_t select(bool c, std::uint64_t a, std::uint64_t b) { return c ? a : b; }
+  static constexpr std::uint64_t constant(const std::uint64_t&, std::uint64_t v) { return v; }
+  static constexpr std::uint64_t select(bool c, std::uint64_t a, std::uint64_t b) { return c ? a : b; }
 };
 template <>
 struct WordTraits<bool> {
@@ -60,7 +64,7 @@ struct WordTraits<bool> {
 
 // The word constant `v` in W (`like` carries the context a Z3 term needs).
 template <typename W>
-W word(const W& like, std::uint64_t v) {
+constexpr W word(const W& like, std::uint64_t v) {
   return WordTraits<W>::constant(like, v);
 }
 
@@ -493,6 +497,185 @@ auto resv_exclude(const W& s, const W& l, const W& rs, const W& rl) {
   auto above = hit && (rl < l);
   W below_last = select(hit, rs - one, l);
   return ExcludePieces<W, decltype(hit)>{s, below_last, below, rl + one, l, above};
+}
+
+// ---------------------------------------------------------------------------
+// Runs, blocks and gaps: the arithmetic of walking ranges byte for byte.
+
+// The address of byte x of a run that starts at `start` and is mapped,
+// byte for byte, at `base` (a physical address, a user address, an offset
+// into a source): base + (x - start).
+// Proof (RunAddr.*): for start <= x <= last, when the run's image
+// [base, base + (last - start)] does not pass 2^64-1, the result lies in that
+// image without wrapping, is exactly x - start bytes after base, and maps
+// back to x (the inverse run_addr(start, base, result) == x).
+template <typename W>
+W run_addr(const W& base, const W& start, const W& x) {
+  return base + (x - start);
+}
+
+// The bytes of [start, last]: last - start + 1; 0 for the whole space (2^64
+// does not fit). Precondition: start <= last.
+// Proof (RangeLength.*): range_last(start, length) gives back last without
+// overflow whenever the length is not 0, and the length is 0 exactly for
+// [0, 2^64-1].
+template <typename W>
+W range_length(const W& start, const W& last) {
+  return last - start + word(start, 1);
+}
+
+// The first byte after a range ending at `last`, and whether there is none
+// (`at_top`: last == 2^64-1, where last + 1 wraps to 0).
+// Proof (RangeAfter.*): at_top <=> last == 2^64-1; otherwise next > last and
+// next - last == 1 (no byte lies between).
+template <typename W, typename B = bool>
+struct After {
+  W next;
+  B at_top;
+};
+template <typename W>
+auto range_after(const W& last) {
+  W next = last + word(last, 1);
+  auto at_top = next == word(last, 0);
+  return After<W, decltype(at_top)>{next, at_top};
+}
+
+// The bytes strictly between a range ending at `prev_last` and one starting
+// at `next_start` (prev_last < next_start): [start, last], and whether there
+// is any.
+// Proof (RangeGap.*): `exists` exactly when some byte lies strictly between,
+// and then the gap is exactly those bytes (neither end wraps).
+template <typename W, typename B = bool>
+struct Gap {
+  W start, last;
+  B exists;
+};
+template <typename W>
+auto range_gap(const W& prev_last, const W& next_start) {
+  W one = word(prev_last, 1);
+  W start = prev_last + one;
+  W last = next_start - one;
+  auto exists = prev_last < next_start && start < next_start;
+  return Gap<W, decltype(exists)>{start, last, exists};
+}
+
+// The number of bytes strictly between a range ending at `prev_last` and
+// one starting at `next_start` (prev_last < next_start): the size of the
+// hole between two intervals.
+// Proof (RangeGap.*): range_gap exists exactly when it is not 0, and then it
+// is range_length of the gap.
+template <typename W>
+W gap_bytes(const W& prev_last, const W& next_start) {
+  return next_start - prev_last - word(prev_last, 1);
+}
+
+// [start, last] widened by one byte each side, saturating at 0 and 2^64-1:
+// the ranges it overlaps are those that overlap or adjoin [start, last]
+// (the query that finds what an insert coalesces with).
+// Proof (RangeTouchHull.*): for start <= last and any [s, l] (s <= l):
+// overlaps(hull, [s, l]) <=> [s, l] overlaps [start, last], or ends at
+// start - 1, or starts at last + 1.
+template <typename W>
+struct Hull {
+  W start, last;
+};
+template <typename W>
+Hull<W> range_touch_hull(const W& start, const W& last) {
+  W zero = word(start, 0), one = word(start, 1);
+  W max = ~zero;
+  return Hull<W>{select(start == zero, zero, start - one), select(last == max, max, last + one)};
+}
+
+// The block of the power of two `size` that holds x: [first, last], and the
+// byte after it (`next`; `at_top` when the block ends at 2^64-1 and next
+// wraps to 0). The unit of a radix walk: an entry's span around an IOVA.
+// Proof (BlockOf.*): first <= x <= last, first is a multiple of size,
+// last - first == size - 1 and computing last never overflows; at_top <=>
+// last == 2^64-1; otherwise next == last + 1 and is a multiple of size.
+template <typename W, typename B = bool>
+struct Block {
+  W first, last, next;
+  B at_top;
+};
+template <typename W>
+auto block_of(const W& x, const W& size) {
+  W first = align_down(x, size);
+  W last = range_last(first, size).last;
+  auto after = range_after(last);
+  return Block<W, decltype(after.at_top)>{first, last, after.next, after.at_top};
+}
+
+// The number of blocks of the power of two `size` in `bytes` (a multiple of
+// size): bytes / size.
+// Proof (BlockCount.*): count * size == bytes and count <= bytes.
+template <typename W>
+W block_count(const W& bytes, const W& size) {
+  return bytes / size;
+}
+
+// The exponent of the power of two x (x == 2^k gives k): the number of bits
+// set in x - 1, counted without a multiplication. A page size's shift.
+// Proof (Log2Pow2.*): for every power of two x, the result is < 64 and
+// 1 << result == x.
+template <typename W>
+W log2_pow2(const W& x) {
+  W v = x - word(x, 1);
+  v = v - ((v >> 1) & word(x, 0x5555555555555555ull));
+  v = (v & word(x, 0x3333333333333333ull)) + ((v >> 2) & word(x, 0x3333333333333333ull));
+  v = (v + (v >> 4)) & word(x, 0x0f0f0f0f0f0f0f0full);
+  v = v + (v >> 8);
+  v = v + (v >> 16);
+  v = v + (v >> 32);
+  return v & word(x, 0x7f);
+}
+
+// ---------------------------------------------------------------------------
+// Descriptor address fields: a 64-bit page-table entry (x86-64, ARM LPAE)
+// holds an address in its own bit positions [lo, hi) (bits below lo are
+// zero in a page-aligned address, bits from hi up are beyond the output
+// size) and flags in every other bit. Encoding ORs the two; decoding masks
+// the field.
+// Proof (DescField.*, at the positions of x86-64 [12, 52) and ARM LPAE
+// [12, 48), for a leaf at each level 0..2): for an address inside the field
+// and flags outside it, decoding the encoding gives the address back and the
+// flags are exactly the bits outside the field; a decoded address is always
+// inside the field; a leaf's address decodes back when it is aligned to the
+// leaf's size, is always aligned to it, and an aligned leaf passes
+// desc_leaf_aligned whatever its flags (bit lo included: x86's PAT).
+
+// Bits [lo, hi) set (lo <= hi <= 64).
+template <typename W>
+constexpr W field_mask(const W& like, unsigned lo, unsigned hi) {
+  const std::uint64_t below_hi = hi >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << hi) - 1;
+  const std::uint64_t below_lo = lo >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << lo) - 1;
+  return word(like, below_hi & ~below_lo);
+}
+
+// The address an entry holds (a table's address, or a leaf's field).
+template <typename W>
+W desc_addr(const W& e, unsigned lo, unsigned hi) {
+  return e & field_mask(e, lo, hi);
+}
+
+// An entry holding `addr` (inside the field) with `flags` (outside it).
+template <typename W>
+W desc_make(const W& addr, const W& flags) {
+  return addr | flags;
+}
+
+// The output address of a leaf at radix `level` (pt_block_size bytes): its
+// field without the bits below the leaf's size.
+template <typename W>
+W desc_leaf_addr(const W& e, unsigned lo, unsigned hi, unsigned level) {
+  return align_down(desc_addr(e, lo, hi), pt_block_size(e, level));
+}
+
+// A leaf's field, bit lo aside, is aligned to the leaf's size: bit lo of a
+// large x86 leaf is PAT, not an address bit, and every other field bit below
+// the size must be zero.
+template <typename W>
+auto desc_leaf_aligned(const W& e, unsigned lo, unsigned hi, unsigned level) {
+  return is_aligned(desc_addr(e, lo + 1, hi), pt_block_size(e, level));
 }
 
 }  // namespace ioas::arith
