@@ -48,6 +48,7 @@
 //     domain has 1M); its physical addresses are unlimited (the xarray holds
 //     pa / 2K in an unsigned long); any aperture.
 #include <algorithm>
+#include <bit>
 #include <cinttypes>
 #include <cstdio>
 #include <map>
@@ -242,9 +243,11 @@ u64 leaf_bitmap(const World& w, const DomainRec& d) {
 // The rule on one area: `bm` is the domain's leaf_bitmap, `delta` the
 // area's physical address minus its IOVA (mod 2^64).
 Range leaf_in_area(u64 bm, u64 delta, const Range& area, u64 y) {
-  for (int bit = 63; bit >= 0; --bit) {
-    u64 p = u64{1} << bit;
-    if (!(bm & p) || !arith::is_aligned(delta, p)) continue;
+  // The sizes of bm, largest first.
+  for (u64 sizes = bm; sizes != 0;) {
+    const u64 p = u64{1} << (63 - std::countl_zero(sizes));
+    sizes &= ~p;
+    if (!arith::is_aligned(delta, p)) continue;
     u64 start = arith::align_down(y, p);
     Range block{start, start + (p - 1)};
     if (area.contains(block)) return block;
