@@ -867,8 +867,9 @@ struct Counts {
 };
 
 // Runs `step` on both engines of `p` and compares them (`how`); returns the
-// difference, "" when they agree. Counts the outcome into `counts` if any.
-std::string run_step(Pair& p, const Step& step, Compare how, const CampaignConfig& cfg, Counts* counts) {
+// spec's answer (an injected ENOMEM: the engine's) and the difference, ""
+// when they agree. Counts the outcome into `counts` if any.
+StepResult run_step(Pair& p, const Step& step, Compare how, const CampaignConfig& cfg, Counts* counts) {
   const Operation& op = step.op;
   const std::string ioas = p.spec_current;  // before the step
   StepResult r;
@@ -925,7 +926,16 @@ std::string run_step(Pair& p, const Step& step, Compare how, const CampaignConfi
     if (!injected_enomem)
       for (auto& b : bias_classes(*p.spec, p.spec_current, op, r.outcome)) counts->coverage[b]++;
   }
-  return r.failure;
+  return r;
+}
+
+// Whether the spec's state (what GenContext::fill reads) can differ after an
+// operation that answered `o`: a failed operation changes nothing (SPEC), nor
+// do the ones that only look.
+bool may_change_state(const Operation& op, const trace::Outcome& o) {
+  if (o.kind == trace::OutcomeKind::kError) return false;
+  return !(std::holds_alternative<trace::RangesOp>(op) || std::holds_alternative<trace::TranslateOp>(op) ||
+           std::holds_alternative<trace::UvaOp>(op) || std::holds_alternative<trace::CheckOp>(op));
 }
 
 // A fresh pair: the model and the engine under test, each with the default
@@ -948,7 +958,8 @@ Replay replay(const std::vector<Step>& steps, const CampaignConfig& cfg) {
   Pair p = fresh_pair(cfg);
   if (!p.sut) return Replay{"the engine under test could not be made", 0};
   for (std::size_t i = 0; i < steps.size(); ++i)
-    if (std::string d = run_step(p, steps[i], Compare::kWhole, cfg, nullptr); !d.empty()) return Replay{d, i + 1};
+    if (std::string d = run_step(p, steps[i], Compare::kWhole, cfg, nullptr).failure; !d.empty())
+      return Replay{d, i + 1};
   return Replay{};
 }
 
@@ -1089,12 +1100,17 @@ CampaignResult run_campaign(const CampaignConfig& cfg) {
     // comparison misses is found by the next whole one (and the shrinker
     // compares whole states after every step, so a shrunk sequence ends at
     // the step that made it).
+    // The generator's view of the spec is made again only after a step that
+    // may have changed it.
+    bool stale = true;
     for (std::size_t i = 0; i < length && failure.empty(); ++i) {
-      ctx.fill(*p.spec, p.spec_current);
+      if (stale) ctx.fill(*p.spec, p.spec_current);
       Step step{draw_operation(ctx, r), 0};
       if (cfg.inject && r.below(16) == 0) step.fail_nth = r.range(1, 7);
       const bool whole = (i + 1) % whole_every == 0 || i + 1 == length;
-      failure = run_step(p, step, whole ? Compare::kWhole : Compare::kTouched, cfg, &counts);
+      StepResult done = run_step(p, step, whole ? Compare::kWhole : Compare::kTouched, cfg, &counts);
+      failure = std::move(done.failure);
+      stale = may_change_state(step.op, done.outcome);
       steps.push_back(std::move(step));
     }
     if (failure.empty()) continue;
