@@ -27,6 +27,8 @@ u64 slot_start(u64 slot) { return arith::page_start(slot, kShift); }
 u64 huge_head(u64 i) { return arith::align_down(i, kSlotsPerHuge); }
 // A huge leaf's 512 slots are exactly one block of MockSlots.
 static_assert(kHugeSize >> kShift == MockSlots::kBlockSlots);
+constexpr unsigned kHugeShift = kShift + MockSlots::kBlockShift;
+static_assert(kHugeSize == u64{1} << kHugeShift);
 
 }  // namespace
 
@@ -59,11 +61,20 @@ u64* MockSlots::block(u64 head) {
   return b == blocks_.end() ? nullptr : b->second.e.data();
 }
 
-void MockSlots::set(u64 i, u64 e) {
-  Block& b = blocks_[i >> kBlockShift];  // may throw: then nothing was added
-  u64& slot = b.e[i & (kBlockSlots - 1)];
-  if (slot == 0) ++b.used;
-  slot = e;
+void MockSlots::set_run(u64 i, u64 n, u64 e) {
+  while (n != 0) {
+    Block& b = blocks_[i >> kBlockShift];  // may throw: then this block was not added
+    const u64 from = i & (kBlockSlots - 1);
+    const u64 count = std::min(n, kBlockSlots - from);
+    for (u64 k = 0; k < count; ++k) {
+      u64& slot = b.e[from + k];
+      if (slot == 0) ++b.used;
+      slot = e + k;
+    }
+    i += count;
+    e += count;
+    n -= count;
+  }
 }
 
 u64 MockSlots::erase(u64 lo, u64 hi) {
@@ -127,8 +138,12 @@ Status MockTable::map(const MapArgs& a, IotlbGather* g) {
     while (left != 0) {
       const bool huge = (sizes & kHugeSize) && arith::is_aligned(iova, kHugeSize) &&
                         arith::is_aligned(pa, kHugeSize) && left >= kHugeSize;
-      const u64 n = huge ? kSlotsPerHuge : 1;
-      for (u64 k = 0; k < n; ++k) slots_.set(slot_of(iova) + k, (slot_of(pa) + k) | flags | (huge ? kHuge : 0));
+      // One huge leaf, or the small slots up to the next 1 MiB boundary of
+      // iova (no huge leaf can start before it) or the end. The pfn is the
+      // entry's low bits and pa + len does not wrap: e + k is slot k's entry.
+      const u64 to_boundary = slot_of(kHugeSize - arith::page_offset(iova, kHugeShift));
+      const u64 n = huge ? kSlotsPerHuge : std::min(to_boundary, slot_of(left));
+      slots_.set_run(slot_of(iova), n, slot_of(pa) | flags | (huge ? kHuge : 0));
       stats_.leaf_writes += n;
       const u64 done = slot_start(n);
       iova += done;

@@ -55,9 +55,10 @@ class MockSlots {
   // holds none.
   const u64* block(u64 head) const;
   u64* block(u64 head);
-  // Stores e (nonzero) at slot i; std::bad_alloc when a new block cannot be
-  // made (nothing changed then).
-  void set(u64 i, u64 e);
+  // Stores e + k (nonzero) at slot i + k for k < n, a block at a time;
+  // std::bad_alloc when a new block cannot be made (the slots before it
+  // are stored).
+  void set_run(u64 i, u64 n, u64 e);
   // Empties the slots of [lo, hi]; returns how many held an entry.
   u64 erase(u64 lo, u64 hi);
   // The first slot in [lo, hi] that holds an entry.
