@@ -102,5 +102,14 @@ with open(f"{out}/figures.md", "w") as f:
             f"{ctx.get('date')} on {ctx.get('num_cpus')} CPUs ({cpu}, {ctx.get('mhz_per_cpu')} MHz), "
             f"load average {load} at the start; ratios are of figures from this same run.\n")
 PY
+# Lockstep checking speed: a fixed campaign (needs ioas_campaign built), its
+# operations per second of CPU time as one more row of figures.md.
+lockstep=$("$build/differential/lockstep/ioas_campaign" --seed 1 --cases 4000 --batch 200 --max-size 100 |
+  sed -n 's/.*, \([0-9]*\) ops\/s (CPU time)$/\1/p')
+[ -n "$lockstep" ] || { echo "ioas_campaign printed no ops/s"; exit 1; }
+echo "lockstep checking (ioas_campaign): $lockstep ops/s (goal ≥ 250k)"
+awk -v row="| lockstep checking (ioas_campaign, seed 1, 4000 cases), per second of CPU time | $lockstep ops/s | ≥ 250k ops/s | $([ "$lockstep" -ge 250000 ] && echo met || echo '**not met**') |" \
+  '!done && seen && !/^[|]/ { print row; done = 1 } /^[|]/ { seen = 1 } { print } END { if (!done) print row }' \
+  "$out/figures.md" >"$tmp/figures.md" && mv "$tmp/figures.md" "$out/figures.md"
 cat "$out/figures.md"
 echo "wrote $out/figures.json $out/figures.md"

@@ -27,6 +27,10 @@ u64 slot_start(u64 slot) { return arith::page_start(slot, kShift); }
 u64 huge_head(u64 i) { return arith::align_down(i, kSlotsPerHuge); }
 // The last byte of the 1 MiB leaf that starts at iova.
 u64 huge_last(u64 iova) { return arith::range_last(iova, kHugeSize).last; }
+// A huge leaf's 512 slots are exactly one block of MockSlots.
+static_assert(kHugeSize >> kShift == MockSlots::kBlockSlots);
+constexpr unsigned kHugeShift = kShift + MockSlots::kBlockShift;
+static_assert(kHugeSize == u64{1} << kHugeShift);
 
 }  // namespace
 
@@ -35,6 +39,72 @@ Result<std::unique_ptr<MockTable>> MockTable::create(const TableConfig& cfg, Pag
     return make_error(EINVAL, "mock: page sizes " + hex(cfg.pgsize_bitmap) + " are not 2K or 2K|1M");
   if (cfg.aperture.start > cfg.aperture.last) return make_error(EINVAL, "mock: aperture start > last");
   return std::unique_ptr<MockTable>(new MockTable(cfg, mem));
+}
+
+u64 MockSlots::get(u64 i) const {
+  auto b = blocks_.find(i >> kBlockShift);
+  return b == blocks_.end() ? 0 : b->second.e[i & (kBlockSlots - 1)];
+}
+
+u64* MockSlots::find(u64 i) {
+  auto b = blocks_.find(i >> kBlockShift);
+  if (b == blocks_.end()) return nullptr;
+  u64& e = b->second.e[i & (kBlockSlots - 1)];
+  return e ? &e : nullptr;
+}
+
+const u64* MockSlots::block(u64 head) const {
+  auto b = blocks_.find(head >> kBlockShift);
+  return b == blocks_.end() ? nullptr : b->second.e.data();
+}
+
+u64* MockSlots::block(u64 head) {
+  auto b = blocks_.find(head >> kBlockShift);
+  return b == blocks_.end() ? nullptr : b->second.e.data();
+}
+
+void MockSlots::set_run(u64 i, u64 n, u64 e) {
+  while (n != 0) {
+    Block& b = blocks_[i >> kBlockShift];  // may throw: then this block was not added
+    const u64 from = i & (kBlockSlots - 1);
+    const u64 count = std::min(n, kBlockSlots - from);
+    for (u64 k = 0; k < count; ++k) {
+      u64& slot = b.e[from + k];
+      if (slot == 0) ++b.used;
+      slot = e + k;
+    }
+    i += count;
+    e += count;
+    n -= count;
+  }
+}
+
+u64 MockSlots::erase(u64 lo, u64 hi) {
+  u64 erased = 0;
+  if (lo > hi) return 0;
+  for (auto b = blocks_.lower_bound(lo >> kBlockShift); b != blocks_.end();) {
+    const u64 base = b->first << kBlockShift;
+    if (base > hi) break;
+    const u64 from = std::max(lo, base) - base;
+    const u64 to = std::min(hi - base, kBlockSlots - 1);
+    for (u64 k = from; k <= to; ++k) {
+      if (b->second.e[k] == 0) continue;
+      b->second.e[k] = 0;
+      --b->second.used;
+      ++erased;
+    }
+    b = b->second.used == 0 ? blocks_.erase(b) : std::next(b);
+  }
+  return erased;
+}
+
+std::optional<u64> MockSlots::first_in(u64 lo, u64 hi) const {
+  std::optional<u64> found;
+  scan(lo, hi, [&](u64 i, u64) {
+    found = i;
+    return ~u64{0};  // past hi: stop
+  });
+  return found;
 }
 
 std::pair<u64, u64> MockTable::leaf_of(u64 index, u64 e) const {
@@ -57,33 +127,33 @@ Status MockTable::map(const MapArgs& a, IotlbGather* g) {
   if (arith::range_last(a.pa, a.len).overflow) return make_error(ERANGE, what() + ": physical range passes 2^64-1");
   const u64 first = slot_of(a.iova);
   const u64 last = slot_of(end.last);
-  if (auto it = slots_.lower_bound(first); it != slots_.end() && it->first <= last)
-    return make_error(EEXIST, what() + ": " + hex(slot_start(it->first)) + " is already mapped");
+  if (auto used = slots_.first_in(first, last))
+    return make_error(EEXIST, what() + ": " + hex(slot_start(*used)) + " is already mapped");
   // iommu_pgsize at each step: 1 MiB where iova and pa allow it and it fits.
   const u64 flags = kPresent | (prot_writes(a.prot) ? kWritable : 0) | (prot_reads(a.prot) ? 0 : kNoRead);
   u64 iova = a.iova;
   u64 pa = a.pa;
   u64 left = a.len;
-  // Heap exhaustion (a slot's node) takes back the slots written so far:
-  // all of [first, last] was empty.
-  // Every slot goes in just before `after`, the first slot past the range,
-  // in ascending order: each insertion is amortized O(1) (no search).
-  const auto after = slots_.upper_bound(last);
+  // Heap exhaustion (a new block) takes back the slots written so far: all
+  // of [first, last] was empty.
   try {
-  while (left != 0) {
-    const bool huge = (sizes & kHugeSize) && arith::is_aligned(iova, kHugeSize) &&
-                      arith::is_aligned(pa, kHugeSize) && left >= kHugeSize;
-    const u64 n = huge ? kSlotsPerHuge : 1;
-    for (u64 k = 0; k < n; ++k)
-      slots_.emplace_hint(after, slot_of(iova) + k, (slot_of(pa) + k) | flags | (huge ? kHuge : 0));
-    stats_.leaf_writes += n;
-    const u64 done = slot_start(n);
-    iova += done;
-    pa += done;
-    left -= done;
-  }
+    while (left != 0) {
+      const bool huge = (sizes & kHugeSize) && arith::is_aligned(iova, kHugeSize) &&
+                        arith::is_aligned(pa, kHugeSize) && left >= kHugeSize;
+      // One huge leaf, or the small slots up to the next 1 MiB boundary of
+      // iova (no huge leaf can start before it) or the end. The pfn is the
+      // entry's low bits and pa + len does not wrap: e + k is slot k's entry.
+      const u64 to_boundary = slot_of(kHugeSize - arith::page_offset(iova, kHugeShift));
+      const u64 n = huge ? kSlotsPerHuge : std::min(to_boundary, slot_of(left));
+      slots_.set_run(slot_of(iova), n, slot_of(pa) | flags | (huge ? kHuge : 0));
+      stats_.leaf_writes += n;
+      const u64 done = slot_start(n);
+      iova += done;
+      pa += done;
+      left -= done;
+    }
   } catch (const std::bad_alloc&) {
-    slots_.erase(slots_.lower_bound(first), slots_.upper_bound(last));
+    slots_.erase(first, last);
     return out_of_memory();
   }
   (void)g;  // a new mapping needs no invalidation
@@ -99,12 +169,7 @@ Result<u64> MockTable::unmap(u64 iova, u64 len, IotlbGather* g) {
   if (Status st = split_blocks(r, g, kSlot); !st.ok()) return st.error();
   // Only a leaf crossing r's ends must be split; split_blocks above split
   // every huge leaf in r, and whole ones go anyway.
-  u64 bytes = 0;
-  auto it = slots_.lower_bound(slot_of(r.start));
-  while (it != slots_.end() && it->first <= slot_of(r.last)) {
-    bytes += kSlot;
-    it = slots_.erase(it);
-  }
+  const u64 bytes = slot_start(slots_.erase(slot_of(r.start), slot_of(r.last)));
   if (bytes != 0) {
     IotlbGather own(tlb_, mem_);
     (g ? *g : own).add_range(r.start, r.length());
@@ -118,14 +183,11 @@ std::optional<Translation> MockTable::translate(u64 iova) const {
   return Translation{entry_pa(e) | arith::page_offset(iova, kShift), entry_prot(e)};
 }
 
-u64 MockTable::entry(u64 iova) const {
-  auto it = slots_.find(slot_of(iova));
-  return it == slots_.end() ? 0 : it->second;
-}
+u64 MockTable::entry(u64 iova) const { return slots_.get(slot_of(iova)); }
 
 void MockTable::mark_dirty(u64 iova) {
-  auto it = slots_.find(slot_of(iova));
-  if (it != slots_.end() && (it->second & kWritable)) it->second |= kDirty;
+  u64* e = slots_.find(slot_of(iova));
+  if (e && (*e & kWritable)) *e |= kDirty;
 }
 
 Status MockTable::split_blocks(Range r, IotlbGather* g, u64 to_size) {
@@ -137,23 +199,21 @@ Status MockTable::split_blocks(Range r, IotlbGather* g, u64 to_size) {
   // when its slot is, as mock_test_and_clear_dirty reads them).
   bool changed = false;
   Range hull{};
-  const u64 lo = huge_head(slot_of(r.start));
-  for (auto it = slots_.lower_bound(lo); it != slots_.end() && it->first <= slot_of(r.last); ++it) {
-    if (!(it->second & kHuge)) continue;
-    const u64 head = huge_head(it->first);
-    if (huge_last(slot_start(head)) < r.start) continue;
+  slots_.scan(huge_head(slot_of(r.start)), slot_of(r.last), [&](u64 i, u64& e) -> u64 {
+    if (!(e & kHuge)) return i + 1;
+    const u64 head = huge_head(i);
+    if (huge_last(slot_start(head)) < r.start) return head + kSlotsPerHuge;
     // Spread a huge leaf's dirty state to all its slots, so no write is lost.
+    u64* leaf_slots = slots_.block(head);
     bool dirty = false;
-    auto h = slots_.find(head);
-    for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h) dirty = dirty || (h->second & kDirty);
-    h = slots_.find(head);
-    for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h) h->second = (h->second & ~kHuge) | (dirty ? kDirty : 0);
+    for (u64 k = 0; k < kSlotsPerHuge; ++k) dirty = dirty || (leaf_slots[k] & kDirty);
+    for (u64 k = 0; k < kSlotsPerHuge; ++k) leaf_slots[k] = (leaf_slots[k] & ~kHuge) | (dirty ? kDirty : 0);
     stats_.leaf_writes += kSlotsPerHuge;
     const Range leaf{slot_start(head), huge_last(slot_start(head))};
     hull = changed ? Range{std::min(hull.start, leaf.start), std::max(hull.last, leaf.last)} : leaf;
     changed = true;
-    it = std::prev(h);
-  }
+    return head + kSlotsPerHuge;
+  });
   if (changed) {
     IotlbGather own(tlb_, mem_);
     (g ? *g : own).add_range(hull.start, hull.length());
@@ -172,28 +232,26 @@ void MockTable::merge_blocks(Range r, u64 pgsizes, IotlbGather* g) {
   // One 1 MiB block: merged when its 512 slots map 1 MiB-aligned, contiguous
   // memory with one permission.
   auto try_merge = [&](u64 head) {
-    auto it = slots_.find(slot_of(head));
-    if (it == slots_.end() || (it->second & kHuge)) return;
-    const u64 first = it->second;
-    if (!arith::is_aligned(entry_pa(first), kHugeSize)) return;
-    auto h = it;
-    for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h)
-      if (h == slots_.end() || h->first != slot_of(head) + k || (h->second & kPfnMask) != (first & kPfnMask) + k ||
-          ((h->second ^ first) & kPermBits) != 0)
+    u64* leaf_slots = slots_.block(slot_of(head));
+    if (!leaf_slots) return;
+    const u64 first = leaf_slots[0];
+    if (!first || (first & kHuge) || !arith::is_aligned(entry_pa(first), kHugeSize)) return;
+    for (u64 k = 0; k < kSlotsPerHuge; ++k)
+      if (!leaf_slots[k] || (leaf_slots[k] & kPfnMask) != (first & kPfnMask) + k ||
+          ((leaf_slots[k] ^ first) & kPermBits) != 0)
         return;
-    h = it;
-    for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h) h->second |= kHuge;
+    for (u64 k = 0; k < kSlotsPerHuge; ++k) leaf_slots[k] |= kHuge;
     stats_.leaf_writes += kSlotsPerHuge;
     const Range leaf{head, huge_last(head)};
     hull = changed ? Range{std::min(hull.start, leaf.start), std::max(hull.last, leaf.last)} : leaf;
     changed = true;
   };
   // Visit only blocks that hold slots (the range may span 2^64 bytes).
-  for (auto it = slots_.lower_bound(slot_of(up.value)); it != slots_.end() && it->first <= slot_of(last_head);) {
-    const u64 head = slot_start(huge_head(it->first));
-    try_merge(head);
-    it = slots_.lower_bound(slot_of(head) + kSlotsPerHuge);  // indices are below 2^53: no wrap
-  }
+  slots_.scan(slot_of(up.value), slot_of(last_head), [&](u64 i, u64&) {
+    const u64 head = huge_head(i);
+    try_merge(slot_start(head));
+    return head + kSlotsPerHuge;  // indices are below 2^53: no wrap
+  });
   if (changed) {
     IotlbGather own(tlb_, mem_);
     (g ? *g : own).add_range(hull.start, hull.length());
@@ -210,8 +268,8 @@ u64 MockTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, Iot
     ++seen;
     if (bitmap) bitmap->record(Range{std::max(l.iova, r.start), std::min(arith::range_last(l.iova, l.size).last, r.last)});
     if (keep) return;
-    auto it = slots_.find(slot_of(l.iova));
-    for (u64 k = 0; k < slot_of(l.size); ++k, ++it) it->second &= ~kDirty;
+    for (u64 k = 0; k < slot_of(l.size); ++k)
+      if (u64* e = slots_.find(slot_of(l.iova) + k)) *e &= ~kDirty;
     cleaned = true;
   };
   for_each_leaf(r, std::ref(clean));
@@ -223,66 +281,64 @@ u64 MockTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, Iot
 }
 
 void MockTable::for_each_leaf(Range r, const std::function<void(const Leaf&)>& f) const {
-  const u64 lo = huge_head(slot_of(r.start));
-  for (auto it = slots_.lower_bound(lo); it != slots_.end() && it->first <= slot_of(r.last);) {
-    const auto [first, count] = leaf_of(it->first, it->second);
+  slots_.scan(huge_head(slot_of(r.start)), slot_of(r.last), [&](u64 i, u64 e) {
+    const auto [first, count] = leaf_of(i, e);
     const Range leaf{slot_start(first), arith::range_last(slot_start(first), slot_start(count)).last};
-    bool dirty = false;
-    auto h = it;
-    for (u64 k = 0; k < count && h != slots_.end(); ++k, ++h) dirty = dirty || (h->second & kDirty);
+    bool dirty = e & kDirty;
+    if (count > 1) {
+      const u64* leaf_slots = slots_.block(first);
+      for (u64 k = 0; k < count && !dirty; ++k) dirty = leaf_slots[k] & kDirty;
+    }
     if (leaf.overlaps(r))
-      f(Leaf{leaf.start, slot_start(count), entry_pa(it->second), entry_prot(it->second), true, dirty});
-    it = h;
-  }
+      f(Leaf{leaf.start, slot_start(count), entry_pa(e), entry_prot(e), true, dirty});
+    return first + count;
+  });
 }
 
 u64 MockTable::verify() const {
   u64 leaves = 0;
-  for (auto it = slots_.begin(); it != slots_.end();) {
-    const u64 e = it->second;
-    const u64 iova = slot_start(it->first);
+  slots_.scan(0, slot_of(kMaxIova), [&](u64 i, u64 e) {
+    const u64 iova = slot_start(i);
     IOAS_CHECK(e & kPresent, "slot " + hex(iova) + " holds an entry without the present bit");
     IOAS_CHECK(cfg_.aperture.contains(Range{iova, arith::range_last(iova, kSlot).last}), "slot " + hex(iova) + " outside the aperture");
     IOAS_CHECK(!(e & kDirty) || (e & kWritable), "slot " + hex(iova) + " is dirty but read-only");
     IOAS_CHECK(!(e & kNoRead) || (e & kWritable), "slot " + hex(iova) + " allows neither read nor write");
     ++leaves;
-    if (!(e & kHuge)) {
-      ++it;
-      continue;
-    }
+    if (!(e & kHuge)) return i + 1;
     IOAS_CHECK(cfg_.pgsize_bitmap & kHugeSize, "huge slot " + hex(iova) + " in a table without 1M pages");
-    IOAS_CHECK(huge_head(it->first) == it->first && arith::is_aligned(entry_pa(e), kHugeSize),
+    IOAS_CHECK(huge_head(i) == i && arith::is_aligned(entry_pa(e), kHugeSize),
                "huge leaf at " + hex(iova) + " is not 1M aligned");
-    auto h = it;
-    for (u64 k = 0; k < kSlotsPerHuge; ++k, ++h) {
-      IOAS_CHECK(h != slots_.end() && h->first == it->first + k && (h->second & kHuge) &&
-                     (h->second & kPfnMask) == (e & kPfnMask) + k && ((h->second ^ e) & kPermBits) == 0,
+    const u64* leaf_slots = slots_.block(i);
+    for (u64 k = 0; k < kSlotsPerHuge; ++k) {
+      IOAS_CHECK((leaf_slots[k] & kHuge) && (leaf_slots[k] & kPfnMask) == (e & kPfnMask) + k &&
+                     ((leaf_slots[k] ^ e) & kPermBits) == 0,
                  "huge leaf at " + hex(iova) + " is not 512 contiguous slots of one permission");
     }
-    it = h;
-  }
+    return i + kSlotsPerHuge;
+  });
   return leaves;
 }
 
 std::vector<u64> MockTable::image() const {
   std::vector<u64> out;
-  out.reserve(slots_.size() * 2);
-  for (const auto& [i, e] : slots_) {
+  slots_.scan(0, slot_of(kMaxIova), [&](u64 i, u64 e) {
     out.push_back(i);
     out.push_back(e);
-  }
+    return i + 1;
+  });
   return out;
 }
 
 u64 MockTable::table_pages() const {
   u64 nodes = 0;
   u64 prev = 0;
-  for (const auto& [i, e] : slots_) {
+  slots_.scan(0, slot_of(kMaxIova), [&](u64 i, u64) {
     // An xarray leaf node holds 2^6 slots.
     const u64 node = arith::page_number(i, 6);
     if (nodes == 0 || node != prev) ++nodes;
     prev = node;
-  }
+    return i + 1;
+  });
   return nodes;
 }
 

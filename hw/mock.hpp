@@ -8,7 +8,9 @@
 // the slots of a MOCK_HUGE_PAGE_SIZE (1 MiB) page with MOCK_PFN_HUGE_IOVA;
 // mock_domain_read_and_clear_dirty treats such a slot as part of its 1 MiB
 // page (dirty when any slot of it is, and cleaned whole). Here the xarray is
-// an ordered map from slot index to entry; the bits are ours:
+// MockSlots: blocks of 512 slots (one 1 MiB leaf's worth, so a huge leaf is
+// one whole block) in an ordered map by block index, entry 0 an empty slot;
+// the bits are ours:
 //   bits 0..52  pa / 2K (so every physical address up to 2^64-1 fits)
 //   bit 53      huge: the slot belongs to a 1 MiB leaf
 //   bit 54      dirty (MOCK_PFN_DIRTY_IOVA), set by the software walker
@@ -25,13 +27,87 @@
 // (64 slots each) for the statistics only.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "ioas/arith.hpp"
 #include "pagetable.hpp"
 
 namespace ioas::hw {
+
+// The mock's slot store: slot index -> entry (never 0 when present), in
+// blocks of 512 slots, a block made on its first slot and dropped with its
+// last. Invariant: a block's `used` counts its nonzero entries, and no
+// block is empty.
+class MockSlots {
+ public:
+  static constexpr unsigned kBlockShift = 9;
+  static constexpr u64 kBlockSlots = u64{1} << kBlockShift;
+
+  // The entry of slot i, 0 when absent.
+  u64 get(u64 i) const;
+  // The entry of slot i to change in place (not to 0), nullptr when absent.
+  u64* find(u64 i);
+  // The 512 entries of the block whose first slot is `head`, nullptr when it
+  // holds none.
+  const u64* block(u64 head) const;
+  u64* block(u64 head);
+  // Stores e + k (nonzero) at slot i + k for k < n, a block at a time;
+  // std::bad_alloc when a new block cannot be made (the slots before it
+  // are stored).
+  void set_run(u64 i, u64 n, u64 e);
+  // Empties the slots of [lo, hi]; returns how many held an entry.
+  u64 erase(u64 lo, u64 hi);
+  // The first slot in [lo, hi] that holds an entry.
+  std::optional<u64> first_in(u64 lo, u64 hi) const;
+  // f(index, entry) for each slot of [lo, hi] that holds an entry, in
+  // ascending order; f returns the slot to go on from (above index). f may
+  // change entries (not to 0) but not add or erase slots.
+  template <typename F>
+  void scan(u64 lo, u64 hi, F&& f) const {
+    scan_blocks(blocks_, lo, hi, f);
+  }
+  template <typename F>
+  void scan(u64 lo, u64 hi, F&& f) {
+    scan_blocks(blocks_, lo, hi, f);
+  }
+
+ private:
+  struct Block {
+    std::array<u64, kBlockSlots> e{};
+    u64 used = 0;
+  };
+  template <typename Blocks, typename F>
+  static void scan_blocks(Blocks& blocks, u64 lo, u64 hi, F& f) {
+    if (lo > hi) return;
+    u64 i = lo;
+    for (auto b = blocks.lower_bound(i >> kBlockShift); b != blocks.end();) {
+      const u64 base = b->first << kBlockShift;
+      if (base > hi) return;
+      if (i < base) i = base;
+      bool jumped = false;
+      for (u64 k = i - base; k < kBlockSlots; ++k) {
+        if (base + k > hi) return;
+        auto& e = b->second.e[k];
+        if (e == 0) continue;
+        const u64 next = std::max<u64>(f(base + k, e), base + k + 1);
+        if (next > hi) return;
+        if (next >= base + kBlockSlots) {
+          i = next;
+          b = blocks.lower_bound(next >> kBlockShift);
+          jumped = true;
+          break;
+        }
+        k = next - base - 1;
+      }
+      if (!jumped) ++b;
+    }
+  }
+  std::map<u64, Block> blocks_;  // block index (slot >> 9) -> its slots
+};
 
 class MockTable final : public PageTable {
  public:
@@ -79,7 +155,7 @@ class MockTable final : public PageTable {
   // The leaf holding slot index i (present): its first slot and slot count.
   std::pair<u64, u64> leaf_of(u64 index, u64 e) const;
 
-  std::map<u64, u64> slots_;  // slot index (iova / 2K) -> entry
+  MockSlots slots_;  // slot index (iova / 2K) -> entry
 };
 
 }  // namespace ioas::hw

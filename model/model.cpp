@@ -48,6 +48,7 @@
 //     domain has 1M); its physical addresses are unlimited (the xarray holds
 //     pa / 2K in an unsigned long); any aperture.
 #include <algorithm>
+#include <bit>
 #include <cinttypes>
 #include <cstdio>
 #include <map>
@@ -239,18 +240,24 @@ u64 leaf_bitmap(const World& w, const DomainRec& d) {
   return bm;
 }
 
-Range leaf_of_impl(const World& w, const DomainRec& d, const AreaRec& a, u64 y) {
-  u64 bm = leaf_bitmap(w, d);
-  u64 delta = area_pa(w, a) - a.iova.start;  // mod 2^64
-  for (int bit = 63; bit >= 0; --bit) {
-    u64 p = u64{1} << bit;
-    if (!(bm & p) || !arith::is_aligned(delta, p)) continue;
+// The rule on one area: `bm` is the domain's leaf_bitmap, `delta` the
+// area's physical address minus its IOVA (mod 2^64).
+Range leaf_in_area(u64 bm, u64 delta, const Range& area, u64 y) {
+  // The sizes of bm, largest first.
+  for (u64 sizes = bm; sizes != 0;) {
+    const u64 p = u64{1} << (63 - std::countl_zero(sizes));
+    sizes &= ~p;
+    if (!arith::is_aligned(delta, p)) continue;
     u64 start = arith::align_down(y, p);
     Range block{start, start + (p - 1)};
-    if (a.iova.contains(block)) return block;
+    if (area.contains(block)) return block;
   }
   // Unreachable while invariant 5 holds (the smallest size divides the area).
   return Range{y, y};
+}
+
+Range leaf_of_impl(const World& w, const DomainRec& d, const AreaRec& a, u64 y) {
+  return leaf_in_area(leaf_bitmap(w, d), area_pa(w, a) - a.iova.start, a.iova, y);
 }
 
 // Whether `a` can be mapped by the domain at all: its iova, length and
@@ -1010,13 +1017,16 @@ class ModelEngine final : public Engine {
     const DomainRec* d = find(w_.domains, dom);
     if (!d) return no_domain(dom);
     std::vector<LeafInfo> out;
+    const u64 bm = leaf_bitmap(w_, *d);
     for (const auto& a : w_.ioases.at(d->ioas).areas) {
       if (!a.iova.overlaps(r)) continue;
+      // leaf_of_impl's inputs, the same for every leaf of the area.
+      const u64 pa = area_pa(w_, a), uaddr = area_uaddr(w_, a);
+      const Prot prot = leaf_prot(d->fmt, a.prot);
       for (u64 y = std::max(a.iova.start, r.start);;) {
-        const Range leaf = leaf_of_impl(w_, *d, a, y);
+        const Range leaf = leaf_in_area(bm, pa - a.iova.start, a.iova, y);
         const bool dirty = d->dirty != DirtyMode::kOff && dirty_in(*d, leaf);
-        out.push_back(LeafInfo{leaf, area_pa(w_, a) + (leaf.start - a.iova.start), leaf_prot(d->fmt, a.prot), dirty,
-                               area_uaddr(w_, a) + (leaf.start - a.iova.start)});
+        out.push_back(LeafInfo{leaf, pa + (leaf.start - a.iova.start), prot, dirty, uaddr + (leaf.start - a.iova.start)});
         if (leaf.last >= std::min(a.iova.last, r.last)) break;
         y = leaf.last + 1;
       }

@@ -1,8 +1,6 @@
 // The lockstep state machine: see lockstep.hpp.
 #include "lockstep.hpp"
 
-#include <rapidcheck/state.h>
-
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -25,18 +23,48 @@ using trace::Operation;
 SpecModel::SpecModel() : engine(make_model_engine()) {
   (void)engine->create_ioas("default", IoasOptions{});
 }
-SpecModel::SpecModel(const SpecModel& o) : engine(o.engine->clone()), current(o.current), context(o.context) {}
+SpecModel::SpecModel(const SpecModel& o) : engine(o.engine->clone()), current(o.current) {}
 SpecModel& SpecModel::operator=(const SpecModel& o) {
   if (this != &o) {
     engine = o.engine->clone();
     current = o.current;
-    context = o.context;
   }
   return *this;
 }
 
 // ---------------------------------------------------------------------------
-// What the generators draw from: names and boundaries present in the state.
+// The generator: names and boundaries present in the state, and operations
+// drawn from them with Rng.
+
+std::uint64_t Rng::next() {
+  // splitmix64 (Steele, Lea, Flood): one add and two multiplies per draw.
+  std::uint64_t z = (state_ += 0x9e3779b97f4a7c15);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+  return z ^ (z >> 31);
+}
+
+std::uint64_t Rng::below(std::uint64_t n) { return n == 0 ? 0 : next() % n; }
+
+std::uint64_t Rng::any() {
+  // Half the draws use the whole 64 bits, half fall below a random power of
+  // two: small values and the top of the space both come often.
+  const std::uint64_t x = next();
+  return (x & 1) ? next() : next() >> (x >> 58);
+}
+
+std::size_t Rng::weighted(std::initializer_list<unsigned> weights) {
+  unsigned total = 0;
+  for (unsigned w : weights) total += w;
+  std::uint64_t x = below(total);
+  std::size_t i = 0;
+  for (unsigned w : weights) {
+    if (x < w) return i;
+    x -= w;
+    ++i;
+  }
+  return 0;  // all weights zero
+}
 
 namespace {
 
@@ -46,27 +74,6 @@ const std::vector<std::string> kMemNames = {"m0", "m1", "m2"};
 const std::vector<std::string> kDevNames = {"dv0", "dv1", "dv2", "dv3"};
 const std::vector<std::string> kDomNames = {"D0", "D1", "D2"};
 const std::vector<std::string> kOwners = {"u0", "u1"};
-
-}  // namespace
-
-struct GenContext {
-  std::vector<u64> points;           // boundaries of areas, reserved, allowed
-  std::vector<Range> areas;          // areas of every IOAS (current first)
-  std::vector<Range> current_areas;  // areas of the current IOAS
-  std::vector<std::string> ioases;
-  std::vector<std::string> memories;
-  std::vector<std::string> domains;  // of the current IOAS first, then others
-  std::vector<std::string> devices;
-  std::vector<std::string> tracking;  // domains of the current IOAS with dirty tracking on
-  std::vector<std::uint32_t> pins;   // of the current IOAS
-  // Adjacent page sizes {small, large} of the current IOAS's domains.
-  std::vector<std::pair<u64, u64>> fits;
-  bool kernel = false;               // the current IOAS is in kernel mode
-};
-
-namespace {
-
-using Ctx = GenContext;
 
 // Each pair of neighbouring sizes in a page-size bitmap: {small, large}
 // with no size of the bitmap between them.
@@ -80,158 +87,170 @@ std::vector<std::pair<u64, u64>> adjacent_sizes(u64 pgsizes) {
   return out;
 }
 
-Ctx context_of(const SpecModel& m) {
-  Ctx c;
-  const Engine& e = *m.engine;
-  c.ioases = e.ioas_names();
-  for (const auto& mi : e.memories()) c.memories.push_back(mi.source.name);
-  std::vector<std::string> names = c.ioases;
-  std::stable_partition(names.begin(), names.end(), [&](const std::string& n) { return n == m.current; });
-  for (const auto& name : names) {
+}  // namespace
+
+void GenContext::fill(const Engine& e, const std::string& current) {
+  points.clear();
+  areas.clear();
+  current_areas.clear();
+  memories.clear();
+  domains.clear();
+  devices.clear();
+  tracking.clear();
+  pins.clear();
+  fits.clear();
+  kernel = false;
+  ioases = e.ioas_names();
+  for (const auto& mi : e.memories()) memories.push_back(mi.source.name);
+  // The current IOAS first, then the others in order.
+  auto visit = [&](const std::string& name) {
     auto s = e.snapshot(name);
-    if (!s.ok()) continue;
-    const bool cur = name == m.current;
-    if (cur) c.kernel = s->options.mode == IoasMode::kKernel;
+    if (!s.ok()) return;
+    const bool cur = name == current;
+    if (cur) kernel = s->options.mode == IoasMode::kKernel;
     for (const auto& a : s->areas) {
-      c.areas.push_back(a.iova);
-      if (cur) c.current_areas.push_back(a.iova);
-      c.points.push_back(a.iova.start);
-      c.points.push_back(a.iova.last);
-      c.points.push_back(a.iova.last + 1);
+      areas.push_back(a.iova);
+      if (cur) current_areas.push_back(a.iova);
+      points.push_back(a.iova.start);
+      points.push_back(a.iova.last);
+      points.push_back(a.iova.last + 1);
     }
     for (const auto& r : s->reserved) {
-      c.points.push_back(r.range.start);
-      c.points.push_back(r.range.last);
-      c.points.push_back(r.range.last + 1);
+      points.push_back(r.range.start);
+      points.push_back(r.range.last);
+      points.push_back(r.range.last + 1);
     }
     for (const auto& r : s->allowed) {
-      c.points.push_back(r.start);
-      c.points.push_back(r.last + 1);
+      points.push_back(r.start);
+      points.push_back(r.last + 1);
     }
     for (const auto& d : s->domains) {
-      c.domains.push_back(d.name);
-      if (cur && d.dirty != DirtyMode::kOff) c.tracking.push_back(d.name);
+      domains.push_back(d.name);
+      if (cur && d.dirty != DirtyMode::kOff) tracking.push_back(d.name);
       if (cur)
         for (const auto& f : adjacent_sizes(d.pgsize_bitmap))
-          if (std::find(c.fits.begin(), c.fits.end(), f) == c.fits.end()) c.fits.push_back(f);
-      for (const auto& dev : d.devices) c.devices.push_back(dev);
+          if (std::find(fits.begin(), fits.end(), f) == fits.end()) fits.push_back(f);
+      for (const auto& dev : d.devices) devices.push_back(dev);
     }
     if (cur)
-      for (const auto& p : s->pins) c.pins.push_back(p.id);
-  }
-  return c;
+      for (const auto& p : s->pins) pins.push_back(p.id);
+  };
+  for (const auto& name : ioases)
+    if (name == current) visit(name);
+  for (const auto& name : ioases)
+    if (name != current) visit(name);
 }
 
+namespace {
+
+using Ctx = GenContext;
+
+// Something present (8 in 9), else anything of `all`.
 template <typename T>
-rc::Gen<T> pick_or(const std::vector<T>& xs, rc::Gen<T> fallback) {
-  if (xs.empty()) return fallback;
-  return rc::gen::weightedOneOf<T>({{8, rc::gen::elementOf(xs)}, {1, fallback}});
+T pick_or(Rng& r, const std::vector<T>& present, const std::vector<T>& all) {
+  if (present.empty() || r.weighted({8, 1}) == 1) return r.pick(all);
+  return r.pick(present);
 }
 
-// Up to `most` elements from g (rc::gen::container wants a fixed count).
-template <typename T>
-rc::Gen<std::vector<T>> few(std::size_t most, rc::Gen<T> g) {
-  return rc::gen::mapcat(rc::gen::inRange<std::size_t>(0, most + 1),
-                         [g](std::size_t n) { return rc::gen::container<std::vector<T>>(n, g); });
-}
-
-rc::Gen<std::string> name_from(const std::vector<std::string>& present, const std::vector<std::string>& all) {
-  return pick_or(present, rc::gen::elementOf(all));
+std::string name_from(Rng& r, const std::vector<std::string>& present, const std::vector<std::string>& all) {
+  return pick_or(r, present, all);
 }
 
 // An IOVA: mostly near something that exists, else small page multiples, now
 // and then an extreme of the 64-bit space.
-rc::Gen<u64> gen_iova(const Ctx& c) {
+u64 gen_iova(const Ctx& c, Rng& r) {
   static const std::vector<u64> extremes = {0,       1,        P - 1,       P,           kMaxIova - P,
                                             kMaxIova - P + 1, kMaxIova, (u64{1} << 48) - 1, u64{1} << 48,
                                             u64{1} << 63,     0xfee00000, 0x200000,    0x80000000};
-  auto pages = rc::gen::map(rc::gen::inRange<u64>(0, 40), [](u64 k) { return k * P; });
-  auto huge = rc::gen::map(rc::gen::inRange<u64>(0, 8), [](u64 k) { return k * 0x200000; });
-  if (c.points.empty())
-    return rc::gen::weightedOneOf<u64>({{6, pages}, {1, huge}, {1, rc::gen::elementOf(extremes)},
-                                        {1, rc::gen::arbitrary<u64>()}});
   static const std::vector<std::int64_t> deltas = {0, 0, 0, 1, -1, static_cast<std::int64_t>(P),
                                                    -static_cast<std::int64_t>(P)};
-  auto near = rc::gen::apply([](u64 p, std::int64_t d) { return p + static_cast<u64>(d); },
-                             rc::gen::elementOf(c.points), rc::gen::elementOf(deltas));
-  return rc::gen::weightedOneOf<u64>({{8, near}, {6, pages}, {1, huge}, {1, rc::gen::elementOf(extremes)},
-                                      {1, rc::gen::arbitrary<u64>()}});
+  switch (r.weighted({c.points.empty() ? 0u : 8u, 6, 1, 1, 1})) {
+    case 0: {
+      const u64 p = r.pick(c.points);
+      return p + static_cast<u64>(r.pick(deltas));
+    }
+    case 1: return r.below(40) * P;
+    case 2: return r.below(8) * 0x200000;
+    case 3: return r.pick(extremes);
+    default: return r.any();
+  }
 }
 
-rc::Gen<u64> gen_len() {
+u64 gen_len(Rng& r) {
   static const std::vector<u64> odd = {1, P / 2, P + 0x800, 0x200000, 0x400000, 0x200000 + P};
   static const std::vector<u64> huge = {0, u64{1} << 63, kMaxIova, kMaxIova - P + 1, u64{1} << 40};
-  return rc::gen::weightedOneOf<u64>({
-      {10, rc::gen::map(rc::gen::inRange<u64>(1, 9), [](u64 k) { return k * P; })},
-      {2, rc::gen::elementOf(odd)},
-      {1, rc::gen::elementOf(huge)},
-  });
+  switch (r.weighted({10, 2, 1})) {
+    case 0: return r.range(1, 9) * P;
+    case 1: return r.pick(odd);
+    default: return r.pick(huge);
+  }
 }
 
 // Map and copy go to the current IOAS: in kernel mode write-only is a valid
 // prot (ModeRules::write_only_maps), so it is drawn as often as a real one.
-rc::Gen<Prot> gen_prot(const Ctx& c) {
-  if (c.kernel)
-    return rc::gen::weightedOneOf<Prot>({{10, rc::gen::just(Prot::kReadWrite)},
-                                         {8, rc::gen::just(Prot::kRead)},
-                                         {6, rc::gen::just(Prot::kWrite)},
-                                         {1, rc::gen::just(Prot::kNone)}});
-  return rc::gen::weightedOneOf<Prot>({{10, rc::gen::just(Prot::kReadWrite)},
-                                       {8, rc::gen::just(Prot::kRead)},
-                                       {1, rc::gen::element(Prot::kWrite, Prot::kNone)}});
+Prot gen_prot(const Ctx& c, Rng& r) {
+  if (c.kernel) {
+    static constexpr Prot kinds[] = {Prot::kReadWrite, Prot::kRead, Prot::kWrite, Prot::kNone};
+    return kinds[r.weighted({10, 8, 6, 1})];
+  }
+  switch (r.weighted({10, 8, 1})) {
+    case 0: return Prot::kReadWrite;
+    case 1: return Prot::kRead;
+    default: return r.below(2) ? Prot::kNone : Prot::kWrite;
+  }
 }
 
 // A range over existing areas: exact, a sub-range, or spanning neighbours.
-rc::Gen<Range> gen_area_range(const Ctx& c, const std::vector<Range>& areas) {
-  auto any = rc::gen::apply(
-      [](u64 s, u64 l) { return Range{s, s + l - 1}; }, gen_iova(c), gen_len());
-  if (areas.empty()) return any;
-  return rc::gen::weightedOneOf<Range>({
-      {4, rc::gen::elementOf(areas)},
-      {2, rc::gen::map(rc::gen::elementOf(areas),
-                       [](Range a) {
-                         // the area's first page only
-                         return Range{a.start, std::min(a.last, a.start + P - 1)};
-                       })},
-      {2, rc::gen::map(rc::gen::pair(rc::gen::elementOf(areas), rc::gen::elementOf(areas)),
-                       [](std::pair<Range, Range> ab) {
-                         return Range{std::min(ab.first.start, ab.second.start),
-                                      std::max(ab.first.last, ab.second.last)};
-                       })},
-      {2, any},
-  });
+Range gen_area_range(const Ctx& c, const std::vector<Range>& areas, Rng& r) {
+  auto any = [&] {
+    const u64 s = gen_iova(c, r);
+    return Range{s, s + gen_len(r) - 1};
+  };
+  if (areas.empty()) return any();
+  switch (r.weighted({4, 2, 2, 2})) {
+    case 0: return r.pick(areas);
+    case 1: {
+      const Range a = r.pick(areas);  // the area's first page only
+      return Range{a.start, std::min(a.last, a.start + P - 1)};
+    }
+    case 2: {
+      const Range a = r.pick(areas), b = r.pick(areas);
+      return Range{std::min(a.start, b.start), std::max(a.last, b.last)};
+    }
+    default: return any();
+  }
 }
 
-rc::Gen<Range> gen_small_range(const Ctx& c) {
-  return rc::gen::weightedOneOf<Range>({
-      {6, rc::gen::apply([](u64 s, u64 k) { return Range{s, s + k * P - 1}; }, gen_iova(c),
-                         rc::gen::inRange<u64>(1, 6))},
-      {1, rc::gen::apply([](u64 s, u64 l) { return Range{s, l}; }, gen_iova(c), gen_iova(c))},
-      {1, rc::gen::element(Range{0xfee00000, 0xfeefffff}, Range{0, 0xfff}, Range{P, P},
-                           Range{kMaxIova - P + 1, kMaxIova})},
-  });
+Range gen_small_range(const Ctx& c, Rng& r) {
+  static const std::vector<Range> fixed = {Range{0xfee00000, 0xfeefffff}, Range{0, 0xfff}, Range{P, P},
+                                           Range{kMaxIova - P + 1, kMaxIova}};
+  switch (r.weighted({6, 1, 1})) {
+    case 0: {
+      const u64 s = gen_iova(c, r);
+      return Range{s, s + r.range(1, 6) * P - 1};
+    }
+    case 1: {
+      const u64 s = gen_iova(c, r);
+      return Range{s, gen_iova(c, r)};
+    }
+    default: return r.pick(fixed);
+  }
 }
 
-Operation make_mem(std::string name, u64 va, u64 len, std::optional<u64> pa, bool ro) {
-  return trace::MemOp{std::move(name), va, len, pa, ro};
-}
-
-rc::Gen<Operation> gen_mem(const Ctx& c) {
-  static const std::vector<u64> vas = {0x7f0000000000, 0x7f0000201000, 0x7f0000000800, 0x40000000,
-                                       kMaxIova - P + 1};
-  static const std::vector<u64> lens = {0x1000000, 0x10000, 0x201000, 0, 0x80000000};
-  return rc::gen::apply(
-      [](std::string n, u64 va, u64 len, int pa_kind, bool ro) {
-        std::optional<u64> pa;
-        if (pa_kind == 1) pa = 0x80000000 + (va % P);  // 2M aligned + same page offset
-        if (pa_kind == 2) pa = 0x80001000 + (va % P);  // 4K aligned only
-        if (pa_kind == 3) pa = 0x80000000 + ((va + 0x10) % P);  // offset mismatch
-        return make_mem(std::move(n), va, len, pa, ro);
-      },
-      name_from({}, kMemNames), rc::gen::weightedElement<u64>({{8, vas[0]}, {2, vas[1]}, {2, vas[2]}, {2, vas[3]}, {1, vas[4]}}),
-      rc::gen::weightedElement<u64>({{8, lens[0]}, {2, lens[1]}, {2, lens[2]}, {1, lens[3]}, {2, lens[4]}}),
-      rc::gen::weightedElement<int>({{6, 0}, {4, 1}, {2, 2}, {1, 3}}),
-      rc::gen::weightedElement<bool>({{3, false}, {1, true}}));
+Operation gen_mem(Rng& r) {
+  static constexpr u64 vas[] = {0x7f0000000000, 0x7f0000201000, 0x7f0000000800, 0x40000000, kMaxIova - P + 1};
+  static constexpr u64 lens[] = {0x1000000, 0x10000, 0x201000, 0, 0x80000000};
+  std::string name = r.pick(kMemNames);
+  const u64 va = vas[r.weighted({8, 2, 2, 2, 1})];
+  const u64 len = lens[r.weighted({8, 2, 2, 1, 2})];
+  std::optional<u64> pa;
+  switch (r.weighted({6, 4, 2, 1})) {
+    case 1: pa = 0x80000000 + (va % P); break;          // 2M aligned + same page offset
+    case 2: pa = 0x80001000 + (va % P); break;          // 4K aligned only
+    case 3: pa = 0x80000000 + ((va + 0x10) % P); break;  // offset mismatch
+    default: break;
+  }
+  return trace::MemOp{std::move(name), va, len, pa, r.weighted({3, 1}) == 1};
 }
 
 // An exact fit of a larger page right after a boundary: `small` bytes short
@@ -247,235 +266,205 @@ const std::vector<std::pair<u64, u64>>& every_format_fit() {
   return fits;
 }
 
-rc::Gen<Operation> gen_exact_fit_map(const Ctx& c) {
-  auto fit = c.fits.empty() ? rc::gen::elementOf(every_format_fit())
-                            : rc::gen::weightedOneOf<std::pair<u64, u64>>(
-                                  {{4, rc::gen::elementOf(c.fits)}, {1, rc::gen::elementOf(every_format_fit())}});
-  return rc::gen::apply(
-      [](std::pair<u64, u64> f, u64 k, std::string src, Prot prot) -> Operation {
-        const auto [small, large] = f;
-        const u64 first = std::max<u64>(1, 0x1000000 / large + 1);
-        return trace::MapOp{(first + k) * large - small, small + large, std::move(src), large - small, prot};
-      },
-      fit, rc::gen::inRange<u64>(0, 3), name_from(c.memories, kMemNames), gen_prot(c));
+Operation gen_exact_fit_map(const Ctx& c, Rng& r) {
+  const auto [small, large] =
+      c.fits.empty() || r.weighted({4, 1}) == 1 ? r.pick(every_format_fit()) : r.pick(c.fits);
+  const u64 first = std::max<u64>(1, 0x1000000 / large + 1);
+  const u64 k = r.below(3);
+  std::string src = name_from(r, c.memories, kMemNames);
+  return trace::MapOp{(first + k) * large - small, small + large, std::move(src), large - small, gen_prot(c, r)};
 }
 
-rc::Gen<Operation> gen_map(const Ctx& c) {
+Operation gen_map(const Ctx& c, Rng& r) {
+  if (r.weighted({8, 2}) == 1) return gen_exact_fit_map(c, r);
   // Odd offsets give odd user addresses: with no domain the alignment is 1
   // and an automatic map starts at a hole's first byte (| the offset).
   static const std::vector<u64> offsets = {0, 0, P, 2 * P, 0x200000, 0x800, 0xfff000, 1, 0x801};
-  auto fixed = rc::gen::weightedOneOf<std::optional<u64>>(
-      {{1, rc::gen::just(std::optional<u64>())}, {1, rc::gen::map(gen_iova(c), [](u64 v) { return std::optional<u64>(v); })}});
-  auto any = rc::gen::apply(
-      [](std::optional<u64> iova, u64 len, std::string src, u64 off, Prot prot) -> Operation {
-        return trace::MapOp{iova, len, std::move(src), off, prot};
-      },
-      fixed, gen_len(), name_from(c.memories, kMemNames),
-      rc::gen::weightedOneOf<u64>({{6, rc::gen::elementOf(offsets)},
-                                   {2, rc::gen::map(rc::gen::inRange<u64>(0, 64), [](u64 k) { return k * P; })},
-                                   {1, rc::gen::just(kMaxIova)}}),
-      gen_prot(c));
-  return rc::gen::weightedOneOf<Operation>({{8, any}, {2, gen_exact_fit_map(c)}});
+  std::optional<u64> iova;
+  if (r.below(2)) iova = gen_iova(c, r);
+  const u64 len = gen_len(r);
+  std::string src = name_from(r, c.memories, kMemNames);
+  u64 off = 0;
+  switch (r.weighted({6, 2, 1})) {
+    case 0: off = r.pick(offsets); break;
+    case 1: off = r.below(64) * P; break;
+    default: off = kMaxIova; break;
+  }
+  return trace::MapOp{iova, len, std::move(src), off, gen_prot(c, r)};
 }
 
-rc::Gen<Operation> gen_unmap(const Ctx& c) {
-  return rc::gen::weightedOneOf<Operation>({
-      {8, rc::gen::map(gen_area_range(c, c.current_areas),
-                       [](Range r) -> Operation { return trace::UnmapOp{false, r.start, r.last - r.start + 1}; })},
-      {2, rc::gen::apply([](u64 i, u64 l) -> Operation { return trace::UnmapOp{false, i, l}; }, gen_iova(c),
-                         gen_len())},
-      {1, rc::gen::just<Operation>(trace::UnmapOp{true, 0, 0})},
-  });
+Operation gen_unmap(const Ctx& c, Rng& r) {
+  switch (r.weighted({8, 2, 1})) {
+    case 0: {
+      const Range a = gen_area_range(c, c.current_areas, r);
+      return trace::UnmapOp{false, a.start, a.last - a.start + 1};
+    }
+    case 1: {
+      const u64 i = gen_iova(c, r);
+      return trace::UnmapOp{false, i, gen_len(r)};
+    }
+    default: return trace::UnmapOp{true, 0, 0};
+  }
 }
 
-rc::Gen<u64> gen_inner_point(const Ctx& c) {
-  if (c.current_areas.empty()) return gen_iova(c);
-  return rc::gen::weightedOneOf<u64>({
-      {4, rc::gen::apply(
-              [](Range a, u64 k) {
-                u64 len = a.last - a.start;  // length - 1
-                return a.start + (len == 0 ? 0 : ((k * P - 1) % (len + 1)));
-              },
-              rc::gen::elementOf(c.current_areas), rc::gen::inRange<u64>(1, 9))},
-      {2, gen_iova(c)},
-  });
+u64 gen_inner_point(const Ctx& c, Rng& r) {
+  if (c.current_areas.empty() || r.weighted({4, 2}) == 1) return gen_iova(c, r);
+  const Range a = r.pick(c.current_areas);
+  const u64 k = r.range(1, 9);
+  const u64 len = a.last - a.start;  // length - 1
+  return a.start + (len == 0 ? 0 : ((k * P - 1) % (len + 1)));
 }
 
-rc::Gen<Operation> gen_attach(const Ctx& c) {
+Operation gen_attach(const Ctx& c, Rng& r) {
   static const std::vector<Range> apertures = {{0, 0xffffffffffff}, {0x1000, 0x7fffffff}, {0, 0x3fffff},
                                                {0x100000, 0xffffffff}, {0, kMaxIova}, {0x2000, 0x1fff},
                                                default_aperture(Format::kMock)};
   // 0x800 and 0x800|1M are the mock's (2K slots, 1M huge leaves).
   static const std::vector<u64> pgsizes = {k4K,   k4K | k2M,           k4K | k2M | k1G, k2M,       k4K | k1G,
                                            0x800, kMockPage | kMockHugePage, 0x400 | k4K, k2M | k1G};
-  auto resv_region = rc::gen::apply(
-      [](Range r, int t) { return ResvRegion{r, static_cast<ResvType>(t)}; },
-      rc::gen::weightedOneOf<Range>({{2, rc::gen::just(Range{0xfee00000, 0xfeefffff})}, {3, gen_small_range(c)}}),
-      rc::gen::weightedElement<int>({{1, 0}, {1, 1}, {1, 2}, {3, 3}}));
+  static constexpr std::optional<Format> formats[] = {std::nullopt, Format::kX86_64, Format::kArmLpae, Format::kTce,
+                                                      Format::kMock};
+  std::string dev = name_from(r, c.devices, kDevNames);
+  std::string dom = name_from(r, c.domains, kDomNames);
+  const std::optional<Format> fmt = formats[r.weighted({7, 1, 1, 2, 2})];
   // A mock domain asks for its huge size often: the huge mock's 2K/1M
   // leaves are its only pair of neighbouring sizes.
-  auto fmt_and_pgsizes = rc::gen::mapcat(
-      rc::gen::weightedOneOf<std::optional<Format>>(
-          {{7, rc::gen::just(std::optional<Format>())},
-           {1, rc::gen::just(std::optional<Format>(Format::kX86_64))},
-           {1, rc::gen::just(std::optional<Format>(Format::kArmLpae))},
-           {2, rc::gen::just(std::optional<Format>(Format::kTce))},
-           {2, rc::gen::just(std::optional<Format>(Format::kMock))}}),
-      [](std::optional<Format> fmt) {
-        const bool mock = fmt == Format::kMock;
-        return rc::gen::pair(
-            rc::gen::just(fmt),
-            rc::gen::weightedOneOf<std::optional<u64>>(
-                {{6, rc::gen::just(std::optional<u64>())},
-                 {mock ? 6u : 0u, rc::gen::just(std::optional<u64>(kMockPage | kMockHugePage))},
-                 {2, rc::gen::map(rc::gen::elementOf(pgsizes), [](u64 v) { return std::optional<u64>(v); })}}));
-      });
-  return rc::gen::apply(
-      [](std::string dev, std::string dom, std::pair<std::optional<Format>, std::optional<u64>> fp,
-         std::optional<Range> ap, std::vector<ResvRegion> resv) -> Operation {
-        return trace::AttachOp{std::move(dev), std::move(dom), fp.first, ap, fp.second, std::move(resv), {}};
-      },
-      name_from(c.devices, kDevNames), name_from(c.domains, kDomNames), fmt_and_pgsizes,
-      rc::gen::weightedOneOf<std::optional<Range>>(
-          {{6, rc::gen::just(std::optional<Range>())},
-           {2, rc::gen::map(rc::gen::elementOf(apertures), [](Range r) { return std::optional<Range>(r); })}}),
-      few<ResvRegion>(2, resv_region));
+  std::optional<u64> pg;
+  switch (r.weighted({6, fmt == Format::kMock ? 6u : 0u, 2})) {
+    case 0: break;
+    case 1: pg = kMockPage | kMockHugePage; break;
+    default: pg = r.pick(pgsizes); break;
+  }
+  std::optional<Range> aperture;
+  if (r.weighted({6, 2}) == 1) aperture = r.pick(apertures);
+  std::vector<ResvRegion> resv(r.below(3));
+  for (ResvRegion& x : resv) {
+    x.range = r.weighted({2, 3}) == 0 ? Range{0xfee00000, 0xfeefffff} : gen_small_range(c, r);
+    x.type = static_cast<ResvType>(r.weighted({1, 1, 1, 3}));
+  }
+  return trace::AttachOp{std::move(dev), std::move(dom), fmt, aperture, pg, std::move(resv), {}};
 }
 
-rc::Gen<Operation> gen_pin(const Ctx& c) {
-  return rc::gen::apply(
-      [](Range r, bool write, bool release) -> Operation {
-        return trace::PinOp{r.start, r.last - r.start + 1, write, release};
-      },
-      gen_area_range(c, c.current_areas), rc::gen::arbitrary<bool>(),
-      rc::gen::weightedElement<bool>({{3, true}, {1, false}}));
+Operation gen_pin(const Ctx& c, Rng& r) {
+  const Range a = gen_area_range(c, c.current_areas, r);
+  const bool write = r.below(2);
+  const bool release = r.weighted({3, 1}) == 0;
+  return trace::PinOp{a.start, a.last - a.start + 1, write, release};
 }
 
-rc::Gen<Operation> gen_copy(const Ctx& c) {
-  return rc::gen::apply(
-      [](std::string from, Range r, std::optional<u64> to, Prot prot) -> Operation {
-        return trace::CopyOp{std::move(from), r.start, r.last - r.start + 1, to, prot};
-      },
-      name_from(c.ioases, kIoasNames), gen_area_range(c, c.areas),
-      rc::gen::weightedOneOf<std::optional<u64>>(
-          {{1, rc::gen::just(std::optional<u64>())},
-           {1, rc::gen::map(gen_iova(c), [](u64 v) { return std::optional<u64>(v); })}}),
-      gen_prot(c));
+Operation gen_copy(const Ctx& c, Rng& r) {
+  std::string from = name_from(r, c.ioases, kIoasNames);
+  const Range a = gen_area_range(c, c.areas, r);
+  std::optional<u64> to;
+  if (r.below(2)) to = gen_iova(c, r);
+  return trace::CopyOp{std::move(from), a.start, a.last - a.start + 1, to, gen_prot(c, r)};
 }
 
-rc::Gen<Operation> gen_ioas() {
-  return rc::gen::apply(
-      [](std::string name, int opt) -> Operation {
-        trace::IoasOp op{std::move(name), std::nullopt, std::nullopt, std::nullopt};
-        if (opt == 1) op.zero_page = ZeroPage::kAllowed;
-        if (opt == 2) op.huge_pages = false;
-        if (opt == 3) op.zero_page = ZeroPage::kReserved;
-        // Kernel mode (SPEC "Kernel mode"), with and without large pages.
-        if (opt == 4 || opt == 5) op.mode = IoasMode::kKernel;
-        if (opt == 5) op.huge_pages = false;
-        return op;
-      },
-      rc::gen::elementOf(kIoasNames),
-      rc::gen::weightedElement<int>({{6, 0}, {2, 1}, {2, 2}, {1, 3}, {4, 4}, {1, 5}}));
+Operation gen_ioas(Rng& r) {
+  trace::IoasOp op{r.pick(kIoasNames), std::nullopt, std::nullopt, std::nullopt};
+  const std::size_t opt = r.weighted({6, 2, 2, 1, 4, 1});
+  if (opt == 1) op.zero_page = ZeroPage::kAllowed;
+  if (opt == 2) op.huge_pages = false;
+  if (opt == 3) op.zero_page = ZeroPage::kReserved;
+  // Kernel mode (SPEC "Kernel mode"), with and without large pages.
+  if (opt == 4 || opt == 5) op.mode = IoasMode::kKernel;
+  if (opt == 5) op.huge_pages = false;
+  return op;
 }
 
-rc::Gen<Operation> gen_dirty_ops(const Ctx& c) {
-  auto dom = name_from(c.domains, kDomNames);
+Operation gen_dirty_ops(const Ctx& c, Rng& r) {
+  auto dom = [&] { return name_from(r, c.domains, kDomNames); };
   // DMA and read-dirty go mostly to a domain that is tracking, so that
   // writes are recorded and read back.
-  auto tdom = pick_or(c.tracking, dom);
+  auto tdom = [&] { return c.tracking.empty() || r.weighted({8, 1}) == 1 ? dom() : r.pick(c.tracking); };
   // Mostly over existing areas; now and then a range whose end passes 2^64-1
   // while its start and length stay page aligned (the EOVERFLOW paths).
-  auto area = rc::gen::weightedOneOf<Range>(
-      {{12, gen_area_range(c, c.current_areas)},
-       {1, rc::gen::just(Range{kMaxIova - P + 1, P - 1})}});  // [2^64-P, 2^64+P-1]: iova+len overflows
+  auto area = [&] {
+    return r.weighted({12, 1}) == 0 ? gen_area_range(c, c.current_areas, r)
+                                    : Range{kMaxIova - P + 1, P - 1};  // [2^64-P, 2^64+P-1]: iova+len overflows
+  };
   static const std::vector<u64> pgs = {P, P, P, 0x200000, 0x800, 0, 3 * P};
-  return rc::gen::weightedOneOf<Operation>({
-      {3, rc::gen::apply([](std::string d, int m) -> Operation { return trace::DirtyOp{std::move(d), static_cast<DirtyMode>(m)}; },
-                         dom, rc::gen::weightedElement<int>({{1, 0}, {2, 1}, {2, 2}}))},
-      {4, rc::gen::apply([](std::string d, bool w, Range r) -> Operation {
-                           return trace::DmaOp{std::move(d), w ? DmaDir::kWrite : DmaDir::kRead, r.start,
-                                               r.last - r.start + 1};
-                         },
-                         tdom, rc::gen::weightedElement<bool>({{1, false}, {3, true}}),
-                         rc::gen::weightedOneOf<Range>(
-                             {{3, area},
-                              {2, rc::gen::map(gen_inner_point(c), [](u64 x) { return Range{x, x}; })}}))},
-      {1, rc::gen::map(tdom, [](std::string d) -> Operation { return trace::DmaOp{std::move(d), DmaDir::kWrite, P, 0}; })},
-      {6, rc::gen::apply([](std::string d, Range r, u64 pg, bool keep) -> Operation {
-                           return trace::ReadDirtyOp{std::move(d), r.start, r.last - r.start + 1, pg, keep};
-                         },
-                         tdom, area, rc::gen::elementOf(pgs), rc::gen::arbitrary<bool>())},
-      {2, rc::gen::apply([](std::string d, u64 i) -> Operation { return trace::TranslateOp{std::move(d), i}; }, dom,
-                         gen_inner_point(c))},
-  });
-}
-
-// The operation kinds and their weights. The kind is drawn first and only its
-// generator is built: building every alternative's combinators for every
-// step cost more than running the step.
-enum Kind : int {
-  kMem, kUnmem, kMap, kUnmap, kCut, kCopy, kPin, kUnpin, kReserve, kUnreserve,
-  kAllow, kRanges, kAttach, kDetach, kDirtyOps, kUva, kIoas, kCheck,
-};
-
-rc::Gen<Operation> gen_kind(int kind, const Ctx& c) {
-  switch (kind) {
-    case kMem: return gen_mem(c);
-    case kUnmem:
-      return rc::gen::map(name_from(c.memories, kMemNames), [](std::string n) -> Operation { return trace::UnmemOp{n}; });
-    case kMap: return gen_map(c);
-    case kUnmap: return gen_unmap(c);
-    case kCut: return rc::gen::map(gen_inner_point(c), [](u64 x) -> Operation { return trace::CutOp{x}; });
-    case kCopy: return gen_copy(c);
-    case kPin: return gen_pin(c);
-    case kUnpin:
-      return rc::gen::map(pick_or<std::uint32_t>(c.pins, rc::gen::inRange<std::uint32_t>(1, 6)),
-                          [](std::uint32_t id) -> Operation { return trace::UnpinOp{id}; });
-    case kReserve:
-      return rc::gen::apply([](Range r, std::string o) -> Operation { return trace::ReserveOp{r, std::move(o)}; },
-                            gen_small_range(c), rc::gen::elementOf(kOwners));
-    case kUnreserve:
-      return rc::gen::map(rc::gen::elementOf(kOwners), [](std::string o) -> Operation { return trace::UnreserveOp{o}; });
-    case kAllow:
-      return rc::gen::map(few<Range>(2, gen_small_range(c)),
-                          [](std::vector<Range> rs) -> Operation { return trace::AllowOp{std::move(rs)}; });
-    case kRanges: return rc::gen::just<Operation>(trace::RangesOp{});
-    case kAttach: return gen_attach(c);
-    case kDetach:
-      return rc::gen::map(name_from(c.devices, kDevNames), [](std::string d) -> Operation { return trace::DetachOp{d}; });
-    case kDirtyOps: return gen_dirty_ops(c);
-    case kUva: return rc::gen::map(gen_inner_point(c), [](u64 x) -> Operation { return trace::UvaOp{x}; });
-    case kIoas: return gen_ioas();
-    default: return rc::gen::just<Operation>(trace::CheckOp{});
+  switch (r.weighted({3, 4, 1, 6, 2})) {
+    case 0: {
+      std::string d = dom();
+      return trace::DirtyOp{std::move(d), static_cast<DirtyMode>(r.weighted({1, 2, 2}))};
+    }
+    case 1: {
+      std::string d = tdom();
+      const DmaDir dir = r.weighted({1, 3}) == 1 ? DmaDir::kWrite : DmaDir::kRead;
+      Range a;
+      if (r.weighted({3, 2}) == 0) a = area();
+      else {
+        const u64 x = gen_inner_point(c, r);
+        a = Range{x, x};
+      }
+      return trace::DmaOp{std::move(d), dir, a.start, a.last - a.start + 1};
+    }
+    case 2: return trace::DmaOp{tdom(), DmaDir::kWrite, P, 0};
+    case 3: {
+      std::string d = tdom();
+      const Range a = area();
+      const u64 pg = r.pick(pgs);
+      return trace::ReadDirtyOp{std::move(d), a.start, a.last - a.start + 1, pg, r.below(2) == 1};
+    }
+    default: {
+      std::string d = dom();
+      return trace::TranslateOp{std::move(d), gen_inner_point(c, r)};
+    }
   }
 }
 
 }  // namespace
 
-namespace {
-
-const std::shared_ptr<const Ctx>& context_for(const SpecModel& m) {
-  if (!m.context) m.context = std::make_shared<const Ctx>(context_of(m));
-  return m.context;
+// The operation kinds and their weights: the kind first, then its arguments.
+Operation draw_operation(const GenContext& c, Rng& r) {
+  enum Kind : std::size_t {
+    kMem, kUnmem, kMap, kUnmap, kCut, kCopy, kPin, kUnpin, kReserve, kUnreserve,
+    kAllow, kRanges, kAttach, kDetach, kDirtyOps, kUva, kIoas, kCheck,
+  };
+  const bool no_mem = c.memories.empty();
+  const bool have_dom = !c.domains.empty();
+  switch (r.weighted({no_mem ? 40u : 3u, 1, 20, 8, 4, 4, 4, 2, 3, 1, 2, 1, 6, have_dom ? 3u : 1u,
+                      have_dom ? 16u : 2u, 2, 2, 1})) {
+    case kMem: return gen_mem(r);
+    case kUnmem: return trace::UnmemOp{name_from(r, c.memories, kMemNames)};
+    case kMap: return gen_map(c, r);
+    case kUnmap: return gen_unmap(c, r);
+    case kCut: return trace::CutOp{gen_inner_point(c, r)};
+    case kCopy: return gen_copy(c, r);
+    case kPin: return gen_pin(c, r);
+    case kUnpin: {
+      static const std::vector<std::uint32_t> ids = {1, 2, 3, 4, 5};
+      return trace::UnpinOp{pick_or(r, c.pins, ids)};
+    }
+    case kReserve: {
+      const Range a = gen_small_range(c, r);
+      return trace::ReserveOp{a, r.pick(kOwners)};
+    }
+    case kUnreserve: return trace::UnreserveOp{r.pick(kOwners)};
+    case kAllow: {
+      std::vector<Range> rs(r.below(3));
+      for (Range& a : rs) a = gen_small_range(c, r);
+      return trace::AllowOp{std::move(rs)};
+    }
+    case kRanges: return trace::RangesOp{};
+    case kAttach: return gen_attach(c, r);
+    case kDetach: return trace::DetachOp{name_from(r, c.devices, kDevNames)};
+    case kDirtyOps: return gen_dirty_ops(c, r);
+    case kUva: return trace::UvaOp{gen_inner_point(c, r)};
+    case kIoas: return gen_ioas(r);
+    default: return trace::CheckOp{};
+  }
 }
 
-rc::Gen<Operation> gen_operation(std::shared_ptr<const Ctx> c) {
-  const bool no_mem = c->memories.empty();
-  const bool have_dom = !c->domains.empty();
-  auto kind = rc::gen::weightedElement<int>({
-      {no_mem ? 40u : 3u, kMem}, {1, kUnmem}, {20, kMap}, {8, kUnmap}, {4, kCut}, {4, kCopy},
-      {4, kPin}, {2, kUnpin}, {3, kReserve}, {1, kUnreserve}, {2, kAllow}, {1, kRanges},
-      {6, kAttach}, {have_dom ? 3u : 1u, kDetach}, {have_dom ? 16u : 2u, kDirtyOps}, {2, kUva},
-      {2, kIoas}, {1, kCheck},
+rc::Gen<Operation> gen_operation(const SpecModel& m) {
+  auto c = std::make_shared<GenContext>();
+  c->fill(*m.engine, m.current);
+  return rc::gen::map(rc::gen::arbitrary<std::uint64_t>(), [c](std::uint64_t seed) {
+    Rng r(seed);
+    return draw_operation(*c, r);
   });
-  return rc::gen::mapcat(kind, [c](int k) { return gen_kind(k, *c); });
 }
-
-}  // namespace
-
-rc::Gen<Operation> gen_operation(const SpecModel& m) { return gen_operation(context_for(m)); }
-
 // ---------------------------------------------------------------------------
 // Comparing two engines.
 
@@ -592,7 +581,8 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus) {
           return "uva " + hex(x) + " in " + name + " differs";
         for (const auto& d : s1->domains) {
           auto t1 = spec.translate(d.name, x), t2 = sut.translate(d.name, x);
-          if (show_tr(t1) != show_tr(t2))
+          const bool same = t1.code() == t2.code() && (!t1.ok() || *t1 == *t2);
+          if (!same)
             return "translate " + d.name + " " + hex(x) + ": spec " + show_tr(t1) + ", sut " + show_tr(t2);
         }
       }
@@ -833,27 +823,10 @@ const std::vector<std::string>& required_biases() {
 }
 
 // ---------------------------------------------------------------------------
-// The rc::state machine.
+// The campaign: generated sequences run on both engines in place, and the
+// shrinker.
 
 namespace {
-
-// The two engines in lockstep, each run in place: the spec (a model engine)
-// and the engine under test.
-struct Sut {
-  std::unique_ptr<Engine> spec;
-  std::string spec_current = "default";
-  std::unique_ptr<Engine> engine;
-  std::string current = "default";
-  std::vector<Operation> history;
-};
-
-struct CampaignState {
-  std::function<bool(Engine&, std::uint64_t)> inject;
-  std::map<std::string, std::uint64_t> coverage;
-  std::uint64_t operations = 0;
-  std::vector<Operation> last_failure;
-};
-thread_local CampaignState* g_campaign = nullptr;
 
 // A map or copy asking for write-only (Prot::kWrite).
 bool write_only(const Operation& op) {
@@ -862,103 +835,219 @@ bool write_only(const Operation& op) {
   return false;
 }
 
-struct Step final : rc::state::Command<SpecModel, Sut> {
+// One step of a sequence: the operation, and the allocation of it that
+// fails in the engine under test (0: none).
+struct Step {
   Operation op;
-  std::uint64_t fail_nth = 0;  // 0: no injection
-  explicit Step(std::shared_ptr<const Ctx> c) : op(*gen_operation(std::move(c))) {
-    if (g_campaign && g_campaign->inject && *rc::gen::inRange(0, 16) == 0)
-      fail_nth = *rc::gen::inRange<std::uint64_t>(1, 7);
-  }
-
-  // Generation: the model that the next steps' arguments are drawn from
-  // follows the sequence.
-  void apply(SpecModel& m) const override {
-    (void)trace::execute(*m.engine, m.current, op);
-    m.context.reset();
-  }
-
-  // run_campaign runs the steps itself (check below); as an rc::state command
-  // a step compares whole states.
-  void run(const SpecModel&, Sut& s) const override { check(s, Compare::kWhole); }
-
-  // Runs the step on both engines of `s` and compares them (`how`); RC_FAIL
-  // on a difference.
-  void check(Sut& s, Compare how) const {
-    s.history.push_back(op);
-    const std::string ioas = s.spec_current;  // before the step
-    const auto options = s.spec->ioas_options(ioas);
-    StepResult r;
-    bool injected_enomem = false;
-    if (fail_nth) {
-      // The engine under test alone, with its nth table allocation failing.
-      g_campaign->inject(*s.engine, fail_nth);
-      std::string cur = s.current;
-      const auto b = trace::execute(*s.engine, cur, op);
-      g_campaign->inject(*s.engine, 0);
-      if (b.outcome.kind == trace::OutcomeKind::kError && b.outcome.error == ENOMEM) {
-        // Nothing may have changed: the model did not run the operation.
-        // Where an automatic placement would have gone is not known, so the
-        // focus is every area of the IOAS, and the domains the step names.
-        injected_enomem = true;
-        r.outcome = b.outcome;
-        Focus focus = how == Compare::kWhole ? Focus::everything() : focus_of(op, ioas, b.outcome);
-        focus.parts.push_back(Focus::Part{ioas, "", Range{0, kMaxIova}});
-        if (cur != s.current) r.failure = "an ENOMEM `" + trace::to_string(op) + "` changed the current IOAS";
-        else if (std::string d = diff_focused(*s.spec, *s.engine, focus); !d.empty())
-          r.failure = "after `" + trace::to_string(op) + "` failed with an injected ENOMEM (allocation " +
-                      std::to_string(fail_nth) + "), the engine changed: " + d;
-      } else {
-        // The injection point lay beyond what the operation needed.
-        const auto a = trace::execute(*s.spec, s.spec_current, op);
-        r.outcome = a.outcome;
-        s.current = cur;
-        if (a.outcome != b.outcome)
-          r.failure = "`" + trace::to_string(op) + "` (allocation " + std::to_string(fail_nth) +
-                      " failing): spec => " + trace::to_string(a.outcome) + " (" + a.note + "), sut => " +
-                      trace::to_string(b.outcome) + " (" + b.note + ")";
-        else if (std::string d = diff_focused(*s.spec, *s.engine,
-                                              how == Compare::kWhole ? Focus::everything()
-                                                                     : focus_of(op, ioas, a.outcome));
-                 !d.empty())
-          r.failure = "after `" + trace::to_string(op) + "`: " + d;
-      }
-    } else {
-      r = lockstep_step(*s.spec, s.spec_current, *s.engine, s.current, op, how);
-    }
-    if (g_campaign) {
-      const std::string outcome = injected_enomem ? std::string(trace::op_name(op)) + " ENOMEM (injected)"
-                                                  : outcome_class(op, r.outcome);
-      g_campaign->coverage[outcome]++;
-      // Kernel mode and the mock format are counted apart too, so the
-      // campaign shows it compared them (SPEC "Kernel mode").
-      if (options.ok() && options->mode == IoasMode::kKernel) {
-        g_campaign->coverage["kernel " + outcome]++;
-        if (write_only(op)) g_campaign->coverage["kernel write-only " + outcome]++;
-      }
-      if (const auto* at = std::get_if<trace::AttachOp>(&op); at && at->fmt == Format::kMock)
-        g_campaign->coverage["mock " + outcome]++;
-      g_campaign->operations++;
-      if (!injected_enomem)
-        for (auto& b : bias_classes(*s.spec, s.spec_current, op, r.outcome)) g_campaign->coverage[b]++;
-      if (!r.failure.empty()) g_campaign->last_failure = s.history;
-    }
-    if (!r.failure.empty()) RC_FAIL(r.failure);
-  }
-
-  void show(std::ostream& os) const override {
-    if (fail_nth) os << "# the engine's page-table allocation " << fail_nth << " fails in:\n";
-    os << trace::to_string(op);
-  }
-
+  std::uint64_t fail_nth = 0;
 };
 
-// A step drawn from a state: the command keeps the state's generation
-// context (to draw shrunk arguments from), not a copy of the model as
-// rc::state::gen::execOneOfWithArgs would (a clone of the engine per step).
-rc::Gen<std::shared_ptr<const rc::state::Command<SpecModel, Sut>>> gen_step(const SpecModel& m) {
-  return rc::gen::exec([c = context_for(m)]() -> std::shared_ptr<const rc::state::Command<SpecModel, Sut>> {
-    return std::make_shared<const Step>(c);
-  });
+std::string show_steps(const std::vector<Step>& steps) {
+  std::string out;
+  for (const Step& s : steps) {
+    if (s.fail_nth) out += "# the engine's page-table allocation " + std::to_string(s.fail_nth) + " fails in:\n";
+    out += trace::to_string(s.op) + "\n";
+  }
+  return out;
+}
+
+// The two engines in lockstep, each run in place: the spec (a model engine)
+// and the engine under test.
+struct Pair {
+  std::unique_ptr<Engine> spec;
+  std::string spec_current = "default";
+  std::unique_ptr<Engine> sut;
+  std::string current = "default";
+};
+
+// Where a campaign counts what its steps reached (none while shrinking).
+struct Counts {
+  std::map<std::string, std::uint64_t> coverage;
+  std::uint64_t operations = 0;
+};
+
+// Runs `step` on both engines of `p` and compares them (`how`); returns the
+// spec's answer (an injected ENOMEM: the engine's) and the difference, ""
+// when they agree. Counts the outcome into `counts` if any.
+StepResult run_step(Pair& p, const Step& step, Compare how, const CampaignConfig& cfg, Counts* counts) {
+  const Operation& op = step.op;
+  const std::string ioas = p.spec_current;  // before the step
+  StepResult r;
+  bool injected_enomem = false;
+  if (step.fail_nth && cfg.inject) {
+    // The engine under test alone, with its nth table allocation failing.
+    cfg.inject(*p.sut, step.fail_nth);
+    std::string cur = p.current;
+    const auto b = trace::execute(*p.sut, cur, op);
+    cfg.inject(*p.sut, 0);
+    if (b.outcome.kind == trace::OutcomeKind::kError && b.outcome.error == ENOMEM) {
+      // Nothing may have changed: the model did not run the operation.
+      // Where an automatic placement would have gone is not known, so the
+      // focus is every area of the IOAS, and the domains the step names.
+      injected_enomem = true;
+      r.outcome = b.outcome;
+      Focus focus = how == Compare::kWhole ? Focus::everything() : focus_of(op, ioas, b.outcome);
+      focus.parts.push_back(Focus::Part{ioas, "", Range{0, kMaxIova}});
+      if (cur != p.current) r.failure = "an ENOMEM `" + trace::to_string(op) + "` changed the current IOAS";
+      else if (std::string d = diff_focused(*p.spec, *p.sut, focus); !d.empty())
+        r.failure = "after `" + trace::to_string(op) + "` failed with an injected ENOMEM (allocation " +
+                    std::to_string(step.fail_nth) + "), the engine changed: " + d;
+    } else {
+      // The injection point lay beyond what the operation needed.
+      const auto a = trace::execute(*p.spec, p.spec_current, op);
+      r.outcome = a.outcome;
+      p.current = cur;
+      if (a.outcome != b.outcome)
+        r.failure = "`" + trace::to_string(op) + "` (allocation " + std::to_string(step.fail_nth) +
+                    " failing): spec => " + trace::to_string(a.outcome) + " (" + a.note + "), sut => " +
+                    trace::to_string(b.outcome) + " (" + b.note + ")";
+      else if (std::string d = diff_focused(*p.spec, *p.sut,
+                                            how == Compare::kWhole ? Focus::everything()
+                                                                   : focus_of(op, ioas, a.outcome));
+               !d.empty())
+        r.failure = "after `" + trace::to_string(op) + "`: " + d;
+    }
+  } else {
+    r = lockstep_step(*p.spec, p.spec_current, *p.sut, p.current, op, how);
+  }
+  if (counts) {
+    const std::string outcome = injected_enomem ? std::string(trace::op_name(op)) + " ENOMEM (injected)"
+                                                : outcome_class(op, r.outcome);
+    counts->coverage[outcome]++;
+    // Kernel mode and the mock format are counted apart too, so the
+    // campaign shows it compared them (SPEC "Kernel mode").
+    if (auto options = p.spec->ioas_options(ioas); options.ok() && options->mode == IoasMode::kKernel) {
+      counts->coverage["kernel " + outcome]++;
+      if (write_only(op)) counts->coverage["kernel write-only " + outcome]++;
+    }
+    if (const auto* at = std::get_if<trace::AttachOp>(&op); at && at->fmt == Format::kMock)
+      counts->coverage["mock " + outcome]++;
+    counts->operations++;
+    if (!injected_enomem)
+      for (auto& b : bias_classes(*p.spec, p.spec_current, op, r.outcome)) counts->coverage[b]++;
+  }
+  return r;
+}
+
+// Whether the spec's state (what GenContext::fill reads) can differ after an
+// operation that answered `o`: a failed operation changes nothing (SPEC), nor
+// do the ones that only look.
+bool may_change_state(const Operation& op, const trace::Outcome& o) {
+  if (o.kind == trace::OutcomeKind::kError) return false;
+  return !(std::holds_alternative<trace::RangesOp>(op) || std::holds_alternative<trace::TranslateOp>(op) ||
+           std::holds_alternative<trace::UvaOp>(op) || std::holds_alternative<trace::CheckOp>(op));
+}
+
+// A fresh pair: the model and the engine under test, each with the default
+// IOAS; empty `sut` when the engine could not be made.
+Pair fresh_pair(const CampaignConfig& cfg) {
+  Pair p{make_model_engine(), "default", cfg.make_sut(), "default"};
+  (void)p.spec->create_ioas("default", IoasOptions{});
+  if (p.sut && !p.sut->create_ioas("default", IoasOptions{}).ok()) p.sut.reset();
+  return p;
+}
+
+// `steps` replayed on a fresh pair, whole states compared after every step:
+// the first difference, with the number of steps run up to it; "" when all
+// agree.
+struct Replay {
+  std::string failure;
+  std::size_t steps = 0;
+};
+Replay replay(const std::vector<Step>& steps, const CampaignConfig& cfg) {
+  Pair p = fresh_pair(cfg);
+  if (!p.sut) return Replay{"the engine under test could not be made", 0};
+  for (std::size_t i = 0; i < steps.size(); ++i)
+    if (std::string d = run_step(p, steps[i], Compare::kWhole, cfg, nullptr).failure; !d.empty())
+      return Replay{d, i + 1};
+  return Replay{};
+}
+
+// Simpler versions of a step to try in its place: no injected failure, no
+// optional arguments (a format, an aperture, page sizes, reserved regions,
+// a physical address), plain permissions and shorter lists.
+std::vector<Step> simpler(const Step& s) {
+  std::vector<Step> out;
+  if (s.fail_nth) out.push_back(Step{s.op, 0});
+  auto with = [&](auto change) {
+    Step t = s;
+    if (change(t.op)) out.push_back(std::move(t));
+  };
+  if (std::holds_alternative<trace::AttachOp>(s.op)) {
+    with([](Operation& o) { auto& a = std::get<trace::AttachOp>(o); return !a.resv.empty() && (a.resv.clear(), true); });
+    with([](Operation& o) { auto& a = std::get<trace::AttachOp>(o); return a.aperture && (a.aperture.reset(), true); });
+    with([](Operation& o) { auto& a = std::get<trace::AttachOp>(o); return a.pgsize_bitmap && (a.pgsize_bitmap.reset(), true); });
+    with([](Operation& o) { auto& a = std::get<trace::AttachOp>(o); return a.fmt && (a.fmt.reset(), true); });
+  } else if (std::holds_alternative<trace::MemOp>(s.op)) {
+    with([](Operation& o) { auto& m = std::get<trace::MemOp>(o); return m.pa && (m.pa.reset(), true); });
+    with([](Operation& o) { auto& m = std::get<trace::MemOp>(o); return m.ro && !(m.ro = false); });
+  } else if (std::holds_alternative<trace::MapOp>(s.op)) {
+    with([](Operation& o) { auto& m = std::get<trace::MapOp>(o); return m.offset && !(m.offset = 0); });
+    with([](Operation& o) {
+      auto& m = std::get<trace::MapOp>(o);
+      return m.prot != Prot::kReadWrite && (m.prot = Prot::kReadWrite, true);
+    });
+  } else if (std::holds_alternative<trace::AllowOp>(s.op)) {
+    with([](Operation& o) {
+      auto& a = std::get<trace::AllowOp>(o);
+      return !a.ranges.empty() && (a.ranges.pop_back(), true);
+    });
+  } else if (std::holds_alternative<trace::IoasOp>(s.op)) {
+    with([](Operation& o) {
+      auto& i = std::get<trace::IoasOp>(o);
+      const bool plain = !i.mode && !i.zero_page && !i.huge_pages;
+      i.mode.reset(), i.zero_page.reset(), i.huge_pages.reset();
+      return !plain;
+    });
+  }
+  return out;
+}
+
+// Delta debugging over a failing sequence, each candidate replayed from a
+// fresh pair: cut after the failing step, drop chunks of halving size, then
+// single steps, then make the steps' arguments simpler; until nothing more
+// can go. Returns the shrunk sequence and its failure.
+Replay shrink(std::vector<Step>& steps, const CampaignConfig& cfg, Replay failing) {
+  steps.resize(failing.steps);
+  auto still_fails = [&](const std::vector<Step>& candidate) {
+    Replay r = replay(candidate, cfg);
+    if (r.failure.empty()) return false;
+    failing = r;
+    return true;
+  };
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (std::size_t chunk = std::max<std::size_t>(steps.size() / 2, 1);; chunk /= 2) {
+      for (std::size_t i = 0; i < steps.size();) {
+        std::vector<Step> candidate;
+        candidate.reserve(steps.size());
+        candidate.insert(candidate.end(), steps.begin(), steps.begin() + static_cast<std::ptrdiff_t>(i));
+        candidate.insert(candidate.end(), steps.begin() + static_cast<std::ptrdiff_t>(std::min(i + chunk, steps.size())),
+                         steps.end());
+        if (!candidate.empty() && still_fails(candidate)) {
+          candidate.resize(failing.steps);
+          steps = std::move(candidate);
+          progress = true;
+        } else {
+          i += chunk;
+        }
+      }
+      if (chunk == 1) break;
+    }
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      for (const Step& s : simpler(steps[i])) {
+        std::vector<Step> candidate = steps;
+        candidate[i] = s;
+        if (still_fails(candidate)) {
+          candidate.resize(failing.steps);
+          steps = std::move(candidate);
+          progress = true;
+          break;
+        }
+      }
+    }
+  }
+  return failing;
 }
 
 }  // namespace
@@ -971,8 +1060,8 @@ std::string write_counterexample(const std::vector<Operation>& ops, const std::s
   std::ofstream out(path);
   if (!out) return "";
   out << "# Found by the lockstep state machine (differential/lockstep); shrunk by\n"
-         "# RapidCheck. Expectations are the model's answers: the engine under test\n"
-         "# disagreed with one of them, or with the model's state, at the last line.\n";
+         "# its delta debugger. Expectations are the model's answers: the engine under\n"
+         "# test disagreed with one of them, or with the model's state, at the last line.\n";
   SpecModel spec;
   for (const auto& op : ops) {
     auto a = trace::execute(*spec.engine, spec.current, op);
@@ -985,49 +1074,68 @@ std::string write_counterexample(const std::vector<Operation>& ops, const std::s
 }
 
 CampaignResult run_campaign(const CampaignConfig& cfg) {
-  CampaignState state;
-  state.inject = cfg.inject;
-  g_campaign = &state;
-  rc::detail::TestParams params;
-  params.seed = cfg.seed;
-  params.maxSuccess = cfg.cases;
-  params.maxSize = cfg.max_size;
-  const auto make = cfg.make_sut;
-  const std::uint64_t whole_every = std::max<std::uint64_t>(cfg.whole_every, 1);
-  // rc::state::check's loop, with the spec run in place beside the engine
-  // under test (no model copied per step), the touched parts compared after
-  // each step and whole states after every `whole_every`th and the last:
-  // a difference the focused comparison misses is found by the next whole
-  // one, and a shrunk sequence ends at the step that made it.
-  auto property = rc::detail::toProperty([make, whole_every] {
-    SpecModel initial;
-    const auto commands = *rc::state::gen::commands(initial, gen_step);
-    Sut sut{SpecModel().engine, "default", make(), "default", {}};
-    RC_ASSERT(sut.engine != nullptr);
-    RC_ASSERT(sut.engine->create_ioas("default", IoasOptions{}).ok());
-    for (std::size_t i = 0; i < commands.size(); ++i) {
-      const bool whole = (i + 1) % whole_every == 0 || i + 1 == commands.size();
-      static_cast<const Step&>(*commands[i]).check(sut, whole ? Compare::kWhole : Compare::kTouched);
-    }
-  });
-  rc::detail::TestMetadata meta;
-  meta.id = "lockstep";
-  meta.description = "model and engine in lockstep";
-  const auto result = rc::detail::checkProperty(property, meta, params);
-  g_campaign = nullptr;
-
   CampaignResult out;
-  out.coverage = std::move(state.coverage);
-  out.operations = state.operations;
-  std::ostringstream msg;
-  rc::detail::printResultMessage(result, msg);
-  out.message = msg.str();
-  rc::detail::SuccessResult success;
-  out.passed = result.match(success);
-  if (!out.passed && !state.last_failure.empty() && !cfg.corpus_dir.empty()) {
-    out.counterexample = write_counterexample(state.last_failure, cfg.corpus_dir,
-                                              "found-seed" + std::to_string(cfg.seed));
+  Counts counts;
+  const std::uint64_t whole_every = std::max<std::uint64_t>(cfg.whole_every, 1);
+  const std::size_t max_size = static_cast<std::size_t>(std::max(cfg.max_size, 1));
+  Rng seeds(cfg.seed);
+  GenContext ctx;
+  std::vector<Step> steps;
+  for (int c = 0; c < cfg.cases; ++c) {
+    // Each case from its own seed, so that it replays alone; the longest
+    // length allowed grows from 1 to max_size over the cases.
+    Rng r(seeds.next());
+    const std::size_t longest = std::max<std::size_t>(1, max_size * static_cast<std::size_t>(c + 1) /
+                                                             static_cast<std::size_t>(cfg.cases));
+    const std::size_t length = r.range(1, longest + 1);
+    Pair p = fresh_pair(cfg);
+    if (!p.sut) {
+      out.message = "the engine under test could not be made";
+      return out;
+    }
+    steps.clear();
+    std::string failure;
+    // The touched parts compared after each step, whole states after every
+    // `whole_every`th step and the last: a difference the focused
+    // comparison misses is found by the next whole one (and the shrinker
+    // compares whole states after every step, so a shrunk sequence ends at
+    // the step that made it).
+    // The generator's view of the spec is made again only after a step that
+    // may have changed it.
+    bool stale = true;
+    for (std::size_t i = 0; i < length && failure.empty(); ++i) {
+      if (stale) ctx.fill(*p.spec, p.spec_current);
+      Step step{draw_operation(ctx, r), 0};
+      if (cfg.inject && r.below(16) == 0) step.fail_nth = r.range(1, 7);
+      const bool whole = (i + 1) % whole_every == 0 || i + 1 == length;
+      StepResult done = run_step(p, step, whole ? Compare::kWhole : Compare::kTouched, cfg, &counts);
+      failure = std::move(done.failure);
+      stale = may_change_state(step.op, done.outcome);
+      steps.push_back(std::move(step));
+    }
+    if (failure.empty()) continue;
+    Replay shrunk = replay(steps, cfg);
+    if (shrunk.failure.empty()) {
+      // Only the sequence's own run differed (state outside the trace):
+      // reported as it was, unshrunk.
+      shrunk = Replay{failure, steps.size()};
+    } else {
+      shrunk = shrink(steps, cfg, shrunk);
+    }
+    out.coverage = std::move(counts.coverage);
+    out.operations = counts.operations;
+    out.message = "case " + std::to_string(c + 1) + " of " + std::to_string(cfg.cases) + " failed; shrunk to " +
+                  std::to_string(steps.size()) + " steps:\n" + show_steps(steps) + shrunk.failure;
+    if (!cfg.corpus_dir.empty()) {
+      std::vector<Operation> ops;
+      for (const Step& s : steps) ops.push_back(s.op);
+      out.counterexample = write_counterexample(ops, cfg.corpus_dir, "found-seed" + std::to_string(cfg.seed));
+    }
+    return out;
   }
+  out.passed = true;
+  out.coverage = std::move(counts.coverage);
+  out.operations = counts.operations;
   return out;
 }
 

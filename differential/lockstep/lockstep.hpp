@@ -5,28 +5,34 @@
 // ShardStore's reference-model testing: the alphabet is every operation of
 // TRACE.md, arguments are biased toward what finds bugs (existing boundaries
 // +-1, exact fits, 0, PAGE, the top of the space, overflowing lengths), and a
-// failure comes out short (RapidCheck shrinks it) and is kept forever as a
-// .trace in differential/corpus/.
+// failure comes out short (delta debugging over the recorded steps) and is
+// kept forever as a .trace in differential/corpus/.
 //
 // Pieces:
+//   - Rng and draw_operation(context, rng): one trace operation whose
+//     arguments are drawn from a state's GenContext with a small
+//     deterministic generator (no shrink tree per operation: a campaign
+//     shrinks whole sequences itself); gen_operation(model) is the same as a
+//     RapidCheck generator, for properties that are not the campaign;
 //   - SpecModel: the executable spec's state as a value (a cloned model
-//     engine plus the trace's current IOAS), the rc::state model;
-//   - gen_operation(model): a generator of one trace operation whose
-//     arguments are drawn from that state;
+//     engine plus the trace's current IOAS);
 //   - lockstep_step(): runs one operation on both sides and returns what
 //     differs (answer, or any part of the observable state), empty if none;
 //     diff_states compares whole states, diff_focused the parts one
 //     operation can have changed (focus_of);
-//   - run_campaign(): the rc::state property (generated command sequences,
-//     run on both engines in place: focused comparisons after each step,
-//     whole ones on a sample and at each sequence's end), with a fixed seed
-//     and case count, coverage counting and the counterexample writer.
+//   - run_campaign(): generated sequences run on both engines in place
+//     (focused comparisons after each step, whole ones on a sample and at
+//     each sequence's end), with a fixed seed and case count, coverage
+//     counting, the shrinker (replays from scratch with whole comparisons
+//     after every step: cut after the failing step, drop chunks, then single
+//     steps, then simpler arguments) and the counterexample writer.
 #pragma once
 
 #include <rapidcheck.h>
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -38,9 +44,48 @@
 
 namespace ioas::lockstep {
 
-// What the generators draw from: the names, boundaries, areas, domains and
-// pins of a state (lockstep.cpp).
-struct GenContext;
+// A small deterministic random generator (splitmix64): a campaign's
+// operations depend on its seed and the states alone, so a sequence replays.
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next();
+  // Uniform in [0, n) (0 when n is 0), and in [lo, hi).
+  std::uint64_t below(std::uint64_t n);
+  std::uint64_t range(std::uint64_t lo, std::uint64_t hi) { return lo + below(hi - lo); }
+  // Any 64-bit value, small ones as often as large ones.
+  std::uint64_t any();
+  // An index into `weights`, drawn in proportion to them.
+  std::size_t weighted(std::initializer_list<unsigned> weights);
+  template <typename T>
+  const T& pick(const std::vector<T>& xs) {
+    return xs[below(xs.size())];
+  }
+
+ private:
+  std::uint64_t state_;
+};
+
+// What the generator draws from: the names, boundaries, areas, domains and
+// pins of a state. fill() reuses the vectors' memory from call to call.
+struct GenContext {
+  std::vector<u64> points;           // boundaries of areas, reserved, allowed
+  std::vector<Range> areas;          // areas of every IOAS (current first)
+  std::vector<Range> current_areas;  // areas of the current IOAS
+  std::vector<std::string> ioases;
+  std::vector<std::string> memories;
+  std::vector<std::string> domains;  // of the current IOAS first, then others
+  std::vector<std::string> devices;
+  std::vector<std::string> tracking;  // domains of the current IOAS with dirty tracking on
+  std::vector<std::uint32_t> pins;    // of the current IOAS
+  // Adjacent page sizes {small, large} of the current IOAS's domains.
+  std::vector<std::pair<u64, u64>> fits;
+  bool kernel = false;  // the current IOAS is in kernel mode
+  void fill(const Engine& e, const std::string& current);
+};
+
+// One trace operation whose arguments are biased by the state `c` describes.
+trace::Operation draw_operation(const GenContext& c, Rng& r);
 
 // The spec's state, copyable (copies clone the engine).
 struct SpecModel {
@@ -51,13 +96,10 @@ struct SpecModel {
   SpecModel& operator=(SpecModel&&) = default;
   std::unique_ptr<Engine> engine;
   std::string current = "default";
-  // The generators' view of this state: made on first use, shared with the
-  // copies and with every command drawn from this state; whoever changes
-  // the state drops it.
-  mutable std::shared_ptr<const GenContext> context;
 };
 
-// One trace operation whose arguments are biased by `m`'s state.
+// draw_operation on `m`'s state as a RapidCheck generator (the Rng's seed
+// drawn by RapidCheck), for properties that are not the campaign.
 rc::Gen<trace::Operation> gen_operation(const SpecModel& m);
 
 // Everything observable of `spec` and `sut` compared: IOAS names, memory
@@ -136,8 +178,10 @@ const std::vector<std::string>& required_biases();
 
 struct CampaignConfig {
   std::uint64_t seed = 1;
-  int cases = 200;       // RapidCheck test cases (command sequences)
-  int max_size = 60;     // the longest sequence RapidCheck generates
+  int cases = 200;       // operation sequences, each from its own seed
+  // A sequence's length is uniform in [1, n], n growing from 1 to max_size
+  // over the cases (short sequences first, as RapidCheck sizes them).
+  int max_size = 60;
   // After each step the parts it touched are compared (diff_focused), and
   // whole states (diff_states) after every `whole_every`th step and after
   // the last step of each sequence.
@@ -156,7 +200,7 @@ struct CampaignConfig {
 
 struct CampaignResult {
   bool passed = false;
-  std::string message;          // RapidCheck's report on failure
+  std::string message;          // on failure: the shrunk steps and the difference
   std::string counterexample;   // path of the written .trace, if any
   std::uint64_t operations = 0; // operations checked
   std::map<std::string, std::uint64_t> coverage;  // outcome_class -> count
