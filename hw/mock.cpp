@@ -42,31 +42,31 @@ Result<std::unique_ptr<MockTable>> MockTable::create(const TableConfig& cfg, Pag
 }
 
 u64 MockSlots::get(u64 i) const {
-  auto b = blocks_.find(i >> kBlockShift);
-  return b == blocks_.end() ? 0 : b->second.e[i & (kBlockSlots - 1)];
+  auto b = blocks_.find(arith::page_number(i, kBlockShift));
+  return b == blocks_.end() ? 0 : b->second.e[arith::page_offset(i, kBlockShift)];
 }
 
 u64* MockSlots::find(u64 i) {
-  auto b = blocks_.find(i >> kBlockShift);
+  auto b = blocks_.find(arith::page_number(i, kBlockShift));
   if (b == blocks_.end()) return nullptr;
-  u64& e = b->second.e[i & (kBlockSlots - 1)];
+  u64& e = b->second.e[arith::page_offset(i, kBlockShift)];
   return e ? &e : nullptr;
 }
 
 const u64* MockSlots::block(u64 head) const {
-  auto b = blocks_.find(head >> kBlockShift);
+  auto b = blocks_.find(arith::page_number(head, kBlockShift));
   return b == blocks_.end() ? nullptr : b->second.e.data();
 }
 
 u64* MockSlots::block(u64 head) {
-  auto b = blocks_.find(head >> kBlockShift);
+  auto b = blocks_.find(arith::page_number(head, kBlockShift));
   return b == blocks_.end() ? nullptr : b->second.e.data();
 }
 
 void MockSlots::set_run(u64 i, u64 n, u64 e) {
   while (n != 0) {
-    Block& b = blocks_[i >> kBlockShift];  // may throw: then this block was not added
-    const u64 from = i & (kBlockSlots - 1);
+    Block& b = blocks_[arith::page_number(i, kBlockShift)];  // may throw: then this block was not added
+    const u64 from = arith::page_offset(i, kBlockShift);
     const u64 count = std::min(n, kBlockSlots - from);
     for (u64 k = 0; k < count; ++k) {
       u64& slot = b.e[from + k];
@@ -82,8 +82,8 @@ void MockSlots::set_run(u64 i, u64 n, u64 e) {
 u64 MockSlots::erase(u64 lo, u64 hi) {
   u64 erased = 0;
   if (lo > hi) return 0;
-  for (auto b = blocks_.lower_bound(lo >> kBlockShift); b != blocks_.end();) {
-    const u64 base = b->first << kBlockShift;
+  for (auto b = blocks_.lower_bound(arith::page_number(lo, kBlockShift)); b != blocks_.end();) {
+    const u64 base = arith::page_start(b->first, kBlockShift);
     if (base > hi) break;
     const u64 from = std::max(lo, base) - base;
     const u64 to = std::min(hi - base, kBlockSlots - 1);

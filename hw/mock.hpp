@@ -84,8 +84,8 @@ class MockSlots {
   static void scan_blocks(Blocks& blocks, u64 lo, u64 hi, F& f) {
     if (lo > hi) return;
     u64 i = lo;
-    for (auto b = blocks.lower_bound(i >> kBlockShift); b != blocks.end();) {
-      const u64 base = b->first << kBlockShift;
+    for (auto b = blocks.lower_bound(arith::page_number(i, kBlockShift)); b != blocks.end();) {
+      const u64 base = arith::page_start(b->first, kBlockShift);
       if (base > hi) return;
       if (i < base) i = base;
       bool jumped = false;
@@ -97,7 +97,7 @@ class MockSlots {
         if (next > hi) return;
         if (next >= base + kBlockSlots) {
           i = next;
-          b = blocks.lower_bound(next >> kBlockShift);
+          b = blocks.lower_bound(arith::page_number(next, kBlockShift));
           jumped = true;
           break;
         }
