@@ -146,49 +146,31 @@ class SpecRules : public ::testing::TestWithParam<EngineFactory> {
   }
   std::unique_ptr<Engine> engine;
 
+  // The member functions that are not templates are defined in
+  // spec_checks.cpp, compiled once; the checkers' templates below only run
+  // the operation and hand its outcome (null, or its error) to them.
+
   // IOAS "a" with `options`, and the memory sources m and ro.
-  void Basic(IoasOptions options = {}) {
-    ASSERT_TRUE(engine->create_ioas("a", options).ok());
-    ASSERT_TRUE(Mem("m", kMVa, kMLen, kMPa).ok());
-    ASSERT_TRUE(Mem("ro", kRoVa, kRoLen, kRoPa, false).ok());
-  }
+  void Basic(IoasOptions options = {});
 
   // Basic() plus IOAS "b" (empty) and, in "a":
   //   A1 [0x10000, 0x13fff] m+0 rw, A2 [0x14000, 0x14fff] ro+0 r,
   //   A3 [0x20000, 0x20fff] m+0x100000 rw.
-  void CopyWorld() {
-    Basic();
-    ASSERT_TRUE(engine->create_ioas("b", {}).ok());
-    ASSERT_TRUE(MapFixed("a", 0x10000, 0x4000, "m", 0, Prot::kReadWrite).ok());
-    ASSERT_TRUE(MapFixed("a", 0x14000, 0x1000, "ro", 0, Prot::kRead).ok());
-    ASSERT_TRUE(MapFixed("a", 0x20000, 0x1000, "m", 0x100000, Prot::kReadWrite).ok());
-  }
+  void CopyWorld();
 
   // Basic() plus device "nic" attached to a new x86-64 domain "d" (defaults),
   // and in "a": A [0x200000, 0x3fffff] m+0 rw (pa 0x100000000: one 2 MiB leaf),
   //             B [0x400000, 0x5fffff] m+0x200000 r (pa 0x100200000: one 2 MiB leaf).
-  void DomainWorld(IoasOptions options = {}) {
-    Basic(options);
-    ASSERT_TRUE(Attach("a", "nic", "d").ok());
-    ASSERT_TRUE(MapFixed("a", 0x200000, 0x200000, "m", 0, Prot::kReadWrite).ok());
-    ASSERT_TRUE(MapFixed("a", 0x400000, 0x200000, "m", 0x200000, Prot::kRead).ok());
-  }
+  void DomainWorld(IoasOptions options = {});
 
   // ---- checkers (use through the macros below) ----
 
-  void ExpectClean(const char* what, const char* file, int line) {
-    for (const auto& v : engine->check())
-      ADD_FAILURE_AT(file, line) << "after " << what << ": invariant " << to_string(v.invariant)
-                                 << " violated in ioas '" << v.ioas << "': " << v.detail
-                                 << (v.witness ? " at " + spec_text::hex(*v.witness)
-                                               : std::string());
-  }
+  void ExpectClean(const char* what, const char* file, int line);
 
   template <typename F>
   auto Must(F&& op, const char* what, const char* file, int line) {
     auto r = op();
-    if (!r.ok()) ADD_FAILURE_AT(file, line) << what << " failed: " << to_string(r.error());
-    ExpectClean(what, file, line);
+    CheckSucceeded(ErrorOf(r), what, file, line);
     using R = decltype(r);
     if constexpr (std::is_same_v<R, Status>) {
       return r.ok();
@@ -201,166 +183,84 @@ class SpecRules : public ::testing::TestWithParam<EngineFactory> {
   template <typename F>
   void ExpectFails(int code, F&& op, const char* what, const char* file, int line,
                    const std::vector<std::string>& names = {}) {
-    const std::string before = spec_text::describe(*engine);
+    const std::string before = World();
     auto r = op();
-    const std::string want = errno_name(code);
-    if (r.ok()) {
-      ADD_FAILURE_AT(file, line) << what << " succeeded, expected " << want;
-    } else {
-      if (r.code() != code)
-        ADD_FAILURE_AT(file, line)
-            << what << " gave " << to_string(r.error()) << ", expected " << want;
-      if (r.error().message.empty())
-        ADD_FAILURE_AT(file, line) << what << ": error without a message";
-      for (const std::string& name : names)
-        if (r.error().message.find(name) == std::string::npos)
-          ADD_FAILURE_AT(file, line) << what << ": the message \"" << r.error().message
-                                     << "\" does not name " << name;
-    }
-    const std::string after = spec_text::describe(*engine);
-    if (before != after)
-      ADD_FAILURE_AT(file, line) << what << " (" << spec_text::show(r)
-                                 << ") changed the state:\nbefore:\n"
-                                 << before << "after:\n"
-                                 << after;
-    ExpectClean(what, file, line);
+    CheckFailedUnchanged(code, ErrorOf(r), before, what, file, line, names);
   }
 
   template <typename F>
   void ExpectFailsPartDone(int code, F&& op, const char* what, const char* file, int line) {
-    const std::string before = spec_text::describe(*engine);
+    const std::string before = World();
     auto r = op();
-    if (r.ok())
-      ADD_FAILURE_AT(file, line) << what << " succeeded, expected " << errno_name(code);
-    else if (r.code() != code || r.error().message.empty())
-      ADD_FAILURE_AT(file, line) << what << " gave " << to_string(r.error()) << ", expected "
-                                 << errno_name(code) << " with a message";
-    if (spec_text::describe(*engine) == before)
-      ADD_FAILURE_AT(file, line) << what << " changed nothing; the kernel's unmap removes what it reached";
-    ExpectClean(what, file, line);
+    CheckFailedChanged(code, ErrorOf(r), before, what, file, line);
   }
 
   template <typename F>
   void ExpectNoChange(F&& op, const char* what, const char* file, int line) {
-    const std::string before = spec_text::describe(*engine);
+    const std::string before = World();
     auto r = op();
-    if (!r.ok()) ADD_FAILURE_AT(file, line) << what << " failed: " << to_string(r.error());
-    const std::string after = spec_text::describe(*engine);
-    if (before != after)
-      ADD_FAILURE_AT(file, line) << what << " should be a no-op, changed the state:\nbefore:\n"
-                                 << before << "after:\n"
-                                 << after;
-    ExpectClean(what, file, line);
+    CheckSucceededUnchanged(ErrorOf(r), before, what, file, line);
   }
 
   // ---- builders ----
 
-  Status Mem(std::string name, u64 va, u64 len, u64 pa, bool writable = true) {
-    return engine->add_memory(MemorySource{std::move(name), va, len, pa, writable});
-  }
+  Status Mem(std::string name, u64 va, u64 len, u64 pa, bool writable = true);
   Result<u64> MapFixed(std::string_view ioas, u64 iova, u64 len, std::string src, u64 offset,
-                       Prot prot = Prot::kReadWrite) {
-    return engine->map(ioas, MapArgs{iova, len, std::move(src), offset, prot});
-  }
+                       Prot prot = Prot::kReadWrite);
   Result<u64> MapAuto(std::string_view ioas, u64 len, std::string src, u64 offset,
-                      Prot prot = Prot::kReadWrite) {
-    return engine->map(ioas, MapArgs{std::nullopt, len, std::move(src), offset, prot});
-  }
+                      Prot prot = Prot::kReadWrite);
   Status Attach(std::string_view ioas, std::string dev, std::string dom,
                 std::vector<ResvRegion> resv = {}, std::optional<Format> fmt = std::nullopt,
                 std::optional<Range> aperture = std::nullopt,
-                std::optional<u64> pgsizes = std::nullopt) {
-    return engine->attach(
-        ioas, AttachArgs{std::move(dev), std::move(dom), fmt, aperture, pgsizes, std::move(resv), {}});
-  }
+                std::optional<u64> pgsizes = std::nullopt);
   Result<std::uint32_t> Pin(std::string_view ioas, u64 iova, u64 len, bool write = false,
-                            bool release = true) {
-    return engine->pin(ioas, PinArgs{iova, len, write, release});
-  }
+                            bool release = true);
   Result<u64> CopyFixed(std::string_view ioas, std::string from, u64 src_iova, u64 len,
-                        u64 dst_iova, Prot prot = Prot::kReadWrite) {
-    return engine->copy(ioas, CopyArgs{std::move(from), src_iova, len, dst_iova, prot});
-  }
+                        u64 dst_iova, Prot prot = Prot::kReadWrite);
   Result<u64> CopyAuto(std::string_view ioas, std::string from, u64 src_iova, u64 len,
-                       Prot prot = Prot::kReadWrite) {
-    return engine->copy(ioas, CopyArgs{std::move(from), src_iova, len, std::nullopt, prot});
-  }
-  Status Allow(std::string_view ioas, std::vector<Range> ranges) {
-    return engine->allow(ioas, ranges);
-  }
+                       Prot prot = Prot::kReadWrite);
+  Status Allow(std::string_view ioas, std::vector<Range> ranges);
 
   // ---- views ----
 
-  IoasState Snap(std::string_view ioas) {
-    auto st = engine->snapshot(ioas);
-    if (!st.ok()) {
-      ADD_FAILURE() << "snapshot " << ioas << ": " << to_string(st.error());
-      return {};
-    }
-    return st.value();
-  }
+  IoasState Snap(std::string_view ioas);
   // "0x1000-0x1fff rw m+0x0; 0x2000-0x2fff r m+0x1000 pins=1"
-  std::string Areas(std::string_view ioas) {
-    std::string s;
-    for (const auto& a : Snap(ioas).areas)
-      s += (s.empty() ? "" : "; ") + spec_text::describe_area(a);
-    return s;
-  }
+  std::string Areas(std::string_view ioas);
   // "zero-page 0x0-0xfff; user u 0x10000-0x1ffff" in snapshot order (owner, range).
-  std::string Reserved(std::string_view ioas) {
-    std::string s;
-    for (const auto& r : Snap(ioas).reserved)
-      s += (s.empty() ? "" : "; ") + to_string(r.owner) + " " + to_string(r.range);
-    return s;
-  }
-  std::string Allowed(std::string_view ioas) { return to_string(Snap(ioas).allowed); }
+  std::string Reserved(std::string_view ioas);
+  std::string Allowed(std::string_view ioas);
   // "0x1000-0xffffffffffffffff align 0x1"
-  std::string Ranges(std::string_view ioas) {
-    auto r = engine->ranges(ioas);
-    if (!r.ok()) return to_string(r.error());
-    return to_string(r.value().ranges) + " align " + spec_text::hex(r.value().alignment);
-  }
-  u64 Alignment(std::string_view ioas) { return Snap(ioas).iova_alignment; }
-  std::string Pins(std::string_view ioas) {
-    std::string s;
-    for (const auto& p : Snap(ioas).pins)
-      s += (s.empty() ? "" : "; ") + std::to_string(p.id) + " " + to_string(p.iova) +
-           (p.write ? " write" : " read") + (p.release ? "" : " hold");
-    return s;
-  }
-  u64 UseCount(std::string_view mem) {
-    for (const auto& m : engine->memories())
-      if (m.source.name == mem) return m.use_count;
-    ADD_FAILURE() << "no memory source " << mem;
-    return ~u64{0};
-  }
-  std::optional<DomainInfo> Domain(std::string_view ioas, std::string_view dom) {
-    for (const auto& d : Snap(ioas).domains)
-      if (d.name == dom) return d;
-    return std::nullopt;
-  }
+  std::string Ranges(std::string_view ioas);
+  u64 Alignment(std::string_view ioas);
+  std::string Pins(std::string_view ioas);
+  u64 UseCount(std::string_view mem);
+  std::optional<DomainInfo> Domain(std::string_view ioas, std::string_view dom);
   // "pa 0x100000123 rw", "fault", or the error.
-  std::string Translate(std::string_view dom, u64 iova) {
-    auto t = engine->translate(dom, iova);
-    if (!t.ok()) return to_string(t.error());
-    if (!t.value()) return "fault";
-    return "pa " + spec_text::hex(t.value()->pa) + " " + to_string(t.value()->prot);
-  }
+  std::string Translate(std::string_view dom, u64 iova);
   // "ok" or "fault 0x..." or the error; check() is asserted after it.
-  std::string Dma(std::string_view dom, DmaDir dir, u64 iova, u64 len) {
-    auto r = engine->dma(dom, dir, iova, len);
-    ExpectClean("dma", __FILE__, __LINE__);
-    if (!r.ok()) return to_string(r.error());
-    return r.value().faulted ? "fault " + spec_text::hex(r.value().fault_iova) : "ok";
-  }
+  std::string Dma(std::string_view dom, DmaDir dir, u64 iova, u64 len);
   // The dirty ranges as text ("" when clean), or the error.
   std::string Dirty(std::string_view dom, u64 iova, u64 len, u64 pgsize = kPage,
-                    bool keep = false) {
-    auto r = engine->read_dirty(dom, iova, len, pgsize, keep);
-    ExpectClean("read_dirty", __FILE__, __LINE__);
-    if (!r.ok()) return to_string(r.error());
-    return to_string(r.value());
+                    bool keep = false);
+
+ private:
+  // The error of an operation's result, null when it succeeded.
+  template <typename R>
+  static const Error* ErrorOf(const R& r) {
+    return r.ok() ? nullptr : &r.error();
   }
+  // spec_text::describe of the engine: the world before an operation.
+  std::string World() const;
+  // What each checker asserts once the operation ran (err: its error, or
+  // null; before: World() before it).
+  void CheckSucceeded(const Error* err, const char* what, const char* file, int line);
+  void CheckFailedUnchanged(int code, const Error* err, const std::string& before,
+                            const char* what, const char* file, int line,
+                            const std::vector<std::string>& names);
+  void CheckFailedChanged(int code, const Error* err, const std::string& before,
+                          const char* what, const char* file, int line);
+  void CheckSucceededUnchanged(const Error* err, const std::string& before, const char* what,
+                               const char* file, int line);
 };
 
 #define MUST(expr) this->Must([&] { return (expr); }, #expr, __FILE__, __LINE__)
