@@ -470,6 +470,33 @@ TEST(SpaceTree, GapsBetweenLeavesAndBetweenSubtreesAreFound) {
   }
 }
 
+TEST(SpaceTree, AHoleWhoseLastByteIsTheWindowsFirstHoldsAOneByteFit) {
+  // Holes of one byte between intervals, in leaves and between subtrees
+  // (3-slot nodes: several levels): a window starting at a hole's only byte
+  // finds it there, not in the next hole.
+  SpaceTree t(3, 3);
+  for (u64 i = 0; i < 60; ++i) t.insert(SpaceEntry{i * 4, i * 4 + 2, 0, i, 0});
+  ASSERT_EQ(t.verify(), 60u);
+  for (u64 i = 0; i < 59; ++i) {
+    const u64 hole = i * 4 + 3;
+    EXPECT_EQ(t.lowest_fit(hole, kMaxIova, 1, 1, 0), hole) << "the hole at " << hole;
+    EXPECT_EQ(t.lowest_fit(hole, kMaxIova, 2, 1, 0), u64{239}) << "the hole at " << hole;  // the tail
+  }
+}
+
+TEST(SpaceTree, ClearLeavesAnEmptyTreeWithNoNodes) {
+  SpaceTree t(3, 3);
+  for (u64 i = 0; i < 40; ++i) t.insert(SpaceEntry{i * 4, i * 4 + 1, 0, i, 0});
+  ASSERT_GT(t.node_count(), 1u);
+  t.clear();
+  EXPECT_EQ(t.node_count(), 0u);
+  EXPECT_EQ(t.pool_bytes(), 0u);
+  EXPECT_EQ(t.verify(), 0u);
+  t.insert(SpaceEntry{8, 9, 0, 0, 0});
+  EXPECT_EQ(t.verify(), 1u);
+  EXPECT_EQ(t.node_count(), 1u);
+}
+
 TEST(SpaceTree, MapUnmapCycleDoesNotSplitOrMerge) {
   // The benchmark's loop: one hole in a run of full leaves, filled and
   // emptied again; the node count must not move, even when the hole is the
