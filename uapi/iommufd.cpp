@@ -287,7 +287,6 @@ class Context {
         return refuse(EFAULT, "attach: the user memory of an area is not mapped any more");
     return std::nullopt;
   }
-  u32 alloc_id(Object obj);
   // A table entry made ahead (all its allocation done), and its insertion
   // under the lowest free id, which allocates nothing.
   using Slot = std::map<u32, Object>::node_type;
@@ -412,7 +411,6 @@ Object* Context::get(u32 id, ObjType type) {
   return &it->second;
 }
 
-u32 Context::alloc_id(Object obj) { return insert_slot(make_slot(std::move(obj))); }
 
 Context::Slot Context::make_slot(Object obj) {
   std::map<u32, Object> aside;

@@ -232,7 +232,9 @@ struct World {
       EXPECT_EQ(ioas_iommufd_release_fd(access_fd), 1);
       close(access_fd);
     }
-    if (fd >= 0) EXPECT_EQ(ioas_iommufd_close(fd), 0) << "the context does not close";
+    if (fd >= 0) {
+      EXPECT_EQ(ioas_iommufd_close(fd), 0) << "the context does not close";
+    }
   }
 };
 
@@ -540,8 +542,12 @@ TEST_P(UapiHeapFailNth, EveryFailurePointAnswersEnomemAndChangesNothing) {
   }
   for (const auto& [n, e] : other_errnos)
     EXPECT_EQ(e, answer) << c.name << " n=" << n << ": answered neither ENOMEM nor the call's own errno";
-  if (c.answer != kAnyAnswer) EXPECT_EQ(answer, c.answer) << c.name << ": the call's answer without a heap failure";
-  if (!HasFailure()) EXPECT_TRUE(done) << c.name << ": still failing after " << kMaxPoints << " failure points";
+  if (c.answer != kAnyAnswer) {
+    EXPECT_EQ(answer, c.answer) << c.name << ": the call's answer without a heap failure";
+  }
+  if (!HasFailure()) {
+    EXPECT_TRUE(done) << c.name << ": still failing after " << kMaxPoints << " failure points";
+  }
   std::printf("[ heap fail-nth ] %-36s %4llu failure points%s\n", c.name, static_cast<unsigned long long>(points),
               absorbed ? " (then succeeded with a refused allocation absorbed)" : "");
   std::fflush(stdout);
