@@ -930,10 +930,11 @@ StepResult run_step(Pair& p, const Step& step, Compare how, const CampaignConfig
 }
 
 // Whether the spec's state (what GenContext::fill reads) can differ after an
-// operation that answered `o`: a failed operation changes nothing (SPEC), nor
-// do the ones that only look.
+// operation that answered `o`: a failed operation changes nothing (SPEC),
+// except a kernel-mode unmap, which keeps the areas it removed before the one
+// that stopped it; the operations that only look change nothing.
 bool may_change_state(const Operation& op, const trace::Outcome& o) {
-  if (o.kind == trace::OutcomeKind::kError) return false;
+  if (o.kind == trace::OutcomeKind::kError && !std::holds_alternative<trace::UnmapOp>(op)) return false;
   return !(std::holds_alternative<trace::RangesOp>(op) || std::holds_alternative<trace::TranslateOp>(op) ||
            std::holds_alternative<trace::UvaOp>(op) || std::holds_alternative<trace::CheckOp>(op));
 }
