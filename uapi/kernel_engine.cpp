@@ -111,7 +111,7 @@ class KernelEngine final : public Engine {
     have_test_ = port_->ioctl(IOMMU_TEST_CMD, &cmd) != -ENOTTY;
     auto other = alloc_ioas();
     if (other.ok()) {
-      can_disable_huge_ = set_huge_pages(*other, false) == 0;
+      can_disable_huge_ = option_huge_pages(*other, false) == 0;
       destroy(*other);
     }
     return ok_status();
@@ -131,7 +131,7 @@ class KernelEngine final : public Engine {
     auto id = alloc_ioas();
     if (!id.ok()) return id.error();
     if (!options.huge_pages) {
-      if (int rc = set_huge_pages(*id, false)) {
+      if (int rc = option_huge_pages(*id, false)) {
         destroy(*id);
         return make_error(-rc, "IOMMU_OPTION_HUGE_PAGES=0 refused");
       }
@@ -509,7 +509,7 @@ class KernelEngine final : public Engine {
     if (int rc = port_->ioctl(IOMMU_IOAS_ALLOC, &cmd)) return kernel_error(rc, "IOMMU_IOAS_ALLOC");
     return u32{cmd.out_ioas_id};
   }
-  int set_huge_pages(u32 ioas_id, bool on) {
+  int option_huge_pages(u32 ioas_id, bool on) {
     iommu_option cmd{};
     cmd.size = sizeof(cmd);
     cmd.option_id = IOMMU_OPTION_HUGE_PAGES;
