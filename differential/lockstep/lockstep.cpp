@@ -515,6 +515,11 @@ std::uint64_t g_z3_check_every = 64;
 }
 void set_z3_check_every(std::uint64_t n) { g_z3_check_every = n; }
 
+bool Focus::covers(const std::string& ioas) const {
+  return whole || every_ioas || std::find(ioases.begin(), ioases.end(), ioas) != ioases.end() ||
+         std::any_of(parts.begin(), parts.end(), [&](const Part& p) { return !p.dom.empty() || p.ioas == ioas; });
+}
+
 std::optional<Range> Focus::clip(const std::string& ioas, const IoasState& s, const Range& area) const {
   if (whole) return area;
   std::optional<Range> hull;
@@ -548,6 +553,7 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus) {
     return os.str();
   }
   for (const auto& name : names) {
+    if (!focus.covers(name)) continue;
     auto s1 = spec.snapshot(name), s2 = sut.snapshot(name);
     if (!s1.ok() || !s2.ok()) return "snapshot of " + name + " failed";
     if (*s1 != *s2) return "IOAS " + name + " differs:\n  spec: " + show(*s1) + "\n  sut:  " + show(*s2);
@@ -678,10 +684,22 @@ std::optional<Range> span(u64 start, u64 len) {
 
 constexpr Range kEverywhere{0, kMaxIova};
 
+// Whether the state can differ after an operation that answered `o` (the
+// spec's answer): a failed operation changes nothing (SPEC), except a
+// kernel-mode unmap, which keeps the areas it removed before the one that
+// stopped it; the operations that only look change nothing.
+bool may_change_state(const Operation& op, const trace::Outcome& o) {
+  if (o.kind == trace::OutcomeKind::kError && !std::holds_alternative<trace::UnmapOp>(op)) return false;
+  return !(std::holds_alternative<trace::RangesOp>(op) || std::holds_alternative<trace::TranslateOp>(op) ||
+           std::holds_alternative<trace::UvaOp>(op) || std::holds_alternative<trace::CheckOp>(op));
+}
+
 }  // namespace
 
 Focus focus_of(const Operation& op, const std::string& ioas, const trace::Outcome& outcome) {
   Focus f;
+  if (!may_change_state(op, outcome)) return f;
+  f.ioases.push_back(ioas);
   auto on_ioas = [&](std::optional<Range> r) {
     if (r) f.parts.push_back(Focus::Part{ioas, "", *r});
   };
@@ -708,9 +726,10 @@ Focus focus_of(const Operation& op, const std::string& ioas, const trace::Outcom
         else if constexpr (std::is_same_v<T, trace::DirtyOp>) on_dom(o.dom, kEverywhere);  // splits, clears
         else if constexpr (std::is_same_v<T, trace::DmaOp>) on_dom(o.dom, span(o.iova, o.len));
         else if constexpr (std::is_same_v<T, trace::ReadDirtyOp>) on_dom(o.dom, span(o.iova, o.len));
-        // The rest change no area nor table (ioas, mem, unmem, unreserve,
-        // allow, detach, unpin) or nothing (ranges, translate, uva, check):
-        // the whole-state part of the comparison covers them.
+        else if constexpr (std::is_same_v<T, trace::IoasOp>) f.ioases.push_back(o.name);
+        else if constexpr (std::is_same_v<T, trace::DetachOp>) f.every_ioas = true;  // the device's IOAS
+        // The rest change no area nor table (mem, unmem, unreserve, allow,
+        // unpin): the snapshots, ranges and memory sources cover them.
       },
       op);
   return f;
@@ -888,6 +907,7 @@ StepResult run_step(Pair& p, const Step& step, Compare how, const CampaignConfig
       r.outcome = b.outcome;
       Focus focus = how == Compare::kWhole ? Focus::everything() : focus_of(op, ioas, b.outcome);
       focus.parts.push_back(Focus::Part{ioas, "", Range{0, kMaxIova}});
+      focus.every_ioas = true;
       if (cur != p.current) r.failure = "an ENOMEM `" + trace::to_string(op) + "` changed the current IOAS";
       else if (std::string d = diff_focused(*p.spec, *p.sut, focus); !d.empty())
         r.failure = "after `" + trace::to_string(op) + "` failed with an injected ENOMEM (allocation " +
@@ -927,16 +947,6 @@ StepResult run_step(Pair& p, const Step& step, Compare how, const CampaignConfig
       for (auto& b : bias_classes(*p.spec, p.spec_current, op, r.outcome)) counts->coverage[b]++;
   }
   return r;
-}
-
-// Whether the spec's state (what GenContext::fill reads) can differ after an
-// operation that answered `o`: a failed operation changes nothing (SPEC),
-// except a kernel-mode unmap, which keeps the areas it removed before the one
-// that stopped it; the operations that only look change nothing.
-bool may_change_state(const Operation& op, const trace::Outcome& o) {
-  if (o.kind == trace::OutcomeKind::kError && !std::holds_alternative<trace::UnmapOp>(op)) return false;
-  return !(std::holds_alternative<trace::RangesOp>(op) || std::holds_alternative<trace::TranslateOp>(op) ||
-           std::holds_alternative<trace::UvaOp>(op) || std::holds_alternative<trace::CheckOp>(op));
 }
 
 // A fresh pair: the model and the engine under test, each with the default
