@@ -698,8 +698,10 @@ bool may_change_state(const Operation& op, const trace::Outcome& o) {
 
 Focus focus_of(const Operation& op, const std::string& ioas, const trace::Outcome& outcome) {
   Focus f;
-  if (!may_change_state(op, outcome)) return f;
+  // The IOAS the step ran on: its snapshot and ranges, even after a step
+  // that cannot have changed them (that it did not is checked here).
   f.ioases.push_back(ioas);
+  if (!may_change_state(op, outcome)) return f;
   auto on_ioas = [&](std::optional<Range> r) {
     if (r) f.parts.push_back(Focus::Part{ioas, "", *r});
   };

@@ -137,15 +137,16 @@ struct Focus {
 };
 
 // What `op`, run on IOAS `ioas` (the current one before it ran) with the
-// spec's answer `outcome`, can have changed: nothing when the spec says it
-// failed (SPEC: a failed operation changes nothing; but a kernel-mode unmap
-// keeps the areas it removed before the one that stopped it) or when it only
-// looks (ranges, translate, uva, check); else the IOAS it ran on (an `ioas`
-// line: the one it names; detach and the operations on a domain: every
-// IOAS), and the areas a map or copy placed, an unmap's or a pin's range,
-// both sides of a cut, a DMA's or a dirty read's range, every area of an
-// IOAS that a domain was attached to or whose domain's dirty tracking
-// changed.
+// spec's answer `outcome`, can have changed. Always the snapshot and ranges
+// of `ioas` (after a step that cannot have changed them too: that it did
+// not is checked at once). Nothing more when the spec says it failed (SPEC:
+// a failed operation changes nothing; but a kernel-mode unmap keeps the
+// areas it removed before the one that stopped it) or when it only looks
+// (ranges, translate, uva, check); else the IOAS an `ioas` line names, every
+// IOAS after a detach or an operation on a domain, and the areas a map or
+// copy placed, an unmap's or a pin's range, both sides of a cut, a DMA's or
+// a dirty read's range, every area of an IOAS that a domain was attached to
+// or whose domain's dirty tracking changed.
 Focus focus_of(const trace::Operation& op, const std::string& ioas, const trace::Outcome& outcome);
 
 // diff_states narrowed: IOAS names and memory sources with use counts in

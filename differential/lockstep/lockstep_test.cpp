@@ -174,40 +174,50 @@ TEST(Lockstep, FocusedComparisonLooksWhereTheStepActedAndWholeEverywhere) {
       << "another IOAS's range";
 }
 
-// A step that failed (SPEC: it changed nothing) or only looked is compared
-// nowhere beyond the names and memory sources; one that changed an IOAS
-// has that IOAS's snapshot compared, and a detach or a step on a domain
-// every IOAS's. The next whole comparison finds what a failed step left.
-TEST(Lockstep, FocusOfAFailedOrLookingStepIsNoIoas) {
-  const u64 b = 0x400000;
-  const trace::Operation map_b = trace::MapOp{b, kPage, "m0", 0, Prot::kReadWrite};
-  const auto einval = trace::Outcome::err(EINVAL), ok = trace::Outcome::ok();
-  EXPECT_FALSE(focus_of(map_b, "default", einval).covers("default"));
-  EXPECT_TRUE(focus_of(map_b, "default", einval).parts.empty());
-  EXPECT_FALSE(focus_of(trace::UvaOp{b}, "default", ok).covers("default"));
-  EXPECT_FALSE(focus_of(trace::CheckOp{}, "default", ok).covers("default"));
+// A step that failed (SPEC: it changed nothing) or only looked has the
+// snapshot and ranges of its IOAS compared, and no area; one that changed an
+// IOAS has that IOAS's areas it acted on compared too, and a detach or a
+// step on a domain every IOAS's snapshot. The next whole comparison finds
+// what a failed step left in an area.
+TEST(Lockstep, FocusOfAFailedOrLookingStepIsItsIoasStateAlone) {
+  const u64 a = 0x100000;
+  const trace::Operation map_a = trace::MapOp{a, kPage, "m0", 0, Prot::kReadWrite};
+  const auto eexist = trace::Outcome::err(EEXIST), ok = trace::Outcome::ok();
+  for (const Focus& f : {focus_of(map_a, "default", eexist), focus_of(trace::UvaOp{a}, "default", ok),
+                         focus_of(trace::CheckOp{}, "default", ok)}) {
+    EXPECT_TRUE(f.covers("default"));
+    EXPECT_FALSE(f.covers("io1"));
+    EXPECT_TRUE(f.parts.empty());
+  }
   // A kernel-mode unmap keeps what it removed before it failed.
-  EXPECT_TRUE(focus_of(trace::UnmapOp{false, b, kPage}, "default", trace::Outcome::err(EDEADLK)).covers("default"));
-  EXPECT_TRUE(focus_of(map_b, "default", ok).covers("default"));
-  EXPECT_FALSE(focus_of(map_b, "default", ok).covers("io1"));
+  EXPECT_FALSE(focus_of(trace::UnmapOp{false, a, kPage}, "default", trace::Outcome::err(EDEADLK)).parts.empty());
+  EXPECT_FALSE(focus_of(map_a, "default", ok).parts.empty());
+  EXPECT_FALSE(focus_of(map_a, "default", ok).covers("io1"));
   EXPECT_TRUE(focus_of(trace::UnpinOp{1}, "io1", ok).covers("io1"));
   EXPECT_TRUE(focus_of(trace::IoasOp{"io1", std::nullopt, std::nullopt, std::nullopt}, "default", ok).covers("io1"));
   EXPECT_TRUE(focus_of(trace::DetachOp{"dv0"}, "default", ok).covers("io1"));
-  EXPECT_TRUE(focus_of(trace::DmaOp{"D0", DmaDir::kRead, b, 1}, "default", ok).covers("io1"));
+  EXPECT_TRUE(focus_of(trace::DmaOp{"D0", DmaDir::kRead, a, 1}, "default", ok).covers("io1"));
 
-  // The engine under test alone keeps a reserved range a failed step left.
+  // The engine under test alone takes a write into the area a refused map
+  // named: its dirty state differs, its snapshot does not.
+  const std::vector<trace::Operation> setup = {
+      trace::MemOp{"m0", 0x7f0000000000, 0x1000000, std::nullopt, false},
+      trace::AttachOp{"dv0", "D0", std::nullopt, std::nullopt, std::nullopt, {}, {}},
+      trace::DirtyOp{"D0", DirtyMode::kOn},
+      map_a,
+  };
   auto spec = make_model_engine(), sut = make_model_engine();
-  for (Engine* e : {spec.get(), sut.get()}) ASSERT_TRUE(e->create_ioas("default", IoasOptions{}).ok());
-  ASSERT_TRUE(sut->reserve("default", Range{b, b + kPage - 1}, "u0").ok());
-  const trace::Operation reserve_b = trace::ReserveOp{Range{b, b + kPage - 1}, "u0"};
-  EXPECT_EQ(diff_focused(*spec, *sut, focus_of(reserve_b, "default", einval)), "");
-  EXPECT_NE(diff_focused(*spec, *sut, focus_of(reserve_b, "default", ok)), "");
+  std::string cs = "default", cu = "default";
+  ASSERT_TRUE(spec->create_ioas("default", IoasOptions{}).ok());
+  ASSERT_TRUE(sut->create_ioas("default", IoasOptions{}).ok());
+  for (const auto& op : setup) ASSERT_EQ(lockstep_step(*spec, cs, *sut, cu, op).failure, "") << trace::to_string(op);
+  ASSERT_EQ(trace::execute(*sut, cu, trace::DmaOp{"D0", DmaDir::kWrite, a, 1}).outcome.kind, trace::OutcomeKind::kOk);
+  EXPECT_EQ(diff_focused(*spec, *sut, focus_of(map_a, "default", eexist)), "");
+  EXPECT_NE(diff_focused(*spec, *sut, focus_of(map_a, "default", ok)), "");
   EXPECT_NE(diff_states(*spec, *sut), "");
-  // A memory source's use count is compared after every step.
-  for (Engine* e : {spec.get(), sut.get()})
-    ASSERT_TRUE(e->add_memory(MemorySource{"m0", 0x7f0000000000, 0x1000000, 0x7f0000000000, true}).ok());
-  ASSERT_TRUE(sut->map("default", MapArgs{0x800000, kPage, "m0", 0, Prot::kReadWrite}).ok());
-  EXPECT_NE(diff_focused(*spec, *sut, focus_of(map_b, "default", einval)), "");
+  // A reserved range a failed step left is in the snapshot: seen at once.
+  ASSERT_TRUE(sut->reserve("default", Range{0x800000, 0x800fff}, "u0").ok());
+  EXPECT_NE(diff_focused(*spec, *sut, focus_of(map_a, "default", eexist)), "");
 }
 
 }  // namespace
