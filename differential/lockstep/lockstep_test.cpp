@@ -222,3 +222,37 @@ TEST(Lockstep, FocusOfAFailedOrLookingStepIsItsIoasStateAlone) {
 
 }  // namespace
 }  // namespace ioas::lockstep
+
+namespace ioas::lockstep {
+namespace {
+
+// A very large area is compared at both ends after a step that acted on all
+// of it (leaves and dirty state, 512 leaves each), and whole by diff_states:
+// a write into its middle that one engine alone took is found by the whole
+// comparison only, one near its start by both.
+TEST(Lockstep, FocusedComparisonOfAVeryLargeAreaLooksAtItsEnds) {
+  const u64 a = 0x1000000, len = 0x800000;  // 2048 pages of 4 KiB in a 4K-only domain
+  const trace::Operation map_a = trace::MapOp{a, len, "m0", 0, Prot::kReadWrite};
+  const std::vector<trace::Operation> setup = {
+      trace::MemOp{"m0", 0x7f0000000000, 0x1000000, std::nullopt, false},
+      trace::AttachOp{"dv0", "D0", std::nullopt, std::nullopt, k4K, {}, {}},
+      trace::DirtyOp{"D0", DirtyMode::kOn},
+      map_a,
+  };
+  auto spec = make_model_engine(), sut = make_model_engine();
+  std::string cs = "default", cu = "default";
+  ASSERT_TRUE(spec->create_ioas("default", IoasOptions{}).ok());
+  ASSERT_TRUE(sut->create_ioas("default", IoasOptions{}).ok());
+  for (const auto& op : setup) ASSERT_EQ(lockstep_step(*spec, cs, *sut, cu, op).failure, "") << trace::to_string(op);
+  const auto ok = trace::Outcome::ok();
+  ASSERT_EQ(trace::execute(*sut, cu, trace::DmaOp{"D0", DmaDir::kWrite, a + len / 2 + kPage, 1}).outcome.kind,
+            trace::OutcomeKind::kOk);
+  EXPECT_EQ(diff_focused(*spec, *sut, focus_of(map_a, "default", ok)), "");
+  EXPECT_NE(diff_states(*spec, *sut), "");
+  ASSERT_EQ(trace::execute(*sut, cu, trace::DmaOp{"D0", DmaDir::kWrite, a + 2 * kPage, 1}).outcome.kind,
+            trace::OutcomeKind::kOk);
+  EXPECT_NE(diff_focused(*spec, *sut, focus_of(map_a, "default", ok)), "");
+}
+
+}  // namespace
+}  // namespace ioas::lockstep
