@@ -515,6 +515,11 @@ std::uint64_t g_z3_check_every = 64;
 }
 void set_z3_check_every(std::uint64_t n) { g_z3_check_every = n; }
 
+bool Focus::covers(const std::string& ioas) const {
+  return whole || every_ioas || std::find(ioases.begin(), ioases.end(), ioas) != ioases.end() ||
+         std::any_of(parts.begin(), parts.end(), [&](const Part& p) { return !p.dom.empty() || p.ioas == ioas; });
+}
+
 std::optional<Range> Focus::clip(const std::string& ioas, const IoasState& s, const Range& area) const {
   if (whole) return area;
   std::optional<Range> hull;
@@ -548,6 +553,7 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus) {
     return os.str();
   }
   for (const auto& name : names) {
+    if (!focus.covers(name)) continue;
     auto s1 = spec.snapshot(name), s2 = sut.snapshot(name);
     if (!s1.ok() || !s2.ok()) return "snapshot of " + name + " failed";
     if (*s1 != *s2) return "IOAS " + name + " differs:\n  spec: " + show(*s1) + "\n  sut:  " + show(*s2);
@@ -592,16 +598,16 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus) {
     // permissions, dirty state and the userspace view. Very large areas are
     // compared at both ends (64K leaves each; a focused comparison, 512).
     const unsigned window_shift = focus.whole ? 16 : 9;
-    for (const auto& d : s1->domains) {
+    auto windows = [&](const DomainInfo& d, const Range& span) {
       const u64 minpg = d.pgsize_bitmap & (~d.pgsize_bitmap + 1);
       const u64 window = minpg << window_shift;
+      if (span.length() / minpg <= 2 * (u64{1} << window_shift)) return std::vector<Range>{span};
+      return std::vector<Range>{Range{span.start, span.start + (window - 1)}, Range{span.last - (window - 1), span.last}};
+    };
+    for (const auto& d : s1->domains) {
       for (const Deep& x : deep) {
         const AreaInfo& a = *x.area;
-        const Range span = leaf_span(d, x);
-        std::vector<Range> parts{span};
-        if (span.length() / minpg > 2 * (u64{1} << window_shift))
-          parts = {Range{span.start, span.start + (window - 1)}, Range{span.last - (window - 1), span.last}};
-        for (const Range& part : parts) {
+        for (const Range& part : windows(d, leaf_span(d, x))) {
           auto l1 = spec.leaves(d.name, part), l2 = sut.leaves(d.name, part);
           if (l1.code() != l2.code()) return "leaves of " + d.name + " over " + to_string(part) + ": answers differ";
           if (!l1.ok()) continue;
@@ -626,17 +632,20 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus) {
         }
       }
     }
+    // Dirty state read back as a dirty read sees it: over the whole span in
+    // a whole comparison, over the leaves' windows in a focused one.
     for (const auto& d : s1->domains) {
       if (d.dirty == DirtyMode::kOff) continue;
       const u64 pg = d.pgsize_bitmap & (~d.pgsize_bitmap + 1);
       for (const Deep& x : deep) {
-        const Range span = leaf_span(d, x);
-        auto g1 = spec.read_dirty(d.name, span.start, span.length(), pg, true);
-        auto g2 = sut.read_dirty(d.name, span.start, span.length(), pg, true);
-        if (g1.code() != g2.code() || (g1.ok() && *g1 != *g2))
-          return "dirty state of " + d.name + " over " + to_string(span) + ": spec " +
-                 (g1.ok() ? to_string(*g1) : errno_name(g1.code())) + ", sut " +
-                 (g2.ok() ? to_string(*g2) : errno_name(g2.code()));
+        for (const Range& span : focus.whole ? std::vector<Range>{leaf_span(d, x)} : windows(d, leaf_span(d, x))) {
+          auto g1 = spec.read_dirty(d.name, span.start, span.length(), pg, true);
+          auto g2 = sut.read_dirty(d.name, span.start, span.length(), pg, true);
+          if (g1.code() != g2.code() || (g1.ok() && *g1 != *g2))
+            return "dirty state of " + d.name + " over " + to_string(span) + ": spec " +
+                   (g1.ok() ? to_string(*g1) : errno_name(g1.code())) + ", sut " +
+                   (g2.ok() ? to_string(*g2) : errno_name(g2.code()));
+        }
       }
     }
   }
@@ -678,10 +687,24 @@ std::optional<Range> span(u64 start, u64 len) {
 
 constexpr Range kEverywhere{0, kMaxIova};
 
+// Whether the state can differ after an operation that answered `o` (the
+// spec's answer): a failed operation changes nothing (SPEC), except a
+// kernel-mode unmap, which keeps the areas it removed before the one that
+// stopped it; the operations that only look change nothing.
+bool may_change_state(const Operation& op, const trace::Outcome& o) {
+  if (o.kind == trace::OutcomeKind::kError && !std::holds_alternative<trace::UnmapOp>(op)) return false;
+  return !(std::holds_alternative<trace::RangesOp>(op) || std::holds_alternative<trace::TranslateOp>(op) ||
+           std::holds_alternative<trace::UvaOp>(op) || std::holds_alternative<trace::CheckOp>(op));
+}
+
 }  // namespace
 
 Focus focus_of(const Operation& op, const std::string& ioas, const trace::Outcome& outcome) {
   Focus f;
+  // The IOAS the step ran on: its snapshot and ranges, even after a step
+  // that cannot have changed them (that it did not is checked here).
+  f.ioases.push_back(ioas);
+  if (!may_change_state(op, outcome)) return f;
   auto on_ioas = [&](std::optional<Range> r) {
     if (r) f.parts.push_back(Focus::Part{ioas, "", *r});
   };
@@ -708,9 +731,10 @@ Focus focus_of(const Operation& op, const std::string& ioas, const trace::Outcom
         else if constexpr (std::is_same_v<T, trace::DirtyOp>) on_dom(o.dom, kEverywhere);  // splits, clears
         else if constexpr (std::is_same_v<T, trace::DmaOp>) on_dom(o.dom, span(o.iova, o.len));
         else if constexpr (std::is_same_v<T, trace::ReadDirtyOp>) on_dom(o.dom, span(o.iova, o.len));
-        // The rest change no area nor table (ioas, mem, unmem, unreserve,
-        // allow, detach, unpin) or nothing (ranges, translate, uva, check):
-        // the whole-state part of the comparison covers them.
+        else if constexpr (std::is_same_v<T, trace::IoasOp>) f.ioases.push_back(o.name);
+        else if constexpr (std::is_same_v<T, trace::DetachOp>) f.every_ioas = true;  // the device's IOAS
+        // The rest change no area nor table (mem, unmem, unreserve, allow,
+        // unpin): the snapshots, ranges and memory sources cover them.
       },
       op);
   return f;
@@ -888,6 +912,7 @@ StepResult run_step(Pair& p, const Step& step, Compare how, const CampaignConfig
       r.outcome = b.outcome;
       Focus focus = how == Compare::kWhole ? Focus::everything() : focus_of(op, ioas, b.outcome);
       focus.parts.push_back(Focus::Part{ioas, "", Range{0, kMaxIova}});
+      focus.every_ioas = true;
       if (cur != p.current) r.failure = "an ENOMEM `" + trace::to_string(op) + "` changed the current IOAS";
       else if (std::string d = diff_focused(*p.spec, *p.sut, focus); !d.empty())
         r.failure = "after `" + trace::to_string(op) + "` failed with an injected ENOMEM (allocation " +
@@ -927,16 +952,6 @@ StepResult run_step(Pair& p, const Step& step, Compare how, const CampaignConfig
       for (auto& b : bias_classes(*p.spec, p.spec_current, op, r.outcome)) counts->coverage[b]++;
   }
   return r;
-}
-
-// Whether the spec's state (what GenContext::fill reads) can differ after an
-// operation that answered `o`: a failed operation changes nothing (SPEC),
-// except a kernel-mode unmap, which keeps the areas it removed before the one
-// that stopped it; the operations that only look change nothing.
-bool may_change_state(const Operation& op, const trace::Outcome& o) {
-  if (o.kind == trace::OutcomeKind::kError && !std::holds_alternative<trace::UnmapOp>(op)) return false;
-  return !(std::holds_alternative<trace::RangesOp>(op) || std::holds_alternative<trace::TranslateOp>(op) ||
-           std::holds_alternative<trace::UvaOp>(op) || std::holds_alternative<trace::CheckOp>(op));
 }
 
 // A fresh pair: the model and the engine under test, each with the default

@@ -111,8 +111,9 @@ rc::Gen<trace::Operation> gen_operation(const SpecModel& m);
 std::string diff_states(Engine& spec, Engine& sut);
 
 // The parts of the state one operation can have changed, for diff_focused:
-// per IOAS (or per the IOAS that holds a domain), ranges whose areas get the
-// per-area comparison; `whole` is diff_states.
+// the IOASes whose snapshot and ranges are compared, and per IOAS (or per the
+// IOAS that holds a domain) ranges whose areas get the per-area comparison;
+// `whole` is diff_states.
 struct Focus {
   struct Part {
     std::string ioas;  // this IOAS, when dom is empty
@@ -121,7 +122,14 @@ struct Focus {
   };
   bool whole = false;
   std::vector<Part> parts;
-  static Focus everything() { return Focus{true, {}}; }
+  // IOASes compared (snapshot, ranges) beside those a part names; every
+  // IOAS when `every_ioas` (and whenever a part names a domain: which IOAS
+  // holds it is not known before the snapshots are read).
+  std::vector<std::string> ioases;
+  bool every_ioas = false;
+  static Focus everything() { return Focus{true, {}, {}, true}; }
+  // Whether IOAS `ioas`'s snapshot and ranges are compared.
+  bool covers(const std::string& ioas) const;
   // The part of `area` (of IOAS `ioas`, state `s`) to compare: the hull of
   // the parts overlapping it, the whole area when `whole`; none if no part
   // overlaps it.
@@ -129,19 +137,26 @@ struct Focus {
 };
 
 // What `op`, run on IOAS `ioas` (the current one before it ran) with the
-// spec's answer `outcome`, can have changed beyond the whole-state part:
-// the areas a map or copy placed, an unmap's or a pin's range, both sides of
-// a cut, a DMA's or a dirty read's range, every area of an IOAS that a
-// domain was attached to or whose domain's dirty tracking changed.
+// spec's answer `outcome`, can have changed. Always the snapshot and ranges
+// of `ioas` (after a step that cannot have changed them too: that it did
+// not is checked at once). Nothing more when the spec says it failed (SPEC:
+// a failed operation changes nothing; but a kernel-mode unmap keeps the
+// areas it removed before the one that stopped it) or when it only looks
+// (ranges, translate, uva, check); else the IOAS an `ioas` line names, every
+// IOAS after a detach or an operation on a domain, and the areas a map or
+// copy placed, an unmap's or a pin's range, both sides of a cut, a DMA's or
+// a dirty read's range, every area of an IOAS that a domain was attached to
+// or whose domain's dirty tracking changed.
 Focus focus_of(const trace::Operation& op, const std::string& ioas, const trace::Outcome& outcome);
 
-// diff_states narrowed: the whole-state part as in full (IOAS names, memory
-// sources with use counts, every IOAS's snapshot and ranges), the per-area
+// diff_states narrowed: IOAS names and memory sources with use counts in
+// full; the snapshot and ranges of the IOASes `focus` covers; the per-area
 // part (translations and the userspace view at the sampled bytes, page-table
-// leaves, dirty state) only on the areas `focus` covers, and no check() nor
+// leaves, dirty state) only on the areas `focus` covers; and no check() nor
 // Z3 unless `focus.whole`. Every difference it reports diff_states reports
-// too; one it misses lies in an area the operation did not touch, and the
-// next diff_states finds it.
+// too; one it misses lies where the operation cannot have acted (another
+// IOAS, an area it did not touch, anything at all for an operation that
+// failed), and the next diff_states finds it (unless a later step undoes it).
 std::string diff_focused(Engine& spec, Engine& sut, const Focus& focus);
 
 // diff_states also runs the Z3 invariant checker (proofs/) on both engines,

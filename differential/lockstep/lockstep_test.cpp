@@ -174,5 +174,85 @@ TEST(Lockstep, FocusedComparisonLooksWhereTheStepActedAndWholeEverywhere) {
       << "another IOAS's range";
 }
 
+// A step that failed (SPEC: it changed nothing) or only looked has the
+// snapshot and ranges of its IOAS compared, and no area; one that changed an
+// IOAS has that IOAS's areas it acted on compared too, and a detach or a
+// step on a domain every IOAS's snapshot. The next whole comparison finds
+// what a failed step left in an area.
+TEST(Lockstep, FocusOfAFailedOrLookingStepIsItsIoasStateAlone) {
+  const u64 a = 0x100000;
+  const trace::Operation map_a = trace::MapOp{a, kPage, "m0", 0, Prot::kReadWrite};
+  const auto eexist = trace::Outcome::err(EEXIST), ok = trace::Outcome::ok();
+  for (const Focus& f : {focus_of(map_a, "default", eexist), focus_of(trace::UvaOp{a}, "default", ok),
+                         focus_of(trace::CheckOp{}, "default", ok)}) {
+    EXPECT_TRUE(f.covers("default"));
+    EXPECT_FALSE(f.covers("io1"));
+    EXPECT_TRUE(f.parts.empty());
+  }
+  // A kernel-mode unmap keeps what it removed before it failed.
+  EXPECT_FALSE(focus_of(trace::UnmapOp{false, a, kPage}, "default", trace::Outcome::err(EDEADLK)).parts.empty());
+  EXPECT_FALSE(focus_of(map_a, "default", ok).parts.empty());
+  EXPECT_FALSE(focus_of(map_a, "default", ok).covers("io1"));
+  EXPECT_TRUE(focus_of(trace::UnpinOp{1}, "io1", ok).covers("io1"));
+  EXPECT_TRUE(focus_of(trace::IoasOp{"io1", std::nullopt, std::nullopt, std::nullopt}, "default", ok).covers("io1"));
+  EXPECT_TRUE(focus_of(trace::DetachOp{"dv0"}, "default", ok).covers("io1"));
+  EXPECT_TRUE(focus_of(trace::DmaOp{"D0", DmaDir::kRead, a, 1}, "default", ok).covers("io1"));
+
+  // The engine under test alone takes a write into the area a refused map
+  // named: its dirty state differs, its snapshot does not.
+  const std::vector<trace::Operation> setup = {
+      trace::MemOp{"m0", 0x7f0000000000, 0x1000000, std::nullopt, false},
+      trace::AttachOp{"dv0", "D0", std::nullopt, std::nullopt, std::nullopt, {}, {}},
+      trace::DirtyOp{"D0", DirtyMode::kOn},
+      map_a,
+  };
+  auto spec = make_model_engine(), sut = make_model_engine();
+  std::string cs = "default", cu = "default";
+  ASSERT_TRUE(spec->create_ioas("default", IoasOptions{}).ok());
+  ASSERT_TRUE(sut->create_ioas("default", IoasOptions{}).ok());
+  for (const auto& op : setup) ASSERT_EQ(lockstep_step(*spec, cs, *sut, cu, op).failure, "") << trace::to_string(op);
+  ASSERT_EQ(trace::execute(*sut, cu, trace::DmaOp{"D0", DmaDir::kWrite, a, 1}).outcome.kind, trace::OutcomeKind::kOk);
+  EXPECT_EQ(diff_focused(*spec, *sut, focus_of(map_a, "default", eexist)), "");
+  EXPECT_NE(diff_focused(*spec, *sut, focus_of(map_a, "default", ok)), "");
+  EXPECT_NE(diff_states(*spec, *sut), "");
+  // A reserved range a failed step left is in the snapshot: seen at once.
+  ASSERT_TRUE(sut->reserve("default", Range{0x800000, 0x800fff}, "u0").ok());
+  EXPECT_NE(diff_focused(*spec, *sut, focus_of(map_a, "default", eexist)), "");
+}
+
+}  // namespace
+}  // namespace ioas::lockstep
+
+namespace ioas::lockstep {
+namespace {
+
+// A very large area is compared at both ends after a step that acted on all
+// of it (leaves and dirty state, 512 leaves each), and whole by diff_states:
+// a write into its middle that one engine alone took is found by the whole
+// comparison only, one near its start by both.
+TEST(Lockstep, FocusedComparisonOfAVeryLargeAreaLooksAtItsEnds) {
+  const u64 a = 0x1000000, len = 0x800000;  // 2048 pages of 4 KiB in a 4K-only domain
+  const trace::Operation map_a = trace::MapOp{a, len, "m0", 0, Prot::kReadWrite};
+  const std::vector<trace::Operation> setup = {
+      trace::MemOp{"m0", 0x7f0000000000, 0x1000000, std::nullopt, false},
+      trace::AttachOp{"dv0", "D0", std::nullopt, std::nullopt, k4K, {}, {}},
+      trace::DirtyOp{"D0", DirtyMode::kOn},
+      map_a,
+  };
+  auto spec = make_model_engine(), sut = make_model_engine();
+  std::string cs = "default", cu = "default";
+  ASSERT_TRUE(spec->create_ioas("default", IoasOptions{}).ok());
+  ASSERT_TRUE(sut->create_ioas("default", IoasOptions{}).ok());
+  for (const auto& op : setup) ASSERT_EQ(lockstep_step(*spec, cs, *sut, cu, op).failure, "") << trace::to_string(op);
+  const auto ok = trace::Outcome::ok();
+  ASSERT_EQ(trace::execute(*sut, cu, trace::DmaOp{"D0", DmaDir::kWrite, a + len / 2 + kPage, 1}).outcome.kind,
+            trace::OutcomeKind::kOk);
+  EXPECT_EQ(diff_focused(*spec, *sut, focus_of(map_a, "default", ok)), "");
+  EXPECT_NE(diff_states(*spec, *sut), "");
+  ASSERT_EQ(trace::execute(*sut, cu, trace::DmaOp{"D0", DmaDir::kWrite, a + 2 * kPage, 1}).outcome.kind,
+            trace::OutcomeKind::kOk);
+  EXPECT_NE(diff_focused(*spec, *sut, focus_of(map_a, "default", ok)), "");
+}
+
 }  // namespace
 }  // namespace ioas::lockstep
