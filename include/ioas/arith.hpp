@@ -22,6 +22,7 @@
 // Names are stable: hw/, model/, impl/ and proofs/ call them. Index of the
 // templates (what each proof in proofs/ covers is named in its comment):
 //   range_last  overlaps  contains  is_aligned  is_pow2  align_up  align_down
+//   align_join
 //   lowest_bit  smear_down  highest_bit  roundup_pow2
 //   auto_alignment  hole_candidate                     (automatic IOVA)
 //   align_offset                                       (offset in a block)
@@ -147,6 +148,16 @@ W align_down(const W& x, const W& a) {
 template <typename W>
 W align_offset(const W& x, const W& a) {
   return x & (a - word(x, 1));
+}
+
+// The alignment that two alignments (powers of two) ask for together: the
+// larger (a multiple of it is a multiple of both). An IOAS's iova_alignment
+// over its domains' smallest page sizes and its pins.
+// Proof (AlignJoin.*): for powers of two a and b, the result is a power of
+// two and x is a multiple of it exactly when x is a multiple of a and of b.
+template <typename W>
+W align_join(const W& a, const W& b) {
+  return select(a < b, b, a);
 }
 
 // The lowest set bit of x (0 for x == 0).

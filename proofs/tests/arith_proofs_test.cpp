@@ -192,6 +192,18 @@ TEST(AutoCandidate, FindingExactOffsetIsNotKeptBelowPageAlignment) {
   EXPECT_FALSE(r.proved);
 }
 
+TEST(AlignJoin, AMultipleOfTheJoinIsExactlyAMultipleOfBoth) {
+  Prover p("align_join: a power of two whose multiples are exactly the common multiples of a and b");
+  Bv a = p.var("a"), b = p.var("b"), x = p.var("x");
+  p.assume(A::is_pow2(a) && A::is_pow2(b));
+  Bv j = A::align_join(a, b);
+  p.observe("join", j);
+  p.claim("a power of two", A::is_pow2(j));
+  p.claim("x is a multiple of the join <=> of a and of b",
+          Bool{A::is_aligned(x, j).e == (A::is_aligned(x, a) && A::is_aligned(x, b)).e});
+  expect_proved(p.prove(std::cout));
+}
+
 TEST(AlignOffset, DownPlusOffsetIsXAndTheOffsetIsBelowTheAlignment) {
   Prover p("align_offset: align_down(x, a) + align_offset(x, a) == x, offset < a");
   Bv x = p.var("x"), a = p.var("a");
