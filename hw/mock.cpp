@@ -27,10 +27,14 @@ u64 slot_start(u64 slot) { return arith::page_start(slot, kShift); }
 u64 huge_head(u64 i) { return arith::align_down(i, kSlotsPerHuge); }
 // The last byte of the 1 MiB leaf that starts at iova.
 u64 huge_last(u64 iova) { return arith::range_last(iova, kHugeSize).last; }
+// The pfn field of an entry (bits 0..52), and the pfn k slots after it.
+u64 pfn_of(u64 e) { return arith::desc_addr(e, 0, MockTable::kPfnBits); }
+u64 pfn_after(u64 e, u64 k) { return arith::page_advance(pfn_of(e), k, 0); }
+// The first slot of the huge leaf after the one holding slot i (slot indices
+// are below 2^53: no wrap).
+u64 next_huge(u64 i) { return arith::block_of(i, kSlotsPerHuge).next; }
 // A huge leaf's 512 slots are exactly one block of MockSlots.
 static_assert(kHugeSize >> kShift == MockSlots::kBlockSlots);
-constexpr unsigned kHugeShift = kShift + MockSlots::kBlockShift;
-static_assert(kHugeSize == u64{1} << kHugeShift);
 
 }  // namespace
 
@@ -67,15 +71,15 @@ void MockSlots::set_run(u64 i, u64 n, u64 e) {
   while (n != 0) {
     Block& b = blocks_[arith::page_number(i, kBlockShift)];  // may throw: then this block was not added
     const u64 from = arith::page_offset(i, kBlockShift);
-    const u64 count = std::min(n, kBlockSlots - from);
+    const u64 count = arith::run_in_block(from, n, kBlockSlots);
     for (u64 k = 0; k < count; ++k) {
       u64& slot = b.e[from + k];
       if (slot == 0) ++b.used;
-      slot = e + k;
+      slot = arith::desc_advance(e, k, 0);  // pfn + k: a run of slots maps a run of pages
     }
-    i += count;
-    e += count;
-    n -= count;
+    i = arith::page_advance(i, count, 0);
+    e = arith::desc_advance(e, count, 0);
+    n = arith::run_rest(n, count);
   }
 }
 
@@ -85,8 +89,10 @@ u64 MockSlots::erase(u64 lo, u64 hi) {
   for (auto b = blocks_.lower_bound(arith::page_number(lo, kBlockShift)); b != blocks_.end();) {
     const u64 base = arith::page_start(b->first, kBlockShift);
     if (base > hi) break;
-    const u64 from = std::max(lo, base) - base;
-    const u64 to = std::min(hi - base, kBlockSlots - 1);
+    // The slots of [lo, hi] in this block, as offsets from its first slot.
+    const auto in = arith::range_intersect(lo, hi, base, arith::range_last(base, kBlockSlots).last);
+    const u64 from = arith::run_addr(u64{0}, base, in.start);
+    const u64 to = arith::run_addr(u64{0}, base, in.last);
     for (u64 k = from; k <= to; ++k) {
       if (b->second.e[k] == 0) continue;
       b->second.e[k] = 0;
@@ -143,14 +149,14 @@ Status MockTable::map(const MapArgs& a, IotlbGather* g) {
       // One huge leaf, or the small slots up to the next 1 MiB boundary of
       // iova (no huge leaf can start before it) or the end. The pfn is the
       // entry's low bits and pa + len does not wrap: e + k is slot k's entry.
-      const u64 to_boundary = slot_of(kHugeSize - arith::page_offset(iova, kHugeShift));
-      const u64 n = huge ? kSlotsPerHuge : std::min(to_boundary, slot_of(left));
+      const u64 in_huge = arith::page_offset(slot_of(iova), MockSlots::kBlockShift);
+      const u64 n = huge ? kSlotsPerHuge : arith::run_in_block(in_huge, slot_of(left), kSlotsPerHuge);
       slots_.set_run(slot_of(iova), n, slot_of(pa) | flags | (huge ? kHuge : 0));
       stats_.leaf_writes += n;
       const u64 done = slot_start(n);
-      iova += done;
-      pa += done;
-      left -= done;
+      iova = arith::run_addr(iova, u64{0}, done);
+      pa = arith::run_addr(pa, u64{0}, done);
+      left = arith::run_rest(left, done);
     }
   } catch (const std::bad_alloc&) {
     slots_.erase(first, last);
@@ -200,9 +206,9 @@ Status MockTable::split_blocks(Range r, IotlbGather* g, u64 to_size) {
   bool changed = false;
   Range hull{};
   slots_.scan(huge_head(slot_of(r.start)), slot_of(r.last), [&](u64 i, u64& e) -> u64 {
-    if (!(e & kHuge)) return i + 1;
+    if (!(e & kHuge)) return arith::range_after(i).next;
     const u64 head = huge_head(i);
-    if (huge_last(slot_start(head)) < r.start) return head + kSlotsPerHuge;
+    if (huge_last(slot_start(head)) < r.start) return next_huge(head);
     // Spread a huge leaf's dirty state to all its slots, so no write is lost.
     u64* leaf_slots = slots_.block(head);
     bool dirty = false;
@@ -210,9 +216,9 @@ Status MockTable::split_blocks(Range r, IotlbGather* g, u64 to_size) {
     for (u64 k = 0; k < kSlotsPerHuge; ++k) leaf_slots[k] = (leaf_slots[k] & ~kHuge) | (dirty ? kDirty : 0);
     stats_.leaf_writes += kSlotsPerHuge;
     const Range leaf{slot_start(head), huge_last(slot_start(head))};
-    hull = changed ? Range{std::min(hull.start, leaf.start), std::max(hull.last, leaf.last)} : leaf;
+    hull = changed ? hull.hull(leaf) : leaf;
     changed = true;
-    return head + kSlotsPerHuge;
+    return next_huge(head);
   });
   if (changed) {
     IotlbGather own(tlb_, mem_);
@@ -225,10 +231,9 @@ void MockTable::merge_blocks(Range r, u64 pgsizes, IotlbGather* g) {
   if (!(pgsizes & kHugeSize) || !(cfg_.pgsize_bitmap & kHugeSize)) return;
   bool changed = false;
   Range hull{};
-  const auto up = arith::align_up(r.start, kHugeSize);
-  if (up.wrapped || up.value > r.last || r.last - up.value < kHugeSize - 1) return;
-  // Whole 1 MiB blocks in r: [up, last_head] (no head + 1M - 1 can wrap).
-  const u64 last_head = arith::align_down(r.last - (kHugeSize - 1), kHugeSize);
+  // Whole 1 MiB blocks in r: those starting in [first, last_head].
+  const auto whole = arith::whole_blocks(r.start, r.last, kHugeSize);
+  if (!whole.exists) return;
   // One 1 MiB block: merged when its 512 slots map 1 MiB-aligned, contiguous
   // memory with one permission.
   auto try_merge = [&](u64 head) {
@@ -237,20 +242,19 @@ void MockTable::merge_blocks(Range r, u64 pgsizes, IotlbGather* g) {
     const u64 first = leaf_slots[0];
     if (!first || (first & kHuge) || !arith::is_aligned(entry_pa(first), kHugeSize)) return;
     for (u64 k = 0; k < kSlotsPerHuge; ++k)
-      if (!leaf_slots[k] || (leaf_slots[k] & kPfnMask) != (first & kPfnMask) + k ||
+      if (!leaf_slots[k] || pfn_of(leaf_slots[k]) != pfn_after(first, k) ||
           ((leaf_slots[k] ^ first) & kPermBits) != 0)
         return;
     for (u64 k = 0; k < kSlotsPerHuge; ++k) leaf_slots[k] |= kHuge;
     stats_.leaf_writes += kSlotsPerHuge;
     const Range leaf{head, huge_last(head)};
-    hull = changed ? Range{std::min(hull.start, leaf.start), std::max(hull.last, leaf.last)} : leaf;
+    hull = changed ? hull.hull(leaf) : leaf;
     changed = true;
   };
   // Visit only blocks that hold slots (the range may span 2^64 bytes).
-  slots_.scan(slot_of(up.value), slot_of(last_head), [&](u64 i, u64&) {
-    const u64 head = huge_head(i);
-    try_merge(slot_start(head));
-    return head + kSlotsPerHuge;  // indices are below 2^53: no wrap
+  slots_.scan(slot_of(whole.first), slot_of(whole.last_head), [&](u64 i, u64&) {
+    try_merge(slot_start(huge_head(i)));
+    return next_huge(i);
   });
   if (changed) {
     IotlbGather own(tlb_, mem_);
@@ -266,10 +270,10 @@ u64 MockTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, Iot
   auto clean = [&](const Leaf& l) {
     if (!l.dirty) return;
     ++seen;
-    if (bitmap) bitmap->record(Range{std::max(l.iova, r.start), std::min(arith::range_last(l.iova, l.size).last, r.last)});
+    if (bitmap) bitmap->record(Range{l.iova, arith::range_last(l.iova, l.size).last}.intersect(r));
     if (keep) return;
     for (u64 k = 0; k < slot_of(l.size); ++k)
-      if (u64* e = slots_.find(slot_of(l.iova) + k)) *e &= ~kDirty;
+      if (u64* e = slots_.find(arith::page_advance(slot_of(l.iova), k, 0))) *e &= ~kDirty;
     cleaned = true;
   };
   for_each_leaf(r, std::ref(clean));
@@ -291,7 +295,7 @@ void MockTable::for_each_leaf(Range r, const std::function<void(const Leaf&)>& f
     }
     if (leaf.overlaps(r))
       f(Leaf{leaf.start, slot_start(count), entry_pa(e), entry_prot(e), true, dirty});
-    return first + count;
+    return arith::page_advance(first, count, 0);
   });
 }
 
@@ -304,17 +308,17 @@ u64 MockTable::verify() const {
     IOAS_CHECK(!(e & kDirty) || (e & kWritable), "slot " + hex(iova) + " is dirty but read-only");
     IOAS_CHECK(!(e & kNoRead) || (e & kWritable), "slot " + hex(iova) + " allows neither read nor write");
     ++leaves;
-    if (!(e & kHuge)) return i + 1;
+    if (!(e & kHuge)) return arith::range_after(i).next;
     IOAS_CHECK(cfg_.pgsize_bitmap & kHugeSize, "huge slot " + hex(iova) + " in a table without 1M pages");
     IOAS_CHECK(huge_head(i) == i && arith::is_aligned(entry_pa(e), kHugeSize),
                "huge leaf at " + hex(iova) + " is not 1M aligned");
     const u64* leaf_slots = slots_.block(i);
     for (u64 k = 0; k < kSlotsPerHuge; ++k) {
-      IOAS_CHECK((leaf_slots[k] & kHuge) && (leaf_slots[k] & kPfnMask) == (e & kPfnMask) + k &&
+      IOAS_CHECK((leaf_slots[k] & kHuge) && pfn_of(leaf_slots[k]) == pfn_after(e, k) &&
                      ((leaf_slots[k] ^ e) & kPermBits) == 0,
                  "huge leaf at " + hex(iova) + " is not 512 contiguous slots of one permission");
     }
-    return i + kSlotsPerHuge;
+    return next_huge(i);
   });
   return leaves;
 }
@@ -324,7 +328,7 @@ std::vector<u64> MockTable::image() const {
   slots_.scan(0, slot_of(kMaxIova), [&](u64 i, u64 e) {
     out.push_back(i);
     out.push_back(e);
-    return i + 1;
+    return arith::range_after(i).next;
   });
   return out;
 }
@@ -337,7 +341,7 @@ u64 MockTable::table_pages() const {
     const u64 node = arith::page_number(i, 6);
     if (nodes == 0 || node != prev) ++nodes;
     prev = node;
-    return i + 1;
+    return arith::range_after(i).next;
   });
   return nodes;
 }

@@ -88,20 +88,27 @@ class MockSlots {
       const u64 base = arith::page_start(b->first, kBlockShift);
       if (base > hi) return;
       if (i < base) i = base;
+      // Slot indices are below 2^53: neither the block's last slot nor the
+      // slot after one wraps.
+      const u64 block_last = arith::range_last(base, kBlockSlots).last;
       bool jumped = false;
-      for (u64 k = i - base; k < kBlockSlots; ++k) {
-        if (base + k > hi) return;
-        auto& e = b->second.e[k];
-        if (e == 0) continue;
-        const u64 next = std::max<u64>(f(base + k, e), base + k + 1);
+      for (u64 slot = i; slot <= block_last;) {
+        if (slot > hi) return;
+        const u64 after = arith::range_after(slot).next;
+        auto& e = b->second.e[arith::run_addr(u64{0}, base, slot)];
+        if (e == 0) {
+          slot = after;
+          continue;
+        }
+        const u64 next = std::max<u64>(f(slot, e), after);
         if (next > hi) return;
-        if (next >= base + kBlockSlots) {
+        if (next > block_last) {
           i = next;
           b = blocks.lower_bound(arith::page_number(next, kBlockShift));
           jumped = true;
           break;
         }
-        k = next - base - 1;
+        slot = next;
       }
       if (!jumped) ++b;
     }
@@ -136,7 +143,8 @@ class MockTable final : public PageTable {
   // pfn is its page number.
   static constexpr unsigned kSlotShift = 11;
   static_assert(kMockPage == u64{1} << kSlotShift);
-  static constexpr u64 kPfnMask = (u64{1} << 53) - 1;
+  static constexpr unsigned kPfnBits = 53;  // the pfn is bits 0..52
+  static constexpr u64 kPfnMask = arith::field_mask(u64{0}, 0, kPfnBits);
   static constexpr u64 kHuge = u64{1} << 53;
   static constexpr u64 kDirty = u64{1} << 54;
   static constexpr u64 kWritable = u64{1} << 55;
@@ -144,7 +152,7 @@ class MockTable final : public PageTable {
   static constexpr u64 kNoRead = u64{1} << 57;
   static constexpr u64 kPermBits = kWritable | kNoRead;
   // The physical address of the slot an entry maps.
-  static u64 entry_pa(u64 e) { return arith::page_start(e & kPfnMask, kSlotShift); }
+  static u64 entry_pa(u64 e) { return arith::page_start(arith::desc_addr(e, 0, kPfnBits), kSlotShift); }
   // The permission an entry holds: r, rw, or w (kNoRead).
   static Prot entry_prot(u64 e) {
     return (e & kNoRead) ? Prot::kWrite : (e & kWritable) ? Prot::kReadWrite : Prot::kRead;

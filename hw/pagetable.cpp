@@ -28,8 +28,9 @@ void DirtyBitmap::record(Range r) {
   if (units_ == 0) return;
   const u64 last_byte = arith::range_last(iova_, arith::page_start(units_, shift_)).last;
   if (r.last < iova_ || r.start > last_byte) return;
-  const u64 s = arith::page_index_in(iova_, std::max(r.start, iova_), shift_);
-  const u64 e = arith::page_index_in(iova_, std::min(r.last, last_byte), shift_);
+  const Range in = r.intersect(Range{iova_, last_byte});
+  const u64 s = arith::page_index_in(iova_, in.start, shift_);
+  const u64 e = arith::page_index_in(iova_, in.last, shift_);
   for (u64 u = s; u <= e; ++u)
     words_[arith::page_number(u, kWordShift)] |= u64{1} << arith::page_offset(u, kWordShift);
 }

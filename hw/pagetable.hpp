@@ -77,8 +77,9 @@ class IotlbGather {
       last_ = last;
       empty_ = false;
     } else {
-      start_ = std::min(start_, iova);
-      last_ = std::max(last_, last);
+      const auto hull = arith::range_hull(start_, last_, iova, last);
+      start_ = hull.start;
+      last_ = hull.last;
     }
   }
   // Never allocates for the caller's sake: when the heap has no room to
@@ -118,7 +119,7 @@ class DirtyBitmap {
       : iova_(iova),
         shift_(static_cast<unsigned>(arith::log2_pow2(page_size))),
         units_(arith::page_number(length, shift_)),
-        words_(arith::page_number(units_, kWordShift) + (arith::page_offset(units_, kWordShift) != 0)) {}
+        words_(arith::pages_covering(units_, kWordShift)) {}
   // Marks every unit holding a byte of r (clipped to the bitmap).
   void record(Range r);
   bool test(u64 unit) const {

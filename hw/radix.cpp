@@ -53,8 +53,10 @@ u64 entry_addr(u64 base, u64 i, int l) { return arith::page_advance(base, i, ari
 void advance(u64& iova, u64& pa, u64& rem, u64 bytes) {
   iova = arith::run_addr(iova, u64{0}, bytes);
   pa = arith::run_addr(pa, u64{0}, bytes);
-  rem -= bytes;
+  rem = arith::run_rest(rem, bytes);
 }
+// r clipped to the addressable inputs [0, kIasMax] (invalid when r lies above).
+Range clip_to_ias(Range r) { return r.intersect(Range{0, kIasMax}); }
 int level_of(u64 size) {
   for (int l = 0; l < kTop; ++l)
     if (size == level_size(l)) return l;
@@ -131,7 +133,7 @@ class RadixTable final : public PageTable {
         if (Status st = walk_alloc(j, iova, lvl, &t); !st.ok()) return rollback(j, gather, st);
         j.writes.reserve(j.writes.size() + 2);  // the records of this step's writes
         const unsigned i = index_at(iova, lvl);
-        const u64 k = std::min<u64>(n, kEntries - i);
+        const u64 k = arith::run_in_block(u64{i}, n, u64{kEntries});
         // The free slots from i: all k of them in the common case (one
         // branch-free pass finds out), else up to the first present one.
         const u64 tmpl = F::leaf_entry(0, lvl, a.prot, cfg_.preset_accessed, false);
@@ -155,17 +157,18 @@ class RadixTable final : public PageTable {
           collect_pages(F::table_pa(e), lvl - 1, j.unlinked);
           // The run continues after this slot (a fresh journal record).
           t[i + x] = arith::desc_make(entry_addr(pa, x, lvl), tmpl);
-          stats_.leaf_writes += x + 1;
-          gather.add_range(iova, entries_bytes(x + 1, lvl));
-          advance(iova, pa, rem, entries_bytes(x + 1, lvl));
-          n -= x + 1;
+          const u64 through = arith::range_after(x).next;  // the leaves before it and it
+          stats_.leaf_writes += through;
+          gather.add_range(iova, entries_bytes(through, lvl));
+          advance(iova, pa, rem, entries_bytes(through, lvl));
+          n = arith::run_rest(n, through);
           continue;
         }
         j.writes.push_back({t + i, k, 0});
         stats_.leaf_writes += k;
         gather.add_range(iova, entries_bytes(k, lvl));
         advance(iova, pa, rem, entries_bytes(k, lvl));
-        n -= k;
+        n = arith::run_rest(n, k);
       }
     }
     } catch (const std::bad_alloc&) {
@@ -184,7 +187,7 @@ class RadixTable final : public PageTable {
     auto end = ioas::arith::range_last(iova, len);
     if (end.overflow) return make_error(EOVERFLOW, what() + ": passes 2^64-1");
     if (iova > kIasMax) return u64{0};
-    const u64 last = std::min(end.last, kIasMax);
+    const u64 last = clip_to_ias(Range{iova, end.last}).last;
 
     IotlbGather local(tlb_, mem_);
     IotlbGather& gather = g ? *g : local;
@@ -254,7 +257,7 @@ class RadixTable final : public PageTable {
 
   Status split_blocks(Range r, IotlbGather* g, u64 to_size) override {
     if (!r.valid() || r.start > kIasMax) return ok_status();
-    r.last = std::min(r.last, kIasMax);
+    r = clip_to_ias(r);
     if (to_size == 0) to_size = min_pgsize();
     if (!(to_size & cfg_.pgsize_bitmap))
       return make_error(EINVAL, "split to " + hex(to_size) + ": not a page size of the table");
@@ -297,7 +300,7 @@ class RadixTable final : public PageTable {
 
   void merge_blocks(Range r, u64 pgsizes, IotlbGather* g) override {
     if (!r.valid() || r.start > kIasMax) return;
-    r.last = std::min(r.last, kIasMax);
+    r = clip_to_ias(r);
     IotlbGather local(tlb_, mem_);
     IotlbGather& gather = g ? *g : local;
     merge_table(root_table(), kTop, 0, r, pgsizes & cfg_.pgsize_bitmap, gather);
@@ -311,7 +314,7 @@ class RadixTable final : public PageTable {
       if (!F::dirty(*e)) return;
       ++dirty;
       const Range leaf{base, arith::range_last(base, level_size(l)).last};
-      if (bitmap) bitmap->record(Range{std::max(leaf.start, r.start), std::min(leaf.last, r.last)});
+      if (bitmap) bitmap->record(leaf.intersect(r));
       if (!keep) {
         *e = F::clean(*e);
         gather.add_range(base, level_size(l));
@@ -537,7 +540,7 @@ class RadixTable final : public PageTable {
   template <class Fn>
   void visit(Range r, Fn&& f) {
     if (!r.valid() || r.start > kIasMax) return;
-    r.last = std::min(r.last, kIasMax);
+    r = clip_to_ias(r);
     visit_table(root_table(), kTop, 0, r, f);
   }
   template <class Fn>

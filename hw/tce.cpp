@@ -14,6 +14,7 @@ namespace ioas::hw {
 namespace {
 
 constexpr u64 kPerm = tce::kRead | tce::kWrite;
+static_assert(kPerm == arith::kTcePermBits);
 constexpr unsigned kEntries = 1u << formats::tce::kLevelBits;  // per level page
 
 inline unsigned index_at(u64 slot, unsigned level) { return static_cast<unsigned>(arith::tce_level_index(slot, level)); }
@@ -41,7 +42,7 @@ TceTable::TceTable(const TableConfig& cfg, PageMemory& mem, unsigned shift)
     : PageTable(cfg, mem),
       shift_(shift),
       offset_(arith::page_number(cfg.aperture.start, shift)),
-      last_index_(arith::page_number(cfg.aperture.last, shift) - offset_),
+      last_index_(arith::tce_slot(cfg.aperture.last, shift, offset_, ~u64{0}).index),
       levels_(static_cast<unsigned>(arith::tce_levels(last_index_))) {}
 
 TceTable::~TceTable() {
@@ -122,10 +123,11 @@ void TceTable::visit(u64 table, unsigned level, u64 base, u64 first, u64 last, F
   const u64 i1 = arith::tce_level_last(base, last, level);
   for (u64 i = i0; i <= i1; ++i) {
     if (t[i] == 0) continue;
+    const u64 slot = arith::tce_entry_first(base, i, level);
     if (level == 0) {
-      f(base + i, &t[i]);
+      f(slot, &t[i]);
     } else {
-      visit(next_table(tce::from_be(t[i])), level - 1, base + arith::tce_level_base(i, level), first, last, f);
+      visit(next_table(tce::from_be(t[i])), level - 1, slot, first, last, f);
     }
   }
 }
@@ -213,7 +215,7 @@ Result<u64> TceTable::unmap(u64 iova, u64 len, IotlbGather* g) {
     return make_error(EINVAL, what() + ": not aligned to the TCE page size " + hex(ps));
   auto end = ioas::arith::range_last(iova, len);
   if (end.overflow) return make_error(EOVERFLOW, what() + ": passes 2^64-1");
-  const Range r{std::max(iova, cfg_.aperture.start), std::min(end.last, cfg_.aperture.last)};
+  const Range r = Range{iova, end.last}.intersect(cfg_.aperture);
   if (!r.valid()) return u64{0};
   IotlbGather local(tlb_, mem_);
   IotlbGather& gather = g ? *g : local;
@@ -265,7 +267,7 @@ void TceTable::mark_dirty(u64 slot) {
 }
 
 void TceTable::reserve_dirty(Range r) {
-  const Range w{std::max(r.start, cfg_.aperture.start), std::min(r.last, cfg_.aperture.last)};
+  const Range w = r.intersect(cfg_.aperture);
   if (!r.valid() || !w.valid()) return;
   std::size_t n = 0;
   visit(root_, levels_ - 1, 0, slot_of(w.start), slot_of(w.last),
@@ -281,7 +283,7 @@ void TceTable::reserve_dirty(Range r) {
 }
 
 u64 TceTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, IotlbGather* g) {
-  const Range w{std::max(r.start, cfg_.aperture.start), std::min(r.last, cfg_.aperture.last)};
+  const Range w = r.intersect(cfg_.aperture);
   if (!r.valid() || !w.valid()) return 0;
   const u64 ps = arith::page_size(u64{0}, shift_);
   u64 n = 0;
@@ -291,7 +293,7 @@ u64 TceTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, Iotl
   for (auto it = dirty_.lower_bound(first); it != dirty_.end() && *it <= last;) {
     ++n;
     const u64 base = arith::tce_bus_addr(*it, shift_, offset_);
-    if (bitmap) bitmap->record(Range{std::max(base, r.start), std::min(arith::range_last(base, ps).last, r.last)});
+    if (bitmap) bitmap->record(Range{base, arith::range_last(base, ps).last}.intersect(r));
     if (keep) {
       ++it;
     } else {
@@ -303,7 +305,7 @@ u64 TceTable::read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, Iotl
 }
 
 void TceTable::for_each_leaf(Range r, const std::function<void(const Leaf&)>& f) const {
-  const Range w{std::max(r.start, cfg_.aperture.start), std::min(r.last, cfg_.aperture.last)};
+  const Range w = r.intersect(cfg_.aperture);
   if (!r.valid() || !w.valid()) return;
   const u64 ps = arith::page_size(u64{0}, shift_);
   visit(root_, levels_ - 1, 0, slot_of(w.start), slot_of(w.last),
@@ -332,7 +334,7 @@ u64 TceTable::verify() const {
     const u64 e = tce::from_be(*p);
     ++n;
     IOAS_CHECK(e & kPerm, "slot " + std::to_string(slot) + ": TCE with neither READ nor WRITE");
-    IOAS_CHECK(shift_ < 2 || arith::is_aligned(e & ~kPerm, ps), "slot " + std::to_string(slot) + ": address not page aligned");
+    IOAS_CHECK(shift_ < 2 || arith::is_aligned(arith::tce_addr_field(e), ps), "slot " + std::to_string(slot) + ": address not page aligned");
     IOAS_CHECK(decode(e, shift_) <= kMaxOa, "slot " + std::to_string(slot) + ": address beyond 52 bits");
   });
   visit(uroot_, levels_ - 1, 0, 0, last_index_, [&](u64 slot, const u64*) {

@@ -247,8 +247,8 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   if (!covering_areas(*from, src_r, pieces))
     return err(ENOENT, what() + ": source range is not covered by contiguous areas");
   for (AreaRef& p : pieces) {
-    const u64 ps = std::max(p.start, src_r.start), pl = std::min(p.last, src_r.last);
-    p = AreaRef{ps, pl, arith::run_addr(p.offset, p.start, ps), p.source, static_cast<std::uint8_t>(args.prot), p.pages_writable};
+    const auto in = arith::range_intersect(p.start, p.last, src_r.start, src_r.last);
+    p = AreaRef{in.start, in.last, arith::run_addr(p.offset, p.start, in.start), p.source, static_cast<std::uint8_t>(args.prot), p.pages_writable};
   }
   const u64 A = dst->iova_alignment;
   // Write permission: the memory source's here, or the pages' once the
@@ -287,18 +287,19 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
     if (offset_later)
       if (auto e = offset_error(p)) return *e;
   }
-  if (Status st = add_pieces(*dst, pieces, iova - src_r.start); !st.ok()) return st.error();
+  if (Status st = add_pieces(*dst, pieces, src_r.start, iova); !st.ok()) return st.error();
   return iova;
 }
 
-// Copy's new areas: each piece moved by `shift` (mod 2^64), all of them or,
-// on a domain's failure, none.
-Status ImplEngine::add_pieces(Ioas& dst, const std::vector<AreaRef>& pieces, u64 shift) {
+// Copy's new areas: each piece of the source run from src_start moved to the
+// same place in the run from dst_start (mod 2^64), all of them or, on a
+// domain's failure, none.
+Status ImplEngine::add_pieces(Ioas& dst, const std::vector<AreaRef>& pieces, u64 src_start, u64 dst_start) {
   std::vector<AreaRef> added;
   added.reserve(pieces.size());
   dst.space.reserve_inserts(pieces.size());  // every piece's node, before any change
   for (const AreaRef& p : pieces) {
-    const u64 ds = p.start + shift;
+    const u64 ds = arith::run_addr(dst_start, src_start, p.start);
     AreaRef a{ds, arith::run_addr(ds, p.start, p.last), p.offset, p.source, p.prot, p.pages_writable};
     Status st = add_area(dst, a);
     if (!st.ok()) {

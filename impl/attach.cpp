@@ -26,7 +26,7 @@ Status ImplEngine::attach(std::string_view ioas, const AttachArgs& args) {
     auto made = new_domain(*s, args, what(), dom_resv);
     if (!made.ok()) return made.error();
     fresh = std::move(made).value();
-    new_alignment = std::max(new_alignment, lowest_bit(fresh->pgsize_bitmap));
+    new_alignment = arith::align_join(new_alignment, lowest_bit(fresh->pgsize_bitmap));
   }
   // Everything the commit needs, allocated first: the reserved plan, the
   // keys, room in the IOAS's domain list.
@@ -176,7 +176,7 @@ Status ImplEngine::check_new_domain(const Ioas& s, const Domain& d, const Attach
                            to_string(d.fmt));
   const u64 minpg = lowest_bit(pg);
   if (minpg > kPage) return err(EINVAL, what + ": minimum page size " + hex(minpg) + " above PAGE");
-  const u64 new_alignment = std::max(s.iova_alignment, minpg);
+  const u64 new_alignment = arith::align_join(s.iova_alignment, minpg);
   if (auto bad = first_misaligned_area(s, new_alignment))
     return err(EADDRINUSE, what + ": area " + to_string(*bad) + " is not aligned to the new iova_alignment " +
                                hex(new_alignment));

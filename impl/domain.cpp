@@ -81,7 +81,7 @@ bool MappingList::overlaps(Range r) const {
 
 std::uint32_t MappingList::reserve(u64 uaddr, u64 pa, u64 pgsizes) {
   tree_.reserve_inserts(1);
-  const u64 d = uaddr - pa;
+  const u64 d = arith::run_addr(uaddr, pa, u64{0});  // the uaddr of pa 0 in the run pa -> uaddr
   auto fits = [&](const Kind& k) { return k.uses != 0 && k.uaddr_minus_pa == d && k.pgsizes == pgsizes; };
   if (last_kind_ < kinds_.size() && fits(kinds_[last_kind_])) return last_kind_;
   std::optional<std::uint32_t> free;
@@ -102,7 +102,7 @@ std::uint32_t MappingList::reserve(u64 uaddr, u64 pa, u64 pgsizes) {
 }
 
 void MappingList::add(const PtMapping& m, std::uint32_t kind) {
-  IOAS_CHECK(kind < kinds_.size() && kinds_[kind].uaddr_minus_pa == m.uaddr - m.pa && kinds_[kind].pgsizes == m.pgsizes,
+  IOAS_CHECK(kind < kinds_.size() && kinds_[kind].uaddr_minus_pa == arith::run_addr(m.uaddr, m.pa, u64{0}) && kinds_[kind].pgsizes == m.pgsizes,
              "mapping list: add with a kind that is not the mapping's");
   tree_.insert(SpaceEntry{m.iova.start, m.iova.last, kind, m.pa, static_cast<std::uint8_t>(m.prot)});
   ++kinds_[kind].uses;
@@ -289,12 +289,12 @@ std::vector<Range> HwPageTable::read_dirty(Range iova, u64 pgsize, bool keep) {
   table_->for_each_leaf(iova, [&](const hw::Leaf& l) {
     if (!l.dirty) return;
     // The pgsize pages of the query that this leaf touches.
-    const u64 first = std::max(l.iova, iova.start), last = std::min(arith::range_last(l.iova, l.size).last, iova.last);
-    const Range pages{arith::align_down(first, pgsize), arith::block_of(last, pgsize).last};
+    const Range in = Range{l.iova, arith::range_last(l.iova, l.size).last}.intersect(iova);
+    const Range pages{arith::align_down(in.start, pgsize), arith::block_of(in.last, pgsize).last};
     if (!out.empty() && arith::range_after(out.back().last).next == pages.start) {
       out.back().last = pages.last;
     } else if (!out.empty() && out.back().last >= pages.start) {
-      out.back().last = std::max(out.back().last, pages.last);
+      out.back().last = out.back().hull(pages).last;
     } else {
       out.push_back(pages);
     }

@@ -74,7 +74,7 @@ class MappingList {
   };
   PtMapping mapping(const SpaceNode& n) const {
     const Kind& k = kinds_[n.source];
-    return PtMapping{n.range(), n.offset, static_cast<Prot>(n.prot), k.pgsizes, n.offset + k.uaddr_minus_pa};
+    return PtMapping{n.range(), n.offset, static_cast<Prot>(n.prot), k.pgsizes, arith::run_addr(k.uaddr_minus_pa, u64{0}, n.offset)};
   }
   SpaceTree tree_;
   std::vector<Kind> kinds_;

@@ -338,8 +338,8 @@ class ImplEngine final : public Engine {
   }
   static void recompute_alignment(Ioas& s) {
     u64 a = s.options.huge_pages ? 1 : kPage;
-    for (const Domain* d : s.domains) a = std::max(a, lowest_bit(d->pgsize_bitmap));
-    if (!s.pins.empty()) a = std::max(a, kPage);
+    for (const Domain* d : s.domains) a = arith::align_join(a, lowest_bit(d->pgsize_bitmap));
+    if (!s.pins.empty()) a = arith::align_join(a, kPage);
     s.iova_alignment = a;
   }
   // A change of the reserved owners: `owner`'s ranges become *ranges, or the
@@ -380,7 +380,7 @@ class ImplEngine final : public Engine {
   // domain; on a domain failure everything is undone and the error returned.
   Status add_area(Ioas& s, const AreaRef& a);
   void remove_area(Ioas& s, const AreaRef& a);
-  Status add_pieces(Ioas& dst, const std::vector<AreaRef>& pieces, u64 shift);
+  Status add_pieces(Ioas& dst, const std::vector<AreaRef>& pieces, u64 src_start, u64 dst_start);
   void finish_remove_area(Ioas& s, const AreaRef& a);
   static Status device_regions(const Ioas& s, const AttachArgs& args, const std::string& what, RangeSet& dev_resv);
   Result<std::unique_ptr<Domain>> new_domain(Ioas& s, const AttachArgs& args, const std::string& what,

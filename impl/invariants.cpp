@@ -126,11 +126,11 @@ void ImplEngine::verify_trees() const {
     IOAS_CHECK(s.pins.empty() || s.pins.rbegin()->first < s.next_pin_id, "verify: pin id at or past next_pin_id");
     u64 a = s.options.huge_pages ? 1 : kPage;
     for (const Domain* d : s.domains) {
-      a = std::max(a, lowest_bit(d->pgsize_bitmap));
+      a = arith::align_join(a, lowest_bit(d->pgsize_bitmap));
       IOAS_CHECK(d->ioas == &s && !d->devices.empty(), "verify: domain bookkeeping");
       IOAS_CHECK(d->pt->verify() == s.area_count, "verify: page table mapping count");
     }
-    if (!s.pins.empty()) a = std::max(a, kPage);
+    if (!s.pins.empty()) a = arith::align_join(a, kPage);
     IOAS_CHECK(a == s.iova_alignment, "verify: iova_alignment is not what the domains, pins and options give");
   }
   for (const auto& [dev, rec] : devices_)

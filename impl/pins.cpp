@@ -67,7 +67,7 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
   }
   for (std::uint32_t src : pin_it->second.sources) use_source(src, 1);
   ++s->next_pin_id;
-  s->iova_alignment = std::max(s->iova_alignment, kPage);
+  s->iova_alignment = arith::align_join(s->iova_alignment, kPage);
   return id;
 }
 

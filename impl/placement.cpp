@@ -26,8 +26,8 @@ std::optional<u64> ImplEngine::alloc_iova(const Ioas& s, u64 len, u64 a, u64 off
   std::optional<Range> span;
   std::optional<u64> found;
   auto try_span = [&](Range sp) {
-    u64 lo = std::max(sp.start, kWinLo), hi = std::min(sp.last, kWinHi);
-    if (lo <= hi) found = lowest_fit_in(s, Range{lo, hi}, len, a, off);
+    const Range in = sp.intersect(Range{kWinLo, kWinHi});
+    if (in.valid()) found = lowest_fit_in(s, in, len, a, off);
   };
   s.allowed.for_each([&](Range r) {
     if (found) return;

@@ -29,8 +29,7 @@ void RangeSet::add(Range r) {
   const auto hull = arith::range_touch_hull(r.start, r.last);
   Range q{hull.start, hull.last};
   while (auto o = first_overlapping(q)) {
-    r.start = std::min(r.start, o->start);
-    r.last = std::max(r.last, o->last);
+    r = r.hull(*o);
     map_.erase(o->start);
   }
   map_.emplace(r.start, r.last);
@@ -56,7 +55,7 @@ std::vector<Range> RangeSet::clipped(Range r) const {
   if (it != map_.begin()) --it;
   for (; it != map_.end() && it->first <= r.last; ++it) {
     if (it->second < r.start) continue;
-    out.push_back(Range{std::max(it->first, r.start), std::min(it->second, r.last)});
+    out.push_back(Range{it->first, it->second}.intersect(r));
   }
   return out;
 }

@@ -114,10 +114,9 @@ unsigned lower(const Leaf* l, u64 x) {
 
 // The hole [hs, hl] clipped to [lo, hi], then SPEC's candidate in it.
 std::optional<u64> try_hole(u64 hs, u64 hl, u64 lo, u64 hi, u64 len, u64 a, u64 off) {
-  hs = std::max(hs, lo);
-  hl = std::min(hl, hi);
-  if (hs > hl) return std::nullopt;
-  auto c = arith::hole_candidate(hs, hl, a, off, len);
+  const auto in = arith::range_intersect(hs, hl, lo, hi);
+  if (in.start > in.last) return std::nullopt;
+  auto c = arith::hole_candidate(in.start, in.last, a, off, len);
   if (c.fits) return c.iova;
   return std::nullopt;
 }
@@ -476,49 +475,65 @@ void SpaceTree::insert(const SpaceEntry& e) {
   IOAS_CHECK(j == l->count || e.last < l->slot[j].start, "space tree insert: overlaps an interval");
   ++size_;
   if (l->count < leaf_slots_) {
-    insert_slot(l, j, v);
-    if (height_ == 0) return;  // the root's summary is nobody's slot
-    // The leaf's largest hole before the insert is what its parent slot
-    // says; v splits one hole into two smaller ones, or (first or last in
-    // the leaf) brings the hole next to it inside the leaf.
-    const PathStep& up = path.step[height_ - 1];
-    const u64 before = up.node->gap[up.slot];
-    const unsigned c = l->count;
-    u64 mg;
-    if (j > 0 && j + 1 < c) {
-      const u64 split = arith::gap_bytes(l->slot[j - 1].last, l->slot[j + 1].start);
-      mg = split < before ? before : summarize(l).max_gap;
-    } else if (j == 0) {
-      mg = std::max(before, arith::gap_bytes(v.last, l->slot[1].start));
-    } else {
-      mg = std::max(before, arith::gap_bytes(l->slot[j - 1].last, v.start));
-    }
-    fix_up(path, height_, Sum{l->slot[0].start, l->slot[c - 1].last, mg});
+    insert_with_room(path, l, j, v);
     return;
   }
   // The leaf is full. If the new interval goes first in it, it may as well
   // go last in the previous leaf: do that when that leaf has room (a hole at
   // a leaf boundary filled and emptied again must not split and merge).
-  if (j == 0) {
-    for (unsigned d = height_; d > 0; --d) {
-      const PathStep& st = path.step[d - 1];
-      if (st.slot == 0) continue;
-      // The deepest point where the descent did not take the first child:
-      // the previous leaf ends with that left sibling's hi.
-      Path prev_path;
-      Leaf* pl = descend(st.node->hi[st.slot - 1], &prev_path);
-      if (pl->count < leaf_slots_) {
-        insert_slot(pl, pl->count, v);
-        fix_up(prev_path, height_, summarize(pl));
-        finger_ = prev_path;
-        finger_leaf_ = pl;
-        return;
-      }
-      break;
-    }
+  if (j == 0 && insert_in_previous_leaf(path, v)) return;
+  insert_with_split(path, l, j, v);
+}
+
+// v goes at j of the leaf l (on `path`), which has room.
+void SpaceTree::insert_with_room(Path& path, Leaf* l, unsigned j, const SpaceNode& v) {
+  insert_slot(l, j, v);
+  if (height_ == 0) return;  // the root's summary is nobody's slot
+  // The leaf's largest hole before the insert is what its parent slot
+  // says; v splits one hole into two smaller ones, or (first or last in
+  // the leaf) brings the hole next to it inside the leaf.
+  const PathStep& up = path.step[height_ - 1];
+  const u64 before = up.node->gap[up.slot];
+  const unsigned c = l->count;
+  u64 mg;
+  if (j > 0 && j + 1 < c) {
+    const u64 split = arith::gap_bytes(l->slot[j - 1].last, l->slot[j + 1].start);
+    mg = split < before ? before : summarize(l).max_gap;
+  } else if (j == 0) {
+    mg = std::max(before, arith::gap_bytes(v.last, l->slot[1].start));
+  } else {
+    mg = std::max(before, arith::gap_bytes(l->slot[j - 1].last, v.start));
   }
-  // Split the leaf, then hand the new right node up, splitting full
-  // ancestors on the way. The finger's path goes stale.
+  fix_up(path, height_, Sum{l->slot[0].start, l->slot[c - 1].last, mg});
+}
+
+// v goes first in a full leaf (on `path`): it goes last in the previous
+// leaf instead when that one has room. False when there is none or it is
+// full (nothing changed then).
+bool SpaceTree::insert_in_previous_leaf(const Path& path, const SpaceNode& v) {
+  for (unsigned d = height_; d > 0; --d) {
+    const PathStep& st = path.step[d - 1];
+    if (st.slot == 0) continue;
+    // The deepest point where the descent did not take the first child:
+    // the previous leaf ends with that left sibling's hi.
+    Path prev_path;
+    Leaf* pl = descend(st.node->hi[st.slot - 1], &prev_path);
+    if (pl->count < leaf_slots_) {
+      insert_slot(pl, pl->count, v);
+      fix_up(prev_path, height_, summarize(pl));
+      finger_ = prev_path;
+      finger_leaf_ = pl;
+      return true;
+    }
+    return false;
+  }
+  return false;
+}
+
+// v goes at j of the full leaf l (on `path`): split the leaf, then hand the
+// new right node up, splitting full ancestors on the way, and the root
+// last. The finger's path goes stale.
+void SpaceTree::insert_with_split(Path& path, Leaf* l, unsigned j, const SpaceNode& v) {
   finger_leaf_ = nullptr;
   // j == count happens only in the last leaf of the tree: every other leaf
   // was chosen because its hi >= start.
@@ -548,11 +563,16 @@ void SpaceTree::insert(const SpaceEntry& e) {
     rs = summarize(q);
     carry = q;
   }
-  // The root split: a new root above the two halves.
+  grow_root(ls, rs, carry);
+}
+
+// The root split into the old root (summarised by ls) and `right` (rs): a
+// new root above the two.
+void SpaceTree::grow_root(const Summary& ls, const Summary& rs, void* right) {
   IOAS_CHECK(height_ + 1 < kMaxHeight, "space tree: too tall");
   Inner* root = new_inner();
   put(root, 0, ChildSlot{ls, root_});
-  put(root, 1, ChildSlot{rs, carry});
+  put(root, 1, ChildSlot{rs, right});
   root->count = 2;
   set_reaches(root);
   root_ = root;

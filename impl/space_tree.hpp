@@ -214,6 +214,13 @@ class SpaceTree {
   // descend(x, &finger_), or the finger itself when it leads to the same
   // leaf (see the .cpp); the finger is then that leaf and its path.
   Leaf* locate(u64 x);
+  // insert()'s cases: the leaf has room; the leaf is full, v goes first
+  // and the previous leaf takes it; the leaf splits, and full ancestors
+  // with it; the root splits.
+  void insert_with_room(Path& path, Leaf* l, unsigned j, const SpaceNode& v);
+  bool insert_in_previous_leaf(const Path& path, const SpaceNode& v);
+  void insert_with_split(Path& path, Leaf* l, unsigned j, const SpaceNode& v);
+  void grow_root(const Summary& ls, const Summary& rs, void* right);
   // Writes `sum` into the slot of the node at `depth` and recomputes the
   // ancestors' slots, stopping at the first one that does not change.
   static void fix_up(Path& path, unsigned depth, Summary sum);

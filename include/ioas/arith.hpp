@@ -22,6 +22,7 @@
 // Names are stable: hw/, model/, impl/ and proofs/ call them. Index of the
 // templates (what each proof in proofs/ covers is named in its comment):
 //   range_last  overlaps  contains  is_aligned  is_pow2  align_up  align_down
+//   align_join
 //   lowest_bit  smear_down  highest_bit  roundup_pow2
 //   auto_alignment  hole_candidate                     (automatic IOVA)
 //   align_offset                                       (offset in a block)
@@ -33,13 +34,16 @@
 //                                                      (4-level, 4K, 48-bit)
 //   tce_slot  tce_bus_addr  tce_encode_addr  tce_decode_addr
 //                                                      (TCE window)
-//   tce_levels  tce_level_index  tce_level_base  tce_level_last  tce_table_last
-//                                                      (indirect TCE levels)
+//   tce_addr_field                                     (TCE without READ/WRITE)
+//   tce_levels  tce_level_index  tce_level_base  tce_entry_first  tce_level_last
+//   tce_table_last                                     (indirect TCE levels)
 //   resv_exclude                                       (VFIO exclude step)
 //   run_addr  range_length  range_after  range_gap  gap_bytes
 //   range_touch_hull  block_of  block_count  log2_pow2 (runs, blocks, gaps)
-//   field_mask  desc_addr  desc_make  desc_leaf_addr  desc_leaf_aligned
-//                                                      (descriptor fields)
+//   range_intersect  range_hull  run_rest  run_in_block  pages_covering
+//   whole_blocks                                       (clips, joins, steps)
+//   field_mask  desc_addr  desc_make  desc_advance  desc_leaf_addr
+//   desc_leaf_aligned                                  (descriptor fields)
 #pragma once
 
 #include <cstdint>
@@ -144,6 +148,16 @@ W align_down(const W& x, const W& a) {
 template <typename W>
 W align_offset(const W& x, const W& a) {
   return x & (a - word(x, 1));
+}
+
+// The alignment that two alignments (powers of two) ask for together: the
+// larger (a multiple of it is a multiple of both). An IOAS's iova_alignment
+// over its domains' smallest page sizes and its pins.
+// Proof (AlignJoin.*): for powers of two a and b, the result is a power of
+// two and x is a multiple of it exactly when x is a multiple of a and of b.
+template <typename W>
+W align_join(const W& a, const W& b) {
+  return select(a < b, b, a);
 }
 
 // The lowest set bit of x (0 for x == 0).
@@ -424,6 +438,18 @@ W tce_decode_addr(const W& tce, unsigned page_shift) {
   return page_shift >= 2 ? align_down(tce, page_size(tce, page_shift)) : tce >> 2;
 }
 
+// A TCE without its READ and WRITE bits (bits 0 and 1): the address field
+// and whatever else the entry holds above them.
+// Proof (TceEncoding.*, every shift 2..63): the field of an encoding with
+// any permission is the encoding itself, and for any entry the field is page
+// aligned exactly when decoding loses no bit of it (tce_decode_addr gives
+// the field back).
+inline constexpr std::uint64_t kTcePermBits = 3;  // TCE_PCI_READ | TCE_PCI_WRITE
+template <typename W>
+W tce_addr_field(const W& tce) {
+  return tce & ~word(tce, kTcePermBits);
+}
+
 // Indirect TCE tables (PowerNV's it_indirect_levels): every level is one
 // page of 2^kTceLevelBits entries (a 4 KiB page of 8-byte TCEs); level 0
 // holds the TCEs, and a slot's index at level l is its bits 9l .. 9l+8.
@@ -445,6 +471,13 @@ W tce_level_index(const W& slot, unsigned level) {
 template <typename W>
 W tce_level_base(const W& index, unsigned level) {
   return index << (kTceLevelBits * level);
+}
+
+// The first slot of entry `index` of a table at `level` whose own first
+// slot is `base`: one step of the walk from the top down.
+template <typename W>
+W tce_entry_first(const W& base, const W& index, unsigned level) {
+  return base + tce_level_base(index, level);
 }
 
 // The levels a table of slots 0..last_index needs: the fewest (at least 1)
@@ -630,6 +663,86 @@ W log2_pow2(const W& x) {
 }
 
 // ---------------------------------------------------------------------------
+// Clipping, joining and stepping: the bytes two ranges share, the span of
+// two ranges, what remains of a run after a step, the part of a run that
+// stays in one block, the units a count needs, the whole blocks in a range.
+
+template <typename W>
+struct Ends {
+  W start, last;
+};
+
+// The bytes [s1, l1] and [s2, l2] share: [max(s1, s2), min(l1, l2)], a
+// valid range (start <= last) exactly when they overlap.
+// Proof (RangeIntersect.*): for valid ranges, a byte lies in the result
+// exactly when it lies in both, and the result is valid <=> overlaps.
+template <typename W>
+Ends<W> range_intersect(const W& s1, const W& l1, const W& s2, const W& l2) {
+  return Ends<W>{select(s1 < s2, s2, s1), select(l2 < l1, l2, l1)};
+}
+
+// The smallest range holding [s1, l1] and [s2, l2]: [min(s1, s2),
+// max(l1, l2)] (a flush's hull; the union when they overlap or adjoin).
+// Proof (RangeHull.*): for valid ranges, the result holds both, and any
+// range holding both holds the result.
+template <typename W>
+Ends<W> range_hull(const W& s1, const W& l1, const W& s2, const W& l2) {
+  return Ends<W>{select(s2 < s1, s2, s1), select(l1 < l2, l2, l1)};
+}
+
+// What remains of a run of `rem` bytes (or entries) after its first `bytes`
+// (bytes <= rem): rem - bytes. The rest starts at run_addr(at, 0, bytes).
+// Proof (RunRest.*): rest + bytes == rem; rest == 0 exactly when the step
+// took the whole run; otherwise, for a run [at, at+rem-1] that does not pass
+// 2^64-1, the rest starts `bytes` further and ends on the run's last byte.
+template <typename W>
+W run_rest(const W& rem, const W& bytes) {
+  return rem - bytes;
+}
+
+// Of a run of n entries starting at entry `index` of a block of `entries`
+// entries (index < entries), the ones inside this block: min(n, entries -
+// index). A radix table's leaves of one map step, a slot block's run.
+// Proof (RunInBlock.*): at most n; index + it <= entries; either all n or
+// up to the block's end; at least one when n is not 0.
+template <typename W>
+W run_in_block(const W& index, const W& n, const W& entries) {
+  W room = entries - index;
+  return select(room < n, room, n);
+}
+
+// The number of pages of 2^shift units that hold n units: n / 2^shift
+// rounded up (a bitmap's words).
+// Proof (PagesCovering.*, every shift 0..63): that many pages hold n units
+// (count << shift >= n, in 128 bits), one fewer would not, and the count is
+// 0 exactly for n == 0.
+template <typename W>
+W pages_covering(const W& n, unsigned shift) {
+  W zero = word(n, 0);
+  return page_number(n, shift) + select(page_offset(n, shift) == zero, zero, word(n, 1));
+}
+
+// The whole blocks of the power of two `size` inside [start, last]: the
+// first block's start, the last block's start, and whether there is any.
+// Proof (WholeBlocks.*): when `exists`, both are multiples of size and both
+// blocks lie in the range without wrapping, first <= last_head; every block
+// of size that lies wholly in the range starts between them; and when no
+// block fits, `exists` is false.
+template <typename W, typename B = bool>
+struct WholeBlocks {
+  W first, last_head;
+  B exists;
+};
+template <typename W>
+auto whole_blocks(const W& start, const W& last, const W& size) {
+  W below = size - word(start, 1);
+  auto up = align_up(start, size);
+  auto exists = !up.wrapped && up.value <= last && !(last - up.value < below);
+  W last_head = align_down(last - below, size);
+  return WholeBlocks<W, decltype(exists)>{up.value, last_head, exists};
+}
+
+// ---------------------------------------------------------------------------
 // Descriptor address fields: a 64-bit page-table entry (x86-64, ARM LPAE)
 // holds an address in its own bit positions [lo, hi) (bits below lo are
 // zero in a page-aligned address, bits from hi up are beyond the output
@@ -661,6 +774,16 @@ W desc_addr(const W& e, unsigned lo, unsigned hi) {
 template <typename W>
 W desc_make(const W& addr, const W& flags) {
   return addr | flags;
+}
+
+// The entry k places after `e` in a run of entries whose address field
+// counts from bit lo (a page-frame number at lo = 0): e + (k << lo).
+// Proof (DescAdvance.*, the mock's pfn field [0, 53) and the radix fields
+// at lo = 12): when the field plus k does not carry past hi, the field is
+// e's plus k << lo and every bit outside it is e's.
+template <typename W>
+W desc_advance(const W& e, const W& k, unsigned lo) {
+  return e + (k << lo);
 }
 
 // The output address of a leaf at radix `level` (pt_block_size bytes): its

@@ -36,7 +36,7 @@ struct Range {
 
   bool valid() const { return start <= last; }
   // last - start + 1; 0 for the whole space (2^64 does not fit).
-  u64 length() const { return last - start + 1; }
+  u64 length() const { return arith::range_length(start, last); }
   bool contains(u64 x) const { return start <= x && x <= last; }
   bool contains(const Range& o) const {
     return arith::contains(start, last, o.start, o.last);
@@ -46,7 +46,18 @@ struct Range {
   }
   // o begins right after this one ends (no shared byte, no gap).
   bool precedes_adjacent(const Range& o) const {
-    return last != kMaxIova && last + 1 == o.start;
+    const auto after = arith::range_after(last);
+    return !after.at_top && after.next == o.start;
+  }
+  // The bytes both hold: valid() exactly when they overlap.
+  Range intersect(const Range& o) const {
+    const auto c = arith::range_intersect(start, last, o.start, o.last);
+    return Range{c.start, c.last};
+  }
+  // The smallest range holding both.
+  Range hull(const Range& o) const {
+    const auto h = arith::range_hull(start, last, o.start, o.last);
+    return Range{h.start, h.last};
   }
 
   friend bool operator==(const Range&, const Range&) = default;

@@ -192,6 +192,18 @@ TEST(AutoCandidate, FindingExactOffsetIsNotKeptBelowPageAlignment) {
   EXPECT_FALSE(r.proved);
 }
 
+TEST(AlignJoin, AMultipleOfTheJoinIsExactlyAMultipleOfBoth) {
+  Prover p("align_join: a power of two whose multiples are exactly the common multiples of a and b");
+  Bv a = p.var("a"), b = p.var("b"), x = p.var("x");
+  p.assume(A::is_pow2(a) && A::is_pow2(b));
+  Bv j = A::align_join(a, b);
+  p.observe("join", j);
+  p.claim("a power of two", A::is_pow2(j));
+  p.claim("x is a multiple of the join <=> of a and of b",
+          Bool{A::is_aligned(x, j).e == (A::is_aligned(x, a) && A::is_aligned(x, b)).e});
+  expect_proved(p.prove(std::cout));
+}
+
 TEST(AlignOffset, DownPlusOffsetIsXAndTheOffsetIsBelowTheAlignment) {
   Prover p("align_offset: align_down(x, a) + align_offset(x, a) == x, offset < a");
   Bv x = p.var("x"), a = p.var("a");
@@ -414,15 +426,32 @@ TEST(TceEncoding, TheAddressFieldLeavesReadAndWriteFreeAndDecodesBackForEveryShi
   }));
 }
 
+TEST(TceEncoding, TheFieldWithoutReadAndWriteIsTheEncodingAndIsAlignedExactlyWhenItDecodesWhole) {
+  EXPECT_TRUE(prove_each("tce_addr_field: the encoding with any READ/WRITE bits, page aligned <=> decoding keeps "
+                         "every bit, at page shift",
+                         2, 64, [](Prover& p, unsigned shift) {
+    Bv pa = p.var("pa"), perm = p.var("perm"), e = p.var("tce");
+    p.assume(perm < p.k(4));
+    Bool aligned = A::is_aligned(pa, A::page_size(pa, shift));
+    Bv field = A::tce_encode_addr(pa, shift);
+    p.claim("field(encode(pa) | perm) == encode(pa)", implies(aligned, A::tce_addr_field(field | perm) == field));
+    p.claim("field(e) page aligned <=> decode(e) == field(e)",
+            Bool{A::is_aligned(A::tce_addr_field(e), A::page_size(e, shift)).e ==
+                 (A::tce_decode_addr(e, shift) == A::tce_addr_field(e)).e});
+    p.claim("field(e) leaves READ and WRITE clear and every other bit as it was",
+            (A::tce_addr_field(e) & p.k(3)) == p.k(0) && (A::tce_addr_field(e) | (e & p.k(3))) == e);
+  }));
+}
+
 TEST(TceLevels, IndicesInRangeAndAWalkOfTheLevelsReassemblesTheSlot) {
   // Tables of 1 to 8 levels (8 x 9 bits cover every 64-bit slot).
-  Prover p("tce_level_index/tce_level_base: indices < 512; the walk of 1..8 levels gives back the slot");
+  Prover p("tce_level_index/tce_level_base/tce_entry_first: indices < 512; the walk of 1..8 levels gives back the slot");
   Bv slot = p.var("slot");
   for (unsigned levels = 1; levels <= 8; ++levels) {
     const unsigned bits = A::kTceLevelBits * levels;
     Bool holds = bits >= 64 ? p.yes() : slot < p.k(std::uint64_t{1} << bits);
     Bv sum = p.k(0);
-    for (unsigned level = levels; level-- > 0;) sum = sum + A::tce_level_base(A::tce_level_index(slot, level), level);
+    for (unsigned level = levels; level-- > 0;) sum = A::tce_entry_first(sum, A::tce_level_index(slot, level), level);
     p.claim("a table of " + std::to_string(levels) + " levels: the walk reassembles the slot",
             implies(holds, sum == slot));
   }
@@ -679,6 +708,116 @@ TEST(Log2Pow2, OneShiftedByTheResultIsX) {
 }
 
 // ---------------------------------------------------------------------------
+// Clips, joins, steps.
+
+TEST(RangeIntersect, AByteIsInTheResultExactlyWhenItIsInBoth) {
+  Prover p("range_intersect: [max starts, min lasts] holds exactly the bytes of both; valid <=> they overlap");
+  Bv s1 = p.var("s1"), l1 = p.var("l1"), s2 = p.var("s2"), l2 = p.var("l2"), y = p.var("y");
+  p.assume(s1 <= l1 && s2 <= l2);
+  auto c = A::range_intersect(s1, l1, s2, l2);
+  p.observe("start", c.start);
+  p.observe("last", c.last);
+  p.claim("y in the result <=> y in both", Bool{in(y, c.start, c.last).e == (in(y, s1, l1) && in(y, s2, l2)).e});
+  p.claim("valid <=> the ranges overlap", Bool{(c.start <= c.last).e == A::overlaps(s1, l1, s2, l2).e});
+  expect_proved(p.prove(std::cout));
+}
+
+TEST(RangeHull, HoldsBothAndIsHeldByEveryRangeThatHoldsBoth) {
+  Prover p("range_hull: [min starts, max lasts] holds both ranges and is the smallest that does");
+  Bv s1 = p.var("s1"), l1 = p.var("l1"), s2 = p.var("s2"), l2 = p.var("l2"), s = p.var("s"), l = p.var("l");
+  p.assume(s1 <= l1 && s2 <= l2);
+  auto h = A::range_hull(s1, l1, s2, l2);
+  p.observe("start", h.start);
+  p.observe("last", h.last);
+  p.claim("holds both", A::contains(h.start, h.last, s1, l1) && A::contains(h.start, h.last, s2, l2));
+  p.claim("the smallest: a range holding both holds it",
+          implies(A::contains(s, l, s1, l1) && A::contains(s, l, s2, l2), A::contains(s, l, h.start, h.last)));
+  expect_proved(p.prove(std::cout));
+}
+
+TEST(RunRest, TheRestOfARunStartsAfterTheStepAndEndsWhereTheRunEnded) {
+  Prover p("run_rest: rem - bytes; the rest begins bytes further and ends on the run's last byte");
+  Bv at = p.var("at"), rem = p.var("rem"), bytes = p.var("bytes");
+  p.assume(bytes <= rem);
+  Bv rest = A::run_rest(rem, bytes);
+  p.observe("rest", rest);
+  auto run = A::range_last(at, rem);
+  Bv next = A::run_addr(at, p.k(0), bytes);
+  p.claim("rest + bytes == rem", rest + bytes == rem);
+  p.claim("rest == 0 <=> the step took the whole run", Bool{(rest == p.k(0)).e == (bytes == rem).e});
+  p.claim("the rest starts bytes after at", next - at == bytes);
+  p.claim("a run that does not pass 2^64-1: its rest ends on the run's last byte, without overflow",
+          implies(rem != p.k(0) && !run.overflow && rest != p.k(0),
+                  A::range_last(next, rest).last == run.last && !A::range_last(next, rest).overflow && at <= next));
+  expect_proved(p.prove(std::cout));
+}
+
+TEST(RunInBlock, TakesTheRunUpToTheBlocksEnd) {
+  Prover p("run_in_block: min(n, entries - index): at most n, inside the block, all of it or up to the end");
+  Bv index = p.var("index"), n = p.var("n"), entries = p.var("entries");
+  p.assume(index < entries);
+  Bv k = A::run_in_block(index, n, entries);
+  p.observe("k", k);
+  p.claim("at most n", k <= n);
+  p.claim("inside the block: index + k <= entries without wrapping", index + k <= entries && index <= index + k);
+  p.claim("all n, or up to the block's end", k == n || index + k == entries);
+  p.claim("at least one entry when n is not 0", implies(n != p.k(0), k != p.k(0)));
+  expect_proved(p.prove(std::cout));
+}
+
+TEST(PagesCovering, IsTheFewestPagesThatHoldTheUnitsForEveryShift) {
+  EXPECT_TRUE(prove_each("pages_covering: ceil(n / 2^shift), at shift", 0, 64, [](Prover& p, unsigned shift) {
+    Bv n = p.var("n");
+    Bv c = A::pages_covering(n, shift);
+    // 128 bits hold c << shift for every 64-bit c.
+    z3::expr sh = p.ctx().bv_val(shift, 128);
+    z3::expr held = z3::shl(wide(c, 64), sh);
+    z3::expr fewer = z3::shl(wide(c - p.k(1), 64), sh);
+    p.claim("c pages hold n units", Bool{z3::ule(wide(n, 64), held)});
+    p.claim("c - 1 pages do not (n > 0)", implies(n != p.k(0), Bool{z3::ult(fewer, wide(n, 64))}));
+    p.claim("c == 0 <=> n == 0", Bool{(c == p.k(0)).e == (n == p.k(0)).e});
+  }));
+}
+
+// whole_blocks at size = 2^shift, for every shift: each shift is its own
+// query (a symbolic power-of-two size took a minute), and the shifts come in
+// four ctests of 16 (all 64 at once took 55 s, over a ctest's budget under load).
+constexpr unsigned kWholeBlocksGroup = 16;
+class WholeBlocksAtShifts : public ::testing::TestWithParam<unsigned> {};
+
+TEST_P(WholeBlocksAtShifts, FirstAndLastHeadBoundEveryBlockInsideTheRange) {
+  const unsigned from = GetParam() * kWholeBlocksGroup;
+  EXPECT_TRUE(prove_each("whole_blocks: the first and last blocks of 2^shift inside [start, last] lie in it in "
+                         "order, every block inside starts between them, exists exactly when one fits, at shift",
+                         from, from + kWholeBlocksGroup, [](Prover& p, unsigned shift) {
+    Bv st = p.var("start"), la = p.var("last"), b = p.var("b");
+    Bv size = A::page_size(st, shift);
+    p.assume(st <= la);
+    auto w = A::whole_blocks(st, la, size);
+    p.observe("first", w.first);
+    p.observe("last_head", w.last_head);
+    p.observe("exists", w.exists);
+    // The block [h, h + size - 1] lies in the range: its true end, in 65
+    // bits, is at most last.
+    auto inside = [&](const Bv& h) {
+      z3::expr end = wide(h) + wide(size) - p.ctx().bv_val(1, 65);
+      return A::is_aligned(h, size) && st <= h && Bool{z3::ule(end, wide(la))};
+    };
+    p.claim("exists => the first block lies in the range", implies(w.exists, inside(w.first)));
+    p.claim("exists => the last block lies in the range", implies(w.exists, inside(w.last_head)));
+    p.claim("exists => first <= last_head", implies(w.exists, w.first <= w.last_head));
+    p.claim("a block inside the range => exists, and it starts between first and last_head",
+            implies(inside(b), w.exists && w.first <= b && b <= w.last_head));
+  }));
+}
+
+INSTANTIATE_TEST_SUITE_P(WholeBlocks, WholeBlocksAtShifts, ::testing::Range(0u, 64 / kWholeBlocksGroup),
+                         [](const ::testing::TestParamInfo<unsigned>& i) {
+                           return "Shifts" + std::to_string(i.param * kWholeBlocksGroup) + "To" +
+                                  std::to_string((i.param + 1) * kWholeBlocksGroup - 1);
+                         });
+
+// ---------------------------------------------------------------------------
 // Descriptor fields, at each radix format's positions.
 struct FieldPositions {
   const char* format;
@@ -715,6 +854,29 @@ TEST(DescField, EncodeDecodeRoundTripsStaysInTheFieldAndLeavesTheFlags) {
               implies(A::desc_leaf_aligned(e, f.lo, f.hi, level),
                       (A::desc_addr(e, f.lo, f.hi) & (block - p.k(1)) & ~p.k(std::uint64_t{1} << f.lo)) == p.k(0)));
     }));
+  }
+}
+
+TEST(DescAdvance, StepsTheFieldByKAndKeepsEveryOtherBit) {
+  struct Field {
+    const char* what;
+    unsigned lo, hi;
+  };
+  const Field fields[] = {{"mock pfn", 0, 53}, {"x86-64", A::kPtGranuleShift, 52}, {"arm-lpae", A::kPtGranuleShift, 48}};
+  for (const Field& f : fields) {
+    Prover p(std::string("desc_advance: ") + f.what + " field [" + std::to_string(f.lo) + ", " + std::to_string(f.hi) +
+             "): e + (k << lo) moves the field by k, keeps the rest");
+    Bv e = p.var("entry"), k = p.var("k");
+    Bv mask = A::field_mask(e, f.lo, f.hi);
+    Bv field = A::desc_addr(e, f.lo, f.hi);
+    // No carry past hi: the field plus k << lo, in 65 bits, stays in the field.
+    z3::expr sum = wide(field) + z3::shl(wide(k), p.ctx().bv_val(f.lo, 65));
+    p.assume(Bool{z3::ule(sum, wide(mask))});
+    Bv r = A::desc_advance(e, k, f.lo);
+    p.observe("advanced", r);
+    p.claim("the field is e's plus k << lo", A::desc_addr(r, f.lo, f.hi) == field + (k << f.lo));
+    p.claim("the bits outside the field are e's", (r & ~mask) == (e & ~mask));
+    expect_proved(p.prove(std::cout));
   }
 }
 
@@ -780,6 +942,15 @@ TEST(Instantiations, Z3WordAndUint64GiveTheSameAnswers) {
     EXPECT_EQ(ga.last, val(gz.last));
     EXPECT_EQ(ga.exists, truth(gz.exists));
     EXPECT_EQ(A::desc_leaf_addr(e, 12, 52, sh % 3), val(A::desc_leaf_addr(K(e), 12, 52, sh % 3)));
+    EXPECT_EQ(A::range_intersect(a, b, d, e).start, val(A::range_intersect(K(a), K(b), K(d), K(e)).start));
+    EXPECT_EQ(A::range_hull(a, b, d, e).last, val(A::range_hull(K(a), K(b), K(d), K(e)).last));
+    EXPECT_EQ(A::run_in_block(a, b, d), val(A::run_in_block(K(a), K(b), K(d))));
+    EXPECT_EQ(A::pages_covering(a, sh % 64), val(A::pages_covering(K(a), sh % 64)));
+    auto wb = A::whole_blocks(a, d, pw);
+    auto wz = A::whole_blocks(K(a), K(d), K(pw));
+    EXPECT_EQ(wb.last_head, val(wz.last_head));
+    EXPECT_EQ(wb.exists, truth(wz.exists));
+    EXPECT_EQ(A::tce_addr_field(e), val(A::tce_addr_field(K(e))));
     auto ex = A::resv_exclude(a, b, d, e);
     auto ez = A::resv_exclude(K(a), K(b), K(d), K(e));
     EXPECT_EQ(ex.below_last, val(ez.below_last));
