@@ -132,11 +132,12 @@ class SlottedLock {
 //     it (dma and read_dirty too: they set and clear accessed/dirty bits),
 //     shared for the ones that read it. copy locks both of its IOASes,
 //     exclusive, in the order of their names.
-//   - world, shared, alone: ioas_names, memories (the sources' use counts
-//     are atomic).
-// What a call on one IOAS touches outside it is atomic: the memory sources'
-// use counts (SharedCount), the allocation counter its page memory shares
-// with the others (hw::PageMemory::share_counter). With verify_each_op, the
+//   - world, shared, alone: ioas_names, memories (which sums the IOASes'
+//     use counts of each source, stored with relaxed atomics).
+// A call on one IOAS writes nothing outside it: each IOAS counts its own
+// uses of the memory sources (Ioas::source_uses) and its own allocations
+// (Ioas::mem); the fault injection they share is only read while it is off
+// (hw::PageMemory::share_injection). With verify_each_op, the
 // verification after each call reads the whole world: every mutating call
 // then takes the world exclusive.
 class ConcurrentEngine final : public Engine {
@@ -361,12 +362,12 @@ std::unique_ptr<Engine> make_checked_engine() {
 bool fail_nth_alloc(Engine& engine, std::uint64_t nth) {
   impl::ImplEngine* e = impl::impl_of(engine);
   if (!e) return false;
-  e->table_memory().fail_nth_alloc(nth);
+  e->fail_nth_alloc(nth);
   return true;
 }
 std::uint64_t alloc_calls(const Engine& engine) {
   impl::ImplEngine* e = impl::impl_of(engine);
-  return e ? e->table_memory().alloc_calls() : 0;
+  return e ? e->alloc_calls() : 0;
 }
 std::uint64_t table_pages_reachable(const Engine& engine) {
   impl::ImplEngine* e = impl::impl_of(engine);
