@@ -37,9 +37,13 @@ inline u64 pool_page(u64 base, u64 i) { return arith::page_advance(base, i, kGra
 class PageMemory {
  public:
   PageMemory() = default;
-  // A copy has its own counter, with the same counts and injection state.
+  // A copy has the same count, and an injection of its own in the same
+  // state.
   PageMemory(const PageMemory& o)
-      : counter_(std::make_shared<Counter>(o.counter_->calls.load(), o.counter_->fail_at.load())), live_(o.live_) {}
+      : calls_(o.alloc_calls()),
+        injection_(std::make_shared<Injection>(o.injection_->armed_calls.load(std::memory_order_relaxed),
+                                               o.injection_->fail_at.load(std::memory_order_relaxed))),
+        live_(o.live_) {}
   PageMemory& operator=(const PageMemory&) = delete;
   virtual ~PageMemory() = default;
 
@@ -61,51 +65,58 @@ class PageMemory {
   // a caller may keep it.
   virtual std::uint64_t* page(u64 pa) const = 0;
 
-  // An allocation made elsewhere that shares this counter and its injection
-  // (the engine's own objects: an area node, a domain, a pin): counts as an
-  // allocation and answers false when it is the one to fail. Allocates
-  // nothing.
+  // An allocation made elsewhere that counts in this memory and answers to
+  // its injection (the engine's own objects: an area node, a domain, a
+  // pin): counts as an allocation and answers false when it is the one to
+  // fail. Allocates nothing.
+  //
+  // One thread at a time allocates from a memory, so its own count is a
+  // plain increment (a relaxed load and store: alloc_calls() may read it
+  // from another thread). Memories that share an injection (share_injection)
+  // write nothing shared while it is off, only read fail_at; while it is on,
+  // each allocation takes a ticket from the shared armed_calls, so that "the
+  // nth allocation from now" is one allocation over all of them.
   bool count_allocation() {
-    Counter& c = *counter_;
-    // One thread at a time unless shared: a plain increment then.
-    const u64 n = c.shared ? c.calls.fetch_add(1, std::memory_order_relaxed) + 1
-                           : (c.calls.store(c.calls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed),
-                              c.calls.load(std::memory_order_relaxed));
-    const u64 at = c.fail_at.load(std::memory_order_relaxed);
-    return !(at != 0 && n == at);
+    calls_.store(calls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    Injection& in = *injection_;
+    const u64 at = in.fail_at.load(std::memory_order_relaxed);
+    if (at == 0) return true;
+    return in.armed_calls.fetch_add(1, std::memory_order_relaxed) + 1 != at;
   }
 
-  // The nth allocation from now (1-based) fails; 0 turns injection off.
+  // The nth allocation from now (1-based) over every memory that shares
+  // this one's injection fails; 0 turns injection off.
   void fail_nth_alloc(u64 n) {
-    counter_->fail_at.store(n == 0 ? 0 : counter_->calls.load(std::memory_order_relaxed) + n,
-                            std::memory_order_relaxed);
+    Injection& in = *injection_;
+    in.fail_at.store(n == 0 ? 0 : in.armed_calls.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
-  u64 alloc_calls() const { return counter_->calls.load(std::memory_order_relaxed); }
+  // Allocations counted in this memory (failed ones included).
+  u64 alloc_calls() const { return calls_.load(std::memory_order_relaxed); }
   u64 live_pages() const { return live_; }
 
-  // From now on this memory counts its allocations, and fails the injected
-  // one, with o's counter (so that several memories count as one: an
-  // engine's per-IOAS memories). concurrent: the memories that share it
-  // may allocate from different threads at once (its increments are then
-  // atomic read-modify-writes, else plain ones).
-  void share_counter(const PageMemory& o, bool concurrent) {
-    counter_ = o.counter_;
-    counter_->shared = counter_->shared || concurrent;
-  }
+  // From now on this memory answers to o's injection (fail_nth_alloc on
+  // either arms both), so that several memories count as one for "the nth
+  // allocation": an engine's per-IOAS memories. Each keeps its own count
+  // (alloc_calls); their sum is the allocations of all of them. Call it
+  // before another thread uses this memory.
+  void share_injection(const PageMemory& o) { injection_ = o.injection_; }
 
  protected:
   virtual std::optional<u64> do_alloc() = 0;
   virtual void do_free(u64 pa) = 0;
 
  private:
-  struct Counter {
-    Counter() = default;
-    Counter(u64 c, u64 f) : calls(c), fail_at(f) {}
-    std::atomic<u64> calls{0};
+  // What memories sharing an injection share: fail_at is the value of
+  // armed_calls at the allocation to fail (0: off); armed_calls counts the
+  // allocations made while it is on.
+  struct Injection {
+    Injection() = default;
+    Injection(u64 a, u64 f) : armed_calls(a), fail_at(f) {}
+    std::atomic<u64> armed_calls{0};
     std::atomic<u64> fail_at{0};
-    bool shared = false;  // set before any thread but the owner's sees it
   };
-  std::shared_ptr<Counter> counter_ = std::make_shared<Counter>();
+  std::atomic<u64> calls_{0};
+  std::shared_ptr<Injection> injection_ = std::make_shared<Injection>();
   u64 live_ = 0;  // pages of this memory handed out and not freed
 };
 

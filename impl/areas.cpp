@@ -6,7 +6,7 @@ namespace ioas::impl {
 Status ImplEngine::add_area(Ioas& s, const AreaRef& a) {
   const u64 pa = source_pa(a.source, a.offset);
   const Range r{a.start, a.last};
-  if (!alloc_ok()) return err(ENOMEM, "area " + to_string(r) + ": out of memory for its node");
+  if (!alloc_ok(s)) return err(ENOMEM, "area " + to_string(r) + ": out of memory for its node");
   s.space.reserve_inserts(1);  // the node, before any change
   std::size_t done = 0;
   for (; done < s.domains.size(); ++done) {
@@ -34,7 +34,7 @@ Status ImplEngine::add_area(Ioas& s, const AreaRef& a) {
   s.space.insert(SpaceEntry{a.start, a.last, a.source, a.offset, a.prot, a.pages_writable});
   ++s.area_count;
   ++s.align_hist[granularity(a.start, arith::range_length(a.start, a.last), source_uaddr(a.source, a.offset))];
-  use_source(a.source, 1);
+  use_source(s, a.source, 1);
   return ok_status();
 }
 
@@ -50,7 +50,7 @@ void ImplEngine::finish_remove_area(Ioas& s, const AreaRef& a) {
   for (Domain* d : s.domains) d->pt->unmap(r);
   --s.area_count;
   --s.align_hist[granularity(a.start, arith::range_length(a.start, a.last), source_uaddr(a.source, a.offset))];
-  use_source(a.source, -1);
+  use_source(s, a.source, -1);
 }
 
 Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
@@ -190,7 +190,7 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
   if (!rules_for(s->options.mode).cut_splits_domain_areas && s->options.huge_pages && !s->domains.empty())
     return err(EINVAL, what() + ": held by domain " + s->domains.front()->name +
                            ", which may map it with large pages (kernel mode does not split them)");
-  if (!alloc_ok()) return err(ENOMEM, what() + ": out of memory for the new area's node");
+  if (!alloc_ok(*s)) return err(ENOMEM, what() + ": out of memory for the new area's node");
   s->space.reserve_inserts(1);  // the right part's node, before any change
   // The page tables first: a split may need pages (ENOMEM undoes the
   // domains already split, and nothing else has changed yet).
@@ -218,7 +218,7 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
   ++s->align_hist[granularity(a.start, arith::range_length(a.start, iova), source_uaddr(a.source, a.offset))];
   ++s->align_hist[granularity(right.start, arith::range_length(right.start, right.last),
                               source_uaddr(right.source, right.offset))];
-  use_source(a.source, 1);
+  use_source(*s, a.source, 1);
   return ok_status();
 }
 

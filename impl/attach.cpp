@@ -125,7 +125,7 @@ Result<std::unique_ptr<Domain>> ImplEngine::new_domain(Ioas& s, const AttachArgs
   fresh->aperture = args.aperture.value_or(default_aperture(fresh->fmt));
   fresh->pgsize_bitmap = args.pgsize_bitmap.value_or(default_pgsizes(fresh->fmt));
   if (Status st = check_new_domain(s, *fresh, args, what, dom_resv); !st.ok()) return st.error();
-  if (!alloc_ok()) return err(ENOMEM, what + ": out of memory for the domain");
+  if (!alloc_ok(s)) return err(ENOMEM, what + ": out of memory for the domain");
   // Fill the new page table with every area (work on the new table only;
   // it is installed on success).
   auto builtin = [&]() -> Result<std::unique_ptr<IoPageTable>> {

@@ -8,8 +8,8 @@ namespace ioas::impl {
 // copies.
 std::unique_ptr<Engine> ImplEngine::clone() const {
   auto e = std::make_unique<ImplEngine>(opts_);
-  // The allocation counter and the IOASes' page memories first: the tables
-  // are re-made over their copies.
+  // The engine's memory and the IOASes' page memories first (sharing the
+  // copy's injection): the tables are re-made over their copies.
   e->ptmem_ = std::make_unique<hw::HeapPageMemory>(*ptmem_);
   e->sources_ = sources_;
   e->free_source_ids_ = free_source_ids_;
@@ -19,7 +19,7 @@ std::unique_ptr<Engine> ImplEngine::clone() const {
   for (const auto& [name, s] : ioases_) {
     auto n = std::make_unique<Ioas>(*s);
     n->mem = std::make_shared<hw::HeapPageMemory>(*s->mem);
-    n->mem->share_counter(*e->ptmem_, opts_.thread_safe);
+    n->mem->share_injection(*e->ptmem_);
     imap[s.get()] = n.get();
     e->ioases_.emplace(name, std::move(n));
   }
@@ -54,7 +54,8 @@ Status ImplEngine::create_ioas(std::string_view name, const IoasOptions& options
   if (!alloc_ok()) return err(ENOMEM, "create ioas " + std::string(name) + ": out of memory");
   auto s = std::make_unique<Ioas>();
   s->mem = std::make_shared<hw::HeapPageMemory>();
-  s->mem->share_counter(*ptmem_, opts_.thread_safe);
+  s->mem->share_injection(*ptmem_);
+  s->source_uses.assign_zeros(sources_.size());
   s->name = std::string(name);
   s->options = options;
   s->options.zero_page = rules_for(options.mode).forced_zero_page.value_or(options.zero_page);
@@ -139,18 +140,23 @@ Status ImplEngine::add_memory(const MemorySource& m) {
   if (!alloc_ok()) return err(ENOMEM, "mem " + m.name + ": out of memory");
   // Everything allocated first (the record, room in sources_, the name's
   // entry: a strong insert); then nothing below allocates.
-  Source fresh{m, 0, true};
+  Source fresh{m, true};
   const bool reuse = !free_source_ids_.empty();
   if (!reuse) {
     IOAS_CHECK(sources_.size() < kReservedPiece, "too many memory sources");
     room_for_one(sources_);
+    // Every IOAS's use counts get a slot for the new id (room now, the
+    // slot itself below): a throw here leaves only spare capacity.
+    for (auto& [n, s] : ioases_) s->source_uses.room_for_one();
   }
   const std::uint32_t id = reuse ? free_source_ids_.back() : static_cast<std::uint32_t>(sources_.size());
   source_ids_.emplace(m.name, id);
-  if (reuse)
-    free_source_ids_.pop_back();
-  else
+  if (reuse) {
+    free_source_ids_.pop_back();  // its use counts are 0: remove_memory saw their sum 0
+  } else {
     sources_.emplace_back();
+    for (auto& [n, s] : ioases_) s->source_uses.push_zero();
+  }
   sources_[id] = std::move(fresh);
   return ok_status();
 }
@@ -159,8 +165,8 @@ Status ImplEngine::remove_memory(std::string_view name) {
   std::uint32_t id;
   Source* src = find_source(name, &id);
   if (!src) return err(ENOENT, "unmem " + std::string(name) + ": no such memory source");
-  if (src->use_count)
-    return err(EBUSY, "unmem " + std::string(name) + ": used by " + std::to_string(src->use_count) + " areas and pins");
+  if (const u64 uses = use_count(id))
+    return err(EBUSY, "unmem " + std::string(name) + ": used by " + std::to_string(uses) + " areas and pins");
   room_for_one(free_source_ids_);
   *src = Source{};
   source_ids_.erase(source_ids_.find(key(name)));
@@ -170,8 +176,8 @@ Status ImplEngine::remove_memory(std::string_view name) {
 
 std::vector<MemoryInfo> ImplEngine::memories() const {
   std::vector<MemoryInfo> out;
-  for (const auto& s : sources_)
-    if (s.live) out.push_back(MemoryInfo{s.info, s.use_count});
+  for (std::uint32_t id = 0; id < sources_.size(); ++id)
+    if (sources_[id].live) out.push_back(MemoryInfo{sources_[id].info, use_count(id)});
   std::sort(out.begin(), out.end(),
             [](const MemoryInfo& a, const MemoryInfo& b) { return a.source.name < b.source.name; });
   return out;

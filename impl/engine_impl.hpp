@@ -52,6 +52,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "ioas/boundary.hpp"
 #include "ioas/core/check.hpp"
@@ -115,35 +116,32 @@ inline unsigned granularity(u64 iova, u64 len, u64 uaddr) {
   return static_cast<unsigned>(arith::log2_pow2(arith::lowest_bit(iova | len | page_offset(uaddr) | kPage)));
 }
 
-// A count that calls on different IOASes change at the same time (a memory
-// source's use count, under the thread-safe engine's per-IOAS locks): a
-// relaxed atomic, copyable for clone(). add() is an atomic read-modify-write
-// when `concurrent`, a plain one (as cheap as a u64's) when not.
-class SharedCount {
- public:
-  SharedCount(u64 v = 0) noexcept : v_(v) {}  // NOLINT: converts, as the u64 it replaces
-  SharedCount(const SharedCount& o) noexcept : v_(o.get()) {}
-  SharedCount& operator=(const SharedCount& o) noexcept {
-    v_.store(o.get(), std::memory_order_relaxed);
-    return *this;
-  }
-  u64 get() const noexcept { return v_.load(std::memory_order_relaxed); }
-  operator u64() const noexcept { return get(); }  // NOLINT
-  void add(u64 d, bool concurrent) noexcept {
-    if (concurrent)
-      v_.fetch_add(d, std::memory_order_relaxed);
-    else
-      v_.store(get() + d, std::memory_order_relaxed);
-  }
-
- private:
-  std::atomic<u64> v_;
-};
-
 struct Source {
   MemorySource info;
-  SharedCount use_count = 0;
   bool live = false;
+};
+
+// Counts, one an index, that share no cache line with another object: they
+// sit 64 bytes clear of either end of their heap block (zeros that are never
+// written), so that the counts of different IOASes, which writers on
+// different threads change at once, never bounce a line between them.
+class PaddedCounts {
+ public:
+  std::size_t size() const { return v_.empty() ? 0 : v_.size() - 2 * kPad; }
+  u64& operator[](std::size_t i) { return v_[kPad + i]; }
+  const u64& operator[](std::size_t i) const { return v_[kPad + i]; }
+  // n zero counts (the only call that may allocate besides room_for_one).
+  void assign_zeros(std::size_t n) { v_.assign(n + 2 * kPad, 0); }
+  // Room for one more count, so that push_zero() cannot throw.
+  void room_for_one() {
+    if (v_.size() == v_.capacity()) v_.reserve(2 * v_.size() + 1);
+  }
+  // One more count, 0 (the first zero of the padding behind becomes it).
+  void push_zero() { v_.push_back(0); }
+
+ private:
+  static constexpr std::size_t kPad = 64 / sizeof(u64);
+  std::vector<u64> v_;
 };
 
 struct Pin {
@@ -170,9 +168,17 @@ struct Ioas {
   std::string name;
   // The memory its domains' page-table pages come from: one per IOAS, so
   // that writers on different IOASes allocate pages from different
-  // memories; it counts allocations (and fails the injected one) with the
-  // engine's counter (ImplEngine::table_memory()).
+  // memories. It counts this IOAS's allocations (the engine's objects made
+  // for it too: alloc_ok(Ioas&)) and answers to the engine's injection
+  // (ImplEngine::fail_nth_alloc).
   std::shared_ptr<hw::HeapPageMemory> mem;
+  // By memory source id: the areas and pins of this IOAS that name the
+  // source (a pin counts once per source it spans). Sized to the engine's
+  // source table whenever that grows (add_memory, create_ioas), so that a
+  // map allocates nothing for it; a source's use count is the sum over the
+  // IOASes (ImplEngine::use_count). Written under this IOAS's lock, with
+  // relaxed atomic stores, so that memories() may sum them beside writers.
+  PaddedCounts source_uses;
   IoasOptions options;
   u64 iova_alignment = 1;
   SpaceTree space;
@@ -248,9 +254,15 @@ class ImplEngine final : public Engine {
   std::optional<u64> translation_mismatch(const Ioas& s, const Domain& d) const;
 
  public:
-  // Fault injection (include/ioas/impl.hpp): the allocation counter every
-  // IOAS's page memory shares.
-  hw::HeapPageMemory& table_memory() { return *ptmem_; }
+  // Fault injection (include/ioas/impl.hpp): the nth allocation from now,
+  // over every memory of the engine (they share ptmem_'s injection), fails.
+  void fail_nth_alloc(u64 n) { ptmem_->fail_nth_alloc(n); }
+  // Allocations counted so far: the engine's own memory's and every IOAS's.
+  u64 alloc_calls() const {
+    u64 n = ptmem_->alloc_calls();
+    for (const auto& [name, s] : ioases_) n += s->mem->alloc_calls();
+    return n;
+  }
   // Table pages handed out and not freed, over every IOAS's memory.
   u64 live_table_pages() const {
     u64 n = ptmem_->live_pages();
@@ -263,7 +275,10 @@ class ImplEngine final : public Engine {
     const Domain* d = find_domain(dom);
     return d ? &d->ioas->name : nullptr;
   }
-  // An allocation site of the engine's own objects (see fail_nth_alloc).
+  // An allocation site of the engine's own objects (see fail_nth_alloc):
+  // counted in IOAS s's memory when it is made for s (under s's lock), in
+  // the engine's own otherwise (under the world lock).
+  bool alloc_ok(Ioas& s) { return s.mem->count_allocation(); }
   bool alloc_ok() { return ptmem_->count_allocation(); }
   u64 reachable_table_pages() const {
     u64 n = 0;
@@ -388,9 +403,19 @@ class ImplEngine final : public Engine {
   Status check_new_domain(const Ioas& s, const Domain& d, const AttachArgs& args, const std::string& what,
                           RangeSet& dom_resv) const;
   void drop_pin(Ioas& s, absl::btree_map<std::uint32_t, Pin>::iterator it);
-  // A source's use count up or down by one (atomically in a thread-safe
-  // engine, whose writers on different IOASes may share a source).
-  void use_source(std::uint32_t id, int d) { sources_[id].use_count.add(static_cast<u64>(d), opts_.thread_safe); }
+  // A source's use in IOAS s up or down by one: a plain increment (one
+  // writer per IOAS), stored atomically for memories()' sake.
+  static void use_source(Ioas& s, std::uint32_t id, int d) {
+    std::atomic_ref<u64> n(s.source_uses[id]);
+    n.store(n.load(std::memory_order_relaxed) + static_cast<u64>(d), std::memory_order_relaxed);
+  }
+  // Areas and pins over every IOAS that name source id.
+  u64 use_count(std::uint32_t id) const {
+    u64 total = 0;
+    for (const auto& [name, s] : ioases_)
+      total += std::atomic_ref<u64>(const_cast<u64&>(s->source_uses[id])).load(std::memory_order_relaxed);
+    return total;
+  }
   // A source is one run from offset 0, at pa physically and va for the user.
   u64 source_pa(std::uint32_t id, u64 offset) const { return arith::run_addr(sources_[id].info.pa, u64{0}, offset); }
   u64 source_uaddr(std::uint32_t id, u64 offset) const { return arith::run_addr(sources_[id].info.va, u64{0}, offset); }
@@ -398,9 +423,9 @@ class ImplEngine final : public Engine {
   u64 area_uaddr(const SpaceNode& n) const { return source_uaddr(n.source, n.offset); }
 
   ImplOptions opts_;
-  // The allocation counter every IOAS's page memory shares (Ioas::mem; the
-  // IOASes are declared before the domains, so their memories outlive the
-  // domains' tables).
+  // The memory of the engine-wide objects' allocations, whose injection
+  // every IOAS's page memory shares (Ioas::mem; the IOASes are declared
+  // before the domains, so their memories outlive the domains' tables).
   std::unique_ptr<hw::HeapPageMemory> ptmem_ = std::make_unique<hw::HeapPageMemory>();
   NameMap<std::unique_ptr<Ioas>> ioases_;
   std::vector<Source> sources_;

@@ -6,13 +6,13 @@ namespace ioas::impl {
 std::vector<Violation> ImplEngine::check() const {
   if (opts_.verify_on_check) verify_trees();
   std::vector<Violation> out;
-  HashMap<std::uint32_t, u64> uses;
   std::vector<std::string> names = ioas_names();
   for (const std::string& name : names) {
     const Ioas& s = *find_ioas(name);
     auto add = [&](Invariant inv, std::string detail, std::optional<u64> w = std::nullopt) {
       out.push_back(Violation{inv, name, std::move(detail), w});
     };
+    HashMap<std::uint32_t, u64> uses;  // by source id: this IOAS's areas and pins that name it
     // 1. sorted, non-overlapping lists.
     const SpaceNode* prev = nullptr;
     for (const SpaceNode* n = s.space.first(); n; n = s.space.next(*n)) {
@@ -54,17 +54,20 @@ std::vector<Violation> ImplEngine::check() const {
         add(Invariant::kTranslation, "domain " + d->name + " does not map exactly the areas", witness);
     for (const auto& [id, p] : s.pins)
       for (std::uint32_t src : p.sources) ++uses[src];
-  }
-  // 8.
-  for (std::uint32_t id = 0; id < sources_.size(); ++id) {
-    const Source& src = sources_[id];
-    if (!src.live) continue;
-    const u64 want = uses.contains(id) ? uses[id] : 0;
-    if (src.use_count != want)
-      out.push_back(Violation{Invariant::kUseCount, "",
-                              "memory source " + src.info.name + " use count " + std::to_string(src.use_count) +
-                                  ", references " + std::to_string(want),
-                              std::nullopt});
+    // 8. each source's use count, IOAS by IOAS (the engine's count is their
+    // sum); a removed source's id has none left to count.
+    if (s.source_uses.size() != sources_.size()) {
+      add(Invariant::kUseCount, "use counts kept for " + std::to_string(s.source_uses.size()) +
+                                    " memory sources, the engine has " + std::to_string(sources_.size()));
+      continue;
+    }
+    for (std::uint32_t id = 0; id < sources_.size(); ++id) {
+      const u64 want = uses.contains(id) ? uses[id] : 0;
+      if (s.source_uses[id] != want)
+        add(Invariant::kUseCount,
+            (sources_[id].live ? "memory source " + sources_[id].info.name : "removed memory source #" + std::to_string(id)) +
+                " use count " + std::to_string(s.source_uses[id]) + " here, references " + std::to_string(want));
+    }
   }
   std::stable_sort(out.begin(), out.end(),
                    [](const Violation& a, const Violation& b) { return a.invariant < b.invariant; });

@@ -121,6 +121,13 @@ class SlottedLock {
   std::mutex writers_;
 };
 
+// An IOAS's lock, on a cache line of its own: writers on different IOASes
+// take their locks at the same time, and two locks (or a lock and another
+// object written meanwhile) on one line would bounce it between them.
+struct alignas(64) IoasLock {
+  std::shared_mutex m;
+};
+
 // The thread-safe engine (include/ioas/impl.hpp): a lock per IOAS, and the
 // world lock (a SlottedLock) for the engine-wide objects.
 //   - world, exclusive: the calls that change the engine-wide objects
@@ -132,11 +139,12 @@ class SlottedLock {
 //     it (dma and read_dirty too: they set and clear accessed/dirty bits),
 //     shared for the ones that read it. copy locks both of its IOASes,
 //     exclusive, in the order of their names.
-//   - world, shared, alone: ioas_names, memories (the sources' use counts
-//     are atomic).
-// What a call on one IOAS touches outside it is atomic: the memory sources'
-// use counts (SharedCount), the allocation counter its page memory shares
-// with the others (hw::PageMemory::share_counter). With verify_each_op, the
+//   - world, shared, alone: ioas_names, memories (which sums the IOASes'
+//     use counts of each source, stored with relaxed atomics).
+// A call on one IOAS writes nothing outside it: each IOAS counts its own
+// uses of the memory sources (Ioas::source_uses) and its own allocations
+// (Ioas::mem); the fault injection they share is only read while it is off
+// (hw::PageMemory::share_injection). With verify_each_op, the
 // verification after each call reads the whole world: every mutating call
 // then takes the world exclusive.
 class ConcurrentEngine final : public Engine {
@@ -147,7 +155,7 @@ class ConcurrentEngine final : public Engine {
   // locks_ changes only under it, exclusive.
   std::shared_mutex* lock_of(std::string_view name) const {
     auto it = locks_.find(name);
-    return it == locks_.end() ? nullptr : it->second.get();
+    return it == locks_.end() ? nullptr : &it->second->m;
   }
   // The lock of the IOAS domain `dom` belongs to, or nullptr.
   std::shared_mutex* lock_of_domain(std::string_view dom) const {
@@ -191,7 +199,7 @@ class ConcurrentEngine final : public Engine {
  public:
   ConcurrentEngine(std::unique_ptr<Engine> e, const ImplEngine& impl, bool serialize_writes)
       : e_(std::move(e)), impl_(impl), serialize_writes_(serialize_writes) {
-    for (const std::string& n : e_->ioas_names()) locks_.emplace(n, std::make_unique<std::shared_mutex>());
+    for (const std::string& n : e_->ioas_names()) locks_.emplace(n, std::make_unique<IoasLock>());
   }
   Engine& inner() const { return *e_; }
   const char* kind() const override { return e_->kind(); }
@@ -207,7 +215,7 @@ class ConcurrentEngine final : public Engine {
     std::unique_lock w(world_);
     // The IOAS's lock first (a throw: nothing changed), dropped again when
     // the IOAS is not made.
-    auto [it, fresh] = locks_.try_emplace(std::string(n), std::make_unique<std::shared_mutex>());
+    auto [it, fresh] = locks_.try_emplace(std::string(n), std::make_unique<IoasLock>());
     auto drop = [&, it = it, fresh = fresh] {
       if (fresh) locks_.erase(it);
     };
@@ -275,7 +283,7 @@ class ConcurrentEngine final : public Engine {
 
  private:
   mutable SlottedLock world_;
-  NameMap<std::unique_ptr<std::shared_mutex>> locks_;
+  NameMap<std::unique_ptr<IoasLock>> locks_;
   std::unique_ptr<Engine> e_;
   const ImplEngine& impl_;
   const bool serialize_writes_;
@@ -361,12 +369,12 @@ std::unique_ptr<Engine> make_checked_engine() {
 bool fail_nth_alloc(Engine& engine, std::uint64_t nth) {
   impl::ImplEngine* e = impl::impl_of(engine);
   if (!e) return false;
-  e->table_memory().fail_nth_alloc(nth);
+  e->fail_nth_alloc(nth);
   return true;
 }
 std::uint64_t alloc_calls(const Engine& engine) {
   impl::ImplEngine* e = impl::impl_of(engine);
-  return e ? e->table_memory().alloc_calls() : 0;
+  return e ? e->alloc_calls() : 0;
 }
 std::uint64_t table_pages_reachable(const Engine& engine) {
   impl::ImplEngine* e = impl::impl_of(engine);

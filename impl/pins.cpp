@@ -46,7 +46,7 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
   }
   if (hole) return hole_error();
   if (misaligned) return alignment_error();
-  if (!alloc_ok()) return err(ENOMEM, what() + ": out of memory");
+  if (!alloc_ok(*s)) return err(ENOMEM, what() + ": out of memory");
   Pin p{r, args.write, args.release, {}};
   for (const AreaRef& a : areas)
     if (std::find(p.sources.begin(), p.sources.end(), a.source) == p.sources.end()) p.sources.push_back(a.source);
@@ -65,7 +65,7 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
     s->pins.erase(pin_it);
     throw;
   }
-  for (std::uint32_t src : pin_it->second.sources) use_source(src, 1);
+  for (std::uint32_t src : pin_it->second.sources) use_source(*s, src, 1);
   ++s->next_pin_id;
   s->iova_alignment = arith::align_join(s->iova_alignment, kPage);
   return id;
@@ -87,7 +87,7 @@ void ImplEngine::drop_pin(Ioas& s, absl::btree_map<std::uint32_t, Pin>::iterator
     IOAS_CHECK(c != s.area_pins.end() && c->second > 0, "unpin: area pin count missing");
     if (--c->second == 0) s.area_pins.erase(c);
   });
-  for (std::uint32_t src : p.sources) use_source(src, -1);
+  for (std::uint32_t src : p.sources) use_source(s, src, -1);
   s.pins.erase(it);
   if (s.pins.empty()) recompute_alignment(s);
 }

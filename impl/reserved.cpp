@@ -45,7 +45,7 @@ Status ImplEngine::reserve(std::string_view ioas, Range range, std::string_view 
   if (auto a = first_area(*s, range)) return err(EADDRINUSE, what() + ": overlaps mapped area " + to_string(*a));
   if (auto a = s->allowed.first_overlapping(range))
     return err(EADDRINUSE, what() + ": overlaps allowed range " + to_string(*a));
-  if (!alloc_ok()) return err(ENOMEM, what() + ": out of memory");
+  if (!alloc_ok(*s)) return err(ENOMEM, what() + ": out of memory");
   // The owner's new ranges and the new union, allocated before any change.
   Owner o{OwnerKind::kUser, std::string(owner)};
   auto it = s->reserved.find(o);
@@ -85,7 +85,7 @@ Status ImplEngine::allow(std::string_view ioas, std::span<const Range> ranges) {
   for (const Range& r : ranges)
     if (s->reserved_union.first_overlapping(r))
       return err(EADDRINUSE, "allow " + to_string(r) + ": overlaps " + reserved_conflict(*s, r));
-  if (!alloc_ok()) return err(ENOMEM, "allow: out of memory");
+  if (!alloc_ok(*s)) return err(ENOMEM, "allow: out of memory");
   RangeSet allowed(false);
   for (const Range& r : sorted) allowed.add(r);
   s->allowed = std::move(allowed);

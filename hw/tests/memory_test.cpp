@@ -47,5 +47,33 @@ TEST(Memory, HeapAnswersForItsPagesOnly) {
   EXPECT_EQ(mem.page(std::max(*a, *b) + kGranule), nullptr);
 }
 
+// Memories that share an injection (an engine's per-IOAS memories) fail
+// "the nth allocation from now" counted over all of them; each counts its
+// own allocations, and a copy has an injection of its own.
+TEST(Memory, SharedInjectionFailsTheNthAllocationOverEveryMemory) {
+  HeapPageMemory a(kBase), b(kBase);
+  b.share_injection(a);
+  ASSERT_TRUE(a.alloc_page().has_value());  // before arming: counted, not a ticket
+  a.fail_nth_alloc(3);
+  EXPECT_TRUE(a.alloc_page().has_value());
+  EXPECT_TRUE(b.alloc_page().has_value());
+  EXPECT_FALSE(b.alloc_page().has_value()) << "the 3rd allocation from arming, made in b";
+  EXPECT_TRUE(a.alloc_page().has_value());
+  EXPECT_EQ(a.alloc_calls(), 3u);
+  EXPECT_EQ(b.alloc_calls(), 2u);  // the failed one too
+  b.fail_nth_alloc(1);  // armed through b: a's next allocation is the one
+  EXPECT_FALSE(a.count_allocation());
+  EXPECT_TRUE(b.count_allocation());
+  a.fail_nth_alloc(2);
+  HeapPageMemory c(a);  // armed as a is, on its own
+  EXPECT_EQ(c.alloc_calls(), a.alloc_calls());
+  EXPECT_TRUE(c.alloc_page().has_value());
+  EXPECT_FALSE(c.alloc_page().has_value());
+  EXPECT_TRUE(b.alloc_page().has_value()) << "c's allocations are not a's and b's";
+  EXPECT_FALSE(a.alloc_page().has_value());
+  a.fail_nth_alloc(0);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(b.count_allocation());
+}
+
 }  // namespace
 }  // namespace ioas::hw

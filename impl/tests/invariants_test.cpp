@@ -56,5 +56,20 @@ TEST_F(BrokenState, EachAreaOffTheIovaAlignmentIsReportedAtItsStart) {
   EXPECT_EQ(at, (std::vector<u64>{0x0, 0x5000}));
 }
 
+TEST_F(BrokenState, AUseCountOffItsIoasReferencesIsReportedInThatIoasOnly) {
+  ASSERT_TRUE(e.create_ioas("b", IoasOptions{ZeroPage::kAllowed}).ok());
+  ASSERT_TRUE(e.map("b", MapArgs{0x0, 0x1000, "m", 0, Prot::kReadWrite}).ok());
+  ASSERT_TRUE(e.check().empty());
+  ++ImplEngineProbe::ioas(e, "a").source_uses[0];  // "a" maps m twice; its count says 3
+  std::vector<const Violation*> vs;
+  const auto all = e.check();
+  for (const Violation& v : all)
+    if (v.invariant == Invariant::kUseCount) vs.push_back(&v);
+  ASSERT_EQ(vs.size(), 1u);
+  EXPECT_EQ(vs[0]->ioas, "a");
+  EXPECT_NE(vs[0]->detail.find("memory source m use count 3 here, references 2"), std::string::npos)
+      << vs[0]->detail;
+}
+
 }  // namespace
 }  // namespace ioas::impl

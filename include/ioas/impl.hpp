@@ -62,9 +62,9 @@ std::unique_ptr<Engine> make_checked_engine();
 
 // ---- Fault injection, for tests (the kernel's fail_nth) ----
 // An impl engine counts its allocations: every page-table page of every
-// domain (one page memory for all), and every object of its own that an
-// operation creates (an IOAS, a memory source, an area node, a domain, a
-// pin, a reserved or allowed set). fail_nth_alloc makes the nth allocation
+// domain (a page memory per IOAS, counted as one), and every object of its
+// own that an operation creates (an IOAS, a memory source, an area node, a
+// domain, a pin, a reserved or allowed set). fail_nth_alloc makes the nth allocation
 // from now fail (1-based; 0 turns injection off): the operation that makes
 // it fails with ENOMEM and changes nothing. Returns false for an engine that
 // is not impl. (The containers' own growth is not counted here; a real
@@ -72,7 +72,8 @@ std::unique_ptr<Engine> make_checked_engine();
 // exhaustion" in ioas/engine.hpp; impl/tests/heap_fail_nth_test.cpp fails
 // every heap allocation of every operation in turn.)
 bool fail_nth_alloc(Engine& engine, std::uint64_t nth);
-// Allocations counted so far (failed ones included), table pages in use, and
+// Allocations counted so far (failed ones included; call it while no other
+// thread uses the engine), table pages in use, and
 // pages reachable from the domains' roots: in use == reachable means no
 // page leaked (empty intermediate tables stay reachable after an unmap, as
 // the kernel's io-pgtable keeps them).

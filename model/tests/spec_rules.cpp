@@ -1518,6 +1518,31 @@ TEST_P(SpecRules, MemoryUseCountCountsAreasAndPins) {
   EXPECT_EQ(engine->memories()[0].use_count, 3u);
 }
 
+TEST_P(SpecRules, MemoryAddedAfterIoasesIsCountedInEachAndAFreedNameStartsUnused) {
+  Basic();
+  MUST(engine->create_ioas("b", {}));
+  MUST(MapFixed("a", 0x10000, 0x1000, "m", 0));
+  MUST(engine->remove_memory("ro"));
+  // "n" comes after both IOASes, "ro" again after its removal: each starts
+  // at 0 and counts the areas of both IOASes.
+  MUST(Mem("n", 0x1000, 0x10000, 0x1000));
+  MUST(Mem("ro", 0x90000000, 0x1000000, 0x200000000, false));
+  EXPECT_EQ(UseCount("n"), 0u);
+  EXPECT_EQ(UseCount("ro"), 0u);
+  MUST(MapFixed("a", 0x20000, 0x2000, "n", 0));
+  MUST(MapFixed("b", 0x20000, 0x1000, "n", 0x1000));
+  MUST(MapFixed("b", 0x30000, 0x1000, "ro", 0, R));
+  EXPECT_EQ(UseCount("n"), 2u);
+  EXPECT_EQ(UseCount("ro"), 1u);
+  EXPECT_EQ(UseCount("m"), 1u);
+  EXPECT_FAILS(EBUSY, engine->remove_memory("n"));
+  MUST(engine->unmap("a", 0x20000, 0x2000));
+  EXPECT_EQ(UseCount("n"), 1u);
+  EXPECT_FAILS(EBUSY, engine->remove_memory("n"));  // b still maps it
+  MUST(engine->unmap("b", 0x20000, 0x1000));
+  MUST(engine->remove_memory("n"));
+}
+
 TEST_P(SpecRules, UvaGivesUserAddressBehindMappedIova) {
   Basic();
   MUST(MapFixed("a", 0x10000, 0x4000, "m", 0x2000));
