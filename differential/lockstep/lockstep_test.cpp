@@ -130,6 +130,19 @@ TEST(Lockstep, FindsShrinksAndWritesAPlantedBug) {
 namespace ioas::lockstep {
 namespace {
 
+// Two model engines with the IOAS "default", after `setup` ran on both in
+// lockstep (each step compared as `how` says).
+struct Twins {
+  std::unique_ptr<Engine> spec = make_model_engine(), sut = make_model_engine();
+  std::string cs = "default", cu = "default";
+};
+void start_twins(Twins& t, const std::vector<trace::Operation>& setup, Compare how = Compare::kWhole) {
+  ASSERT_TRUE(t.spec->create_ioas("default", IoasOptions{}).ok());
+  ASSERT_TRUE(t.sut->create_ioas("default", IoasOptions{}).ok());
+  for (const auto& op : setup)
+    ASSERT_EQ(lockstep_step(*t.spec, t.cs, *t.sut, t.cu, op, how).failure, "") << trace::to_string(op);
+}
+
 // diff_focused looks where focus_of says a step acted, diff_states
 // everywhere: a difference the step could not have made (a DMA write that
 // reached one engine only) is missed by the first and found by the second.
@@ -143,14 +156,10 @@ TEST(Lockstep, FocusedComparisonLooksWhereTheStepActedAndWholeEverywhere) {
       trace::MapOp{a, 2 * kPage, "m0", 0, Prot::kReadWrite},
       trace::MapOp{b, 2 * kPage, "m0", 0x10000, Prot::kReadWrite},
   };
-  auto spec = make_model_engine(), sut = make_model_engine();
-  std::string cs = "default", cu = "default";
-  ASSERT_TRUE(spec->create_ioas("default", IoasOptions{}).ok());
-  ASSERT_TRUE(sut->create_ioas("default", IoasOptions{}).ok());
-  for (const auto& op : setup) {
-    StepResult r = lockstep_step(*spec, cs, *sut, cu, op, Compare::kTouched);
-    ASSERT_EQ(r.failure, "") << trace::to_string(op);
-  }
+  Twins t;
+  ASSERT_NO_FATAL_FAILURE(start_twins(t, setup, Compare::kTouched));
+  auto &spec = t.spec, &sut = t.sut;
+  std::string& cu = t.cu;
   ASSERT_EQ(diff_states(*spec, *sut), "");
   // The engine under test alone takes a write into area b.
   const Operation write_b = trace::DmaOp{"D0", DmaDir::kWrite, b + 8, 1};
@@ -206,11 +215,10 @@ TEST(Lockstep, FocusOfAFailedOrLookingStepIsItsIoasStateAlone) {
       trace::DirtyOp{"D0", DirtyMode::kOn},
       map_a,
   };
-  auto spec = make_model_engine(), sut = make_model_engine();
-  std::string cs = "default", cu = "default";
-  ASSERT_TRUE(spec->create_ioas("default", IoasOptions{}).ok());
-  ASSERT_TRUE(sut->create_ioas("default", IoasOptions{}).ok());
-  for (const auto& op : setup) ASSERT_EQ(lockstep_step(*spec, cs, *sut, cu, op).failure, "") << trace::to_string(op);
+  Twins t;
+  ASSERT_NO_FATAL_FAILURE(start_twins(t, setup, Compare::kTouched));
+  auto &spec = t.spec, &sut = t.sut;
+  std::string& cu = t.cu;
   ASSERT_EQ(trace::execute(*sut, cu, trace::DmaOp{"D0", DmaDir::kWrite, a, 1}).outcome.kind, trace::OutcomeKind::kOk);
   EXPECT_EQ(diff_focused(*spec, *sut, focus_of(map_a, "default", eexist)), "");
   EXPECT_NE(diff_focused(*spec, *sut, focus_of(map_a, "default", ok)), "");
@@ -239,11 +247,10 @@ TEST(Lockstep, FocusedComparisonOfAVeryLargeAreaLooksAtItsEnds) {
       trace::DirtyOp{"D0", DirtyMode::kOn},
       map_a,
   };
-  auto spec = make_model_engine(), sut = make_model_engine();
-  std::string cs = "default", cu = "default";
-  ASSERT_TRUE(spec->create_ioas("default", IoasOptions{}).ok());
-  ASSERT_TRUE(sut->create_ioas("default", IoasOptions{}).ok());
-  for (const auto& op : setup) ASSERT_EQ(lockstep_step(*spec, cs, *sut, cu, op).failure, "") << trace::to_string(op);
+  Twins t;
+  ASSERT_NO_FATAL_FAILURE(start_twins(t, setup, Compare::kTouched));
+  auto &spec = t.spec, &sut = t.sut;
+  std::string& cu = t.cu;
   const auto ok = trace::Outcome::ok();
   ASSERT_EQ(trace::execute(*sut, cu, trace::DmaOp{"D0", DmaDir::kWrite, a + len / 2 + kPage, 1}).outcome.kind,
             trace::OutcomeKind::kOk);
