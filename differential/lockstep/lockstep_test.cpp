@@ -216,7 +216,7 @@ TEST(Lockstep, FocusOfAFailedOrLookingStepIsItsIoasStateAlone) {
       map_a,
   };
   Twins t;
-  ASSERT_NO_FATAL_FAILURE(start_twins(t, setup, Compare::kTouched));
+  ASSERT_NO_FATAL_FAILURE(start_twins(t, setup));
   auto &spec = t.spec, &sut = t.sut;
   std::string& cu = t.cu;
   ASSERT_EQ(trace::execute(*sut, cu, trace::DmaOp{"D0", DmaDir::kWrite, a, 1}).outcome.kind, trace::OutcomeKind::kOk);
@@ -248,7 +248,7 @@ TEST(Lockstep, FocusedComparisonOfAVeryLargeAreaLooksAtItsEnds) {
       map_a,
   };
   Twins t;
-  ASSERT_NO_FATAL_FAILURE(start_twins(t, setup, Compare::kTouched));
+  ASSERT_NO_FATAL_FAILURE(start_twins(t, setup));
   auto &spec = t.spec, &sut = t.sut;
   std::string& cu = t.cu;
   const auto ok = trace::Outcome::ok();
