@@ -77,12 +77,19 @@ class Builder {
     clauses_.push_back(Clause{inv, ioas, std::move(detail), holds, when, witness});
   }
 
+  // The SMT core alone (Z3_mk_simple_solver), with assert_and_track and
+  // unsat cores as the default solver: the clauses are ground bit-vector
+  // facts and the witness queries small, and the default solver's set-up
+  // (its tactics, chosen per check) dominated: a campaign with a Z3 check
+  // after every whole comparison runs about 9 times faster on the core.
+  z3::solver solver() { return z3::solver(ctx_, z3::solver::simple()); }
+
   Report run() {
     Report rep;
     rep.clauses = static_cast<int>(clauses_.size());
     std::set<std::size_t> broken;
     for (;;) {
-      z3::solver s(ctx_);
+      z3::solver s = solver();
       std::map<std::string, std::size_t> by_name;
       for (std::size_t i = 0; i < clauses_.size(); ++i) {
         if (broken.count(i)) continue;
@@ -104,7 +111,7 @@ class Builder {
       const Clause& c = clauses_[i];
       std::optional<u64> w = c.witness;
       if (c.witness_when) {
-        z3::solver s(ctx_);
+        z3::solver s = solver();
         s.add(c.witness_when->e);
         ++rep.solver_calls;
         if (s.check() == z3::sat) {
