@@ -25,14 +25,16 @@ void print_coverage(const CampaignResult& r) {
 
 TEST(Lockstep, FixedSeedCampaignAgreesAndReachesEveryErrnoPath) {
   // The Z3 checker on one whole comparison in 24 (whole comparisons come
-  // after every 32nd step and each sequence's last): about 2000 Z3 checks,
-  // one step in 300, about 50 s of CPU under ASan.
+  // after every 32nd step and each sequence's last): about 3600 Z3 checks,
+  // one step in 300.
   set_z3_check_every(env_or("IOAS_LOCKSTEP_Z3_EVERY", 24));
   CampaignConfig cfg;
   cfg.seed = env_or("IOAS_LOCKSTEP_SEED", 20261122);
-  // 24000 cases (606,911 operations): about 116 s of CPU under ASan, of
-  // which the operations and their comparisons take about 65 s.
-  cfg.cases = static_cast<int>(env_or("IOAS_LOCKSTEP_CASES", 24000));
+  // 48000 cases (1,208,706 operations): about 137 s of CPU under ASan
+  // (user 110 s + system 27 s; 313 s of wall time at a load average of 8 on
+  // 2 CPUs), of which the Z3 checks take about 25 s. 24000 cases took as
+  // long while each Z3 check set up Z3's default solver: Z3 was 82 s of it.
+  cfg.cases = static_cast<int>(env_or("IOAS_LOCKSTEP_CASES", 48000));
   cfg.max_size = 100;
   cfg.make_sut = make_sut;
   cfg.inject = sut_fail_nth();
