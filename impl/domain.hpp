@@ -51,7 +51,6 @@ class MappingList {
  public:
   std::size_t size() const { return tree_.size(); }
   std::optional<PtMapping> holding(u64 x) const;
-  bool overlaps(Range r) const;
   // Room for one add() of a mapping with these uaddr - pa and page sizes;
   // std::bad_alloc with nothing changed. Returns the kind to add it with.
   std::uint32_t reserve(u64 uaddr, u64 pa, u64 pgsizes);
