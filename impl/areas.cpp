@@ -60,14 +60,15 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   Source* src = find_source(args.source, &sid);
   if (!src) return err(ENOENT, "map: no memory source " + args.source);
   auto what = [&] { return std::string("map " + (args.iova ? span(*args.iova, args.len) : "auto+" + hex(args.len))); };
-  if (refuses_ulong_max(rules_for(s->options.mode), {args.iova.value_or(0), args.len})) return ulong_max_error(what());
+  const ModeRules rules = rules_for(s->options.mode);
+  if (refuses_ulong_max(rules, {args.iova.value_or(0), args.len})) return ulong_max_error(what());
   if (auto bad = refused_prot(s->options.mode, args.prot, what)) return *bad;
   if (args.len == 0) return err(EINVAL, what() + ": length 0");
   // A fixed IOVA's overflow: with the arguments (SPEC), or after its
   // alignment (the kernel's iopt_check_iova).
   const bool overflows = args.iova && arith::range_last(*args.iova, args.len).overflow;
   const auto overflow_error = [&] { return err(EOVERFLOW, what() + ": iova+len passes 2^64-1"); };
-  if (overflows && !rules_for(s->options.mode).fixed_iova_alignment_before_overflow) return overflow_error();
+  if (overflows && !rules.fixed_iova_alignment_before_overflow) return overflow_error();
   const auto src_end = arith::range_last(args.offset, args.len);
   if (src_end.overflow) return err(EOVERFLOW, what() + ": source offset+len passes 2^64-1");
   if (src_end.last > arith::range_last(u64{0}, src->info.len).last)
@@ -78,7 +79,7 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   const u64 A = s->iova_alignment;
   // The page offset with the other alignments (SPEC), or once the IOVA is
   // settled (the kernel's iopt_insert_area).
-  const bool offset_later = rules_for(s->options.mode).page_offset_after_iova;
+  const bool offset_later = rules.page_offset_after_iova;
   const auto offset_error = [&] {
     return err(EINVAL,
                what() + ": uaddr " + hex(uaddr) + " has a page offset not a multiple of iova_alignment " + hex(A));

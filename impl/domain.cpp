@@ -74,11 +74,6 @@ std::optional<PtMapping> MappingList::holding(u64 x) const {
   return mapping(*n);
 }
 
-bool MappingList::overlaps(Range r) const {
-  const SpaceNode* n = tree_.first_from(r.start);
-  return n && n->start <= r.last;
-}
-
 std::uint32_t MappingList::reserve(u64 uaddr, u64 pa, u64 pgsizes) {
   tree_.reserve_inserts(1);
   const u64 d = arith::run_addr(uaddr, pa, u64{0});  // the uaddr of pa 0 in the run pa -> uaddr
@@ -161,8 +156,10 @@ std::unique_ptr<HwPageTable> HwPageTable::clone_onto(hw::HeapPageMemory& mem) co
   return c;
 }
 
+// A mapping that overlaps another is a bug of the caller: the table then
+// holds leaves there (EEXIST below aborts), as the list of mappings would
+// (its insert aborts), so no lookup beforehand is needed to catch it.
 Status HwPageTable::map(Range iova, u64 pa, u64 uaddr, Prot prot, u64 pgsizes) {
-  IOAS_CHECK(!maps_.overlaps(iova), "page table map: overlaps a mapping");
   // The list's room first: once the leaves are in, nothing fails.
   std::uint32_t kind = 0;
   try {
@@ -182,7 +179,7 @@ Status HwPageTable::map(Range iova, u64 pa, u64 uaddr, Prot prot, u64 pgsizes) {
     // Pages the failed map linked and took back are freed after a flush,
     // as ever: do it now rather than leave them to the next operation.
     gather_.sync();
-    IOAS_CHECK(st.code() != EEXIST, "page table map: the table holds leaves where no mapping is");
+    IOAS_CHECK(st.code() != EEXIST, "page table map: the table holds leaves there (an overlapping mapping?)");
     if (st.code() == ERANGE) return make_error(EINVAL, st.error().message);
     return st;
   }

@@ -43,14 +43,14 @@ Range leaf_at(const PtMapping& m, u64 x);
 
 // The mappings of one domain, disjoint, by IOVA: a SpaceTree (32 bytes per
 // mapping, one descent per change, none for a change next to the previous
-// one) whose intervals carry the mapping's pa (offset), prot, and in
-// `source` the index of its kind: the user address's distance from pa and
-// the page sizes, which the mappings of one memory source share.
+// one; it is never searched for holes, so it does not track them) whose
+// intervals carry the mapping's pa (offset), prot, and in `source` the index
+// of its kind: the user address's distance from pa and the page sizes,
+// which the mappings of one memory source share.
 class MappingList {
  public:
   std::size_t size() const { return tree_.size(); }
   std::optional<PtMapping> holding(u64 x) const;
-  bool overlaps(Range r) const;
   // Room for one add() of a mapping with these uaddr - pa and page sizes;
   // std::bad_alloc with nothing changed. Returns the kind to add it with.
   std::uint32_t reserve(u64 uaddr, u64 pa, u64 pgsizes);
@@ -76,7 +76,7 @@ class MappingList {
     const Kind& k = kinds_[n.source];
     return PtMapping{n.range(), n.offset, static_cast<Prot>(n.prot), k.pgsizes, arith::run_addr(k.uaddr_minus_pa, u64{0}, n.offset)};
   }
-  SpaceTree tree_;
+  SpaceTree tree_{SpaceTree::kMaxSlots, SpaceTree::kMaxSlots, SpaceTree::Holes::kUntracked};
   std::vector<Kind> kinds_;
   std::uint32_t last_kind_ = 0;  // where reserve() looks first
 };

@@ -68,9 +68,16 @@ namespace ioas::impl {
 // The engine's hash maps are std::unordered_map: a single insert that throws
 // (heap exhausted) leaves the map as it was, and reserve() likewise, which
 // absl's flat maps do not promise (their growth can throw half-way).
+// The hash is FNV-1a, inline: names are short, and every call on an IOAS
+// looks its name up (std::hash's out-of-line murmur costs more than the
+// rest of such a lookup).
 struct NameHash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  std::size_t operator()(std::string_view s) const noexcept {
+    std::uint64_t h = 0xcbf29ce484222325;
+    for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3;
+    return static_cast<std::size_t>(h);
+  }
 };
 template <typename V>
 using NameMap = std::unordered_map<std::string, V, NameHash, std::equal_to<>>;

@@ -1,10 +1,16 @@
 // impl/make_engine.cpp: the engine's locks, its per-call verification and
 // the public factories (include/ioas/impl.hpp).
 #include <atomic>
+#include <bit>
+#include <cstdint>
 #include <exception>
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "engine_impl.hpp"
 
@@ -78,24 +84,48 @@ class WrappedEngine final : public Engine {
 // share no written memory, so taking it costs a reader no cache-line
 // transfer while no writer comes. A writer raises its flag, then waits for
 // every slot to drain; a reader that sees the flag steps back and waits for
-// it to drop. Both sides' sequentially consistent accesses (the slot's
-// increment before the flag's load, the flag's store before the slots'
-// loads) make sure that at least one of them sees the other.
+// it to drop. Each side writes its own word and then reads the other's
+// (the slot before the flag, the flag before the slots), and a full barrier
+// between the two on both sides makes sure that at least one of them sees
+// the other.
+//
+// A thread holds a slot of its own (Seat) while it lives, kSlots - 1 threads
+// at a time; the others share the last slot, which counts with
+// read-modify-writes (each a full barrier). An owner writes its slot with
+// plain stores, and its barrier is the writer's: membarrier(2) makes every
+// thread of the process run one (Linux's sys_membarrier, as liburcu's
+// readers rely on), so a reader pays no atomic read-modify-write at all. A
+// writer skips that system call while no other thread has ever read
+// through an owned slot of this lock (`seen`): a reader sets its bit there
+// (a read-modify-write, once per thread and lock) before its first plain
+// store, so a writer that misses the bit wrote its flag before the reader's
+// bit, and the reader's flag load, after the bit, sees it. Where the
+// kernel has no membarrier, owners count with read-modify-writes too.
 class SlottedLock {
  public:
   void lock_shared() {
-    Slot& s = slots_[slot()];
+    const Seat& me = seat();
+    Slot& s = slots_[me.index];
+    const std::uint64_t bit = std::uint64_t{1} << me.index;
+    // Sequentially consistent, as the writer's load: a bit an earlier owner
+    // of this slot set counts as this thread's own.
+    if (!(seen_.load(std::memory_order_seq_cst) & bit)) seen_.fetch_or(bit, std::memory_order_seq_cst);
     for (;;) {
-      s.readers.fetch_add(1, std::memory_order_seq_cst);
+      enter(s, me);
       if (!writer_.load(std::memory_order_seq_cst)) return;
-      s.readers.fetch_sub(1, std::memory_order_seq_cst);
+      leave(s, me);
       while (writer_.load(std::memory_order_acquire)) std::this_thread::yield();
     }
   }
-  void unlock_shared() { slots_[slot()].readers.fetch_sub(1, std::memory_order_release); }
+  void unlock_shared() {
+    const Seat& me = seat();
+    leave(slots_[me.index], me);
+  }
   void lock() {
     writers_.lock();
     writer_.store(true, std::memory_order_seq_cst);
+    const std::uint64_t others = seen_.load(std::memory_order_seq_cst) & kOwnable & ~(std::uint64_t{1} << seat().index);
+    if (others && asymmetric()) heavy_barrier();
     for (Slot& s : slots_)
       while (s.readers.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
   }
@@ -106,26 +136,113 @@ class SlottedLock {
 
  private:
   static constexpr unsigned kSlots = 64;
+  static constexpr unsigned kShared = kSlots - 1;
   struct alignas(64) Slot {
     std::atomic<std::uint32_t> readers{0};
   };
-  // This thread's slot: threads take slots in turn (two threads may share
-  // one; a count, so that is only slower).
-  static unsigned slot() {
-    static std::atomic<unsigned> next{0};
-    thread_local const unsigned mine = next.fetch_add(1, std::memory_order_relaxed) % kSlots;
+  // This thread's slot: the lowest one no living thread owns (taken in the
+  // process-wide `owned` mask, given back when the thread ends), else the
+  // shared one.
+  struct Seat {
+    unsigned index = kShared;
+    bool own = false;
+    Seat() {
+      std::uint64_t m = owned().load(std::memory_order_relaxed);
+      while (~m & kOwnable) {
+        const unsigned i = static_cast<unsigned>(std::countr_zero(~m & kOwnable));
+        if (owned().compare_exchange_weak(m, m | (std::uint64_t{1} << i), std::memory_order_relaxed)) {
+          index = i;
+          own = true;
+          return;
+        }
+      }
+    }
+    ~Seat() {
+      if (own) owned().fetch_and(~(std::uint64_t{1} << index), std::memory_order_relaxed);
+    }
+    Seat(const Seat&) = delete;
+    Seat& operator=(const Seat&) = delete;
+  };
+  static constexpr std::uint64_t kOwnable = (std::uint64_t{1} << kShared) - 1;
+  static std::atomic<std::uint64_t>& owned() {
+    static std::atomic<std::uint64_t> mask{0};
+    return mask;
+  }
+  static const Seat& seat() {
+    thread_local const Seat mine;
     return mine;
+  }
+  // Whether owners count with plain stores: membarrier's private expedited
+  // command is registered for the process (once, before any reader or
+  // writer relies on it).
+  static bool asymmetric() {
+    static const bool on = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    return on;
+  }
+  static void heavy_barrier() {
+    const long r = syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    IOAS_CHECK(r == 0, "world lock: membarrier failed after it was registered");
+  }
+  static void enter(Slot& s, const Seat& me) {
+    if (me.own && asymmetric()) {
+      s.readers.store(s.readers.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // the writer's membarrier is the barrier
+    } else {
+      s.readers.fetch_add(1, std::memory_order_seq_cst);
+    }
+  }
+  static void leave(Slot& s, const Seat& me) {
+    if (me.own)
+      s.readers.store(s.readers.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+    else
+      s.readers.fetch_sub(1, std::memory_order_release);
   }
   Slot slots_[kSlots];
   std::atomic<bool> writer_{false};
+  std::atomic<std::uint64_t> seen_{0};  // bit i: a thread has read through slot i
   std::mutex writers_;
 };
 
-// An IOAS's lock, on a cache line of its own: writers on different IOASes
-// take their locks at the same time, and two locks (or a lock and another
-// object written meanwhile) on one line would bounce it between them.
-struct alignas(64) IoasLock {
-  std::shared_mutex m;
+// An IOAS's lock: a readers-writer lock in one word, on a cache line of its
+// own (writers on different IOASes take their locks at the same time, and
+// two locks, or a lock and another object written meanwhile, on one line
+// would bounce it between them). Uncontended, a writer pays one
+// compare-and-swap to take it and a plain release store to drop it (a
+// std::shared_mutex costs about three times as much); a reader one
+// compare-and-swap each way. Whoever finds it taken waits by polling
+// (yielding the CPU): nobody is told when it drops, so dropping it never
+// has to look for waiters. The word is kWriter while a writer holds it,
+// else the number of readers.
+class alignas(64) IoasLock {
+ public:
+  void lock() {
+    for (std::uint32_t free = 0; !word_.compare_exchange_weak(free, kWriter, std::memory_order_acquire,
+                                                              std::memory_order_relaxed);
+         free = 0)
+      wait_until([](std::uint32_t w) { return w == 0; });
+  }
+  void unlock() { word_.store(0, std::memory_order_release); }
+  void lock_shared() {
+    std::uint32_t w = word_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (w == kWriter) w = wait_until([](std::uint32_t v) { return v != kWriter; });
+      if (word_.compare_exchange_weak(w, w + 1, std::memory_order_acquire, std::memory_order_relaxed)) return;
+    }
+  }
+  void unlock_shared() { word_.fetch_sub(1, std::memory_order_release); }
+
+ private:
+  static constexpr std::uint32_t kWriter = ~std::uint32_t{0};
+  // Polls until ready(word) holds; returns that word.
+  template <typename Ready>
+  std::uint32_t wait_until(Ready ready) const {
+    for (;;) {
+      const std::uint32_t w = word_.load(std::memory_order_relaxed);
+      if (ready(w)) return w;
+      std::this_thread::yield();
+    }
+  }
+  std::atomic<std::uint32_t> word_{0};
 };
 
 // The thread-safe engine (include/ioas/impl.hpp): a lock per IOAS, and the
@@ -153,12 +270,12 @@ class ConcurrentEngine final : public Engine {
   // The lock of IOAS `name`, or nullptr when there is no such IOAS (the
   // call then answers ENOENT without touching one). Under the world lock:
   // locks_ changes only under it, exclusive.
-  std::shared_mutex* lock_of(std::string_view name) const {
+  IoasLock* lock_of(std::string_view name) const {
     auto it = locks_.find(name);
-    return it == locks_.end() ? nullptr : &it->second->m;
+    return it == locks_.end() ? nullptr : it->second.get();
   }
   // The lock of the IOAS domain `dom` belongs to, or nullptr.
-  std::shared_mutex* lock_of_domain(std::string_view dom) const {
+  IoasLock* lock_of_domain(std::string_view dom) const {
     const std::string* s = impl_.ioas_of_domain(dom);
     return s ? lock_of(*s) : nullptr;
   }
@@ -173,8 +290,8 @@ class ConcurrentEngine final : public Engine {
   template <template <typename> class Lock, typename Find, typename F>
   auto in_ioas(Find&& find, F&& f) const {
     std::shared_lock w(world_);
-    std::shared_mutex* m = find();
-    Lock<std::shared_mutex> l = m ? Lock<std::shared_mutex>(*m) : Lock<std::shared_mutex>();
+    IoasLock* m = find();
+    Lock<IoasLock> l = m ? Lock<IoasLock>(*m) : Lock<IoasLock>();
     return f();
   }
   template <typename F>
@@ -246,12 +363,12 @@ class ConcurrentEngine final : public Engine {
   Result<u64> copy(std::string_view s, const CopyArgs& a) override {
     if (serialize_writes_) return alone([&] { return e_->copy(s, a); });
     std::shared_lock w(world_);
-    std::shared_mutex* to = lock_of(s);
-    std::shared_mutex* from = lock_of(a.from);
+    IoasLock* to = lock_of(s);
+    IoasLock* from = lock_of(a.from);
     if (to == from) from = nullptr;
     if (from && std::string_view(a.from) < s) std::swap(to, from);
-    std::unique_lock first = to ? std::unique_lock(*to) : std::unique_lock<std::shared_mutex>();
-    std::unique_lock second = from ? std::unique_lock(*from) : std::unique_lock<std::shared_mutex>();
+    std::unique_lock first = to ? std::unique_lock(*to) : std::unique_lock<IoasLock>();
+    std::unique_lock second = from ? std::unique_lock(*from) : std::unique_lock<IoasLock>();
     return e_->copy(s, a);
   }
   Status reserve(std::string_view s, Range r, std::string_view o) override { return writing(s, [&] { return e_->reserve(s, r, o); }); }

@@ -159,7 +159,8 @@ Sum summarize(const Inner* n) { return Sum{n->lo[0], n->hi[n->count - 1], max_re
 
 // ---------------------------------------------------------------- lifetime
 
-SpaceTree::SpaceTree(unsigned leaf_slots, unsigned inner_slots) : leaf_slots_(leaf_slots), inner_slots_(inner_slots) {
+SpaceTree::SpaceTree(unsigned leaf_slots, unsigned inner_slots, Holes holes)
+    : leaf_slots_(leaf_slots), inner_slots_(inner_slots), track_holes_(holes == Holes::kTracked) {
   IOAS_CHECK(leaf_slots >= 3 && leaf_slots <= kMaxSlots && inner_slots >= 3 && inner_slots <= kMaxSlots,
              "space tree: node capacities must lie in [3, 16]");
 }
@@ -238,8 +239,8 @@ void* SpaceTree::clone_rec(const void* n, unsigned depth) {
 }
 
 SpaceTree::SpaceTree(const SpaceTree& o)
-    : leaf_slots_(o.leaf_slots_), inner_slots_(o.inner_slots_), height_(o.height_), size_(o.size_),
-      nodes_(o.nodes_) {
+    : leaf_slots_(o.leaf_slots_), inner_slots_(o.inner_slots_), track_holes_(o.track_holes_), height_(o.height_),
+      size_(o.size_), nodes_(o.nodes_) {
   if (o.root_) root_ = clone_rec(o.root_, 0);
 }
 
@@ -252,8 +253,8 @@ SpaceTree& SpaceTree::operator=(const SpaceTree& o) {
 }
 
 SpaceTree::SpaceTree(SpaceTree&& o) noexcept
-    : leaf_slots_(o.leaf_slots_), inner_slots_(o.inner_slots_), root_(o.root_), height_(o.height_),
-      size_(o.size_), nodes_(o.nodes_) {
+    : leaf_slots_(o.leaf_slots_), inner_slots_(o.inner_slots_), track_holes_(o.track_holes_), root_(o.root_),
+      height_(o.height_), size_(o.size_), nodes_(o.nodes_) {
   o.root_ = nullptr;
   o.height_ = 0;
   o.size_ = 0;
@@ -266,6 +267,7 @@ SpaceTree& SpaceTree::operator=(SpaceTree&& o) noexcept {
     clear();
     leaf_slots_ = o.leaf_slots_;
     inner_slots_ = o.inner_slots_;
+    track_holes_ = o.track_holes_;
     root_ = o.root_;
     height_ = o.height_;
     size_ = o.size_;
@@ -364,7 +366,23 @@ SpaceTree::Leaf* SpaceTree::locate(u64 x) {
   return finger_leaf_;
 }
 
-void SpaceTree::fix_up(Path& path, unsigned depth, Summary sum) {
+void SpaceTree::fix_fences(Path& path, unsigned depth, u64 lo, u64 hi) {
+  for (unsigned d = depth; d > 0; --d) {
+    Inner* p = path.step[d - 1].node;
+    const unsigned s = path.step[d - 1].slot;
+    if (p->lo[s] == lo && p->hi[s] == hi) return;
+    p->lo[s] = lo;
+    p->hi[s] = hi;
+    lo = p->lo[0];
+    hi = p->hi[p->count - 1];
+  }
+}
+
+void SpaceTree::fix_up(Path& path, unsigned depth, Summary sum) const {
+  if (!track_holes_) {
+    fix_fences(path, depth, sum.lo, sum.hi);
+    return;
+  }
   for (unsigned d = depth; d > 0; --d) {
     Inner* p = path.step[d - 1].node;
     const unsigned s = path.step[d - 1].slot;
@@ -489,6 +507,7 @@ void SpaceTree::insert(const SpaceEntry& e) {
 void SpaceTree::insert_with_room(Path& path, Leaf* l, unsigned j, const SpaceNode& v) {
   insert_slot(l, j, v);
   if (height_ == 0) return;  // the root's summary is nobody's slot
+  if (!track_holes_) return fix_fences(path, height_, l->slot[0].start, l->slot[l->count - 1].last);
   // The leaf's largest hole before the insert is what its parent slot
   // says; v splits one hole into two smaller ones, or (first or last in
   // the leaf) brings the hole next to it inside the leaf.
@@ -679,6 +698,11 @@ void SpaceTree::erase_at(Path& path, Leaf* l, unsigned j) {
     // No rebalance. Erasing inside the leaf merges the holes on both sides
     // into one at least as large; erasing its first or last slot takes the
     // hole next to it out of the leaf (it becomes a hole between leaves).
+    if (!track_holes_) {
+      erase_slot(l, j);
+      --size_;
+      return fix_fences(path, height_, l->slot[0].start, l->slot[c - 2].last);
+    }
     const PathStep& up = path.step[height_ - 1];
     const u64 before = up.node->gap[up.slot];
     u64 mg;
@@ -794,6 +818,7 @@ std::optional<u64> SpaceTree::fit_rec(const void* n, unsigned depth, u64 lo, u64
 }
 
 std::optional<u64> SpaceTree::lowest_fit(u64 lo, u64 hi, u64 len, u64 a, u64 off) const {
+  IOAS_CHECK(track_holes_, "space tree lowest_fit: the tree does not track its holes");
   if (lo > hi || len == 0) return std::nullopt;
   if (!root_) return try_hole(0, kMaxIova, lo, hi, len, a, off);  // the whole space
   // The hole before the first interval.
@@ -841,6 +866,7 @@ std::size_t SpaceTree::verify_rec(const void* n, unsigned depth, bool rightmost,
     Summary sub;
     count += verify_rec(in->child[i], depth + 1, rightmost && i + 1 == in->count, sub, prev, nodes);
     IOAS_CHECK(in->lo[i] == sub.lo && in->hi[i] == sub.hi, "space tree verify: wrong fence keys");
+    if (!track_holes_) continue;
     IOAS_CHECK(in->gap[i] == sub.max_gap, "space tree verify: wrong max_gap");
     const u64 before = i == 0 ? 0 : arith::gap_bytes(in->hi[i - 1], in->lo[i]);
     IOAS_CHECK(in->reach[i] == std::max(in->gap[i], before), "space tree verify: wrong reach");

@@ -110,8 +110,17 @@ class SpaceTree {
   // Largest (and default) node capacities; tests use tiny ones (>= 3) so
   // that splits, merges and borrows happen with a handful of intervals.
   static constexpr unsigned kMaxSlots = 16;
+  // Whether the inner slots keep the holes (max_gap, reach) up to date.
+  // A tree that is never asked lowest_fit() (a domain's list of mappings)
+  // need not: its fix-up then stops at the first ancestor whose fences
+  // (lo, hi) stay as they are, mostly the leaf's parent, where a tree that
+  // tracks holes climbs to the root whenever the largest hole of the path
+  // changes. Untracked, the gap and reach columns are left as they fall
+  // and nothing reads them; lowest_fit() aborts.
+  enum class Holes { kTracked, kUntracked };
 
-  explicit SpaceTree(unsigned leaf_slots = kMaxSlots, unsigned inner_slots = kMaxSlots);
+  explicit SpaceTree(unsigned leaf_slots = kMaxSlots, unsigned inner_slots = kMaxSlots,
+                     Holes holes = Holes::kTracked);
   SpaceTree(const SpaceTree&);
   SpaceTree& operator=(const SpaceTree&);
   SpaceTree(SpaceTree&&) noexcept;
@@ -222,8 +231,10 @@ class SpaceTree {
   void insert_with_split(Path& path, Leaf* l, unsigned j, const SpaceNode& v);
   void grow_root(const Summary& ls, const Summary& rs, void* right);
   // Writes `sum` into the slot of the node at `depth` and recomputes the
-  // ancestors' slots, stopping at the first one that does not change.
-  static void fix_up(Path& path, unsigned depth, Summary sum);
+  // ancestors' slots, stopping at the first one that does not change
+  // (untracked holes: only the fences, fix_fences).
+  void fix_up(Path& path, unsigned depth, Summary sum) const;
+  static void fix_fences(Path& path, unsigned depth, u64 lo, u64 hi);
   // The node at `depth` (reached through `path`) may hold fewer than min:
   // merge or borrow with siblings, up to the root, then collapse the root.
   void rebalance_after_erase(Path& path, void* node, unsigned count);
@@ -235,6 +246,7 @@ class SpaceTree {
                          std::size_t& nodes) const;
 
   unsigned leaf_slots_, inner_slots_;
+  bool track_holes_;
   void* root_ = nullptr;  // a Leaf when height_ == 0, else an Inner
   unsigned height_ = 0;
   std::size_t size_ = 0;

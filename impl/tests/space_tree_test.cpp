@@ -86,10 +86,12 @@ struct Shape {
 };
 constexpr Shape kShapes[] = {{3, 3}, {4, 4}, {5, 3}, {3, 5}, {16, 16}};
 
-void random_ops_match_oracle(bool local) {
+// With untracked holes the gap queries are left out (lowest_fit refuses
+// them); everything else must answer as with tracked ones.
+void random_ops_match_oracle(bool local, SpaceTree::Holes holes = SpaceTree::Holes::kTracked) {
   for (Shape sh : kShapes) {
     SCOPED_TRACE(::testing::Message() << "leaf " << sh.leaf << " inner " << sh.inner);
-    SpaceTree t(sh.leaf, sh.inner);
+    SpaceTree t(sh.leaf, sh.inner, holes);
     Oracle o;
     Walker w(42 + sh.leaf * 7 + sh.inner + (local ? 1000 : 0), local);
     for (int step = 0; step < 20000; ++step) {
@@ -146,6 +148,8 @@ void random_ops_match_oracle(bool local) {
         u64 x = w.coord();
         expect_same(t.find(x), o.find(x));
         expect_same(t.first_from(x), o.first_from(x));
+      } else if (holes == SpaceTree::Holes::kUntracked) {
+        EXPECT_EQ(t.size(), o.m.size());
       } else {  // gap queries: whole space and a random window
         u64 len = 1 + w.below(20), a = u64{1} << w.below(5), off = w.below(2) ? 0 : w.below(8);
         EXPECT_EQ(t.lowest_fit(0, kMaxIova, len, a, off), o.lowest_fit(0, kMaxIova, len, a, off))
@@ -174,6 +178,40 @@ void random_ops_match_oracle(bool local) {
 TEST(SpaceTree, RandomOpsMatchBruteForceOracle) { random_ops_match_oracle(false); }
 
 TEST(SpaceTree, NeighbouringOpsMatchBruteForceOracle) { random_ops_match_oracle(true); }
+
+TEST(SpaceTree, UntrackedHolesRandomOpsMatchBruteForceOracle) {
+  random_ops_match_oracle(false, SpaceTree::Holes::kUntracked);
+}
+
+TEST(SpaceTree, UntrackedHolesNeighbouringOpsMatchBruteForceOracle) {
+  random_ops_match_oracle(true, SpaceTree::Holes::kUntracked);
+}
+
+// Untracked holes: the fences still follow every change of a leaf's ends
+// (first and last interval of the tree, and inside it; verify() checks
+// them), and lookups find what is there.
+TEST(SpaceTree, UntrackedHolesKeepTheFencesOnly) {
+  SpaceTree t(4, 4, SpaceTree::Holes::kUntracked);
+  for (u64 i = 0; i < 64; ++i) t.insert(SpaceEntry{i * 16, i * 16 + 7, 0, i, 1});
+  ASSERT_GT(t.height(), 1u);
+  ASSERT_EQ(t.verify(), 64u);
+  EXPECT_TRUE(t.erase(8 * 16));
+  t.insert(SpaceEntry{8 * 16 + 2, 8 * 16 + 9, 0, 0, 1});
+  t.set_last(0, 3);
+  t.set_last(63 * 16, 63 * 16 + 15);
+  EXPECT_TRUE(t.erase(0));
+  ASSERT_EQ(t.verify(), 63u);
+  EXPECT_EQ(t.first()->start, 16u);
+  EXPECT_EQ(t.last_node()->last, 63u * 16 + 15);
+  EXPECT_EQ(t.find(8 * 16 + 9)->start, 8u * 16 + 2);
+  EXPECT_EQ(t.find(8 * 16 + 1), nullptr);
+}
+
+TEST(SpaceTreeDeathTest, UntrackedHolesRefuseAGapSearch) {
+  SpaceTree t(4, 4, SpaceTree::Holes::kUntracked);
+  t.insert(SpaceEntry{16, 31, 0, 0, 1});
+  EXPECT_DEATH((void)t.lowest_fit(0, kMaxIova, 1, 1, 0), "does not track its holes");
+}
 
 TEST(SpaceTree, EmptyTreeHasOneHoleCoveringEverything) {
   SpaceTree t;
