@@ -373,9 +373,9 @@ class RadixTable final : public PageTable {
     return Translation{F::oa(e, L) | arith::pt_leaf_offset(iova, static_cast<unsigned>(L)), F::prot(e)};
   }
   // The loops over a run of entries go a cache line (kLine entries) at a
-  // time, unrolled inside, two entries a vector (GCC neither unrolls nor
-  // vectorizes them at -O2 by itself: 7 instructions an entry for the
-  // stores, 4 for the scan, not 2 and 1), the rest one by one.
+  // time, unrolled inside (GCC does not unroll them at -O2 by itself), the
+  // scan two entries a vector (4 instructions an entry one by one, not 1),
+  // the rest one by one.
   static constexpr u64 kLine = 8;
   // Two entries a vector (SSE2 on any x86-64; GCC's vector extension elsewhere).
   using Pair = u64 __attribute__((vector_size(16)));
@@ -399,21 +399,19 @@ class RadixTable final : public PageTable {
     return !F::present(any);
   }
   // p[y] = desc_make(entry_addr(pa, y, l), tmpl) for y < n: n leaves of
-  // level l. The vectors step by the same proved templates, two entries
-  // at a time (page_advance by 2 entries, desc_make on both lanes).
+  // level l, each an atomic store (a translate may read them meanwhile),
+  // which GCC does not merge into vectors: each entry is the one before
+  // advanced by a leaf's worth of 4K frames (desc_advance: the address
+  // field from bit 12 does not carry past the output size, which map
+  // checked), two instructions an entry.
   static void store_leaves(u64* p, u64 n, u64 pa, int l, u64 tmpl) {
-    const unsigned shift = arith::pt_shift(static_cast<unsigned>(l));
-    const Pair bits = {tmpl, tmpl}, two = {2, 2};
-    Pair v = {entry_addr(pa, 0, l), entry_addr(pa, 1, l)};
+    const u64 frames = arith::page_number(level_size(l), kGranuleShift);
+    u64 e = arith::desc_make(entry_addr(pa, 0, l), tmpl);
     u64 y = 0;
     for (; y + kLine <= n; y += kLine)
-#pragma GCC unroll 4
-      for (u64 z = 0; z < kLine; z += 2, v = arith::page_advance(v, two, shift)) {
-        const Pair e = arith::desc_make(v, bits);
-        store_leaf(p + y + z, e[0]);
-        store_leaf(p + y + z + 1, e[1]);
-      }
-    for (; y < n; ++y) store_leaf(p + y, arith::desc_make(entry_addr(pa, y, l), tmpl));
+#pragma GCC unroll 8
+      for (u64 z = 0; z < kLine; ++z, e = arith::desc_advance(e, frames, kGranuleShift)) store_leaf(p + y + z, e);
+    for (; y < n; ++y, e = arith::desc_advance(e, frames, kGranuleShift)) store_leaf(p + y, e);
   }
   // The largest page size of the table below level l's size, as a level.
   int smaller_level(int l) const {
