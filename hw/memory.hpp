@@ -305,14 +305,17 @@ class HeapPageMemory final : public PageMemory {
   // Room for one more page in the directory (a new array, the old kept).
   void grow_directory();
 
-  u64 base_;
-  u64 max_pages_;
+  // What a lookup reads, on a cache line of its own: the writer's counters
+  // (PageMemory's, free_, retired_) change on every operation, and a
+  // reader sharing their line would miss on it each time.
   // The directory: page i of the memory (index = (pa - base) / 4K) for i <
   // count_. Readers load count_ then dir_ (both acquire); the writer
   // stores a new page's entry before count_, and a grown array (with every
   // entry below count_) before any entry past it.
+  alignas(64) u64 base_;
   std::atomic<u64> count_{0};
   std::atomic<std::uint64_t**> dir_{nullptr};
+  alignas(64) u64 max_pages_;
   u64 capacity_ = 0;
   std::vector<std::unique_ptr<std::uint64_t*[]>> dirs_;  // every array made, the current last
   std::vector<u64> free_;        // indexes of freed pages (kept allocated, reused)

@@ -643,7 +643,9 @@ class RadixTable final : public PageTable {
       if (l > 0 && F::present(t[i]) && F::is_table(t[i], l)) image_table(F::table_pa(t[i]), l - 1, out);
   }
 
-  const HeapPageMemory* heap_;  // mem_ when it is heap pages, else nullptr
+  // What translate reads, off the line of the counters an operation writes
+  // (stats_, the IOTLB's).
+  alignas(64) const HeapPageMemory* heap_;  // mem_ when it is heap pages, else nullptr
   u64 root_;
   // The host view of the top table: a page's view never moves while the
   // memory holds it (PageMemory::page), and the top table lives as long as
