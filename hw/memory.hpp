@@ -120,15 +120,119 @@ class PageMemory {
   u64 live_ = 0;  // pages of this memory handed out and not freed
 };
 
+// Table words. The thread-safe engine's translate walks a domain's table
+// with no lock while the IOAS's writer changes it (include/ioas/impl.hpp),
+// as an IOMMU walks the tables a driver edits: every word of a table that
+// may be reachable is written with an atomic store and read by that walk
+// with an atomic load, so the walk reads each word whole, old or new.
+// A table link is stored with release (the page it points at was filled
+// before) and read with acquire; a leaf is stored relaxed (nothing hangs
+// off it). On x86-64 all three are plain 8-byte moves. Words of a page not
+// yet linked anywhere may be written plainly.
+inline std::uint64_t load_word(const std::uint64_t* p) {
+  return std::atomic_ref<std::uint64_t>(*const_cast<std::uint64_t*>(p)).load(std::memory_order_acquire);
+}
+inline void store_link(std::uint64_t* p, std::uint64_t v) {
+  std::atomic_ref<std::uint64_t>(*p).store(v, std::memory_order_release);
+}
+inline void store_leaf(std::uint64_t* p, std::uint64_t v) {
+  std::atomic_ref<std::uint64_t>(*p).store(v, std::memory_order_relaxed);
+}
+// A walker's accessed/dirty update of a word (one writer at a time; the
+// lock-free reader only loads).
+inline void or_word(std::uint64_t* p, std::uint64_t bits) {
+  std::atomic_ref<std::uint64_t>(*p).fetch_or(bits, std::memory_order_relaxed);
+}
+inline void and_word(std::uint64_t* p, std::uint64_t bits) {
+  std::atomic_ref<std::uint64_t>(*p).fetch_and(bits, std::memory_order_relaxed);
+}
+
+// Epoch-deferred reclamation for the readers of one memory that take no
+// lock: a page a writer frees is not handed out again while a reader that
+// may have reached it before it was unlinked is still walking.
+//
+// Readers count themselves in a slot (a cache line per slot, a slot per
+// thread, as the engine's SlottedLock) under the parity of the epoch they
+// entered in. The writer (one at a time: the memory's own lock serializes
+// them) moves the epoch from E to E + 1 only when no reader is counted
+// under the parity of E - 1, and frees a page retired in epoch R once the
+// epoch is R + 2.
+//
+// Why that is safe: a reader's count (a seq_cst increment) comes before its
+// re-read of the epoch (seq_cst), which must give its parity. A reader whose
+// re-read gave epoch e >= R + 1 read the writer's store of it, which
+// came after the unlink: it walks from the new links and never reaches the
+// page. A reader whose re-read gave e <= R is counted under e's parity
+// before the store of e + 1, so the writer's scan before moving from e + 1
+// to e + 2 (after that store) sees it, and waits (the epoch stays) until
+// its release decrement, which the scan's acquire load then orders before
+// the page's reuse. R + 2 >= e + 2, so the page waits too.
+//
+// Readers never wait for a writer: a reader's only loop is a re-count
+// when the epoch moved between its two reads. Writers never wait for
+// readers either: a page that cannot be freed yet stays retired, and the
+// writer allocates a fresh one.
+class ReaderEpochs {
+ public:
+  // A reader inside the memory's tables from enter() to exit(token).
+  unsigned enter() {
+    Slot& s = slots_[slot()];
+    unsigned p = static_cast<unsigned>(epoch_.load(std::memory_order_relaxed) & 1);
+    for (;;) {
+      s.readers[p].fetch_add(1, std::memory_order_seq_cst);
+      const unsigned now = static_cast<unsigned>(epoch_.load(std::memory_order_seq_cst) & 1);
+      if (now == p) return p;
+      s.readers[p].fetch_sub(1, std::memory_order_release);
+      p = now;
+    }
+  }
+  void exit(unsigned token) { slots_[slot()].readers[token].fetch_sub(1, std::memory_order_release); }
+
+  // The writer's side (one writer at a time).
+  u64 epoch() const { return epoch_.load(std::memory_order_relaxed); }
+  // Moves to the next epoch when no reader of the one before the current
+  // remains; whether it moved.
+  bool advance() {
+    const u64 e = epoch_.load(std::memory_order_relaxed);
+    const unsigned old = static_cast<unsigned>((e + 1) & 1);  // the parity of e - 1
+    for (const Slot& s : slots_)
+      if (s.readers[old].load(std::memory_order_seq_cst) != 0) return false;
+    epoch_.store(e + 1, std::memory_order_seq_cst);
+    return true;
+  }
+  // Whether a page retired in epoch `retired` may be reused now.
+  bool reusable(u64 retired) const { return epoch() >= retired + 2; }
+
+ private:
+  static constexpr unsigned kSlots = 64;
+  struct alignas(64) Slot {
+    std::atomic<std::uint32_t> readers[2] = {0, 0};
+  };
+  // This thread's slot: threads take slots in turn (two threads may share
+  // one; they are counts).
+  static unsigned slot() {
+    static std::atomic<unsigned> next{0};
+    thread_local const unsigned mine = next.fetch_add(1, std::memory_order_relaxed) % kSlots;
+    return mine;
+  }
+  Slot slots_[kSlots];
+  std::atomic<u64> epoch_{2};  // R + 2 never wraps
+};
+
 // Pages from the heap, given made-up physical addresses from `base` upward
-// (a pa -> host lookup is an index into a vector). Unlimited unless a
-// failure is injected or `max_pages` is reached.
+// (a pa -> host lookup is an index into the page directory). Unlimited
+// unless a failure is injected or `max_pages` is reached.
+//
+// Readers without a lock (Reading) may look pages up and read them while
+// the one writer allocates and frees: the directory a reader holds is
+// never freed or changed below its count while the memory lives (a grown
+// directory is a new array; the old ones are kept), a page never moves,
+// and a freed page is reused only when no reader may still be inside it
+// (ReaderEpochs). Without readers a freed page is reused at the next
+// allocation, last freed first.
 class HeapPageMemory final : public PageMemory {
   struct alignas(4096) Page {
     std::uint64_t e[512];
-  };
-  struct PageDeleter {
-    void operator()(std::uint64_t* p) const { delete reinterpret_cast<Page*>(p); }
   };
 
  public:
@@ -136,38 +240,87 @@ class HeapPageMemory final : public PageMemory {
       : base_(base), max_pages_(max_pages) {}
   // A deep copy: every page (freed ones too) at the same physical address,
   // the same counters and injection state (PageTable::clone_onto needs it).
+  // Pages waiting for readers are free in the copy, which has none.
   HeapPageMemory(const HeapPageMemory& o);
   HeapPageMemory& operator=(const HeapPageMemory&) = delete;
+  ~HeapPageMemory() override;
   std::uint64_t* page(u64 pa) const override { return Lookup(*this).page(pa); }
 
-  // page() over a copy of the page index taken when it is made: for a walk
-  // that looks up several pages in a row and allocates none meanwhile (the
-  // index is read once, not once a page).
+  // page() over the directory as it is when made: for a walk that looks
+  // up several pages in a row (the directory is read once, not once a
+  // page; a page allocated since is looked up afresh).
   class Lookup {
    public:
-    explicit Lookup(const HeapPageMemory& m) : base_(m.base_), pages_(m.pages_.data()), count_(m.pages_.size()) {}
+    explicit Lookup(const HeapPageMemory& m)
+        : m_(m),
+          base_(m.base_),
+          count_(m.count_.load(std::memory_order_acquire)),
+          pages_(m.dir_.load(std::memory_order_acquire)) {}
     // Inline at every level of a walk (GCC otherwise calls it past the first).
     [[gnu::always_inline]] std::uint64_t* page(u64 pa) const {
       if (pa < base_) return nullptr;
       const u64 i = pool_index(base_, pa);
-      return i < count_ ? pages_[i].get() : nullptr;
+      return i < count_ ? pages_[i] : m_.page_after(i);
     }
 
    private:
+    const HeapPageMemory& m_;
     u64 base_;
-    const std::unique_ptr<std::uint64_t, PageDeleter>* pages_;
     u64 count_;
+    std::uint64_t* const* pages_;
   };
+
+  // A reader walking this memory's tables without the writer's lock, for
+  // as long as it lives (ReaderEpochs).
+  class Reading {
+   public:
+    explicit Reading(const HeapPageMemory& m) : e_(m.readers_), token_(e_.enter()) {}
+    Reading(const Reading&) = delete;
+    Reading& operator=(const Reading&) = delete;
+    ~Reading() { e_.exit(token_); }
+
+   private:
+    ReaderEpochs& e_;
+    unsigned token_;
+  };
+  // Freed pages not yet reusable because a reader may be inside them.
+  std::size_t retired_pages() const { return retired_.size(); }
 
  protected:
   std::optional<u64> do_alloc() override;
   void do_free(u64 pa) override;
 
  private:
-  u64 base_;
-  u64 max_pages_;
-  std::vector<std::unique_ptr<std::uint64_t, PageDeleter>> pages_;  // index = (pa-base)/4K
-  std::vector<u64> free_;  // indexes of freed pages (kept allocated, reused)
+  struct Retired {
+    u64 index;
+    u64 epoch;
+  };
+  // The page at index i, past a Lookup's count.
+  std::uint64_t* page_after(u64 i) const {
+    const u64 n = count_.load(std::memory_order_acquire);
+    return i < n ? dir_.load(std::memory_order_acquire)[i] : nullptr;
+  }
+  // Moves the retired pages no reader can be inside to free_.
+  void reclaim();
+  // Room for one more page in the directory (a new array, the old kept).
+  void grow_directory();
+
+  // What a lookup reads, on a cache line of its own: the writer's counters
+  // (PageMemory's, free_, retired_) change on every operation, and a
+  // reader sharing their line would miss on it each time.
+  // The directory: page i of the memory (index = (pa - base) / 4K) for i <
+  // count_. Readers load count_ then dir_ (both acquire); the writer
+  // stores a new page's entry before count_, and a grown array (with every
+  // entry below count_) before any entry past it.
+  alignas(64) u64 base_;
+  std::atomic<u64> count_{0};
+  std::atomic<std::uint64_t**> dir_{nullptr};
+  alignas(64) u64 max_pages_;
+  u64 capacity_ = 0;
+  std::vector<std::unique_ptr<std::uint64_t*[]>> dirs_;  // every array made, the current last
+  std::vector<u64> free_;        // indexes of freed pages (kept allocated, reused)
+  std::vector<Retired> retired_; // freed, waiting for readers
+  mutable ReaderEpochs readers_;
 };
 
 // Pages carved from a caller's buffer that is physical memory

@@ -1,6 +1,7 @@
 // hw/pagetable.cpp: the factory, the dirty bitmap and the page memories.
 #include "pagetable.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -56,34 +57,86 @@ u64 DirtyBitmap::count() const {
 }
 
 HeapPageMemory::HeapPageMemory(const HeapPageMemory& o)
-    : PageMemory(o), base_(o.base_), max_pages_(o.max_pages_), free_(o.free_) {
-  free_.reserve(o.pages_.size());
-  pages_.reserve(o.pages_.size());
-  for (const auto& p : o.pages_)
-    pages_.emplace_back(reinterpret_cast<std::uint64_t*>(new Page(*reinterpret_cast<const Page*>(p.get()))));
+    : PageMemory(o), base_(o.base_), max_pages_(o.max_pages_) {
+  const u64 n = o.count_.load(std::memory_order_relaxed);
+  free_.reserve(n);
+  retired_.reserve(n);
+  free_ = o.free_;
+  for (const Retired& r : o.retired_) free_.push_back(r.index);
+  if (n == 0) return;
+  dirs_.push_back(std::make_unique<std::uint64_t*[]>(n));
+  std::uint64_t** d = dirs_.back().get();
+  std::uint64_t* const* from = o.dir_.load(std::memory_order_relaxed);
+  u64 made = 0;
+  try {
+    for (; made < n; ++made)
+      d[made] = reinterpret_cast<std::uint64_t*>(new Page(*reinterpret_cast<const Page*>(from[made])));
+  } catch (...) {
+    while (made != 0) delete reinterpret_cast<Page*>(d[--made]);
+    throw;
+  }
+  dir_.store(d, std::memory_order_relaxed);
+  count_.store(n, std::memory_order_relaxed);
+  capacity_ = n;
+}
+
+HeapPageMemory::~HeapPageMemory() {
+  std::uint64_t** d = dir_.load(std::memory_order_relaxed);
+  for (u64 i = 0, n = count_.load(std::memory_order_relaxed); i < n; ++i) delete reinterpret_cast<Page*>(d[i]);
+}
+
+void HeapPageMemory::reclaim() {
+  // Two moves at most: a page retired in the current epoch needs both.
+  for (int k = 0; k < 2 && !retired_.empty() && !readers_.reusable(retired_.back().epoch); ++k)
+    if (!readers_.advance()) break;
+  // Oldest first, so that without readers the last freed is reused first.
+  std::size_t kept = 0;
+  for (const Retired& r : retired_) {
+    if (readers_.reusable(r.epoch))
+      free_.push_back(r.index);  // free_ has room for every page
+    else
+      retired_[kept++] = r;
+  }
+  retired_.resize(kept);
+}
+
+void HeapPageMemory::grow_directory() {
+  const u64 n = count_.load(std::memory_order_relaxed);
+  const u64 cap = 2 * capacity_ + 1;
+  auto d = std::make_unique<std::uint64_t*[]>(cap);
+  if (n != 0) std::copy_n(dir_.load(std::memory_order_relaxed), n, d.get());
+  dirs_.reserve(dirs_.size() + 1);
+  dir_.store(d.get(), std::memory_order_release);
+  dirs_.push_back(std::move(d));
+  capacity_ = cap;
 }
 
 std::optional<u64> HeapPageMemory::do_alloc() {
+  if (!retired_.empty()) reclaim();
   if (!free_.empty()) {
     const u64 i = free_.back();
     free_.pop_back();
-    std::memset(pages_[i].get(), 0, kGranule);
+    std::memset(dir_.load(std::memory_order_relaxed)[i], 0, kGranule);
     return pool_page(base_, i);
   }
-  if (pages_.size() >= max_pages_) return std::nullopt;
-  // An exhausted heap is this allocator running out (nullopt). free_ gets
-  // room for every page first, so that do_free never allocates.
+  const u64 n = count_.load(std::memory_order_relaxed);
+  if (n >= max_pages_) return std::nullopt;
+  // An exhausted heap is this allocator running out (nullopt). free_ and
+  // retired_ get room for every page first, so that do_free and reclaim
+  // never allocate.
   try {
-    if (pages_.size() == pages_.capacity()) pages_.reserve(2 * pages_.size() + 1);
-    if (free_.capacity() < pages_.size() + 1) free_.reserve(pages_.capacity());
-    pages_.emplace_back(reinterpret_cast<std::uint64_t*>(new Page{}));
+    if (n == capacity_) grow_directory();
+    if (free_.capacity() < n + 1) free_.reserve(capacity_);
+    if (retired_.capacity() < n + 1) retired_.reserve(capacity_);
+    dir_.load(std::memory_order_relaxed)[n] = reinterpret_cast<std::uint64_t*>(new Page{});
   } catch (const std::bad_alloc&) {
     return std::nullopt;
   }
-  return pool_page(base_, pages_.size() - 1);
+  count_.store(n + 1, std::memory_order_release);
+  return pool_page(base_, n);
 }
 
-void HeapPageMemory::do_free(u64 pa) { free_.push_back(pool_index(base_, pa)); }
+void HeapPageMemory::do_free(u64 pa) { retired_.push_back(Retired{pool_index(base_, pa), readers_.epoch()}); }
 
 std::optional<u64> ArenaPageMemory::do_alloc() {
   u64 i;

@@ -11,10 +11,16 @@
 //     were (the Journal below records every overwritten entry and every page
 //     the operation allocated; rollback restores and frees them).
 //
-// Not concurrent: one operation at a time (the engine holds the domain's
-// lock); a walker running meanwhile (the software walker, or a KVM guest
-// while KVM_RUN has the thread) only sets A/D bits, which an operation never
-// races with here. A real driver would use cmpxchg for both.
+// One operation at a time (the engine holds the IOAS's lock); a walker
+// running meanwhile (the software walker, or a KVM guest while KVM_RUN has
+// the thread) only sets A/D bits, which an operation never races with here.
+// A real driver would use cmpxchg for both. translate() may run beside an
+// operation on another thread (the thread-safe engine's readers take no
+// lock): every write to a word of a reachable table is an atomic store and
+// translate's loads are atomic (memory.hpp's table words), and a page the
+// operation unlinks is reused only after such readers left it
+// (HeapPageMemory). Such a translate answers the entry as it was before or
+// after each store; a run of leaves appears leaf by leaf.
 #include <absl/container/inlined_vector.h>
 
 #include <algorithm>
@@ -153,10 +159,10 @@ class RadixTable final : public PageTable {
           // An empty table where a large leaf goes: unlink it (freed after the flush).
           j.writes.push_back({t + i, x, 0});
           j.writes.push_back({t + i + x, 1, e});
-          t[i + x] = 0;
+          store_link(t + i + x, 0);
           collect_pages(F::table_pa(e), lvl - 1, j.unlinked);
           // The run continues after this slot (a fresh journal record).
-          t[i + x] = arith::desc_make(entry_addr(pa, x, lvl), tmpl);
+          store_leaf(t + i + x, arith::desc_make(entry_addr(pa, x, lvl), tmpl));
           const u64 through = arith::range_after(x).next;  // the leaves before it and it
           stats_.leaf_writes += through;
           gather.add_range(iova, entries_bytes(through, lvl));
@@ -316,7 +322,7 @@ class RadixTable final : public PageTable {
       const Range leaf{base, arith::range_last(base, level_size(l)).last};
       if (bitmap) bitmap->record(leaf.intersect(r));
       if (!keep) {
-        *e = F::clean(*e);
+        store_leaf(e, F::clean(*e));
         gather.add_range(base, level_size(l));
       }
     });
@@ -359,7 +365,7 @@ class RadixTable final : public PageTable {
   // every shift, mask and level test is a constant.
   template <int L, class Memory>
   static std::optional<Translation> translate_from(const Memory& mem, const u64* t, u64 iova) {
-    const u64 e = t[index_at(iova, L)];
+    const u64 e = load_word(&t[index_at(iova, L)]);
     if (!F::present(e)) return std::nullopt;
     if constexpr (L > 0) {
       if (F::is_table(e, L)) return translate_from<L - 1>(mem, mem.page(F::table_pa(e)), iova);
@@ -367,9 +373,9 @@ class RadixTable final : public PageTable {
     return Translation{F::oa(e, L) | arith::pt_leaf_offset(iova, static_cast<unsigned>(L)), F::prot(e)};
   }
   // The loops over a run of entries go a cache line (kLine entries) at a
-  // time, unrolled inside, two entries a vector (GCC neither unrolls nor
-  // vectorizes them at -O2 by itself: 7 instructions an entry for the
-  // stores, 4 for the scan, not 2 and 1), the rest one by one.
+  // time, unrolled inside (GCC does not unroll them at -O2 by itself), the
+  // scan two entries a vector (4 instructions an entry one by one, not 1),
+  // the rest one by one.
   static constexpr u64 kLine = 8;
   // Two entries a vector (SSE2 on any x86-64; GCC's vector extension elsewhere).
   using Pair = u64 __attribute__((vector_size(16)));
@@ -393,20 +399,19 @@ class RadixTable final : public PageTable {
     return !F::present(any);
   }
   // p[y] = desc_make(entry_addr(pa, y, l), tmpl) for y < n: n leaves of
-  // level l. The vectors step by the same proved templates, two entries
-  // at a time (page_advance by 2 entries, desc_make on both lanes).
+  // level l, each an atomic store (a translate may read them meanwhile),
+  // which GCC does not merge into vectors: each entry is the one before
+  // advanced by a leaf's worth of 4K frames (desc_advance: the address
+  // field from bit 12 does not carry past the output size, which map
+  // checked), two instructions an entry.
   static void store_leaves(u64* p, u64 n, u64 pa, int l, u64 tmpl) {
-    const unsigned shift = arith::pt_shift(static_cast<unsigned>(l));
-    const Pair bits = {tmpl, tmpl}, two = {2, 2};
-    Pair v = {entry_addr(pa, 0, l), entry_addr(pa, 1, l)};
+    const u64 frames = arith::page_number(level_size(l), kGranuleShift);
+    u64 e = arith::desc_make(entry_addr(pa, 0, l), tmpl);
     u64 y = 0;
     for (; y + kLine <= n; y += kLine)
-#pragma GCC unroll 4
-      for (u64 z = 0; z < kLine; z += 2, v = arith::page_advance(v, two, shift)) {
-        const Pair e = arith::desc_make(v, bits);
-        std::memcpy(p + y + z, &e, sizeof e);
-      }
-    for (; y < n; ++y) p[y] = arith::desc_make(entry_addr(pa, y, l), tmpl);
+#pragma GCC unroll 8
+      for (u64 z = 0; z < kLine; ++z, e = arith::desc_advance(e, frames, kGranuleShift)) store_leaf(p + y + z, e);
+    for (; y < n; ++y, e = arith::desc_advance(e, frames, kGranuleShift)) store_leaf(p + y, e);
   }
   // The largest page size of the table below level l's size, as a level.
   int smaller_level(int l) const {
@@ -416,12 +421,12 @@ class RadixTable final : public PageTable {
 
   void put(Journal& j, u64* p, u64 v) {
     if (j.record) j.writes.push_back({p, 1, *p});
-    *p = v;
+    store_link(p, v);
   }
 
   Status rollback(Journal& j, IotlbGather& gather, Status why) {
     for (auto it = j.writes.rbegin(); it != j.writes.rend(); ++it)
-      for (u64 k = 0; k < it->n; ++k) it->p[k] = it->old;
+      for (u64 k = 0; k < it->n; ++k) store_link(it->p + k, it->old);
     // Pages this operation allocated were briefly reachable: free them after
     // the flush of whatever the gather holds.
     for (u64 pa : j.allocated) gather.add_free(pa);
@@ -516,7 +521,7 @@ class RadixTable final : public PageTable {
         c = merge_table(table_at(F::table_pa(e)), l - 1, cb, r, sizes, gather);
         if (c.uniform && l < kTop && r.contains(cr) && (sizes & span) && arith::is_aligned(c.oa, span)) {
           const u64 sub = F::table_pa(e);
-          e = F::leaf_entry(c.oa, l, c.prot, c.acc, c.dirty);
+          store_link(&e, F::leaf_entry(c.oa, l, c.prot, c.acc, c.dirty));
           for_each_page(sub, l - 1, [&](u64 pa) { gather.add_free(pa); });
           ++stats_.leaf_writes;
           gather.add_range(cb, span);
@@ -638,7 +643,9 @@ class RadixTable final : public PageTable {
       if (l > 0 && F::present(t[i]) && F::is_table(t[i], l)) image_table(F::table_pa(t[i]), l - 1, out);
   }
 
-  const HeapPageMemory* heap_;  // mem_ when it is heap pages, else nullptr
+  // What translate reads, off the line of the counters an operation writes
+  // (stats_, the IOTLB's).
+  alignas(64) const HeapPageMemory* heap_;  // mem_ when it is heap pages, else nullptr
   u64 root_;
   // The host view of the top table: a page's view never moves while the
   // memory holds it (PageMemory::page), and the top table lives as long as

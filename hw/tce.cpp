@@ -88,7 +88,7 @@ std::unique_ptr<PageTable> TceTable::clone_onto(PageMemory& mem) const {
 u64* TceTable::find(u64 root, u64 slot) const {
   u64 table = root;
   for (unsigned l = levels_ - 1; l > 0; --l) {
-    const u64 e = tce::from_be(mem_.page(table)[index_at(slot, l)]);
+    const u64 e = tce::from_be(load_word(mem_.page(table) + index_at(slot, l)));
     if (e == 0) return nullptr;
     table = next_table(e);
   }
@@ -107,7 +107,7 @@ u64* TceTable::ensure(u64 root, u64 slot, Journal& j) {
       if (!pa) return nullptr;
       j.allocated.push_back(*pa);
       ++stats_.table_allocs;
-      *p = tce::to_be(*pa | kPerm);
+      store_link(p, tce::to_be(*pa | kPerm));
       j.linked.push_back(p);
     }
     table = next_table(tce::from_be(*p));
@@ -143,7 +143,7 @@ void TceTable::visit_pages(u64 table, unsigned level, F&& f) const {
 
 u64 TceTable::raw_entry(u64 slot) const {
   const u64* e = slot <= last_index_ ? find(root_, slot) : nullptr;
-  return e ? *e : 0;
+  return e ? load_word(e) : 0;
 }
 
 Status TceTable::map(const MapArgs& a, IotlbGather* g) {
@@ -179,7 +179,7 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
     } catch (const std::bad_alloc&) {
     }
     if (!ok) {
-      for (u64* p : j.linked) *p = 0;
+      for (u64* p : j.linked) store_link(p, 0);
       for (u64 pa : j.allocated) mem_.free_page(pa);
       stats_.table_allocs -= j.allocated.size();
       return make_error(ENOMEM, what() + ": out of memory for a TCE page");
@@ -196,8 +196,8 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
       ++e;
       ++u;
     }
-    *e = tce::to_be(encode(arith::page_advance(a.pa, k, shift_), shift_, a.prot));
-    *u = tce::to_be(arith::page_advance(a.uaddr, k, shift_));
+    store_leaf(e, tce::to_be(encode(arith::page_advance(a.pa, k, shift_), shift_, a.prot)));
+    store_leaf(u, tce::to_be(arith::page_advance(a.uaddr, k, shift_)));
     dirty_.erase(s);
     if (s == last) break;
   }
@@ -221,8 +221,8 @@ Result<u64> TceTable::unmap(u64 iova, u64 len, IotlbGather* g) {
   IotlbGather& gather = g ? *g : local;
   u64 unmapped = 0;
   visit(root_, levels_ - 1, 0, slot_of(r.start), slot_of(r.last), [&](u64 slot, u64* e) {
-    *e = 0;
-    *find(uroot_, slot) = 0;
+    store_leaf(e, 0);
+    store_leaf(find(uroot_, slot), 0);
     dirty_.erase(slot);
     unmapped += ps;
     gather.add_range(arith::tce_bus_addr(slot, shift_, offset_), ps);

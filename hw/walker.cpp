@@ -60,8 +60,8 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
     if (write && !writable) return WalkResult{Fault::kReadOnly};
     const u64 size = step_size(s);
     if (update) {
-      for (int k = 0; k <= s; ++k) *used[k] |= x86::kA;
-      if (write) *e |= x86::kD;
+      for (int k = 0; k <= s; ++k) or_word(used[k], x86::kA);
+      if (write) or_word(e, x86::kD);
     }
     return leaf_result(x86::Fmt::addr(*e), iova, size);
   }
@@ -93,8 +93,8 @@ WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, 
       if ((*e & arm::kApRdonly) && !(*e & arm::kDBM)) return WalkResult{Fault::kReadOnly};
     }
     if (update) {
-      *e |= arm::kAF;
-      if (write) *e &= ~arm::kApRdonly;  // writable-clean -> writable-dirty
+      or_word(e, arm::kAF);
+      if (write) and_word(e, ~arm::kApRdonly);  // writable-clean -> writable-dirty
     }
     return leaf_result(arm::Fmt::addr(*e), iova, size);
   }

@@ -140,6 +140,7 @@ Result<std::unique_ptr<Domain>> ImplEngine::new_domain(Ioas& s, const AttachArgs
   if (!table.ok()) return err(table.code(), what + ": page table: " + table.error().message);
   if (!table.value()) return err(EINVAL, what + ": the table factory made no table");
   fresh->pt = std::move(table).value();
+  fresh->lock_free = lock_free_pages(*fresh);
   const u64 pgsizes = effective_pgsizes(s, *fresh);
   for (const SpaceNode* n = s.space.first(); n; n = s.space.next(*n)) {
     if (!n->is_area()) continue;

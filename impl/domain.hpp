@@ -116,7 +116,9 @@ class HwPageTable final : public IoPageTable {
       : table_(std::move(t)), gather_(table_->iotlb(), mem) {}
 
   std::unique_ptr<hw::PageTable> table_;
-  hw::IotlbGather gather_;  // after table_: synced before the table goes
+  // After table_ (synced before the table goes), and off its line, which
+  // a translate reads beside the writer that changes the gather.
+  alignas(64) hw::IotlbGather gather_;
   MappingList maps_;
 };
 

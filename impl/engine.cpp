@@ -37,6 +37,7 @@ std::unique_ptr<Engine> ImplEngine::clone() const {
     const auto* builtin = dynamic_cast<const HwPageTable*>(d->pt.get());
     if (!builtin) return nullptr;
     n->pt = builtin->clone_onto(*n->ioas->mem);
+    n->lock_free = lock_free_pages(*n);
     dmap[d.get()] = n.get();
     e->domains_.emplace(name, std::move(n));
   }

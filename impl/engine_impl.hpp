@@ -169,6 +169,9 @@ struct Domain {
   absl::btree_set<std::string> devices;
   DirtyMode dirty = DirtyMode::kOff;
   std::unique_ptr<IoPageTable> pt;
+  // The memory whose readers (hw::HeapPageMemory::Reading) may translate
+  // through pt without the IOAS's lock, or nullptr (see lock_free_pages).
+  const hw::HeapPageMemory* lock_free = nullptr;
 };
 
 struct Ioas {
@@ -199,6 +202,16 @@ struct Ioas {
   std::array<u64, kPageShift + 1> align_hist{};
   std::vector<Domain*> domains;  // sorted by name
 };
+
+// Where translate may walk d's table beside the IOAS's writer: the built-in
+// table in a hardware format (radix, tce: their words are read and written
+// atomically, hw/memory.hpp), whose pages are the IOAS's memory. nullptr
+// for a back end's own table and for mock (a std::map), which take the
+// IOAS's lock to read. d's table and format are set when d is made.
+inline const hw::HeapPageMemory* lock_free_pages(const Domain& d) {
+  const bool builtin = dynamic_cast<const HwPageTable*>(d.pt.get()) != nullptr;
+  return builtin && d.fmt != Format::kMock ? d.ioas->mem.get() : nullptr;
+}
 
 struct DeviceRec {
   Ioas* ioas = nullptr;
@@ -281,6 +294,13 @@ class ImplEngine final : public Engine {
   const std::string* ioas_of_domain(std::string_view dom) const {
     const Domain* d = find_domain(dom);
     return d ? &d->ioas->name : nullptr;
+  }
+  // The memory a translate of domain `dom` enters as a reader to walk its
+  // table without the IOAS's lock, or nullptr (no such domain, or a table
+  // read under the lock: lock_free_pages).
+  const hw::HeapPageMemory* lock_free_translate(std::string_view dom) const {
+    const Domain* d = find_domain(dom);
+    return d ? d->lock_free : nullptr;
   }
   // An allocation site of the engine's own objects (see fail_nth_alloc):
   // counted in IOAS s's memory when it is made for s (under s's lock), in

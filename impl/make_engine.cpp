@@ -258,6 +258,11 @@ class alignas(64) IoasLock {
 //     exclusive, in the order of their names.
 //   - world, shared, alone: ioas_names, memories (which sums the IOASes'
 //     use counts of each source, stored with relaxed atomics).
+//   - world, shared, and a reader of the IOAS's page memory
+//     (hw::HeapPageMemory::Reading): translate on a domain whose table may
+//     be walked beside its writer (lock_free_pages in engine_impl.hpp), so
+//     that it never waits for one; the world lock keeps the domain and its
+//     table (only attach and detach, alone, make and drop them).
 // A call on one IOAS writes nothing outside it: each IOAS counts its own
 // uses of the memory sources (Ioas::source_uses) and its own allocations
 // (Ioas::mem); the fault injection they share is only read while it is off
@@ -379,8 +384,18 @@ class ConcurrentEngine final : public Engine {
   Status detach(std::string_view d) override { return alone([&] { return e_->detach(d); }); }
   Result<std::uint32_t> pin(std::string_view s, const PinArgs& a) override { return writing(s, [&] { return e_->pin(s, a); }); }
   Status unpin(std::string_view s, std::uint32_t id) override { return writing(s, [&] { return e_->unpin(s, id); }); }
+  // Without the IOAS's lock where the domain's table allows it (the world
+  // lock, shared, keeps the domain and its table): a reader of the IOAS's
+  // memory instead, so that a writer of the IOAS never makes it wait.
   Result<std::optional<Translation>> translate(std::string_view d, u64 i) const override {
-    return reading_domain(d, [&] { return e_->translate(d, i); });
+    std::shared_lock w(world_);
+    if (const hw::HeapPageMemory* m = impl_.lock_free_translate(d)) {
+      hw::HeapPageMemory::Reading r(*m);
+      return e_->translate(d, i);
+    }
+    std::shared_mutex* l = lock_of_domain(d);
+    std::shared_lock g = l ? std::shared_lock(*l) : std::shared_lock<std::shared_mutex>();
+    return e_->translate(d, i);
   }
   Result<DmaOutcome> dma(std::string_view d, DmaDir dir, u64 i, u64 n) override {
     return writing_domain(d, [&] { return e_->dma(d, dir, i, n); });

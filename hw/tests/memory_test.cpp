@@ -3,6 +3,8 @@
 // pages come zeroed, and an arena runs out after its last page.
 #include <gtest/gtest.h>
 
+#include <future>
+#include <thread>
 #include <vector>
 
 #include "memory.hpp"
@@ -73,6 +75,96 @@ TEST(Memory, SharedInjectionFailsTheNthAllocationOverEveryMemory) {
   EXPECT_FALSE(a.alloc_page().has_value());
   a.fail_nth_alloc(0);
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(b.count_allocation());
+}
+
+// A page never moves while the memory lives, however far the directory
+// grows, and a lookup made before the growth still answers for the pages
+// it knew and for those allocated since (a lock-free reader holds one).
+TEST(Memory, HeapPagesStayPutWhileTheDirectoryGrows) {
+  HeapPageMemory mem(kBase);
+  const auto first = mem.alloc_page();
+  ASSERT_TRUE(first.has_value());
+  std::uint64_t* const host = mem.page(*first);
+  host[7] = 0x1234;
+  const HeapPageMemory::Lookup before(mem);
+  std::vector<u64> later;
+  for (int i = 0; i < 1000; ++i) {  // the directory grows 9 times
+    const auto pa = mem.alloc_page();
+    ASSERT_TRUE(pa.has_value());
+    later.push_back(*pa);
+  }
+  EXPECT_EQ(mem.page(*first), host) << "the first page moved when the directory grew";
+  EXPECT_EQ(before.page(*first), host);
+  EXPECT_EQ(host[7], 0x1234u);
+  for (u64 pa : {later.front(), later[500], later.back()}) {
+    EXPECT_NE(before.page(pa), nullptr) << "a lookup made before " << pa << " was allocated";
+    EXPECT_EQ(before.page(pa), mem.page(pa));
+  }
+  EXPECT_EQ(before.page(later.back() + kGranule), nullptr);
+}
+
+// Epoch-deferred reclamation: a page freed while a reader may be inside
+// it is not handed out again until that reader has left; then it is.
+TEST(Memory, AFreedPageWaitsForTheReaderInsideIt) {
+  HeapPageMemory mem(kBase);
+  const auto a = mem.alloc_page();
+  ASSERT_TRUE(a.has_value());
+  std::optional<u64> b;
+  {
+    const HeapPageMemory::Reading reader(mem);
+    mem.free_page(*a);
+    EXPECT_EQ(mem.retired_pages(), 1u);
+    b = mem.alloc_page();
+    ASSERT_TRUE(b.has_value());
+    EXPECT_NE(*b, *a) << "the freed page was handed out while a reader was inside";
+    EXPECT_EQ(mem.retired_pages(), 1u);
+  }
+  const auto c = mem.alloc_page();
+  EXPECT_EQ(c, a) << "the reader left: the freed page comes back";
+  EXPECT_EQ(mem.retired_pages(), 0u);
+  EXPECT_EQ(mem.live_pages(), 2u);
+}
+
+// The same with the reader on another thread (its own slot), and without
+// any reader a freed page comes straight back, last freed first.
+TEST(Memory, AFreedPageWaitsForAReaderOnAnotherThread) {
+  HeapPageMemory mem(kBase);
+  const auto a = mem.alloc_page(), b = mem.alloc_page();
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  mem.free_page(*a);
+  mem.free_page(*b);
+  EXPECT_EQ(mem.alloc_page(), b);
+  EXPECT_EQ(mem.alloc_page(), a);
+
+  std::promise<void> inside, leave;
+  std::thread reader([&] {
+    const HeapPageMemory::Reading r(mem);
+    inside.set_value();
+    leave.get_future().wait();
+  });
+  inside.get_future().wait();
+  mem.free_page(*a);
+  const auto fresh = mem.alloc_page();
+  EXPECT_NE(fresh, a) << "reused beside a reader on another thread";
+  leave.set_value();
+  reader.join();
+  EXPECT_EQ(mem.alloc_page(), a);
+}
+
+// A copy made while pages wait for readers has them free (it has no
+// readers), and reuses them as the original would once its readers left.
+TEST(Memory, ACopyHasTheWaitingPagesFree) {
+  HeapPageMemory mem(kBase);
+  const auto a = mem.alloc_page();
+  ASSERT_TRUE(a.has_value());
+  {
+    const HeapPageMemory::Reading reader(mem);
+    mem.free_page(*a);
+  }
+  HeapPageMemory copy(mem);
+  EXPECT_EQ(copy.retired_pages(), 0u);
+  EXPECT_EQ(copy.alloc_page(), a);
+  EXPECT_EQ(mem.alloc_page(), a);
 }
 
 }  // namespace

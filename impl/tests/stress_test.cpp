@@ -398,6 +398,121 @@ TEST(Stress, EveryKindOfWriteOnSeveralIoasesBesideReaders) {
 }
 
 
+// Readers translating pages of one IOAS while its writer maps, unmaps,
+// attaches and detaches there: translate takes no IOAS lock (a reader of
+// the page memory instead, include/ioas/impl.hpp), so it walks tables the
+// writer is changing, unlinking and freeing. Every page of the test has one
+// pa and one prot whenever it is mapped (slot k always maps the same
+// source bytes, with the same permission), so every answer must be "not
+// mapped" or exactly that pa and prot: a torn entry, a table page reused
+// while a reader was inside it, or a leaf of another slot would show. The
+// writer maps a slot whole (one 2M leaf) or in pieces (4K leaves in a
+// table, which the next whole map unlinks and frees), so table pages are
+// freed and reused all through the run.
+constexpr int kSlots = 16;
+constexpr u64 kSlotBase = 0x40000000;  // slot k at kSlotBase + k * 2M
+constexpr int kSlotIterations = 4000;
+
+u64 slot_iova(int k) { return kSlotBase + static_cast<u64>(k) * k2M; }
+Prot slot_prot(int k) { return k % 3 == 0 ? Prot::kRead : Prot::kReadWrite; }
+
+TEST(Stress, TranslateBesideAWriterInTheSameIoasSeesOldOrNewPages) {
+  auto e = stress_engine();
+  ASSERT_TRUE(e->create_ioas("s", {}).ok());
+  ASSERT_TRUE(e->add_memory(MemorySource{"m", src_va(0), kSlots * k2M, src_pa(0), true}).ok());
+  ASSERT_TRUE(e->attach("s", AttachArgs{"nic", "dx", Format::kX86_64, {}, {}, {}, {}}).ok());
+  ASSERT_TRUE(e->attach("s", AttachArgs{"gpu", "da", Format::kArmLpae, {}, {}, {}, {}}).ok());
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::atomic<u64> found{0}, absent{0};
+  auto fail = [&](const std::string& what) {
+    if (bad.fetch_add(1) < 5) ADD_FAILURE() << what;
+  };
+  std::thread writer([&] {
+    std::mt19937_64 rng(11);
+    std::vector<std::vector<std::pair<u64, u64>>> areas(kSlots);  // per slot: iova, len
+    bool extra = false;  // domain dz attached
+    for (int i = 0; i < kSlotIterations && !bad; ++i) {
+      if (rng() % 64 == 0) {
+        Status st = extra ? e->detach("z") : e->attach("s", AttachArgs{"z", "dz", Format::kX86_64, {}, {}, {}, {}});
+        if (!st.ok()) fail(std::string(extra ? "detach: " : "attach: ") + st.error().message);
+        extra = !extra;
+        continue;
+      }
+      const int k = static_cast<int>(rng() % kSlots);
+      if (!areas[k].empty()) {
+        for (const auto& [iova, len] : areas[k]) {
+          auto r = e->unmap("s", iova, len);
+          if (!r.ok() || *r != len) fail("unmap of a slot's area");
+        }
+        areas[k].clear();
+        continue;
+      }
+      // Whole (a 2M leaf), or cut at a page boundary into two areas, the
+      // second of which may be left out (4K leaves in a table).
+      std::vector<std::pair<u64, u64>> shape;
+      if (rng() % 2) {
+        shape.emplace_back(slot_iova(k), k2M);
+      } else {
+        const u64 cut = ((rng() % 511) + 1) * k4K;
+        shape.emplace_back(slot_iova(k), cut);
+        if (rng() % 2) shape.emplace_back(slot_iova(k) + cut, k2M - cut);
+      }
+      for (const auto& [iova, len] : shape) {
+        auto r = e->map("s", MapArgs{iova, len, "m", iova - kSlotBase, slot_prot(k)});
+        if (!r.ok() || *r != iova) {
+          fail("map of a slot's area: " + (r.ok() ? std::to_string(*r) : r.error().message));
+          continue;
+        }
+        areas[k].emplace_back(iova, len);
+      }
+    }
+    for (auto& a : areas)
+      for (const auto& [iova, len] : a)
+        if (!e->unmap("s", iova, len).ok()) fail("final unmap");
+    if (extra && !e->detach("z").ok()) fail("final detach");
+    stop = true;
+  });
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r)
+    readers.emplace_back([&, r] {
+      std::mt19937_64 rng(300 + static_cast<u64>(r));
+      const char* doms[] = {"dx", "da", "dz"};
+      while (!stop && !bad) {
+        const int k = static_cast<int>(rng() % kSlots);
+        const u64 iova = slot_iova(k) + rng() % k2M;
+        const char* dom = doms[rng() % 3];
+        auto tr = e->translate(dom, iova);
+        if (!tr.ok()) {
+          // dz comes and goes.
+          if (!(tr.code() == ENOENT && std::string_view(dom) == "dz")) fail("translate: " + tr.error().message);
+          continue;
+        }
+        if (!*tr) {
+          ++absent;
+          continue;
+        }
+        ++found;
+        const u64 want = src_pa(0) + (iova - kSlotBase);
+        if ((*tr)->pa != want || (*tr)->prot != slot_prot(k))
+          fail(std::string(dom) + " translate " + std::to_string(iova) + ": pa " + std::to_string((*tr)->pa) +
+               " prot " + std::to_string(static_cast<int>((*tr)->prot)) + ", the page only ever maps pa " +
+               std::to_string(want) + " prot " + std::to_string(static_cast<int>(slot_prot(k))));
+      }
+    });
+  writer.join();
+  for (auto& r : readers) r.join();
+
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GT(found.load(), 0u) << "no reader ever saw a mapped page";
+  EXPECT_GT(absent.load(), 0u) << "no reader ever saw an unmapped page";
+  EXPECT_TRUE(e->snapshot("s")->areas.empty());
+  expect_clean_end(*e);
+  std::printf("[ stress ] %llu translations found, %llu not mapped, beside one writer in the same IOAS\n",
+              static_cast<unsigned long long>(found.load()), static_cast<unsigned long long>(absent.load()));
+}
+
 // A gate a table's map() waits at while it is closed.
 class Gate {
  public:

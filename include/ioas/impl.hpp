@@ -20,12 +20,24 @@ namespace ioas {
 // IOASes (or on domains of different IOASes) run in parallel, writers
 // included: map, unmap, cut, copy (which locks its two IOASes), pins,
 // reserve/allow, huge pages, dma, dirty tracking. Calls on one IOAS that
-// change nothing run concurrently with each other (translate, uva, ranges,
-// leaves, snapshot, ioas_options); a change to it (dma and read_dirty too:
-// they set or clear accessed/dirty bits) runs alone in that IOAS, so a
-// translation waits for a map in progress in its IOAS and never sees half
-// of one. create_ioas, the memory sources, attach, detach, check and clone
-// run alone in the engine; ioas_names and memories beside anything.
+// change nothing run concurrently with each other (uva, ranges, leaves,
+// snapshot, ioas_options); a change to it (dma and read_dirty too: they
+// set or clear accessed/dirty bits) runs alone in that IOAS, so these
+// readers wait for a change in progress and never see half of one.
+// translate takes no IOAS lock: it never waits for a writer of its IOAS,
+// and walks the domain's table while a writer changes it, as an IOMMU
+// does (the built-in x86-64, arm-lpae and tce tables: their entries are
+// written and read atomically, and a table page a writer frees is reused
+// only after the translations that may be inside it have finished,
+// hw/memory.hpp). So a translate beside a map, unmap, split, merge or
+// relayout of the same IOVA answers that page as it was before the change
+// or as it is after it (not mapped, or the whole pa and prot of one of the
+// two states), never a mix; pages of one map may appear one by one. A
+// mock table or a back end's own table (ImplOptions::tables) is read under
+// the IOAS's lock as before. create_ioas, the memory sources, attach,
+// detach, check and clone run alone in the engine (so a domain and its
+// table stay while a translate reads them); ioas_names and memories
+// beside anything.
 // Page-table splits and merges (cut, dirty tracking, huge pages) happen
 // inside such calls, so they never overlap a map or unmap of the same IOAS.
 // With verify_each_op every change runs alone in the engine (verification
