@@ -393,8 +393,8 @@ class ConcurrentEngine final : public Engine {
       hw::HeapPageMemory::Reading r(*m);
       return e_->translate(d, i);
     }
-    std::shared_mutex* l = lock_of_domain(d);
-    std::shared_lock g = l ? std::shared_lock(*l) : std::shared_lock<std::shared_mutex>();
+    IoasLock* l = lock_of_domain(d);
+    std::shared_lock g = l ? std::shared_lock(*l) : std::shared_lock<IoasLock>();
     return e_->translate(d, i);
   }
   Result<DmaOutcome> dma(std::string_view d, DmaDir dir, u64 i, u64 n) override {
