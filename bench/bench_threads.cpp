@@ -1,27 +1,61 @@
 // ioas_bench_threads: the thread-safe engine (make_engine, thread_safe) under
 // concurrent use.
 //
-// Translate/writer:0, :1, :2: one reader translating IOVAs of a domain (of
-// IOAS s0) that maps kAreas 4K areas; writer:1 runs a second thread that maps
-// and unmaps (automatic 4K maps, then their unmaps) in the same IOAS the
-// whole time, writer:2 the same in another IOAS (s1). The items/s ratio
-// writer:1 / writer:0 is how much a writer slows a reader of its IOAS down;
-// writer:2 / writer:0 how much a writer elsewhere does.
-//
+// Translate/neighbor:N: one reader translating IOVAs of a domain (of IOAS
+// s0) that maps kAreas 4K areas, beside a second thread doing, the whole
+// time:
+//   0  nothing (no second thread);
+//   1  automatic 4K maps and their unmaps in the reader's IOAS (s0);
+//   2  the same in another IOAS of the engine (s1);
+//   3  the same in an engine of its own: the same work, sharing nothing
+//      with the reader but the machine (the heap allocator aside);
+//   4  a loop of arithmetic on registers: a busy CPU and nothing else.
 // MapTwoIoases/threads:1 and :2: each benchmark thread maps and unmaps 4K
-// areas (automatic IOVA) in an IOAS of its own, each with an x86-64 domain
-// attached. Their items/s ratio (threads:2 / threads:1) is how far writers on
-// different IOASes run in parallel.
+// areas (automatic IOVA) in an IOAS of its own, each with an x86-64 domain,
+// all in one engine; MapTwoEngines/threads:2 the same with each thread in an
+// engine of its own (nothing shared but the machine).
 //
-// Every answer is checked: a translation must give the area's pa, a map must
-// succeed; a wrong answer stops the benchmark with SkipWithError.
+// What the figures mean on a small, shared machine. Real-time rates (items/s
+// with UseRealTime) are what a user sees, and need two idle CPUs: on two
+// vCPUs with anything else running, a second busy thread takes CPU time
+// from the first whatever the code does, and two vCPUs may be hyperthreads
+// of one core. So every run also reports, per thread:
+//   cpu_ns_per_op  the thread's own CPU time (CLOCK_THREAD_CPUTIME_ID) per
+//                  operation: what the code costs it, however the machine
+//                  shares its CPUs. Code that makes threads interfere
+//                  (a cache line both write, a lock one waits at by
+//                  spinning or yielding) raises it;
+//   cpu_share      the thread's CPU time / the run's real time: below 1, the
+//                  machine gave it less than a CPU (the real-time rate then
+//                  measures the machine);
+//   invol_switches involuntary context switches per second (getrusage):
+//                  preemption by other threads of the machine.
+// The code's figures are then ratios of CPU time per operation: a reader
+// beside a writer / alone (the reader's rate were it given its CPU), and two
+// threads on two IOASes / one (1.8x throughput on two free CPUs is
+// cpu_ns_per_op(2 threads) <= 2/1.8 cpu_ns_per_op(1 thread)). The
+// neighbors 3 and 4 and MapTwoEngines are controls: what a thread costs
+// another when the code shares nothing; if neighbor 1 costs the reader no
+// more than neighbor 3 does, what is left is the machine, not the engine.
+//
+// IOAS_BENCH_PIN=1 pins benchmark thread i (and the neighbor, as thread 1)
+// to CPU i, to keep threads from migrating. Every map, unmap and
+// translation is checked to succeed; a wrong answer stops the benchmark
+// with SkipWithError.
 //
 //   ioas_bench_threads --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <time.h>
+
 #include <atomic>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -64,28 +98,89 @@ bool map_unmap(Engine& e, const std::string& ioas, u64 offset) {
   return u.ok() && *u == k4K;
 }
 
+void pin_to_cpu(int cpu) {
+  const char* v = std::getenv("IOAS_BENCH_PIN");
+  if (!v || *v != '1') return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu % static_cast<int>(std::thread::hardware_concurrency()), &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+// The calling thread's CPU time, real time and involuntary context switches
+// from construction to stop().
+class ThreadClock {
+ public:
+  ThreadClock() { now(cpu0_, wall0_, invol0_); }
+  void stop() { now(cpu_, wall_, invol_); }
+  double cpu_s() const { return cpu_ - cpu0_; }
+  double wall_s() const { return wall_ - wall0_; }
+  double invol() const { return static_cast<double>(invol_ - invol0_); }
+
+ private:
+  static void now(double& cpu, double& wall, long& invol) {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    cpu = static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    wall = static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+    rusage u{};
+    getrusage(RUSAGE_THREAD, &u);
+    invol = u.ru_nivcsw;
+  }
+  double cpu0_ = 0, wall0_ = 0, cpu_ = 0, wall_ = 0;
+  long invol0_ = 0, invol_ = 0;
+};
+
+// The per-thread counters above, averaged over the run's threads.
+void report(benchmark::State& state, const ThreadClock& c, u64 ops, const std::string& prefix = "") {
+  using C = benchmark::Counter;
+  const double wall = c.wall_s() > 0 ? c.wall_s() : 1;
+  state.counters[prefix + "cpu_ns_per_op"] = C(ops ? c.cpu_s() * 1e9 / static_cast<double>(ops) : 0, C::kAvgThreads);
+  state.counters[prefix + "cpu_share"] = C(c.cpu_s() / wall, C::kAvgThreads);
+  state.counters[prefix + "invol_switches"] = C(c.invol() / wall, C::kAvgThreads);
+}
+
 void Translate(benchmark::State& state) {
-  const bool writer = state.range(0) != 0;
-  const std::string writer_ioas = state.range(0) == 2 ? "s1" : "s0";
+  const int neighbor = static_cast<int>(state.range(0));
   auto e = engine_with(2);
-  if (!e || !map_reader_areas(*e)) {
+  auto own = neighbor == 3 ? engine_with(1) : nullptr;
+  if (!e || !map_reader_areas(*e) || (neighbor == 3 && !own)) {
     state.SkipWithError("setup failed");
     return;
   }
-  std::atomic<bool> stop{false}, writer_bad{false};
-  std::atomic<u64> writes{0};
+  pin_to_cpu(0);
+  std::atomic<bool> stop{false}, neighbor_bad{false};
+  std::atomic<u64> neighbor_ops{0};
+  ThreadClock neighbor_clock;
   std::thread w;
-  if (writer)
+  if (neighbor != 0)
     w = std::thread([&] {
+      pin_to_cpu(1);
+      ThreadClock c;
       u64 k = 0;
-      while (!stop.load(std::memory_order_relaxed)) {
-        if (!map_unmap(*e, writer_ioas, (k++ % 1024) * k4K)) {
-          writer_bad = true;
-          return;
+      if (neighbor == 4) {
+        u64 x = 1;
+        while (!stop.load(std::memory_order_relaxed)) {
+          for (int i = 0; i < 256; ++i) x = x * 6364136223846793005u + 1442695040888963407u;
+          benchmark::DoNotOptimize(x);
+          ++k;
         }
-        writes.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        Engine& target = neighbor == 3 ? *own : *e;
+        const std::string ioas = neighbor == 2 ? "s1" : "s0";
+        while (!stop.load(std::memory_order_relaxed)) {
+          if (!map_unmap(target, ioas, (k++ % 1024) * k4K)) {
+            neighbor_bad = true;
+            break;
+          }
+        }
       }
+      c.stop();
+      neighbor_ops = k;
+      neighbor_clock = c;
     });
+  ThreadClock c;
   u64 i = 0;
   for (auto _ : state) {
     const u64 a = (i * 2654435761u) % kAreas;
@@ -96,23 +191,31 @@ void Translate(benchmark::State& state) {
       break;
     }
   }
+  c.stop();
   stop = true;
   if (w.joinable()) w.join();
-  if (writer_bad) state.SkipWithError("the writer's map or unmap failed");
+  if (neighbor_bad) state.SkipWithError("the neighbor's map or unmap failed");
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
-  state.counters["writer_ops"] = static_cast<double>(writes.load());
+  report(state, c, i);
+  if (neighbor != 0) {
+    state.counters["neighbor_ops"] = static_cast<double>(neighbor_ops.load());
+    state.counters["neighbor_cpu_share"] = neighbor_clock.cpu_s() / (neighbor_clock.wall_s() > 0 ? neighbor_clock.wall_s() : 1);
+  }
 }
-BENCHMARK(Translate)->ArgName("writer")->Arg(0)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(Translate)->ArgName("neighbor")->DenseRange(0, 4)->UseRealTime();
 
 // One engine for every thread of a run: thread 0 makes it, the others wait
 // for it at the first iteration (Google Benchmark starts the timed loops of
-// all threads together).
+// all threads together). With `own`, every thread makes an engine of its
+// own.
 std::mutex g_mu;
 std::shared_ptr<Engine> g_engine;
 
-void MapTwoIoases(benchmark::State& state) {
+void map_threads(benchmark::State& state, bool own) {
   std::shared_ptr<Engine> e;
-  {
+  if (own) {
+    e = engine_with(1);
+  } else {
     std::lock_guard<std::mutex> g(g_mu);
     if (!g_engine) g_engine = engine_with(2);
     e = g_engine;
@@ -121,20 +224,32 @@ void MapTwoIoases(benchmark::State& state) {
     state.SkipWithError("setup failed");
     return;
   }
-  const std::string ioas = "s" + std::to_string(state.thread_index());
+  pin_to_cpu(state.thread_index());
+  const std::string ioas = own ? "s0" : "s" + std::to_string(state.thread_index());
   u64 k = 0;
+  std::optional<ThreadClock> c;
   for (auto _ : state) {
+    if (!c) c.emplace();  // from the first iteration: after every thread's setup
     if (!map_unmap(*e, ioas, (k++ % 1024) * k4K)) {
       state.SkipWithError("map or unmap failed");
       break;
     }
   }
+  if (c) {
+    c->stop();
+    report(state, *c, k);
+  }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
   e.reset();
-  std::lock_guard<std::mutex> g(g_mu);
-  g_engine.reset();  // the last thread out frees it (shared ownership)
+  if (!own) {
+    std::lock_guard<std::mutex> g(g_mu);
+    g_engine.reset();  // the last thread out frees it (shared ownership)
+  }
 }
+void MapTwoIoases(benchmark::State& state) { map_threads(state, false); }
+void MapTwoEngines(benchmark::State& state) { map_threads(state, true); }
 BENCHMARK(MapTwoIoases)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(MapTwoEngines)->Threads(2)->UseRealTime();
 
 }  // namespace
 }  // namespace ioas

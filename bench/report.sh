@@ -3,11 +3,13 @@
 #   figures.json   Google Benchmark's JSON output of the programs
 #   figures.md     the figures against their goals, with the ratios measured
 #                  in this run (medians of 3 repetitions; memory: one run;
-#                  threads: items/s over real time, both sides of a ratio
-#                  from this run)
+#                  threads: the ratios of each thread's CPU time per
+#                  operation, both sides from this run, with the real-time
+#                  ratios and the share of a CPU each thread got beside
+#                  them: bench/bench_threads.cpp says why)
 # Usage: bash bench/report.sh [BUILD_DIR]
 # Needs ioas_bench, ioas_hw_bench and ioas_bench_threads built
-# (RelWithDebInfo); the thread ratios need 2 idle CPUs to mean much. Takes a few
+# (RelWithDebInfo); the real-time thread ratios need 2 idle CPUs to mean much. Takes a few
 # minutes: the 10M-area memory figure builds 10M areas (about 0.5 GiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,8 +27,11 @@ reps=(--benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchm
 "$build/bench/hw/ioas_hw_bench" "${reps[@]}" \
   --benchmark_filter='^(Map256x4K/0|PlainStore256|PlainStore256Tables|TranslateWarm/0)$' \
   --benchmark_out="$tmp/hw.json" --benchmark_out_format=json >/dev/null
-"$build/bench/ioas_bench_threads" "${reps[@]}" \
-  --benchmark_filter='^(Translate/writer:[01]/|MapTwoIoases/)' \
+# The thread figures: 5 repetitions, interleaved at random, so that both
+# sides of a ratio meet the machine's swings alike.
+"$build/bench/ioas_bench_threads" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+  --benchmark_min_time=0.2 --benchmark_enable_random_interleaving=true \
+  --benchmark_filter='^(Translate/neighbor:[014]/|MapTwoIoases/|MapTwoEngines/)' \
   --benchmark_out="$tmp/threads.json" --benchmark_out_format=json >/dev/null
 python3 - "$tmp" "$out" <<'PY'
 import json, sys, re
@@ -36,12 +41,15 @@ json.dump(docs, open(f"{out}/figures.json", "w"), indent=1)
 
 def ns(r):
     return r["cpu_time"] * {"ns": 1, "us": 1e3, "ms": 1e6}[r["time_unit"]]
-med, bytes_per_area, rate = {}, {}, {}
+med, bytes_per_area, rate, counter = {}, {}, {}, {}
 for doc in docs.values():
     for r in doc["benchmarks"]:
         if r.get("error_occurred"): sys.exit("benchmark error: " + r["name"])
         if r.get("aggregate_name") == "median": med[r["run_name"]] = ns(r)
         if r.get("aggregate_name") == "median" and "items_per_second" in r: rate[r["run_name"]] = r["items_per_second"]
+        if r.get("aggregate_name") == "median":
+            for c in ("cpu_ns_per_op", "cpu_share"):
+                if c in r: counter[(r["run_name"], c)] = r[c]
         if "bytes_per_area" in r: bytes_per_area[int(r["run_name"].split("/")[2])] = r["bytes_per_area"]
 
 def get(name):
@@ -58,8 +66,20 @@ translate = get("TranslateWarm/0")
 def items(name):
     if name not in rate: sys.exit("missing items/s of benchmark " + name)
     return rate[name]
-reader = {w: items(f"Translate/writer:{w}/real_time") for w in (0, 1)}
-writers = {t: items(f"MapTwoIoases/real_time/threads:{t}") for t in (1, 2)}
+def count(name, c):
+    if (name, c) not in counter: sys.exit(f"missing {c} of benchmark {name}")
+    return counter[(name, c)]
+tr = {w: f"Translate/neighbor:{w}/real_time" for w in (0, 1, 4)}
+reader = {w: items(tr[w]) for w in tr}
+reader_cpu = {w: count(tr[w], "cpu_ns_per_op") for w in tr}
+reader_share = {w: count(tr[w], "cpu_share") for w in tr}
+mp = {1: "MapTwoIoases/real_time/threads:1", 2: "MapTwoIoases/real_time/threads:2",
+      "own": "MapTwoEngines/real_time/threads:2"}
+writers = {t: items(mp[t]) for t in mp}
+writer_cpu = {t: count(mp[t], "cpu_ns_per_op") for t in mp}
+writer_share = {t: count(mp[t], "cpu_share") for t in mp}
+reader_ratio = reader_cpu[0] / reader_cpu[1]
+scaling = 2 * writer_cpu[1] / writer_cpu[2]
 
 def ok(b): return "met" if b else "**not met**"
 rows = [
@@ -78,12 +98,17 @@ rows = [
      f"into the map's own tables {store_tables:.2f} ns: {map256 / store_tables:.2f}×",
      "≤ 2× the plain store", ok(map256 <= 2 * store)),
     ("translate, warm (x86-64)", f"{translate:.1f} ns", "≤ 6 ns", ok(translate <= 6)),
-    ("translate throughput with a writer mapping beside it in its IOAS / with none (thread-safe engine)",
-     f"{reader[1] / 1e6:.2f} / {reader[0] / 1e6:.2f} M/s (real time): {reader[1] / reader[0]:.2f}×", "≥ 0.8×",
-     ok(reader[1] >= 0.8 * reader[0])),
-    ("map + unmap, two threads on two IOASes / one thread (x86-64 domain each)",
-     f"{writers[2] / 1e6:.2f} / {writers[1] / 1e6:.2f} M/s (real time): {writers[2] / writers[1]:.2f}×", "≥ 1.8×",
-     ok(writers[2] >= 1.8 * writers[1])),
+    ("translate throughput with a writer mapping beside it in its IOAS / with none (thread-safe engine): "
+     "the reader's CPU time per translate",
+     f"{reader_cpu[0]:.1f} / {reader_cpu[1]:.1f} ns: {reader_ratio:.2f}× (real time {reader[1] / reader[0]:.2f}×, "
+     f"beside a busy loop sharing nothing {reader[4] / reader[0]:.2f}×; the reader had "
+     f"{reader_share[0]:.2f} / {reader_share[1]:.2f} of a CPU)", "≥ 0.8×", ok(reader_ratio >= 0.8)),
+    ("map + unmap, two threads on two IOASes / one thread (x86-64 domain each): 2 × CPU time per op of one "
+     "thread / of each of two",
+     f"2 × {writer_cpu[1]:.0f} / {writer_cpu[2]:.0f} ns: {scaling:.2f}× (each of two threads in engines of their own: "
+     f"{writer_cpu['own']:.0f} ns, {2 * writer_cpu[1] / writer_cpu['own']:.2f}×; "
+     f"real time {writers[2] / writers[1]:.2f}×; each thread had {writer_share[1]:.2f} / {writer_share[2]:.2f} of a CPU)",
+     "≥ 1.8×", ok(scaling >= 1.8)),
     ("bytes per area, 1M / 10M areas",
      " / ".join(f"{bytes_per_area[n]:.1f}" for n in sorted(bytes_per_area)) + " B", "≤ 40 B at 10M",
      ok(bytes_per_area.get(10000000, 1e9) <= 40)),
