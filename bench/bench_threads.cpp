@@ -69,7 +69,9 @@ constexpr u64 kSrcVa = 0x7f0000000000;
 constexpr u64 kSrcPa = 0x40000000;
 constexpr u64 kSrcLen = 0x10000000;  // 256 MiB
 // The reader's areas sit at kReadBase + i * 8K (a hole between each, so
-// each stays its own 4K leaf); the writer's automatic maps land above them.
+// each stays its own 4K leaf); a writer's automatic 4K maps in s0 land in
+// the lowest hole, from PAGE up below kReadBase: in the leaf table the
+// reader walks, on lines of it the reader does not read.
 constexpr u64 kReadBase = 0x100000;
 
 std::unique_ptr<Engine> engine_with(int ioases) {
@@ -147,6 +149,12 @@ void Translate(benchmark::State& state) {
   auto own = neighbor == 3 ? engine_with(1) : nullptr;
   if (!e || !map_reader_areas(*e) || (neighbor == 3 && !own)) {
     state.SkipWithError("setup failed");
+    return;
+  }
+  // Where the writer's maps in s0 land (see kReadBase).
+  if (auto probe = e->map("s0", MapArgs{std::nullopt, k4K, "m", 0, Prot::kReadWrite});
+      !probe.ok() || *probe >= kReadBase || !e->unmap("s0", *probe, k4K).ok()) {
+    state.SkipWithError("an automatic map in s0 does not land below the reader's areas");
     return;
   }
   pin_to_cpu(0);
