@@ -26,10 +26,10 @@ unsigned step_level(int s) { return static_cast<unsigned>(formats::kRadixTopLeve
 unsigned step_index(u64 iova, int s) { return static_cast<unsigned>(arith::pt_index(iova, step_level(s))); }
 u64 step_size(int s) { return arith::pt_block_size(u64{0}, step_level(s)); }
 // A hit on a leaf of `size` bytes whose address field is `oa` (bits below
-// the size ignored).
-WalkResult leaf_result(u64 oa, u64 iova, u64 size) {
+// the size ignored); `writes`: whether a write finds no fault.
+WalkResult leaf_result(u64 oa, u64 iova, u64 size, bool writes) {
   return WalkResult{Fault::kNone, arith::align_down(oa, size) | arith::align_offset(iova, size),
-                    arith::align_down(iova, size), size};
+                    arith::align_down(iova, size), size, writes};
 }
 }  // namespace
 
@@ -63,7 +63,7 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
       for (int k = 0; k <= s; ++k) or_word(used[k], x86::kA);
       if (write) or_word(e, x86::kD);
     }
-    return leaf_result(x86::Fmt::addr(*e), iova, size);
+    return leaf_result(x86::Fmt::addr(*e), iova, size, writable);
   }
   return WalkResult{Fault::kReserved};
 }
@@ -88,15 +88,13 @@ WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, 
     // is a translation fault.
     if (s == 0 || (s == 3 && type != arm::kTypePage)) return WalkResult{Fault::kNotPresent};
     const u64 size = step_size(s);
-    if (write) {
-      if (no_write) return WalkResult{Fault::kReadOnly};
-      if ((*e & arm::kApRdonly) && !(*e & arm::kDBM)) return WalkResult{Fault::kReadOnly};
-    }
+    const bool writes = !no_write && !((*e & arm::kApRdonly) && !(*e & arm::kDBM));
+    if (write && !writes) return WalkResult{Fault::kReadOnly};
     if (update) {
       or_word(e, arm::kAF);
       if (write) and_word(e, ~arm::kApRdonly);  // writable-clean -> writable-dirty
     }
-    return leaf_result(arm::Fmt::addr(*e), iova, size);
+    return leaf_result(arm::Fmt::addr(*e), iova, size, writes);
   }
   return WalkResult{Fault::kReserved};
 }
@@ -122,7 +120,7 @@ WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update) {
   if ((e & (tce::kRead | tce::kWrite)) == 0) return WalkResult{Fault::kNotPresent};
   if (write ? !(e & tce::kWrite) : !(e & tce::kRead)) return WalkResult{Fault::kReadOnly};
   if (update && write) t.mark_dirty(slot);
-  return leaf_result(TceTable::decode(e, shift), iova, arith::page_size(u64{0}, shift));
+  return leaf_result(TceTable::decode(e, shift), iova, arith::page_size(u64{0}, shift), (e & tce::kWrite) != 0);
 }
 
 WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update) {
@@ -134,7 +132,7 @@ WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update) {
   if (update && write) t.mark_dirty(iova);
   const u64 size = (e & MockTable::kHuge) ? kMockHugePage : kMockPage;
   return WalkResult{Fault::kNone, MockTable::entry_pa(e) | arith::page_offset(iova, MockTable::kSlotShift),
-                    arith::align_down(iova, size), size};
+                    arith::align_down(iova, size), size, (e & MockTable::kWritable) != 0};
 }
 
 WalkResult Walker::access(u64 iova, bool write, bool update) {

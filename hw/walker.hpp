@@ -39,6 +39,10 @@ struct WalkResult {
   u64 pa = 0;         // the output address of iova, when no fault
   u64 leaf_iova = 0;  // the leaf's first IOVA and size, when a leaf was found
   u64 leaf_size = 0;
+  // When no fault: whether a write to iova would have found no fault either
+  // (what the same walk with write=true and update=false answers), so one
+  // walk gives both permissions of a leaf.
+  bool writes = false;
 };
 
 // One access; `update` sets the accessed/dirty state as hardware does.

@@ -309,9 +309,12 @@ void HwPageTable::leaves(Range r, const std::function<void(const LeafInfo&)>& f)
   // comparison with the model catches it.
   hw::Walker walker(const_cast<hw::PageTable&>(*table_));
   table_->for_each_leaf(r, [&](const hw::Leaf& l) {
+    // One walk when the leaf reads (it tells whether a write would fault
+    // too); a second, writing one only for a leaf that does not.
     const hw::WalkResult rd = walker.access(l.iova, false, false);
-    const hw::WalkResult wr = walker.access(l.iova, true, false);
-    const bool reads = rd.fault == hw::Fault::kNone, writes = wr.fault == hw::Fault::kNone;
+    const bool reads = rd.fault == hw::Fault::kNone;
+    const hw::WalkResult wr = reads ? rd : walker.access(l.iova, true, false);
+    const bool writes = reads ? rd.writes : wr.fault == hw::Fault::kNone;
     LeafInfo info;
     if (!reads && !writes) {
       info.iova = Range{l.iova, l.iova};

@@ -48,6 +48,29 @@ TEST_P(WriteOnly, TheLeafHoldsWhatLeafProtSays) {
   EXPECT_EQ(t.pt->map({0x1100000, 0x40100000, 0x1000, Prot::kNone}).code(), EINVAL);
 }
 
+// A read walk's `writes` is what a write walk (update=false) answers, on
+// read-write, read-only and write-only leaves and on holes, so one walk can
+// stand for both.
+TEST_P(WriteOnly, AReadWalkTellsWhetherAWriteWouldFault) {
+  const Format f = GetParam();
+  Fixture t(config_of(f));
+  ASSERT_TRUE(t.pt->map({0x1000000, 0x40000000, 0x2000, Prot::kReadWrite}).ok());
+  ASSERT_TRUE(t.pt->map({0x1002000, 0x40100000, 0x2000, Prot::kRead}).ok());
+  ASSERT_TRUE(t.pt->map({0x1004000, 0x40200000, 0x2000, Prot::kWrite}).ok());
+  Walker w(*t.pt);
+  int reads = 0, writes = 0;
+  for (u64 iova = 0x1000000; iova < 0x1008000; iova += 0x800) {
+    const WalkResult rd = w.access(iova, false, false);
+    const WalkResult wr = w.access(iova, true, false);
+    if (rd.fault != Fault::kNone) continue;
+    ++reads;
+    writes += rd.writes;
+    EXPECT_EQ(rd.writes, wr.fault == Fault::kNone) << "at " << iova;
+  }
+  EXPECT_EQ(reads, prot_reads(leaf_prot(f, Prot::kWrite)) ? 12 : 8);
+  EXPECT_EQ(writes, prot_reads(leaf_prot(f, Prot::kWrite)) ? 8 : 4);
+}
+
 INSTANTIATE_TEST_SUITE_P(Formats, WriteOnly,
                          ::testing::Values(Format::kX86_64, Format::kArmLpae, Format::kTce, Format::kMock),
                          [](const ::testing::TestParamInfo<Format>& i) {
