@@ -308,6 +308,7 @@ void HwPageTable::leaves(Range r, const std::function<void(const LeafInfo&)>& f)
   // dirty state. Where they disagree, the walker's answer is reported, so a
   // comparison with the model catches it.
   hw::Walker walker(const_cast<hw::PageTable&>(*table_));
+  std::optional<PtMapping> held;
   table_->for_each_leaf(r, [&](const hw::Leaf& l) {
     // One walk when the leaf reads (it tells whether a write would fault
     // too); a second, writing one only for a leaf that does not.
@@ -328,8 +329,11 @@ void HwPageTable::leaves(Range r, const std::function<void(const LeafInfo&)>& f)
     info.dirty = l.dirty;
     if (auto u = table_->uaddr(l.iova)) {
       info.uaddr = *u;
-    } else if (const std::optional<PtMapping> m = maps_.holding(l.iova)) {
-      info.uaddr = arith::run_addr(m->uaddr, m->iova.start, l.iova);
+    } else {
+      // Leaves come in IOVA order and mappings do not overlap: the mapping
+      // that held the last leaf is the one holding this one if it covers it.
+      if (!held || !held->iova.contains(l.iova)) held = maps_.holding(l.iova);
+      if (held) info.uaddr = arith::run_addr(held->uaddr, held->iova.start, l.iova);
     }
     f(info);
   });
