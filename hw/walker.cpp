@@ -26,14 +26,20 @@ unsigned step_level(int s) { return static_cast<unsigned>(formats::kRadixTopLeve
 unsigned step_index(u64 iova, int s) { return static_cast<unsigned>(arith::pt_index(iova, step_level(s))); }
 u64 step_size(int s) { return arith::pt_block_size(u64{0}, step_level(s)); }
 // A hit on a leaf of `size` bytes whose address field is `oa` (bits below
-// the size ignored).
-WalkResult leaf_result(u64 oa, u64 iova, u64 size) {
+// the size ignored); `writes`: whether a write finds no fault.
+WalkResult leaf_result(u64 oa, u64 iova, u64 size, bool writes) {
   return WalkResult{Fault::kNone, arith::align_down(oa, size) | arith::align_offset(iova, size),
-                    arith::align_down(iova, size), size};
+                    arith::align_down(iova, size), size, writes};
+}
+// What a look keeps after walk step s led to `table` (step s + 1 reads it):
+// the IOVA bits that chose it are those of steps 0..s.
+WalkCache remember(u64 iova, int s, u64 table, bool writable) {
+  const unsigned shift = static_cast<unsigned>(arith::log2_pow2(step_size(s)));
+  return WalkCache{true, shift, iova >> shift, s + 1, table, writable};
 }
 }  // namespace
 
-WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, bool update) {
+WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, bool update, WalkCache* cache) {
   // A 48-bit IOVA indexes the four levels with bits 47:0, as an IOMMU walks
   // this shape (VT-d second stage, AMD v1, generic_pt's x86_64 without sign
   // extension): the domain's default aperture is all of 0-0xffffffffffff. A
@@ -44,7 +50,14 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
   u64 table = x86::Fmt::addr(cr3);
   bool writable = true;
   u64* used[4];
-  for (int s = 0; s < 4; ++s) {
+  if (update) cache = nullptr;  // the levels above are written: each walk reads them
+  int first = 0;
+  if (cache && cache->valid && (iova >> cache->shift) == cache->tag) {
+    first = cache->step;
+    table = cache->table;
+    writable = cache->writable;
+  }
+  for (int s = first; s < 4; ++s) {
     u64* t = mem.page(table);
     if (!t) return WalkResult{Fault::kReserved};
     u64* e = &t[step_index(iova, s)];
@@ -55,6 +68,7 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
     if (s == 0 && (*e & x86::kPS)) return WalkResult{Fault::kReserved};
     if (!leaf) {
       table = x86::Fmt::addr(*e);
+      if (cache) *cache = remember(iova, s, table, writable);
       continue;
     }
     if (write && !writable) return WalkResult{Fault::kReadOnly};
@@ -63,17 +77,24 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
       for (int k = 0; k <= s; ++k) or_word(used[k], x86::kA);
       if (write) or_word(e, x86::kD);
     }
-    return leaf_result(x86::Fmt::addr(*e), iova, size);
+    return leaf_result(x86::Fmt::addr(*e), iova, size, writable);
   }
   return WalkResult{Fault::kReserved};
 }
 
-WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, bool update) {
+WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, bool update, WalkCache* cache) {
   // TTBR0 with T0SZ = 16: a 48-bit input; anything above faults.
   if (!arith::pt_in_ias(iova)) return WalkResult{Fault::kOutOfRange};
   u64 table = arm::Fmt::addr(ttbr);
   bool no_write = false;
-  for (int s = 0; s < 4; ++s) {  // s = ARM level 0..3
+  if (update) cache = nullptr;  // AF is set in the leaf only, but keep each updating walk whole
+  int first = 0;
+  if (cache && cache->valid && (iova >> cache->shift) == cache->tag) {
+    first = cache->step;
+    table = cache->table;
+    no_write = !cache->writable;
+  }
+  for (int s = first; s < 4; ++s) {  // s = ARM level 0..3
     u64* t = mem.page(table);
     if (!t) return WalkResult{Fault::kReserved};
     u64* e = &t[step_index(iova, s)];
@@ -82,47 +103,53 @@ WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, 
     if (s < 3 && type == arm::kTypeTable) {
       no_write = no_write || (*e & arm::kApTableNoWrite);
       table = arm::Fmt::addr(*e);
+      if (cache) *cache = remember(iova, s, table, !no_write);
       continue;
     }
     // A block at ARM level 0 (4K granule) or the block encoding at level 3
     // is a translation fault.
     if (s == 0 || (s == 3 && type != arm::kTypePage)) return WalkResult{Fault::kNotPresent};
     const u64 size = step_size(s);
-    if (write) {
-      if (no_write) return WalkResult{Fault::kReadOnly};
-      if ((*e & arm::kApRdonly) && !(*e & arm::kDBM)) return WalkResult{Fault::kReadOnly};
-    }
+    const bool writes = !no_write && !((*e & arm::kApRdonly) && !(*e & arm::kDBM));
+    if (write && !writes) return WalkResult{Fault::kReadOnly};
     if (update) {
       or_word(e, arm::kAF);
       if (write) and_word(e, ~arm::kApRdonly);  // writable-clean -> writable-dirty
     }
-    return leaf_result(arm::Fmt::addr(*e), iova, size);
+    return leaf_result(arm::Fmt::addr(*e), iova, size, writes);
   }
   return WalkResult{Fault::kReserved};
 }
 
-WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update) {
+WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update, WalkCache* cache) {
   const unsigned shift = t.page_shift();
   const std::optional<u64> in_window = t.window_slot(iova);
   if (!in_window) return WalkResult{Fault::kOutOfRange};
   const u64 slot = *in_window;
-  // Down the indirect levels from the root, as the host bridge fetches them.
+  // Down the indirect levels from the root, as the host bridge fetches them;
+  // a look whose slot shares the upper indexes with the last one starts at
+  // the last level's table (the cache's tag is the slot's upper bits).
   const PageMemory& mem = t.memory();
   u64 table = t.root();
-  for (unsigned l = t.levels() - 1; l > 0; --l) {
+  if (update) cache = nullptr;
+  const unsigned tag_shift = arith::kTceLevelBits;
+  const bool hit = cache && cache->valid && cache->shift == tag_shift && (slot >> tag_shift) == cache->tag;
+  if (hit) table = cache->table;
+  for (unsigned l = t.levels() - 1; l > 0 && !hit; --l) {
     const std::uint64_t* p = mem.page(table);
     if (!p) return WalkResult{Fault::kReserved};
     const u64 e = tce::from_be(p[arith::tce_level_index(slot, l)]);
     if ((e & (tce::kRead | tce::kWrite)) == 0) return WalkResult{Fault::kNotPresent};
     table = arith::align_down(e, kGranule);
   }
+  if (cache && !hit) *cache = WalkCache{true, tag_shift, slot >> tag_shift, 0, table, true};
   const std::uint64_t* p = mem.page(table);
   if (!p) return WalkResult{Fault::kReserved};
   const u64 e = tce::from_be(p[arith::tce_level_index(slot, 0)]);
   if ((e & (tce::kRead | tce::kWrite)) == 0) return WalkResult{Fault::kNotPresent};
   if (write ? !(e & tce::kWrite) : !(e & tce::kRead)) return WalkResult{Fault::kReadOnly};
   if (update && write) t.mark_dirty(slot);
-  return leaf_result(TceTable::decode(e, shift), iova, arith::page_size(u64{0}, shift));
+  return leaf_result(TceTable::decode(e, shift), iova, arith::page_size(u64{0}, shift), (e & tce::kWrite) != 0);
 }
 
 WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update) {
@@ -134,7 +161,7 @@ WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update) {
   if (update && write) t.mark_dirty(iova);
   const u64 size = (e & MockTable::kHuge) ? kMockHugePage : kMockPage;
   return WalkResult{Fault::kNone, MockTable::entry_pa(e) | arith::page_offset(iova, MockTable::kSlotShift),
-                    arith::align_down(iova, size), size};
+                    arith::align_down(iova, size), size, (e & MockTable::kWritable) != 0};
 }
 
 WalkResult Walker::access(u64 iova, bool write, bool update) {
@@ -143,6 +170,16 @@ WalkResult Walker::access(u64 iova, bool write, bool update) {
     case Format::kArmLpae: return walk_arm_lpae(pt_.memory(), pt_.root(), iova, write, update);
     case Format::kTce: return walk_tce(static_cast<TceTable&>(pt_), iova, write, update);
     case Format::kMock: return walk_mock(static_cast<MockTable&>(pt_), iova, write, update);
+  }
+  return WalkResult{Fault::kReserved};
+}
+
+WalkResult Walker::look(u64 iova) {
+  switch (pt_.format()) {
+    case Format::kX86_64: return walk_x86_64(pt_.memory(), pt_.root(), iova, false, false, &cache_);
+    case Format::kArmLpae: return walk_arm_lpae(pt_.memory(), pt_.root(), iova, false, false, &cache_);
+    case Format::kTce: return walk_tce(static_cast<TceTable&>(pt_), iova, false, false, &cache_);
+    case Format::kMock: return walk_mock(static_cast<MockTable&>(pt_), iova, false, false);
   }
   return WalkResult{Fault::kReserved};
 }

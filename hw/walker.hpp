@@ -39,14 +39,36 @@ struct WalkResult {
   u64 pa = 0;         // the output address of iova, when no fault
   u64 leaf_iova = 0;  // the leaf's first IOVA and size, when a leaf was found
   u64 leaf_size = 0;
+  // When no fault: whether a write to iova would have found no fault either
+  // (what the same walk with write=true and update=false answers), so one
+  // walk gives both permissions of a leaf.
+  bool writes = false;
+};
+
+// What a look (a walk with update=false) keeps for the next one, as an
+// IOMMU's paging-structure cache does: the last table it descended to, the
+// IOVA bits that chose it (the indexes of the levels above) and the write
+// permission of those levels. A later look whose IOVA has the same bits
+// starts at that table. Valid only while the table's memory does not change.
+struct WalkCache {
+  bool valid = false;
+  unsigned shift = 0;  // tag = iova >> shift
+  u64 tag = 0;
+  int step = 0;  // the walk step that reads `table`
+  u64 table = 0;
+  bool writable = true;  // no level above forbids writes
 };
 
 // One access; `update` sets the accessed/dirty state as hardware does.
-WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, bool update = true);
-WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, bool update = true);
+// With a cache (and update=false), the levels above the cached table are
+// not read again.
+WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, bool update = true,
+                       WalkCache* cache = nullptr);
+WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, bool update = true,
+                         WalkCache* cache = nullptr);
 
 class TceTable;
-WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update = true);
+WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update = true, WalkCache* cache = nullptr);
 
 class MockTable;
 // The mock domain: one xarray entry per 2 KiB slot (hw/mock.hpp).
@@ -57,12 +79,17 @@ class Walker {
  public:
   explicit Walker(PageTable& pt) : pt_(pt) {}
   WalkResult access(u64 iova, bool write, bool update = true);
+  // access(iova, false, false) for a table that does not change while this
+  // walker looks: each look starts below the levels it shares with the
+  // last one (WalkCache).
+  WalkResult look(u64 iova);
   // Reads or writes [r.start, r.last]: stops at the first faulting byte and
   // reports it (bytes before it were accessed, and are dirty if written).
   DmaOutcome dma(DmaDir dir, Range r);
 
  private:
   PageTable& pt_;
+  WalkCache cache_;
 };
 
 }  // namespace ioas::hw

@@ -303,15 +303,20 @@ std::vector<Range> HwPageTable::read_dirty(Range iova, u64 pgsize, bool keep) {
 void HwPageTable::clear_dirty() { table_->read_and_clear_dirty(Range::all(), nullptr, false, &gather_); }
 
 void HwPageTable::leaves(Range r, const std::function<void(const LeafInfo&)>& f) const {
-  // The walker reads the table as the IOMMU would (update=false: a look,
-  // not an access); the table's own listing gives where leaves are and their
-  // dirty state. Where they disagree, the walker's answer is reported, so a
-  // comparison with the model catches it.
+  // The walker reads the table as the IOMMU would (a look, not an access:
+  // nothing changes while it looks, so it keeps the upper levels from leaf
+  // to leaf as an IOMMU's walk cache does); the table's own listing gives
+  // where leaves are and their dirty state. Where they disagree, the
+  // walker's answer is reported, so a comparison with the model catches it.
   hw::Walker walker(const_cast<hw::PageTable&>(*table_));
+  std::optional<PtMapping> held;
   table_->for_each_leaf(r, [&](const hw::Leaf& l) {
-    const hw::WalkResult rd = walker.access(l.iova, false, false);
-    const hw::WalkResult wr = walker.access(l.iova, true, false);
-    const bool reads = rd.fault == hw::Fault::kNone, writes = wr.fault == hw::Fault::kNone;
+    // One walk when the leaf reads (it tells whether a write would fault
+    // too); a second, writing one only for a leaf that does not.
+    const hw::WalkResult rd = walker.look(l.iova);
+    const bool reads = rd.fault == hw::Fault::kNone;
+    const hw::WalkResult wr = reads ? rd : walker.access(l.iova, true, false);
+    const bool writes = reads ? rd.writes : wr.fault == hw::Fault::kNone;
     LeafInfo info;
     if (!reads && !writes) {
       info.iova = Range{l.iova, l.iova};
@@ -325,8 +330,11 @@ void HwPageTable::leaves(Range r, const std::function<void(const LeafInfo&)>& f)
     info.dirty = l.dirty;
     if (auto u = table_->uaddr(l.iova)) {
       info.uaddr = *u;
-    } else if (const std::optional<PtMapping> m = maps_.holding(l.iova)) {
-      info.uaddr = arith::run_addr(m->uaddr, m->iova.start, l.iova);
+    } else {
+      // Leaves come in IOVA order and mappings do not overlap: the mapping
+      // that held the last leaf is the one holding this one if it covers it.
+      if (!held || !held->iova.contains(l.iova)) held = maps_.holding(l.iova);
+      if (held) info.uaddr = arith::run_addr(held->uaddr, held->iova.start, l.iova);
     }
     f(info);
   });

@@ -89,7 +89,14 @@ std::vector<std::pair<u64, u64>> adjacent_sizes(u64 pgsizes) {
 
 }  // namespace
 
-void GenContext::fill(const Engine& e, const std::string& current) {
+namespace {
+
+// GenContext::fill's body, reading the state through `names`, `mems` and
+// `snap(name)` (an IoasState pointer, null when the IOAS cannot be read).
+template <typename Snap>
+void fill_context(GenContext& c, std::vector<std::string> names, const std::vector<MemoryInfo>& mems, Snap snap,
+                  const std::string& current) {
+  auto& [points, areas, current_areas, ioases, memories, domains, devices, tracking, pins, fits, kernel] = c;
   points.clear();
   areas.clear();
   current_areas.clear();
@@ -100,12 +107,12 @@ void GenContext::fill(const Engine& e, const std::string& current) {
   pins.clear();
   fits.clear();
   kernel = false;
-  ioases = e.ioas_names();
-  for (const auto& mi : e.memories()) memories.push_back(mi.source.name);
+  ioases = std::move(names);
+  for (const auto& mi : mems) memories.push_back(mi.source.name);
   // The current IOAS first, then the others in order.
   auto visit = [&](const std::string& name) {
-    auto s = e.snapshot(name);
-    if (!s.ok()) return;
+    const IoasState* s = snap(name);
+    if (!s) return;
     const bool cur = name == current;
     if (cur) kernel = s->options.mode == IoasMode::kKernel;
     for (const auto& a : s->areas) {
@@ -139,6 +146,18 @@ void GenContext::fill(const Engine& e, const std::string& current) {
     if (name == current) visit(name);
   for (const auto& name : ioases)
     if (name != current) visit(name);
+}
+
+}  // namespace
+
+void GenContext::fill(const Engine& e, const std::string& current) {
+  std::optional<IoasState> held;
+  fill_context(*this, e.ioas_names(), e.memories(), [&](const std::string& name) -> const IoasState* {
+    auto st = e.snapshot(name);
+    if (!st.ok()) return nullptr;
+    held = std::move(*st);
+    return &*held;
+  }, current);
 }
 
 namespace {
@@ -536,15 +555,67 @@ std::optional<Range> Focus::clip(const std::string& ioas, const IoasState& s, co
 
 namespace {
 
+// What the comparisons and the generator read of the spec, kept from step
+// to step while the spec cannot have changed: after a step it answered
+// with an error, or that only looked, or that it did not run (an injected
+// ENOMEM), SPEC says its state is as it was, so the engine under test is
+// compared with the views read before. Dropped after any other step, and
+// before every whole comparison, which reads the spec afresh: a spec that
+// broke "a failed operation changes nothing" is caught there at the latest.
+class SpecViews {
+ public:
+  void drop() {
+    names_.reset();
+    memories_.reset();
+    snapshots_.clear();
+    ranges_.clear();
+  }
+  const std::vector<std::string>& names(const Engine& spec) {
+    if (!names_) names_ = spec.ioas_names();
+    return *names_;
+  }
+  const std::vector<MemoryInfo>& memories(const Engine& spec) {
+    if (!memories_) memories_ = spec.memories();
+    return *memories_;
+  }
+  // Null when the spec cannot read it.
+  const IoasState* snapshot(const Engine& spec, const std::string& name) {
+    auto it = snapshots_.find(name);
+    if (it == snapshots_.end()) {
+      auto st = spec.snapshot(name);
+      if (!st.ok()) return nullptr;
+      it = snapshots_.emplace(name, std::move(*st)).first;
+    }
+    return &it->second;
+  }
+  const IovaRanges* ranges(const Engine& spec, const std::string& name) {
+    auto it = ranges_.find(name);
+    if (it == ranges_.end()) {
+      auto r = spec.ranges(name);
+      if (!r.ok()) return nullptr;
+      it = ranges_.emplace(name, std::move(*r)).first;
+    }
+    return &it->second;
+  }
+
+ private:
+  std::optional<std::vector<std::string>> names_;
+  std::optional<std::vector<MemoryInfo>> memories_;
+  std::map<std::string, IoasState, std::less<>> snapshots_;
+  std::map<std::string, IovaRanges, std::less<>> ranges_;
+};
+
 // The comparison behind diff_states and diff_focused: the whole-state part
 // (names, memory sources, every IOAS's snapshot and ranges) always; the
 // per-area part (translations, the userspace view, page-table leaves,
 // dirty state) on the areas `focus` covers; both engines' check() and the
 // sampled Z3 checker only when the focus is whole.
-std::string compare(Engine& spec, Engine& sut, const Focus& focus) {
-  const auto names = spec.ioas_names();
+std::string compare(Engine& spec, Engine& sut, const Focus& focus, SpecViews& views) {
+  if (focus.whole) views.drop();
+  const auto& names = views.names(spec);
   if (names != sut.ioas_names()) return "the IOAS names differ";
-  const auto ms = spec.memories(), mu = sut.memories();
+  const auto& ms = views.memories(spec);
+  const auto mu = sut.memories();
   if (ms != mu) {
     std::ostringstream os;
     os << "memory sources differ:";
@@ -554,12 +625,14 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus) {
   }
   for (const auto& name : names) {
     if (!focus.covers(name)) continue;
-    auto s1 = spec.snapshot(name), s2 = sut.snapshot(name);
-    if (!s1.ok() || !s2.ok()) return "snapshot of " + name + " failed";
+    const IoasState* s1 = views.snapshot(spec, name);
+    auto s2 = sut.snapshot(name);
+    if (!s1 || !s2.ok()) return "snapshot of " + name + " failed";
     if (*s1 != *s2) return "IOAS " + name + " differs:\n  spec: " + show(*s1) + "\n  sut:  " + show(*s2);
-    auto r1 = spec.ranges(name), r2 = sut.ranges(name);
-    if (!r1.ok() || !r2.ok() || *r1 != *r2)
-      return "ranges of " + name + " differ: spec " + (r1.ok() ? to_string(r1->ranges) : "error") + " / sut " +
+    const IovaRanges* r1 = views.ranges(spec, name);
+    auto r2 = sut.ranges(name);
+    if (!r1 || !r2.ok() || *r1 != *r2)
+      return "ranges of " + name + " differ: spec " + (r1 ? to_string(r1->ranges) : "error") + " / sut " +
              (r2.ok() ? to_string(r2->ranges) : "error");
     // The areas the focus covers, each with the part of it to compare.
     struct Deep {
@@ -672,9 +745,15 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus) {
 
 }  // namespace
 
-std::string diff_states(Engine& spec, Engine& sut) { return compare(spec, sut, Focus::everything()); }
+std::string diff_states(Engine& spec, Engine& sut) {
+  SpecViews views;
+  return compare(spec, sut, Focus::everything(), views);
+}
 
-std::string diff_focused(Engine& spec, Engine& sut, const Focus& focus) { return compare(spec, sut, focus); }
+std::string diff_focused(Engine& spec, Engine& sut, const Focus& focus) {
+  SpecViews views;
+  return compare(spec, sut, focus, views);
+}
 
 namespace {
 
@@ -740,23 +819,35 @@ Focus focus_of(const Operation& op, const std::string& ioas, const trace::Outcom
   return f;
 }
 
-StepResult lockstep_step(Engine& spec, std::string& spec_current, Engine& sut, std::string& sut_current,
-                         const Operation& op, Compare how) {
+namespace {
+
+// lockstep_step with the spec's views kept in `views` (see SpecViews).
+StepResult step_both(Engine& spec, std::string& spec_current, Engine& sut, std::string& sut_current,
+                     const Operation& op, Compare how, SpecViews& views) {
   const std::string ioas = spec_current;
   const auto a = trace::execute(spec, spec_current, op);
   const auto b = trace::execute(sut, sut_current, op);
+  if (may_change_state(op, a.outcome)) views.drop();
   StepResult r{a.outcome, ""};
   if (a.outcome != b.outcome) {
     r.failure = "`" + trace::to_string(op) + "`: spec => " + trace::to_string(a.outcome) + " (" + a.note +
                 "), sut => " + trace::to_string(b.outcome) + " (" + b.note + ")";
   } else if (spec_current != sut_current) {
     r.failure = "current IOAS differs after `" + trace::to_string(op) + "`";
-  } else if (std::string d = how == Compare::kWhole ? diff_states(spec, sut)
-                                                    : diff_focused(spec, sut, focus_of(op, ioas, a.outcome));
+  } else if (std::string d = compare(spec, sut, how == Compare::kWhole ? Focus::everything() : focus_of(op, ioas, a.outcome),
+                                     views);
              !d.empty()) {
     r.failure = "after `" + trace::to_string(op) + "` => " + trace::to_string(a.outcome) + ": " + d;
   }
   return r;
+}
+
+}  // namespace
+
+StepResult lockstep_step(Engine& spec, std::string& spec_current, Engine& sut, std::string& sut_current,
+                         const Operation& op, Compare how) {
+  SpecViews views;
+  return step_both(spec, spec_current, sut, sut_current, op, how, views);
 }
 
 std::string outcome_class(const Operation& op, const trace::Outcome& o) {
@@ -882,6 +973,7 @@ struct Pair {
   std::string spec_current = "default";
   std::unique_ptr<Engine> sut;
   std::string current = "default";
+  SpecViews views;  // of `spec`
 };
 
 // Where a campaign counts what its steps reached (none while shrinking).
@@ -914,26 +1006,27 @@ StepResult run_step(Pair& p, const Step& step, Compare how, const CampaignConfig
       focus.parts.push_back(Focus::Part{ioas, "", Range{0, kMaxIova}});
       focus.every_ioas = true;
       if (cur != p.current) r.failure = "an ENOMEM `" + trace::to_string(op) + "` changed the current IOAS";
-      else if (std::string d = diff_focused(*p.spec, *p.sut, focus); !d.empty())
+      else if (std::string d = compare(*p.spec, *p.sut, focus, p.views); !d.empty())
         r.failure = "after `" + trace::to_string(op) + "` failed with an injected ENOMEM (allocation " +
                     std::to_string(step.fail_nth) + "), the engine changed: " + d;
     } else {
       // The injection point lay beyond what the operation needed.
       const auto a = trace::execute(*p.spec, p.spec_current, op);
+      if (may_change_state(op, a.outcome)) p.views.drop();
       r.outcome = a.outcome;
       p.current = cur;
       if (a.outcome != b.outcome)
         r.failure = "`" + trace::to_string(op) + "` (allocation " + std::to_string(step.fail_nth) +
                     " failing): spec => " + trace::to_string(a.outcome) + " (" + a.note + "), sut => " +
                     trace::to_string(b.outcome) + " (" + b.note + ")";
-      else if (std::string d = diff_focused(*p.spec, *p.sut,
-                                            how == Compare::kWhole ? Focus::everything()
-                                                                   : focus_of(op, ioas, a.outcome));
+      else if (std::string d = compare(*p.spec, *p.sut,
+                                       how == Compare::kWhole ? Focus::everything() : focus_of(op, ioas, a.outcome),
+                                       p.views);
                !d.empty())
         r.failure = "after `" + trace::to_string(op) + "`: " + d;
     }
   } else {
-    r = lockstep_step(*p.spec, p.spec_current, *p.sut, p.current, op, how);
+    r = step_both(*p.spec, p.spec_current, *p.sut, p.current, op, how, p.views);
   }
   if (counts) {
     const std::string outcome = injected_enomem ? std::string(trace::op_name(op)) + " ENOMEM (injected)"
@@ -957,7 +1050,7 @@ StepResult run_step(Pair& p, const Step& step, Compare how, const CampaignConfig
 // A fresh pair: the model and the engine under test, each with the default
 // IOAS; empty `sut` when the engine could not be made.
 Pair fresh_pair(const CampaignConfig& cfg) {
-  Pair p{make_model_engine(), "default", cfg.make_sut(), "default"};
+  Pair p{make_model_engine(), "default", cfg.make_sut(), "default", {}};
   (void)p.spec->create_ioas("default", IoasOptions{});
   if (p.sut && !p.sut->create_ioas("default", IoasOptions{}).ok()) p.sut.reset();
   return p;
@@ -1120,7 +1213,11 @@ CampaignResult run_campaign(const CampaignConfig& cfg) {
     // may have changed it.
     bool stale = true;
     for (std::size_t i = 0; i < length && failure.empty(); ++i) {
-      if (stale) ctx.fill(*p.spec, p.spec_current);
+      if (stale) {
+        // From the views the last comparison read (the spec has not run since).
+        fill_context(ctx, p.views.names(*p.spec), p.views.memories(*p.spec),
+                     [&](const std::string& name) { return p.views.snapshot(*p.spec, name); }, p.spec_current);
+      }
       Step step{draw_operation(ctx, r), 0};
       if (cfg.inject && r.below(16) == 0) step.fail_nth = r.range(1, 7);
       const bool whole = (i + 1) % whole_every == 0 || i + 1 == length;

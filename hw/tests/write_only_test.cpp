@@ -48,6 +48,67 @@ TEST_P(WriteOnly, TheLeafHoldsWhatLeafProtSays) {
   EXPECT_EQ(t.pt->map({0x1100000, 0x40100000, 0x1000, Prot::kNone}).code(), EINVAL);
 }
 
+// A read walk's `writes` is what a write walk (update=false) answers, on
+// read-write, read-only and write-only leaves and on holes, so one walk can
+// stand for both.
+TEST_P(WriteOnly, AReadWalkTellsWhetherAWriteWouldFault) {
+  const Format f = GetParam();
+  Fixture t(config_of(f));
+  ASSERT_TRUE(t.pt->map({0x1000000, 0x40000000, 0x2000, Prot::kReadWrite}).ok());
+  ASSERT_TRUE(t.pt->map({0x1002000, 0x40100000, 0x2000, Prot::kRead}).ok());
+  ASSERT_TRUE(t.pt->map({0x1004000, 0x40200000, 0x2000, Prot::kWrite}).ok());
+  Walker w(*t.pt);
+  int reads = 0, writes = 0;
+  for (u64 iova = 0x1000000; iova < 0x1008000; iova += 0x800) {
+    const WalkResult rd = w.access(iova, false, false);
+    const WalkResult wr = w.access(iova, true, false);
+    if (rd.fault != Fault::kNone) continue;
+    ++reads;
+    writes += rd.writes;
+    EXPECT_EQ(rd.writes, wr.fault == Fault::kNone) << "at " << iova;
+  }
+  EXPECT_EQ(reads, prot_reads(leaf_prot(f, Prot::kWrite)) ? 12 : 8);
+  EXPECT_EQ(writes, prot_reads(leaf_prot(f, Prot::kWrite)) ? 8 : 4);
+}
+
+// A look (which keeps the upper levels from one walk to the next) answers
+// what a whole walk does, in any order of IOVAs: across tables, holes, large
+// and small leaves, and under an upper level that forbids writes.
+TEST_P(WriteOnly, ALookAnswersWhatAWholeWalkDoes) {
+  const Format f = GetParam();
+  Fixture t(config_of(f));
+  const bool radix = f == Format::kX86_64 || f == Format::kArmLpae;
+  const u64 big = radix ? k2M : 0x2000;
+  ASSERT_TRUE(t.pt->map({0x1000000, 0x40000000, 0x3000, Prot::kReadWrite}).ok());
+  ASSERT_TRUE(t.pt->map({0x1200000, 0x40200000, big, Prot::kRead}).ok());
+  ASSERT_TRUE(t.pt->map({0x1400000, 0x40400000, 0x2000, Prot::kWrite}).ok());
+  ASSERT_TRUE(t.pt->map({0x41000000, 0x50000000, 0x1000, Prot::kReadWrite}).ok());
+  if (f == Format::kX86_64) t.mem.page(t.pt->root())[0] &= ~x86::kRW;  // no writes below the first PML4E
+  std::vector<u64> at;
+  for (u64 base : {u64{0x1000000}, u64{0x1200000}, u64{0x1400000}, u64{0x41000000}})
+    for (u64 off : {u64{0}, u64{0x800}, u64{0x1000}, u64{0x2ff8}, u64{0x3000}, big - 1})
+      at.push_back(base + off);
+  at.push_back(0x10);
+  at.push_back(0x7fffffff);
+  std::vector<u64> order = at;
+  order.insert(order.end(), at.rbegin(), at.rend());  // forwards, then backwards
+  Walker looking(*t.pt);
+  int hits = 0;
+  for (u64 iova : order) {
+    const WalkResult want = Walker(*t.pt).access(iova, false, false);
+    const WalkResult got = looking.look(iova);
+    EXPECT_EQ(got.fault, want.fault) << "at " << iova;
+    if (want.fault != Fault::kNone) continue;
+    ++hits;
+    EXPECT_EQ(got.pa, want.pa) << "at " << iova;
+    EXPECT_EQ(got.leaf_iova, want.leaf_iova) << "at " << iova;
+    EXPECT_EQ(got.leaf_size, want.leaf_size) << "at " << iova;
+    EXPECT_EQ(got.writes, want.writes) << "at " << iova;
+    EXPECT_EQ(got.writes, Walker(*t.pt).access(iova, true, false).fault == Fault::kNone) << "at " << iova;
+  }
+  EXPECT_GT(hits, 20);
+}
+
 INSTANTIATE_TEST_SUITE_P(Formats, WriteOnly,
                          ::testing::Values(Format::kX86_64, Format::kArmLpae, Format::kTce, Format::kMock),
                          [](const ::testing::TestParamInfo<Format>& i) {
