@@ -1,6 +1,8 @@
 // The kernel campaign: see kernel_campaign.hpp.
 #include "kernel_campaign.hpp"
 
+#include <rapidcheck.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>

@@ -10,12 +10,12 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "ioas/kernel_engine.hpp"
 #include "kernel_campaign.hpp"
+#include "options.hpp"
 
 int main(int argc, char** argv) {
   using namespace ioas;
@@ -26,30 +26,22 @@ int main(int argc, char** argv) {
   std::string iommufd = "dev";
   std::uint64_t minutes = 0, max_size = 40;
 
-  CLI::App app{
+  lockstep::CommandLine cl(
       "Random traces from iommufd's operations, replayed on the model, the engine (both in\n"
       "kernel mode) and an iommufd, answers and IOVA ranges compared after every operation.\n"
       "Exit status: 0 all agreed, 1 a disagreement (its shrunk trace is written to --out),\n"
       "2 bad usage, 3 the iommufd cannot be opened.",
-      "ioas_kernel_campaign"};
-  app.add_option("--iommufd", iommufd, "dev: /dev/iommu; userspace: ioas's own iommufd on the impl engine")
-      ->check(CLI::IsMember({"dev", "userspace"}))
-      ->capture_default_str();
-  app.add_option("--seed", cfg.seed, "the generator's seed (default: from the clock)");
-  app.add_option("--cases", cfg.cases, "traces to run at most")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--ops", cfg.max_ops, "operations to compare at most (default: unbounded)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--minutes", minutes, "wall time at most (default: unbounded)")->check(CLI::PositiveNumber);
-  app.add_option("--max-size", max_size, "operations drawn per trace")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{99999}))
-      ->capture_default_str();
-  app.add_option("--out", cfg.out_dir, "where a disagreement's shrunk trace is written")->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
+      "ioas_kernel_campaign");
+  const lockstep::CommandLine::Bounds positive = lockstep::CommandLine::positive();
+  cl.text("--iommufd", iommufd, "dev: /dev/iommu; userspace: ioas's own iommufd on the impl engine", true,
+          {"dev", "userspace"});
+  cl.number("--seed", cfg.seed, "the generator's seed (default: from the clock)", false);
+  cl.number("--cases", cfg.cases, "traces to run at most", true, positive);
+  cl.number("--ops", cfg.max_ops, "operations to compare at most (default: unbounded)", false, positive);
+  cl.number("--minutes", minutes, "wall time at most (default: unbounded)", false, positive);
+  cl.number("--max-size", max_size, "operations drawn per trace", true, lockstep::CommandLine::Bounds{1, 99999, ""});
+  cl.text("--out", cfg.out_dir, "where a disagreement's shrunk trace is written", true);
+  if (const std::optional<int> status = cl.parse(argc, argv)) return *status;
   cfg.minutes = static_cast<double>(minutes);
   cfg.max_size = static_cast<int>(max_size);
   cfg.make_kernel = [iommufd]() -> Result<std::unique_ptr<Engine>> {

@@ -7,50 +7,40 @@
 //   ioas_campaign [--seed N] [--cases N] [--minutes M] [--batch N] [--max-size N] [--whole-every N] [--z3-every N]
 //
 // Reproduce a failure with the seed it printed: ioas_campaign --seed N --cases <batch>.
-#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <limits>
 #include <malloc.h>
+#include <optional>
 #include <string>
 
 #include "lockstep.hpp"
+#include "options.hpp"
 #include "sut.hpp"
 
 int main(int argc, char** argv) {
   using namespace ioas::lockstep;
   std::uint64_t seed = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   std::uint64_t cases = 100000, minutes = 10, batch = 200, max_size = 100, z3_every = 1024, whole_every = 32;
-  CLI::App app{
+  CommandLine cl(
       "Runs the model and the engine under test in lockstep on random operation sequences\n"
       "(each shrunk when it fails), a batch of cases per seed, seeds counting up from --seed.\n"
       "Exit status: 0 all agreed, 1 a disagreement (its shrunk trace is written to\n"
       "differential/corpus/), 2 bad usage.",
-      "ioas_campaign"};
-  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  CLI::Validator positive = CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max());
-  positive.description("POSITIVE");
-  app.add_option("--seed", seed, "the first batch's seed (default: from the clock)");
-  app.add_option("--cases", cases, "cases to run at most")->check(positive)->capture_default_str();
-  app.add_option("--minutes", minutes, "wall time at most, checked after each batch")
-      ->check(positive)
-      ->capture_default_str();
-  app.add_option("--batch", batch, "cases per seed")->check(positive)->capture_default_str();
-  app.add_option("--max-size", max_size, "operations per case at most")->check(positive)->capture_default_str();
-  app.add_option("--whole-every", whole_every,
-                 "whole states compared after every N-th operation and each case's last (between them, the\n"
-                 "parts of the state an operation touched)")
-      ->check(positive)
-      ->capture_default_str();
-  app.add_option("--z3-every", z3_every, "the Z3 invariant checker on one whole comparison in N (0: never)")
-      ->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
+      "ioas_campaign", /*last_wins=*/true);
+  const CommandLine::Bounds positive = CommandLine::positive();
+  cl.number("--seed", seed, "the first batch's seed (default: from the clock)", false);
+  cl.number("--cases", cases, "cases to run at most", true, positive);
+  cl.number("--minutes", minutes, "wall time at most, checked after each batch", true, positive);
+  cl.number("--batch", batch, "cases per seed", true, positive);
+  cl.number("--max-size", max_size, "operations per case at most", true, positive);
+  cl.number("--whole-every", whole_every,
+            "whole states compared after every N-th operation and each case's last (between them, the\n"
+            "parts of the state an operation touched)",
+            true, positive);
+  cl.number("--z3-every", z3_every, "the Z3 invariant checker on one whole comparison in N (0: never)", true);
+  if (const std::optional<int> status = cl.parse(argc, argv)) return *status;
   set_z3_check_every(z3_every);
   // Each whole comparison builds and drops leaf lists of megabytes: glibc's
   // defaults hand such blocks back to the kernel and fault them in again on

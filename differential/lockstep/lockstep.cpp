@@ -1,6 +1,8 @@
 // The lockstep state machine: see lockstep.hpp.
 #include "lockstep.hpp"
 
+#include <rapidcheck.h>
+
 #include <algorithm>
 #include <bit>
 #include <cerrno>

@@ -28,8 +28,6 @@
 //     steps, then simpler arguments) and the counterexample writer.
 #pragma once
 
-#include <rapidcheck.h>
-
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -41,6 +39,14 @@
 
 #include "ioas/engine.hpp"
 #include "trace.hpp"
+
+// gen_operation's type, declared only: rapidcheck.h is a large header, and
+// most users of this one never call gen_operation (its callers include
+// rapidcheck.h themselves).
+namespace rc {
+template <typename T>
+class Gen;
+}  // namespace rc
 
 namespace ioas::lockstep {
 
