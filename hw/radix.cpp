@@ -201,7 +201,7 @@ class RadixTable final : public PageTable {
     // Only a split of a leaf that crosses an end can fail; without one the
     // unmap records nothing and frees unlinked tables at once (after the
     // flush), so it allocates nothing.
-    j.record = crosses(iova) || (last != kIasMax && crosses(arith::range_after(last).next));
+    j.record = last != kIasMax ? crosses_either(iova, arith::range_after(last).next) : crosses(iova);
     u64 unmapped = 0;
     u64 p = iova;
     try {
@@ -602,13 +602,28 @@ class RadixTable final : public PageTable {
   }
   // Whether a leaf holds x without starting at x (unmapping from x, or up
   // to x - 1, would split it).
-  bool crosses(u64 x) const {
-    if (x > kIasMax) return false;
-    const u64* t = root_table();
-    for (int l = kTop;; --l) {
+  bool crosses(u64 x) const { return x <= kIasMax && crosses_from(root_table(), kTop, x); }
+  // The same below the table t at level l that holds x.
+  bool crosses_from(const u64* t, int l, u64 x) const {
+    for (;; --l) {
       const u64 e = t[index_at(x, l)];
       if (!F::present(e)) return false;
       if (!F::is_table(e, l)) return arith::pt_leaf_offset(x, static_cast<unsigned>(l)) != 0;
+      t = table_at(F::table_pa(e));
+    }
+  }
+  // crosses(x) || crosses(y), x and y <= kIasMax, in one walk down to the
+  // table where their paths part (the two ends of an unmap mostly share all
+  // but the last table).
+  bool crosses_either(u64 x, u64 y) const {
+    const u64* t = root_table();
+    for (int l = kTop;; --l) {
+      if (index_at(x, l) != index_at(y, l)) return crosses_from(t, l, x) || crosses_from(t, l, y);
+      const u64 e = t[index_at(x, l)];
+      if (!F::present(e)) return false;
+      if (!F::is_table(e, l))
+        return arith::pt_leaf_offset(x, static_cast<unsigned>(l)) != 0 ||
+               arith::pt_leaf_offset(y, static_cast<unsigned>(l)) != 0;
       t = table_at(F::table_pa(e));
     }
   }

@@ -57,12 +57,12 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   Ioas* s = find_ioas(ioas);
   if (!s) return err(ENOENT, "map: no IOAS " + std::string(ioas));
   std::uint32_t sid;
-  Source* src = find_source(args.source, &sid);
+  Source* src = source_for(*s, args.source, &sid);
   if (!src) return err(ENOENT, "map: no memory source " + args.source);
   auto what = [&] { return std::string("map " + (args.iova ? span(*args.iova, args.len) : "auto+" + hex(args.len))); };
-  const ModeRules rules = rules_for(s->options.mode);
+  const ModeRules& rules = s->rules;
   if (refuses_ulong_max(rules, {args.iova.value_or(0), args.len})) return ulong_max_error(what());
-  if (auto bad = refused_prot(s->options.mode, args.prot, what)) return *bad;
+  if (auto bad = refused_prot(rules, args.prot, what)) return *bad;
   if (args.len == 0) return err(EINVAL, what() + ": length 0");
   // A fixed IOVA's overflow: with the arguments (SPEC), or after its
   // alignment (the kernel's iopt_check_iova).
@@ -105,7 +105,7 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
   auto what = [&] { return std::string(all ? std::string("unmap all") : "unmap " + span(iova, len)); };
   Range r = Range::all();
   if (!all) {
-    if (refuses_ulong_max(rules_for(s->options.mode), {iova, len})) return ulong_max_error(what());
+    if (refuses_ulong_max(s->rules, {iova, len})) return ulong_max_error(what());
     if (len == 0) return err(EINVAL, what() + ": length 0");
     if (arith::range_last(iova, len).overflow) return err(EOVERFLOW, what() + ": iova+len passes 2^64-1");
     r = Range{iova, arith::range_last(iova, len).last};
@@ -124,7 +124,7 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
   // With unmap_all_or_nothing (SPEC) any stop fails the whole unmap; without
   // it (the kernel's iopt_unmap_iova_range) the areas before the stop are
   // removed and the stop's error is returned.
-  const ModeRules rules = rules_for(s->options.mode);
+  const ModeRules& rules = s->rules;
   absl::InlinedVector<AreaRef, 4> victims;
   std::optional<Range> bad;
   for_each_area(*s, r, [&](const SpaceNode& n) {
@@ -231,7 +231,7 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   auto what = [&] { return std::string("copy " + args.from + ":" + span(args.src_iova, args.len)); };
   if (refuses_ulong_max(rules_for(dst->options.mode), {args.src_iova, args.dst_iova.value_or(0), args.len}))
     return ulong_max_error(what());
-  if (auto bad = refused_prot(dst->options.mode, args.prot, what)) return *bad;
+  if (auto bad = refused_prot(dst->rules, args.prot, what)) return *bad;
   if (args.len == 0) return err(EINVAL, what() + ": length 0");
   if (arith::range_last(args.src_iova, args.len).overflow)
     return err(EOVERFLOW, what() + ": source range passes 2^64-1");

@@ -79,8 +79,20 @@ struct NameHash {
     return static_cast<std::size_t>(h);
   }
 };
+// Equality of two names, inline: std::equal_to's compare calls the C
+// library's memcmp, whose call and dispatch cost more than comparing the
+// few bytes of a short name here (a lookup compares once, on a hit).
+struct NameEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (a[i] != b[i]) return false;
+    return true;
+  }
+};
 template <typename V>
-using NameMap = std::unordered_map<std::string, V, NameHash, std::equal_to<>>;
+using NameMap = std::unordered_map<std::string, V, NameHash, NameEq>;
 template <typename K, typename V>
 using HashMap = std::unordered_map<K, V>;
 inline std::string_view key(std::string_view s) { return s; }
@@ -106,8 +118,8 @@ inline Error ulong_max_error(const std::string& what) {
 // The prot map and copy refuse in an IOAS of this mode (EINVAL): anything
 // but r and rw, and w too unless ModeRules::write_only_maps. `what` names
 // the call; it is built only for the error.
-inline std::optional<Error> refused_prot(IoasMode mode, Prot p, absl::FunctionRef<std::string()> what) {
-  const bool wo = rules_for(mode).write_only_maps;
+inline std::optional<Error> refused_prot(const ModeRules& rules, Prot p, absl::FunctionRef<std::string()> what) {
+  const bool wo = rules.write_only_maps;
   if (prot_reads(p) || (wo && p == Prot::kWrite)) return std::nullopt;
   return err(EINVAL, what() + ": prot " + to_string(p) + (wo ? " (r, w or rw)" : " (r or rw only)"));
 }
@@ -190,6 +202,8 @@ struct Ioas {
   // relaxed atomic stores, so that memories() may sum them beside writers.
   PaddedCounts source_uses;
   IoasOptions options;
+  // rules_for(options.mode), kept: map and unmap consult it on every call.
+  ModeRules rules;
   u64 iova_alignment = 1;
   SpaceTree space;
   std::size_t area_count = 0;
@@ -201,6 +215,11 @@ struct Ioas {
   HashMap<u64, std::uint32_t> area_pins;
   std::array<u64, kPageShift + 1> align_hist{};
   std::vector<Domain*> domains;  // sorted by name
+  // The id of the memory source the last map here named (a hint, checked
+  // against the source's name and liveness on use: ImplEngine::source_for),
+  // so that a run of maps from one source skips the name's hashed lookup.
+  // Written under this IOAS's lock.
+  std::uint32_t last_source = kReservedPiece;
 };
 
 // Where translate may walk d's table beside the IOAS's writer: the built-in
@@ -324,6 +343,19 @@ class ImplEngine final : public Engine {
     if (it == source_ids_.end()) return nullptr;
     if (id) *id = it->second;
     return &sources_[it->second];
+  }
+  // find_source for a map in s, through s.last_source when it still names
+  // that live source (a live source's name is unique, so the answer is the
+  // same).
+  Source* source_for(Ioas& s, std::string_view name, std::uint32_t* id) {
+    if (const std::uint32_t c = s.last_source; c < sources_.size() && sources_[c].live &&
+                                               NameEq{}(sources_[c].info.name, name)) {
+      *id = c;
+      return &sources_[c];
+    }
+    Source* src = find_source(name, id);
+    if (src) s.last_source = *id;
+    return src;
   }
   Domain* find_domain(std::string_view name) const {
     auto it = domains_.find(key(name));

@@ -44,7 +44,7 @@ std::optional<u64> ImplEngine::alloc_iova(const Ioas& s, u64 len, u64 a, u64 off
 
 // The lowest fit in one span of the window, from where the mode starts it.
 std::optional<u64> ImplEngine::lowest_fit_in(const Ioas& s, Range sp, u64 len, u64 a, u64 off) {
-  auto from = search_span(sp, len, a, off, rules_for(s.options.mode).auto_aligns_span_start);
+  auto from = search_span(sp, len, a, off, s.rules.auto_aligns_span_start);
   if (!from) return std::nullopt;
   return s.space.lowest_fit(from->start, from->last, len, a, off);
 }

@@ -170,7 +170,7 @@ SpaceTree::SpaceTree(unsigned leaf_slots, unsigned inner_slots, Holes holes)
 // throws std::bad_alloc with the tree as it was. One insert takes at most a
 // leaf and one inner node per level plus a new root; k inserts in a row may
 // raise the height by one each, hence k * (height + 2) inner nodes.
-void SpaceTree::reserve_inserts(std::size_t k) {
+void SpaceTree::reserve_more(std::size_t k) {
   const std::size_t leaves = k, inners = k * (height_ + 2);
   spare_leaves_.reserve(leaves);
   spare_inners_.reserve(inners);

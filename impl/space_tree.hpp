@@ -136,7 +136,12 @@ class SpaceTree {
   // changed), so that they cannot fail; trim_spares() frees what is beyond
   // one insert's worth afterwards, or all of them and the lists' room after
   // a reservation for many (never allocates).
-  void reserve_inserts(std::size_t k);
+  // Inline when the spares already suffice (every map asks for one insert's
+  // worth, which the last unmap mostly left behind).
+  void reserve_inserts(std::size_t k) {
+    if (spare_leaves_.size() >= k && spare_inners_.size() >= k * (height_ + 2)) return;
+    reserve_more(k);
+  }
   void trim_spares();
   bool erase(u64 start);
   // Erases the interval [start, last] only if it is exactly that and is an
@@ -210,6 +215,7 @@ class SpaceTree {
   unsigned leaf_min() const { return (leaf_slots_ + 1) / 2; }
   unsigned inner_min() const { return (inner_slots_ + 1) / 2; }
 
+  void reserve_more(std::size_t k);
   Leaf* new_leaf();
   Inner* new_inner();
   void free_leaf(Leaf* l);

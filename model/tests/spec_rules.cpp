@@ -492,6 +492,31 @@ TEST_P(SpecRules, MapTakesAUseOfTheMemorySource) {
   EXPECT_EQ(UseCount("ro"), 0u);
 }
 
+// A map names its memory source by the name the source has now: after the
+// source a run of maps named is removed, its name is unknown even when
+// another source takes its place (and its id), and a new source of that
+// name is the one mapped.
+TEST_P(SpecRules, MapNamesTheMemorySourceItHasNow) {
+  Basic();
+  auto first = MapAuto("a", 0x1000, "m", 0x2000);
+  ASSERT_TRUE(first.ok());
+  MUST(engine->unmap("a", first.value(), 0x1000));
+  MUST(engine->remove_memory("m"));
+  EXPECT_FAILS(ENOENT, MapAuto("a", 0x1000, "m", 0x2000));
+  MUST(Mem("n", 0x7000'0000, 0x10000, 0x3'0000'0000));
+  EXPECT_FAILS(ENOENT, MapAuto("a", 0x1000, "m", 0x2000));
+  auto from_n = MapAuto("a", 0x1000, "n", 0x2000);
+  ASSERT_TRUE(from_n.ok());
+  EXPECT_EQ(engine->uva("a", from_n.value()).value(), 0x7000'2000u);
+  MUST(Mem("m", 0x5000'0000, 0x4000, 0x2'0000'0000));
+  auto from_new_m = MapAuto("a", 0x1000, "m", 0x2000);
+  ASSERT_TRUE(from_new_m.ok());
+  EXPECT_EQ(engine->uva("a", from_new_m.value()).value(), 0x5000'2000u);
+  EXPECT_FAILS(EINVAL, MapAuto("a", 0x1000, "m", 0x4000));  // beyond the new m's 0x4000 bytes
+  EXPECT_EQ(UseCount("m"), 1u);
+  EXPECT_EQ(UseCount("n"), 1u);
+}
+
 // ===================================================================
 // unmap
 // ===================================================================
