@@ -188,7 +188,7 @@ Status ImplEngine::cut(std::string_view ioas, u64 iova) {
   const u64 after = arith::range_after(iova).next;
   if (!aligned(after, s->iova_alignment))
     return err(EINVAL, what() + ": new boundary " + hex(after) + " not aligned to " + hex(s->iova_alignment));
-  if (!rules_for(s->options.mode).cut_splits_domain_areas && s->options.huge_pages && !s->domains.empty())
+  if (!s->rules.cut_splits_domain_areas && s->options.huge_pages && !s->domains.empty())
     return err(EINVAL, what() + ": held by domain " + s->domains.front()->name +
                            ", which may map it with large pages (kernel mode does not split them)");
   if (!alloc_ok(*s)) return err(ENOMEM, what() + ": out of memory for the new area's node");
@@ -229,7 +229,7 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   Ioas* from = find_ioas(args.from);
   if (!from) return err(ENOENT, "copy: no source IOAS " + args.from);
   auto what = [&] { return std::string("copy " + args.from + ":" + span(args.src_iova, args.len)); };
-  if (refuses_ulong_max(rules_for(dst->options.mode), {args.src_iova, args.dst_iova.value_or(0), args.len}))
+  if (refuses_ulong_max(dst->rules, {args.src_iova, args.dst_iova.value_or(0), args.len}))
     return ulong_max_error(what());
   if (auto bad = refused_prot(dst->rules, args.prot, what)) return *bad;
   if (args.len == 0) return err(EINVAL, what() + ": length 0");
@@ -238,7 +238,7 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   // A fixed destination's overflow: with the arguments (SPEC), or once the
   // source is taken, before or after the destination's alignment (the
   // kernel's iommufd_ioas_copy, then iopt_check_iova).
-  const ModeRules rules = rules_for(dst->options.mode);
+  const ModeRules& rules = dst->rules;
   const bool dst_overflows = args.dst_iova && arith::range_last(*args.dst_iova, args.len).overflow;
   const auto dst_overflow_error = [&] { return err(EOVERFLOW, what() + ": destination range passes 2^64-1"); };
   if (dst_overflows && !rules.copy_source_before_destination) return dst_overflow_error();

@@ -60,7 +60,7 @@ Status ImplEngine::create_ioas(std::string_view name, const IoasOptions& options
   s->name = std::string(name);
   s->options = options;
   s->rules = rules_for(options.mode);
-  s->options.zero_page = rules_for(options.mode).forced_zero_page.value_or(options.zero_page);
+  s->options.zero_page = s->rules.forced_zero_page.value_or(options.zero_page);
   recompute_alignment(*s);
   if (s->options.zero_page == ZeroPage::kReserved) {
     s->reserved.try_emplace(Owner{OwnerKind::kZeroPage, ""}, true)

@@ -202,7 +202,7 @@ struct Ioas {
   // relaxed atomic stores, so that memories() may sum them beside writers.
   PaddedCounts source_uses;
   IoasOptions options;
-  // rules_for(options.mode), kept: map and unmap consult it on every call.
+  // rules_for(options.mode), kept: every call that follows a mode rule reads it here.
   ModeRules rules;
   u64 iova_alignment = 1;
   SpaceTree space;

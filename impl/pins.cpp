@@ -15,7 +15,7 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
     return err(EADDRINUSE, what() + ": the first pin needs iova_alignment " + hex(kPage) + " but area " +
                                to_string(*misaligned) + " is not aligned to it");
   };
-  const bool alignment_first = rules_for(s->options.mode).pin_alignment_before_range;
+  const bool alignment_first = s->rules.pin_alignment_before_range;
   if (misaligned && alignment_first) return alignment_error();
   if (args.len == 0) return err(EINVAL, what() + ": length 0");
   if (arith::range_last(args.iova, args.len).overflow) return err(EOVERFLOW, what() + ": iova+len passes 2^64-1");
@@ -23,7 +23,7 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
   absl::InlinedVector<AreaRef, 4> areas;
   // A byte in no area: before the areas' checks, or after them
   // (pin_checks_each_area_in_turn, which adds the pin's page alignment).
-  const bool in_turn = rules_for(s->options.mode).pin_checks_each_area_in_turn;
+  const bool in_turn = s->rules.pin_checks_each_area_in_turn;
   const bool hole = !covering_areas(*s, r, areas);
   const auto hole_error = [&] { return err(ENOENT, what() + ": not covered by contiguous areas"); };
   if (hole && !in_turn) return hole_error();
