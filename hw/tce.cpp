@@ -133,7 +133,7 @@ void TceTable::visit(u64 table, unsigned level, u64 base, u64 first, u64 last, F
 }
 
 template <class F>
-void TceTable::visit_beside(u64 table, const u64* beside, unsigned level, u64 base, u64 first, u64 last,
+void TceTable::visit_beside(u64 table, u64* beside, unsigned level, u64 base, u64 first, u64 last,
                             F&& f) const {
   u64* t = mem_.page(table);
   const u64 i0 = first > base ? index_at(first, level) : 0;
@@ -144,7 +144,7 @@ void TceTable::visit_beside(u64 table, const u64* beside, unsigned level, u64 ba
     if (level == 0) {
       f(slot, &t[i], beside ? &beside[i] : nullptr);
     } else {
-      const u64* below = beside && beside[i] != 0 ? mem_.page(next_table(tce::from_be(beside[i]))) : nullptr;
+      u64* below = beside && beside[i] != 0 ? mem_.page(next_table(tce::from_be(beside[i]))) : nullptr;
       visit_beside(next_table(tce::from_be(t[i])), below, level - 1, slot, first, last, f);
     }
   }
@@ -216,9 +216,9 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
     }
     store_leaf(e, tce::to_be(encode(arith::page_advance(a.pa, k, shift_), shift_, a.prot)));
     store_leaf(u, tce::to_be(arith::page_advance(a.uaddr, k, shift_)));
-    dirty_.erase(s);
     if (s == last) break;
   }
+  dirty_.erase(dirty_.lower_bound(first), dirty_.upper_bound(last));
   stats_.leaf_writes += arith::range_length(first, last);
   IotlbGather local(tlb_, mem_);
   (g ? *g : local).add_range(a.iova, a.len);  // tce_kill for the whole range
@@ -238,10 +238,11 @@ Result<u64> TceTable::unmap(u64 iova, u64 len, IotlbGather* g) {
   IotlbGather local(tlb_, mem_);
   IotlbGather& gather = g ? *g : local;
   u64 unmapped = 0;
-  visit(root_, levels_ - 1, 0, slot_of(r.start), slot_of(r.last), [&](u64 slot, u64* e) {
+  visit_beside(root_, mem_.page(uroot_), levels_ - 1, 0, slot_of(r.start), slot_of(r.last),
+               [&](u64 slot, u64* e, u64* u) {
     store_leaf(e, 0);
-    store_leaf(find(uroot_, slot), 0);
-    dirty_.erase(slot);
+    store_leaf(u, 0);
+    if (!dirty_.empty()) dirty_.erase(slot);
     unmapped += ps;
     gather.add_range(arith::tce_bus_addr(slot, shift_, offset_), ps);
   });
