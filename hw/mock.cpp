@@ -294,7 +294,7 @@ void MockTable::for_each_leaf(Range r, const std::function<void(const Leaf&)>& f
       for (u64 k = 0; k < count && !dirty; ++k) dirty = leaf_slots[k] & kDirty;
     }
     if (leaf.overlaps(r))
-      f(Leaf{leaf.start, slot_start(count), entry_pa(e), entry_prot(e), true, dirty});
+      f(Leaf{leaf.start, slot_start(count), entry_pa(e), entry_prot(e), true, dirty, std::nullopt});
     return arith::page_advance(first, count, 0);
   });
 }

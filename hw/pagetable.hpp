@@ -154,6 +154,9 @@ struct Leaf {
   Prot prot = Prot::kNone;
   bool accessed = false;
   bool dirty = false;
+  // The user address of its first byte, where the table keeps one beside
+  // the leaf (tce's it_userspace; uaddr() gives the same); none elsewhere.
+  std::optional<u64> uaddr;
   friend bool operator==(const Leaf&, const Leaf&) = default;
 };
 

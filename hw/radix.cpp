@@ -331,7 +331,7 @@ class RadixTable final : public PageTable {
 
   void for_each_leaf(Range r, const std::function<void(const Leaf&)>& f) const override {
     const_cast<RadixTable*>(this)->visit(r, [&](u64* e, int l, u64 base) {
-      f(Leaf{base, level_size(l), F::oa(*e, l), F::prot(*e), F::accessed(*e), F::dirty(*e)});
+      f(Leaf{base, level_size(l), F::oa(*e, l), F::prot(*e), F::accessed(*e), F::dirty(*e), std::nullopt});
     });
   }
 

@@ -133,6 +133,24 @@ void TceTable::visit(u64 table, unsigned level, u64 base, u64 first, u64 last, F
 }
 
 template <class F>
+void TceTable::visit_beside(u64 table, u64* beside, unsigned level, u64 base, u64 first, u64 last,
+                            F&& f) const {
+  u64* t = mem_.page(table);
+  const u64 i0 = first > base ? index_at(first, level) : 0;
+  const u64 i1 = arith::tce_level_last(base, last, level);
+  for (u64 i = i0; i <= i1; ++i) {
+    if (t[i] == 0) continue;
+    const u64 slot = arith::tce_entry_first(base, i, level);
+    if (level == 0) {
+      f(slot, &t[i], beside ? &beside[i] : nullptr);
+    } else {
+      u64* below = beside && beside[i] != 0 ? mem_.page(next_table(tce::from_be(beside[i]))) : nullptr;
+      visit_beside(next_table(tce::from_be(t[i])), below, level - 1, slot, first, last, f);
+    }
+  }
+}
+
+template <class F>
 void TceTable::visit_pages(u64 table, unsigned level, F&& f) const {
   f(table, level);
   if (level == 0) return;
@@ -198,9 +216,9 @@ Status TceTable::map(const MapArgs& a, IotlbGather* g) {
     }
     store_leaf(e, tce::to_be(encode(arith::page_advance(a.pa, k, shift_), shift_, a.prot)));
     store_leaf(u, tce::to_be(arith::page_advance(a.uaddr, k, shift_)));
-    dirty_.erase(s);
     if (s == last) break;
   }
+  dirty_.erase(dirty_.lower_bound(first), dirty_.upper_bound(last));
   stats_.leaf_writes += arith::range_length(first, last);
   IotlbGather local(tlb_, mem_);
   (g ? *g : local).add_range(a.iova, a.len);  // tce_kill for the whole range
@@ -220,10 +238,11 @@ Result<u64> TceTable::unmap(u64 iova, u64 len, IotlbGather* g) {
   IotlbGather local(tlb_, mem_);
   IotlbGather& gather = g ? *g : local;
   u64 unmapped = 0;
-  visit(root_, levels_ - 1, 0, slot_of(r.start), slot_of(r.last), [&](u64 slot, u64* e) {
+  visit_beside(root_, mem_.page(uroot_), levels_ - 1, 0, slot_of(r.start), slot_of(r.last),
+               [&](u64 slot, u64* e, u64* u) {
     store_leaf(e, 0);
-    store_leaf(find(uroot_, slot), 0);
-    dirty_.erase(slot);
+    store_leaf(u, 0);
+    if (!dirty_.empty()) dirty_.erase(slot);
     unmapped += ps;
     gather.add_range(arith::tce_bus_addr(slot, shift_, offset_), ps);
   });
@@ -308,11 +327,13 @@ void TceTable::for_each_leaf(Range r, const std::function<void(const Leaf&)>& f)
   const Range w = r.intersect(cfg_.aperture);
   if (!r.valid() || !w.valid()) return;
   const u64 ps = arith::page_size(u64{0}, shift_);
-  visit(root_, levels_ - 1, 0, slot_of(w.start), slot_of(w.last),
-        [&](u64 slot, const u64* p) {
-          const u64 e = tce::from_be(*p);
-          f(Leaf{arith::tce_bus_addr(slot, shift_, offset_), ps, decode(e, shift_), perm_prot(e), true, dirty_.contains(slot)});
-        });
+  // The user addresses beside, in the same pass (what uaddr() reads).
+  visit_beside(root_, mem_.page(uroot_), levels_ - 1, 0, slot_of(w.start), slot_of(w.last),
+               [&](u64 slot, const u64* p, const u64* u) {
+                 const u64 e = tce::from_be(*p);
+                 f(Leaf{arith::tce_bus_addr(slot, shift_, offset_), ps, decode(e, shift_), perm_prot(e), true,
+                        dirty_.contains(slot), u ? std::optional<u64>(tce::from_be(*u)) : std::nullopt});
+               });
 }
 
 u64 TceTable::verify() const {
@@ -337,8 +358,8 @@ u64 TceTable::verify() const {
     IOAS_CHECK(shift_ < 2 || arith::is_aligned(arith::tce_addr_field(e), ps), "slot " + std::to_string(slot) + ": address not page aligned");
     IOAS_CHECK(decode(e, shift_) <= kMaxOa, "slot " + std::to_string(slot) + ": address beyond 52 bits");
   });
-  visit(uroot_, levels_ - 1, 0, 0, last_index_, [&](u64 slot, const u64*) {
-    IOAS_CHECK(raw_entry(slot) != 0, "slot " + std::to_string(slot) + ": userspace view on an empty TCE");
+  visit_beside(uroot_, mem_.page(root_), levels_ - 1, 0, 0, last_index_, [&](u64 slot, const u64*, const u64* e) {
+    IOAS_CHECK(e && *e != 0, "slot " + std::to_string(slot) + ": userspace view on an empty TCE");
   });
   for (u64 slot : dirty_) {
     const u64 e = tce::from_be(raw_entry(slot));

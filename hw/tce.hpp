@@ -111,6 +111,12 @@ class TceTable final : public PageTable {
   // Visits the present last-level entries of slots [first, last] in order.
   template <class F>
   void visit(u64 table, unsigned level, u64 base, u64 first, u64 last, F&& f) const;
+  // visit, with a second tree of the same shape (`beside`: its table at
+  // this level, nullptr when absent) descended along: f(slot, entry, the
+  // second tree's entry of the slot or nullptr when a page on its way is
+  // absent). One pass where a find() per slot would walk from the top.
+  template <class F>
+  void visit_beside(u64 table, u64* beside, unsigned level, u64 base, u64 first, u64 last, F&& f) const;
   template <class F>
   void visit_pages(u64 table, unsigned level, F&& f) const;
   void free_tree(u64 table, unsigned level);

@@ -328,8 +328,8 @@ void HwPageTable::leaves(Range r, const std::function<void(const LeafInfo&)>& f)
       info.prot = reads && writes ? Prot::kReadWrite : reads ? Prot::kRead : Prot::kWrite;
     }
     info.dirty = l.dirty;
-    if (auto u = table_->uaddr(l.iova)) {
-      info.uaddr = *u;
+    if (l.uaddr) {
+      info.uaddr = *l.uaddr;  // kept in the table (tce), as uaddr() reads it
     } else {
       // Leaves come in IOVA order and mappings do not overlap: the mapping
       // that held the last leaf is the one holding this one if it covers it.

@@ -515,10 +515,24 @@ std::string show_tr(const Result<std::optional<Translation>>& t) {
   return "pa " + hex((*t)->pa) + " " + to_string((*t)->prot);
 }
 
+// At most `N` values held in place (the comparison's short lists, made
+// per area and domain, without a heap block each).
+template <typename T, std::size_t N>
+struct Few {
+  T v[N];
+  std::size_t n = 0;
+  void push_back(const T& x) { v[n++] = x; }
+  const T* begin() const { return v; }
+  const T* end() const { return v + n; }
+};
+
 // Bytes of an area worth translating: both ends, the second and second-last
 // pages, the middle, and the bytes just outside.
-std::vector<u64> sample_points(const Range& a) {
-  std::vector<u64> v = {a.start, a.last, a.start + (a.last - a.start) / 2};
+Few<u64, 7> sample_points(const Range& a) {
+  Few<u64, 7> v;
+  v.push_back(a.start);
+  v.push_back(a.last);
+  v.push_back(a.start + (a.last - a.start) / 2);
   if (a.last - a.start >= P) {
     v.push_back(a.start + P);
     v.push_back(a.last - P);
@@ -676,8 +690,14 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus, SpecViews& vi
     auto windows = [&](const DomainInfo& d, const Range& span) {
       const u64 minpg = d.pgsize_bitmap & (~d.pgsize_bitmap + 1);
       const u64 window = minpg << window_shift;
-      if (span.length() / minpg <= 2 * (u64{1} << window_shift)) return std::vector<Range>{span};
-      return std::vector<Range>{Range{span.start, span.start + (window - 1)}, Range{span.last - (window - 1), span.last}};
+      Few<Range, 2> w;
+      if (span.length() / minpg <= 2 * (u64{1} << window_shift)) {
+        w.push_back(span);
+      } else {
+        w.push_back(Range{span.start, span.start + (window - 1)});
+        w.push_back(Range{span.last - (window - 1), span.last});
+      }
+      return w;
     };
     for (const auto& d : s1->domains) {
       for (const Deep& x : deep) {
@@ -713,7 +733,10 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus, SpecViews& vi
       if (d.dirty == DirtyMode::kOff) continue;
       const u64 pg = d.pgsize_bitmap & (~d.pgsize_bitmap + 1);
       for (const Deep& x : deep) {
-        for (const Range& span : focus.whole ? std::vector<Range>{leaf_span(d, x)} : windows(d, leaf_span(d, x))) {
+        Few<Range, 2> spans;
+        if (focus.whole) spans.push_back(leaf_span(d, x));
+        else spans = windows(d, leaf_span(d, x));
+        for (const Range& span : spans) {
           auto g1 = spec.read_dirty(d.name, span.start, span.length(), pg, true);
           auto g2 = sut.read_dirty(d.name, span.start, span.length(), pg, true);
           if (g1.code() != g2.code() || (g1.ok() && *g1 != *g2))

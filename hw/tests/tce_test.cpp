@@ -105,6 +105,31 @@ TEST(Tce, IndirectLevelsAreAllocatedOnFirstUseAndWalked) {
   EXPECT_EQ(t.verify(), 0u);
 }
 
+// The listing carries each leaf's user address as uaddr() reads it, from
+// the userspace view walked beside the TCEs; and verify() still finds a
+// userspace entry whose TCE is empty (here: the TCE cleared by hand).
+TEST(Tce, ListingCarriesTheUserAddressAndVerifyChecksTheViewBesideIt) {
+  Fixture f(tce_config());
+  auto& t = static_cast<TceTable&>(*f.pt);
+  ASSERT_TRUE(t.map({0x40000000, 0x7000000, 0x3000, Prot::kReadWrite, 0x7f0000000000}).ok());
+  ASSERT_TRUE(t.map({0x40200000, 0x8000000, 0x1000, Prot::kRead, 0x7f0000100000}).ok());
+  std::vector<Leaf> leaves;
+  t.for_each_leaf(Range{0, 0x7fffffff}, [&](const Leaf& l) { leaves.push_back(l); });
+  ASSERT_EQ(leaves.size(), 4u);
+  for (const Leaf& l : leaves) {
+    SCOPED_TRACE(l.iova);
+    ASSERT_TRUE(l.uaddr.has_value());
+    EXPECT_EQ(l.uaddr, t.uaddr(l.iova));
+  }
+  EXPECT_EQ(*leaves[1].uaddr, 0x7f0000001000u);
+  EXPECT_EQ(*leaves[3].uaddr, 0x7f0000100000u);
+  EXPECT_EQ(t.verify(), 4u);
+  const u64 slot = 0x40200000 >> 12;
+  u64* e = f.mem.page(tce::from_be(f.mem.page(tce::from_be(f.mem.page(t.root())[(slot >> 18) & 511]) & ~u64{0xfff})[(slot >> 9) & 511]) & ~u64{0xfff}) + (slot & 511);
+  *e = 0;
+  EXPECT_DEATH((void)t.verify(), "userspace view on an empty TCE");
+}
+
 // A window as large as the 64-bit space (SPEC allows any window of whole
 // pages): 8 levels of 4K... and map at the very top.
 TEST(Tce, WholeSixtyFourBitWindowWithTinyPages) {
