@@ -6,9 +6,22 @@
 #     of once per test source; -DIOAS_TEST_PCH=OFF: none);
 #   - has IOAS_TEST_DEBUG_INFO (default -g1: line tables and functions, so
 #     failures, backtraces and sanitizer reports still name file and line) in
-#     place of the configuration's -g. The libraries, the tested code, keep
-#     the configuration's flags; the optimisation level is the same
-#     everywhere. -DIOAS_TEST_DEBUG_INFO=-g gives the tests full debug info.
+#     place of the configuration's -g. -DIOAS_TEST_DEBUG_INFO=-g gives the
+#     tests full debug info;
+#   - is compiled with IOAS_TEST_OPTIMIZE (default -O0) in place of
+#     RelWithDebInfo's -O2: a test source mostly calls into the libraries and
+#     compares answers, and runs once, so optimising it costs more compile
+#     time than it saves in run time. A test target whose own code does the
+#     heavy work (a loop of millions of steps, threads racing) keeps -O2 with
+#     ioas_test_keeps_optimization(target). Under the sanitizers
+#     (IOAS_SANITIZE, IOAS_TSAN) every test keeps -O2: instrumented code at
+#     -O0 runs several times slower. The libraries, the tested code, keep the
+#     configuration's flags everywhere;
+#   - is a unity build (ioas_unity_build, cmake/IoasBuildSpeed.cmake): at -O0
+#     most of a test object is the inline and template code of gtest, std and
+#     our headers, emitted once per unity file instead of once per source. A
+#     source whose file-scope names repeat another's opts out with
+#     SKIP_UNITY_BUILD_INCLUSION in its CMakeLists.txt.
 #
 # ccache: a compile that uses a precompiled header is cached only with
 # sloppiness pch_defines,time_macros; ioas_use_ccache_with_pch() below sets
@@ -19,10 +32,13 @@ include_guard(GLOBAL)
 option(IOAS_TEST_PCH "Share one precompiled header (gtest, std) across the test programs" ON)
 set(IOAS_TEST_DEBUG_INFO "-g1" CACHE STRING
     "Debug info flag of the test programs under RelWithDebInfo and Debug (empty: the configuration's)")
+set(IOAS_TEST_OPTIMIZE "-O0" CACHE STRING
+    "Optimisation flag of the test programs under RelWithDebInfo (empty: the configuration's)")
 
-# The donors: two compiles of the header, which the test targets reuse: one
-# for executables (-fPIE), one for libraries (-fPIC); GCC refuses a header
-# made with the other setting.
+# The donors: compiles of the header, which the test targets reuse: one for
+# executables (-fPIE), one for libraries (-fPIC), each at the tests'
+# optimisation level and, when some target keeps -O2, at that level too; GCC
+# refuses a header made with another of these settings.
 set(IOAS_TEST_PCH_HEADERS
     <gtest/gtest.h>
     <algorithm> <cerrno> <cstdint> <cstdio> <cstdlib> <cstring> <functional> <map> <memory>
@@ -31,19 +47,53 @@ function(ioas_add_test_pch)
   if(NOT IOAS_TEST_PCH)
     return()
   endif()
-  add_executable(ioas_test_pch_exe ${PROJECT_SOURCE_DIR}/cmake/test_pch.cpp)
-  add_library(ioas_test_pch_lib OBJECT ${PROJECT_SOURCE_DIR}/cmake/test_pch.cpp)
-  foreach(t ioas_test_pch_exe ioas_test_pch_lib)
-    target_link_libraries(${t} PRIVATE GTest::gtest)
-    target_precompile_headers(${t} PRIVATE ${IOAS_TEST_PCH_HEADERS})
-    ioas_test_flags(${t})
+  foreach(kind exe lib)
+    ioas_add_test_pch_donor(${kind} "")
   endforeach()
 endfunction()
 
-# The flags of a test target (its debug info; the donors' must match).
+# One donor: kind is exe or lib; keep is "" (the tests' flags) or "_o2" (a
+# target that keeps the configuration's optimisation).
+function(ioas_add_test_pch_donor kind keep)
+  set(t ioas_test_pch_${kind}${keep})
+  if(TARGET ${t})
+    return()
+  endif()
+  if(kind STREQUAL "exe")
+    add_executable(${t} ${PROJECT_SOURCE_DIR}/cmake/test_pch.cpp)
+  else()
+    add_library(${t} OBJECT ${PROJECT_SOURCE_DIR}/cmake/test_pch.cpp)
+  endif()
+  target_link_libraries(${t} PRIVATE GTest::gtest)
+  target_precompile_headers(${t} PRIVATE ${IOAS_TEST_PCH_HEADERS})
+  if(keep)
+    set_target_properties(${t} PROPERTIES IOAS_TEST_KEEPS_OPTIMIZATION ON)
+  endif()
+  ioas_test_flags(${t})
+endfunction()
+
+# A test target whose own code does the heavy work keeps the configuration's
+# optimisation level (its debug info is still IOAS_TEST_DEBUG_INFO). Call
+# from the target's CMakeLists.txt; ioas_setup_test_targets reads it.
+function(ioas_test_keeps_optimization t)
+  set_target_properties(${t} PROPERTIES IOAS_TEST_KEEPS_OPTIMIZATION ON)
+endfunction()
+
+# Whether the tests get IOAS_TEST_OPTIMIZE: not under the sanitizers.
+set(IOAS_TEST_LOWERS_OPTIMIZATION OFF)
+if(IOAS_TEST_OPTIMIZE AND NOT IOAS_SANITIZE AND NOT IOAS_TSAN AND NOT IOAS_FUZZ)
+  set(IOAS_TEST_LOWERS_OPTIMIZATION ON)
+endif()
+
+# The flags of a test target (its debug info and optimisation; the donors'
+# must match).
 function(ioas_test_flags t)
   if(IOAS_TEST_DEBUG_INFO)
     target_compile_options(${t} PRIVATE $<$<CONFIG:RelWithDebInfo,Debug>:${IOAS_TEST_DEBUG_INFO}>)
+  endif()
+  get_target_property(keep ${t} IOAS_TEST_KEEPS_OPTIMIZATION)
+  if(IOAS_TEST_LOWERS_OPTIMIZATION AND NOT keep)
+    target_compile_options(${t} PRIVATE $<$<CONFIG:RelWithDebInfo>:${IOAS_TEST_OPTIMIZE}>)
   endif()
 endfunction()
 
@@ -52,7 +102,7 @@ endfunction()
 function(ioas_setup_test_targets dir)
   get_property(targets DIRECTORY ${dir} PROPERTY BUILDSYSTEM_TARGETS)
   foreach(t IN LISTS targets)
-    if(t MATCHES "^ioas_test_pch_(exe|lib)$")
+    if(t MATCHES "^ioas_test_pch_(exe|lib)(_o2)?$")
       continue()
     endif()
     get_target_property(type ${t} TYPE)
@@ -68,14 +118,21 @@ function(ioas_setup_test_targets dir)
       continue()
     endif()
     ioas_test_flags(${t})
+    ioas_unity_build(${t})
     if(NOT IOAS_TEST_PCH)
       continue()
     endif()
+    set(kind lib)
     if(type STREQUAL "EXECUTABLE")
-      target_precompile_headers(${t} REUSE_FROM ioas_test_pch_exe)
-    else()
-      target_precompile_headers(${t} REUSE_FROM ioas_test_pch_lib)
+      set(kind exe)
     endif()
+    set(keep "")
+    get_target_property(keeps ${t} IOAS_TEST_KEEPS_OPTIMIZATION)
+    if(keeps AND IOAS_TEST_LOWERS_OPTIMIZATION)
+      set(keep _o2)
+      ioas_add_test_pch_donor(${kind} ${keep})
+    endif()
+    target_precompile_headers(${t} REUSE_FROM ioas_test_pch_${kind}${keep})
   endforeach()
   get_property(subdirs DIRECTORY ${dir} PROPERTY SUBDIRECTORIES)
   foreach(sub IN LISTS subdirs)
