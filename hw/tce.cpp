@@ -116,26 +116,10 @@ u64* TceTable::ensure(u64 root, u64 slot, Journal& j) {
 }
 
 template <class F>
-void TceTable::visit(u64 table, unsigned level, u64 base, u64 first, u64 last, F&& f) const {
-  u64* t = mem_.page(table);
-  // first past base lies in this table: its index here.
-  const u64 i0 = first > base ? index_at(first, level) : 0;
-  const u64 i1 = arith::tce_level_last(base, last, level);
-  for (u64 i = i0; i <= i1; ++i) {
-    if (t[i] == 0) continue;
-    const u64 slot = arith::tce_entry_first(base, i, level);
-    if (level == 0) {
-      f(slot, &t[i]);
-    } else {
-      visit(next_table(tce::from_be(t[i])), level - 1, slot, first, last, f);
-    }
-  }
-}
-
-template <class F>
 void TceTable::visit_beside(u64 table, u64* beside, unsigned level, u64 base, u64 first, u64 last,
                             F&& f) const {
   u64* t = mem_.page(table);
+  // first past base lies in this table: its index here.
   const u64 i0 = first > base ? index_at(first, level) : 0;
   const u64 i1 = arith::tce_level_last(base, last, level);
   for (u64 i = i0; i <= i1; ++i) {
@@ -148,6 +132,11 @@ void TceTable::visit_beside(u64 table, u64* beside, unsigned level, u64 base, u6
       visit_beside(next_table(tce::from_be(t[i])), below, level - 1, slot, first, last, f);
     }
   }
+}
+
+template <class F>
+void TceTable::visit(u64 table, unsigned level, u64 base, u64 first, u64 last, F&& f) const {
+  visit_beside(table, nullptr, level, base, first, last, [&](u64 slot, u64* e, u64*) { f(slot, e); });
 }
 
 template <class F>
