@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <ctime>
 #include <limits>
-#include <malloc.h>
 #include <optional>
 #include <string>
 
@@ -42,13 +41,7 @@ int main(int argc, char** argv) {
   cl.number("--z3-every", z3_every, "the Z3 invariant checker on one whole comparison in N (0: never)", true);
   if (const std::optional<int> status = cl.parse(argc, argv)) return *status;
   set_z3_check_every(z3_every);
-  // Each whole comparison builds and drops leaf lists of megabytes: glibc's
-  // defaults hand such blocks back to the kernel and fault them in again on
-  // the next comparison. Kept in the heap instead (a campaign's peak is tens
-  // of megabytes).
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  mallopt(M_TOP_PAD, 64 << 20);
+  keep_heap_blocks();
   const auto t0 = std::chrono::steady_clock::now();
   const std::clock_t cpu0 = std::clock();
   // Operations per second of this process's CPU time (the machine may be

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <malloc.h>
 #include <set>
 #include <sstream>
 
@@ -549,6 +550,12 @@ namespace {
 std::uint64_t g_z3_check_every = 64;
 }
 void set_z3_check_every(std::uint64_t n) { g_z3_check_every = n; }
+
+void keep_heap_blocks() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  mallopt(M_TOP_PAD, 64 << 20);
+}
 
 bool Focus::covers(const std::string& ioas) const {
   return whole || every_ioas || std::find(ioases.begin(), ioases.end(), ioas) != ioases.end() ||

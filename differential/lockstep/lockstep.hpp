@@ -171,6 +171,12 @@ std::string diff_focused(Engine& spec, Engine& sut, const Focus& focus);
 // exhaustive test, with millions of steps, samples more sparsely.
 void set_z3_check_every(std::uint64_t n);
 
+// Keeps freed heap blocks in the process: each whole comparison builds and
+// drops leaf lists of megabytes, which glibc's defaults hand back to the
+// kernel and fault in again on the next one (a campaign's peak is tens of
+// megabytes). For a program that runs a campaign; ASan's allocator ignores it.
+void keep_heap_blocks();
+
 // Runs `op` on both sides (each with its own current IOAS), then compares the
 // answers and the states: with diff_states (kWhole), or with diff_focused on
 // focus_of(op) (kTouched). `failure` is "" when they agree.

@@ -3,8 +3,6 @@
 // count), and the errno coverage it must reach.
 #include <gtest/gtest.h>
 
-#include <malloc.h>
-
 #include <cstdio>
 #include <cstdlib>
 
@@ -30,19 +28,14 @@ TEST(Lockstep, FixedSeedCampaignAgreesAndReachesEveryErrnoPath) {
   // after every 32nd step and each sequence's last): about 3600 Z3 checks,
   // one step in 300.
   set_z3_check_every(env_or("IOAS_LOCKSTEP_Z3_EVERY", 24));
-  // As in ioas_campaign: the leaf lists of whole comparisons (megabytes)
-  // kept in the heap rather than handed back to the kernel and faulted in
-  // again. ASan's allocator ignores these.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  mallopt(M_TOP_PAD, 64 << 20);
+  keep_heap_blocks();  // as ioas_campaign does
   CampaignConfig cfg;
   cfg.seed = env_or("IOAS_LOCKSTEP_SEED", 20261122);
   // 49000 cases: the CPU time 48000 took under ASan (about 137 s: user
   // 110 s + system 27 s; the Z3 checks about 25 s of it), now that a case
   // costs 2.75% fewer instructions (valgrind, the first 3000 cases: 5.50e9
   // before, 5.35e9 after the tce listing's one pass). Without ASan the
-  // mallopt above makes the test about 0.65x the CPU time it was.
+  // keep_heap_blocks() above makes the test about 0.65x the CPU time it was.
   cfg.cases = static_cast<int>(env_or("IOAS_LOCKSTEP_CASES", 49000));
   cfg.max_size = 100;
   cfg.make_sut = make_sut;
