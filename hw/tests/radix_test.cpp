@@ -1,6 +1,7 @@
 // x86-64 and arm-lpae tables: the same behaviours, one TEST_P per rule.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 #include <random>
 
@@ -268,6 +269,26 @@ TEST_P(Radix, UnmapReturnsMappedBytesAndSkipsHoles) {
   EXPECT_EQ(*f.pt->unmap(0, 8 * k1G), 3 * k4K + k1G + k2M);
   EXPECT_TRUE(leaves(*f.pt).empty());
   EXPECT_EQ(*f.pt->unmap(0, 8 * k1G), 0u);
+}
+
+// A translate beside the table's writer reads the object's first cache
+// line (its vtable pointer and configuration): maps and unmaps, which
+// count leaf writes and flushes, must not write there, or every one of
+// them costs the reader a cache miss on another CPU.
+TEST_P(Radix, MapAndUnmapLeaveTheLineATranslateReadsUnwritten) {
+  Fixture f = make();
+  ASSERT_TRUE(f.pt->map({k2M, 0, k4K, Prot::kRead}).ok());  // the tables below stay
+  const auto* line = static_cast<const unsigned char*>(dynamic_cast<const void*>(f.pt.get()));
+  unsigned char before[64];
+  std::memcpy(before, line, sizeof before);
+  const u64 flushes = f.pt->iotlb().flushes(), writes = f.pt->stats().leaf_writes;
+  for (u64 i = 1; i <= 8; ++i) {
+    ASSERT_TRUE(f.pt->map({k2M + i * k4K, i * k4K, k4K, Prot::kReadWrite}).ok());
+    ASSERT_EQ(*f.pt->unmap(k2M + i * k4K, k4K), k4K);
+  }
+  ASSERT_GT(f.pt->iotlb().flushes(), flushes);  // the counters did move
+  ASSERT_GT(f.pt->stats().leaf_writes, writes);
+  EXPECT_EQ(std::memcmp(before, line, sizeof before), 0);
 }
 
 // The input size is 48 bits: an unmap that starts above it finds nothing,
