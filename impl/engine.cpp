@@ -62,6 +62,7 @@ Status ImplEngine::create_ioas(std::string_view name, const IoasOptions& options
   s->rules = rules_for(options.mode);
   s->options.zero_page = s->rules.forced_zero_page.value_or(options.zero_page);
   recompute_alignment(*s);
+  publish_alignment(*s);
   if (s->options.zero_page == ZeroPage::kReserved) {
     s->reserved.try_emplace(Owner{OwnerKind::kZeroPage, ""}, true)
         .first->second.add(Range{0, arith::range_last(u64{0}, kPage).last});
@@ -118,6 +119,7 @@ Status ImplEngine::set_huge_pages(std::string_view ioas, bool on) {
     }
   }
   for (Domain* d : s->domains) d->pt->flush_iotlb();
+  publish_alignment(*s);
   return ok_status();
 }
 

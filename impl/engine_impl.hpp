@@ -60,6 +60,7 @@
 #include "ioas/core/formats.hpp"
 #include "ioas/rules.hpp"
 #include "domain.hpp"
+#include "published_ranges.hpp"
 #include "range_set.hpp"
 #include "space_tree.hpp"
 
@@ -205,6 +206,10 @@ struct Ioas {
   // rules_for(options.mode), kept: every call that follows a mode rule reads it here.
   ModeRules rules;
   u64 iova_alignment = 1;
+  // What `ranges` answers: reserved_union's complement and iova_alignment,
+  // published at the commit of each change of either (apply_reserved,
+  // publish_alignment), for readers that take no lock.
+  PublishedRanges published{RangeSet(true).complement()};
   SpaceTree space;
   std::size_t area_count = 0;
   absl::btree_map<Owner, RangeSet> reserved;
@@ -428,10 +433,14 @@ class ImplEngine final : public Engine {
   struct ReservedPlan {
     RangeSet u{true};
     std::vector<Range> drop, add;
+    std::unique_ptr<PublishedRanges::Version> ranges;  // u's complement
   };
   static ReservedPlan plan_reserved(Ioas& s, std::span<const OwnerChange> changes);
-  // Makes `space` and reserved_union follow a plan; allocates nothing.
+  // Makes `space` and reserved_union follow a plan, and publishes the
+  // ranges with s.iova_alignment; allocates nothing.
   static void apply_reserved(Ioas& s, ReservedPlan& plan);
+  // Publishes a change of s.iova_alignment alone, at its commit.
+  static void publish_alignment(Ioas& s) { s.published.publish_alignment(s.iova_alignment); }
   // Makes `space` hold exactly the pieces of the union of all owners' ranges.
   static void resync_reserved(Ioas& s) {
     ReservedPlan plan = plan_reserved(s, {});

@@ -111,6 +111,9 @@ void ImplEngine::verify_trees() const {
       rs.for_each([&](Range r) { u.add(r); });
     }
     IOAS_CHECK(u == s.reserved_union, "verify: reserved_union is not the union of the owners' ranges");
+    IOAS_CHECK(s.published.version().ranges == s.reserved_union.complement() &&
+                   s.published.alignment() == s.iova_alignment,
+               "verify: the published ranges are not reserved_union's complement with iova_alignment");
     s.reserved_union.for_each([&](Range r) {
       const SpaceNode* n = s.space.find(r.start);
       IOAS_CHECK(n && !n->is_area() && n->range() == r, "verify: reserved piece missing from the space tree");

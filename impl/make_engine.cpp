@@ -257,7 +257,8 @@ class alignas(64) IoasLock {
 //     shared for the ones that read it. copy locks both of its IOASes,
 //     exclusive, in the order of their names.
 //   - world, shared, alone: ioas_names, memories (which sums the IOASes'
-//     use counts of each source, stored with relaxed atomics).
+//     use counts of each source, stored with relaxed atomics), ranges (which
+//     copies what its IOAS publishes: impl/published_ranges.hpp).
 //   - world, shared, and a reader of the IOAS's page memory
 //     (hw::HeapPageMemory::Reading): translate on a domain whose table may
 //     be walked beside its writer (lock_free_pages in engine_impl.hpp), so
@@ -379,7 +380,12 @@ class ConcurrentEngine final : public Engine {
   Status reserve(std::string_view s, Range r, std::string_view o) override { return writing(s, [&] { return e_->reserve(s, r, o); }); }
   Status unreserve(std::string_view s, std::string_view o) override { return writing(s, [&] { return e_->unreserve(s, o); }); }
   Status allow(std::string_view s, std::span<const Range> r) override { return writing(s, [&] { return e_->allow(s, r); }); }
-  Result<IovaRanges> ranges(std::string_view s) const override { return reading(s, [&] { return e_->ranges(s); }); }
+  // Without the IOAS's lock: the IOAS publishes what ranges answers
+  // (impl/published_ranges.hpp); the world lock, shared, keeps the IOAS.
+  Result<IovaRanges> ranges(std::string_view s) const override {
+    std::shared_lock w(world_);
+    return e_->ranges(s);
+  }
   Status attach(std::string_view s, const AttachArgs& a) override { return alone([&] { return e_->attach(s, a); }); }
   Status detach(std::string_view d) override { return alone([&] { return e_->detach(d); }); }
   Result<std::uint32_t> pin(std::string_view s, const PinArgs& a) override { return writing(s, [&] { return e_->pin(s, a); }); }

@@ -68,6 +68,7 @@ Result<std::uint32_t> ImplEngine::pin(std::string_view ioas, const PinArgs& args
   for (std::uint32_t src : pin_it->second.sources) use_source(*s, src, 1);
   ++s->next_pin_id;
   s->iova_alignment = arith::align_join(s->iova_alignment, kPage);
+  publish_alignment(*s);
   return id;
 }
 
@@ -89,7 +90,10 @@ void ImplEngine::drop_pin(Ioas& s, absl::btree_map<std::uint32_t, Pin>::iterator
   });
   for (std::uint32_t src : p.sources) use_source(s, src, -1);
   s.pins.erase(it);
-  if (s.pins.empty()) recompute_alignment(s);
+  if (s.pins.empty()) {
+    recompute_alignment(s);
+    publish_alignment(s);
+  }
 }
 
 }  // namespace ioas::impl

@@ -21,6 +21,7 @@ ImplEngine::ReservedPlan ImplEngine::plan_reserved(Ioas& s, std::span<const Owne
     if (s.reserved_union.find(r.start) != std::optional<Range>(r)) plan.add.push_back(r);
   });
   s.space.reserve_inserts(plan.add.size());
+  plan.ranges = PublishedRanges::make(plan.u.complement());
   return plan;
 }
 
@@ -34,6 +35,7 @@ void ImplEngine::apply_reserved(Ioas& s, ReservedPlan& plan) {
   for (const Range& r : plan.add) s.space.insert(SpaceEntry{r.start, r.last, kReservedPiece, 0, 0});
   s.space.trim_spares();
   s.reserved_union = std::move(plan.u);
+  s.published.publish(std::move(plan.ranges), s.iova_alignment);
 }
 
 Status ImplEngine::reserve(std::string_view ioas, Range range, std::string_view owner) {
@@ -95,7 +97,7 @@ Status ImplEngine::allow(std::string_view ioas, std::span<const Range> ranges) {
 Result<IovaRanges> ImplEngine::ranges(std::string_view ioas) const {
   const Ioas* s = find_ioas(ioas);
   if (!s) return err(ENOENT, "ranges: no IOAS " + std::string(ioas));
-  return IovaRanges{s->reserved_union.complement(), s->iova_alignment};
+  return s->published.read();
 }
 
 }  // namespace ioas::impl

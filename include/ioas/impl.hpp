@@ -20,14 +20,19 @@ namespace ioas {
 // IOASes (or on domains of different IOASes) run in parallel, writers
 // included: map, unmap, cut, copy (which locks its two IOASes), pins,
 // reserve/allow, huge pages, dma, dirty tracking. Calls on one IOAS that
-// change nothing run concurrently with each other (uva, ranges, leaves,
-// snapshot, ioas_options); a change to it (dma and read_dirty too: they
+// change nothing run concurrently with each other (uva, leaves, snapshot,
+// ioas_options); a change to it (dma and read_dirty too: they
 // set or clear accessed/dirty bits) runs alone in that IOAS, so these
 // readers wait for a change in progress and never see half of one: they
 // read what a writer changes in place (the IOAS's space tree, reserved and
 // allowed sets and pins; for leaves, the domain's list of mappings, which
 // gives each leaf's user address, a tce table's dirty set and its user
 // addresses beside the entries, and the domain's dirty mode).
+// ranges takes no IOAS lock: the IOAS's writer publishes what it answers
+// (the valid ranges and iova_alignment, one atomic word naming an immutable
+// copy) when a reserve, unreserve, attach, detach, pin, unpin or huge-pages
+// change commits, so a ranges beside it answers the state before or after
+// that change, never a mix, and never waits.
 // translate takes no IOAS lock: it never waits for a writer of its IOAS,
 // and walks the domain's table while a writer changes it, as an IOMMU
 // does (the built-in x86-64, arm-lpae and tce tables: their entries are
