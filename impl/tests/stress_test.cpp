@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <bit>
 #include <functional>
 #include <cstdlib>
@@ -572,86 +573,79 @@ class GatedTable final : public IoPageTable {
   Gate& gate_;
 };
 
-// A map held inside IOAS "held" (its domain's table waits at a closed gate,
-// with the IOAS's lock held) keeps neither writers nor readers of IOAS
-// "free" waiting: their calls finish while it is held.
-TEST(Stress, AWriterHeldInOneIoasKeepsNoCallOnAnotherWaiting) {
-  Gate gate;
+// A thread-safe engine whose domains in IOAS "held" map through `gate`.
+std::unique_ptr<Engine> engine_gating_held(Gate& gate) {
   ImplOptions o;
-  o.tables = [&](const DomainConfig& c, const std::function<Result<std::unique_ptr<IoPageTable>>()>& builtin)
+  o.tables = [&gate](const DomainConfig& c, const std::function<Result<std::unique_ptr<IoPageTable>>()>& builtin)
       -> Result<std::unique_ptr<IoPageTable>> {
     auto t = builtin();
     if (!t.ok() || c.ioas != "held") return t;
     return std::unique_ptr<IoPageTable>(std::make_unique<GatedTable>(std::move(t).value(), gate));
   };
-  auto e = make_engine(o);
+  return make_engine(o);
+}
+
+// Holds a map of one page inside IOAS "held" (its domain's table waits at
+// the closed gate, with the IOAS's lock held) while `calls` run on a thread
+// of their own, so that a wait among them is seen as a timeout rather than
+// a hang; then lets the map finish. Whether the calls finished within 10 s.
+bool finish_while_a_map_is_held(Engine& e, Gate& gate, const std::function<void()>& calls) {
+  gate.close();
+  std::thread held([&] { EXPECT_TRUE(e.map("held", MapArgs{std::nullopt, k4K, "m0", 0, Prot::kReadWrite}).ok()); });
+  const bool reached = gate.someone_waits();
+  EXPECT_TRUE(reached) << "the held map never reached its table";
+  std::promise<void> done;
+  std::thread other([&] {
+    if (reached) calls();
+    done.set_value();
+  });
+  const bool finished = done.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  gate.open();
+  held.join();
+  other.join();
+  return reached && finished;
+}
+
+// A map held inside IOAS "held" keeps neither writers nor readers of IOAS
+// "free" waiting: their calls finish while it is held.
+TEST(Stress, AWriterHeldInOneIoasKeepsNoCallOnAnotherWaiting) {
+  Gate gate;
+  auto e = engine_gating_held(gate);
   ASSERT_TRUE(e->add_memory(MemorySource{"m0", src_va(0), kSrcLen, src_pa(0), true}).ok());
   for (const char* s : {"held", "free"}) {
     ASSERT_TRUE(e->create_ioas(s, {}).ok());
     ASSERT_TRUE(e->attach(s, AttachArgs{std::string("dev-") + s, std::string("dom-") + s, Format::kX86_64, {}, {}, {}, {}}).ok());
   }
-  gate.close();
-  std::thread held([&] {
-    auto r = e->map("held", MapArgs{std::nullopt, k4K, "m0", 0, Prot::kReadWrite});
-    EXPECT_TRUE(r.ok());
-  });
-  ASSERT_TRUE(gate.someone_waits()) << "the held map never reached its table";
-  // The calls on "free", on a thread of their own, so that a wait among
-  // them is seen as a timeout rather than a hang.
-  std::promise<bool> done;
-  std::thread other([&] {
+  bool ok = false;
+  EXPECT_TRUE(finish_while_a_map_is_held(*e, gate, [&] {
     auto r = e->map("free", MapArgs{std::nullopt, k4K, "m0", k4K, Prot::kReadWrite});
-    bool ok = r.ok();
+    ok = r.ok();
     if (ok) {
       auto t = e->translate("dom-free", *r);
       ok = t.ok() && *t && (*t)->pa == src_pa(0) + k4K;
       ok = ok && e->uva("free", *r).ok() && e->snapshot("free").ok() && e->ranges("free").ok();
       ok = ok && e->unmap("free", *r, k4K).ok();
     }
-    done.set_value(ok);
-  });
-  auto f = done.get_future();
-  const bool finished = f.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
-  EXPECT_TRUE(finished) << "calls on IOAS free waited for the map held in IOAS held";
-  gate.open();
-  held.join();
-  other.join();
-  EXPECT_TRUE(f.get());
+  })) << "calls on IOAS free waited for the map held in IOAS held";
+  EXPECT_TRUE(ok);
   EXPECT_EQ(e->snapshot("held")->areas.size(), 1u);
 }
 
-// ranges takes no IOAS lock: with a map held inside IOAS "held" (its
-// domain's table waits at a closed gate, the IOAS's lock held), a ranges
-// of "held" still answers.
+// ranges takes no IOAS lock: with a map held inside IOAS "held", a ranges
+// of "held" still answers, as before the map.
 TEST(Stress, RangesNeverWaitsForAWriterHeldInItsIoas) {
   Gate gate;
-  ImplOptions o;
-  o.tables = [&](const DomainConfig& c, const std::function<Result<std::unique_ptr<IoPageTable>>()>& builtin)
-      -> Result<std::unique_ptr<IoPageTable>> {
-    auto t = builtin();
-    if (!t.ok()) return t;
-    return std::unique_ptr<IoPageTable>(std::make_unique<GatedTable>(std::move(t).value(), gate));
-  };
-  auto e = make_engine(o);
+  auto e = engine_gating_held(gate);
   ASSERT_TRUE(e->add_memory(MemorySource{"m0", src_va(0), kSrcLen, src_pa(0), true}).ok());
   ASSERT_TRUE(e->create_ioas("held", {}).ok());
   ASSERT_TRUE(e->attach("held", AttachArgs{"dev", "dom", Format::kX86_64, {}, {}, {{{0xfee00000, 0xfeefffff}, ResvType::kMsi}}, {}}).ok());
   const auto before = e->ranges("held");
   ASSERT_TRUE(before.ok());
-  gate.close();
-  std::thread held([&] { EXPECT_TRUE(e->map("held", MapArgs{std::nullopt, k4K, "m0", 0, Prot::kReadWrite}).ok()); });
-  ASSERT_TRUE(gate.someone_waits()) << "the held map never reached its table";
-  std::promise<Result<IovaRanges>> answer;
-  std::thread reader([&] { answer.set_value(e->ranges("held")); });
-  auto f = answer.get_future();
-  const bool finished = f.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
-  EXPECT_TRUE(finished) << "ranges waited for the map held in its IOAS";
-  gate.open();
-  held.join();
-  reader.join();
-  const auto r = f.get();
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(*r, *before);
+  std::optional<Result<IovaRanges>> r;
+  EXPECT_TRUE(finish_while_a_map_is_held(*e, gate, [&] { r = e->ranges("held"); }))
+      << "ranges waited for the map held in its IOAS";
+  ASSERT_TRUE(r && r->ok());
+  EXPECT_EQ(**r, *before);
 }
 
 // What ranges answers is one state whole: its valid ranges and its
