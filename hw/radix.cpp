@@ -135,8 +135,11 @@ class RadixTable final : public PageTable {
       u64 n = arith::pgsize_count(sizes, s, iova, pa, rem);
       const int lvl = level_of(s);
       while (n != 0) {
-        u64* t = nullptr;
-        if (Status st = walk_alloc(j, iova, lvl, &t); !st.ok()) return rollback(j, gather, st);
+        u64* t = lvl == 0 ? cached_leaf_table(iova) : nullptr;
+        if (!t) {
+          if (Status st = walk_alloc(j, iova, lvl, &t); !st.ok()) return rollback(j, gather, st);
+          if (lvl == 0) remember_leaf_table(iova, t);
+        }
         j.writes.reserve(j.writes.size() + 2);  // the records of this step's writes
         const unsigned i = index_at(iova, lvl);
         const u64 k = arith::run_in_block(u64{i}, n, u64{kEntries});
@@ -157,6 +160,7 @@ class RadixTable final : public PageTable {
                             make_error(EEXIST, what() + ": " + hex(entry_addr(iova, x, lvl)) + " is already mapped"));
           }
           // An empty table where a large leaf goes: unlink it (freed after the flush).
+          forget_leaf_table();
           j.writes.push_back({t + i, x, 0});
           j.writes.push_back({t + i + x, 1, e});
           store_link(t + i + x, 0);
@@ -201,14 +205,26 @@ class RadixTable final : public PageTable {
     // Only a split of a leaf that crosses an end can fail; without one the
     // unmap records nothing and frees unlinked tables at once (after the
     // flush), so it allocates nothing.
-    j.record = last != kIasMax ? crosses_either(iova, arith::range_after(last).next) : crosses(iova);
+    // A range inside the cached level-0 table, short of its whole span
+    // (which unlinks the table itself), starts there: the entries above it
+    // are the tables of its path, which the walk would only pass through.
+    u64* t = cached_leaf_table(iova);
+    const bool from_cache =
+        t && last <= leaf_table_last_ && (iova != leaf_table_first_ || last != leaf_table_last_);
+    int l = 0;
+    if (from_cache) {
+      const u64 after = arith::range_after(last).next;
+      j.record = crosses_from(t, 0, iova) || (last < leaf_table_last_ ? crosses_from(t, 0, after) : crosses(after));
+    } else {
+      t = root_table();
+      l = kTop;
+      j.record = last != kIasMax ? crosses_either(iova, arith::range_after(last).next) : crosses(iova);
+    }
     u64 unmapped = 0;
     u64 p = iova;
     try {
     // One entry per step; the next step stays in the same table unless
     // the next IOVA starts another one (then it walks from the root again).
-    u64* t = root_table();
-    int l = kTop;
     for (;;) {
       u64* e = &t[index_at(p, l)];
       const u64 span = level_size(l);
@@ -218,9 +234,10 @@ class RadixTable final : public PageTable {
       if (F::present(*e) && F::is_table(*e, l)) {
         if (!inside) {
           t = table_at(F::table_pa(*e));
-          --l;
+          if (--l == 0) remember_leaf_table(p, t);
           continue;
         }
+        forget_leaf_table();  // it may be below this entry
         const u64 sub = F::table_pa(*e);
         unmapped += mapped_bytes(sub, l - 1);
         if (j.record) collect_pages(sub, l - 1, j.unlinked);
@@ -237,7 +254,7 @@ class RadixTable final : public PageTable {
         if (Status st = split_leaf(j, e, l, to); !st.ok()) return rollback(j, gather, st).error();
         gather.add_range(base, span);
         t = table_at(F::table_pa(*e));
-        --l;
+        if (--l == 0) remember_leaf_table(p, t);
         continue;
       }
       if (block.at_top || next > last) break;
@@ -268,6 +285,7 @@ class RadixTable final : public PageTable {
     if (!(to_size & cfg_.pgsize_bitmap))
       return make_error(EINVAL, "split to " + hex(to_size) + ": not a page size of the table");
     const int to = level_of(to_size);
+    forget_leaf_table();
     IotlbGather local(tlb_, mem_);
     IotlbGather& gather = g ? *g : local;
     Journal j;
@@ -307,6 +325,7 @@ class RadixTable final : public PageTable {
   void merge_blocks(Range r, u64 pgsizes, IotlbGather* g) override {
     if (!r.valid() || r.start > kIasMax) return;
     r = clip_to_ias(r);
+    forget_leaf_table();  // merges unlink tables
     IotlbGather local(tlb_, mem_);
     IotlbGather& gather = g ? *g : local;
     merge_table(root_table(), kTop, 0, r, pgsizes & cfg_.pgsize_bitmap, gather);
@@ -425,6 +444,7 @@ class RadixTable final : public PageTable {
   }
 
   Status rollback(Journal& j, IotlbGather& gather, Status why) {
+    forget_leaf_table();  // it may be a page this operation allocated
     for (auto it = j.writes.rbegin(); it != j.writes.rend(); ++it)
       for (u64 k = 0; k < it->n; ++k) store_link(it->p + k, it->old);
     // Pages this operation allocated were briefly reachable: free them after
@@ -657,6 +677,31 @@ class RadixTable final : public PageTable {
     for (int i = 0; i < kEntries; ++i)
       if (l > 0 && F::present(t[i]) && F::is_table(t[i], l)) image_table(F::table_pa(t[i]), l - 1, out);
   }
+
+  // The level-0 table that holds iova when it is the one last walked to,
+  // else nullptr.
+  u64* cached_leaf_table(u64 iova) const {
+    return leaf_table_ && iova >= leaf_table_first_ && iova <= leaf_table_last_ ? leaf_table_ : nullptr;
+  }
+  void remember_leaf_table(u64 iova, u64* t) {
+    const auto span = arith::block_of(iova, level_size(1));
+    leaf_table_first_ = span.first;
+    leaf_table_last_ = span.last;
+    leaf_table_ = t;
+  }
+  void forget_leaf_table() { leaf_table_ = nullptr; }
+
+  // The level-0 table that map and unmap walked to last, and the IOVAs its
+  // entries map [leaf_table_first_, leaf_table_last_] (one level-1 entry's
+  // span), so that the next map or unmap of a small range there starts in
+  // it instead of at the root. Valid while that table is linked: whatever
+  // unlinks or may free a table (an unmap of a whole table's span, a large
+  // leaf replacing an empty table, merge_blocks, a rollback) forgets it;
+  // map, unmap and split_blocks link tables but never move one. Only
+  // operations (one at a time) read and write it, never translate.
+  u64* leaf_table_ = nullptr;
+  u64 leaf_table_first_ = 0;
+  u64 leaf_table_last_ = 0;
 
   // What translate reads, off the line of the counters an operation writes
   // (stats_, the IOTLB's).

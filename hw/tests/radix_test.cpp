@@ -239,6 +239,63 @@ TEST_P(Radix, TheFlushCoversAnUnlinkedTableAtTheEndOfARun) {
   EXPECT_EQ(runs(*f.pt), (std::vector<LeafRunOf>{{k2M, 2}}));
 }
 
+// Small maps and unmaps start in the level-0 table the previous one walked
+// to. Every way that table can leave the tree (an unmap of its whole span, a
+// large leaf over it once empty, a merge, the rollback of the map that
+// made it) is followed by a 4K map and unmap in its span: they must land in
+// a table of the tree, as on a table that never held the old one.
+TEST_P(Radix, SmallMapsAfterTheirLastLevel0TableLeftTheTreeLandInTheTree) {
+  const u64 blk = 3 * k2M;  // the span of one level-0 table
+  auto check = [&](Fixture& f, const char* how) {
+    SCOPED_TRACE(how);
+    ASSERT_TRUE(f.pt->map({blk + 5 * k4K, 0x77000, k4K, Prot::kRead}).ok());
+    ASSERT_TRUE(f.pt->translate(blk + 5 * k4K).has_value());
+    EXPECT_EQ(f.pt->translate(blk + 5 * k4K)->pa, 0x77000u);
+    ASSERT_TRUE(f.pt->map({blk + 6 * k4K, 0x78000, k4K, Prot::kRead}).ok());
+    EXPECT_EQ(*f.pt->unmap(blk + 6 * k4K, k4K), k4K);
+    EXPECT_FALSE(f.pt->translate(blk + 6 * k4K).has_value());
+    const std::vector<Leaf> got = leaves(*f.pt, Range{blk, blk + k2M - 1});
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].iova, blk + 5 * k4K);
+    f.pt->verify();
+    // Two tables below the root lead to the level-0 one.
+    EXPECT_EQ(f.pt->table_pages(), 4u);
+    EXPECT_EQ(f.mem.live_pages(), 4u);
+  };
+  {
+    Fixture f = make();
+    ASSERT_TRUE(f.pt->map({blk + k4K, 0x1000, k4K, Prot::kRead}).ok());
+    ASSERT_EQ(*f.pt->unmap(blk, k2M), k4K);  // unlinks and frees the table
+    check(f, "unmap of the table's whole span");
+  }
+  {
+    Fixture f = make();
+    ASSERT_TRUE(f.pt->map({blk + k4K, 0x1000, k4K, Prot::kRead}).ok());
+    ASSERT_EQ(*f.pt->unmap(blk + k4K, k4K), k4K);
+    ASSERT_TRUE(f.pt->map({blk, k2M, k2M, Prot::kRead}).ok());  // replaces the empty table
+    ASSERT_EQ(*f.pt->unmap(blk, k2M), k2M);
+    check(f, "a large leaf over the emptied table");
+  }
+  {
+    Fixture f = make(k4K | k2M);
+    ASSERT_TRUE(f.pt->map({blk, k2M, k2M, Prot::kRead, 0, k4K}).ok());  // 512 4K leaves
+    f.pt->merge_blocks(Range{blk, blk + k2M - 1}, k2M);
+    ASSERT_EQ(leaves(*f.pt).size(), 1u);
+    ASSERT_EQ(*f.pt->unmap(blk, k2M), k2M);
+    check(f, "a merge");
+  }
+  {
+    Fixture f = make();
+    ASSERT_TRUE(f.pt->map({blk + k2M, 0x1000, k4K, Prot::kRead}).ok());
+    // Its first leaf goes into a new level-0 table, its second meets the
+    // leaf above: undone, that table freed.
+    ASSERT_EQ(f.pt->map({blk + k2M - k4K, 0x2000, 2 * k4K, Prot::kRead}).code(), EEXIST);
+    ASSERT_EQ(*f.pt->unmap(blk + k2M, k4K), k4K);
+    ASSERT_EQ(*f.pt->unmap(blk + k2M, k2M), 0u);  // the table above goes too
+    check(f, "the rollback of the map that made it");
+  }
+}
+
 TEST_P(Radix, UnmapOfPartOfALargeLeafSplitsIt) {
   Fixture f = make();
   ASSERT_TRUE(f.pt->map({k1G, 3 * k1G, k1G, Prot::kReadWrite}).ok());
