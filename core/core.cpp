@@ -89,11 +89,24 @@ std::vector<Range> normalize(std::vector<Range> rs) {
   return out;
 }
 
+namespace {
+// Each range non-empty and sorted, pairwise disjoint: the gaps between
+// neighbours are the complement as the ranges stand (adjacent ones leave
+// none), with no need to normalize a copy.
+bool sorted_disjoint(const std::vector<Range>& rs) {
+  for (std::size_t i = 0; i < rs.size(); ++i)
+    if (rs[i].start > rs[i].last || (i > 0 && rs[i - 1].last >= rs[i].start)) return false;
+  return true;
+}
+}  // namespace
+
 std::vector<Range> complement(const std::vector<Range>& rs) {
+  if (!sorted_disjoint(rs)) return complement(normalize(rs));
   std::vector<Range> out;
+  out.reserve(rs.size() + 1);
   u64 next = 0;        // first byte not yet accounted for
   bool done = false;   // the space is exhausted (a range reached 2^64-1)
-  for (const auto& r : normalize(rs)) {
+  for (const auto& r : rs) {
     if (r.start > next) out.push_back(Range{next, r.start - 1});
     if (r.last == kMaxIova) {
       done = true;

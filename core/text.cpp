@@ -4,8 +4,6 @@
 
 #include <cerrno>
 
-#include "absl/strings/str_format.h"
-
 namespace ioas {
 namespace {
 
@@ -89,7 +87,19 @@ Result<Range> parse_range(std::string_view s) {
   return std::get<Range>(r);
 }
 
-// "%#x" would print 0 as "0"; the prefix is written out so zero is "0x0".
-std::string hex(u64 v) { return absl::StrFormat("0x%x", v); }
+// "0x" and the lowercase digits without leading zeros ("0x0" for zero).
+// Written out by hand: error messages of both engines call it on every
+// failed operation, and a format string costs several times as much.
+std::string hex(u64 v) {
+  char buf[18];
+  char* p = buf + sizeof buf;
+  do {
+    *--p = "0123456789abcdef"[v & 0xf];
+    v >>= 4;
+  } while (v != 0);
+  *--p = 'x';
+  *--p = '0';
+  return std::string(p, buf + sizeof buf);
+}
 
 }  // namespace ioas

@@ -285,7 +285,9 @@ class ImplEngine final : public Engine {
                                         bool keep) override;
   Result<u64> uva(std::string_view ioas, u64 iova) const override;
   Result<std::vector<LeafInfo>> leaves(std::string_view dom, Range r) const override;
+  Status leaves_into(std::string_view dom, Range r, std::vector<LeafInfo>& out) const override;
   Result<IoasState> snapshot(std::string_view ioas) const override;
+  Status snapshot_into(std::string_view ioas, IoasState& out) const override;
   std::vector<Violation> check() const override;
 
   // The trees' and page tables' own invariants; a breach aborts with its

@@ -69,7 +69,10 @@ class WrappedEngine final : public Engine {
       IOAS_MUTATE(read_dirty(d, i, n, p, k))
   Result<u64> uva(std::string_view s, u64 i) const override IOAS_OBSERVE(uva(s, i))
   Result<std::vector<LeafInfo>> leaves(std::string_view d, Range r) const override IOAS_OBSERVE(leaves(d, r))
+  Status leaves_into(std::string_view d, Range r, std::vector<LeafInfo>& out) const override
+      IOAS_OBSERVE(leaves_into(d, r, out))
   Result<IoasState> snapshot(std::string_view s) const override IOAS_OBSERVE(snapshot(s))
+  Status snapshot_into(std::string_view s, IoasState& out) const override IOAS_OBSERVE(snapshot_into(s, out))
   std::vector<Violation> check() const override IOAS_OBSERVE(check())
 #undef IOAS_OBSERVE
 #undef IOAS_MUTATE
@@ -416,7 +419,13 @@ class ConcurrentEngine final : public Engine {
   Result<std::vector<LeafInfo>> leaves(std::string_view d, Range r) const override {
     return reading_domain(d, [&] { return e_->leaves(d, r); });
   }
+  Status leaves_into(std::string_view d, Range r, std::vector<LeafInfo>& out) const override {
+    return reading_domain(d, [&] { return e_->leaves_into(d, r, out); });
+  }
   Result<IoasState> snapshot(std::string_view s) const override { return reading(s, [&] { return e_->snapshot(s); }); }
+  Status snapshot_into(std::string_view s, IoasState& out) const override {
+    return reading(s, [&] { return e_->snapshot_into(s, out); });
+  }
   std::vector<Violation> check() const override { return alone([&] { return e_->check(); }); }
 
  private:

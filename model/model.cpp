@@ -1014,9 +1014,15 @@ class ModelEngine final : public Engine {
   }
 
   Result<std::vector<LeafInfo>> leaves(std::string_view dom, Range r) const override {
+    std::vector<LeafInfo> out;
+    if (Status st = leaves_into(dom, r, out); !st.ok()) return st.error();
+    return out;
+  }
+
+  Status leaves_into(std::string_view dom, Range r, std::vector<LeafInfo>& out) const override {
     const DomainRec* d = find(w_.domains, dom);
     if (!d) return no_domain(dom);
-    std::vector<LeafInfo> out;
+    out.clear();
     const u64 bm = leaf_bitmap(w_, *d);
     for (const auto& a : w_.ioases.at(d->ioas).areas) {
       if (!a.iova.overlaps(r)) continue;
@@ -1031,33 +1037,63 @@ class ModelEngine final : public Engine {
         y = leaf.last + 1;
       }
     }
-    return out;
+    return ok_status();
   }
 
   // ---- observation ----
 
   Result<IoasState> snapshot(std::string_view ioas) const override {
+    IoasState s;
+    if (Status st = snapshot_into(ioas, s); !st.ok()) return st.error();
+    return s;
+  }
+
+  // Every field of `s` written; its vectors (and the strings and device
+  // lists inside them) keep their memory from the last call.
+  Status snapshot_into(std::string_view ioas, IoasState& s) const override {
     const IoasRec* io = find(w_.ioases, ioas);
     if (!io) return no_ioas(ioas);
-    IoasState s;
     s.name = io->name;
     s.options = io->options;
     s.iova_alignment = io->iova_alignment;
+    std::size_t k = 0;
     for (const auto& a : io->areas) {
       u64 pins = 0;
       for (const auto& p : io->pins) pins += pin_touches(p, a) ? 1 : 0;
-      s.areas.push_back(AreaInfo{a.iova, a.prot, a.source, a.offset, pins});
+      if (k == s.areas.size()) s.areas.emplace_back();
+      AreaInfo& ai = s.areas[k++];
+      ai.iova = a.iova;
+      ai.prot = a.prot;
+      ai.source = a.source;
+      ai.offset = a.offset;
+      ai.pins = pins;
     }
-    for (const auto& r : io->reserved) s.reserved.push_back(ReservedInfo{r.range, r.owner});
-    s.allowed = io->allowed;
+    s.areas.resize(k);
+    k = 0;
+    for (const auto& r : io->reserved) {
+      if (k == s.reserved.size()) s.reserved.emplace_back();
+      s.reserved[k].range = r.range;
+      s.reserved[k++].owner = r.owner;
+    }
+    s.reserved.resize(k);
+    s.allowed.assign(io->allowed.begin(), io->allowed.end());
+    s.pins.clear();
     for (const auto& p : io->pins) s.pins.push_back(PinInfo{p.id, p.iova, p.write, p.release});
+    k = 0;
     for (const auto& [n, d] : w_.domains) {
       if (d.ioas != io->name) continue;
-      s.domains.push_back(DomainInfo{d.name, d.fmt, d.aperture, d.pgsize_bitmap,
-                                     std::vector<std::string>(d.devices.begin(), d.devices.end()), d.dirty});
+      if (k == s.domains.size()) s.domains.emplace_back();
+      DomainInfo& di = s.domains[k++];
+      di.name = d.name;
+      di.fmt = d.fmt;
+      di.aperture = d.aperture;
+      di.pgsize_bitmap = d.pgsize_bitmap;
+      di.devices.assign(d.devices.begin(), d.devices.end());
+      di.dirty = d.dirty;
     }
+    s.domains.resize(k);
     s.next_pin_id = io->next_pin_id;
-    return s;
+    return ok_status();
   }
 
   std::vector<Violation> check() const override { return verify(w_); }

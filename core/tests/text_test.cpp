@@ -1,6 +1,8 @@
 // Numbers, ranges and hex as text (ioas/core/text.hpp).
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include <cerrno>
 #include <random>
 
@@ -139,6 +141,13 @@ TEST(Hex, LowercaseWithPrefixAndZeroIsZeroXZero) {
   EXPECT_EQ(hex(0xABCDEF), "0xabcdef");
   EXPECT_EQ(hex(kMaxIova), "0xffffffffffffffff");
   EXPECT_EQ(hex(u64{1} << 63), "0x8000000000000000");
+  // Every length of digits, against printf's %llx.
+  for (unsigned bits = 0; bits <= 64; ++bits) {
+    const u64 v = bits == 64 ? kMaxIova : (u64{1} << bits) - 1 + (bits % 3);
+    char want[32];
+    std::snprintf(want, sizeof want, "0x%llx", static_cast<unsigned long long>(v));
+    EXPECT_EQ(hex(v), want) << bits;
+  }
 }
 
 TEST(Hex, ParsesBackToTheSameNumber) {

@@ -590,7 +590,7 @@ class SpecViews {
   void drop() {
     names_.reset();
     memories_.reset();
-    snapshots_.clear();
+    for (auto& [name, held] : snapshots_) held.valid = false;  // the memory stays for the next read
     ranges_.clear();
   }
   const std::vector<std::string>& names(const Engine& spec) {
@@ -604,12 +604,10 @@ class SpecViews {
   // Null when the spec cannot read it.
   const IoasState* snapshot(const Engine& spec, const std::string& name) {
     auto it = snapshots_.find(name);
-    if (it == snapshots_.end()) {
-      auto st = spec.snapshot(name);
-      if (!st.ok()) return nullptr;
-      it = snapshots_.emplace(name, std::move(*st)).first;
-    }
-    return &it->second;
+    if (it == snapshots_.end()) it = snapshots_.emplace(name, Held{}).first;
+    Held& h = it->second;
+    if (!h.valid) h.valid = spec.snapshot_into(name, h.state).ok();
+    return h.valid ? &h.state : nullptr;
   }
   const IovaRanges* ranges(const Engine& spec, const std::string& name) {
     auto it = ranges_.find(name);
@@ -624,7 +622,11 @@ class SpecViews {
  private:
   std::optional<std::vector<std::string>> names_;
   std::optional<std::vector<MemoryInfo>> memories_;
-  std::map<std::string, IoasState, std::less<>> snapshots_;
+  struct Held {
+    IoasState state;
+    bool valid = false;  // read since the last drop()
+  };
+  std::map<std::string, Held, std::less<>> snapshots_;
   std::map<std::string, IovaRanges, std::less<>> ranges_;
 };
 
@@ -634,6 +636,10 @@ class SpecViews {
 // dirty state) on the areas `focus` covers; both engines' check() and the
 // sampled Z3 checker only when the focus is whole.
 std::string compare(Engine& spec, Engine& sut, const Focus& focus, SpecViews& views) {
+  // What is read of the engine under test, and both leaf lists, in memory
+  // kept from one comparison to the next.
+  thread_local IoasState sut_state;
+  thread_local std::vector<LeafInfo> leaves1, leaves2;
   if (focus.whole) views.drop();
   const auto& names = views.names(spec);
   if (names != sut.ioas_names()) return "the IOAS names differ";
@@ -649,9 +655,8 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus, SpecViews& vi
   for (const auto& name : names) {
     if (!focus.covers(name)) continue;
     const IoasState* s1 = views.snapshot(spec, name);
-    auto s2 = sut.snapshot(name);
-    if (!s1 || !s2.ok()) return "snapshot of " + name + " failed";
-    if (*s1 != *s2) return "IOAS " + name + " differs:\n  spec: " + show(*s1) + "\n  sut:  " + show(*s2);
+    if (!s1 || !sut.snapshot_into(name, sut_state).ok()) return "snapshot of " + name + " failed";
+    if (*s1 != sut_state) return "IOAS " + name + " differs:\n  spec: " + show(*s1) + "\n  sut:  " + show(sut_state);
     const IovaRanges* r1 = views.ranges(spec, name);
     auto r2 = sut.ranges(name);
     if (!r1 || !r2.ok() || *r1 != *r2)
@@ -710,9 +715,11 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus, SpecViews& vi
       for (const Deep& x : deep) {
         const AreaInfo& a = *x.area;
         for (const Range& part : windows(d, leaf_span(d, x))) {
-          auto l1 = spec.leaves(d.name, part), l2 = sut.leaves(d.name, part);
-          if (l1.code() != l2.code()) return "leaves of " + d.name + " over " + to_string(part) + ": answers differ";
-          if (!l1.ok()) continue;
+          const Status a1 = spec.leaves_into(d.name, part, leaves1), a2 = sut.leaves_into(d.name, part, leaves2);
+          if (a1.code() != a2.code()) return "leaves of " + d.name + " over " + to_string(part) + ": answers differ";
+          if (!a1.ok()) continue;
+          const std::vector<LeafInfo>* l1 = &leaves1;
+          const std::vector<LeafInfo>* l2 = &leaves2;
           // Security: nothing the hardware walks lies in a reserved range
           // (MSI windows, outside an aperture, page 0 by default).
           for (const LeafInfo& l : *l2)

@@ -130,6 +130,41 @@ TEST(Tce, ListingCarriesTheUserAddressAndVerifyChecksTheViewBesideIt) {
   EXPECT_DEATH((void)t.verify(), "userspace view on an empty TCE");
 }
 
+// A listing over a table whose userspace view lacks a page the TCEs have
+// (its top entry cleared by hand) reports those leaves without a user
+// address, never one read from elsewhere: the memory here is an arena from
+// physical address 0 whose first page is taken before the table, so an
+// absent entry followed as if it were a page address would land on a real
+// page (of zeros) and read a user address of 0.
+TEST(Tce, ListingBesideAMissingUserspacePageGivesNoUserAddress) {
+  struct alignas(4096) Page4K {
+    std::uint64_t e[512] = {};
+  };
+  constexpr u64 kPages = 16;
+  std::vector<Page4K> buf(kPages);
+  ArenaPageMemory mem(buf.data(), 0, kPages * k4K);
+  ASSERT_EQ(mem.alloc_page(), std::optional<u64>(0));
+  auto made = make_page_table(tce_config(), mem);
+  ASSERT_TRUE(made.ok());
+  auto& t = static_cast<TceTable&>(**made);
+  ASSERT_EQ(t.levels(), 3u);
+  ASSERT_TRUE(t.map({0x40000000, 0x7000000, 0x2000, Prot::kReadWrite, 0x7f0000000000}).ok());
+  const u64 slot = 0x40000000 >> 12;
+  u64& top = mem.page(t.user_root())[(slot >> 18) & 511];
+  const u64 kept = top;
+  top = 0;
+  std::vector<Leaf> leaves;
+  t.for_each_leaf(Range{0, 0x7fffffff}, [&](const Leaf& l) { leaves.push_back(l); });
+  ASSERT_EQ(leaves.size(), 2u);
+  for (const Leaf& l : leaves) {
+    SCOPED_TRACE(l.iova);
+    EXPECT_EQ(l.pa, 0x7000000 + (l.iova - 0x40000000));
+    EXPECT_FALSE(l.uaddr.has_value());
+  }
+  top = kept;  // whole again, so the table frees both trees
+  EXPECT_EQ(t.verify(), 2u);
+}
+
 // A window as large as the 64-bit space (SPEC allows any window of whole
 // pages): 8 levels of 4K... and map at the very top.
 TEST(Tce, WholeSixtyFourBitWindowWithTinyPages) {

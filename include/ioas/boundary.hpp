@@ -110,7 +110,13 @@ class GuardedEngine final : public Engine {
   }
   Result<u64> uva(std::string_view s, u64 i) const override { IOAS_GUARD("uva", uva(s, i)); }
   Result<std::vector<LeafInfo>> leaves(std::string_view d, Range r) const override { IOAS_GUARD("leaves", leaves(d, r)); }
+  Status leaves_into(std::string_view d, Range r, std::vector<LeafInfo>& out) const override {
+    IOAS_GUARD("leaves", leaves_into(d, r, out));
+  }
   Result<IoasState> snapshot(std::string_view s) const override { IOAS_GUARD("snapshot", snapshot(s)); }
+  Status snapshot_into(std::string_view s, IoasState& out) const override {
+    IOAS_GUARD("snapshot", snapshot_into(s, out));
+  }
   std::vector<Violation> check() const override { IOAS_GUARD("check", check()); }
 #undef IOAS_GUARD
 

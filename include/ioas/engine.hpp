@@ -414,9 +414,25 @@ class Engine {
   // its page table holds there. ENOENT for an unknown domain. The list has
   // one entry per leaf: ask for small ranges where leaves are small.
   virtual Result<std::vector<LeafInfo>> leaves(std::string_view dom, Range r) const = 0;
+  // leaves() into `out`, whose memory is reused: for a caller that lists
+  // leaves over and over (a checker comparing two engines after every
+  // step). The same answer; `out` is unspecified after an error.
+  virtual Status leaves_into(std::string_view dom, Range r, std::vector<LeafInfo>& out) const {
+    auto l = leaves(dom, r);
+    if (!l.ok()) return l.error();
+    out = std::move(*l);
+    return ok_status();
+  }
 
   // ---- observation ----
   virtual Result<IoasState> snapshot(std::string_view ioas) const = 0;
+  // snapshot() into `out`, reusing its memory, as leaves_into.
+  virtual Status snapshot_into(std::string_view ioas, IoasState& out) const {
+    auto s = snapshot(ioas);
+    if (!s.ok()) return s.error();
+    out = std::move(*s);
+    return ok_status();
+  }
   // Every SPEC invariant over every IOAS; empty when all hold.
   virtual std::vector<Violation> check() const = 0;
 };

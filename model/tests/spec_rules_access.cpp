@@ -639,6 +639,31 @@ TEST_P(SpecRules, CutSplitsDirtyLeafIntoDirtyPieces) {
   EXPECT_EQ(Dirty("d", 0x200000, 0x200000), "0x200000-0x2fffff 0x301000-0x3fffff");
 }
 
+// leaves_into and snapshot_into answer as leaves and snapshot do, into
+// memory that held another answer before (a larger one: nothing of it may
+// remain; a smaller one: it grows), and fail as they do.
+TEST_P(SpecRules, IntoFormsAnswerAsThePlainForms) {
+  CopyWorld();
+  MUST(Attach("a", "nic", "d"));
+  MUST(engine->reserve("a", Range{0x30000, 0x30fff}, "u0"));
+  EXPECT_EQ(MUST(Pin("a", 0x10000, 0x1000)), 1u);
+  IoasState st;
+  for (const char* name : {"a", "b", "a"}) {
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(engine->snapshot_into(name, st).ok());
+    EXPECT_EQ(st, MUST(engine->snapshot(name)));
+  }
+  EXPECT_EQ(engine->snapshot_into("nowhere", st).code(), ENOENT);
+  std::vector<LeafInfo> leaves;
+  for (const Range r : {Range{0, kMax}, Range{0x20000, 0x20fff}, Range{0x10000, 0x14fff}}) {
+    SCOPED_TRACE(to_string(r));
+    ASSERT_TRUE(engine->leaves_into("d", r, leaves).ok());
+    EXPECT_EQ(leaves, MUST(engine->leaves("d", r)));
+    EXPECT_FALSE(leaves.empty());
+  }
+  EXPECT_EQ(engine->leaves_into("nowhere", Range{0, kMax}, leaves).code(), ENOENT);
+}
+
 TEST_P(SpecRules, LeavesNeverSpanTwoAreas) {
   DomainWorld();
   // Contiguous in iova and pa, 2 MiB aligned at 0x800000 / 0x100800000, but two areas.
