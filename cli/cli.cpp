@@ -1,17 +1,17 @@
-// The `ioas` command line: one CLI11 parser for every command (replay,
-// check, ranges, show), with the generated --help. The commands themselves
+// The `ioas` command line: one parser (ioas/core/cmdline.hpp, over CLI11)
+// for every command (replay, check, ranges, show), with the generated --help. The commands themselves
 // take the parsed CommandLine (replay_command.cpp, check_commands.cpp,
 // show.cpp). Bad usage exits with kExitUsage and a message naming what was
 // wrong; --help prints to `out` and exits with kExitOk.
 #include "cli.hpp"
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <iterator>
 
 #include "checker.hpp"
 #include "checker_process.hpp"
 #include "commands.hpp"
+#include "ioas/core/cmdline.hpp"
 #include "show.hpp"
 
 namespace ioas::cli {
@@ -28,36 +28,35 @@ std::string engine_list(const trace::EngineRegistry& registry) {
 }
 
 // The whole grammar of `ioas`, bound to `cl`.
-void define(CLI::App& app, CommandLine& cl, const trace::EngineRegistry& registry) {
-  app.get_formatter()->label("Usage", "usage");
-  app.get_formatter()->column_width(22);
-  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  app.require_subcommand(1);
+void define(cmdline::Parser& parser, CommandLine& cl, const trace::EngineRegistry& registry) {
+  parser.help_layout("usage", 22);
+  parser.require_subcommand();
+  cmdline::Command& app = parser.top();
   app.footer(
       "Run 'ioas replay --help', 'ioas check --help', 'ioas ranges --help' or\n"
       "'ioas show --help' for the options of each command. replay, check and ranges\n"
       "take --json for machine-readable output. Exit status: 0 ok, 1 failed (an\n"
       "expectation or invariant), 2 bad usage or input.");
-  auto json = [&](CLI::App* c, const char* what) { c->add_flag("--json", cl.json, what); };
+  auto json = [&](cmdline::Command& c, const char* what) { c.flag("--json", cl.json, what); };
 
-  CLI::App* replay = app.add_subcommand("replay", "run .trace files (docs/trace-format.md) on the engines and check their expectations");
-  replay->add_option("--engine", cl.engine,
+  cmdline::Command replay = app.subcommand("replay", "run .trace files (docs/trace-format.md) on the engines and check their expectations");
+  replay.text("--engine", cl.engine,
                      "model, impl, both (model and impl), or a comma-separated list\n"
                      "such as model,impl,kernel: every line runs on each, any\n"
                      "disagreement is a failure. kernel drives /dev/iommu (or ioas's\n"
                      "userspace iommufd with IOAS_KERNEL_ENGINE_IOMMUFD=userspace)\n"
                      "and needs a trace whose first line is `ioas default mode=kernel`.\n"
                      "Default: every engine built into this binary but kernel (now: " + engine_list(registry) + ").");
-  replay->add_flag("--rewrite", cl.rewrite,
+  replay.flag("--rewrite", cl.rewrite,
                    "rewrite each FILE with every expectation filled in from the model\n"
                    "(comments, blank lines and the text before '=>' are kept;\n"
                    "successful ioas and mem lines stay bare)");
   json(replay, "print one JSON object (every line's results and the summary)");
-  replay->add_option("--dump-state", cl.dump_state,
+  replay.text("--dump-state", cl.dump_state,
                      "write the final state of the (last) trace, as the first engine\n"
                      "sees it, to this state file (README \"State files\")");
-  replay->add_option("FILE", cl.files, "trace files");
-  replay->footer(
+  replay.words("FILE", cl.files, "trace files");
+  replay.footer(
       "Runs each trace file from an empty state and prints every line's result as\n"
       "'file:line: <operation> => <result>'; a failed expectation is marked MISMATCH\n"
       "with the expected and the actual result, and a disagreement between engines\n"
@@ -68,11 +67,11 @@ void define(CLI::App& app, CommandLine& cl, const trace::EngineRegistry& registr
       "             2 bad usage, a malformed or unreadable file, or an engine that\n"
       "               cannot run.");
 
-  CLI::App* check = app.add_subcommand("check", "check the invariants of a trace's states or a state file with Z3");
+  cmdline::Command check = app.subcommand("check", "check the invariants of a trace's states or a state file with Z3");
   json(check, "one JSON object on stdout: {\"ok\", \"files\": [...]}");
-  check->add_option("--engine", cl.engine, "for traces: model, impl or both (default: every engine built)");
-  check->add_option("FILE", cl.files, "FILE.trace or STATE.json");
-  check->footer(
+  check.text("--engine", cl.engine, "for traces: model, impl or both (default: every engine built)");
+  check.words("FILE", cl.files, "FILE.trace or STATE.json");
+  check.footer(
       "Checks the invariants (docs/semantics.md) with the Z3 invariant checker:\n"
       "a FILE.trace is replayed and every `check` line and every engine's final\n"
       "state are checked; a STATE.json (written by `ioas replay --dump-state`) is\n"
@@ -84,13 +83,13 @@ void define(CLI::App& app, CommandLine& cl, const trace::EngineRegistry& registr
       "               the engines disagreed);\n"
       "             2 bad usage, an unreadable or malformed file.");
 
-  CLI::App* ranges = app.add_subcommand("ranges", "valid IOVA ranges from Linux reserved_regions files (VFIO/iommufd)");
-  ranges->add_option("--aperture", cl.aperture,
+  cmdline::Command ranges = app.subcommand("ranges", "valid IOVA ranges from Linux reserved_regions files (VFIO/iommufd)");
+  ranges.text("--aperture", cl.aperture,
                      "the domain's aperture, START-LAST or START+LEN\n"
                      "(default 0-0xffffffffffffffff)");
   json(ranges, "{\"aperture\", \"regions\": [...], \"ranges\": [...]} on stdout");
-  ranges->add_option("FILE", cl.files, "reserved_regions files");
-  ranges->footer(
+  ranges.words("FILE", cl.files, "reserved_regions files");
+  ranges.footer(
       "Reads Linux reserved_regions files (one region per line,\n"
       "'0x%016llx 0x%016llx TYPE', TYPE one of direct, direct-relaxable, reserved,\n"
       "msi) and prints the valid IOVA ranges of a VFIO container / iommufd IOAS\n"
@@ -101,12 +100,12 @@ void define(CLI::App& app, CommandLine& cl, const trace::EngineRegistry& registr
       "             1 no valid IOVA remains (VFIO refuses such an attach with EINVAL);\n"
       "             2 bad usage, an unreadable or malformed file, or no groups found.");
 
-  CLI::App* show = app.add_subcommand("show", "draw a trace's final address space as an SVG picture");
-  show->add_option("--svg", cl.svg, "the picture to write (required)");
-  show->add_option("--ioas", cl.ioas, "the IOAS to draw (default: default)");
-  show->add_option("--engine", cl.engine, "model or impl (default: model)");
-  show->add_option("FILE.trace", cl.files, "the trace");
-  show->footer(
+  cmdline::Command show = app.subcommand("show", "draw a trace's final address space as an SVG picture");
+  show.text("--svg", cl.svg, "the picture to write (required)");
+  show.text("--ioas", cl.ioas, "the IOAS to draw (default: default)");
+  show.text("--engine", cl.engine, "model or impl (default: model)");
+  show.words("FILE.trace", cl.files, "the trace");
+  show.footer(
       "Replays FILE.trace (on the model unless --engine says otherwise) and draws the\n"
       "final state of one IOAS as an SVG picture: allowed ranges, reserved ranges by\n"
       "owner, areas (blue rw, green r) and free holes, on an axis cut at every\n"
@@ -120,17 +119,17 @@ void define(CLI::App& app, CommandLine& cl, const trace::EngineRegistry& registr
 int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
              const trace::EngineRegistry& registry, const std::string& sysfs_root) {
   CommandLine cl;
-  CLI::App app("ioas manages IO virtual address spaces (docs/semantics.md).", "ioas");
-  define(app, cl, registry);
+  cmdline::Parser parser("ioas manages IO virtual address spaces (docs/semantics.md).", "ioas", /*last_wins=*/true);
+  define(parser, cl, registry);
   if (args.empty()) {
-    err << app.help();
+    err << parser.help();
     return kExitUsage;
   }
   if (args[0] == "help") {
-    out << app.help();
+    out << parser.help();
     return kExitOk;
   }
-  if (args[0][0] != '-' && app.get_subcommands([&](CLI::App* c) { return c->get_name() == args[0]; }).empty()) {
+  if (args[0][0] != '-' && !parser.has_subcommand(args[0])) {
     err << "ioas: unknown command '" << args[0] << "' (see ioas --help)\n";
     return kExitUsage;
   }
@@ -147,28 +146,23 @@ int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostre
     }
   }
   // CLI11 takes the arguments last first.
-  std::vector<std::string> reversed(std::make_reverse_iterator(dashdash), args.rend());
-  try {
-    app.parse(reversed);
-  } catch (const CLI::CallForHelp&) {
-    out << app.help();
+  const cmdline::Parsed parsed = parser.parse(std::vector<std::string>(std::make_reverse_iterator(dashdash), args.rend()));
+  if (parsed.kind == cmdline::Parsed::kHelp) {
+    out << parser.help();
     return kExitOk;
-  } catch (const CLI::ParseError& e) {
+  }
+  if (parsed.kind == cmdline::Parsed::kError) {
     std::string who = "ioas";
-    for (const CLI::App* c : app.get_subcommands()) who += " " + c->get_name();
-    err << who << ": " << e.what() << " (see " << who << " --help)\n";
+    for (const cmdline::Command& c : parser.selected()) who += " " + c.name();
+    err << who << ": " << parsed.error << " (see " << who << " --help)\n";
     return kExitUsage;
   }
   if (dashdash != args.end()) cl.files.insert(cl.files.end(), dashdash + 1, args.end());
-  const CLI::App* sub = app.get_subcommands().at(0);
-  auto given = [&](const char* option) {
-    const CLI::Option* o = sub->get_option_no_throw(option);
-    return o != nullptr && o->count() > 0;
-  };
-  cl.engine_given = given("--engine");
-  cl.dump_state_given = given("--dump-state");
-  cl.aperture_given = given("--aperture");
-  const std::string& command = sub->get_name();
+  const cmdline::Command sub = parser.selected().at(0);
+  cl.engine_given = sub.given("--engine");
+  cl.dump_state_given = sub.given("--dump-state");
+  cl.aperture_given = sub.given("--aperture");
+  const std::string command = sub.name();
   if (command == "replay") return replay_files(cl, out, err, registry);
   if (command == "check") return check_files(cl, out, err, registry);
   if (command == "ranges") return valid_ranges(cl, out, err, sysfs_root);

@@ -16,7 +16,10 @@
 #     ioas_test_keeps_optimization(target). Under the sanitizers
 #     (IOAS_SANITIZE, IOAS_TSAN) every test keeps -O2: instrumented code at
 #     -O0 runs several times slower. The libraries, the tested code, keep the
-#     configuration's flags everywhere;
+#     configuration's flags everywhere. A heavy test among light ones goes
+#     into a small program of its own (its ctest name unchanged), so that only
+#     it keeps -O2. cmake.TestFlags (ioas_add_test_flags_check below) checks
+#     all of this in compile_commands.json;
 #   - is a unity build (ioas_unity_build, cmake/IoasBuildSpeed.cmake): at -O0
 #     most of a test object is the inline and template code of gtest, std and
 #     our headers, emitted once per unity file instead of once per source. A
@@ -118,6 +121,7 @@ function(ioas_setup_test_targets dir)
       continue()
     endif()
     ioas_test_flags(${t})
+    set_property(GLOBAL APPEND PROPERTY IOAS_TEST_TARGETS ${t})
     ioas_unity_build(${t})
     if(NOT IOAS_TEST_PCH)
       continue()
@@ -138,6 +142,37 @@ function(ioas_setup_test_targets dir)
   foreach(sub IN LISTS subdirs)
     ioas_setup_test_targets(${sub})
   endforeach()
+endfunction()
+
+# cmake.TestFlags: every test target's compiles, and the libraries', carry
+# the flags above (cmake/tests/check_test_flags.cmake reads
+# compile_commands.json). The test programs that keep the configuration's
+# optimisation are named here, so that one moving in or out of that set is a
+# change the test sees. Call after ioas_setup_test_targets. Under
+# RelWithDebInfo only, the configuration these rules are about.
+function(ioas_add_test_flags_check)
+  if(NOT CMAKE_BUILD_TYPE STREQUAL "RelWithDebInfo" OR NOT CMAKE_EXPORT_COMPILE_COMMANDS)
+    return()
+  endif()
+  cmake_parse_arguments(PARSE_ARGV 0 C "" "" "KEPT;LIBRARIES")
+  get_property(tests GLOBAL PROPERTY IOAS_TEST_TARGETS)
+  set(test_o -O2)
+  if(IOAS_TEST_LOWERS_OPTIMIZATION)
+    set(test_o ${IOAS_TEST_OPTIMIZE})
+  endif()
+  set(test_g -g)
+  if(IOAS_TEST_DEBUG_INFO)
+    set(test_g ${IOAS_TEST_DEBUG_INFO})
+  endif()
+  string(REPLACE ";" "\\;" tests "${tests}")
+  string(REPLACE ";" "\\;" kept "${C_KEPT}")
+  string(REPLACE ";" "\\;" libs "${C_LIBRARIES}")
+  add_test(NAME cmake.TestFlags
+           COMMAND ${CMAKE_COMMAND} -DCOMPILE_COMMANDS=${CMAKE_BINARY_DIR}/compile_commands.json
+                   -DTEST_TARGETS=${tests} -DKEPT=${kept} -DLIBRARIES=${libs}
+                   -DTEST_OPTIMIZE=${test_o} -DTEST_DEBUG_INFO=${test_g}
+                   -DLIBRARY_OPTIMIZE=-O2 -DLIBRARY_DEBUG_INFO=-g
+                   -P ${PROJECT_SOURCE_DIR}/cmake/tests/check_test_flags.cmake)
 endfunction()
 
 # ccache caches a compile that includes a precompiled header only with

@@ -17,9 +17,9 @@
 #include <new>
 #include <cstdio>
 #include <fstream>
-#include <functional>
 #include <optional>
 #include <sstream>
+#include <type_traits>
 
 namespace ioas::trace {
 namespace {
@@ -50,12 +50,20 @@ struct LexError {
   std::string message;
 };
 
+// What reading a piece of a line gives: its value, or the error (a plain
+// pair rather than a std::variant: the reader's many result types would each
+// bring a variant's copy, move and destroy tables).
 template <typename T>
-using Lex = std::variant<T, LexError>;
+struct Lex {
+  Lex(T v) : value(std::move(v)) {}
+  Lex(LexError e) : error(std::move(e)) {}
+  T value{};
+  std::optional<LexError> error;
+};
 
 template <typename T>
 bool failed(const Lex<T>& l) {
-  return l.index() == 1;
+  return l.error.has_value();
 }
 
 std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
@@ -65,13 +73,13 @@ std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 Lex<u64> number_at(std::string_view s, int column) {
   auto n = read_number(s);
   if (auto* e = std::get_if<TextError>(&n)) return LexError{column + static_cast<int>(e->offset), e->message};
-  return std::get<u64>(n);
+  return Lex<u64>(std::get<u64>(n));
 }
 
 Lex<Range> range_at(std::string_view s, int column) {
   auto r = read_range(s);
   if (auto* e = std::get_if<TextError>(&r)) return LexError{column + static_cast<int>(e->offset), e->message};
-  return std::get<Range>(r);
+  return Lex<Range>(std::get<Range>(r));
 }
 
 // Names of IOASes, memory sources, devices, domains and owners. Restricted to
@@ -87,70 +95,118 @@ Lex<std::string> name_at(std::string_view s, int column, const char* what) {
                       std::string(what) + " name " + quoted(s) +
                           " has a character outside [A-Za-z0-9_.-]"};
   }
-  return std::string(s);
+  return Lex<std::string>(std::string(s));
 }
 
-template <typename E>
+// The words a value may be, each with the enumerator it stands for.
 struct Word {
   const char* text;
-  E value;
+  int value;
+};
+template <typename E>
+constexpr Word word(const char* text, E value) {
+  return Word{text, static_cast<int>(value)};
+}
+// A list of the words of one type E.
+template <typename E, std::size_t N>
+struct Words {
+  std::array<Word, N> list;
 };
 
-template <typename E, std::size_t N>
-Lex<E> word_at(std::string_view s, int column, const char* what,
-               const std::array<Word<E>, N>& words) {
+// The value of word `s` among `words`, as an int.
+Lex<int> word_index(std::string_view s, int column, const char* what, const Word* words, std::size_t n) {
   std::string choices;
-  for (const auto& w : words) {
-    if (s == w.text) return w.value;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (s == words[i].text) return Lex<int>(words[i].value);
     if (!choices.empty()) choices += '|';
-    choices += w.text;
+    choices += words[i].text;
   }
   return LexError{column, std::string(what) + " " + quoted(s) + " is not one of " + choices};
 }
 
-constexpr std::array<Word<Prot>, 3> kProts{{
-    {"r", Prot::kRead}, {"w", Prot::kWrite}, {"rw", Prot::kReadWrite}}};
-constexpr std::array<Word<Format>, 4> kFormats{{
-    {"x86-64", Format::kX86_64}, {"arm-lpae", Format::kArmLpae}, {"tce", Format::kTce}, {"mock", Format::kMock}}};
-constexpr std::array<Word<IoasMode>, 2> kModes{{
-    {"default", IoasMode::kDefault}, {"kernel", IoasMode::kKernel}}};
-constexpr std::array<Word<ResvType>, 4> kResvTypes{{
-    {"direct", ResvType::kDirect},
-    {"direct-relaxable", ResvType::kDirectRelaxable},
-    {"reserved", ResvType::kReserved},
-    {"msi", ResvType::kMsi}}};
-constexpr std::array<Word<ZeroPage>, 2> kZeroPages{{
-    {"reserved", ZeroPage::kReserved}, {"allowed", ZeroPage::kAllowed}}};
-constexpr std::array<Word<bool>, 2> kOnOff{{{"on", true}, {"off", false}}};
-constexpr std::array<Word<bool>, 2> kYesNo{{{"yes", true}, {"no", false}}};
-constexpr std::array<Word<Invariant>, 8> kInvariants{{
-    {"sorted", Invariant::kSorted},
-    {"area-reserved", Invariant::kAreaReserved},
-    {"allowed-reserved", Invariant::kAllowedReserved},
-    {"zero-iova", Invariant::kZeroIova},
-    {"alignment", Invariant::kAlignment},
-    {"aperture", Invariant::kAperture},
-    {"translation", Invariant::kTranslation},
-    {"use-count", Invariant::kUseCount}}};
+template <typename E, std::size_t N>
+Lex<E> word_at(std::string_view s, int column, const char* what, const Words<E, N>& words) {
+  Lex<int> i = word_index(s, column, what, words.list.data(), N);
+  if (failed(i)) return *i.error;
+  return Lex<E>(static_cast<E>(i.value));
+}
+
+constexpr Words<Prot, 3> kProts{{word("r", Prot::kRead), word("w", Prot::kWrite), word("rw", Prot::kReadWrite)}};
+constexpr Words<Format, 4> kFormats{{word("x86-64", Format::kX86_64), word("arm-lpae", Format::kArmLpae),
+                                     word("tce", Format::kTce), word("mock", Format::kMock)}};
+constexpr Words<IoasMode, 2> kModes{{word("default", IoasMode::kDefault), word("kernel", IoasMode::kKernel)}};
+constexpr Words<ResvType, 4> kResvTypes{{word("direct", ResvType::kDirect),
+                                         word("direct-relaxable", ResvType::kDirectRelaxable),
+                                         word("reserved", ResvType::kReserved), word("msi", ResvType::kMsi)}};
+constexpr Words<ZeroPage, 2> kZeroPages{{word("reserved", ZeroPage::kReserved), word("allowed", ZeroPage::kAllowed)}};
+constexpr Words<bool, 2> kOnOff{{word("on", true), word("off", false)}};
+constexpr Words<bool, 2> kYesNo{{word("yes", true), word("no", false)}};
+constexpr Words<Invariant, 8> kInvariants{{word("sorted", Invariant::kSorted),
+                                           word("area-reserved", Invariant::kAreaReserved),
+                                           word("allowed-reserved", Invariant::kAllowedReserved),
+                                           word("zero-iova", Invariant::kZeroIova),
+                                           word("alignment", Invariant::kAlignment),
+                                           word("aperture", Invariant::kAperture),
+                                           word("translation", Invariant::kTranslation),
+                                           word("use-count", Invariant::kUseCount)}};
 
 // ---- the syntax table: which arguments each operation takes ----
 
 // Unwraps a Lex<T> into `var`, or returns its error from the enclosing function.
 #define TRY_LEX(var, expr)                              \
   auto var##_lex = (expr);                              \
-  if (failed(var##_lex)) return std::get<LexError>(var##_lex); \
-  auto var = std::move(std::get<0>(var##_lex))
+  if (failed(var##_lex)) return *var##_lex.error;      \
+  auto var = std::move(var##_lex.value)
 
 // What reading one argument can give: nothing (it was stored) or its error.
 using Fault = std::optional<LexError>;
 
 struct Args;
+struct Arg;
+
+// How an argument is read into its operation (the alternative of Operation
+// that the row makes), and how a rule checks a line: plain functions, each
+// with the row's data in its Arg, rather than a closure per argument.
+using ReadFn = Fault (*)(Operation& op, const Token& t, const Arg& arg);
+using CheckFn = Fault (*)(const Args& a, const Arg& arg);
+
+// Whether a key must be given: always, never, or unless a flag stands for it.
+struct Need {
+  bool required;
+  const char* unless = nullptr;
+};
+constexpr Need kRequired{true};
+constexpr Need kOptional{false};
+constexpr Need required_unless(const char* flag) { return Need{true, flag}; }
+
+enum class ArgKind { kPositional, kPositionals, kKey, kFlag, kRule };
+
+// A reader and what it needs besides the token: the kind of name it reads
+// ("IOAS"), or the words a value may be, with what they choose ("prot").
+struct Reader {
+  ReadFn read;
+  const char* what = nullptr;
+  const Word* words = nullptr;
+  std::size_t word_count = 0;
+};
+
+// One argument of a row: how it is found on the line and read into the
+// operation, or a rule between the line's flags and keys.
+struct Arg {
+  ArgKind kind;
+  const char* name;  // the key or flag; for positionals what they are
+  Need need;
+  Reader reader;              // positionals, keys (their value) and flags
+  CheckFn check = nullptr;    // rules
+  const char* first = nullptr;   // rules: the flags they are about
+  const char* second = nullptr;
+};
 
 // One row per operation. Positionals come first (`ioas NAME`, `reserve
 // RANGE`, `allow RANGE...`), then key=value pairs and bare flags in any
-// order; sort_args checks a line against the row's names, then build() reads
-// the row's arguments in the row's order (so a line with two faults reports
-// the first of that order).
+// order; sort_args checks a line against the row's names, then read_args
+// reads the row's arguments in the row's order (so a line with two faults
+// reports the first of that order).
 struct OpSyntax {
   const char* name;
   const char* positional;  // what the positionals are ("NAME", "RANGE", "ID"); nullptr: none
@@ -158,7 +214,8 @@ struct OpSyntax {
   int max_positional;      // -1: any number
   std::vector<std::string_view> keys;
   std::vector<std::string_view> flags;
-  std::function<Lex<Operation>(const Args&)> build;
+  Operation (*make)();     // the operation with its defaults
+  std::vector<Arg> row;
 };
 
 // The arguments of one line, sorted by kind. Invariant: every key and flag
@@ -194,54 +251,95 @@ struct Args {
 
 // ---- how an argument is read into its operation's field ----
 
-// The field takes what `lex` reads from the argument's token.
-template <typename O, typename T, typename L>
-auto into(T O::*field, L lex) {
-  return [field, lex](O& o, const Token& t) -> Fault {
-    TRY_LEX(v, lex(t));
-    o.*field = std::move(v);
-    return std::nullopt;
-  };
-}
-
+// The operation and the type of a field, from a pointer to it.
+template <typename M>
+struct FieldOf;
 template <typename O, typename T>
-auto number_into(T O::*field) {
-  return into(field, [](const Token& t) { return number_at(t.text, t.column); });
-}
+struct FieldOf<T O::*> {
+  using Op = O;
+  using Type = T;
+};
+template <typename T>
+struct Plain {
+  using Type = T;
+};
+template <typename T>
+struct Plain<std::optional<T>> {
+  using Type = T;
+};
 
-template <typename O, typename T>
-auto range_into(T O::*field) {
-  return into(field, [](const Token& t) { return range_at(t.text, t.column); });
+// The field `Field` of `op`, which holds Field's operation (the row made it).
+template <auto Field>
+auto& field(Operation& op) {
+  return std::get_if<typename FieldOf<decltype(Field)>::Op>(&op)->*Field;
 }
-
 template <typename O>
-auto name_into(std::string O::*field, const char* what) {
-  return into(field, [what](const Token& t) { return name_at(t.text, t.column, what); });
+O& as(Operation& op) {
+  return *std::get_if<O>(&op);
 }
 
-template <typename O, typename T, typename E, std::size_t N>
-auto word_into(T O::*field, const char* what, const std::array<Word<E>, N>& words) {
-  return into(field, [what, &words](const Token& t) { return word_at(t.text, t.column, what, words); });
+template <auto Field>
+Fault read_number(Operation& op, const Token& t, const Arg&) {
+  TRY_LEX(v, number_at(t.text, t.column));
+  field<Field>(op) = v;
+  return std::nullopt;
 }
 
-// A bare flag: present, the field takes `value`.
-template <typename O, typename T>
-auto store(T O::*field, T value) {
-  return [field, value](O& o, const Token&) -> Fault {
-    o.*field = value;
-    return std::nullopt;
-  };
+template <auto Field>
+Fault read_range(Operation& op, const Token& t, const Arg&) {
+  TRY_LEX(v, range_at(t.text, t.column));
+  field<Field>(op) = v;
+  return std::nullopt;
 }
+
+template <auto Field>
+Fault read_name(Operation& op, const Token& t, const Arg& arg) {
+  TRY_LEX(v, name_at(t.text, t.column, arg.reader.what));
+  field<Field>(op) = std::move(v);
+  return std::nullopt;
+}
+
+template <auto Field>
+Fault read_word(Operation& op, const Token& t, const Arg& arg) {
+  TRY_LEX(v, word_index(t.text, t.column, arg.reader.what, arg.reader.words, arg.reader.word_count));
+  using T = typename Plain<typename FieldOf<decltype(Field)>::Type>::Type;
+  field<Field>(op) = static_cast<T>(v);
+  return std::nullopt;
+}
+
+// A bare flag: present, the field takes `Value`.
+template <auto Field, auto Value>
+Fault store_value(Operation& op, const Token&, const Arg&) {
+  field<Field>(op) = Value;
+  return std::nullopt;
+}
+
+template <auto Field>
+Reader number_into() { return Reader{read_number<Field>}; }
+template <auto Field>
+Reader range_into() { return Reader{read_range<Field>}; }
+template <auto Field>
+Reader name_into(const char* what) { return Reader{read_name<Field>, what}; }
+// A word of `words`, whose type must be the field's.
+template <auto Field, typename E, std::size_t N>
+Reader word_into(const char* what, const Words<E, N>& words) {
+  static_assert(std::is_same_v<E, typename Plain<typename FieldOf<decltype(Field)>::Type>::Type>,
+                "the words are of another type than the field");
+  return Reader{read_word<Field>, what, words.list.data(), N};
+}
+template <auto Field, auto Value>
+Reader store() { return Reader{store_value<Field, Value>}; }
 
 // `allow`'s positionals: each a range, in order.
-Fault append_range(AllowOp& o, const Token& t) {
+Fault append_range(Operation& op, const Token& t, const Arg&) {
   TRY_LEX(r, range_at(t.text, t.column));
-  o.ranges.push_back(r);
+  as<AllowOp>(op).ranges.push_back(r);
   return std::nullopt;
 }
 
 // `src=NAME[+OFF]`.
-Fault read_source(MapOp& o, const Token& t) {
+Fault read_source(Operation& op, const Token& t, const Arg&) {
+  MapOp& o = as<MapOp>(op);
   const std::size_t plus = t.text.find('+');
   TRY_LEX(name, name_at(t.text.substr(0, plus), t.column, "memory source"));
   o.src = std::move(name);
@@ -267,7 +365,8 @@ Fault for_each_item(const Token& t, F&& read_item) {
 
 // `pgsizes=S,...`. A bitmap holds powers of two only; another size is kept
 // aside for attach to refuse (a value that parses, with a wrong meaning).
-Fault read_pgsizes(AttachOp& o, const Token& t) {
+Fault read_pgsizes(Operation& op, const Token& t, const Arg&) {
+  AttachOp& o = as<AttachOp>(op);
   u64 bitmap = 0;
   Fault f = for_each_item(t, [&](const Token& item) -> Fault {
     TRY_LEX(size, number_at(item.text, item.column));
@@ -283,7 +382,8 @@ Fault read_pgsizes(AttachOp& o, const Token& t) {
 }
 
 // `resv=RANGE:TYPE,...`.
-Fault read_resv(AttachOp& o, const Token& t) {
+Fault read_resv(Operation& op, const Token& t, const Arg&) {
+  AttachOp& o = as<AttachOp>(op);
   return for_each_item(t, [&](const Token& item) -> Fault {
     const std::size_t colon = item.text.find(':');
     if (colon == std::string_view::npos)
@@ -297,126 +397,96 @@ Fault read_resv(AttachOp& o, const Token& t) {
 }
 
 // `unpin ID`: pin ids are 32-bit.
-Fault read_pin_id(UnpinOp& o, const Token& t) {
+Fault read_pin_id(Operation& op, const Token& t, const Arg&) {
   TRY_LEX(id, number_at(t.text, t.column));
   if (id > 0xffffffffu)
     return LexError{t.column, "unpin: pin id " + std::string(t.text) + " is above 2^32-1 (no pin can have it)"};
-  o.id = static_cast<std::uint32_t>(id);
+  as<UnpinOp>(op).id = static_cast<std::uint32_t>(id);
   return std::nullopt;
 }
 
 // ---- rules between an operation's flags and keys ----
 
-struct Rule {
-  std::function<Fault(const Args&)> check;
-};
-
 // Exactly one of two flags (`dma ... read|write`, `dirty ... on|off`).
-Rule exactly_one(const char* a, const char* b) {
-  return Rule{[a, b](const Args& x) -> Fault {
-    const Token* ta = x.flag(a);
-    const Token* tb = x.flag(b);
-    if (ta && tb)
-      return LexError{std::max(ta->column, tb->column), x.prefix() + "both " + a + " and " + b + " given"};
-    if (!ta && !tb) return LexError{x.end_column, x.prefix() + "missing " + a + " or " + b};
-    return std::nullopt;
-  }};
+Fault check_exactly_one(const Args& x, const Arg& rule) {
+  const char* a = rule.first;
+  const char* b = rule.second;
+  const Token* ta = x.flag(a);
+  const Token* tb = x.flag(b);
+  if (ta && tb)
+    return LexError{std::max(ta->column, tb->column), x.prefix() + "both " + a + " and " + b + " given"};
+  if (!ta && !tb) return LexError{x.end_column, x.prefix() + "missing " + a + " or " + b};
+  return std::nullopt;
 }
 
 // `flag` only together with `with` (`dirty ... on split`).
-Rule only_with(const char* flag, const char* with) {
-  return Rule{[flag, with](const Args& x) -> Fault {
-    const Token* t = x.flag(flag);
-    if (t && !x.flag(with)) return LexError{t->column, x.prefix() + flag + " goes with " + with + " only"};
-    return std::nullopt;
-  }};
+Fault check_only_with(const Args& x, const Arg& rule) {
+  const char* flag = rule.first;
+  const char* with = rule.second;
+  const Token* t = x.flag(flag);
+  if (t && !x.flag(with)) return LexError{t->column, x.prefix() + flag + " goes with " + with + " only"};
+  return std::nullopt;
 }
 
 // `flag` stands for every key (`unmap all`): no key may come with it.
-Rule instead_of_keys(const char* flag) {
-  return Rule{[flag](const Args& x) -> Fault {
-    if (!x.flag(flag) || x.kvs.empty()) return std::nullopt;
-    std::string keys;
-    for (std::size_t i = 0; i < x.syntax->keys.size(); ++i)
-      keys += (i == 0 ? "" : i + 1 == x.syntax->keys.size() ? " or " : ", ") + std::string(x.syntax->keys[i]) + "=";
-    return LexError{x.kvs[0].key_column, x.prefix() + "'" + flag + "' takes no " + keys};
-  }};
+Fault check_instead_of_keys(const Args& x, const Arg& rule) {
+  const char* flag = rule.first;
+  if (!x.flag(flag) || x.kvs.empty()) return std::nullopt;
+  std::string keys;
+  for (std::size_t i = 0; i < x.syntax->keys.size(); ++i)
+    keys += (i == 0 ? "" : i + 1 == x.syntax->keys.size() ? " or " : ", ") + std::string(x.syntax->keys[i]) + "=";
+  return LexError{x.kvs[0].key_column, x.prefix() + "'" + flag + "' takes no " + keys};
+}
+
+Arg exactly_one(const char* a, const char* b) { return Arg{ArgKind::kRule, "", kOptional, {}, check_exactly_one, a, b}; }
+Arg only_with(const char* flag, const char* with) {
+  return Arg{ArgKind::kRule, "", kOptional, {}, check_only_with, flag, with};
+}
+Arg instead_of_keys(const char* flag) {
+  return Arg{ArgKind::kRule, "", kOptional, {}, check_instead_of_keys, flag, nullptr};
 }
 
 // ---- the rows ----
 
-// Whether a key must be given: always, never, or unless a flag stands for it.
-struct Need {
-  bool required;
-  const char* unless = nullptr;
-};
-constexpr Need kRequired{true};
-constexpr Need kOptional{false};
-constexpr Need required_unless(const char* flag) { return Need{true, flag}; }
+Arg positional(const char* what, Reader r) { return Arg{ArgKind::kPositional, what, kRequired, r}; }
+Arg positionals(const char* what, Reader r) { return Arg{ArgKind::kPositionals, what, kOptional, r}; }
+Arg key(const char* name, Need need, Reader r) { return Arg{ArgKind::kKey, name, need, r}; }
+Arg flag(const char* name, Reader r) { return Arg{ArgKind::kFlag, name, kOptional, r}; }
 
-enum class ArgKind { kPositional, kPositionals, kKey, kFlag, kRule };
-
-// One argument of a row, before it knows its operation's type.
-template <typename F>
-struct ArgSpec {
-  ArgKind kind;
-  const char* name;  // the key or flag; for positionals what they are
-  Need need;
-  F read;
-};
-template <typename F>
-ArgSpec<F> positional(const char* what, F read) { return {ArgKind::kPositional, what, kRequired, std::move(read)}; }
-template <typename F>
-ArgSpec<F> positionals(const char* what, F read) { return {ArgKind::kPositionals, what, kOptional, std::move(read)}; }
-template <typename F>
-ArgSpec<F> key(const char* name, Need need, F read) { return {ArgKind::kKey, name, need, std::move(read)}; }
-template <typename F>
-ArgSpec<F> flag(const char* name, F read) { return {ArgKind::kFlag, name, kOptional, std::move(read)}; }
-
-// One argument of operation O: how it is found on the line and read into O.
-template <typename O>
-struct Arg {
-  ArgKind kind;
-  const char* name;
-  Need need;
-  std::function<Fault(O&, const Token&)> read;  // positionals, keys (their value) and flags
-  std::function<Fault(const Args&)> check;      // rules
-  template <typename F>
-  Arg(ArgSpec<F> s) : kind(s.kind), name(s.name), need(s.need), read(std::move(s.read)) {}
-  Arg(Rule r) : kind(ArgKind::kRule), name(""), need(kOptional), check(std::move(r.check)) {}
-};
-
-template <typename O>
-Lex<Operation> read_args(const std::vector<Arg<O>>& row, const Args& a) {
-  O o{};
+Lex<Operation> read_args(const OpSyntax& syntax, const Args& a) {
+  Operation o = syntax.make();
   std::size_t next = 0;  // the next positional; sort_args gave at least the row's minimum
-  for (const Arg<O>& arg : row) {
+  for (const Arg& arg : syntax.row) {
     Fault f;
     switch (arg.kind) {
-      case ArgKind::kPositional: f = arg.read(o, a.positional[next++]); break;
+      case ArgKind::kPositional: f = arg.reader.read(o, a.positional[next++], arg); break;
       case ArgKind::kPositionals:
-        for (; next < a.positional.size() && !f; ++next) f = arg.read(o, a.positional[next]);
+        for (; next < a.positional.size() && !f; ++next) f = arg.reader.read(o, a.positional[next], arg);
         break;
       case ArgKind::kKey:
         if (const Args::Kv* kv = a.find(arg.name))
-          f = arg.read(o, kv->value);
+          f = arg.reader.read(o, kv->value, arg);
         else if (arg.need.required && !(arg.need.unless && a.flag(arg.need.unless)))
           f = a.missing(arg.name);
         break;
       case ArgKind::kFlag:
-        if (const Token* t = a.flag(arg.name)) f = arg.read(o, *t);
+        if (const Token* t = a.flag(arg.name)) f = arg.reader.read(o, *t, arg);
         break;
-      case ArgKind::kRule: f = arg.check(a); break;
+      case ArgKind::kRule: f = arg.check(a, arg); break;
     }
     if (f) return *f;
   }
-  return Operation{std::move(o)};
+  return Lex<Operation>(std::move(o));
 }
 
 template <typename O>
-OpSyntax op(const char* name, std::vector<Arg<O>> row) {
-  OpSyntax s{name, nullptr, 0, 0, {}, {}, {}};
-  for (const Arg<O>& arg : row) {
+Operation make_op() {
+  return Operation(std::in_place_type<O>);
+}
+
+OpSyntax op(const char* name, Operation (*make)(), std::vector<Arg> row) {
+  OpSyntax s{name, nullptr, 0, 0, {}, {}, make, std::move(row)};
+  for (const Arg& arg : s.row) {
     switch (arg.kind) {
       case ArgKind::kPositional:
         s.positional = arg.name;
@@ -432,74 +502,85 @@ OpSyntax op(const char* name, std::vector<Arg<O>> row) {
       case ArgKind::kRule: break;
     }
   }
-  s.build = [row = std::move(row)](const Args& a) { return read_args(row, a); };
   return s;
 }
 
 const std::vector<OpSyntax>& syntax_table() {
   static const std::vector<OpSyntax> table = {
-      op<IoasOp>("ioas", {positional("NAME", name_into(&IoasOp::name, "IOAS")),
-                          key("mode", kOptional, word_into(&IoasOp::mode, "mode", kModes)),
-                          key("zero-page", kOptional, word_into(&IoasOp::zero_page, "zero-page", kZeroPages)),
-                          key("huge-pages", kOptional, word_into(&IoasOp::huge_pages, "huge-pages", kOnOff))}),
-      op<MemOp>("mem", {positional("NAME", name_into(&MemOp::name, "memory source")),
-                        key("va", kRequired, number_into(&MemOp::va)),
-                        key("len", kRequired, number_into(&MemOp::len)),
-                        key("pa", kOptional, number_into(&MemOp::pa)),
-                        flag("ro", store(&MemOp::ro, true))}),
-      op<UnmemOp>("unmem", {positional("NAME", name_into(&UnmemOp::name, "memory source"))}),
-      op<MapOp>("map", {key("iova", kOptional, number_into(&MapOp::iova)),
-                        key("len", kRequired, number_into(&MapOp::len)),
-                        key("src", kRequired, read_source),
-                        key("prot", kRequired, word_into(&MapOp::prot, "prot", kProts))}),
-      op<UnmapOp>("unmap", {flag("all", store(&UnmapOp::all, true)),
-                            instead_of_keys("all"),
-                            key("iova", required_unless("all"), number_into(&UnmapOp::iova)),
-                            key("len", required_unless("all"), number_into(&UnmapOp::len))}),
-      op<CutOp>("cut", {key("iova", kRequired, number_into(&CutOp::iova))}),
-      op<ReserveOp>("reserve", {positional("RANGE", range_into(&ReserveOp::range)),
-                                key("owner", kRequired, name_into(&ReserveOp::owner, "owner"))}),
-      op<UnreserveOp>("unreserve", {key("owner", kRequired, name_into(&UnreserveOp::owner, "owner"))}),
-      op<AllowOp>("allow", {positionals("RANGE", append_range)}),
-      op<RangesOp>("ranges", {}),
-      op<AttachOp>("attach", {key("dev", kRequired, name_into(&AttachOp::dev, "device")),
-                              key("dom", kRequired, name_into(&AttachOp::dom, "domain")),
-                              key("fmt", kOptional, word_into(&AttachOp::fmt, "fmt", kFormats)),
-                              key("aperture", kOptional, range_into(&AttachOp::aperture)),
-                              key("pgsizes", kOptional, read_pgsizes),
-                              key("resv", kOptional, read_resv)}),
-      op<DetachOp>("detach", {key("dev", kRequired, name_into(&DetachOp::dev, "device"))}),
-      op<PinOp>("pin", {key("iova", kRequired, number_into(&PinOp::iova)),
-                        key("len", kRequired, number_into(&PinOp::len)),
-                        flag("write", store(&PinOp::write, true)),
-                        key("release", kOptional, word_into(&PinOp::release, "release", kYesNo))}),
-      op<UnpinOp>("unpin", {positional("ID", read_pin_id)}),
-      op<CopyOp>("copy", {key("from", kRequired, name_into(&CopyOp::from, "IOAS")),
-                          key("iova", kRequired, number_into(&CopyOp::iova)),
-                          key("len", kRequired, number_into(&CopyOp::len)),
-                          key("to", kOptional, number_into(&CopyOp::to)),
-                          key("prot", kRequired, word_into(&CopyOp::prot, "prot", kProts))}),
-      op<TranslateOp>("translate", {key("dom", kRequired, name_into(&TranslateOp::dom, "domain")),
-                                    key("iova", kRequired, number_into(&TranslateOp::iova))}),
-      op<DmaOp>("dma", {key("dom", kRequired, name_into(&DmaOp::dom, "domain")),
-                        exactly_one("read", "write"),
-                        flag("read", store(&DmaOp::dir, DmaDir::kRead)),
-                        flag("write", store(&DmaOp::dir, DmaDir::kWrite)),
-                        key("iova", kRequired, number_into(&DmaOp::iova)),
-                        key("len", kRequired, number_into(&DmaOp::len))}),
-      op<DirtyOp>("dirty", {key("dom", kRequired, name_into(&DirtyOp::dom, "domain")),
-                            exactly_one("on", "off"),
-                            only_with("split", "on"),
-                            flag("on", store(&DirtyOp::mode, DirtyMode::kOn)),
-                            flag("off", store(&DirtyOp::mode, DirtyMode::kOff)),
-                            flag("split", store(&DirtyOp::mode, DirtyMode::kOnSplit))}),
-      op<ReadDirtyOp>("read-dirty", {key("dom", kRequired, name_into(&ReadDirtyOp::dom, "domain")),
-                                     key("iova", kRequired, number_into(&ReadDirtyOp::iova)),
-                                     key("len", kRequired, number_into(&ReadDirtyOp::len)),
-                                     key("pgsize", kRequired, number_into(&ReadDirtyOp::pgsize)),
-                                     flag("keep", store(&ReadDirtyOp::keep, true))}),
-      op<UvaOp>("uva", {key("iova", kRequired, number_into(&UvaOp::iova))}),
-      op<CheckOp>("check", {}),
+      op("ioas", make_op<IoasOp>,
+         {positional("NAME", name_into<&IoasOp::name>("IOAS")),
+          key("mode", kOptional, word_into<&IoasOp::mode>("mode", kModes)),
+          key("zero-page", kOptional, word_into<&IoasOp::zero_page>("zero-page", kZeroPages)),
+          key("huge-pages", kOptional, word_into<&IoasOp::huge_pages>("huge-pages", kOnOff))}),
+      op("mem", make_op<MemOp>,
+         {positional("NAME", name_into<&MemOp::name>("memory source")),
+          key("va", kRequired, number_into<&MemOp::va>()),
+          key("len", kRequired, number_into<&MemOp::len>()),
+          key("pa", kOptional, number_into<&MemOp::pa>()),
+          flag("ro", store<&MemOp::ro, true>())}),
+      op("unmem", make_op<UnmemOp>, {positional("NAME", name_into<&UnmemOp::name>("memory source"))}),
+      op("map", make_op<MapOp>,
+         {key("iova", kOptional, number_into<&MapOp::iova>()),
+          key("len", kRequired, number_into<&MapOp::len>()),
+          key("src", kRequired, Reader{read_source}),
+          key("prot", kRequired, word_into<&MapOp::prot>("prot", kProts))}),
+      op("unmap", make_op<UnmapOp>,
+         {flag("all", store<&UnmapOp::all, true>()),
+          instead_of_keys("all"),
+          key("iova", required_unless("all"), number_into<&UnmapOp::iova>()),
+          key("len", required_unless("all"), number_into<&UnmapOp::len>())}),
+      op("cut", make_op<CutOp>, {key("iova", kRequired, number_into<&CutOp::iova>())}),
+      op("reserve", make_op<ReserveOp>,
+         {positional("RANGE", range_into<&ReserveOp::range>()),
+          key("owner", kRequired, name_into<&ReserveOp::owner>("owner"))}),
+      op("unreserve", make_op<UnreserveOp>, {key("owner", kRequired, name_into<&UnreserveOp::owner>("owner"))}),
+      op("allow", make_op<AllowOp>, {positionals("RANGE", Reader{append_range})}),
+      op("ranges", make_op<RangesOp>, {}),
+      op("attach", make_op<AttachOp>,
+         {key("dev", kRequired, name_into<&AttachOp::dev>("device")),
+          key("dom", kRequired, name_into<&AttachOp::dom>("domain")),
+          key("fmt", kOptional, word_into<&AttachOp::fmt>("fmt", kFormats)),
+          key("aperture", kOptional, range_into<&AttachOp::aperture>()),
+          key("pgsizes", kOptional, Reader{read_pgsizes}),
+          key("resv", kOptional, Reader{read_resv})}),
+      op("detach", make_op<DetachOp>, {key("dev", kRequired, name_into<&DetachOp::dev>("device"))}),
+      op("pin", make_op<PinOp>,
+         {key("iova", kRequired, number_into<&PinOp::iova>()),
+          key("len", kRequired, number_into<&PinOp::len>()),
+          flag("write", store<&PinOp::write, true>()),
+          key("release", kOptional, word_into<&PinOp::release>("release", kYesNo))}),
+      op("unpin", make_op<UnpinOp>, {positional("ID", Reader{read_pin_id})}),
+      op("copy", make_op<CopyOp>,
+         {key("from", kRequired, name_into<&CopyOp::from>("IOAS")),
+          key("iova", kRequired, number_into<&CopyOp::iova>()),
+          key("len", kRequired, number_into<&CopyOp::len>()),
+          key("to", kOptional, number_into<&CopyOp::to>()),
+          key("prot", kRequired, word_into<&CopyOp::prot>("prot", kProts))}),
+      op("translate", make_op<TranslateOp>,
+         {key("dom", kRequired, name_into<&TranslateOp::dom>("domain")),
+          key("iova", kRequired, number_into<&TranslateOp::iova>())}),
+      op("dma", make_op<DmaOp>,
+         {key("dom", kRequired, name_into<&DmaOp::dom>("domain")),
+          exactly_one("read", "write"),
+          flag("read", store<&DmaOp::dir, DmaDir::kRead>()),
+          flag("write", store<&DmaOp::dir, DmaDir::kWrite>()),
+          key("iova", kRequired, number_into<&DmaOp::iova>()),
+          key("len", kRequired, number_into<&DmaOp::len>())}),
+      op("dirty", make_op<DirtyOp>,
+         {key("dom", kRequired, name_into<&DirtyOp::dom>("domain")),
+          exactly_one("on", "off"),
+          only_with("split", "on"),
+          flag("on", store<&DirtyOp::mode, DirtyMode::kOn>()),
+          flag("off", store<&DirtyOp::mode, DirtyMode::kOff>()),
+          flag("split", store<&DirtyOp::mode, DirtyMode::kOnSplit>())}),
+      op("read-dirty", make_op<ReadDirtyOp>,
+         {key("dom", kRequired, name_into<&ReadDirtyOp::dom>("domain")),
+          key("iova", kRequired, number_into<&ReadDirtyOp::iova>()),
+          key("len", kRequired, number_into<&ReadDirtyOp::len>()),
+          key("pgsize", kRequired, number_into<&ReadDirtyOp::pgsize>()),
+          flag("keep", store<&ReadDirtyOp::keep, true>())}),
+      op("uva", make_op<UvaOp>, {key("iova", kRequired, number_into<&UvaOp::iova>())}),
+      op("check", make_op<CheckOp>, {}),
   };
   return table;
 }
@@ -548,7 +629,7 @@ Lex<Args> sort_args(const std::vector<Token>& tokens, int end_column) {
 }
 
 // The operation of a sorted line, read by its row.
-Lex<Operation> build(const Args& a) { return a.syntax->build(a); }
+Lex<Operation> build(const Args& a) { return read_args(*a.syntax, a); }
 
 // ---- expectations ----
 
@@ -696,9 +777,9 @@ std::vector<std::string_view> result_words() {
 
 namespace {
 template <typename E, std::size_t N>
-ValueWords words_of(std::string_view what, const std::array<Word<E>, N>& words) {
+ValueWords words_of(std::string_view what, const Words<E, N>& words) {
   ValueWords v{what, {}};
-  for (const auto& w : words) v.words.push_back(w.text);
+  for (const Word& w : words.list) v.words.push_back(w.text);
   return v;
 }
 }  // namespace
@@ -744,9 +825,9 @@ Result<Trace> parse_trace(std::string_view text, std::string_view file) {
     int end_column = arrow < tokens.size() ? tokens[arrow].column
                                            : static_cast<int>(raw.size()) + 1;
     auto args = sort_args(op_tokens, end_column);
-    if (auto* e = std::get_if<LexError>(&args)) return fail(e->column, e->message);
-    auto op = build(std::get<Args>(args));
-    if (auto* e = std::get_if<LexError>(&op)) {
+    if (const auto& e = args.error) return fail(e->column, e->message);
+    auto op = build(args.value);
+    if (const auto& e = op.error) {
       // Every message names the operation it is about.
       std::string prefix = std::string(tokens[0].text) + ": ";
       return fail(e->column, e->message.rfind(prefix, 0) == 0 ? e->message : prefix + e->message);
@@ -755,12 +836,12 @@ Result<Trace> parse_trace(std::string_view text, std::string_view file) {
     Line line;
     line.pos = Position{trace.file, lineno, tokens[0].column};
     line.text = std::string(raw);
-    line.op = std::move(std::get<Operation>(op));
+    line.op = std::move(op.value);
     if (arrow < tokens.size()) {
       std::vector<Token> expect(tokens.begin() + static_cast<long>(arrow) + 1, tokens.end());
       auto outcome = parse_outcome(expect, static_cast<int>(raw.size()) + 1);
-      if (auto* e = std::get_if<LexError>(&outcome)) return fail(e->column, e->message);
-      const Outcome& o = std::get<Outcome>(outcome);
+      if (const auto& e = outcome.error) return fail(e->column, e->message);
+      const Outcome& o = outcome.value;
       if (!can_give(line.op, o.kind))
         return fail(expect[0].column, std::string(op_name(line.op)) + " cannot give a result '" +
                                           kind_word(o.kind) + "'" +

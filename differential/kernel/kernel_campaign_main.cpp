@@ -13,9 +13,9 @@
 #include <optional>
 #include <string>
 
+#include "ioas/core/cmdline.hpp"
 #include "ioas/kernel_engine.hpp"
 #include "kernel_campaign.hpp"
-#include "options.hpp"
 
 int main(int argc, char** argv) {
   using namespace ioas;
@@ -26,21 +26,21 @@ int main(int argc, char** argv) {
   std::string iommufd = "dev";
   std::uint64_t minutes = 0, max_size = 40;
 
-  lockstep::CommandLine cl(
+  cmdline::Parser cl(
       "Random traces from iommufd's operations, replayed on the model, the engine (both in\n"
       "kernel mode) and an iommufd, answers and IOVA ranges compared after every operation.\n"
       "Exit status: 0 all agreed, 1 a disagreement (its shrunk trace is written to --out),\n"
       "2 bad usage, 3 the iommufd cannot be opened.",
       "ioas_kernel_campaign");
-  const lockstep::CommandLine::Bounds positive = lockstep::CommandLine::positive();
-  cl.text("--iommufd", iommufd, "dev: /dev/iommu; userspace: ioas's own iommufd on the impl engine", true,
+  const cmdline::Bounds positive = cmdline::positive();
+  cl.top().text("--iommufd", iommufd, "dev: /dev/iommu; userspace: ioas's own iommufd on the impl engine", true,
           {"dev", "userspace"});
-  cl.number("--seed", cfg.seed, "the generator's seed (default: from the clock)", false);
-  cl.number("--cases", cfg.cases, "traces to run at most", true, positive);
-  cl.number("--ops", cfg.max_ops, "operations to compare at most (default: unbounded)", false, positive);
-  cl.number("--minutes", minutes, "wall time at most (default: unbounded)", false, positive);
-  cl.number("--max-size", max_size, "operations drawn per trace", true, lockstep::CommandLine::Bounds{1, 99999, ""});
-  cl.text("--out", cfg.out_dir, "where a disagreement's shrunk trace is written", true);
+  cl.top().number("--seed", cfg.seed, "the generator's seed (default: from the clock)", false);
+  cl.top().number("--cases", cfg.cases, "traces to run at most", true, positive);
+  cl.top().number("--ops", cfg.max_ops, "operations to compare at most (default: unbounded)", false, positive);
+  cl.top().number("--minutes", minutes, "wall time at most (default: unbounded)", false, positive);
+  cl.top().number("--max-size", max_size, "operations drawn per trace", true, cmdline::Bounds{1, 99999, ""});
+  cl.top().text("--out", cfg.out_dir, "where a disagreement's shrunk trace is written", true);
   if (const std::optional<int> status = cl.parse(argc, argv)) return *status;
   cfg.minutes = static_cast<double>(minutes);
   cfg.max_size = static_cast<int>(max_size);

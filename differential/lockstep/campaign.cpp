@@ -14,31 +14,31 @@
 #include <optional>
 #include <string>
 
+#include "ioas/core/cmdline.hpp"
 #include "lockstep.hpp"
-#include "options.hpp"
 #include "sut.hpp"
 
 int main(int argc, char** argv) {
   using namespace ioas::lockstep;
   std::uint64_t seed = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   std::uint64_t cases = 100000, minutes = 10, batch = 200, max_size = 100, z3_every = 1024, whole_every = 32;
-  CommandLine cl(
+  ioas::cmdline::Parser cl(
       "Runs the model and the engine under test in lockstep on random operation sequences\n"
       "(each shrunk when it fails), a batch of cases per seed, seeds counting up from --seed.\n"
       "Exit status: 0 all agreed, 1 a disagreement (its shrunk trace is written to\n"
       "differential/corpus/), 2 bad usage.",
       "ioas_campaign", /*last_wins=*/true);
-  const CommandLine::Bounds positive = CommandLine::positive();
-  cl.number("--seed", seed, "the first batch's seed (default: from the clock)", false);
-  cl.number("--cases", cases, "cases to run at most", true, positive);
-  cl.number("--minutes", minutes, "wall time at most, checked after each batch", true, positive);
-  cl.number("--batch", batch, "cases per seed", true, positive);
-  cl.number("--max-size", max_size, "operations per case at most", true, positive);
-  cl.number("--whole-every", whole_every,
+  const ioas::cmdline::Bounds positive = ioas::cmdline::positive();
+  cl.top().number("--seed", seed, "the first batch's seed (default: from the clock)", false);
+  cl.top().number("--cases", cases, "cases to run at most", true, positive);
+  cl.top().number("--minutes", minutes, "wall time at most, checked after each batch", true, positive);
+  cl.top().number("--batch", batch, "cases per seed", true, positive);
+  cl.top().number("--max-size", max_size, "operations per case at most", true, positive);
+  cl.top().number("--whole-every", whole_every,
             "whole states compared after every N-th operation and each case's last (between them, the\n"
             "parts of the state an operation touched)",
             true, positive);
-  cl.number("--z3-every", z3_every, "the Z3 invariant checker on one whole comparison in N (0: never)", true);
+  cl.top().number("--z3-every", z3_every, "the Z3 invariant checker on one whole comparison in N (0: never)", true);
   if (const std::optional<int> status = cl.parse(argc, argv)) return *status;
   set_z3_check_every(z3_every);
   keep_heap_blocks();
