@@ -28,13 +28,25 @@ struct Clause {
   std::optional<u64> witness;        // when there is no condition
 };
 
+// Out of memory inside Z3: Z3 sets Z3_MEMOUT_FAIL on the context and answers
+// a null term, and a wrapper of the C++ API that does not look at the code
+// hands that term to the next call, which fails with an unrelated message
+// ("ast is not an expression"). Each context's error handler records the
+// out-of-memory here, and check_state turns a Z3 failure after it into
+// std::bad_alloc.
+thread_local bool t_z3_out_of_memory = false;
+void note_z3_error(Z3_context, Z3_error_code e) {
+  if (e == Z3_MEMOUT_FAIL) t_z3_out_of_memory = true;
+}
+
 // A Z3 context made and checked here: out of memory, Z3_mk_context answers
 // null, and z3::context's own constructor would then crash inside Z3
 // (Z3_set_error_handler on the null context). A null context is
 // std::bad_alloc instead.
 class Context {
  public:
-  Context() : raw_(make()), ctx_(raw_) {}
+  // After ctx_, whose constructor clears the handler.
+  Context() : raw_(make()), ctx_(raw_) { Z3_set_error_handler(raw_, note_z3_error); }
   ~Context() { Z3_del_context(raw_); }  // ctx_ only lets go of it afterwards
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
@@ -160,9 +172,23 @@ void sorted_list(Builder& b, const std::string& io, const std::string& what, con
   }
 }
 
+Report check_terms(const state::StateDump& d);
+
 }  // namespace
 
 Report check_state(const state::StateDump& d) {
+  t_z3_out_of_memory = false;
+  try {
+    return check_terms(d);
+  } catch (const z3::exception&) {
+    if (t_z3_out_of_memory) throw std::bad_alloc();
+    throw;
+  }
+}
+
+namespace {
+
+Report check_terms(const state::StateDump& d) {
   Builder b;
   std::map<std::string, const MemoryInfo*> mems;
   for (const auto& m : d.memories) mems[m.source.name] = &m;
@@ -303,6 +329,8 @@ Report check_state(const state::StateDump& d) {
     b.add(Invariant::kUseCount, "", "areas or pins use memory source " + n + ", which is not registered", b.b(false));
   return b.run();
 }
+
+}  // namespace
 
 std::vector<Violation> check_engine(const Engine& e) { return check_state(state::dump_engine(e)).violations; }
 
