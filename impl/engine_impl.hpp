@@ -98,14 +98,18 @@ using HashMap = std::unordered_map<K, V>;
 inline std::string_view key(std::string_view s) { return s; }
 
 // The owner of a name map that remembers lookups (find_remembered): an id
-// no other owner has had in this process, a fresh one for a copy, so that a
+// no other owner has had in this process, a fresh one for a copy and on an
+// assignment (the map it goes with then changes wholesale), so that a
 // thread's memory of one map never answers for another, even one made
 // where a destroyed one was.
 class LookupOwner {
  public:
   LookupOwner() : id_(next()) {}
   LookupOwner(const LookupOwner&) : id_(next()) {}
-  LookupOwner& operator=(const LookupOwner&) { return *this; }
+  LookupOwner& operator=(const LookupOwner&) {
+    id_ = next();
+    return *this;
+  }
   std::uint64_t id() const { return id_; }
 
  private:

@@ -106,14 +106,16 @@ TEST_P(Lookup, LongNamesThatShareAPrefixAreToldApart) {
 INSTANTIATE_TEST_SUITE_P(LockedAndNot, Lookup, ::testing::Bool(),
                          [](const auto& p) { return p.param ? "Locked" : "Unlocked"; });
 
-TEST(LookupOwner, ACopyHasItsOwnId) {
+TEST(LookupOwner, ACopyOrAnAssignmentGetsAFreshId) {
   impl::LookupOwner a;
   impl::LookupOwner b(a);
   impl::LookupOwner c;
+  const auto before = c.id();
   c = a;
   EXPECT_NE(a.id(), b.id());
   EXPECT_NE(a.id(), c.id());
   EXPECT_NE(b.id(), c.id());
+  EXPECT_NE(c.id(), before) << "an assigned owner's map changed: what was remembered for it is stale";
   EXPECT_NE(a.id(), 0u);
 }
 
