@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <set>
 
 #include "formats.hpp"
@@ -123,8 +124,8 @@ class RadixTable final : public PageTable {
     if (pend.overflow || pend.last > F::kMaxOa)
       return make_error(ERANGE, what() + ": physical address " + hex(a.pa) + " beyond the output size");
 
-    IotlbGather local(tlb_, mem_);
-    IotlbGather& gather = g ? *g : local;
+    std::optional<IotlbGather> local;  // made only when the caller passes no gather
+    IotlbGather& gather = g ? *g : local.emplace(tlb_, mem_);
     Journal j;
     // Heap exhaustion (the journal's growth) undoes what was written: every
     // write is journaled before it is made.
@@ -199,8 +200,8 @@ class RadixTable final : public PageTable {
     if (iova > kIasMax) return u64{0};
     const u64 last = clip_to_ias(Range{iova, end.last}).last;
 
-    IotlbGather local(tlb_, mem_);
-    IotlbGather& gather = g ? *g : local;
+    std::optional<IotlbGather> local;  // made only when the caller passes no gather
+    IotlbGather& gather = g ? *g : local.emplace(tlb_, mem_);
     Journal j;
     // Only a split of a leaf that crosses an end can fail; without one the
     // unmap records nothing and frees unlinked tables at once (after the
@@ -286,8 +287,8 @@ class RadixTable final : public PageTable {
       return make_error(EINVAL, "split to " + hex(to_size) + ": not a page size of the table");
     const int to = level_of(to_size);
     forget_leaf_table();
-    IotlbGather local(tlb_, mem_);
-    IotlbGather& gather = g ? *g : local;
+    std::optional<IotlbGather> local;  // made only when the caller passes no gather
+    IotlbGather& gather = g ? *g : local.emplace(tlb_, mem_);
     Journal j;
     u64 p = r.start;
     try {
@@ -326,14 +327,14 @@ class RadixTable final : public PageTable {
     if (!r.valid() || r.start > kIasMax) return;
     r = clip_to_ias(r);
     forget_leaf_table();  // merges unlink tables
-    IotlbGather local(tlb_, mem_);
-    IotlbGather& gather = g ? *g : local;
+    std::optional<IotlbGather> local;  // made only when the caller passes no gather
+    IotlbGather& gather = g ? *g : local.emplace(tlb_, mem_);
     merge_table(root_table(), kTop, 0, r, pgsizes & cfg_.pgsize_bitmap, gather);
   }
 
   u64 read_and_clear_dirty(Range r, DirtyBitmap* bitmap, bool keep, IotlbGather* g) override {
-    IotlbGather local(tlb_, mem_);
-    IotlbGather& gather = g ? *g : local;
+    std::optional<IotlbGather> local;  // made only when the caller passes no gather
+    IotlbGather& gather = g ? *g : local.emplace(tlb_, mem_);
     u64 dirty = 0;
     visit(r, [&](u64* e, int l, u64 base) {
       if (!F::dirty(*e)) return;

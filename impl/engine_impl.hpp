@@ -98,6 +98,66 @@ template <typename K, typename V>
 using HashMap = std::unordered_map<K, V>;
 inline std::string_view key(std::string_view s) { return s; }
 
+// The owner of a name map that remembers lookups (find_remembered): an id
+// no other owner has had in this process, a fresh one for a copy and on an
+// assignment (the map it goes with then changes wholesale), so that a
+// thread's memory of one map never answers for another, even one made
+// where a destroyed one was.
+class LookupOwner {
+ public:
+  LookupOwner() : id_(next()) {}
+  LookupOwner(const LookupOwner&) : id_(next()) {}
+  LookupOwner& operator=(const LookupOwner&) {
+    id_ = next();
+    return *this;
+  }
+  std::uint64_t id() const { return id_; }
+
+ private:
+  static std::uint64_t next() {
+    static std::atomic<std::uint64_t> ids{1};
+    return ids.fetch_add(1, std::memory_order_relaxed);
+  }
+  std::uint64_t id_;
+};
+
+// m.find(name)'s value, remembering per thread the last name found and its
+// value, so that a run of calls on one name hashes it once (the hash, a
+// division by the bucket count and the compare cost more than the rest of
+// a small call). Each thread keeps one name per V, for the owner that
+// looked it up last. Only for a map that never erases an entry another
+// lookup has found while `owner` lives: the value remembered is then the
+// map's until the owner goes, and a new owner has a new id. Names longer
+// than the buffer are not remembered.
+template <typename V>
+struct LastFound {
+  std::uint64_t owner = 0;  // 0: nothing remembered
+  V* value = nullptr;
+  std::uint32_t len = 0;
+  char name[44] = {};  // every member set: constant-initialized, no guard on each access
+};
+template <typename V>
+[[gnu::noinline]] V* find_and_remember(const NameMap<std::unique_ptr<V>>& m, const LookupOwner& owner,
+                                       std::string_view name, LastFound<V>& last) {
+  auto it = m.find(key(name));
+  if (it == m.end()) return nullptr;
+  if (name.size() <= sizeof last.name) {
+    last.owner = owner.id();
+    last.value = it->second.get();
+    last.len = static_cast<std::uint32_t>(name.size());
+    std::copy(name.begin(), name.end(), last.name);
+  }
+  return it->second.get();
+}
+template <typename V>
+[[gnu::always_inline]] inline V* find_remembered(const NameMap<std::unique_ptr<V>>& m, const LookupOwner& owner,
+                                                 std::string_view name) {
+  constinit thread_local LastFound<V> last;
+  LastFound<V>& l = last;
+  if (l.owner == owner.id() && NameEq{}(std::string_view(l.name, l.len), name)) return l.value;
+  return find_and_remember(m, owner, name, l);
+}
+
 // Room for one more push_back (doubling), so that the push itself cannot
 // throw: for a commit phase that must not allocate.
 template <typename V>
@@ -341,10 +401,8 @@ class ImplEngine final : public Engine {
 
  private:
 
-  Ioas* find_ioas(std::string_view name) const {
-    auto it = ioases_.find(key(name));
-    return it == ioases_.end() ? nullptr : it->second.get();
-  }
+  // ioases_ never erases an entry (no IOAS is ever destroyed).
+  Ioas* find_ioas(std::string_view name) const { return find_remembered(ioases_, lookups_, name); }
   Source* find_source(std::string_view name, std::uint32_t* id = nullptr) {
     auto it = source_ids_.find(key(name));
     if (it == source_ids_.end()) return nullptr;
@@ -498,6 +556,7 @@ class ImplEngine final : public Engine {
   // before the domains, so their memories outlive the domains' tables).
   std::unique_ptr<hw::HeapPageMemory> ptmem_ = std::make_unique<hw::HeapPageMemory>();
   NameMap<std::unique_ptr<Ioas>> ioases_;
+  LookupOwner lookups_;  // of ioases_
   std::vector<Source> sources_;
   std::vector<std::uint32_t> free_source_ids_;
   NameMap<std::uint32_t> source_ids_;

@@ -279,10 +279,9 @@ class ConcurrentEngine final : public Engine {
   // The lock of IOAS `name`, or nullptr when there is no such IOAS (the
   // call then answers ENOENT without touching one). Under the world lock:
   // locks_ changes only under it, exclusive.
-  IoasLock* lock_of(std::string_view name) const {
-    auto it = locks_.find(name);
-    return it == locks_.end() ? nullptr : it->second.get();
-  }
+  // locks_ erases only the entry create_ioas made in the same call, alone,
+  // which no lookup has found: find_remembered's condition holds.
+  IoasLock* lock_of(std::string_view name) const { return find_remembered(locks_, lookups_, name); }
   // The lock of the IOAS domain `dom` belongs to, or nullptr.
   IoasLock* lock_of_domain(std::string_view dom) const {
     const std::string* s = impl_.ioas_of_domain(dom);
@@ -431,6 +430,7 @@ class ConcurrentEngine final : public Engine {
  private:
   mutable SlottedLock world_;
   NameMap<std::unique_ptr<IoasLock>> locks_;
+  LookupOwner lookups_;  // of locks_
   std::unique_ptr<Engine> e_;
   const ImplEngine& impl_;
   const bool serialize_writes_;
