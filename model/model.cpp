@@ -1048,6 +1048,14 @@ class ModelEngine final : public Engine {
     return s;
   }
 
+  // Element k of v, made when v is that short (what v held before keeps
+  // its memory); k moves past it.
+  template <typename T>
+  static T& next_slot(std::vector<T>& v, std::size_t& k) {
+    if (k == v.size()) v.emplace_back();
+    return v[k++];
+  }
+
   // Every field of `s` written; its vectors (and the strings and device
   // lists inside them) keep their memory from the last call.
   Status snapshot_into(std::string_view ioas, IoasState& s) const override {
@@ -1060,8 +1068,7 @@ class ModelEngine final : public Engine {
     for (const auto& a : io->areas) {
       u64 pins = 0;
       for (const auto& p : io->pins) pins += pin_touches(p, a) ? 1 : 0;
-      if (k == s.areas.size()) s.areas.emplace_back();
-      AreaInfo& ai = s.areas[k++];
+      AreaInfo& ai = next_slot(s.areas, k);
       ai.iova = a.iova;
       ai.prot = a.prot;
       ai.source = a.source;
@@ -1071,9 +1078,9 @@ class ModelEngine final : public Engine {
     s.areas.resize(k);
     k = 0;
     for (const auto& r : io->reserved) {
-      if (k == s.reserved.size()) s.reserved.emplace_back();
-      s.reserved[k].range = r.range;
-      s.reserved[k++].owner = r.owner;
+      ReservedInfo& ri = next_slot(s.reserved, k);
+      ri.range = r.range;
+      ri.owner = r.owner;
     }
     s.reserved.resize(k);
     s.allowed.assign(io->allowed.begin(), io->allowed.end());
@@ -1082,8 +1089,7 @@ class ModelEngine final : public Engine {
     k = 0;
     for (const auto& [n, d] : w_.domains) {
       if (d.ioas != io->name) continue;
-      if (k == s.domains.size()) s.domains.emplace_back();
-      DomainInfo& di = s.domains[k++];
+      DomainInfo& di = next_slot(s.domains, k);
       di.name = d.name;
       di.fmt = d.fmt;
       di.aperture = d.aperture;
