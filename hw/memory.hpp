@@ -202,6 +202,13 @@ class ReaderEpochs {
   }
   // Whether a page retired in epoch `retired` may be reused now.
   bool reusable(u64 retired) const { return epoch() >= retired + 2; }
+  // Moves the epoch on, as far as the readers allow and twice at most (what
+  // something retired in the current epoch needs), until what was retired
+  // in epoch `retired` may be reused.
+  void advance_for(u64 retired) {
+    for (int k = 0; k < 2 && !reusable(retired); ++k)
+      if (!advance()) break;
+  }
 
  private:
   static constexpr unsigned kSlots = 64;

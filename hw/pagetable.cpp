@@ -86,9 +86,7 @@ HeapPageMemory::~HeapPageMemory() {
 }
 
 void HeapPageMemory::reclaim() {
-  // Two moves at most: a page retired in the current epoch needs both.
-  for (int k = 0; k < 2 && !retired_.empty() && !readers_.reusable(retired_.back().epoch); ++k)
-    if (!readers_.advance()) break;
+  if (!retired_.empty()) readers_.advance_for(retired_.back().epoch);
   // Oldest first, so that without readers the last freed is reused first.
   std::size_t kept = 0;
   for (const Retired& r : retired_) {

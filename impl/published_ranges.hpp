@@ -89,11 +89,9 @@ class PublishedRanges {
   static unsigned shift_of(std::uintptr_t w) { return static_cast<unsigned>(w & kShiftBits); }
   std::uintptr_t word() const { return word_.load(std::memory_order_relaxed); }
 
-  // Frees the retired versions no reader can be copying (two epoch moves
-  // at most: a version retired in the current epoch needs both).
+  // Frees the retired versions no reader can be copying.
   void reclaim() noexcept {
-    for (int k = 0; k < 2 && retired_ && !epochs_.reusable(retired_->retired_at); ++k)
-      if (!epochs_.advance()) break;
+    if (retired_) epochs_.advance_for(retired_->retired_at);
     free_retired(false);
   }
   void free_retired(bool all) noexcept {
