@@ -684,6 +684,9 @@ TEST(Stress, RangesBesideReservesAndPinsAnswersOneStateWhole) {
     }
   };
   std::thread r1(reader), r2(reader);
+  // The rounds start once both readers read: unscheduled readers would
+  // otherwise see none of them.
+  while (reads.load() < 2) std::this_thread::yield();
   for (int i = 0; i < kRounds; ++i) {
     ASSERT_TRUE(e->reserve("s", hole, "w").ok());
     auto id = e->pin("s", PinArgs{k1G, k4K, false, true});
