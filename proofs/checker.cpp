@@ -188,145 +188,175 @@ Report check_state(const state::StateDump& d) {
 
 namespace {
 
-Report check_terms(const state::StateDump& d) {
-  Builder b;
-  std::map<std::string, const MemoryInfo*> mems;
-  for (const auto& m : d.memories) mems[m.source.name] = &m;
-  std::map<std::string, u64> uses;
-  std::map<std::string, const IoasState*> ioas_of_domain;
+using Sources = std::map<std::string, const MemoryInfo*>;
 
-  for (const IoasState& s : d.ioases) {
-    const std::string& io = s.name;
-    // 1. sorted: areas, allowed, each owner's reserved ranges.
-    std::vector<Range> areas;
-    for (const auto& a : s.areas) areas.push_back(a.iova);
-    sorted_list(b, io, "areas:", areas);
-    sorted_list(b, io, "allowed:", s.allowed);
-    std::map<Owner, std::vector<Range>> by_owner;
-    for (const auto& r : s.reserved) by_owner[r.owner].push_back(r.range);
-    for (const auto& [o, rs] : by_owner) sorted_list(b, io, "reserved of " + to_string(o) + ":", rs);
-    // 2. area-reserved, 3. allowed-reserved.
+// 1. sorted: areas, allowed, each owner's reserved ranges; 2. area-reserved;
+// 3. allowed-reserved; 4. zero-iova, under the zero-page policy in force
+// (kernel mode: the kernel's, whatever the state file's zero_page says).
+void ranges_apart(Builder& b, const IoasState& s) {
+  const std::string& io = s.name;
+  std::vector<Range> areas;
+  for (const auto& a : s.areas) areas.push_back(a.iova);
+  sorted_list(b, io, "areas:", areas);
+  sorted_list(b, io, "allowed:", s.allowed);
+  std::map<Owner, std::vector<Range>> by_owner;
+  for (const auto& r : s.reserved) by_owner[r.owner].push_back(r.range);
+  for (const auto& [o, rs] : by_owner) sorted_list(b, io, "reserved of " + to_string(o) + ":", rs);
+  for (const auto& a : s.areas)
+    for (const auto& r : s.reserved)
+      b.add(Invariant::kAreaReserved, io,
+            "area " + str(a.iova) + " overlaps reserved " + str(r.range) + " of " + to_string(r.owner),
+            !A::overlaps(b.k(a.iova.start), b.k(a.iova.last), b.k(r.range.start), b.k(r.range.last)),
+            b.in(b.x(), a.iova) && b.in(b.x(), r.range));
+  for (const auto& al : s.allowed)
+    for (const auto& r : s.reserved)
+      b.add(Invariant::kAllowedReserved, io,
+            "allowed " + str(al) + " overlaps reserved " + str(r.range) + " of " + to_string(r.owner),
+            !A::overlaps(b.k(al.start), b.k(al.last), b.k(r.range.start), b.k(r.range.last)),
+            b.in(b.x(), al) && b.in(b.x(), r.range));
+  if (rules_for(s.options.mode).forced_zero_page.value_or(s.options.zero_page) == ZeroPage::kReserved)
     for (const auto& a : s.areas)
-      for (const auto& r : s.reserved)
-        b.add(Invariant::kAreaReserved, io,
-              "area " + str(a.iova) + " overlaps reserved " + str(r.range) + " of " + to_string(r.owner),
-              !A::overlaps(b.k(a.iova.start), b.k(a.iova.last), b.k(r.range.start), b.k(r.range.last)),
-              b.in(b.x(), a.iova) && b.in(b.x(), r.range));
-    for (const auto& al : s.allowed)
-      for (const auto& r : s.reserved)
-        b.add(Invariant::kAllowedReserved, io,
-              "allowed " + str(al) + " overlaps reserved " + str(r.range) + " of " + to_string(r.owner),
-              !A::overlaps(b.k(al.start), b.k(al.last), b.k(r.range.start), b.k(r.range.last)),
-              b.in(b.x(), al) && b.in(b.x(), r.range));
-    // 4. zero-iova, under the zero-page policy in force (kernel mode: the
-    // kernel's, whatever the state file's zero_page says).
-    if (rules_for(s.options.mode).forced_zero_page.value_or(s.options.zero_page) == ZeroPage::kReserved)
-      for (const auto& a : s.areas)
-        b.add(Invariant::kZeroIova, io, "area " + str(a.iova) + " contains IOVA 0", !b.in(b.k(0), a.iova),
-              std::nullopt, u64{0});
-    // 5. alignment: the value SPEC defines, and every area at it.
-    Bv want = b.k(s.options.huge_pages ? 1 : kPage);
-    for (const auto& dm : s.domains) {
-      Bv minp = A::lowest_bit(b.k(dm.pgsize_bitmap));
-      want = A::select(want < minp, minp, want);
-    }
-    if (!s.pins.empty()) want = A::select(want < b.k(kPage), b.k(kPage), want);
-    b.add(Invariant::kAlignment, io,
-          "iova_alignment is " + hex(s.iova_alignment) + ", the spec derives " + hex(derived_alignment(s)) +
-              " for this state",
-          b.k(s.iova_alignment) == want);
-    const Bv align = b.k(s.iova_alignment);
+      b.add(Invariant::kZeroIova, io, "area " + str(a.iova) + " contains IOVA 0", !b.in(b.k(0), a.iova),
+            std::nullopt, u64{0});
+}
+
+// 5. alignment: the value SPEC defines, and every area at it.
+void aligned(Builder& b, const IoasState& s, const Sources& mems) {
+  const std::string& io = s.name;
+  Bv want = b.k(s.options.huge_pages ? 1 : kPage);
+  for (const auto& dm : s.domains) {
+    Bv minp = A::lowest_bit(b.k(dm.pgsize_bitmap));
+    want = A::select(want < minp, minp, want);
+  }
+  if (!s.pins.empty()) want = A::select(want < b.k(kPage), b.k(kPage), want);
+  b.add(Invariant::kAlignment, io,
+        "iova_alignment is " + hex(s.iova_alignment) + ", the spec derives " + hex(derived_alignment(s)) +
+            " for this state",
+        b.k(s.iova_alignment) == want);
+  const Bv align = b.k(s.iova_alignment);
+  for (const auto& a : s.areas) {
+    const std::string not_multiple = ", not a multiple of iova_alignment " + hex(s.iova_alignment);
+    b.add(Invariant::kAlignment, io, "area " + str(a.iova) + " starts at " + hex(a.iova.start) + not_multiple,
+          A::is_aligned(b.k(a.iova.start), align), std::nullopt, a.iova.start);
+    b.add(Invariant::kAlignment, io, "area " + str(a.iova) + " has length " + hex(a.iova.length()) + not_multiple,
+          A::is_aligned(b.k(a.iova.last) - b.k(a.iova.start) + b.k(1), align), std::nullopt, a.iova.start);
+    auto m = mems.find(a.source);
+    if (m != mems.end())
+      b.add(Invariant::kAlignment, io,
+            "area " + str(a.iova) + " has uaddr mod PAGE " + hex((m->second->source.va + a.offset) % kPage) +
+                not_multiple,
+            A::is_aligned((b.k(m->second->source.va) + b.k(a.offset)) & b.k(kPage - 1), align), std::nullopt,
+            a.iova.start);
+  }
+}
+
+// 6. aperture, and the mappability part of 7: each domain has a device,
+// and holds every area inside its aperture, mappable with its page sizes.
+void in_domains(Builder& b, const IoasState& s, const Sources& mems) {
+  const std::string& io = s.name;
+  for (const auto& dm : s.domains) {
+    b.add(Invariant::kTranslation, io, "domain " + dm.name + " has no device", b.b(!dm.devices.empty()));
+    const Bv minp = A::lowest_bit(b.k(dm.pgsize_bitmap));
     for (const auto& a : s.areas) {
-      const std::string not_multiple = ", not a multiple of iova_alignment " + hex(s.iova_alignment);
-      b.add(Invariant::kAlignment, io, "area " + str(a.iova) + " starts at " + hex(a.iova.start) + not_multiple,
-            A::is_aligned(b.k(a.iova.start), align), std::nullopt, a.iova.start);
-      b.add(Invariant::kAlignment, io, "area " + str(a.iova) + " has length " + hex(a.iova.length()) + not_multiple,
-            A::is_aligned(b.k(a.iova.last) - b.k(a.iova.start) + b.k(1), align), std::nullopt, a.iova.start);
+      b.add(Invariant::kAperture, io,
+            "area " + str(a.iova) + " lies outside the aperture " + str(dm.aperture) + " of domain " + dm.name,
+            A::contains(b.k(dm.aperture.start), b.k(dm.aperture.last), b.k(a.iova.start), b.k(a.iova.last)),
+            b.in(b.x(), a.iova) && !b.in(b.x(), dm.aperture));
       auto m = mems.find(a.source);
-      if (m != mems.end())
-        b.add(Invariant::kAlignment, io,
-              "area " + str(a.iova) + " has uaddr mod PAGE " +
-                  hex((m->second->source.va + a.offset) % kPage) + not_multiple,
-              A::is_aligned((b.k(m->second->source.va) + b.k(a.offset)) & b.k(kPage - 1), align), std::nullopt,
-              a.iova.start);
-    }
-    // 6. aperture, and the mappability part of 7.
-    for (const auto& dm : s.domains) {
-      ioas_of_domain[dm.name] = &s;
-      b.add(Invariant::kTranslation, io, "domain " + dm.name + " has no device", b.b(!dm.devices.empty()));
-      const Bv minp = A::lowest_bit(b.k(dm.pgsize_bitmap));
-      for (const auto& a : s.areas) {
-        b.add(Invariant::kAperture, io,
-              "area " + str(a.iova) + " lies outside the aperture " + str(dm.aperture) + " of domain " + dm.name,
-              A::contains(b.k(dm.aperture.start), b.k(dm.aperture.last), b.k(a.iova.start), b.k(a.iova.last)),
-              b.in(b.x(), a.iova) && !b.in(b.x(), dm.aperture));
-        auto m = mems.find(a.source);
-        if (m == mems.end()) continue;
-        const Bv pa = b.k(m->second->source.pa) + b.k(a.offset);
-        b.add(Invariant::kTranslation, io,
-              "area " + str(a.iova) + " at pa " + hex(m->second->source.pa + a.offset) +
-                  " cannot be mapped with the page sizes of domain " + dm.name + " (smallest " +
-                  hex(A::lowest_bit(dm.pgsize_bitmap)) + ")",
-              A::is_aligned(b.k(a.iova.start), minp) && A::is_aligned(b.k(a.iova.last) + b.k(1), minp) &&
-                  A::is_aligned(pa, minp),
-              std::nullopt, a.iova.start);
-      }
-    }
-    // 8. use-count: every area uses its source once; every pin each distinct
-    // source of the areas it covers once.
-    for (const auto& a : s.areas) uses[a.source]++;
-    for (const auto& p : s.pins) {
-      std::set<std::string> srcs;
-      for (const auto& a : s.areas)
-        if (a.iova.overlaps(p.iova)) srcs.insert(a.source);
-      for (const auto& src : srcs) uses[src]++;
+      if (m == mems.end()) continue;
+      const Bv pa = b.k(m->second->source.pa) + b.k(a.offset);
+      b.add(Invariant::kTranslation, io,
+            "area " + str(a.iova) + " at pa " + hex(m->second->source.pa + a.offset) +
+                " cannot be mapped with the page sizes of domain " + dm.name + " (smallest " +
+                hex(A::lowest_bit(dm.pgsize_bitmap)) + ")",
+            A::is_aligned(b.k(a.iova.start), minp) && A::is_aligned(b.k(a.iova.last) + b.k(1), minp) &&
+                A::is_aligned(pa, minp),
+            std::nullopt, a.iova.start);
     }
   }
-  // 7. translation: each sampled IOVA gives the area's physical address and
-  // permission, or faults outside every area.
-  for (const auto& t : d.translations) {
-    auto it = ioas_of_domain.find(t.domain);
-    if (it == ioas_of_domain.end()) {
-      b.add(Invariant::kTranslation, "", "a translation sample names domain " + t.domain + ", which no IOAS has", b.b(false),
-            std::nullopt, t.iova);
-      continue;
-    }
-    const IoasState& s = *it->second;
-    const AreaInfo* area = nullptr;
+}
+
+// For 8: every area uses its source once; every pin each distinct source of
+// the areas it covers once.
+void count_uses(const IoasState& s, std::map<std::string, u64>& uses) {
+  for (const auto& a : s.areas) uses[a.source]++;
+  for (const auto& p : s.pins) {
+    std::set<std::string> srcs;
     for (const auto& a : s.areas)
-      if (a.iova.contains(t.iova)) area = &a;
-    const std::string where = "domain " + t.domain + " at " + hex(t.iova);
-    if (!area) {
-      b.add(Invariant::kTranslation, s.name, where + " translates to " + (t.result ? hex(t.result->pa) : std::string("?")) + ", but no area is there", b.b(!t.result), std::nullopt,
-            t.iova);
-      continue;
-    }
-    auto m = mems.find(area->source);
-    if (m == mems.end()) continue;  // use-count reports the unknown source
-    const Bv want_pa = b.k(m->second->source.pa) + b.k(area->offset) + (b.k(t.iova) - b.k(area->iova.start));
-    // The permission the domain's format gives the area's prot (a write-only
-    // area is rw in an x86-64 or arm-lpae leaf: leaf_prot).
-    Prot want_prot = area->prot;
-    for (const auto& dom : s.domains)
-      if (dom.name == t.domain) want_prot = leaf_prot(dom.fmt, area->prot);
-    const Bool got = t.result ? (b.k(t.result->pa) == want_pa && b.b(t.result->prot == want_prot)) : b.b(false);
-    b.add(Invariant::kTranslation, s.name,
-          where + (t.result ? " translates to " + hex(t.result->pa) + " " + to_string(t.result->prot) : " faults") +
-              ", the area gives " +
-              hex(m->second->source.pa + area->offset + (t.iova - area->iova.start)) + " " +
-              to_string(want_prot),
-          got, std::nullopt, t.iova);
+      if (a.iova.overlaps(p.iova)) srcs.insert(a.source);
+    for (const auto& src : srcs) uses[src]++;
   }
+}
+
+// 7. translation: the sample gives the area's physical address and
+// permission, or faults outside every area.
+void translates(Builder& b, const state::TranslationSample& t, const std::map<std::string, const IoasState*>& ioas_of_domain,
+                const Sources& mems) {
+  auto it = ioas_of_domain.find(t.domain);
+  if (it == ioas_of_domain.end()) {
+    b.add(Invariant::kTranslation, "", "a translation sample names domain " + t.domain + ", which no IOAS has",
+          b.b(false), std::nullopt, t.iova);
+    return;
+  }
+  const IoasState& s = *it->second;
+  const AreaInfo* area = nullptr;
+  for (const auto& a : s.areas)
+    if (a.iova.contains(t.iova)) area = &a;
+  const std::string where = "domain " + t.domain + " at " + hex(t.iova);
+  if (!area) {
+    b.add(Invariant::kTranslation, s.name,
+          where + " translates to " + (t.result ? hex(t.result->pa) : std::string("?")) + ", but no area is there",
+          b.b(!t.result), std::nullopt, t.iova);
+    return;
+  }
+  auto m = mems.find(area->source);
+  if (m == mems.end()) return;  // use-count reports the unknown source
+  const Bv want_pa = b.k(m->second->source.pa) + b.k(area->offset) + (b.k(t.iova) - b.k(area->iova.start));
+  // The permission the domain's format gives the area's prot (a write-only
+  // area is rw in an x86-64 or arm-lpae leaf: leaf_prot).
+  Prot want_prot = area->prot;
+  for (const auto& dom : s.domains)
+    if (dom.name == t.domain) want_prot = leaf_prot(dom.fmt, area->prot);
+  const Bool got = t.result ? (b.k(t.result->pa) == want_pa && b.b(t.result->prot == want_prot)) : b.b(false);
+  b.add(Invariant::kTranslation, s.name,
+        where + (t.result ? " translates to " + hex(t.result->pa) + " " + to_string(t.result->prot) : " faults") +
+            ", the area gives " + hex(m->second->source.pa + area->offset + (t.iova - area->iova.start)) + " " +
+            to_string(want_prot),
+        got, std::nullopt, t.iova);
+}
+
+// 8. use-count: each source counts the uses its areas and pins make, and
+// no area or pin uses a source that is not registered.
+void use_counts(Builder& b, const state::StateDump& d, std::map<std::string, u64> uses) {
   for (const auto& m : d.memories) {
     const u64 n = uses.count(m.source.name) ? uses[m.source.name] : 0;
     b.add(Invariant::kUseCount, "",
-          "memory source " + m.source.name + " counts " + std::to_string(m.use_count) + " uses, its areas and pins make " +
-              std::to_string(n),
+          "memory source " + m.source.name + " counts " + std::to_string(m.use_count) +
+              " uses, its areas and pins make " + std::to_string(n),
           b.k(m.use_count) == b.k(n));
     uses.erase(m.source.name);
   }
   for (const auto& [n, c] : uses)
     b.add(Invariant::kUseCount, "", "areas or pins use memory source " + n + ", which is not registered", b.b(false));
+}
+
+// The clauses, in the order the report lists a kind's violations: per IOAS,
+// then the translation samples, then the use counts.
+Report check_terms(const state::StateDump& d) {
+  Builder b;
+  Sources mems;
+  for (const auto& m : d.memories) mems[m.source.name] = &m;
+  std::map<std::string, u64> uses;
+  std::map<std::string, const IoasState*> ioas_of_domain;
+  for (const IoasState& s : d.ioases) {
+    ranges_apart(b, s);
+    aligned(b, s, mems);
+    in_domains(b, s, mems);
+    for (const auto& dm : s.domains) ioas_of_domain[dm.name] = &s;
+    count_uses(s, uses);
+  }
+  for (const auto& t : d.translations) translates(b, t, ioas_of_domain, mems);
+  use_counts(b, d, std::move(uses));
   return b.run();
 }
 
