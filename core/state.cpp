@@ -232,6 +232,142 @@ json::Value to_json(const StateDump& d) {
 
 std::string to_json_text(const StateDump& d) { return json::write(to_json(d)) + "\n"; }
 
+namespace {
+
+// One reader per kind of JSON object: each reads the object at path p into
+// its out-parameter, or records the first error in rd and answers false.
+
+bool read_memory(Reader& rd, const Value& m, const std::string& p, MemoryInfo& mi) {
+  if (!rd.object(m, p)) return false;
+  const Value *n, *va, *len, *pa, *w, *uc;
+  if (!(n = rd.member(m, p, "name")) || !(va = rd.member(m, p, "va")) || !(len = rd.member(m, p, "len")) ||
+      !(w = rd.member(m, p, "writable")) || !(uc = rd.member(m, p, "use_count")))
+    return false;
+  pa = m.find("pa");
+  if (!rd.string(*n, p + ".name", mi.source.name) || !rd.number(*va, p + ".va", mi.source.va) ||
+      !rd.number(*len, p + ".len", mi.source.len) || !rd.boolean(*w, p + ".writable", mi.source.writable) ||
+      !rd.number(*uc, p + ".use_count", mi.use_count))
+    return false;
+  mi.source.pa = mi.source.va;
+  return !pa || rd.number(*pa, p + ".pa", mi.source.pa);
+}
+
+bool read_area(Reader& rd, const Value& a, const std::string& q, AreaInfo& ai) {
+  const Value* f;
+  if (!rd.object(a, q)) return false;
+  if (!(f = rd.member(a, q, "iova")) || !rd.range(*f, q + ".iova", ai.iova)) return false;
+  if (!(f = rd.member(a, q, "prot")) || !rd.choice(*f, q + ".prot", kProts, ai.prot)) return false;
+  if (!(f = rd.member(a, q, "source")) || !rd.string(*f, q + ".source", ai.source)) return false;
+  if ((f = a.find("offset")) && !rd.number(*f, q + ".offset", ai.offset)) return false;
+  return !(f = a.find("pins")) || rd.number(*f, q + ".pins", ai.pins);
+}
+
+bool read_reserved(Reader& rd, const Value& r, const std::string& q, ReservedInfo& ri) {
+  const Value *f, *g;
+  if (!rd.object(r, q)) return false;
+  if (!(f = rd.member(r, q, "range")) || !rd.range(*f, q + ".range", ri.range)) return false;
+  if (!(f = rd.member(r, q, "owner")) || !rd.object(*f, q + ".owner")) return false;
+  if (!(g = rd.member(*f, q + ".owner", "kind")) || !rd.choice(*g, q + ".owner.kind", kOwnerKinds, ri.owner.kind))
+    return false;
+  return ri.owner.kind == OwnerKind::kZeroPage ||
+         ((g = rd.member(*f, q + ".owner", "name")) && rd.string(*g, q + ".owner.name", ri.owner.name));
+}
+
+bool read_pin(Reader& rd, const Value& r, const std::string& q, PinInfo& pi) {
+  const Value* f;
+  if (!rd.object(r, q)) return false;
+  if (!(f = rd.member(r, q, "id")) || !rd.pin_id(*f, q + ".id", pi.id)) return false;
+  if (!(f = rd.member(r, q, "iova")) || !rd.range(*f, q + ".iova", pi.iova)) return false;
+  if ((f = r.find("write")) && !rd.boolean(*f, q + ".write", pi.write)) return false;
+  return !(f = r.find("release")) || rd.boolean(*f, q + ".release", pi.release);
+}
+
+// A translation sample of domain `domain`.
+bool read_sample(Reader& rd, const Value& t, const std::string& w, const std::string& domain,
+                 TranslationSample& ts) {
+  ts = TranslationSample{domain, 0, std::nullopt};
+  const Value* g;
+  if (!rd.object(t, w)) return false;
+  if (!(g = rd.member(t, w, "iova")) || !rd.number(*g, w + ".iova", ts.iova)) return false;
+  bool fault = false;
+  if ((g = t.find("fault")) && !rd.boolean(*g, w + ".fault", fault)) return false;
+  if (fault) return true;
+  Translation tr;
+  if (!(g = rd.member(t, w, "pa")) || !rd.number(*g, w + ".pa", tr.pa)) return false;
+  if (!(g = rd.member(t, w, "prot")) || !rd.choice(*g, w + ".prot", kProts, tr.prot)) return false;
+  ts.result = tr;
+  return true;
+}
+
+// A domain, and its translation samples into `samples`. Domain names are
+// unique across IOASes (`names` holds those read so far): a translation
+// sample names only its domain, so a second domain of the same name would
+// make it ambiguous.
+bool read_domain(Reader& rd, const Value& r, const std::string& q, std::set<std::string>& names, DomainInfo& di,
+                 std::vector<TranslationSample>& samples) {
+  const Value* f;
+  if (!rd.object(r, q)) return false;
+  if (!(f = rd.member(r, q, "name")) || !rd.string(*f, q + ".name", di.name)) return false;
+  if (!names.insert(di.name).second)
+    return rd.fail(*f, q + ".name", "domain \"" + di.name + "\" appears twice (domain names are unique)");
+  if (!(f = rd.member(r, q, "format")) || !rd.choice(*f, q + ".format", kFormats, di.fmt)) return false;
+  if (!(f = rd.member(r, q, "aperture")) || !rd.range(*f, q + ".aperture", di.aperture)) return false;
+  if (!(f = rd.member(r, q, "pgsize_bitmap")) || !rd.number(*f, q + ".pgsize_bitmap", di.pgsize_bitmap))
+    return false;
+  if ((f = r.find("dirty")) && !rd.choice(*f, q + ".dirty", kDirty, di.dirty)) return false;
+  if (!rd.each(r, q, "devices", [&](const Value& dv, const std::string& w) {
+        std::string n;
+        if (!rd.string(dv, w, n)) return false;
+        di.devices.push_back(n);
+        return true;
+      }))
+    return false;
+  return rd.each(r, q, "translations", [&](const Value& t, const std::string& w) {
+    TranslationSample ts;
+    if (!read_sample(rd, t, w, di.name, ts)) return false;
+    samples.push_back(std::move(ts));
+    return true;
+  }, false);
+}
+
+// The elements of the array `key` of obj, each read by read(rd, value, path,
+// element) into a new element of out.
+template <typename T, typename Read>
+bool read_list(Reader& rd, const Value& obj, const std::string& p, std::string_view key, std::vector<T>& out,
+               Read read, bool required = true) {
+  return rd.each(obj, p, key, [&](const Value& v, const std::string& q) {
+    T x{};
+    if (!read(rd, v, q, x)) return false;
+    out.push_back(std::move(x));
+    return true;
+  }, required);
+}
+
+bool read_range(Reader& rd, const Value& r, const std::string& q, Range& x) { return rd.range(r, q, x); }
+
+bool read_ioas(Reader& rd, const Value& io, const std::string& p, std::set<std::string>& domain_names,
+               StateDump& d, IoasState& s) {
+  if (!rd.object(io, p)) return false;
+  const Value* v;
+  if (!(v = rd.member(io, p, "name")) || !rd.string(*v, p + ".name", s.name)) return false;
+  if ((v = io.find("mode")) && !rd.choice(*v, p + ".mode", kModes, s.options.mode)) return false;
+  if ((v = io.find("zero_page")) && !rd.choice(*v, p + ".zero_page", kZero, s.options.zero_page)) return false;
+  if ((v = io.find("huge_pages")) && !rd.boolean(*v, p + ".huge_pages", s.options.huge_pages)) return false;
+  if (!(v = rd.member(io, p, "iova_alignment")) || !rd.number(*v, p + ".iova_alignment", s.iova_alignment))
+    return false;
+  if ((v = io.find("next_pin_id")) && !rd.pin_id(*v, p + ".next_pin_id", s.next_pin_id)) return false;
+  auto domain = [&](Reader& r, const Value& x, const std::string& q, DomainInfo& di) {
+    return read_domain(r, x, q, domain_names, di, d.translations);
+  };
+  return read_list(rd, io, p, "areas", s.areas, read_area) &&
+         read_list(rd, io, p, "reserved", s.reserved, read_reserved) &&
+         read_list(rd, io, p, "allowed", s.allowed, read_range, false) &&
+         read_list(rd, io, p, "pins", s.pins, read_pin, false) &&
+         read_list(rd, io, p, "domains", s.domains, domain, false);
+}
+
+}  // namespace
+
 Result<StateDump> from_json_text(std::string_view text, std::string_view file) {
   auto doc = json::parse(text, file);
   if (!doc.ok()) return doc.error();
@@ -246,129 +382,13 @@ Result<StateDump> from_json_text(std::string_view text, std::string_view file) {
     rd.fail(*ver, "$.ioas-state", "unsupported version (this reader knows version 1)");
     return bad();
   }
-  bool ok = rd.each(root, "$", "memories", [&](const Value& m, const std::string& p) {
-    if (!rd.object(m, p)) return false;
-    MemoryInfo mi;
-    const Value *n, *va, *len, *pa, *w, *uc;
-    if (!(n = rd.member(m, p, "name")) || !(va = rd.member(m, p, "va")) || !(len = rd.member(m, p, "len")) ||
-        !(w = rd.member(m, p, "writable")) || !(uc = rd.member(m, p, "use_count")))
-      return false;
-    pa = m.find("pa");
-    if (!rd.string(*n, p + ".name", mi.source.name) || !rd.number(*va, p + ".va", mi.source.va) ||
-        !rd.number(*len, p + ".len", mi.source.len) || !rd.boolean(*w, p + ".writable", mi.source.writable) ||
-        !rd.number(*uc, p + ".use_count", mi.use_count))
-      return false;
-    mi.source.pa = mi.source.va;
-    if (pa && !rd.number(*pa, p + ".pa", mi.source.pa)) return false;
-    d.memories.push_back(std::move(mi));
-    return true;
-  });
-  if (!ok) return bad();
-  // Domain names are unique across IOASes: a translation sample names only
-  // its domain, so a second domain of the same name would make it ambiguous.
   std::set<std::string> domain_names;
-  ok = rd.each(root, "$", "ioases", [&](const Value& io, const std::string& p) {
-    if (!rd.object(io, p)) return false;
-    IoasState s;
-    const Value* v;
-    if (!(v = rd.member(io, p, "name")) || !rd.string(*v, p + ".name", s.name)) return false;
-    if ((v = io.find("mode")) && !rd.choice(*v, p + ".mode", kModes, s.options.mode)) return false;
-    if ((v = io.find("zero_page")) && !rd.choice(*v, p + ".zero_page", kZero, s.options.zero_page)) return false;
-    if ((v = io.find("huge_pages")) && !rd.boolean(*v, p + ".huge_pages", s.options.huge_pages)) return false;
-    if (!(v = rd.member(io, p, "iova_alignment")) || !rd.number(*v, p + ".iova_alignment", s.iova_alignment))
-      return false;
-    if ((v = io.find("next_pin_id")) && !rd.pin_id(*v, p + ".next_pin_id", s.next_pin_id)) return false;
-    if (!rd.each(io, p, "areas", [&](const Value& a, const std::string& q) {
-          AreaInfo ai;
-          const Value* f;
-          if (!rd.object(a, q)) return false;
-          if (!(f = rd.member(a, q, "iova")) || !rd.range(*f, q + ".iova", ai.iova)) return false;
-          if (!(f = rd.member(a, q, "prot")) || !rd.choice(*f, q + ".prot", kProts, ai.prot)) return false;
-          if (!(f = rd.member(a, q, "source")) || !rd.string(*f, q + ".source", ai.source)) return false;
-          if ((f = a.find("offset")) && !rd.number(*f, q + ".offset", ai.offset)) return false;
-          if ((f = a.find("pins")) && !rd.number(*f, q + ".pins", ai.pins)) return false;
-          s.areas.push_back(std::move(ai));
-          return true;
-        }))
-      return false;
-    if (!rd.each(io, p, "reserved", [&](const Value& r, const std::string& q) {
-          ReservedInfo ri;
-          const Value *f, *g;
-          if (!rd.object(r, q)) return false;
-          if (!(f = rd.member(r, q, "range")) || !rd.range(*f, q + ".range", ri.range)) return false;
-          if (!(f = rd.member(r, q, "owner")) || !rd.object(*f, q + ".owner")) return false;
-          if (!(g = rd.member(*f, q + ".owner", "kind")) || !rd.choice(*g, q + ".owner.kind", kOwnerKinds, ri.owner.kind))
-            return false;
-          if (ri.owner.kind != OwnerKind::kZeroPage &&
-              (!(g = rd.member(*f, q + ".owner", "name")) || !rd.string(*g, q + ".owner.name", ri.owner.name)))
-            return false;
-          s.reserved.push_back(std::move(ri));
-          return true;
-        }))
-      return false;
-    if (!rd.each(io, p, "allowed", [&](const Value& r, const std::string& q) {
-          Range x;
-          if (!rd.range(r, q, x)) return false;
-          s.allowed.push_back(x);
-          return true;
-        }, false))
-      return false;
-    if (!rd.each(io, p, "pins", [&](const Value& r, const std::string& q) {
-          PinInfo pi;
-          const Value* f;
-          if (!rd.object(r, q)) return false;
-          if (!(f = rd.member(r, q, "id")) || !rd.pin_id(*f, q + ".id", pi.id)) return false;
-          if (!(f = rd.member(r, q, "iova")) || !rd.range(*f, q + ".iova", pi.iova)) return false;
-          if ((f = r.find("write")) && !rd.boolean(*f, q + ".write", pi.write)) return false;
-          if ((f = r.find("release")) && !rd.boolean(*f, q + ".release", pi.release)) return false;
-          s.pins.push_back(pi);
-          return true;
-        }, false))
-      return false;
-    if (!rd.each(io, p, "domains", [&](const Value& r, const std::string& q) {
-          DomainInfo di;
-          const Value* f;
-          if (!rd.object(r, q)) return false;
-          if (!(f = rd.member(r, q, "name")) || !rd.string(*f, q + ".name", di.name)) return false;
-          if (!domain_names.insert(di.name).second)
-            return rd.fail(*f, q + ".name", "domain \"" + di.name + "\" appears twice (domain names are unique)");
-          if (!(f = rd.member(r, q, "format")) || !rd.choice(*f, q + ".format", kFormats, di.fmt)) return false;
-          if (!(f = rd.member(r, q, "aperture")) || !rd.range(*f, q + ".aperture", di.aperture)) return false;
-          if (!(f = rd.member(r, q, "pgsize_bitmap")) || !rd.number(*f, q + ".pgsize_bitmap", di.pgsize_bitmap))
-            return false;
-          if ((f = r.find("dirty")) && !rd.choice(*f, q + ".dirty", kDirty, di.dirty)) return false;
-          if (!rd.each(r, q, "devices", [&](const Value& dv, const std::string& w) {
-                std::string n;
-                if (!rd.string(dv, w, n)) return false;
-                di.devices.push_back(n);
-                return true;
-              }))
-            return false;
-          if (!rd.each(r, q, "translations", [&](const Value& t, const std::string& w) {
-                TranslationSample ts{di.name, 0, std::nullopt};
-                const Value* g;
-                if (!rd.object(t, w)) return false;
-                if (!(g = rd.member(t, w, "iova")) || !rd.number(*g, w + ".iova", ts.iova)) return false;
-                bool fault = false;
-                if ((g = t.find("fault")) && !rd.boolean(*g, w + ".fault", fault)) return false;
-                if (!fault) {
-                  Translation tr;
-                  if (!(g = rd.member(t, w, "pa")) || !rd.number(*g, w + ".pa", tr.pa)) return false;
-                  if (!(g = rd.member(t, w, "prot")) || !rd.choice(*g, w + ".prot", kProts, tr.prot)) return false;
-                  ts.result = tr;
-                }
-                d.translations.push_back(ts);
-                return true;
-              }, false))
-            return false;
-          s.domains.push_back(std::move(di));
-          return true;
-        }, false))
-      return false;
-    d.ioases.push_back(std::move(s));
-    return true;
-  });
-  if (!ok) return bad();
+  auto ioas = [&](Reader& r, const Value& x, const std::string& q, IoasState& s) {
+    return read_ioas(r, x, q, domain_names, d, s);
+  };
+  if (!read_list(rd, root, "$", "memories", d.memories, read_memory) ||
+      !read_list(rd, root, "$", "ioases", d.ioases, ioas))
+    return bad();
   return d;
 }
 
