@@ -57,6 +57,108 @@ Result<std::string> read_file(const std::string& path) {
   return ss.str();
 }
 
+namespace {
+
+struct Input {
+  std::string path;
+  bool is_state = false;
+  state::StateDump dump;
+  trace::Trace trace;
+};
+
+// Reads and parses every file first, so bad input stops before any checking:
+// false after the message is written to err.
+bool read_inputs(const std::vector<std::string>& files, std::vector<Input>& inputs, std::ostream& err) {
+  for (const auto& f : files) {
+    auto text = read_file(f);
+    if (!text.ok()) {
+      err << "ioas check: " << text.error().message << "\n";
+      return false;
+    }
+    Input in{f, looks_like_state(f, *text), {}, {}};
+    if (in.is_state) {
+      auto d = state::from_json_text(*text, f);
+      if (!d.ok()) {
+        err << "malformed state file: " << d.error().message << "\n";
+        return false;
+      }
+      in.dump = std::move(d).value();
+    } else {
+      auto t = trace::parse_trace(*text, f);
+      if (!t.ok()) {
+        err << "malformed trace: " << t.error().message << "\n";
+        return false;
+      }
+      in.trace = std::move(t).value();
+    }
+    inputs.push_back(std::move(in));
+  }
+  return true;
+}
+
+// Checks a state file: its violations into jv (and out, unless as_json), its
+// clause count into jf. True when nothing is violated.
+bool check_state_input(const Input& in, bool as_json, std::ostream& out, Value& jf, Value& jv) {
+  checker::Report rep = check_state_in_child(in.dump);
+  for (const auto& v : rep.violations) {
+    if (!as_json) out << in.path << ": violated " << violation_text(v) << "\n";
+    jv.push(violation_json(v));
+  }
+  const bool ok = rep.violations.empty();
+  if (!as_json)
+    out << in.path << ": " << in.dump.ioases.size() << " IOAS(es), " << rep.clauses << " tracked clauses, "
+        << rep.solver_calls << " Z3 call(s) => " << (ok ? "ok" : "VIOLATED") << "\n";
+  jf.set("clauses", Value::of(static_cast<std::uint64_t>(rep.clauses)));
+  return ok;
+}
+
+// Replays a trace on the engines, checks each engine's final state, and
+// reports violations, failed expectations and disagreements as
+// check_state_input does. An error when the replay itself could not run.
+Result<bool> check_trace_input(const Input& in, const std::vector<trace::EngineFactory>& engines, bool as_json,
+                               std::ostream& out, Value& jf, Value& jv) {
+  bool ok = true;
+  int failed_lines = 0;
+  auto on_line = [&](const trace::LineReport& lr) {
+    const trace::Line& l = *lr.line;
+    const std::string where = l.pos.file + ":" + std::to_string(l.pos.line);
+    for (const auto& a : lr.answers) {
+      if (a.outcome.kind != trace::OutcomeKind::kViolated) continue;
+      ok = false;
+      if (!as_json) out << where << ": check on " << a.engine << ": violated " << a.note << "\n";
+      jv.push(Value::obj()
+                  .set("line", Value::of(static_cast<std::uint64_t>(l.pos.line)))
+                  .set("engine", Value::of(a.engine))
+                  .set("violated", Value::of(trace::to_string(a.outcome)))
+                  .set("detail", Value::of(a.note)));
+    }
+    if (lr.failed()) {
+      ++failed_lines;
+      if (!as_json) out << where << ": " << (lr.agree ? "MISMATCH" : "DISAGREE") << " at `" << l.text << "`\n";
+    }
+  };
+  auto on_end = [&](const std::string& eng, const Engine& e) {
+    checker::Report rep = check_state_in_child(state::dump_engine(e));
+    for (const auto& v : rep.violations) {
+      ok = false;
+      if (!as_json) out << in.path << ": final state on " << eng << ": violated " << violation_text(v) << "\n";
+      Value jvv = violation_json(v);
+      jvv.set("engine", Value::of(eng)).set("line", Value::of("end"));
+      jv.push(std::move(jvv));
+    }
+  };
+  auto report = trace::replay(in.trace, engines, on_line, on_end);
+  if (!report.ok()) return report.error();
+  if (failed_lines) ok = false;
+  jf.set("failed_lines", Value::of(static_cast<std::uint64_t>(failed_lines)));
+  if (!as_json)
+    out << in.path << ": " << report->lines.size() << " line(s) replayed, " << failed_lines
+        << " failed expectation(s)/disagreement(s), final states checked => " << (ok ? "ok" : "VIOLATED") << "\n";
+  return ok;
+}
+
+}  // namespace
+
 int check_files(const CommandLine& cl, std::ostream& out, std::ostream& err,
                 const trace::EngineRegistry& registry) {
   const bool as_json = cl.json;
@@ -64,38 +166,8 @@ int check_files(const CommandLine& cl, std::ostream& out, std::ostream& err,
     err << "ioas check: no file given (usage: ioas check [--json] FILE.trace|STATE.json...)\n";
     return kExitUsage;
   }
-  // Read and parse everything first: bad input stops before any checking.
-  struct Input {
-    std::string path;
-    bool is_state = false;
-    state::StateDump dump;
-    trace::Trace trace;
-  };
   std::vector<Input> inputs;
-  for (const auto& f : cl.files) {
-    auto text = read_file(f);
-    if (!text.ok()) {
-      err << "ioas check: " << text.error().message << "\n";
-      return kExitUsage;
-    }
-    Input in{f, looks_like_state(f, *text), {}, {}};
-    if (in.is_state) {
-      auto d = state::from_json_text(*text, f);
-      if (!d.ok()) {
-        err << "malformed state file: " << d.error().message << "\n";
-        return kExitUsage;
-      }
-      in.dump = std::move(d).value();
-    } else {
-      auto t = trace::parse_trace(*text, f);
-      if (!t.ok()) {
-        err << "malformed trace: " << t.error().message << "\n";
-        return kExitUsage;
-      }
-      in.trace = std::move(t).value();
-    }
-    inputs.push_back(std::move(in));
-  }
+  if (!read_inputs(cl.files, inputs, err)) return kExitUsage;
   auto selected = registry.select(cl.engine);
   if (!selected.ok()) {
     err << "ioas check: " << selected.error().message << "\n";
@@ -109,58 +181,14 @@ int check_files(const CommandLine& cl, std::ostream& out, std::ostream& err,
     Value jv = Value::arr();
     bool ok = true;
     if (in.is_state) {
-      checker::Report rep = check_state_in_child(in.dump);
-      for (const auto& v : rep.violations) {
-        if (!as_json) out << in.path << ": violated " << violation_text(v) << "\n";
-        jv.push(violation_json(v));
-      }
-      ok = rep.violations.empty();
-      if (!as_json)
-        out << in.path << ": " << in.dump.ioases.size() << " IOAS(es), " << rep.clauses << " tracked clauses, "
-            << rep.solver_calls << " Z3 call(s) => " << (ok ? "ok" : "VIOLATED") << "\n";
-      jf.set("clauses", Value::of(static_cast<std::uint64_t>(rep.clauses)));
+      ok = check_state_input(in, as_json, out, jf, jv);
     } else {
-      int failed_lines = 0;
-      auto on_line = [&](const trace::LineReport& lr) {
-        const trace::Line& l = *lr.line;
-        const std::string where = l.pos.file + ":" + std::to_string(l.pos.line);
-        for (const auto& a : lr.answers) {
-          if (a.outcome.kind != trace::OutcomeKind::kViolated) continue;
-          ok = false;
-          if (!as_json) out << where << ": check on " << a.engine << ": violated " << a.note << "\n";
-          Value v = Value::obj()
-                        .set("line", Value::of(static_cast<std::uint64_t>(l.pos.line)))
-                        .set("engine", Value::of(a.engine))
-                        .set("violated", Value::of(trace::to_string(a.outcome)))
-                        .set("detail", Value::of(a.note));
-          jv.push(std::move(v));
-        }
-        if (lr.failed()) {
-          ++failed_lines;
-          if (!as_json) out << where << ": " << (lr.agree ? "MISMATCH" : "DISAGREE") << " at `" << l.text << "`\n";
-        }
-      };
-      auto on_end = [&](const std::string& eng, const Engine& e) {
-        checker::Report rep = check_state_in_child(state::dump_engine(e));
-        for (const auto& v : rep.violations) {
-          ok = false;
-          if (!as_json) out << in.path << ": final state on " << eng << ": violated " << violation_text(v) << "\n";
-          Value jvv = violation_json(v);
-          jvv.set("engine", Value::of(eng)).set("line", Value::of("end"));
-          jv.push(std::move(jvv));
-        }
-      };
-      auto report = trace::replay(in.trace, *selected, on_line, on_end);
-      if (!report.ok()) {
-        err << "ioas check: " << in.path << ": " << report.error().message << "\n";
+      auto r = check_trace_input(in, *selected, as_json, out, jf, jv);
+      if (!r.ok()) {
+        err << "ioas check: " << in.path << ": " << r.error().message << "\n";
         return kExitUsage;
       }
-      if (failed_lines) ok = false;
-      jf.set("failed_lines", Value::of(static_cast<std::uint64_t>(failed_lines)));
-      if (!as_json)
-        out << in.path << ": " << report->lines.size() << " line(s) replayed, " << failed_lines
-            << " failed expectation(s)/disagreement(s), final states checked => " << (ok ? "ok" : "VIOLATED")
-            << "\n";
+      ok = *r;
     }
     jf.set("ok", Value::of(ok)).set("violations", std::move(jv));
     jfiles.push(std::move(jf));

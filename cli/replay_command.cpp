@@ -63,36 +63,93 @@ Status write_file(const std::string& path, const std::string& text) {
   return ok_status();
 }
 
+// The usage errors of replay: a message for err, or the selected engines
+// and the index of the model among them (engines.size() when absent).
+struct Selection {
+  std::vector<trace::EngineFactory> engines;
+  std::size_t model_index = 0;
+};
+Result<Selection> select_engines(const CommandLine& cl, const trace::EngineRegistry& registry) {
+  if (cl.files.empty())
+    return make_error(EINVAL, "no trace file given (usage: ioas replay [--engine model|impl|both] "
+                              "[--rewrite] FILE...)");
+  if (cl.engine_given && cl.engine.empty()) return make_error(EINVAL, "--engine needs a value (model, impl or both)");
+  if (cl.dump_state_given && cl.dump_state.empty()) return make_error(EINVAL, "--dump-state needs a file name");
+  auto selected = registry.select(cl.engine);
+  if (!selected.ok()) return selected.error();
+  Selection sel{std::move(selected).value(), 0};
+  sel.model_index = sel.engines.size();
+  for (std::size_t i = 0; i < sel.engines.size(); ++i)
+    if (sel.engines[i].name == "model") sel.model_index = i;
+  if (cl.rewrite && sel.model_index == sel.engines.size())
+    return make_error(EINVAL, "--rewrite fills expectations from the model; select it (--engine model or both)");
+  return sel;
+}
+
+json::Value json_line(const trace::LineReport& lr) {
+  json::Value jl = json::Value::obj()
+                       .set("file", json::Value::of(lr.line->pos.file))
+                       .set("line", json::Value::of(static_cast<std::uint64_t>(lr.line->pos.line)))
+                       .set("op", json::Value::of(trace::to_string(lr.line->op)));
+  json::Value ja = json::Value::obj();
+  for (const auto& a : lr.answers) ja.set(a.engine, json::Value::of(trace::to_string(a.outcome)));
+  jl.set("results", std::move(ja)).set("agree", json::Value::of(lr.agree));
+  if (lr.line->expect)
+    jl.set("expected", json::Value::of(trace::to_string(*lr.line->expect))).set("held", json::Value::of(*lr.held));
+  return jl;
+}
+
+// An engine that answered ENOMEM where no line expects it ran out of memory
+// (an engine turns a failed allocation into that answer).
+void throw_unexpected_enomem(const trace::FileReport& r) {
+  for (const auto& lr : r.lines)
+    for (const auto& a : lr.answers)
+      if (a.outcome.kind == trace::OutcomeKind::kError && a.outcome.error == ENOMEM &&
+          !(lr.line->expect && *lr.line->expect == a.outcome))
+        throw OutOfMemory(lr.line->pos.file + ":" + std::to_string(lr.line->pos.line) + ": engine " + a.engine +
+                          " answered ENOMEM");
+}
+
+struct Totals {
+  std::size_t files = 0;
+  int lines = 0, expectations = 0, held = 0, mismatched = 0, disagreements = 0;
+  bool pass() const { return mismatched == 0 && disagreements == 0; }
+};
+
+int print_summary(const CommandLine& cl, std::ostream& out, const std::string& names, json::Value jlines,
+                  const Totals& n) {
+  auto num = [](auto v) { return json::Value::of(static_cast<std::uint64_t>(v)); };
+  if (cl.json) {
+    out << json::write(json::Value::obj()
+                           .set("engines", json::Value::of(names))
+                           .set("lines", std::move(jlines))
+                           .set("summary", json::Value::obj()
+                                               .set("files", num(n.files))
+                                               .set("lines", num(n.lines))
+                                               .set("expectations", num(n.expectations))
+                                               .set("held", num(n.held))
+                                               .set("failed", num(n.mismatched))
+                                               .set("disagreements", num(n.disagreements))
+                                               .set("pass", json::Value::of(n.pass()))))
+        << "\n";
+  } else {
+    out << "summary: " << n.files << " file(s), " << n.lines << " line(s), " << n.expectations
+        << " expectation(s): " << n.held << " held, " << n.mismatched << " failed; " << n.disagreements
+        << " disagreement(s) between engines => " << (n.pass() ? "PASS" : "FAIL") << "\n";
+  }
+  return n.pass() ? kExitOk : kExitFailed;
+}
+
 }  // namespace
 
 int replay_files(const CommandLine& cl, std::ostream& out, std::ostream& err,
                  const trace::EngineRegistry& registry) {
-  if (cl.files.empty()) {
-    err << "ioas replay: no trace file given (usage: ioas replay [--engine model|impl|both] "
-           "[--rewrite] FILE...)\n";
+  auto sel = select_engines(cl, registry);
+  if (!sel.ok()) {
+    err << "ioas replay: " << sel.error().message << "\n";
     return kExitUsage;
   }
-  if (cl.engine_given && cl.engine.empty()) {
-    err << "ioas replay: --engine needs a value (model, impl or both)\n";
-    return kExitUsage;
-  }
-  if (cl.dump_state_given && cl.dump_state.empty()) {
-    err << "ioas replay: --dump-state needs a file name\n";
-    return kExitUsage;
-  }
-  auto selected = registry.select(cl.engine);
-  if (!selected.ok()) {
-    err << "ioas replay: " << selected.error().message << "\n";
-    return kExitUsage;
-  }
-  const std::vector<trace::EngineFactory>& engines = selected.value();
-  std::size_t model_index = engines.size();
-  for (std::size_t i = 0; i < engines.size(); ++i)
-    if (engines[i].name == "model") model_index = i;
-  if (cl.rewrite && model_index == engines.size()) {
-    err << "ioas replay: --rewrite fills expectations from the model; select it (--engine model or both)\n";
-    return kExitUsage;
-  }
+  const std::vector<trace::EngineFactory>& engines = sel->engines;
 
   // Parse everything first: a malformed line stops the replay before it starts.
   std::vector<trace::Trace> traces;
@@ -109,38 +166,26 @@ int replay_files(const CommandLine& cl, std::ostream& out, std::ostream& err,
   for (const auto& e : engines) names += (names.empty() ? "" : ", ") + e.name;
   if (!cl.json) out << "engines: " << names << "\n";
   json::Value jlines = json::Value::arr();
-  auto on_line = [&](const trace::LineReport& lr) {
-    if (!cl.json) {
-      print_line(out, lr);
-      return;
-    }
-    json::Value jl = json::Value::obj()
-                         .set("file", json::Value::of(lr.line->pos.file))
-                         .set("line", json::Value::of(static_cast<std::uint64_t>(lr.line->pos.line)))
-                         .set("op", json::Value::of(trace::to_string(lr.line->op)));
-    json::Value ja = json::Value::obj();
-    for (const auto& a : lr.answers) ja.set(a.engine, json::Value::of(trace::to_string(a.outcome)));
-    jl.set("results", std::move(ja)).set("agree", json::Value::of(lr.agree));
-    if (lr.line->expect)
-      jl.set("expected", json::Value::of(trace::to_string(*lr.line->expect))).set("held", json::Value::of(*lr.held));
-    jlines.push(std::move(jl));
-  };
   std::optional<state::StateDump> final_state;
   auto on_end = [&](const std::string&, const Engine& e) {
     if (!cl.dump_state.empty() && !final_state) final_state = state::dump_engine(e);
   };
 
-  int lines = 0, expectations = 0, held = 0, mismatched = 0, disagreements = 0;
+  Totals n;
+  n.files = traces.size();
   for (const auto& t : traces) {
     final_state.reset();
     int last_line = 0;  // the last line reported, to say where memory ran out
-    auto noting_line = [&](const trace::LineReport& lr) {
+    auto on_line = [&](const trace::LineReport& lr) {
       last_line = lr.line->pos.line;
-      on_line(lr);
+      if (cl.json)
+        jlines.push(json_line(lr));
+      else
+        print_line(out, lr);
     };
     auto report = [&] {
       try {
-        return trace::replay(t, engines, noting_line, on_end);
+        return trace::replay(t, engines, on_line, on_end);
       } catch (const std::bad_alloc&) {
         throw OutOfMemory("replaying " + t.file + (last_line ? " after line " + std::to_string(last_line) : ""));
       }
@@ -150,19 +195,12 @@ int replay_files(const CommandLine& cl, std::ostream& out, std::ostream& err,
       return kExitUsage;
     }
     const trace::FileReport& r = report.value();
-    // An engine that answered ENOMEM where no line expects it ran out of
-    // memory (an engine turns a failed allocation into that answer).
-    for (const auto& lr : r.lines)
-      for (const auto& a : lr.answers)
-        if (a.outcome.kind == trace::OutcomeKind::kError && a.outcome.error == ENOMEM &&
-            !(lr.line->expect && *lr.line->expect == a.outcome))
-          throw OutOfMemory(lr.line->pos.file + ":" + std::to_string(lr.line->pos.line) + ": engine " + a.engine +
-                            " answered ENOMEM");
-    lines += static_cast<int>(r.lines.size());
-    disagreements += r.disagreements;
+    throw_unexpected_enomem(r);
+    n.lines += static_cast<int>(r.lines.size());
+    n.disagreements += r.disagreements;
     if (cl.rewrite) {
       std::vector<trace::Outcome> results;
-      for (const auto& lr : r.lines) results.push_back(lr.answers[model_index].outcome);
+      for (const auto& lr : r.lines) results.push_back(lr.answers[sel->model_index].outcome);
       Status s = write_file(t.file, trace::rewrite(t, results));
       if (!s.ok()) {
         err << "ioas replay: " << s.error().message << "\n";
@@ -170,9 +208,9 @@ int replay_files(const CommandLine& cl, std::ostream& out, std::ostream& err,
       }
       if (!cl.json) out << t.file << ": rewrote " << r.lines.size() << " lines from the model\n";
     } else {
-      expectations += r.expectations;
-      held += r.held;
-      mismatched += r.expectations - r.held;
+      n.expectations += r.expectations;
+      n.held += r.held;
+      n.mismatched += r.expectations - r.held;
     }
   }
   if (!cl.dump_state.empty() && final_state) {
@@ -182,27 +220,7 @@ int replay_files(const CommandLine& cl, std::ostream& out, std::ostream& err,
       return kExitUsage;
     }
   }
-  bool pass = mismatched == 0 && disagreements == 0;
-  if (cl.json) {
-    out << json::write(json::Value::obj()
-                           .set("engines", json::Value::of(names))
-                           .set("lines", std::move(jlines))
-                           .set("summary", json::Value::obj()
-                                               .set("files", json::Value::of(static_cast<std::uint64_t>(traces.size())))
-                                               .set("lines", json::Value::of(static_cast<std::uint64_t>(lines)))
-                                               .set("expectations", json::Value::of(static_cast<std::uint64_t>(expectations)))
-                                               .set("held", json::Value::of(static_cast<std::uint64_t>(held)))
-                                               .set("failed", json::Value::of(static_cast<std::uint64_t>(mismatched)))
-                                               .set("disagreements", json::Value::of(static_cast<std::uint64_t>(disagreements)))
-                                               .set("pass", json::Value::of(pass))))
-        << "\n";
-    return pass ? kExitOk : kExitFailed;
-  }
-  out << "summary: " << traces.size() << " file(s), " << lines << " line(s), " << expectations
-      << " expectation(s): " << held << " held, " << mismatched << " failed; " << disagreements
-      << " disagreement(s) between engines => " << (pass ? "PASS" : "FAIL") << "\n";
-  return pass ? kExitOk : kExitFailed;
+  return print_summary(cl, out, names, std::move(jlines), n);
 }
-
 
 }  // namespace ioas::cli
