@@ -506,6 +506,41 @@ class ModelEngine final : public Engine {
 
   // ---- unmap ----
 
+  // Removes the areas `gone` of nio (in next) and answers their bytes. The
+  // accesses release: every releasing pin touching a removed area, or the
+  // area `notified` (told to release when an unmap stopped), goes too.
+  static u64 remove_areas(World& next, IoasRec& nio, const std::vector<Range>& gone,
+                          const std::optional<Range>& notified) {
+    std::vector<Range> told = gone;
+    if (notified) told.push_back(*notified);
+    std::vector<PinRec> keep;
+    for (auto& p : nio.pins) {
+      bool hit = p.release &&
+                 std::any_of(told.begin(), told.end(), [&](const Range& g) { return p.iova.overlaps(g); });
+      if (hit) {
+        for (const auto& s : p.sources) next.memories.at(s).use_count--;
+      } else {
+        keep.push_back(std::move(p));
+      }
+    }
+    nio.pins = std::move(keep);
+    u64 unmapped = 0;
+    std::vector<AreaRec> areas;
+    for (auto& a : nio.areas) {
+      bool hit = std::any_of(gone.begin(), gone.end(), [&](const Range& g) { return g == a.iova; });
+      if (hit) {
+        unmapped += a.iova.length();
+        next.memories.at(a.source).use_count--;
+        for (auto& [dn, d] : next.domains)
+          if (d.ioas == nio.name) remove_dirty(d, {a.iova});
+      } else {
+        areas.push_back(std::move(a));
+      }
+    }
+    nio.areas = std::move(areas);
+    return unmapped;
+  }
+
   Result<u64> unmap(std::string_view ioas, u64 iova, u64 len) override {
     const IoasRec* io = find(w_.ioases, ioas);
     if (!io) return no_ioas(ioas);
@@ -560,37 +595,9 @@ class ModelEngine final : public Engine {
     }
     World next = w_;
     IoasRec& nio = next.ioases.at(std::string(ioas));
-    u64 unmapped = 0;
     std::vector<Range> gone;
     for (const AreaRec* a : touched) gone.push_back(a->iova);
-    // The accesses release: drop every releasing pin touching a removed area,
-    // or the area they were told about when the unmap stopped.
-    std::vector<Range> told = gone;
-    if (notified) told.push_back(*notified);
-    std::vector<PinRec> keep;
-    for (auto& p : nio.pins) {
-      bool hit = p.release &&
-                 std::any_of(told.begin(), told.end(), [&](const Range& g) { return p.iova.overlaps(g); });
-      if (hit) {
-        for (const auto& s : p.sources) next.memories.at(s).use_count--;
-      } else {
-        keep.push_back(std::move(p));
-      }
-    }
-    nio.pins = std::move(keep);
-    std::vector<AreaRec> areas;
-    for (auto& a : nio.areas) {
-      bool hit = std::any_of(gone.begin(), gone.end(), [&](const Range& g) { return g == a.iova; });
-      if (hit) {
-        unmapped += a.iova.length();
-        next.memories.at(a.source).use_count--;
-        for (auto& [dn, d] : next.domains)
-          if (d.ioas == nio.name) remove_dirty(d, {a.iova});
-      } else {
-        areas.push_back(std::move(a));
-      }
-    }
-    nio.areas = std::move(areas);
+    const u64 unmapped = remove_areas(next, nio, gone, notified);
     nio.iova_alignment = computed_alignment(next, nio);
     RETURN_IF_ERROR_INSTALL(next);
     // The kernel's partial unmap: what was removed stays removed. A move: the
@@ -726,6 +733,92 @@ class ModelEngine final : public Engine {
 
   // ---- attach / detach ----
 
+  // A device joining an existing domain must ask for what the domain is.
+  static Status joins_as_it_is(const DomainRec& existing, const IoasRec& io, const AttachArgs& a,
+                               const std::string& what) {
+    if (existing.ioas != io.name) return err(EINVAL, what + ": the domain belongs to IOAS " + existing.ioas);
+    if (a.fmt && *a.fmt != existing.fmt)
+      return err(EINVAL, what + ": format " + to_string(*a.fmt) + " differs from the domain's " +
+                             to_string(existing.fmt));
+    if (a.aperture && *a.aperture != existing.aperture)
+      return err(EINVAL, what + ": aperture " + str(*a.aperture) + " differs from the domain's " +
+                             str(existing.aperture));
+    if (!a.pgsizes_not_pow2.empty())
+      return err(EINVAL, what + ": page size " + hex(a.pgsizes_not_pow2.front()) +
+                             " is not a power of two, not the domain's");
+    if (a.pgsize_bitmap && *a.pgsize_bitmap != existing.pgsize_bitmap)
+      return err(EINVAL, what + ": page sizes " + pgsizes_str(*a.pgsize_bitmap) + " differ from the domain's " +
+                             pgsizes_str(existing.pgsize_bitmap));
+    return ok_status();
+  }
+
+  // The device's reserved regions, into nio (the kernel adds them first).
+  static Status reserve_device_regions(IoasRec& nio, const AttachArgs& a, const std::string& what) {
+    const Owner dev_owner{OwnerKind::kDevice, a.dev};
+    for (const auto& reg : a.resv) {
+      const std::string rw = what + ": reserved region " + hex(reg.range.start) + "-" + hex(reg.range.last) + " " +
+                             to_string(reg.type);
+      if (reg.range.start > reg.range.last) return err(EINVAL, rw + ": start > last");
+      if (reg.type == ResvType::kDirectRelaxable) continue;
+      if (const AreaRec* ar = first_area_touching(nio, reg.range))
+        return err(EADDRINUSE, rw + ": overlaps mapped area " + str(ar->iova));
+      if (const Range* al = first_allowed_touching(nio, reg.range))
+        return err(EADDRINUSE, rw + ": overlaps allowed range " + str(*al));
+      add_reserved(nio, reg.range, dev_owner);
+    }
+    return ok_status();
+  }
+
+  // A new domain a.dom in nio (of next): its format, page sizes and
+  // aperture, the IOVA outside the aperture reserved, every area mappable.
+  static Status add_domain(World& next, IoasRec& nio, const AttachArgs& a, const std::string& what) {
+    DomainRec d;
+    d.name = a.dom;
+    d.ioas = nio.name;
+    d.fmt = a.fmt.value_or(Format::kX86_64);
+    d.pgsize_bitmap = a.pgsize_bitmap.value_or(default_pgsizes(d.fmt));
+    d.aperture = a.aperture.value_or(default_aperture(d.fmt));
+    const std::string fw = what + ": " + to_string(d.fmt) + " domain";
+    if (!a.pgsizes_not_pow2.empty())
+      return err(EINVAL, fw + ": page size " + hex(a.pgsizes_not_pow2.front()) + " is not a power of two");
+    if (!pgsizes_allowed(d.fmt, d.pgsize_bitmap))
+      return err(EINVAL, fw + ": page sizes " + pgsizes_str(d.pgsize_bitmap) + " are not " + pgsizes_rule(d.fmt));
+    if (d.aperture.start > d.aperture.last) return err(EINVAL, fw + ": aperture start > last");
+    if (d.fmt == Format::kTce) {
+      u64 p = d.pgsize_bitmap;
+      if (!arith::is_aligned(d.aperture.start, p) || !arith::is_aligned(d.aperture.last + 1, p))
+        return err(EINVAL, fw + ": window " + str(d.aperture) + " is not made of whole " + hex(p) + "-byte pages");
+    } else if (d.aperture.last > formats::facts(d.fmt).input_last) {
+      return err(EINVAL, fw + ": aperture " + str(d.aperture) + " passes the 48-bit input space");
+    }
+    const u64 minp = lowest_bit(d.pgsize_bitmap);
+    if (minp > kPage) return err(EINVAL, fw + ": smallest page size " + hex(minp) + " is above PAGE");
+    const u64 align = std::max(nio.iova_alignment, minp);
+    if (const AreaRec* bad = first_misaligned_area(next, nio, align))
+      return err(EADDRINUSE,
+                 fw + ": area " + str(bad->iova) + " is not aligned to the new iova_alignment " + hex(align));
+    const Owner dom_owner{OwnerKind::kDomain, a.dom};
+    std::vector<Range> outside;
+    if (d.aperture.start != 0) outside.push_back(Range{0, d.aperture.start - 1});
+    if (d.aperture.last != kMaxIova) outside.push_back(Range{d.aperture.last + 1, kMaxIova});
+    for (const auto& o : outside) {
+      if (const AreaRec* ar = first_area_touching(nio, o))
+        return err(EADDRINUSE,
+                   fw + ": mapped area " + str(ar->iova) + " lies outside the aperture " + str(d.aperture));
+      if (const Range* al = first_allowed_touching(nio, o))
+        return err(EADDRINUSE,
+                   fw + ": allowed range " + str(*al) + " lies outside the aperture " + str(d.aperture));
+      add_reserved(nio, o, dom_owner);
+    }
+    for (const auto& ar : nio.areas)
+      if (!domain_can_map(next, d, ar))
+        return err(EINVAL, fw + ": area " + str(ar.iova) + " at pa " + hex(area_pa(next, ar)) +
+                               " cannot be mapped by the domain: " + why_unmappable(d));
+    nio.iova_alignment = align;
+    next.domains.emplace(d.name, std::move(d));
+    return ok_status();
+  }
+
   Status attach(std::string_view ioas, const AttachArgs& a) override {
     const IoasRec* io = find(w_.ioases, ioas);
     if (!io) return no_ioas(ioas);
@@ -735,89 +828,14 @@ class ModelEngine final : public Engine {
     if (const DeviceRec* d = find(w_.devices, a.dev))
       return err(EBUSY, what + ": the device is attached to domain " + d->domain);
     const DomainRec* existing = find(w_.domains, a.dom);
-    if (existing) {
-      if (existing->ioas != io->name)
-        return err(EINVAL, what + ": the domain belongs to IOAS " + existing->ioas);
-      if (a.fmt && *a.fmt != existing->fmt)
-        return err(EINVAL, what + ": format " + to_string(*a.fmt) + " differs from the domain's " +
-                               to_string(existing->fmt));
-      if (a.aperture && *a.aperture != existing->aperture)
-        return err(EINVAL, what + ": aperture " + str(*a.aperture) + " differs from the domain's " +
-                               str(existing->aperture));
-      if (!a.pgsizes_not_pow2.empty())
-        return err(EINVAL, what + ": page size " + hex(a.pgsizes_not_pow2.front()) +
-                               " is not a power of two, not the domain's");
-      if (a.pgsize_bitmap && *a.pgsize_bitmap != existing->pgsize_bitmap)
-        return err(EINVAL, what + ": page sizes " + pgsizes_str(*a.pgsize_bitmap) +
-                               " differ from the domain's " + pgsizes_str(existing->pgsize_bitmap));
-    }
+    if (existing)
+      if (Status st = joins_as_it_is(*existing, *io, a, what); !st.ok()) return st;
 
     World next = w_;
     IoasRec& nio = next.ioases.at(std::string(ioas));
-
-    // The device's reserved regions, first (the kernel's order).
-    const Owner dev_owner{OwnerKind::kDevice, a.dev};
-    for (const auto& reg : a.resv) {
-      const std::string rw = what + ": reserved region " + hex(reg.range.start) + "-" +
-                             hex(reg.range.last) + " " + to_string(reg.type);
-      if (reg.range.start > reg.range.last) return err(EINVAL, rw + ": start > last");
-      if (reg.type == ResvType::kDirectRelaxable) continue;
-      if (const AreaRec* ar = first_area_touching(nio, reg.range))
-        return err(EADDRINUSE, rw + ": overlaps mapped area " + str(ar->iova));
-      if (const Range* al = first_allowed_touching(nio, reg.range))
-        return err(EADDRINUSE, rw + ": overlaps allowed range " + str(*al));
-      add_reserved(nio, reg.range, dev_owner);
-    }
-
-    if (!existing) {
-      DomainRec d;
-      d.name = a.dom;
-      d.ioas = nio.name;
-      d.fmt = a.fmt.value_or(Format::kX86_64);
-      d.pgsize_bitmap = a.pgsize_bitmap.value_or(default_pgsizes(d.fmt));
-      d.aperture = a.aperture.value_or(default_aperture(d.fmt));
-      const std::string fw = what + ": " + to_string(d.fmt) + " domain";
-      if (!a.pgsizes_not_pow2.empty())
-        return err(EINVAL, fw + ": page size " + hex(a.pgsizes_not_pow2.front()) + " is not a power of two");
-      if (!pgsizes_allowed(d.fmt, d.pgsize_bitmap))
-        return err(EINVAL, fw + ": page sizes " + pgsizes_str(d.pgsize_bitmap) + " are not " +
-                               pgsizes_rule(d.fmt));
-      if (d.aperture.start > d.aperture.last) return err(EINVAL, fw + ": aperture start > last");
-      if (d.fmt == Format::kTce) {
-        u64 p = d.pgsize_bitmap;
-        if (!arith::is_aligned(d.aperture.start, p) || !arith::is_aligned(d.aperture.last + 1, p))
-          return err(EINVAL, fw + ": window " + str(d.aperture) + " is not made of whole " + hex(p) +
-                                 "-byte pages");
-      } else if (d.aperture.last > formats::facts(d.fmt).input_last) {
-        return err(EINVAL, fw + ": aperture " + str(d.aperture) + " passes the 48-bit input space");
-      }
-      const u64 minp = lowest_bit(d.pgsize_bitmap);
-      if (minp > kPage)
-        return err(EINVAL, fw + ": smallest page size " + hex(minp) + " is above PAGE");
-      const u64 align = std::max(nio.iova_alignment, minp);
-      if (const AreaRec* bad = first_misaligned_area(next, nio, align))
-        return err(EADDRINUSE, fw + ": area " + str(bad->iova) + " is not aligned to the new iova_alignment " +
-                                   hex(align));
-      const Owner dom_owner{OwnerKind::kDomain, a.dom};
-      std::vector<Range> outside;
-      if (d.aperture.start != 0) outside.push_back(Range{0, d.aperture.start - 1});
-      if (d.aperture.last != kMaxIova) outside.push_back(Range{d.aperture.last + 1, kMaxIova});
-      for (const auto& o : outside) {
-        if (const AreaRec* ar = first_area_touching(nio, o))
-          return err(EADDRINUSE, fw + ": mapped area " + str(ar->iova) + " lies outside the aperture " +
-                                     str(d.aperture));
-        if (const Range* al = first_allowed_touching(nio, o))
-          return err(EADDRINUSE, fw + ": allowed range " + str(*al) + " lies outside the aperture " +
-                                     str(d.aperture));
-        add_reserved(nio, o, dom_owner);
-      }
-      for (const auto& ar : nio.areas)
-        if (!domain_can_map(next, d, ar))
-          return err(EINVAL, fw + ": area " + str(ar.iova) + " at pa " + hex(area_pa(next, ar)) +
-                                 " cannot be mapped by the domain: " + why_unmappable(d));
-      nio.iova_alignment = align;
-      next.domains.emplace(d.name, std::move(d));
-    }
+    if (Status st = reserve_device_regions(nio, a, what); !st.ok()) return st;
+    if (!existing)
+      if (Status st = add_domain(next, nio, a, what); !st.ok()) return st;
     next.domains.at(a.dom).devices.insert(a.dev);
     next.devices.emplace(a.dev, DeviceRec{a.dev, a.dom});
     return install(std::move(next));
