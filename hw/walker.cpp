@@ -35,7 +35,7 @@ WalkResult leaf_result(u64 oa, u64 iova, u64 size, bool writes) {
 // the IOVA bits that chose it are those of steps 0..s.
 WalkCache remember(u64 iova, int s, u64 table, bool writable) {
   const unsigned shift = static_cast<unsigned>(arith::log2_pow2(step_size(s)));
-  return WalkCache{true, shift, iova >> shift, s + 1, table, writable};
+  return WalkCache{true, shift, arith::page_number(iova, shift), s + 1, table, writable};
 }
 }  // namespace
 
@@ -52,7 +52,7 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
   u64* used[4];
   if (update) cache = nullptr;  // the levels above are written: each walk reads them
   int first = 0;
-  if (cache && cache->valid && (iova >> cache->shift) == cache->tag) {
+  if (cache && cache->valid && arith::page_number(iova, cache->shift) == cache->tag) {
     first = cache->step;
     table = cache->table;
     writable = cache->writable;
@@ -89,7 +89,7 @@ WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, 
   bool no_write = false;
   if (update) cache = nullptr;  // AF is set in the leaf only, but keep each updating walk whole
   int first = 0;
-  if (cache && cache->valid && (iova >> cache->shift) == cache->tag) {
+  if (cache && cache->valid && arith::page_number(iova, cache->shift) == cache->tag) {
     first = cache->step;
     table = cache->table;
     no_write = !cache->writable;
@@ -133,7 +133,8 @@ WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update, WalkCache* c
   u64 table = t.root();
   if (update) cache = nullptr;
   const unsigned tag_shift = arith::kTceLevelBits;
-  const bool hit = cache && cache->valid && cache->shift == tag_shift && (slot >> tag_shift) == cache->tag;
+  const bool hit = cache && cache->valid && cache->shift == tag_shift &&
+                   arith::page_number(slot, tag_shift) == cache->tag;
   if (hit) table = cache->table;
   for (unsigned l = t.levels() - 1; l > 0 && !hit; --l) {
     const std::uint64_t* p = mem.page(table);
@@ -142,7 +143,7 @@ WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update, WalkCache* c
     if ((e & (tce::kRead | tce::kWrite)) == 0) return WalkResult{Fault::kNotPresent};
     table = arith::align_down(e, kGranule);
   }
-  if (cache && !hit) *cache = WalkCache{true, tag_shift, slot >> tag_shift, 0, table, true};
+  if (cache && !hit) *cache = WalkCache{true, tag_shift, arith::page_number(slot, tag_shift), 0, table, true};
   const std::uint64_t* p = mem.page(table);
   if (!p) return WalkResult{Fault::kReserved};
   const u64 e = tce::from_be(p[arith::tce_level_index(slot, 0)]);

@@ -52,7 +52,7 @@ struct WalkResult {
 // starts at that table. Valid only while the table's memory does not change.
 struct WalkCache {
   bool valid = false;
-  unsigned shift = 0;  // tag = iova >> shift
+  unsigned shift = 0;  // tag = arith::page_number(iova, shift)
   u64 tag = 0;
   int step = 0;  // the walk step that reads `table`
   u64 table = 0;
