@@ -20,6 +20,7 @@
 #include <memory>
 #include <vector>
 
+#include "ioas/arith.hpp"
 #include "ioas/core/check.hpp"
 #include "ioas/engine.hpp"
 #include "memory.hpp"
@@ -54,7 +55,8 @@ class PublishedRanges {
   void publish(std::unique_ptr<Version> v, u64 alignment) noexcept {
     IOAS_CHECK(std::has_single_bit(alignment), "iova_alignment is not a power of two");
     const std::uintptr_t old = word();
-    word_.store(pack(v.release(), static_cast<unsigned>(std::countr_zero(alignment))), std::memory_order_release);
+    word_.store(pack(v.release(), static_cast<unsigned>(arith::log2_pow2(alignment))),
+                std::memory_order_release);
     Version* gone = version_of(old);
     gone->retired_at = epochs_.epoch();
     gone->next = retired_;
@@ -63,11 +65,11 @@ class PublishedRanges {
   }
   void publish_alignment(u64 alignment) noexcept {
     IOAS_CHECK(std::has_single_bit(alignment), "iova_alignment is not a power of two");
-    word_.store(pack(version_of(word()), static_cast<unsigned>(std::countr_zero(alignment))),
+    word_.store(pack(version_of(word()), static_cast<unsigned>(arith::log2_pow2(alignment))),
                 std::memory_order_release);
   }
   const Version& version() const { return *version_of(word()); }
-  u64 alignment() const { return u64{1} << shift_of(word()); }
+  u64 alignment() const { return arith::page_size(u64{0}, shift_of(word())); }
 
   // A reader's copy, beside the writer.
   IovaRanges read() const {
@@ -78,7 +80,7 @@ class PublishedRanges {
       ~Exit() { e.exit(t); }
     } exit{epochs_, token};
     const std::uintptr_t w = word_.load(std::memory_order_acquire);
-    return IovaRanges{version_of(w)->ranges, u64{1} << shift_of(w)};
+    return IovaRanges{version_of(w)->ranges, arith::page_size(u64{0}, shift_of(w))};
   }
 
  private:
