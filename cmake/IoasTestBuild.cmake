@@ -2,8 +2,13 @@
 # GTest::gtest or GTest::gtest_main directly (the libFuzzer targets, compiled
 # with -fsanitize=fuzzer, excepted) is a test target, and
 #   - reuses one precompiled header (gtest and the standard headers the
-#     tests use, parsed once in ioas_test_pch_exe / ioas_test_pch_lib instead
-#     of once per test source; -DIOAS_TEST_PCH=OFF: none);
+#     tests use, parsed once in ioas_test_pch_exe instead of once per test
+#     source; -DIOAS_TEST_PCH=OFF: none). GCC refuses a header made with
+#     other -fPIC/-fPIE or -O flags, so the test libraries (linked only into
+#     test programs) are compiled with -fPIE as the programs are, and the
+#     programs that keep -O2 use none: at -O2 their compile is code
+#     generation, and a second header made at -O2 cost more to make than the
+#     few programs that read it saved;
 #   - has IOAS_TEST_DEBUG_INFO (default -g1: line tables and functions, so
 #     failures, backtraces and sanitizer reports still name file and line) in
 #     place of the configuration's -g. -DIOAS_TEST_DEBUG_INFO=-g gives the
@@ -38,10 +43,8 @@ set(IOAS_TEST_DEBUG_INFO "-g1" CACHE STRING
 set(IOAS_TEST_OPTIMIZE "-O0" CACHE STRING
     "Optimisation flag of the test programs under RelWithDebInfo (empty: the configuration's)")
 
-# The donors: compiles of the header, which the test targets reuse: one for
-# executables (-fPIE), one for libraries (-fPIC), each at the tests'
-# optimisation level and, when some target keeps -O2, at that level too; GCC
-# refuses a header made with another of these settings.
+# The donor: the one compile of the header, which the test targets reuse. It
+# is an executable (-fPIE) at the tests' optimisation level.
 set(IOAS_TEST_PCH_HEADERS
     <gtest/gtest.h>
     <algorithm> <cerrno> <cstdint> <cstdio> <cstdlib> <cstring> <functional> <map> <memory>
@@ -50,29 +53,10 @@ function(ioas_add_test_pch)
   if(NOT IOAS_TEST_PCH)
     return()
   endif()
-  foreach(kind exe lib)
-    ioas_add_test_pch_donor(${kind} "")
-  endforeach()
-endfunction()
-
-# One donor: kind is exe or lib; keep is "" (the tests' flags) or "_o2" (a
-# target that keeps the configuration's optimisation).
-function(ioas_add_test_pch_donor kind keep)
-  set(t ioas_test_pch_${kind}${keep})
-  if(TARGET ${t})
-    return()
-  endif()
-  if(kind STREQUAL "exe")
-    add_executable(${t} ${PROJECT_SOURCE_DIR}/cmake/test_pch.cpp)
-  else()
-    add_library(${t} OBJECT ${PROJECT_SOURCE_DIR}/cmake/test_pch.cpp)
-  endif()
-  target_link_libraries(${t} PRIVATE GTest::gtest)
-  target_precompile_headers(${t} PRIVATE ${IOAS_TEST_PCH_HEADERS})
-  if(keep)
-    set_target_properties(${t} PROPERTIES IOAS_TEST_KEEPS_OPTIMIZATION ON)
-  endif()
-  ioas_test_flags(${t})
+  add_executable(ioas_test_pch_exe ${PROJECT_SOURCE_DIR}/cmake/test_pch.cpp)
+  target_link_libraries(ioas_test_pch_exe PRIVATE GTest::gtest)
+  target_precompile_headers(ioas_test_pch_exe PRIVATE ${IOAS_TEST_PCH_HEADERS})
+  ioas_test_flags(ioas_test_pch_exe)
 endfunction()
 
 # A test target whose own code does the heavy work keeps the configuration's
@@ -105,7 +89,7 @@ endfunction()
 function(ioas_setup_test_targets dir)
   get_property(targets DIRECTORY ${dir} PROPERTY BUILDSYSTEM_TARGETS)
   foreach(t IN LISTS targets)
-    if(t MATCHES "^ioas_test_pch_(exe|lib)(_o2)?$")
+    if(t STREQUAL "ioas_test_pch_exe")
       continue()
     endif()
     get_target_property(type ${t} TYPE)
@@ -126,17 +110,17 @@ function(ioas_setup_test_targets dir)
     if(NOT IOAS_TEST_PCH)
       continue()
     endif()
-    set(kind lib)
-    if(type STREQUAL "EXECUTABLE")
-      set(kind exe)
-    endif()
-    set(keep "")
     get_target_property(keeps ${t} IOAS_TEST_KEEPS_OPTIMIZATION)
     if(keeps AND IOAS_TEST_LOWERS_OPTIMIZATION)
-      set(keep _o2)
-      ioas_add_test_pch_donor(${kind} ${keep})
+      continue()
     endif()
-    target_precompile_headers(${t} REUSE_FROM ioas_test_pch_${kind}${keep})
+    if(NOT type STREQUAL "EXECUTABLE")
+      # Compiled as the programs it is linked into are, so that it can read
+      # the programs' header.
+      set_target_properties(${t} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+      target_compile_options(${t} PRIVATE ${CMAKE_CXX_COMPILE_OPTIONS_PIE})
+    endif()
+    target_precompile_headers(${t} REUSE_FROM ioas_test_pch_exe)
   endforeach()
   get_property(subdirs DIRECTORY ${dir} PROPERTY SUBDIRECTORIES)
   foreach(sub IN LISTS subdirs)
@@ -164,6 +148,16 @@ function(ioas_add_test_flags_check)
   if(IOAS_TEST_DEBUG_INFO)
     set(test_g ${IOAS_TEST_DEBUG_INFO})
   endif()
+  # The precompiled header each compile reads: the donor's for the test
+  # targets, none for the kept ones (IOAS_TEST_PCH=OFF: none anywhere).
+  set(test_pch none)
+  set(kept_pch none)
+  if(IOAS_TEST_PCH)
+    set(test_pch ${CMAKE_BINARY_DIR}/CMakeFiles/ioas_test_pch_exe.dir/cmake_pch.hxx)
+    if(NOT IOAS_TEST_LOWERS_OPTIMIZATION)
+      set(kept_pch ${test_pch})
+    endif()
+  endif()
   string(REPLACE ";" "\\;" tests "${tests}")
   string(REPLACE ";" "\\;" kept "${C_KEPT}")
   string(REPLACE ";" "\\;" libs "${C_LIBRARIES}")
@@ -172,6 +166,7 @@ function(ioas_add_test_flags_check)
                    -DTEST_TARGETS=${tests} -DKEPT=${kept} -DLIBRARIES=${libs}
                    -DTEST_OPTIMIZE=${test_o} -DTEST_DEBUG_INFO=${test_g}
                    -DLIBRARY_OPTIMIZE=-O2 -DLIBRARY_DEBUG_INFO=-g
+                   -DTEST_PCH=${test_pch} -DKEPT_PCH=${kept_pch}
                    -P ${PROJECT_SOURCE_DIR}/cmake/tests/check_test_flags.cmake)
 endfunction()
 

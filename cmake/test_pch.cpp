@@ -1,4 +1,4 @@
-// The source of ioas_test_pch_exe and ioas_test_pch_lib
-// (cmake/IoasTestBuild.cmake), the targets whose precompiled headers the test
-// programs reuse.
+// The source of ioas_test_pch_exe
+// (cmake/IoasTestBuild.cmake), the target whose precompiled header the test
+// programs and libraries reuse.
 int main() { return 0; }
