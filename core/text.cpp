@@ -95,4 +95,10 @@ Result<Range> parse_range(std::string_view s) {
 // costs several times as much.
 std::string hex(u64 v) { return absl::StrCat("0x", absl::Hex(v)); }
 
+std::string hex_within(std::string_view before, u64 v, std::string_view after) {
+  // (absl::string_view: this Abseil does not take std::string_view.)
+  return absl::StrCat(absl::string_view(before.data(), before.size()), "0x", absl::Hex(v),
+                      absl::string_view(after.data(), after.size()));
+}
+
 }  // namespace ioas

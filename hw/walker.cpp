@@ -33,9 +33,9 @@ WalkResult leaf_result(u64 oa, u64 iova, u64 size, bool writes) {
 }
 // What a look keeps after walk step s led to `table` (step s + 1 reads it):
 // the IOVA bits that chose it are those of steps 0..s.
-WalkCache remember(u64 iova, int s, u64 table, bool writable) {
+WalkCache remember(const PageMemory& mem, u64 iova, int s, u64 table, bool writable) {
   const unsigned shift = static_cast<unsigned>(arith::log2_pow2(step_size(s)));
-  return WalkCache{true, shift, arith::page_number(iova, shift), s + 1, table, writable};
+  return WalkCache{true, shift, arith::page_number(iova, shift), s + 1, table, mem.page(table), writable};
 }
 }  // namespace
 
@@ -52,13 +52,15 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
   u64* used[4];
   if (update) cache = nullptr;  // the levels above are written: each walk reads them
   int first = 0;
+  u64* first_page = nullptr;
   if (cache && cache->valid && arith::page_number(iova, cache->shift) == cache->tag) {
     first = cache->step;
     table = cache->table;
+    first_page = cache->page;
     writable = cache->writable;
   }
   for (int s = first; s < 4; ++s) {
-    u64* t = mem.page(table);
+    u64* t = s == first && first_page ? first_page : mem.page(table);
     if (!t) return WalkResult{Fault::kReserved};
     u64* e = &t[step_index(iova, s)];
     if (!(*e & x86::kP)) return WalkResult{Fault::kNotPresent};
@@ -68,7 +70,7 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
     if (s == 0 && (*e & x86::kPS)) return WalkResult{Fault::kReserved};
     if (!leaf) {
       table = x86::Fmt::addr(*e);
-      if (cache) *cache = remember(iova, s, table, writable);
+      if (cache) *cache = remember(mem, iova, s, table, writable);
       continue;
     }
     if (write && !writable) return WalkResult{Fault::kReadOnly};
@@ -89,13 +91,15 @@ WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, 
   bool no_write = false;
   if (update) cache = nullptr;  // AF is set in the leaf only, but keep each updating walk whole
   int first = 0;
+  u64* first_page = nullptr;
   if (cache && cache->valid && arith::page_number(iova, cache->shift) == cache->tag) {
     first = cache->step;
     table = cache->table;
+    first_page = cache->page;
     no_write = !cache->writable;
   }
   for (int s = first; s < 4; ++s) {  // s = ARM level 0..3
-    u64* t = mem.page(table);
+    u64* t = s == first && first_page ? first_page : mem.page(table);
     if (!t) return WalkResult{Fault::kReserved};
     u64* e = &t[step_index(iova, s)];
     const u64 type = *e & arm::kTypeMask;
@@ -103,7 +107,7 @@ WalkResult walk_arm_lpae(const PageMemory& mem, u64 ttbr, u64 iova, bool write, 
     if (s < 3 && type == arm::kTypeTable) {
       no_write = no_write || (*e & arm::kApTableNoWrite);
       table = arm::Fmt::addr(*e);
-      if (cache) *cache = remember(iova, s, table, !no_write);
+      if (cache) *cache = remember(mem, iova, s, table, !no_write);
       continue;
     }
     // A block at ARM level 0 (4K granule) or the block encoding at level 3
@@ -135,7 +139,11 @@ WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update, WalkCache* c
   const unsigned tag_shift = arith::kTceLevelBits;
   const bool hit = cache && cache->valid && cache->shift == tag_shift &&
                    arith::page_number(slot, tag_shift) == cache->tag;
-  if (hit) table = cache->table;
+  std::uint64_t* leaf_page = nullptr;
+  if (hit) {
+    table = cache->table;
+    leaf_page = cache->page;
+  }
   for (unsigned l = t.levels() - 1; l > 0 && !hit; --l) {
     const std::uint64_t* p = mem.page(table);
     if (!p) return WalkResult{Fault::kReserved};
@@ -143,8 +151,10 @@ WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update, WalkCache* c
     if ((e & (tce::kRead | tce::kWrite)) == 0) return WalkResult{Fault::kNotPresent};
     table = arith::align_down(e, kGranule);
   }
-  if (cache && !hit) *cache = WalkCache{true, tag_shift, arith::page_number(slot, tag_shift), 0, table, true};
-  const std::uint64_t* p = mem.page(table);
+  if (!leaf_page) leaf_page = mem.page(table);
+  if (cache && !hit)
+    *cache = WalkCache{true, tag_shift, arith::page_number(slot, tag_shift), 0, table, leaf_page, true};
+  const std::uint64_t* p = leaf_page;
   if (!p) return WalkResult{Fault::kReserved};
   const u64 e = tce::from_be(p[arith::tce_level_index(slot, 0)]);
   if ((e & (tce::kRead | tce::kWrite)) == 0) return WalkResult{Fault::kNotPresent};

@@ -56,7 +56,8 @@ struct WalkCache {
   u64 tag = 0;
   int step = 0;  // the walk step that reads `table`
   u64 table = 0;
-  bool writable = true;  // no level above forbids writes
+  std::uint64_t* page = nullptr;  // page(table), looked up once per table, not once per look
+  bool writable = true;           // no level above forbids writes
 };
 
 // One access; `update` sets the accessed/dirty state as hardware does.

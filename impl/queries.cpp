@@ -13,7 +13,7 @@ Result<u64> ImplEngine::uva(std::string_view ioas, u64 iova) const {
   const Ioas* s = find_ioas(ioas);
   if (!s) return err(ENOENT, "uva: no IOAS " + std::string(ioas));
   const SpaceNode* n = s->space.find(iova);
-  if (!n || !n->is_area()) return err(ENOENT, "uva " + hex(iova) + ": not mapped");
+  if (!n || !n->is_area()) return err(ENOENT, hex_within("uva ", iova, ": not mapped"));
   return arith::run_addr(area_uaddr(*n), n->start, iova);
 }
 

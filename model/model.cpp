@@ -1027,7 +1027,7 @@ class ModelEngine final : public Engine {
     const IoasRec* io = find(w_.ioases, ioas);
     if (!io) return no_ioas(ioas);
     const AreaRec* a = area_at(*io, iova);
-    if (!a) return err(ENOENT, "uva " + hex(iova) + ": not mapped");
+    if (!a) return err(ENOENT, hex_within("uva ", iova, ": not mapped"));
     return area_uaddr(w_, *a) + (iova - a->iova.start);
   }
 

@@ -135,6 +135,13 @@ TEST(Ranges, TheErrorPointsIntoTheSecondNumber) {
 
 // ---- hex ----
 
+TEST(Hex, WithinATextIsTheTextAroundHex) {
+  EXPECT_EQ(hex_within("uva ", 0x14000, ": not mapped"), "uva 0x14000: not mapped");
+  EXPECT_EQ(hex_within("", 0, ""), "0x0");
+  for (u64 v : {u64{0}, u64{1}, u64{0xfff}, u64{1} << 63, kMaxIova})
+    EXPECT_EQ(hex_within("at ", v, " end"), "at " + hex(v) + " end");
+}
+
 TEST(Hex, LowercaseWithPrefixAndZeroIsZeroXZero) {
   EXPECT_EQ(hex(0), "0x0");
   EXPECT_EQ(hex(1), "0x1");

@@ -388,6 +388,10 @@ TEST_P(SpecRules, UvaGivesUserAddressBehindMappedIova) {
   EXPECT_EQ(MUST(engine->uva("a", 0x13fff)), 0x40005fffu);
   EXPECT_FAILS(ENOENT, engine->uva("a", 0x14000));
   EXPECT_FAILS(ENOENT, engine->uva("a", 0xffff));
+  // The message names the IOVA.
+  auto r = engine->uva("a", 0x14000);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "uva 0x14000: not mapped");
 }
 
 // ===================================================================

@@ -39,5 +39,8 @@ Result<u64> parse_number(std::string_view s);   // EINVAL with read_number's mes
 Result<Range> parse_range(std::string_view s);  // EINVAL with read_range's message
 
 std::string hex(u64 v);  // "0x1f", "0x0"
+// before + hex(v) + after, built in one allocation: for a message made on
+// a path a caller takes often and mostly drops (a query's ENOENT).
+std::string hex_within(std::string_view before, u64 v, std::string_view after);
 
 }  // namespace ioas
