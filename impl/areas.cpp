@@ -11,12 +11,15 @@ Status ImplEngine::add_area(Ioas& s, const AreaRef& a) {
   std::size_t done = 0;
   for (; done < s.domains.size(); ++done) {
     Domain* d = s.domains[done];
-    Status st = ok_status();
-    try {
-      st = d->pt->map(r, pa, source_uaddr(a.source, a.offset), static_cast<Prot>(a.prot), effective_pgsizes(s, *d));
-    } catch (const std::bad_alloc&) {  // a back end's own allocation: it changed nothing
-      st = out_of_memory();
-    }
+    // Made in place: a Status assigned over another moves its message string
+    // and frees the old one, on every map through a domain.
+    const Status st = [&]() -> Status {
+      try {
+        return d->pt->map(r, pa, source_uaddr(a.source, a.offset), static_cast<Prot>(a.prot), effective_pgsizes(s, *d));
+      } catch (const std::bad_alloc&) {  // a back end's own allocation: it changed nothing
+        return out_of_memory();
+      }
+    }();
     if (!st.ok()) {
       for (std::size_t i = 0; i < done; ++i) {
         s.domains[i]->pt->unmap(r);

@@ -105,11 +105,14 @@ void erase_slot(N* n, unsigned pos) {
   --n->count;
 }
 
-// The first slot of leaf l whose last >= x (l->count when none).
+// The first slot of leaf l whose last >= x (l->count when none). The scans
+// of a leaf step a pointer: an unsigned index times the 32-byte slot is
+// widened and shifted again at every step.
 unsigned lower(const Leaf* l, u64 x) {
-  unsigned j = 0;
-  while (j < l->count && l->slot[j].last < x) ++j;
-  return j;
+  const SpaceNode* p = l->slot;
+  const SpaceNode* const end = p + l->count;
+  while (p != end && p->last < x) ++p;
+  return static_cast<unsigned>(p - l->slot);
 }
 
 // The hole [hs, hl] clipped to [lo, hi], then SPEC's candidate in it.
@@ -127,17 +130,17 @@ std::optional<u64> try_hole(u64 hs, u64 hl, u64 lo, u64 hi, u64 len, u64 a, u64 
 // of a fix-up otherwise.
 Sum summarize(const Leaf* l) {
   u64 m0 = 0, m1 = 0, m2 = 0, m3 = 0;
-  const SpaceNode* e = l->slot;
-  const unsigned n = l->count;
-  unsigned j = 1;
-  for (; j + 3 < n; j += 4) {
-    m0 = std::max(m0, arith::gap_bytes(e[j - 1].last, e[j].start));
-    m1 = std::max(m1, arith::gap_bytes(e[j].last, e[j + 1].start));
-    m2 = std::max(m2, arith::gap_bytes(e[j + 1].last, e[j + 2].start));
-    m3 = std::max(m3, arith::gap_bytes(e[j + 2].last, e[j + 3].start));
+  const SpaceNode* const e = l->slot;
+  const SpaceNode* const end = e + l->count;
+  const SpaceNode* p = e + 1;
+  for (; end - p > 3; p += 4) {
+    m0 = std::max(m0, arith::gap_bytes(p[-1].last, p[0].start));
+    m1 = std::max(m1, arith::gap_bytes(p[0].last, p[1].start));
+    m2 = std::max(m2, arith::gap_bytes(p[1].last, p[2].start));
+    m3 = std::max(m3, arith::gap_bytes(p[2].last, p[3].start));
   }
-  for (; j < n; ++j) m0 = std::max(m0, arith::gap_bytes(e[j - 1].last, e[j].start));
-  return Sum{e[0].start, e[n - 1].last, std::max(std::max(m0, m1), std::max(m2, m3))};
+  for (; p < end; ++p) m0 = std::max(m0, arith::gap_bytes(p[-1].last, p[0].start));
+  return Sum{e[0].start, end[-1].last, std::max(std::max(m0, m1), std::max(m2, m3))};
 }
 u64 max_reach(const Inner* in) {
   u64 m0 = 0, m1 = 0, m2 = 0, m3 = 0;
@@ -782,12 +785,18 @@ void SpaceTree::set_last(u64 start, u64 last) {
 std::optional<u64> SpaceTree::fit_rec(const void* n, unsigned depth, u64 lo, u64 hi, u64 len, u64 a,
                                       u64 off) const {
   if (depth == height_) {
+    // Holes shorter than len are passed over without a look at the window:
+    // none can hold the range, and skipping one that starts above hi only
+    // defers the stop to the next hole that is long enough (it starts
+    // higher still) or to the end of the leaf, with the same answer.
     const Leaf* l = static_cast<const Leaf*>(n);
-    for (unsigned j = 1; j < l->count; ++j) {
-      const u64 pl = l->slot[j - 1].last, next = l->slot[j].start;
+    const SpaceNode* const end = l->slot + l->count;
+    for (const SpaceNode* q = l->slot + 1; q < end; ++q) {
+      const u64 pl = q[-1].last, next = q->start;
+      if (arith::gap_bytes(pl, next) < len) continue;
       const auto hole = arith::range_gap(pl, next);  // no wrap: last < the next start
       if (hole.start > hi) return std::nullopt;
-      if (arith::gap_bytes(pl, next) >= len && hole.last >= lo) {
+      if (hole.last >= lo) {
         if (auto r = try_hole(hole.start, hole.last, lo, hi, len, a, off)) return r;
       }
     }

@@ -3,6 +3,8 @@
 // and leave nothing changed.
 #include <gtest/gtest.h>
 
+#include <new>
+
 #include "ioas/backend.hpp"
 #include "ioas/impl.hpp"
 
@@ -122,6 +124,48 @@ TEST(Backend, ACutRefusedByTheSecondDomainIsUndoneInTheFirst) {
   }
   EXPECT_EQ(e->snapshot("io").value(), before);
   EXPECT_EQ(e->leaves("a", Range::all()).value(), leaves_before);
+}
+
+// A back end whose map throws std::bad_alloc (its own allocation failed)
+// while armed, having changed nothing.
+struct MapThrows final : Forward {
+  const bool* armed;
+  Status map(Range r, u64 pa, u64 u, Prot p, u64 g) override {
+    if (*armed) throw std::bad_alloc();
+    return in->map(r, pa, u, p, g);
+  }
+};
+
+TEST(Backend, AMapWhoseTableThrowsBadAllocIsEnomemAndUndoneInTheDomainsBefore) {
+  bool armed = false;
+  ImplOptions o;
+  o.verify_each_op = true;
+  o.tables = [&](const DomainConfig& c, const std::function<Result<std::unique_ptr<IoPageTable>>()>& builtin)
+      -> Result<std::unique_ptr<IoPageTable>> {
+    auto t = builtin();
+    if (!t.ok() || c.name != "b") return t;
+    auto f = std::make_unique<MapThrows>();
+    f->in = std::move(t).value();
+    f->armed = &armed;
+    return std::unique_ptr<IoPageTable>(std::move(f));
+  };
+  auto e = make_engine(o);
+  ASSERT_TRUE(e->create_ioas("io", {}).ok());
+  ASSERT_TRUE(e->add_memory({"m", 0x7f0000000000, 16 << 20, 0x40000000, true}).ok());
+  ASSERT_TRUE(e->attach("io", AttachArgs{"x", "a", {}, {}, {}, {}, {}}).ok());
+  ASSERT_TRUE(e->attach("io", AttachArgs{"y", "b", {}, {}, {}, {}, {}}).ok());
+  ASSERT_TRUE(e->map("io", MapArgs{0x100000, 0x8000, "m", 0, Prot::kReadWrite}).ok());
+  const auto before = e->snapshot("io").value();
+  const auto leaves_before = e->leaves("a", Range::all()).value();
+  armed = true;
+  auto m = e->map("io", MapArgs{0x200000, 0x4000, "m", 0x8000, Prot::kReadWrite});
+  EXPECT_EQ(m.code(), ENOMEM);
+  auto automatic = e->map("io", MapArgs{std::nullopt, 0x4000, "m", 0x8000, Prot::kRead});
+  EXPECT_EQ(automatic.code(), ENOMEM);
+  EXPECT_EQ(e->snapshot("io").value(), before);
+  EXPECT_EQ(e->leaves("a", Range::all()).value(), leaves_before);
+  armed = false;
+  EXPECT_TRUE(e->map("io", MapArgs{0x200000, 0x4000, "m", 0x8000, Prot::kReadWrite}).ok());
 }
 
 // A table whose verify() counts one mapping more than it holds once `lie`
