@@ -94,26 +94,36 @@ TEST(Backend, FactoryMakesEachDomainsTableAndErrorsKeepTheirErrno) {
 // it already split. With many mappings the btree moves nodes on erase, which
 // is where unsplit once used a stale iterator (found by the VFIO back end's
 // host lockstep).
+// An engine that verifies after every call, with IOAS "io", memory "m" and
+// domains "a" (device x) and "b" (device y), whose table is b_table (a
+// Forward) around the built-in one.
+template <typename Table>
+std::unique_ptr<Engine> two_domains(std::function<std::unique_ptr<Table>()> b_table) {
+  ImplOptions o;
+  o.verify_each_op = true;
+  o.tables = [b_table](const DomainConfig& c,
+                       const std::function<Result<std::unique_ptr<IoPageTable>>()>& builtin)
+      -> Result<std::unique_ptr<IoPageTable>> {
+    auto t = builtin();
+    if (!t.ok() || c.name != "b") return t;
+    std::unique_ptr<Table> f = b_table();
+    f->in = std::move(t).value();
+    return std::unique_ptr<IoPageTable>(std::move(f));
+  };
+  auto e = make_engine(o);
+  EXPECT_TRUE(e->create_ioas("io", {}).ok());
+  EXPECT_TRUE(e->add_memory({"m", 0x7f0000000000, 16 << 20, 0x40000000, true}).ok());
+  EXPECT_TRUE(e->attach("io", AttachArgs{"x", "a", {}, {}, {}, {}, {}}).ok());
+  EXPECT_TRUE(e->attach("io", AttachArgs{"y", "b", {}, {}, {}, {}, {}}).ok());
+  return e;
+}
+
 struct SplitRefused final : Forward {
   Status split(u64) override { return make_error(EIO, "split refused"); }
 };
 
 TEST(Backend, ACutRefusedByTheSecondDomainIsUndoneInTheFirst) {
-  ImplOptions o;
-  o.verify_each_op = true;
-  o.tables = [](const DomainConfig& c, const std::function<Result<std::unique_ptr<IoPageTable>>()>& builtin)
-      -> Result<std::unique_ptr<IoPageTable>> {
-    auto t = builtin();
-    if (!t.ok() || c.name != "b") return t;
-    auto f = std::make_unique<SplitRefused>();
-    f->in = std::move(t).value();
-    return std::unique_ptr<IoPageTable>(std::move(f));
-  };
-  auto e = make_engine(o);
-  ASSERT_TRUE(e->create_ioas("io", {}).ok());
-  ASSERT_TRUE(e->add_memory({"m", 0x7f0000000000, 16 << 20, 0x40000000, true}).ok());
-  ASSERT_TRUE(e->attach("io", AttachArgs{"x", "a", {}, {}, {}, {}, {}}).ok());
-  ASSERT_TRUE(e->attach("io", AttachArgs{"y", "b", {}, {}, {}, {}, {}}).ok());
+  auto e = two_domains<SplitRefused>([] { return std::make_unique<SplitRefused>(); });
   for (u64 i = 0; i < 40; ++i)
     ASSERT_TRUE(e->map("io", MapArgs{0x100000 + i * 0x10000, 0x8000, "m", i * 0x8000, Prot::kReadWrite}).ok());
   const auto before = e->snapshot("io").value();
@@ -138,22 +148,11 @@ struct MapThrows final : Forward {
 
 TEST(Backend, AMapWhoseTableThrowsBadAllocIsEnomemAndUndoneInTheDomainsBefore) {
   bool armed = false;
-  ImplOptions o;
-  o.verify_each_op = true;
-  o.tables = [&](const DomainConfig& c, const std::function<Result<std::unique_ptr<IoPageTable>>()>& builtin)
-      -> Result<std::unique_ptr<IoPageTable>> {
-    auto t = builtin();
-    if (!t.ok() || c.name != "b") return t;
+  auto e = two_domains<MapThrows>([&] {
     auto f = std::make_unique<MapThrows>();
-    f->in = std::move(t).value();
     f->armed = &armed;
-    return std::unique_ptr<IoPageTable>(std::move(f));
-  };
-  auto e = make_engine(o);
-  ASSERT_TRUE(e->create_ioas("io", {}).ok());
-  ASSERT_TRUE(e->add_memory({"m", 0x7f0000000000, 16 << 20, 0x40000000, true}).ok());
-  ASSERT_TRUE(e->attach("io", AttachArgs{"x", "a", {}, {}, {}, {}, {}}).ok());
-  ASSERT_TRUE(e->attach("io", AttachArgs{"y", "b", {}, {}, {}, {}, {}}).ok());
+    return f;
+  });
   ASSERT_TRUE(e->map("io", MapArgs{0x100000, 0x8000, "m", 0, Prot::kReadWrite}).ok());
   const auto before = e->snapshot("io").value();
   const auto leaves_before = e->leaves("a", Range::all()).value();
