@@ -195,8 +195,9 @@ std::unique_ptr<HwPageTable> HwPageTable::clone_onto(hw::HeapPageMemory& mem) co
 }
 
 // A mapping that overlaps another is a bug of the caller: the table then
-// holds leaves there (EEXIST below aborts), as the list of mappings would
-// (its insert aborts), so no lookup beforehand is needed to catch it.
+// holds leaves there (EEXIST below aborts), so no lookup beforehand is
+// needed to catch it (the list of mappings aborts too, at its add over the
+// pending mapping or at the insert into its tree).
 Status HwPageTable::map(Range iova, u64 pa, u64 uaddr, Prot prot, u64 pgsizes) {
   // The list's room first: once the leaves are in, nothing fails.
   std::uint32_t kind = 0;
