@@ -126,6 +126,22 @@ class RadixTable final : public PageTable {
 
     std::optional<IotlbGather> local;  // made only when the caller passes no gather
     IotlbGather& gather = g ? *g : local.emplace(tlb_, mem_);
+    // One 4K leaf (len 4K can only be that: it is the smallest size) in
+    // the level-0 table the last map or unmap walked to: one entry to
+    // write, no table to link, nothing to undo, so no journal.
+    if (a.len == level_size(0)) {
+      if (u64* t = cached_leaf_table(a.iova)) {
+        u64* e = &t[index_at(a.iova, 0)];
+        if (F::present(*e)) {
+          forget_leaf_table();  // as the rollback of the general path does
+          return make_error(EEXIST, what() + ": " + hex(a.iova) + " is already mapped");
+        }
+        store_leaf(e, arith::desc_make(a.pa, F::leaf_entry(0, 0, a.prot, cfg_.preset_accessed, false)));
+        ++stats_.leaf_writes;
+        gather.add_range(a.iova, level_size(0));
+        return ok_status();
+      }
+    }
     Journal j;
     // Heap exhaustion (the journal's growth) undoes what was written: every
     // write is journaled before it is made.
@@ -202,20 +218,31 @@ class RadixTable final : public PageTable {
 
     std::optional<IotlbGather> local;  // made only when the caller passes no gather
     IotlbGather& gather = g ? *g : local.emplace(tlb_, mem_);
-    Journal j;
     // Only a split of a leaf that crosses an end can fail; without one the
     // unmap records nothing and frees unlinked tables at once (after the
     // flush), so it allocates nothing.
     // A range inside the cached level-0 table, short of its whole span
     // (which unlinks the table itself), starts there: the entries above it
     // are the tables of its path, which the walk would only pass through.
+    // Nothing is split then: every entry of a level-0 table is a 4K leaf,
+    // and 4K is then one of the table's sizes, so iova and last + 1 are 4K
+    // aligned (the check above) and no leaf there crosses them; a leaf
+    // holding last + 1 past the table's span starts there or, larger,
+    // would hold the span too, which a table entry holds.
     u64* t = cached_leaf_table(iova);
     const bool from_cache =
         t && last <= leaf_table_last_ && (iova != leaf_table_first_ || last != leaf_table_last_);
+    if (from_cache && len == level_size(0)) {  // one entry: no journal either
+      u64* e = &t[index_at(iova, 0)];
+      if (!F::present(*e)) return u64{0};
+      store_link(e, 0);
+      gather.add_range(iova, len);
+      return len;
+    }
+    Journal j;
     int l = 0;
     if (from_cache) {
-      const u64 after = arith::range_after(last).next;
-      j.record = crosses_from(t, 0, iova) || (last < leaf_table_last_ ? crosses_from(t, 0, after) : crosses(after));
+      j.record = false;
     } else {
       t = root_table();
       l = kTop;

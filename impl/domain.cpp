@@ -69,13 +69,14 @@ Range leaf_at(const PtMapping& m, u64 x) {
 // ---------------------------------------------------------------- MappingList
 
 std::optional<PtMapping> MappingList::holding(u64 x) const {
+  if (pending_ && pending_->range().contains(x)) return mapping(*pending_);
   const SpaceNode* n = tree_.find(x);
   if (!n) return std::nullopt;
   return mapping(*n);
 }
 
 std::uint32_t MappingList::reserve(u64 uaddr, u64 pa, u64 pgsizes) {
-  tree_.reserve_inserts(1);
+  tree_.reserve_inserts(1);  // where add() puts the pending mapping
   const u64 d = arith::run_addr(uaddr, pa, u64{0});  // the uaddr of pa 0 in the run pa -> uaddr
   auto fits = [&](const Kind& k) { return k.uses != 0 && k.uaddr_minus_pa == d && k.pgsizes == pgsizes; };
   if (last_kind_ < kinds_.size() && fits(kinds_[last_kind_])) return last_kind_;
@@ -99,30 +100,67 @@ std::uint32_t MappingList::reserve(u64 uaddr, u64 pa, u64 pgsizes) {
 void MappingList::add(const PtMapping& m, std::uint32_t kind) {
   IOAS_CHECK(kind < kinds_.size() && kinds_[kind].uaddr_minus_pa == arith::run_addr(m.uaddr, m.pa, u64{0}) && kinds_[kind].pgsizes == m.pgsizes,
              "mapping list: add with a kind that is not the mapping's");
-  tree_.insert(SpaceEntry{m.iova.start, m.iova.last, kind, m.pa, static_cast<std::uint8_t>(m.prot)});
+  IOAS_CHECK(!pending_ || !pending_->range().overlaps(m.iova), "mapping list: add over a mapping");
+  // The tree's room for the previous pending mapping was reserved, so this
+  // insert cannot fail (and it aborts on an overlap with the tree).
+  if (pending_) tree_.insert(SpaceEntry{pending_->start, pending_->last, pending_->source, pending_->offset, pending_->prot});
+  SpaceNode n;
+  n.start = m.iova.start;
+  n.last = m.iova.last;
+  n.offset = m.pa;
+  n.source = kind;
+  n.prot = static_cast<std::uint8_t>(m.prot);
+  pending_ = n;
   ++kinds_[kind].uses;
 }
 
 bool MappingList::remove(Range r) {
+  if (pending_ && pending_->start == r.start) {
+    if (pending_->last != r.last) return false;
+    --kinds_[pending_->source].uses;
+    pending_.reset();
+    return true;
+  }
   SpaceNode gone;
   if (!tree_.erase_area(r.start, r.last, &gone)) return false;
   --kinds_[gone.source].uses;
   return true;
 }
 
-void MappingList::set_last(u64 start, u64 last) { tree_.set_last(start, last); }
+void MappingList::set_last(u64 start, u64 last) {
+  if (pending_ && pending_->start == start) {
+    IOAS_CHECK(start <= last, "mapping list set_last: last below start");
+    // Growing: up to the next mapping of the tree.
+    const SpaceNode* after = last > pending_->last ? tree_.first_from(pending_->last) : nullptr;
+    IOAS_CHECK(!after || last < after->start, "mapping list set_last: would overlap the next mapping");
+    pending_->last = last;
+    return;
+  }
+  // Growing a mapping of the tree must not swallow the pending one.
+  IOAS_CHECK(!pending_ || pending_->start < start || pending_->start > last,
+             "mapping list set_last: would overlap the next mapping");
+  tree_.set_last(start, last);
+}
 
-// The tree's invariants (sorted, disjoint) and every kind's count of uses.
+// The tree's invariants (sorted, disjoint), the pending mapping's place
+// beside them, and every kind's count of uses.
 std::size_t MappingList::verify() const {
   const std::size_t n = tree_.verify();
   std::vector<u64> uses(kinds_.size(), 0);
-  for (const SpaceNode* m = tree_.first(); m; m = tree_.next(*m)) {
-    IOAS_CHECK(m->is_area() && m->source < kinds_.size(), "mapping list verify: a mapping without a kind");
-    ++uses[m->source];
+  auto count = [&](const SpaceNode& m) {
+    IOAS_CHECK(m.is_area() && m.source < kinds_.size(), "mapping list verify: a mapping without a kind");
+    ++uses[m.source];
+  };
+  for (const SpaceNode* m = tree_.first(); m; m = tree_.next(*m)) count(*m);
+  if (pending_) {
+    IOAS_CHECK(pending_->start <= pending_->last, "mapping list verify: the pending mapping ends before it starts");
+    const SpaceNode* after = tree_.first_from(pending_->start);
+    IOAS_CHECK(!after || pending_->last < after->start, "mapping list verify: the pending mapping overlaps the tree");
+    count(*pending_);
   }
   for (std::size_t i = 0; i < kinds_.size(); ++i)
     IOAS_CHECK(uses[i] == kinds_[i].uses, "mapping list verify: a kind's count of uses");
-  return n;
+  return n + (pending_ ? 1 : 0);
 }
 
 u64 MappingList::pgsizes_used() const {
@@ -157,8 +195,9 @@ std::unique_ptr<HwPageTable> HwPageTable::clone_onto(hw::HeapPageMemory& mem) co
 }
 
 // A mapping that overlaps another is a bug of the caller: the table then
-// holds leaves there (EEXIST below aborts), as the list of mappings would
-// (its insert aborts), so no lookup beforehand is needed to catch it.
+// holds leaves there (EEXIST below aborts), so no lookup beforehand is
+// needed to catch it (the list of mappings aborts too, at its add over the
+// pending mapping or at the insert into its tree).
 Status HwPageTable::map(Range iova, u64 pa, u64 uaddr, Prot prot, u64 pgsizes) {
   // The list's room first: once the leaves are in, nothing fails.
   std::uint32_t kind = 0;

@@ -47,9 +47,16 @@ Range leaf_at(const PtMapping& m, u64 x);
 // intervals carry the mapping's pa (offset), prot, and in `source` the index
 // of its kind: the user address's distance from pa and the page sizes,
 // which the mappings of one memory source share.
+//
+// The latest add() waits beside the tree (`pending_`) until the next add()
+// puts it in: a mapping removed before another one comes (a map and unmap
+// of one buffer, the streaming DMA pattern) never touches the tree. Every
+// reader sees the tree and the pending mapping as one list. Invariants
+// (verify()): the pending mapping, if any, is disjoint from every mapping
+// of the tree; each kind's `uses` counts the mappings of both.
 class MappingList {
  public:
-  std::size_t size() const { return tree_.size(); }
+  std::size_t size() const { return tree_.size() + (pending_ ? 1 : 0); }
   std::optional<PtMapping> holding(u64 x) const;
   // Room for one add() of a mapping with these uaddr - pa and page sizes;
   // std::bad_alloc with nothing changed. Returns the kind to add it with.
@@ -59,9 +66,18 @@ class MappingList {
   void set_last(u64 start, u64 last);                 // up to the next mapping; never allocates
   u64 pgsizes_used() const;                           // the union over the mappings
   void set_pgsizes(u64 pgsizes);                      // of every mapping
+  // In IOVA order, the pending mapping in its place among the tree's.
   template <class F>
   void for_each(F&& f) const {
-    for (const SpaceNode* n = tree_.first(); n; n = tree_.next(*n)) f(mapping(*n));
+    bool pending_done = !pending_;
+    for (const SpaceNode* n = tree_.first(); n; n = tree_.next(*n)) {
+      if (!pending_done && pending_->start < n->start) {
+        f(mapping(*pending_));
+        pending_done = true;
+      }
+      f(mapping(*n));
+    }
+    if (!pending_done) f(mapping(*pending_));
   }
   // Aborts on a broken invariant; returns the number of mappings.
   std::size_t verify() const;
@@ -77,6 +93,7 @@ class MappingList {
     return PtMapping{n.range(), n.offset, static_cast<Prot>(n.prot), k.pgsizes, arith::run_addr(k.uaddr_minus_pa, u64{0}, n.offset)};
   }
   SpaceTree tree_{SpaceTree::kMaxSlots, SpaceTree::kMaxSlots, SpaceTree::Holes::kUntracked};
+  std::optional<SpaceNode> pending_;  // the latest add(), not in tree_
   std::vector<Kind> kinds_;
   std::uint32_t last_kind_ = 0;  // where reserve() looks first
 };

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "heap_hook.hpp"
+#include "ioas/core/text.hpp"
 #include "radix_fixture.hpp"
 #include "test_util.hpp"
 #include "walker.hpp"
@@ -286,6 +287,40 @@ TEST_P(Radix, SmallMapsAfterTheirLastLevel0TableLeftTheTreeLandInTheTree) {
     ASSERT_EQ(*f.pt->unmap(blk + k2M, k4K), k4K);
     ASSERT_EQ(*f.pt->unmap(blk + k2M, k2M), 0u);  // the table above goes too
     check(f, "the rollback of the map that made it");
+  }
+}
+
+// A 4K map or unmap in the level-0 table the previous one walked to starts
+// there: it writes what a run of the same leaves from the root writes,
+// refuses a present leaf as the walk does, and flushes as often.
+TEST_P(Radix, A4KMapOrUnmapNextToThePreviousOneActsAsAWalkFromTheRoot) {
+  const u64 blk = 3 * k2M;
+  for (bool preset : {true, false}) {
+    for (Prot prot : {Prot::kRead, Prot::kWrite, Prot::kReadWrite}) {
+      SCOPED_TRACE(std::string(preset ? "preset A, " : "") + to_string(prot));
+      Fixture run = make(k4K | k2M | k1G, preset), steps = make(k4K | k2M | k1G, preset);
+      ASSERT_TRUE(run.pt->map({blk + 7 * k4K, 0x40000, 3 * k4K, prot}).ok());
+      for (u64 i = 0; i < 3; ++i) ASSERT_TRUE(steps.pt->map({blk + (7 + i) * k4K, 0x40000 + i * k4K, k4K, prot}).ok());
+      EXPECT_EQ(steps.pt->image(), run.pt->image());
+      EXPECT_EQ(steps.pt->stats().leaf_writes, run.pt->stats().leaf_writes);
+      EXPECT_EQ(steps.pt->iotlb().flushes(), 3u);
+      // Unmap: the bytes it held, then 0 for the hole, which flushes nothing.
+      EXPECT_EQ(*steps.pt->unmap(blk + 8 * k4K, k4K), k4K);
+      EXPECT_EQ(steps.pt->iotlb().last_flush(), (Range{blk + 8 * k4K, blk + 9 * k4K - 1}));
+      EXPECT_EQ(*steps.pt->unmap(blk + 8 * k4K, k4K), 0u);
+      EXPECT_EQ(steps.pt->iotlb().flushes(), 4u);
+      EXPECT_FALSE(steps.pt->translate(blk + 8 * k4K).has_value());
+      ASSERT_TRUE(steps.pt->map({blk + 8 * k4K, 0x41000, k4K, prot}).ok());
+      EXPECT_EQ(steps.pt->image(), run.pt->image());
+      // A present leaf: EEXIST naming it, nothing written, no flush.
+      const auto before = steps.pt->image();
+      const Status st = steps.pt->map({blk + 9 * k4K, 0x90000, k4K, prot});
+      EXPECT_EQ(st.code(), EEXIST);
+      EXPECT_NE(st.error().message.find(hex(blk + 9 * k4K) + " is already mapped"), std::string::npos) << st.error().message;
+      EXPECT_EQ(steps.pt->image(), before);
+      EXPECT_EQ(steps.pt->iotlb().flushes(), 5u);
+      steps.pt->verify();
+    }
   }
 }
 

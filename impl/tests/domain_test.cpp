@@ -153,5 +153,81 @@ TEST(HwPageTable, CloneOntoACopyOfTheMemoryIsIndependent) {
   EXPECT_EQ(c->verify(), 0u);
 }
 
+// The mapping list: the latest mapping waits beside the tree until the next
+// one comes; every reader sees both as one list in IOVA order.
+std::vector<Range> listed(const MappingList& l) {
+  std::vector<Range> out;
+  l.for_each([&](const PtMapping& m) { out.push_back(m.iova); });
+  return out;
+}
+PtMapping at(u64 start, u64 last, u64 pa) { return PtMapping{Range{start, last}, pa, Prot::kRead, k4K, pa + 0x100000}; }
+
+TEST(MappingList, TheLatestMappingIsListedInItsPlaceAndHeld) {
+  MappingList l;
+  for (const PtMapping& m : {at(0x5000, 0x5fff, 0x15000), at(0x1000, 0x1fff, 0x11000), at(0x3000, 0x3fff, 0x13000)})
+    l.add(m, l.reserve(m.uaddr, m.pa, m.pgsizes));
+  // 0x3000 is the latest: between the two others, in order.
+  EXPECT_EQ(listed(l), (std::vector<Range>{{0x1000, 0x1fff}, {0x3000, 0x3fff}, {0x5000, 0x5fff}}));
+  EXPECT_EQ(l.size(), 3u);
+  EXPECT_EQ(l.verify(), 3u);
+  EXPECT_EQ(l.holding(0x3abc), at(0x3000, 0x3fff, 0x13000));
+  EXPECT_EQ(l.holding(0x1fff), at(0x1000, 0x1fff, 0x11000));
+  EXPECT_EQ(l.holding(0x2000), std::nullopt);
+  // The latest mapping first or last in the list.
+  const PtMapping first = at(0x0, 0xfff, 0x10000);
+  l.add(first, l.reserve(first.uaddr, first.pa, first.pgsizes));
+  EXPECT_EQ(listed(l).front(), (Range{0x0, 0xfff}));
+  const PtMapping last = at(0x9000, 0x9fff, 0x19000);
+  l.add(last, l.reserve(last.uaddr, last.pa, last.pgsizes));
+  EXPECT_EQ(listed(l).back(), (Range{0x9000, 0x9fff}));
+  EXPECT_EQ(l.verify(), 5u);
+}
+
+TEST(MappingList, RemoveTakesExactlyAMappingWhereverItIs) {
+  MappingList l;
+  for (const PtMapping& m : {at(0x1000, 0x1fff, 0x11000), at(0x3000, 0x4fff, 0x13000)})
+    l.add(m, l.reserve(m.uaddr, m.pa, m.pgsizes));
+  // Not exactly a mapping (the latest, or one in the tree): nothing changes.
+  EXPECT_FALSE(l.remove(Range{0x3000, 0x3fff}));
+  EXPECT_FALSE(l.remove(Range{0x1000, 0x2fff}));
+  EXPECT_EQ(l.verify(), 2u);
+  EXPECT_TRUE(l.remove(Range{0x3000, 0x4fff}));
+  EXPECT_TRUE(l.remove(Range{0x1000, 0x1fff}));
+  EXPECT_EQ(l.size(), 0u);
+  EXPECT_EQ(l.pgsizes_used(), 0u);  // no kind is used any more
+  EXPECT_EQ(l.verify(), 0u);
+}
+
+TEST(MappingList, SetLastMovesTheLatestMappingsEndUpToTheNextMapping) {
+  MappingList l;
+  for (const PtMapping& m : {at(0x6000, 0x6fff, 0x16000), at(0x1000, 0x1fff, 0x11000)})
+    l.add(m, l.reserve(m.uaddr, m.pa, m.pgsizes));
+  l.set_last(0x1000, 0x5fff);  // the latest mapping grows up to the next one
+  EXPECT_EQ(listed(l), (std::vector<Range>{{0x1000, 0x5fff}, {0x6000, 0x6fff}}));
+  EXPECT_EQ(l.holding(0x5000)->iova, (Range{0x1000, 0x5fff}));
+  EXPECT_DEATH(l.set_last(0x1000, 0x6000), "would overlap the next mapping");
+  l.set_last(0x1000, 0x2fff);
+  EXPECT_EQ(l.holding(0x3000), std::nullopt);
+  EXPECT_EQ(l.verify(), 2u);
+}
+
+TEST(MappingList, AMappingOfTheTreeCannotGrowOverTheLatestOne) {
+  MappingList l;
+  for (const PtMapping& m : {at(0x1000, 0x1fff, 0x11000), at(0x3000, 0x3fff, 0x13000)})
+    l.add(m, l.reserve(m.uaddr, m.pa, m.pgsizes));
+  EXPECT_DEATH(l.set_last(0x1000, 0x3000), "would overlap the next mapping");
+  l.set_last(0x1000, 0x2fff);
+  EXPECT_EQ(listed(l), (std::vector<Range>{{0x1000, 0x2fff}, {0x3000, 0x3fff}}));
+  EXPECT_EQ(l.verify(), 2u);
+}
+
+TEST(MappingList, AddOverTheLatestMappingAborts) {
+  MappingList l;
+  const PtMapping m = at(0x1000, 0x2fff, 0x11000);
+  l.add(m, l.reserve(m.uaddr, m.pa, m.pgsizes));
+  const PtMapping over = at(0x2000, 0x3fff, 0x12000);
+  EXPECT_DEATH(l.add(over, l.reserve(over.uaddr, over.pa, over.pgsizes)), "add over a mapping");
+}
+
 }  // namespace
 }  // namespace ioas::impl
