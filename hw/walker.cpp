@@ -186,9 +186,9 @@ WalkResult Walker::access(u64 iova, bool write, bool update) {
 }
 
 WalkResult Walker::look(u64 iova) {
-  switch (pt_.format()) {
-    case Format::kX86_64: return walk_x86_64(pt_.memory(), pt_.root(), iova, false, false, &cache_);
-    case Format::kArmLpae: return walk_arm_lpae(pt_.memory(), pt_.root(), iova, false, false, &cache_);
+  switch (format_) {
+    case Format::kX86_64: return walk_x86_64(pt_.memory(), root_, iova, false, false, &cache_);
+    case Format::kArmLpae: return walk_arm_lpae(pt_.memory(), root_, iova, false, false, &cache_);
     case Format::kTce: return walk_tce(static_cast<TceTable&>(pt_), iova, false, false, &cache_);
     case Format::kMock: return walk_mock(static_cast<MockTable&>(pt_), iova, false, false);
   }

@@ -78,7 +78,7 @@ WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update = true);
 // The software device: DMA through a table, byte range by leaf.
 class Walker {
  public:
-  explicit Walker(PageTable& pt) : pt_(pt) {}
+  explicit Walker(PageTable& pt) : pt_(pt), format_(pt.format()), root_(pt.root()) {}
   WalkResult access(u64 iova, bool write, bool update = true);
   // access(iova, false, false) for a table that does not change while this
   // walker looks: each look starts below the levels it shares with the
@@ -90,6 +90,10 @@ class Walker {
 
  private:
   PageTable& pt_;
+  // A look's table does not change while the walker looks (its root
+  // neither), so looks read these once.
+  Format format_;
+  u64 root_;
   WalkCache cache_;
 };
 
