@@ -47,6 +47,18 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
   // instead, so IOVAs with bit 47 set are where the CPU's upper half lives;
   // the KVM test only uses the lower half. Beyond 48 bits: out of range.
   if (!arith::pt_in_ias(iova)) return WalkResult{Fault::kOutOfRange};
+  // A look whose cached table holds its leaf (a listing's usual case, leaf
+  // after leaf of one table): that entry alone, as the loop below reads it
+  // at its first step; anything else goes the whole way below.
+  if (!update && cache && cache->valid && cache->page && arith::page_number(iova, cache->shift) == cache->tag) {
+    const int s = cache->step;  // >= 1: a cached table is below the top
+    const u64 e = cache->page[step_index(iova, s)];
+    if ((e & x86::kP) && (s == 3 || (e & x86::kPS))) {
+      const bool writable = cache->writable && (e & x86::kRW);
+      if (write && !writable) return WalkResult{Fault::kReadOnly};
+      return leaf_result(x86::Fmt::addr(e), iova, step_size(s), writable);
+    }
+  }
   u64 table = x86::Fmt::addr(cr3);
   bool writable = true;
   u64* used[4];
