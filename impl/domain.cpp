@@ -265,7 +265,11 @@ Status HwPageTable::relayout(u64 pgsizes) {
       return st;
     }
   }
-  maps_.for_each([&](const PtMapping& m) { table_->merge_blocks(m.iova, pgsizes, &gather_); });
+  // Then each mapping's leaves as large as `pgsizes` allows; when that is
+  // the table's smallest size alone, every leaf already is one (split above,
+  // or no mapping used another size) and there is nothing to merge.
+  if (pgsizes != table_->min_pgsize())
+    maps_.for_each([&](const PtMapping& m) { table_->merge_blocks(m.iova, pgsizes, &gather_); });
   maps_.set_pgsizes(pgsizes);
   return ok_status();
 }
