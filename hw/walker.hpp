@@ -73,7 +73,9 @@ WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update = true, WalkC
 
 class MockTable;
 // The mock domain: one xarray entry per 2 KiB slot (hw/mock.hpp).
-WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update = true);
+// With a cache (and update=false), the block of slots of the last look is
+// kept: a look in the same block reads its entry there.
+WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update = true, WalkCache* cache = nullptr);
 
 // The software device: DMA through a table, byte range by leaf.
 class Walker {
