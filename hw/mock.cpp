@@ -190,6 +190,7 @@ std::optional<Translation> MockTable::translate(u64 iova) const {
 }
 
 u64 MockTable::entry(u64 iova) const { return slots_.get(slot_of(iova)); }
+const u64* MockTable::entry_block(u64 iova) const { return slots_.block(slot_of(iova)); }
 
 void MockTable::mark_dirty(u64 iova) {
   u64* e = slots_.find(slot_of(iova));

@@ -136,6 +136,11 @@ class MockTable final : public PageTable {
 
   // The entry of the slot holding iova (0: none), for the walker.
   u64 entry(u64 iova) const;
+  // The entries of the block of MockSlots::kBlockSlots slots holding iova
+  // (the entry of iova's slot at entry_index(iova)), nullptr when the block
+  // holds none: for a walker that looks at slot after slot.
+  const u64* entry_block(u64 iova) const;
+  static u64 entry_index(u64 iova) { return arith::page_offset(iova >> kSlotShift, MockSlots::kBlockShift); }
   // Marks the slot holding iova dirty (a device write, as the walker sees it).
   void mark_dirty(u64 iova);
 

@@ -47,6 +47,18 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
   // instead, so IOVAs with bit 47 set are where the CPU's upper half lives;
   // the KVM test only uses the lower half. Beyond 48 bits: out of range.
   if (!arith::pt_in_ias(iova)) return WalkResult{Fault::kOutOfRange};
+  // A look whose cached table holds its leaf (a listing's usual case, leaf
+  // after leaf of one table): that entry alone, as the loop below reads it
+  // at its first step; anything else goes the whole way below.
+  if (!update && cache && cache->valid && cache->page && arith::page_number(iova, cache->shift) == cache->tag) {
+    const int s = cache->step;  // >= 1: a cached table is below the top
+    const u64 e = cache->page[step_index(iova, s)];
+    if ((e & x86::kP) && (s == 3 || (e & x86::kPS))) {
+      const bool writable = cache->writable && (e & x86::kRW);
+      if (write && !writable) return WalkResult{Fault::kReadOnly};
+      return leaf_result(x86::Fmt::addr(e), iova, step_size(s), writable);
+    }
+  }
   u64 table = x86::Fmt::addr(cr3);
   bool writable = true;
   u64* used[4];
@@ -163,9 +175,16 @@ WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update, WalkCache* c
   return leaf_result(TceTable::decode(e, shift), iova, arith::page_size(u64{0}, shift), (e & tce::kWrite) != 0);
 }
 
-WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update) {
+WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update, WalkCache* cache) {
   if (!t.config().aperture.contains(iova)) return WalkResult{Fault::kOutOfRange};
-  const u64 e = t.entry(iova);
+  if (update) cache = nullptr;
+  // The cache's tag is the slot's block (MockSlots::kBlockSlots slots); its
+  // page, the block's entries (none: every slot of the block is empty).
+  const unsigned tag_shift = MockTable::kSlotShift + MockSlots::kBlockShift;
+  if (cache && !(cache->valid && cache->shift == tag_shift && cache->tag == arith::page_number(iova, tag_shift)))
+    *cache = WalkCache{true, tag_shift, arith::page_number(iova, tag_shift), 0, 0,
+                       const_cast<std::uint64_t*>(t.entry_block(iova)), true};
+  const u64 e = !cache ? t.entry(iova) : cache->page ? cache->page[MockTable::entry_index(iova)] : 0;
   if (!e) return WalkResult{Fault::kNotPresent};
   if (write && !(e & MockTable::kWritable)) return WalkResult{Fault::kReadOnly};
   if (!write && (e & MockTable::kNoRead)) return WalkResult{Fault::kReadOnly};
@@ -186,11 +205,11 @@ WalkResult Walker::access(u64 iova, bool write, bool update) {
 }
 
 WalkResult Walker::look(u64 iova) {
-  switch (pt_.format()) {
-    case Format::kX86_64: return walk_x86_64(pt_.memory(), pt_.root(), iova, false, false, &cache_);
-    case Format::kArmLpae: return walk_arm_lpae(pt_.memory(), pt_.root(), iova, false, false, &cache_);
+  switch (format_) {
+    case Format::kX86_64: return walk_x86_64(pt_.memory(), root_, iova, false, false, &cache_);
+    case Format::kArmLpae: return walk_arm_lpae(pt_.memory(), root_, iova, false, false, &cache_);
     case Format::kTce: return walk_tce(static_cast<TceTable&>(pt_), iova, false, false, &cache_);
-    case Format::kMock: return walk_mock(static_cast<MockTable&>(pt_), iova, false, false);
+    case Format::kMock: return walk_mock(static_cast<MockTable&>(pt_), iova, false, false, &cache_);
   }
   return WalkResult{Fault::kReserved};
 }

@@ -73,12 +73,14 @@ WalkResult walk_tce(TceTable& t, u64 iova, bool write, bool update = true, WalkC
 
 class MockTable;
 // The mock domain: one xarray entry per 2 KiB slot (hw/mock.hpp).
-WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update = true);
+// With a cache (and update=false), the block of slots of the last look is
+// kept: a look in the same block reads its entry there.
+WalkResult walk_mock(MockTable& t, u64 iova, bool write, bool update = true, WalkCache* cache = nullptr);
 
 // The software device: DMA through a table, byte range by leaf.
 class Walker {
  public:
-  explicit Walker(PageTable& pt) : pt_(pt) {}
+  explicit Walker(PageTable& pt) : pt_(pt), format_(pt.format()), root_(pt.root()) {}
   WalkResult access(u64 iova, bool write, bool update = true);
   // access(iova, false, false) for a table that does not change while this
   // walker looks: each look starts below the levels it shares with the
@@ -90,6 +92,10 @@ class Walker {
 
  private:
   PageTable& pt_;
+  // A look's table does not change while the walker looks (its root
+  // neither), so looks read these once.
+  Format format_;
+  u64 root_;
   WalkCache cache_;
 };
 

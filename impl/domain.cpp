@@ -304,7 +304,11 @@ Status HwPageTable::relayout(u64 pgsizes) {
       return st;
     }
   }
-  maps_.for_each([&](const PtMapping& m) { table_->merge_blocks(m.iova, pgsizes, &gather_); });
+  // Then each mapping's leaves as large as `pgsizes` allows; when that is
+  // the table's smallest size alone, every leaf already is one (split above,
+  // or no mapping used another size) and there is nothing to merge.
+  if (pgsizes != table_->min_pgsize())
+    maps_.for_each([&](const PtMapping& m) { table_->merge_blocks(m.iova, pgsizes, &gather_); });
   maps_.set_pgsizes(pgsizes);
   return ok_status();
 }
@@ -341,7 +345,8 @@ std::vector<Range> HwPageTable::read_dirty(Range iova, u64 pgsize, bool keep) {
 
 void HwPageTable::clear_dirty() { table_->read_and_clear_dirty(Range::all(), nullptr, false, &gather_); }
 
-void HwPageTable::leaves(Range r, const std::function<void(const LeafInfo&)>& f) const {
+template <class F>
+void HwPageTable::each_leaf(Range r, F&& f) const {
   // The walker reads the table as the IOMMU would (a look, not an access:
   // nothing changes while it looks, so it keeps the upper levels from leaf
   // to leaf as an IOMMU's walk cache does); the table's own listing gives
@@ -377,6 +382,13 @@ void HwPageTable::leaves(Range r, const std::function<void(const LeafInfo&)>& f)
     }
     f(info);
   });
+}
+
+void HwPageTable::leaves(Range r, const std::function<void(const LeafInfo&)>& f) const { each_leaf(r, f); }
+
+void HwPageTable::leaves_into(Range r, std::vector<LeafInfo>& out) const {
+  out.clear();
+  each_leaf(r, [&](const LeafInfo& l) { out.push_back(l); });
 }
 
 void HwPageTable::for_each_mapping(const std::function<void(const PtMapping&)>& f) const {

@@ -117,6 +117,7 @@ class HwPageTable final : public IoPageTable {
   std::vector<Range> read_dirty(Range iova, u64 pgsize, bool keep) override;
   void clear_dirty() override;
   void leaves(Range r, const std::function<void(const LeafInfo&)>& f) const override;
+  void leaves_into(Range r, std::vector<LeafInfo>& out) const override;
   void flush_iotlb() override { gather_.sync(); }
   u64 flushes() const override { return table_->iotlb().flushes(); }
   u64 table_pages() const override { return table_->table_pages(); }
@@ -131,6 +132,9 @@ class HwPageTable final : public IoPageTable {
  private:
   HwPageTable(std::unique_ptr<hw::PageTable> t, hw::PageMemory& mem)
       : table_(std::move(t)), gather_(table_->iotlb(), mem) {}
+  // leaves() and leaves_into(): f(info) for each leaf intersecting r.
+  template <class F>
+  void each_leaf(Range r, F&& f) const;
 
   std::unique_ptr<hw::PageTable> table_;
   // After table_ (synced before the table goes), and off its line, which

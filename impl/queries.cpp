@@ -26,12 +26,9 @@ Result<std::vector<LeafInfo>> ImplEngine::leaves(std::string_view dom, Range r) 
 Status ImplEngine::leaves_into(std::string_view dom, Range r, std::vector<LeafInfo>& out) const {
   const Domain* d = find_domain(dom);
   if (!d) return err(ENOENT, "leaves: no domain " + std::string(dom));
-  out.clear();
-  const bool recorded = d->dirty != DirtyMode::kOff;  // dirty state is not recorded while off
-  d->pt->leaves(r, [&](const LeafInfo& l) {
-    out.push_back(l);
-    if (!recorded) out.back().dirty = false;
-  });
+  d->pt->leaves_into(r, out);
+  if (d->dirty == DirtyMode::kOff)  // dirty state is not recorded while off
+    for (LeafInfo& l : out) l.dirty = false;
   return ok_status();
 }
 

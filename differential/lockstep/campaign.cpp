@@ -4,7 +4,8 @@
 // time, seed), and stops at the first disagreement with the shrunk trace's
 // path. The last line gives the operations checked per second of CPU time.
 //
-//   ioas_campaign [--seed N] [--cases N] [--minutes M] [--batch N] [--max-size N] [--whole-every N] [--z3-every N]
+//   ioas_campaign [--seed N] [--cases N] [--minutes M] [--batch N] [--max-size N] [--whole-every N]
+//                 [--check-every N] [--z3-every N]
 //
 // Reproduce a failure with the seed it printed: ioas_campaign --seed N --cases <batch>.
 #include <chrono>
@@ -21,7 +22,8 @@
 int main(int argc, char** argv) {
   using namespace ioas::lockstep;
   std::uint64_t seed = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-  std::uint64_t cases = 100000, minutes = 10, batch = 200, max_size = 100, z3_every = 1024, whole_every = 32;
+  std::uint64_t cases = 100000, minutes = 10, batch = 200, max_size = 100, z3_every = 1024, whole_every = 32,
+                check_every = 4;
   ioas::cmdline::Parser cl(
       "Runs the model and the engine under test in lockstep on random operation sequences\n"
       "(each shrunk when it fails), a batch of cases per seed, seeds counting up from --seed.\n"
@@ -38,9 +40,14 @@ int main(int argc, char** argv) {
             "whole states compared after every N-th operation and each case's last (between them, the\n"
             "parts of the state an operation touched)",
             true, positive);
+  cl.top().number("--check-every", check_every,
+                  "the engine's check() (its trees' and tables' verify()) on one whole comparison in N (the\n"
+                  "spec's on every one; a `check` step runs both)",
+                  true, positive);
   cl.top().number("--z3-every", z3_every, "the Z3 invariant checker on one whole comparison in N (0: never)", true);
   if (const std::optional<int> status = cl.parse(argc, argv)) return *status;
   set_z3_check_every(z3_every);
+  set_sut_check_every(check_every);
   keep_heap_blocks();
   const auto t0 = std::chrono::steady_clock::now();
   const std::clock_t cpu0 = std::clock();

@@ -112,7 +112,8 @@ rc::Gen<trace::Operation> gen_operation(const SpecModel& m);
 // sources with use counts, each IOAS's snapshot (areas, reserved per owner,
 // allowed, pins, domains, alignment) and ranges, translations and the
 // userspace view at sampled bytes of every area and just outside it, dirty
-// state of every tracking domain (read with keep), and both check()s empty.
+// state of every tracking domain (read with keep), and both check()s empty
+// (the engine's on a sample: set_sut_check_every).
 // Returns "" when equal, else a description of the first difference.
 std::string diff_states(Engine& spec, Engine& sut);
 
@@ -170,6 +171,13 @@ std::string diff_focused(Engine& spec, Engine& sut, const Focus& focus);
 // does. A Z3 check costs about as much as a thousand whole comparisons: the
 // exhaustive test, with millions of steps, samples more sparsely.
 void set_z3_check_every(std::uint64_t n);
+
+// diff_states runs the spec's check() every time, and the engine under
+// test's on one call in `n` (default 1: every one; 0 is taken as 1). The
+// engine's check() is most of a whole comparison's cost after the leaf
+// lists (sut.hpp: it verifies every tree and table); a campaign samples it.
+// A `check` step of a trace runs both engines' check() whatever `n` is.
+void set_sut_check_every(std::uint64_t n);
 
 // Keeps freed heap blocks in the process: each whole comparison builds and
 // drops leaf lists of megabytes, which glibc's defaults hand back to the

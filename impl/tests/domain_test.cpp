@@ -66,6 +66,55 @@ TEST(HwPageTable, TranslatesMappedBytesAndFaultsElsewhere) {
   }
 }
 
+// leaves_into lists what leaves() visits, in one call: on every format, over
+// the whole space and over a window that starts and ends inside leaves; and
+// IoPageTable's own leaves_into (a back end that does not override it) too.
+TEST(HwPageTable, LeavesIntoListsWhatLeavesVisits) {
+  struct ThroughLeaves final : IoPageTable {
+    const IoPageTable& t;
+    explicit ThroughLeaves(const IoPageTable& x) : t(x) {}
+    Status map(Range, u64, u64, Prot, u64) override { return ok_status(); }
+    void unmap(Range) override {}
+    Status split(u64) override { return ok_status(); }
+    void unsplit(u64) override {}
+    Status relayout(u64) override { return ok_status(); }
+    std::optional<Translation> translate(u64) const override { return std::nullopt; }
+    DmaOutcome dma(DmaDir, Range) override { return {}; }
+    std::vector<Range> read_dirty(Range, u64, bool) override { return {}; }
+    void clear_dirty() override {}
+    void leaves(Range r, const std::function<void(const LeafInfo&)>& f) const override { t.leaves(r, f); }
+    void flush_iotlb() override {}
+    u64 flushes() const override { return 0; }
+    u64 table_pages() const override { return 0; }
+    std::size_t mapping_count() const override { return 0; }
+    void for_each_mapping(const std::function<void(const PtMapping&)>&) const override {}
+    std::size_t verify() const override { return 0; }
+  };
+  for (Format f : {Format::kX86_64, Format::kArmLpae, Format::kTce, Format::kMock}) {
+    const formats::FormatFacts& ff = formats::facts(f);
+    Table t(f, ff.default_pgsizes, ff.default_aperture);
+    const u64 pg = arith::lowest_bit(ff.default_pgsizes);
+    const u64 base = arith::align_up(ff.default_aperture.start, u64{1} << 21).value + (u64{1} << 21);
+    ASSERT_TRUE(t.pt->map(Range{base, base + 40 * pg - 1}, base, 0x7f0000000000, Prot::kReadWrite, ff.default_pgsizes).ok())
+        << to_string(f);
+    ASSERT_TRUE(t.pt->map(Range{base + 64 * pg, base + 70 * pg - 1}, base + 64 * pg, 0x7f0000100000, Prot::kRead,
+                          ff.default_pgsizes)
+                    .ok());
+    EXPECT_FALSE(t.pt->dma(DmaDir::kWrite, Range{base + 3 * pg, base + 3 * pg}).faulted);
+    for (const Range r : {Range::all(), Range{base + 2 * pg + 1, base + 66 * pg}}) {
+      const std::vector<LeafInfo> want = t.leaves(r);
+      ASSERT_FALSE(want.empty());
+      std::vector<LeafInfo> got{LeafInfo{}};  // cleared first
+      t.pt->leaves_into(r, got);
+      EXPECT_EQ(got, want) << to_string(f) << " " << to_string(r);
+      ThroughLeaves base_impl(*t.pt);
+      got.assign(3, LeafInfo{});
+      base_impl.leaves_into(r, got);
+      EXPECT_EQ(got, want) << to_string(f) << " " << to_string(r);
+    }
+  }
+}
+
 TEST(HwPageTable, PhysicalAddressBeyondTheFormatIsEinvalAndChangesNothing) {
   Table arm(Format::kArmLpae);
   const auto before = arm.pt->table().image();

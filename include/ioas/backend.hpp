@@ -76,6 +76,12 @@ class IoPageTable {
   // The leaves intersecting r, in order, as the software walker sees them;
   // `dirty` as the table holds it.
   virtual void leaves(Range r, const std::function<void(const LeafInfo&)>& f) const = 0;
+  // The same leaves into `out` (cleared first): one call for the whole
+  // list, not one through `f` per leaf. By default through leaves().
+  virtual void leaves_into(Range r, std::vector<LeafInfo>& out) const {
+    out.clear();
+    leaves(r, [&](const LeafInfo& l) { out.push_back(l); });
+  }
 
   virtual void flush_iotlb() = 0;
   virtual u64 flushes() const = 0;
