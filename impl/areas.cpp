@@ -59,6 +59,11 @@ void ImplEngine::finish_remove_area(Ioas& s, const AreaRef& a) {
 Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   Ioas* s = find_ioas(ioas);
   if (!s) return err(ENOENT, "map: no IOAS " + std::string(ioas));
+  return map_in(*s, args);
+}
+
+Result<u64> ImplEngine::map_in(Ioas& io, const MapArgs& args) {
+  Ioas* const s = &io;
   std::uint32_t sid;
   Source* src = source_for(*s, args.source, &sid);
   if (!src) return err(ENOENT, "map: no memory source " + args.source);
@@ -104,6 +109,11 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
 Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
   Ioas* s = find_ioas(ioas);
   if (!s) return err(ENOENT, "unmap: no IOAS " + std::string(ioas));
+  return unmap_in(*s, iova, len);
+}
+
+Result<u64> ImplEngine::unmap_in(Ioas& io, u64 iova, u64 len) {
+  Ioas* const s = &io;
   const bool all = iova == 0 && len == kMaxIova;
   auto what = [&] { return std::string(all ? std::string("unmap all") : "unmap " + span(iova, len)); };
   Range r = Range::all();

@@ -375,6 +375,13 @@ class ImplEngine final : public Engine {
     for (const auto& [name, s] : ioases_) n += s->mem->live_pages();
     return n;
   }
+  // The IOAS `name` (stable: an IOAS is never destroyed), or nullptr; and
+  // map and unmap on an IOAS found so, which answer as map and unmap on its
+  // name: the thread-safe engine finds the IOAS once for its lock and the
+  // call.
+  Ioas* ioas_named(std::string_view name) const { return find_ioas(name); }
+  Result<u64> map_in(Ioas& s, const MapArgs& args);
+  Result<u64> unmap_in(Ioas& s, u64 iova, u64 len);
   // The name of the IOAS domain `dom` belongs to (stable: an IOAS is never
   // destroyed), or nullptr.
   const std::string* ioas_of_domain(std::string_view dom) const {
