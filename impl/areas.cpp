@@ -56,9 +56,8 @@ void ImplEngine::finish_remove_area(Ioas& s, const AreaRef& a) {
   use_source(s, a.source, -1);
 }
 
-Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
-  Ioas* s = find_ioas(ioas);
-  if (!s) return err(ENOENT, "map: no IOAS " + std::string(ioas));
+[[gnu::always_inline]] inline Result<u64> ImplEngine::map_at(Ioas& io, const MapArgs& args) {
+  Ioas* const s = &io;
   std::uint32_t sid;
   Source* src = source_for(*s, args.source, &sid);
   if (!src) return err(ENOENT, "map: no memory source " + args.source);
@@ -101,9 +100,15 @@ Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   return iova;
 }
 
-Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
+Result<u64> ImplEngine::map(std::string_view ioas, const MapArgs& args) {
   Ioas* s = find_ioas(ioas);
-  if (!s) return err(ENOENT, "unmap: no IOAS " + std::string(ioas));
+  if (!s) return err(ENOENT, "map: no IOAS " + std::string(ioas));
+  return map_at(*s, args);
+}
+Result<u64> ImplEngine::map_in(Ioas& s, const MapArgs& args) { return map_at(s, args); }
+
+[[gnu::always_inline]] inline Result<u64> ImplEngine::unmap_at(Ioas& io, u64 iova, u64 len) {
+  Ioas* const s = &io;
   const bool all = iova == 0 && len == kMaxIova;
   auto what = [&] { return std::string(all ? std::string("unmap all") : "unmap " + span(iova, len)); };
   Range r = Range::all();
@@ -179,6 +184,13 @@ Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
   if (stop) return std::move(*stop);  // a move: nothing allocates after the removals
   return total;
 }
+
+Result<u64> ImplEngine::unmap(std::string_view ioas, u64 iova, u64 len) {
+  Ioas* s = find_ioas(ioas);
+  if (!s) return err(ENOENT, "unmap: no IOAS " + std::string(ioas));
+  return unmap_at(*s, iova, len);
+}
+Result<u64> ImplEngine::unmap_in(Ioas& s, u64 iova, u64 len) { return unmap_at(s, iova, len); }
 
 Status ImplEngine::cut(std::string_view ioas, u64 iova) {
   Ioas* s = find_ioas(ioas);

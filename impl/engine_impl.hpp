@@ -191,9 +191,11 @@ static_assert(kPage == (u64{1} << kPageShift));
 inline u64 page_offset(u64 x) { return arith::page_offset(x, kPageShift); }
 
 // Granularity bucket of an area: log2 of the largest alignment (<= PAGE)
-// its iova, length and uaddr%PAGE all have.
+// its iova, length and uaddr%PAGE all have: the lowest set bit of their OR
+// with PAGE (never 0), counted in one instruction where arith's lowest_bit
+// and log2_pow2 (written for Z3 terms too) take a few dozen.
 inline unsigned granularity(u64 iova, u64 len, u64 uaddr) {
-  return static_cast<unsigned>(arith::log2_pow2(arith::lowest_bit(iova | len | page_offset(uaddr) | kPage)));
+  return static_cast<unsigned>(std::countr_zero(iova | len | page_offset(uaddr) | kPage));
 }
 
 struct Source {
@@ -375,6 +377,13 @@ class ImplEngine final : public Engine {
     for (const auto& [name, s] : ioases_) n += s->mem->live_pages();
     return n;
   }
+  // The IOAS `name` (stable: an IOAS is never destroyed), or nullptr; and
+  // map and unmap on an IOAS found so, which answer as map and unmap on its
+  // name: the thread-safe engine finds the IOAS once for its lock and the
+  // call.
+  Ioas* ioas_named(std::string_view name) const { return find_ioas(name); }
+  Result<u64> map_in(Ioas& s, const MapArgs& args);
+  Result<u64> unmap_in(Ioas& s, u64 iova, u64 len);
   // The name of the IOAS domain `dom` belongs to (stable: an IOAS is never
   // destroyed), or nullptr.
   const std::string* ioas_of_domain(std::string_view dom) const {
@@ -401,6 +410,11 @@ class ImplEngine final : public Engine {
 
  private:
 
+  // The one body of map and map_in (of unmap and unmap_in), inlined in
+  // each (areas.cpp): a call more on the path of map costs as much as the
+  // lookup map_in saves the thread-safe engine.
+  Result<u64> map_at(Ioas& s, const MapArgs& args);
+  Result<u64> unmap_at(Ioas& s, u64 iova, u64 len);
   // ioases_ never erases an entry (no IOAS is ever destroyed).
   Ioas* find_ioas(std::string_view name) const { return find_remembered(ioases_, lookups_, name); }
   Source* find_source(std::string_view name, std::uint32_t* id = nullptr) {

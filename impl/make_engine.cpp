@@ -107,7 +107,7 @@ class WrappedEngine final : public Engine {
 class SlottedLock {
  public:
   void lock_shared() {
-    const Seat& me = seat();
+    const Ticket& me = ticket();
     Slot& s = slots_[me.index];
     const std::uint64_t bit = std::uint64_t{1} << me.index;
     // Sequentially consistent, as the writer's load: a bit an earlier owner
@@ -121,13 +121,13 @@ class SlottedLock {
     }
   }
   void unlock_shared() {
-    const Seat& me = seat();
+    const Ticket& me = ticket();
     leave(slots_[me.index], me);
   }
   void lock() {
     writers_.lock();
     writer_.store(true, std::memory_order_seq_cst);
-    const std::uint64_t others = seen_.load(std::memory_order_seq_cst) & kOwnable & ~(std::uint64_t{1} << seat().index);
+    const std::uint64_t others = seen_.load(std::memory_order_seq_cst) & kOwnable & ~(std::uint64_t{1} << ticket().index);
     if (others && asymmetric()) heavy_barrier();
     for (Slot& s : slots_)
       while (s.readers.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
@@ -161,6 +161,11 @@ class SlottedLock {
       }
     }
     ~Seat() {
+      // A lock taken later in this thread's exit (by another thread_local's
+      // destructor) counts in the shared slot, with read-modify-writes.
+      Ticket& t = ticket_slot();
+      t.index = kShared;
+      t.own = t.plain = false;
       if (own) owned().fetch_and(~(std::uint64_t{1} << index), std::memory_order_relaxed);
     }
     Seat(const Seat&) = delete;
@@ -175,6 +180,33 @@ class SlottedLock {
     thread_local const Seat mine;
     return mine;
   }
+  // What a reader needs of its Seat, in a thread_local with nothing to
+  // construct or destroy: reading it costs no guard check, where seat()
+  // checks its construction guard and asymmetric() its own on every call.
+  // own: the slot is this thread's alone; plain: and counts with plain stores.
+  struct Ticket {
+    unsigned index = kShared;
+    bool own = false;
+    bool plain = false;
+    bool ready = false;
+  };
+  static Ticket& ticket_slot() {
+    constinit thread_local Ticket mine;
+    return mine;
+  }
+  [[gnu::noinline]] static void issue(Ticket& t) {
+    const Seat& s = seat();
+    t.index = s.index;
+    t.own = s.own;
+    t.plain = s.own && asymmetric();
+    t.ready = true;
+  }
+  static const Ticket& ticket() {
+    Ticket& t = ticket_slot();
+    if (!t.ready) [[unlikely]]
+      issue(t);
+    return t;
+  }
   // Whether owners count with plain stores: membarrier's private expedited
   // command is registered for the process (once, before any reader or
   // writer relies on it).
@@ -186,15 +218,15 @@ class SlottedLock {
     const long r = syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
     IOAS_CHECK(r == 0, "world lock: membarrier failed after it was registered");
   }
-  static void enter(Slot& s, const Seat& me) {
-    if (me.own && asymmetric()) {
+  static void enter(Slot& s, const Ticket& me) {
+    if (me.plain) {
       s.readers.store(s.readers.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       std::atomic_signal_fence(std::memory_order_seq_cst);  // the writer's membarrier is the barrier
     } else {
       s.readers.fetch_add(1, std::memory_order_seq_cst);
     }
   }
-  static void leave(Slot& s, const Seat& me) {
+  static void leave(Slot& s, const Ticket& me) {
     if (me.own)
       s.readers.store(s.readers.load(std::memory_order_relaxed) - 1, std::memory_order_release);
     else
@@ -275,13 +307,22 @@ class alignas(64) IoasLock {
 // then takes the world exclusive.
 class ConcurrentEngine final : public Engine {
  private:
-  static const ImplEngine* impl_of_inner(const Engine& e);
+  static ImplEngine* impl_of_inner(const Engine& e);
   // The lock of IOAS `name`, or nullptr when there is no such IOAS (the
   // call then answers ENOENT without touching one). Under the world lock:
   // locks_ changes only under it, exclusive.
   // locks_ erases only the entry create_ioas made in the same call, alone,
   // which no lookup has found: find_remembered's condition holds.
-  IoasLock* lock_of(std::string_view name) const { return find_remembered(locks_, lookups_, name); }
+  IoasLock* lock_of(std::string_view name) const {
+    Guarded* g = guarded(name);
+    return g ? &g->lock : nullptr;
+  }
+  // The IOAS `name` with its lock, or nullptr: one lookup for both.
+  struct Guarded {
+    IoasLock lock;
+    Ioas* ioas = nullptr;  // set once create_ioas has made it
+  };
+  Guarded* guarded(std::string_view name) const { return find_remembered(locks_, lookups_, name); }
   // The lock of the IOAS domain `dom` belongs to, or nullptr.
   IoasLock* lock_of_domain(std::string_view dom) const {
     const std::string* s = impl_.ioas_of_domain(dom);
@@ -322,9 +363,15 @@ class ConcurrentEngine final : public Engine {
   }
 
  public:
-  ConcurrentEngine(std::unique_ptr<Engine> e, const ImplEngine& impl, bool serialize_writes)
+  ConcurrentEngine(std::unique_ptr<Engine> e, ImplEngine& impl, bool serialize_writes)
       : e_(std::move(e)), impl_(impl), serialize_writes_(serialize_writes) {
-    for (const std::string& n : e_->ioas_names()) locks_.emplace(n, std::make_unique<IoasLock>());
+    IOAS_CHECK(serialize_writes_ || e_.get() == &impl_,
+               "thread-safe engine: calls that bypass the inner engine need it to be the ImplEngine");
+    for (const std::string& n : e_->ioas_names()) {
+      auto g = std::make_unique<Guarded>();
+      g->ioas = impl_.ioas_named(n);
+      locks_.emplace(n, std::move(g));
+    }
   }
   Engine& inner() const { return *e_; }
   const char* kind() const override { return e_->kind(); }
@@ -332,7 +379,7 @@ class ConcurrentEngine final : public Engine {
     std::unique_lock w(world_);
     auto c = e_->clone();
     if (!c) return nullptr;
-    const ImplEngine* ci = impl_of_inner(*c);
+    ImplEngine* ci = impl_of_inner(*c);
     return ci ? std::make_unique<ConcurrentEngine>(std::move(c), *ci, serialize_writes_) : nullptr;
   }
 
@@ -340,13 +387,16 @@ class ConcurrentEngine final : public Engine {
     std::unique_lock w(world_);
     // The IOAS's lock first (a throw: nothing changed), dropped again when
     // the IOAS is not made.
-    auto [it, fresh] = locks_.try_emplace(std::string(n), std::make_unique<IoasLock>());
+    auto [it, fresh] = locks_.try_emplace(std::string(n), std::make_unique<Guarded>());
     auto drop = [&, it = it, fresh = fresh] {
       if (fresh) locks_.erase(it);
     };
     try {
       Status st = e_->create_ioas(n, o);
-      if (!st.ok()) drop();
+      if (!st.ok())
+        drop();
+      else
+        it->second->ioas = impl_.ioas_named(n);
       return st;
     } catch (...) {
       drop();
@@ -365,8 +415,24 @@ class ConcurrentEngine final : public Engine {
     std::shared_lock w(world_);
     return e_->memories();
   }
-  Result<u64> map(std::string_view s, const MapArgs& a) override { return writing(s, [&] { return e_->map(s, a); }); }
-  Result<u64> unmap(std::string_view s, u64 i, u64 n) override { return writing(s, [&] { return e_->unmap(s, i, n); }); }
+  // map and unmap reach the IOAS the lookup for its lock found (unless the
+  // writes are serialized, e_ is impl_): the name is looked up once.
+  Result<u64> map(std::string_view s, const MapArgs& a) override {
+    if (serialize_writes_) return alone([&] { return e_->map(s, a); });
+    std::shared_lock w(world_);
+    Guarded* g = guarded(s);
+    if (!g) return e_->map(s, a);  // no such IOAS: its error, no lock
+    std::unique_lock l(g->lock);
+    return impl_.map_in(*g->ioas, a);
+  }
+  Result<u64> unmap(std::string_view s, u64 i, u64 n) override {
+    if (serialize_writes_) return alone([&] { return e_->unmap(s, i, n); });
+    std::shared_lock w(world_);
+    Guarded* g = guarded(s);
+    if (!g) return e_->unmap(s, i, n);
+    std::unique_lock l(g->lock);
+    return impl_.unmap_in(*g->ioas, i, n);
+  }
   Status cut(std::string_view s, u64 i) override { return writing(s, [&] { return e_->cut(s, i); }); }
   Result<u64> copy(std::string_view s, const CopyArgs& a) override {
     if (serialize_writes_) return alone([&] { return e_->copy(s, a); });
@@ -429,10 +495,10 @@ class ConcurrentEngine final : public Engine {
 
  private:
   mutable SlottedLock world_;
-  NameMap<std::unique_ptr<IoasLock>> locks_;
+  NameMap<std::unique_ptr<Guarded>> locks_;
   LookupOwner lookups_;  // of locks_
   std::unique_ptr<Engine> e_;
-  const ImplEngine& impl_;
+  ImplEngine& impl_;
   const bool serialize_writes_;
 };
 
@@ -482,7 +548,7 @@ ImplEngine* impl_of(const Engine& outer) {
   }
 }
 
-const ImplEngine* ConcurrentEngine::impl_of_inner(const Engine& e) { return impl_of(e); }
+ImplEngine* ConcurrentEngine::impl_of_inner(const Engine& e) { return impl_of(e); }
 
 }  // namespace
 }  // namespace impl
@@ -501,7 +567,7 @@ std::unique_ptr<Engine> make_engine() {
 std::unique_ptr<Engine> make_impl_engine() { return make_engine(); }
 std::unique_ptr<Engine> make_engine(const ImplOptions& options) {
   auto impl = std::make_unique<impl::ImplEngine>(options);
-  const impl::ImplEngine& inner = *impl;
+  impl::ImplEngine& inner = *impl;
   std::unique_ptr<Engine> e = std::move(impl);
   if (options.verify_each_op) e = std::make_unique<impl::VerifiedEngine>(std::move(e));
   if (options.thread_safe) e = std::make_unique<impl::ConcurrentEngine>(std::move(e), inner, options.verify_each_op);
