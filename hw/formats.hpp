@@ -63,7 +63,10 @@ struct Fmt : AddrField<formats::kX86OasBits> {
   }
   static_assert(((kP | kUS | kA | kPS | kRW | kD) & kMask) == 0, "x86 flags lie outside the address field");
   static u64 oa(u64 e, int level) { return leaf_addr(e, level); }
-  static Prot prot(u64 e) { return (e & kRW) ? Prot::kReadWrite : Prot::kRead; }
+  // r, with w where RW is set: RW is Prot::kWrite's bit, so one AND and
+  // one OR, no branch or flag sequence (translate's leaf).
+  static Prot prot(u64 e) { return static_cast<Prot>(static_cast<u64>(Prot::kRead) | (e & kRW)); }
+  static_assert(kRW == static_cast<u64>(Prot::kWrite), "RW sits where Prot has w");
   static bool accessed(u64 e) { return e & kA; }
   static bool dirty(u64 e) { return e & kD; }
   static u64 clean(u64 e) { return e & ~kD; }

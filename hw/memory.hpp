@@ -226,55 +226,111 @@ class ReaderEpochs {
   std::atomic<u64> epoch_{2};  // R + 2 never wraps
 };
 
-// Pages from the heap, given made-up physical addresses from `base` upward
-// (a pa -> host lookup is an index into the page directory). Unlimited
-// unless a failure is injected or `max_pages` is reached.
+// Pages from the heap, given made-up physical addresses from `base`
+// upward: page i (index = (pa - base) / 4K, in allocation order) is at a
+// host address computed from pa, with no table to read on the way.
+//
+// Layout. The pages live in regions, each one heap allocation made when
+// the first of its pages is handed out. Region k holds region_pages << k
+// pages (region_pages, a power of two, is a constructor argument), so
+// that region k starts at index region_pages * (2^k - 1), the index of a
+// page names its region with a shift and a bit scan, and what is
+// allocated is at most twice what is in use (plus region 0); a region is
+// cut short where max_pages ends. Region 0 is the fast path: for its
+// pages host = region 0's address + (pa - base), two additions and no
+// load (FastLookup).
+//
+// Unlimited unless a failure is injected, max_pages is reached, or the
+// heap refuses a region: all three answer nullopt with nothing changed.
 //
 // Readers without a lock (Reading) may look pages up and read them while
-// the one writer allocates and frees: the directory a reader holds is
-// never freed or changed below its count while the memory lives (a grown
-// directory is a new array; the old ones are kept), a page never moves,
-// and a freed page is reused only when no reader may still be inside it
+// the one writer allocates and frees: a region is never freed or moved
+// while the memory lives, a region's address is published (release)
+// before the count of pages that covers it, a page never moves, and a
+// freed page is reused only when no reader may still be inside it
 // (ReaderEpochs). Without readers a freed page is reused at the next
 // allocation, last freed first.
 class HeapPageMemory final : public PageMemory {
-  struct alignas(4096) Page {
-    std::uint64_t e[512];
-  };
-
  public:
-  explicit HeapPageMemory(u64 base = 0x1'0000'0000, u64 max_pages = ~u64{0})
-      : base_(base), max_pages_(max_pages) {}
+  // The default first region: 16 pages (64 KiB, below glibc's threshold
+  // for a mapping of its own, so that a copy of a small memory makes no
+  // system call): a table of up to 16 pages is walked by arithmetic.
+  static constexpr u64 kRegionPages = 16;
+
+  // base: 4 KiB aligned. region_pages: a power of two (tests make it small
+  // to reach later regions with a few pages).
+  explicit HeapPageMemory(u64 base = 0x1'0000'0000, u64 max_pages = ~u64{0}, u64 region_pages = kRegionPages);
   // A deep copy: every page (freed ones too) at the same physical address,
-  // the same counters and injection state (PageTable::clone_onto needs it).
-  // Pages waiting for readers are free in the copy, which has none.
+  // in regions of its own laid out as o's, the same counters and injection
+  // state (PageTable::clone_onto needs it). Pages waiting for readers are
+  // free in the copy, which has none. Throws std::bad_alloc when the heap
+  // refuses the copy's regions.
   HeapPageMemory(const HeapPageMemory& o);
   HeapPageMemory& operator=(const HeapPageMemory&) = delete;
   ~HeapPageMemory() override;
   std::uint64_t* page(u64 pa) const override { return Lookup(*this).page(pa); }
 
-  // page() over the directory as it is when made: for a walk that looks
-  // up several pages in a row (the directory is read once, not once a
-  // page; a page allocated since is looked up afresh).
+  // Where region 0's handed-out pages are: page pa is at host + (pa -
+  // base) when base <= pa < base + bytes. The writer stores host before the
+  // first bytes that cover region 0 (release); readers load bytes
+  // (acquire) before host. Only bytes changes after that, growing.
+  struct FastPages {
+    u64 base = 0;
+    std::atomic<u64> bytes{0};
+    std::atomic<u64> host{0};
+  };
+  const FastPages& fast_pages() const { return fast_; }
+  // FastPages of no page, for a walk over some other memory: every
+  // lookup then takes the memory's own way.
+  static const FastPages kNoFastPages;
+
+  // FastPages as they are when made, for a walk that looks up several
+  // pages in a row: read once, not once a page. A page past them (of a
+  // later region, or handed out since) is not covered; page() finds it.
+  // A walk's level is then: offset, one comparison, word_at.
+  class FastLookup {
+   public:
+    // Inline at every level of a walk (GCC otherwise calls them).
+    [[gnu::always_inline]] explicit FastLookup(const FastPages& f)
+        : base_(f.base), bytes_(f.bytes.load(std::memory_order_acquire)),
+          host_(f.host.load(std::memory_order_relaxed)) {}
+    // pa's byte offset in region 0: below bytes() when covered (below
+    // base it wraps past any extent).
+    [[gnu::always_inline]] u64 offset(u64 pa) const { return pa - base_; }
+    [[gnu::always_inline]] u64 bytes() const { return bytes_; }
+    [[gnu::always_inline]] bool covers(u64 pa) const { return offset(pa) < bytes_; }
+    // The host view of the page holding pa, which covers(pa).
+    [[gnu::always_inline]] std::uint64_t* page(u64 pa) const {
+      return reinterpret_cast<std::uint64_t*>(host_ + (offset(pa) & ~(kGranule - 1)));
+    }
+    // Word i of the table page at offset off (4 KiB aligned, below
+    // bytes()): one addition, and the load's own indexing. The empty asm
+    // keeps GCC from adding 8i to the host address first and off after,
+    // which takes an instruction more.
+    [[gnu::always_inline]] const std::uint64_t* word_at(u64 off, unsigned i) const {
+      u64 host = host_ + off;
+      asm("" : "+r"(host));
+      return reinterpret_cast<const std::uint64_t*>(host) + i;
+    }
+
+   private:
+    u64 base_;
+    u64 bytes_;
+    u64 host_;
+  };
+
+  // page() for a walk that looks up several pages in a row (FastLookup,
+  // and page_after past it).
   class Lookup {
    public:
-    explicit Lookup(const HeapPageMemory& m)
-        : m_(m),
-          base_(m.base_),
-          count_(m.count_.load(std::memory_order_acquire)),
-          pages_(m.dir_.load(std::memory_order_acquire)) {}
-    // Inline at every level of a walk (GCC otherwise calls it past the first).
+    [[gnu::always_inline]] explicit Lookup(const HeapPageMemory& m) : m_(m), fast_(m.fast_) {}
     [[gnu::always_inline]] std::uint64_t* page(u64 pa) const {
-      if (pa < base_) return nullptr;
-      const u64 i = pool_index(base_, pa);
-      return i < count_ ? pages_[i] : m_.page_after(i);
+      return fast_.covers(pa) ? fast_.page(pa) : m_.page_after(pa);
     }
 
    private:
     const HeapPageMemory& m_;
-    u64 base_;
-    u64 count_;
-    std::uint64_t* const* pages_;
+    FastLookup fast_;
   };
 
   // A reader walking this memory's tables without the writer's lock, for
@@ -292,6 +348,11 @@ class HeapPageMemory final : public PageMemory {
   };
   // Freed pages not yet reusable because a reader may be inside them.
   std::size_t retired_pages() const { return retired_.size(); }
+  // Regions allocated so far.
+  unsigned regions() const { return regions_; }
+  // For tests: the nth region allocation from now fails as the heap's
+  // refusal would; 0 turns that off.
+  void fail_nth_map(u64 n) { map_fail_in_ = n; }
 
  protected:
   std::optional<u64> do_alloc() override;
@@ -302,30 +363,42 @@ class HeapPageMemory final : public PageMemory {
     u64 index;
     u64 epoch;
   };
-  // The page at index i, past a Lookup's count.
-  std::uint64_t* page_after(u64 i) const {
-    const u64 n = count_.load(std::memory_order_acquire);
-    return i < n ? dir_.load(std::memory_order_acquire)[i] : nullptr;
-  }
+  static constexpr unsigned kMaxRegions = 40;
+  // The page at pa, past a Lookup's extent (nullptr: not a page handed out).
+  std::uint64_t* page_after(u64 pa) const;
+  // The region holding page index i, its first index and its pages.
+  unsigned region_of(u64 i) const;
+  u64 region_start(unsigned k) const { return ((u64{1} << k) - 1) << region_shift_; }
+  u64 region_pages(unsigned k) const;
+  // Makes page count_ usable: allocates the region it starts. false:
+  // refused, nothing changed.
+  bool add_region();
+  // The heap's aligned allocation, or the injected refusal (fail_nth_map).
+  unsigned char* reserve(u64 pages);
+  bool refused();
+  // The host view of handed-out page i (the writer's).
+  std::uint64_t* host_of(u64 i) const;
+  void free_regions();
   // Moves the retired pages no reader can be inside to free_.
   void reclaim();
-  // Room for one more page in the directory (a new array, the old kept).
-  void grow_directory();
 
   // What a lookup reads, on a cache line of its own: the writer's counters
   // (PageMemory's, free_, retired_) change on every operation, and a
   // reader sharing their line would miss on it each time.
-  // The directory: page i of the memory (index = (pa - base) / 4K) for i <
-  // count_. Readers load count_ then dir_ (both acquire); the writer
-  // stores a new page's entry before count_, and a grown array (with every
-  // entry below count_) before any entry past it.
-  alignas(64) u64 base_;
+  // fast_: region 0's place and extent; count_: pages handed out;
+  // region_[k]: region k's host address. The writer stores a region's
+  // address before the counts that cover it (release); readers load the
+  // counts first (acquire).
+  alignas(64) FastPages fast_;
   std::atomic<u64> count_{0};
-  std::atomic<std::uint64_t**> dir_{nullptr};
-  alignas(64) u64 max_pages_;
-  u64 capacity_ = 0;
-  std::vector<std::unique_ptr<std::uint64_t*[]>> dirs_;  // every array made, the current last
-  std::vector<u64> free_;        // indexes of freed pages (kept allocated, reused)
+  unsigned region_shift_;
+  std::atomic<unsigned char*> region_[kMaxRegions] = {};
+  alignas(64) u64 base_;
+  u64 max_pages_;
+  unsigned regions_ = 0;    // regions allocated (the writer's)
+  u64 committed_ = 0;       // pages [0, committed_) lie in them (the writer's)
+  u64 map_fail_in_ = 0;     // fail_nth_map's countdown
+  std::vector<u64> free_;        // indexes of freed pages (kept, reused)
   std::vector<Retired> retired_; // freed, waiting for readers
   mutable ReaderEpochs readers_;
 };

@@ -2,9 +2,12 @@
 #include "pagetable.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <new>
 
+#include "ioas/core/check.hpp"
+#include "ioas/core/text.hpp"
 #include "mock.hpp"
 #include "radix.hpp"
 #include "tce.hpp"
@@ -56,33 +59,108 @@ u64 DirtyBitmap::count() const {
   return n;
 }
 
+HeapPageMemory::HeapPageMemory(u64 base, u64 max_pages, u64 region_pages)
+    : region_shift_(0), base_(base), max_pages_(max_pages) {
+  fast_.base = base;
+  IOAS_CHECK(arith::is_aligned(base, kGranule), "heap page memory: base " + hex(base) + " is not 4 KiB aligned");
+  IOAS_CHECK(region_pages != 0 && arith::is_pow2(region_pages) &&
+                 arith::log2_pow2(region_pages) + kMaxRegions <= 63,
+             "heap page memory: region_pages " + hex(region_pages) + " is not a power of two up to 2^23");
+  region_shift_ = static_cast<unsigned>(arith::log2_pow2(region_pages));
+}
+
 HeapPageMemory::HeapPageMemory(const HeapPageMemory& o)
-    : PageMemory(o), base_(o.base_), max_pages_(o.max_pages_) {
+    : PageMemory(o), region_shift_(o.region_shift_), base_(o.base_), max_pages_(o.max_pages_) {
+  fast_.base = base_;
   const u64 n = o.count_.load(std::memory_order_relaxed);
   free_.reserve(n);
   retired_.reserve(n);
   free_ = o.free_;
   for (const Retired& r : o.retired_) free_.push_back(r.index);
-  if (n == 0) return;
-  dirs_.push_back(std::make_unique<std::uint64_t*[]>(n));
-  std::uint64_t** d = dirs_.back().get();
-  std::uint64_t* const* from = o.dir_.load(std::memory_order_relaxed);
-  u64 made = 0;
-  try {
-    for (; made < n; ++made)
-      d[made] = reinterpret_cast<std::uint64_t*>(new Page(*reinterpret_cast<const Page*>(from[made])));
-  } catch (...) {
-    while (made != 0) delete reinterpret_cast<Page*>(d[--made]);
-    throw;
+  // Each of o's regions again, with the pages o handed out in it.
+  for (unsigned k = 0; k < o.regions_; ++k) {
+    const u64 used = std::min(n - region_start(k), region_pages(k));
+    unsigned char* host = reserve(region_pages(k));
+    if (!host) {
+      free_regions();
+      throw std::bad_alloc();
+    }
+    std::memcpy(host, o.region_[k].load(std::memory_order_relaxed), used * kGranule);
+    region_[k].store(host, std::memory_order_relaxed);
+    ++regions_;
   }
-  dir_.store(d, std::memory_order_relaxed);
+  if (regions_ != 0) {
+    fast_.host.store(reinterpret_cast<u64>(region_[0].load(std::memory_order_relaxed)), std::memory_order_relaxed);
+    fast_.bytes.store(std::min(n, region_pages(0)) * kGranule, std::memory_order_relaxed);
+  }
   count_.store(n, std::memory_order_relaxed);
-  capacity_ = n;
+  committed_ = regions_ == 0 ? 0 : region_start(regions_ - 1) + region_pages(regions_ - 1);
 }
 
-HeapPageMemory::~HeapPageMemory() {
-  std::uint64_t** d = dir_.load(std::memory_order_relaxed);
-  for (u64 i = 0, n = count_.load(std::memory_order_relaxed); i < n; ++i) delete reinterpret_cast<Page*>(d[i]);
+const HeapPageMemory::FastPages HeapPageMemory::kNoFastPages{};
+
+HeapPageMemory::~HeapPageMemory() { free_regions(); }
+
+void HeapPageMemory::free_regions() {
+  for (unsigned k = 0; k < regions_; ++k)
+    ::operator delete(region_[k].load(std::memory_order_relaxed), std::align_val_t{kGranule});
+  regions_ = 0;
+}
+
+unsigned HeapPageMemory::region_of(u64 i) const {
+  // Region k holds [R (2^k - 1), R (2^(k+1) - 1)), R = 2^region_shift_:
+  // with q = i / R (rounded down), R (2^k - 1) <= i < R (2^(k+1) - 1)
+  // is 2^k <= q + 1 < 2^(k+1), as both bounds are multiples of R.
+  return static_cast<unsigned>(std::bit_width((i >> region_shift_) + 1) - 1);
+}
+
+u64 HeapPageMemory::region_pages(unsigned k) const {
+  const u64 start = region_start(k), nominal = u64{1} << (region_shift_ + k);
+  return max_pages_ - start < nominal ? max_pages_ - start : nominal;
+}
+
+std::uint64_t* HeapPageMemory::page_after(u64 pa) const {
+  // fast_.base, not base_: on the line readers read, not the writer's.
+  if (pa < fast_.base) return nullptr;
+  const u64 i = pool_index(fast_.base, pa);
+  if (i >= count_.load(std::memory_order_acquire)) return nullptr;
+  const unsigned k = region_of(i);
+  return reinterpret_cast<std::uint64_t*>(region_[k].load(std::memory_order_relaxed) +
+                                          arith::page_start(i - region_start(k), kGranuleShift));
+}
+
+std::uint64_t* HeapPageMemory::host_of(u64 i) const {
+  const unsigned k = region_of(i);
+  return reinterpret_cast<std::uint64_t*>(region_[k].load(std::memory_order_relaxed) +
+                                          arith::page_start(i - region_start(k), kGranuleShift));
+}
+
+bool HeapPageMemory::refused() {
+  if (map_fail_in_ == 0) return false;
+  return --map_fail_in_ == 0;
+}
+
+unsigned char* HeapPageMemory::reserve(u64 pages) {
+  if (refused() || pages > (~u64{0} >> kGranuleShift)) return nullptr;
+  try {
+    return static_cast<unsigned char*>(::operator new(pages * kGranule, std::align_val_t{kGranule}));
+  } catch (const std::bad_alloc&) {
+    return nullptr;
+  }
+}
+
+bool HeapPageMemory::add_region() {
+  const u64 n = committed_;
+  const unsigned k = region_of(n);
+  if (k >= kMaxRegions) return false;
+  unsigned char* host = reserve(region_pages(k));
+  if (!host) return false;
+  // Before the counts that cover the region (do_alloc's release stores).
+  if (k == 0) fast_.host.store(reinterpret_cast<u64>(host), std::memory_order_relaxed);
+  region_[k].store(host, std::memory_order_relaxed);
+  ++regions_;
+  committed_ = region_start(k) + region_pages(k);
+  return true;
 }
 
 void HeapPageMemory::reclaim() {
@@ -98,39 +176,29 @@ void HeapPageMemory::reclaim() {
   retired_.resize(kept);
 }
 
-void HeapPageMemory::grow_directory() {
-  const u64 n = count_.load(std::memory_order_relaxed);
-  const u64 cap = 2 * capacity_ + 1;
-  auto d = std::make_unique<std::uint64_t*[]>(cap);
-  if (n != 0) std::copy_n(dir_.load(std::memory_order_relaxed), n, d.get());
-  dirs_.reserve(dirs_.size() + 1);
-  dir_.store(d.get(), std::memory_order_release);
-  dirs_.push_back(std::move(d));
-  capacity_ = cap;
-}
-
 std::optional<u64> HeapPageMemory::do_alloc() {
   if (!retired_.empty()) reclaim();
   if (!free_.empty()) {
     const u64 i = free_.back();
     free_.pop_back();
-    std::memset(dir_.load(std::memory_order_relaxed)[i], 0, kGranule);
+    std::memset(host_of(i), 0, kGranule);
     return pool_page(base_, i);
   }
   const u64 n = count_.load(std::memory_order_relaxed);
   if (n >= max_pages_) return std::nullopt;
-  // An exhausted heap is this allocator running out (nullopt). free_ and
-  // retired_ get room for every page first, so that do_free and reclaim
-  // never allocate.
+  // An exhausted heap or a refused mapping is this allocator running out
+  // (nullopt). free_ and retired_ get room for every page first, so that
+  // do_free and reclaim never allocate.
   try {
-    if (n == capacity_) grow_directory();
-    if (free_.capacity() < n + 1) free_.reserve(capacity_);
-    if (retired_.capacity() < n + 1) retired_.reserve(capacity_);
-    dir_.load(std::memory_order_relaxed)[n] = reinterpret_cast<std::uint64_t*>(new Page{});
+    if (free_.capacity() < n + 1) free_.reserve(2 * n + 1);
+    if (retired_.capacity() < n + 1) retired_.reserve(2 * n + 1);
   } catch (const std::bad_alloc&) {
     return std::nullopt;
   }
+  if (n == committed_ && !add_region()) return std::nullopt;
+  std::memset(host_of(n), 0, kGranule);
   count_.store(n + 1, std::memory_order_release);
+  if (n < region_pages(0)) fast_.bytes.store(arith::page_start(n + 1, kGranuleShift), std::memory_order_release);
   return pool_page(base_, n);
 }
 

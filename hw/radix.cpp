@@ -91,7 +91,11 @@ template <class F>
 class RadixTable final : public PageTable {
  public:
   RadixTable(const TableConfig& cfg, PageMemory& mem, u64 root)
-      : PageTable(cfg, mem), heap_(dynamic_cast<const HeapPageMemory*>(&mem)), root_(root), root_host_(mem.page(root)) {}
+      : PageTable(cfg, mem),
+        heap_(dynamic_cast<const HeapPageMemory*>(&mem)),
+        fast_(heap_ ? &heap_->fast_pages() : &HeapPageMemory::kNoFastPages),
+        root_(root),
+        root_host_(mem.page(root)) {}
   ~RadixTable() override {
     for_each_page(root_, kTop, [this](u64 pa) { mem_.free_page(pa); });
   }
@@ -301,9 +305,10 @@ class RadixTable final : public PageTable {
 
   std::optional<Translation> translate(u64 iova) const override {
     if (iova > kIasMax) return std::nullopt;
-    // Over heap pages (the engine's), the page lookups are inline, over
-    // one read of the page index.
-    return heap_ ? translate_in(HeapPageMemory::Lookup(*heap_), iova) : translate_in(mem_, iova);
+    // Over region 0 of heap pages (the engine's), each level's page is an
+    // addition away (HeapPageMemory::FastLookup); any other page sends the
+    // walk to translate_slow.
+    return translate_in(HeapPageMemory::FastLookup(*fast_), iova);
   }
 
   Status split_blocks(Range r, IotlbGather* g, u64 to_size) override {
@@ -406,16 +411,34 @@ class RadixTable final : public PageTable {
   u64* root_table() const { return root_host_; }
   template <class Memory>
   std::optional<Translation> translate_in(const Memory& mem, u64 iova) const {
-    return translate_from<kTop>(mem, root_host_, iova);
+    return translate_from<kTop>(mem, &root_host_[index_at(iova, kTop)], iova);
   }
-  // The walk from the table t at level L, one level per instance, so that
-  // every shift, mask and level test is a constant.
+  // The walk through the memory's own lookup, for a table page past a heap
+  // Lookup's extent (a rare walk: out of line, so that the common one saves
+  // no registers for calls).
+  [[gnu::noinline]] std::optional<Translation> translate_slow(u64 iova) const {
+    return heap_ ? translate_in(HeapPageMemory::Lookup(*heap_), iova) : translate_in(mem_, iova);
+  }
+  // The walk from w, the word of a table at level L that iova selects, one
+  // level per instance, so that every shift, mask and level test is a
+  // constant. Over heap pages the next word is pa plus a constant
+  // (HeapPageMemory::FastLookup::word_at); the memory's lookup otherwise.
   template <int L, class Memory>
-  static std::optional<Translation> translate_from(const Memory& mem, const u64* t, u64 iova) {
-    const u64 e = load_word(&t[index_at(iova, L)]);
+  std::optional<Translation> translate_from(const Memory& mem, const u64* w, u64 iova) const {
+    const u64 e = load_word(w);
     if (!F::present(e)) return std::nullopt;
     if constexpr (L > 0) {
-      if (F::is_table(e, L)) return translate_from<L - 1>(mem, mem.page(F::table_pa(e)), iova);
+      if (F::is_table(e, L)) {
+        const u64 pa = F::table_pa(e);
+        const unsigned i = index_at(iova, L - 1);
+        if constexpr (std::is_same_v<Memory, HeapPageMemory::FastLookup>) {
+          const u64 off = mem.offset(pa);
+          if (off >= mem.bytes()) [[unlikely]] return translate_slow(iova);
+          return translate_from<L - 1>(mem, mem.word_at(off, i), iova);
+        } else {
+          return translate_from<L - 1>(mem, mem.page(pa) + i, iova);
+        }
+      }
     }
     return Translation{F::oa(e, L) | arith::pt_leaf_offset(iova, static_cast<unsigned>(L)), F::prot(e)};
   }
@@ -734,6 +757,8 @@ class RadixTable final : public PageTable {
   // What translate reads, off the line of the counters an operation writes
   // (stats_, the IOTLB's).
   alignas(64) const HeapPageMemory* heap_;  // mem_ when it is heap pages, else nullptr
+  // heap_'s FastPages, or HeapPageMemory::kNoFastPages.
+  const HeapPageMemory::FastPages* fast_;
   u64 root_;
   // The host view of the top table: a page's view never moves while the
   // memory holds it (PageMemory::page), and the top table lives as long as

@@ -77,30 +77,152 @@ TEST(Memory, SharedInjectionFailsTheNthAllocationOverEveryMemory) {
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(b.count_allocation());
 }
 
-// A page never moves while the memory lives, however far the directory
-// grows, and a lookup made before the growth still answers for the pages
+// A page never moves while the memory lives, however many regions are
+// added, and a lookup made before the growth still answers for the pages
 // it knew and for those allocated since (a lock-free reader holds one).
-TEST(Memory, HeapPagesStayPutWhileTheDirectoryGrows) {
-  HeapPageMemory mem(kBase);
+TEST(Memory, HeapPagesStayPutWhileRegionsAreAdded) {
+  HeapPageMemory mem(kBase, ~u64{0}, 4);  // regions of 4, 8, 16, 32, 64 pages
   const auto first = mem.alloc_page();
   ASSERT_TRUE(first.has_value());
   std::uint64_t* const host = mem.page(*first);
   host[7] = 0x1234;
   const HeapPageMemory::Lookup before(mem);
   std::vector<u64> later;
-  for (int i = 0; i < 1000; ++i) {  // the directory grows 9 times
+  for (int i = 1; i < 100; ++i) {
     const auto pa = mem.alloc_page();
     ASSERT_TRUE(pa.has_value());
+    EXPECT_EQ(*pa, kBase + static_cast<u64>(i) * kGranule) << "pages are handed out in order";
     later.push_back(*pa);
   }
-  EXPECT_EQ(mem.page(*first), host) << "the first page moved when the directory grew";
+  EXPECT_EQ(mem.regions(), 5u) << "4 + 8 + 16 + 32 + 64 pages hold 100";
+  EXPECT_EQ(mem.page(*first), host) << "the first page moved when regions were added";
   EXPECT_EQ(before.page(*first), host);
   EXPECT_EQ(host[7], 0x1234u);
-  for (u64 pa : {later.front(), later[500], later.back()}) {
+  for (u64 pa : {later.front(), later[10], later[50], later.back()}) {
     EXPECT_NE(before.page(pa), nullptr) << "a lookup made before " << pa << " was allocated";
     EXPECT_EQ(before.page(pa), mem.page(pa));
   }
   EXPECT_EQ(before.page(later.back() + kGranule), nullptr);
+  EXPECT_EQ(mem.page(later.back() + kGranule), nullptr) << "past the last page handed out";
+}
+
+// Every page has a view of its own, zeroed, addressed by any byte of the
+// page; two pages never share a byte, in one region or across two.
+TEST(Memory, EveryHeapPageHasItsOwnZeroedView) {
+  HeapPageMemory mem(kBase, ~u64{0}, 2);
+  std::vector<u64> pas;
+  for (int i = 0; i < 40; ++i) {
+    const auto pa = mem.alloc_page();
+    ASSERT_TRUE(pa.has_value());
+    pas.push_back(*pa);
+  }
+  for (std::size_t i = 0; i < pas.size(); ++i) {
+    std::uint64_t* p = mem.page(pas[i]);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(mem.page(pas[i] + kGranule - 1), p) << "the last byte of page " << i;
+    for (int w = 0; w < 512; ++w) ASSERT_EQ(p[w], 0u) << "page " << i << " word " << w;
+    for (int w = 0; w < 512; ++w) p[w] = pas[i] + static_cast<u64>(w);
+  }
+  for (std::size_t i = 0; i < pas.size(); ++i)
+    for (int w = 0; w < 512; ++w) ASSERT_EQ(mem.page(pas[i])[w], pas[i] + static_cast<u64>(w)) << "page " << i;
+}
+
+// The walk's own lookup (FastLookup) covers exactly region 0's pages handed
+// out when it was made, and finds them where page() does.
+TEST(Memory, TheFastLookupCoversRegionZerosPagesHandedOut) {
+  EXPECT_FALSE(HeapPageMemory::FastLookup(HeapPageMemory::kNoFastPages).covers(0));
+  HeapPageMemory mem(kBase, ~u64{0}, 4);
+  EXPECT_FALSE(HeapPageMemory::FastLookup(mem.fast_pages()).covers(kBase)) << "nothing handed out yet";
+  std::vector<u64> pas;
+  for (int i = 0; i < 3; ++i) pas.push_back(*mem.alloc_page());
+  const HeapPageMemory::FastLookup three(mem.fast_pages());
+  for (int i = 3; i < 6; ++i) pas.push_back(*mem.alloc_page());
+  const HeapPageMemory::FastLookup six(mem.fast_pages());
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(three.covers(pas[i]), i < 3) << "page " << i;
+    EXPECT_EQ(six.covers(pas[i]), i < 4) << "page " << i << ": region 0 holds 4";
+    if (six.covers(pas[i])) {
+      EXPECT_EQ(six.page(pas[i]), mem.page(pas[i]));
+      EXPECT_EQ(six.word_at(six.offset(pas[i]), 5), mem.page(pas[i]) + 5);
+    }
+  }
+  EXPECT_FALSE(six.covers(kBase - kGranule));
+  EXPECT_FALSE(six.covers(0));
+}
+
+// A copy has every page (freed ones too) at the same physical address, in
+// memory of its own with the same bytes; what either writes later the
+// other does not see, and both hand out the same next pages.
+TEST(Memory, ACopyHoldsEveryPageAtItsPhysicalAddress) {
+  HeapPageMemory mem(kBase, ~u64{0}, 4);
+  std::vector<u64> pas;
+  for (int i = 0; i < 30; ++i) {
+    const auto pa = mem.alloc_page();
+    ASSERT_TRUE(pa.has_value());
+    pas.push_back(*pa);
+    mem.page(*pa)[3] = 0xc0de0000u + static_cast<u64>(i);
+  }
+  mem.free_page(pas[5]);
+  mem.free_page(pas[20]);
+  HeapPageMemory copy(mem);
+  EXPECT_EQ(copy.live_pages(), mem.live_pages());
+  EXPECT_EQ(copy.regions(), mem.regions());
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_NE(copy.page(pas[i]), nullptr) << "page " << i;
+    EXPECT_NE(copy.page(pas[i]), mem.page(pas[i])) << "page " << i << " is shared";
+    EXPECT_EQ(copy.page(pas[i])[3], 0xc0de0000u + static_cast<u64>(i)) << "page " << i;
+  }
+  EXPECT_EQ(copy.page(pas.back() + kGranule), nullptr);
+  copy.page(pas[0])[3] = 1;
+  EXPECT_EQ(mem.page(pas[0])[3], 0xc0de0000u) << "a write in the copy reached the original";
+  for (HeapPageMemory* m : {&mem, &copy}) {
+    EXPECT_EQ(m->alloc_page(), pas[20]);
+    EXPECT_EQ(m->page(pas[20])[3], 0u) << "a reused page comes zeroed";
+    EXPECT_EQ(m->alloc_page(), pas[5]);
+    const auto fresh = m->alloc_page();
+    EXPECT_EQ(fresh, kBase + 30 * kGranule);
+    EXPECT_EQ(m->page(*fresh)[3], 0u);
+  }
+  EXPECT_NE(copy.page(kBase + 30 * kGranule), mem.page(kBase + 30 * kGranule));
+}
+
+// The heap refusing a region is this memory running out: nullopt, and
+// nothing changed (the next allocation hands out the page the refused one
+// would have).
+TEST(Memory, ARefusedRegionIsOutOfMemoryAndChangesNothing) {
+  HeapPageMemory mem(kBase, ~u64{0}, 16);
+  mem.fail_nth_map(1);  // region 0
+  EXPECT_FALSE(mem.alloc_page().has_value());
+  EXPECT_EQ(mem.regions(), 0u);
+  EXPECT_EQ(mem.live_pages(), 0u);
+  EXPECT_EQ(mem.alloc_calls(), 1u);
+  EXPECT_EQ(mem.page(kBase), nullptr);
+  for (u64 i = 0; i < 16; ++i) EXPECT_EQ(mem.alloc_page(), kBase + i * kGranule);
+  EXPECT_EQ(mem.regions(), 1u);
+  mem.fail_nth_map(1);  // region 1
+  EXPECT_FALSE(mem.alloc_page().has_value());
+  EXPECT_EQ(mem.regions(), 1u);
+  EXPECT_EQ(mem.live_pages(), 16u);
+  EXPECT_EQ(mem.page(kBase + 16 * kGranule), nullptr);
+  mem.free_page(kBase + 3 * kGranule);
+  mem.fail_nth_map(1);  // a freed page needs no region
+  EXPECT_EQ(mem.alloc_page(), kBase + 3 * kGranule);
+  EXPECT_EQ(mem.alloc_page(), std::nullopt) << "the armed refusal is the next region's";
+  EXPECT_EQ(mem.alloc_page(), kBase + 16 * kGranule);
+  EXPECT_EQ(mem.regions(), 2u);
+  EXPECT_EQ(mem.page(kBase + 16 * kGranule)[0], 0u);
+}
+
+// max_pages cuts the last region short: the memory hands out exactly
+// max_pages pages, then runs out.
+TEST(Memory, MaxPagesEndsTheLastRegion) {
+  HeapPageMemory mem(kBase, 11, 4);  // regions of 4 and 7 (not 8)
+  for (u64 i = 0; i < 11; ++i) ASSERT_EQ(mem.alloc_page(), kBase + i * kGranule);
+  EXPECT_FALSE(mem.alloc_page().has_value());
+  EXPECT_EQ(mem.regions(), 2u);
+  for (u64 i = 0; i < 11; ++i) mem.page(kBase + i * kGranule)[511] = i;  // every page writable to its end
+  HeapPageMemory copy(mem);
+  for (u64 i = 0; i < 11; ++i) EXPECT_EQ(copy.page(kBase + i * kGranule)[511], i);
 }
 
 // Epoch-deferred reclamation: a page freed while a reader may be inside

@@ -376,6 +376,41 @@ TEST_P(Radix, MapAndUnmapLeaveTheLineATranslateReadsUnwritten) {
   EXPECT_EQ(std::memcmp(before, line, sizeof before), 0);
 }
 
+// translate's walk finds a table page by arithmetic in the first region of
+// heap pages and through the memory's lookup elsewhere: over a memory
+// whose region 0 holds only the top table (every lower table in later
+// regions), over an arena, and past the pages handed out when an earlier
+// translate looked, it answers as over the default memory.
+TEST_P(Radix, TranslateAnswersAlikeWhereverTheTablePagesLie) {
+  const TableConfig cfg = testing::radix_config(GetParam());
+  HeapPageMemory heap, one_page_regions(0x4000'0000, ~u64{0}, 1);
+  std::vector<unsigned char> buf(64 * kGranule);
+  ArenaPageMemory arena(buf.data(), 0x2000'0000, buf.size());
+  std::vector<std::unique_ptr<PageTable>> tables;
+  for (PageMemory* m : std::initializer_list<PageMemory*>{&heap, &one_page_regions, &arena}) {
+    auto t = make_page_table(cfg, *m);
+    ASSERT_TRUE(t.ok()) << t.error().message;
+    tables.push_back(std::move(t).value());
+  }
+  const std::vector<MapArgs> maps = {{k1G + 5 * k4K, 0x8000'0000, 3 * k4K, Prot::kReadWrite},
+                                     {2 * k1G, 4 * k1G, k1G + k2M, Prot::kRead},
+                                     {600 * k1G + k2M, 0x7000'0000, k4K, Prot::kRead}};
+  const std::vector<u64> probes = {0,           k1G + 5 * k4K + 9, k1G + 7 * k4K + 4095, k1G + 8 * k4K,
+                                   2 * k1G + 7, 3 * k1G + k2M - 1,  3 * k1G + k2M,       600 * k1G + k2M + 1,
+                                   k4K * 513};
+  for (const MapArgs& a : maps) {
+    for (auto& t : tables) ASSERT_TRUE(t->map(a).ok());
+    for (u64 iova : probes) {
+      const auto want = tables[0]->translate(iova);
+      for (std::size_t k = 1; k < tables.size(); ++k)
+        EXPECT_EQ(tables[k]->translate(iova), want) << "table " << k << " at " << std::hex << iova;
+    }
+  }
+  EXPECT_GE(one_page_regions.regions(), 3u);
+  ASSERT_TRUE(tables[0]->translate(k1G + 6 * k4K).has_value());
+  EXPECT_EQ(tables[0]->translate(k1G + 6 * k4K)->pa, 0x8000'0000 + k4K);
+}
+
 // The input size is 48 bits: an unmap that starts above it finds nothing,
 // one that runs past it stops at its top.
 TEST_P(Radix, UnmapPastTheInputSizeStopsAtItsTop) {
