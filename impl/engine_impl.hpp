@@ -390,12 +390,12 @@ class ImplEngine final : public Engine {
     const Domain* d = find_domain(dom);
     return d ? &d->ioas->name : nullptr;
   }
-  // The memory a translate of domain `dom` enters as a reader to walk its
-  // table without the IOAS's lock, or nullptr (no such domain, or a table
-  // read under the lock: lock_free_pages).
-  const hw::HeapPageMemory* lock_free_translate(std::string_view dom) const {
+  // Domain `dom` when a translate may walk its table without the IOAS's
+  // lock, entering d->lock_free as a reader; nullptr when there is no such
+  // domain or its table is read under the lock (lock_free_pages).
+  const Domain* lock_free_domain(std::string_view dom) const {
     const Domain* d = find_domain(dom);
-    return d ? d->lock_free : nullptr;
+    return d && d->lock_free ? d : nullptr;
   }
   // An allocation site of the engine's own objects (see fail_nth_alloc):
   // counted in IOAS s's memory when it is made for s (under s's lock), in

@@ -463,8 +463,11 @@ class ConcurrentEngine final : public Engine {
   // memory instead, so that a writer of the IOAS never makes it wait.
   Result<std::optional<Translation>> translate(std::string_view d, u64 i) const override {
     std::shared_lock w(world_);
-    if (const hw::HeapPageMemory* m = impl_.lock_free_translate(d)) {
-      hw::HeapPageMemory::Reading r(*m);
+    if (const Domain* dom = impl_.lock_free_domain(d)) {
+      hw::HeapPageMemory::Reading r(*dom->lock_free);
+      // Unless writes are serialized, e_ is impl_, whose translate is this
+      // walk: the domain's name is looked up once.
+      if (!serialize_writes_) return dom->pt->translate(i);
       return e_->translate(d, i);
     }
     IoasLock* l = lock_of_domain(d);
