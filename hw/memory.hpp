@@ -352,7 +352,7 @@ class HeapPageMemory final : public PageMemory {
   unsigned regions() const { return regions_; }
   // For tests: the nth region allocation from now fails as the heap's
   // refusal would; 0 turns that off.
-  void fail_nth_map(u64 n) { map_fail_in_ = n; }
+  void fail_nth_region(u64 n) { region_fail_in_ = n; }
 
  protected:
   std::optional<u64> do_alloc() override;
@@ -373,8 +373,8 @@ class HeapPageMemory final : public PageMemory {
   // Makes page count_ usable: allocates the region it starts. false:
   // refused, nothing changed.
   bool add_region();
-  // The heap's aligned allocation, or the injected refusal (fail_nth_map).
-  unsigned char* reserve(u64 pages);
+  // The heap's aligned allocation, or the injected refusal (fail_nth_region).
+  unsigned char* allocate_region(u64 pages);
   bool refused();
   // The host view of handed-out page i (the writer's).
   std::uint64_t* host_of(u64 i) const;
@@ -397,7 +397,7 @@ class HeapPageMemory final : public PageMemory {
   u64 max_pages_;
   unsigned regions_ = 0;    // regions allocated (the writer's)
   u64 committed_ = 0;       // pages [0, committed_) lie in them (the writer's)
-  u64 map_fail_in_ = 0;     // fail_nth_map's countdown
+  u64 region_fail_in_ = 0;     // fail_nth_region's countdown
   std::vector<u64> free_;        // indexes of freed pages (kept, reused)
   std::vector<Retired> retired_; // freed, waiting for readers
   mutable ReaderEpochs readers_;

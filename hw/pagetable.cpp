@@ -80,7 +80,7 @@ HeapPageMemory::HeapPageMemory(const HeapPageMemory& o)
   // Each of o's regions again, with the pages o handed out in it.
   for (unsigned k = 0; k < o.regions_; ++k) {
     const u64 used = std::min(n - region_start(k), region_pages(k));
-    unsigned char* host = reserve(region_pages(k));
+    unsigned char* host = allocate_region(region_pages(k));
     if (!host) {
       free_regions();
       throw std::bad_alloc();
@@ -136,11 +136,11 @@ std::uint64_t* HeapPageMemory::host_of(u64 i) const {
 }
 
 bool HeapPageMemory::refused() {
-  if (map_fail_in_ == 0) return false;
-  return --map_fail_in_ == 0;
+  if (region_fail_in_ == 0) return false;
+  return --region_fail_in_ == 0;
 }
 
-unsigned char* HeapPageMemory::reserve(u64 pages) {
+unsigned char* HeapPageMemory::allocate_region(u64 pages) {
   if (refused() || pages > (~u64{0} >> kGranuleShift)) return nullptr;
   try {
     return static_cast<unsigned char*>(::operator new(pages * kGranule, std::align_val_t{kGranule}));
@@ -153,7 +153,7 @@ bool HeapPageMemory::add_region() {
   const u64 n = committed_;
   const unsigned k = region_of(n);
   if (k >= kMaxRegions) return false;
-  unsigned char* host = reserve(region_pages(k));
+  unsigned char* host = allocate_region(region_pages(k));
   if (!host) return false;
   // Before the counts that cover the region (do_alloc's release stores).
   if (k == 0) fast_.host.store(reinterpret_cast<u64>(host), std::memory_order_relaxed);

@@ -191,7 +191,7 @@ TEST(Memory, ACopyHoldsEveryPageAtItsPhysicalAddress) {
 // would have).
 TEST(Memory, ARefusedRegionIsOutOfMemoryAndChangesNothing) {
   HeapPageMemory mem(kBase, ~u64{0}, 16);
-  mem.fail_nth_map(1);  // region 0
+  mem.fail_nth_region(1);  // region 0
   EXPECT_FALSE(mem.alloc_page().has_value());
   EXPECT_EQ(mem.regions(), 0u);
   EXPECT_EQ(mem.live_pages(), 0u);
@@ -199,13 +199,13 @@ TEST(Memory, ARefusedRegionIsOutOfMemoryAndChangesNothing) {
   EXPECT_EQ(mem.page(kBase), nullptr);
   for (u64 i = 0; i < 16; ++i) EXPECT_EQ(mem.alloc_page(), kBase + i * kGranule);
   EXPECT_EQ(mem.regions(), 1u);
-  mem.fail_nth_map(1);  // region 1
+  mem.fail_nth_region(1);  // region 1
   EXPECT_FALSE(mem.alloc_page().has_value());
   EXPECT_EQ(mem.regions(), 1u);
   EXPECT_EQ(mem.live_pages(), 16u);
   EXPECT_EQ(mem.page(kBase + 16 * kGranule), nullptr);
   mem.free_page(kBase + 3 * kGranule);
-  mem.fail_nth_map(1);  // a freed page needs no region
+  mem.fail_nth_region(1);  // a freed page needs no region
   EXPECT_EQ(mem.alloc_page(), kBase + 3 * kGranule);
   EXPECT_EQ(mem.alloc_page(), std::nullopt) << "the armed refusal is the next region's";
   EXPECT_EQ(mem.alloc_page(), kBase + 16 * kGranule);
