@@ -583,6 +583,32 @@ std::optional<Range> Focus::clip(const std::string& ioas, const IoasState& s, co
 
 namespace {
 
+// The leaves of a very large area beyond the ends a focused comparison
+// lists (more than 2 x 512 smallest pages): a whole comparison lists them
+// (64K leaves at each end) where a step may have changed them since the
+// last whole comparison, where it did not list them then, and everywhere on
+// the first whole comparison of a run of steps and on one in
+// kDeepListingEvery after it; elsewhere it lists the area's ends as a
+// focused comparison does. A difference a step made outside the parts it
+// touched (which focus_of names) is found by that sample.
+constexpr std::uint64_t kDeepListingEvery = 4;
+
+struct DeepListings {
+  // Whether every whole comparison lists every very large area in full (a
+  // replay for the shrinker, whose steps must fail where they did).
+  bool always = false;
+  std::uint64_t wholes = 0;  // whole comparisons so far
+  // The very large areas (IOAS, domain, area) the last whole comparison saw.
+  struct Seen {
+    std::string ioas, dom;
+    Range area;
+    friend bool operator==(const Seen&, const Seen&) = default;
+  };
+  std::vector<Seen> seen, next;
+  // The parts the steps since the last whole comparison acted on.
+  Focus touched;
+};
+
 // What the comparisons and the generator read of the spec, kept from step
 // to step while the spec cannot have changed: after a step it answered
 // with an error, or that only looked, or that it did not run (an injected
@@ -598,6 +624,7 @@ class SpecViews {
     for (auto& [name, held] : snapshots_) held.valid = false;  // the memory stays for the next read
     ranges_.clear();
   }
+  DeepListings deep;
   const std::vector<std::string>& names(const Engine& spec) {
     if (!names_) names_ = spec.ioas_names();
     return *names_;
@@ -646,16 +673,26 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus, SpecViews& vi
   thread_local IoasState sut_state;
   thread_local std::vector<LeafInfo> leaves1, leaves2;
   if (focus.whole) views.drop();
+  DeepListings& hist = views.deep;
+  const bool deep_everywhere = hist.always || hist.wholes % kDeepListingEvery == 0;
+  if (focus.whole) {
+    ++hist.wholes;
+    hist.next.clear();
+  } else {
+    hist.touched.parts.insert(hist.touched.parts.end(), focus.parts.begin(), focus.parts.end());
+  }
   const auto& names = views.names(spec);
-  if (names != sut.ioas_names()) return "the IOAS names differ";
-  const auto& ms = views.memories(spec);
-  const auto mu = sut.memories();
-  if (ms != mu) {
-    std::ostringstream os;
-    os << "memory sources differ:";
-    for (const auto& m : ms) os << " spec " << m.source.name << " uses=" << m.use_count;
-    for (const auto& m : mu) os << " sut " << m.source.name << " uses=" << m.use_count;
-    return os.str();
+  if (focus.names && names != sut.ioas_names()) return "the IOAS names differ";
+  if (focus.memories) {
+    const auto& ms = views.memories(spec);
+    const auto mu = sut.memories();
+    if (ms != mu) {
+      std::ostringstream os;
+      os << "memory sources differ:";
+      for (const auto& m : ms) os << " spec " << m.source.name << " uses=" << m.use_count;
+      for (const auto& m : mu) os << " sut " << m.source.name << " uses=" << m.use_count;
+      return os.str();
+    }
   }
   for (const auto& name : names) {
     if (!focus.covers(name)) continue;
@@ -703,8 +740,9 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus, SpecViews& vi
     // it (impl) against the leaves the spec's rule gives: addresses, sizes,
     // permissions, dirty state and the userspace view. Very large areas are
     // compared at both ends (64K leaves each; a focused comparison, 512).
-    const unsigned window_shift = focus.whole ? 16 : 9;
-    auto windows = [&](const DomainInfo& d, const Range& span) {
+    // A whole comparison lists a very large area's ends as a focused one
+    // does where DeepListings says it may.
+    auto windows_of = [&](const DomainInfo& d, const Range& span, unsigned window_shift) {
       const u64 minpg = d.pgsize_bitmap & (~d.pgsize_bitmap + 1);
       const u64 window = minpg << window_shift;
       Few<Range, 2> w;
@@ -715,6 +753,17 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus, SpecViews& vi
         w.push_back(Range{span.last - (window - 1), span.last});
       }
       return w;
+    };
+    auto windows = [&](const DomainInfo& d, const Range& span) {
+      if (!focus.whole) return windows_of(d, span, 9);
+      const u64 minpg = d.pgsize_bitmap & (~d.pgsize_bitmap + 1);
+      if (span.length() / minpg <= 2 * (u64{1} << 9)) return windows_of(d, span, 16);
+      // A very large area (a whole comparison's span is its area).
+      const DeepListings::Seen me{name, d.name, span};
+      if (std::find(hist.next.begin(), hist.next.end(), me) == hist.next.end()) hist.next.push_back(me);
+      const bool full = deep_everywhere || std::find(hist.seen.begin(), hist.seen.end(), me) == hist.seen.end() ||
+                        hist.touched.clip(name, *s1, span);
+      return windows_of(d, span, full ? 16 : 9);
     };
     for (const auto& d : s1->domains) {
       for (const Deep& x : deep) {
@@ -769,9 +818,11 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus, SpecViews& vi
       if (d.dirty == DirtyMode::kOff) continue;
       const u64 pg = d.pgsize_bitmap & (~d.pgsize_bitmap + 1);
       for (const Deep& x : deep) {
-        Few<Range, 2> spans;
-        if (focus.whole) spans.push_back(leaf_span(d, x));
-        else spans = windows(d, leaf_span(d, x));
+        Few<Range, 2> spans = windows(d, leaf_span(d, x));
+        if (focus.whole && spans.n == 2 && spans.v[0].length() > (pg << 9)) {
+          spans.n = 0;  // a very large area listed in full: its dirty state over all of it
+          spans.push_back(leaf_span(d, x));
+        }
         for (const Range& span : spans) {
           auto g1 = spec.read_dirty(d.name, span.start, span.length(), pg, true);
           auto g2 = sut.read_dirty(d.name, span.start, span.length(), pg, true);
@@ -784,6 +835,8 @@ std::string compare(Engine& spec, Engine& sut, const Focus& focus, SpecViews& vi
     }
   }
   if (!focus.whole) return "";
+  hist.seen.swap(hist.next);
+  hist.touched.parts.clear();
   // The spec's check() on every whole comparison; the engine's (its trees'
   // and tables' verify() too: sut.hpp) on one in g_sut_check_every.
   static std::uint64_t whole_comparisons = 0;
@@ -850,6 +903,11 @@ Focus focus_of(const Operation& op, const std::string& ioas, const trace::Outcom
   // that cannot have changed them (that it did not is checked here).
   f.ioases.push_back(ioas);
   if (!may_change_state(op, outcome)) return f;
+  f.names = std::holds_alternative<trace::IoasOp>(op);
+  f.memories = std::holds_alternative<trace::MemOp>(op) || std::holds_alternative<trace::UnmemOp>(op) ||
+               std::holds_alternative<trace::MapOp>(op) || std::holds_alternative<trace::CopyOp>(op) ||
+               std::holds_alternative<trace::UnmapOp>(op) || std::holds_alternative<trace::CutOp>(op) ||
+               std::holds_alternative<trace::PinOp>(op) || std::holds_alternative<trace::UnpinOp>(op);
   auto on_ioas = [&](std::optional<Range> r) {
     if (r) f.parts.push_back(Focus::Part{ioas, "", *r});
   };
@@ -1070,7 +1128,7 @@ StepResult run_step(Pair& p, const Step& step, Compare how, const CampaignConfig
       r.outcome = b.outcome;
       Focus focus = how == Compare::kWhole ? Focus::everything() : focus_of(op, ioas, b.outcome);
       focus.parts.push_back(Focus::Part{ioas, "", Range{0, kMaxIova}});
-      focus.every_ioas = true;
+      focus.every_ioas = focus.names = focus.memories = true;
       if (cur != p.current) r.failure = "an ENOMEM `" + trace::to_string(op) + "` changed the current IOAS";
       else if (std::string d = compare(*p.spec, *p.sut, focus, p.views); !d.empty())
         r.failure = "after `" + trace::to_string(op) + "` failed with an injected ENOMEM (allocation " +
@@ -1132,6 +1190,7 @@ struct Replay {
 Replay replay(const std::vector<Step>& steps, const CampaignConfig& cfg) {
   Pair p = fresh_pair(cfg);
   if (!p.sut) return Replay{"the engine under test could not be made", 0};
+  p.views.deep.always = true;
   for (std::size_t i = 0; i < steps.size(); ++i)
     if (std::string d = run_step(p, steps[i], Compare::kWhole, cfg, nullptr).failure; !d.empty())
       return Replay{d, i + 1};

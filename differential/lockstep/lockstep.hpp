@@ -134,7 +134,12 @@ struct Focus {
   // holds it is not known before the snapshots are read).
   std::vector<std::string> ioases;
   bool every_ioas = false;
-  static Focus everything() { return Focus{true, {}, {}, true}; }
+  // Whether the IOAS names (only an `ioas` step creates one) and the memory
+  // sources with their use counts (only mem, unmem and the steps that add or
+  // drop areas or pins: map, copy, unmap, cut, pin, unpin) are compared.
+  bool names = false;
+  bool memories = false;
+  static Focus everything() { return Focus{true, {}, {}, true, true, true}; }
   // Whether IOAS `ioas`'s snapshot and ranges are compared.
   bool covers(const std::string& ioas) const;
   // The part of `area` (of IOAS `ioas`, state `s`) to compare: the hull of
@@ -153,11 +158,13 @@ struct Focus {
 // IOAS after a detach or an operation on a domain, and the areas a map or
 // copy placed, an unmap's or a pin's range, both sides of a cut, a DMA's or
 // a dirty read's range, every area of an IOAS that a domain was attached to
-// or whose domain's dirty tracking changed.
+// or whose domain's dirty tracking changed; the IOAS names after an `ioas`
+// line, the memory sources after a step that adds or drops a source, an
+// area or a pin.
 Focus focus_of(const trace::Operation& op, const std::string& ioas, const trace::Outcome& outcome);
 
-// diff_states narrowed: IOAS names and memory sources with use counts in
-// full; the snapshot and ranges of the IOASes `focus` covers; the per-area
+// diff_states narrowed: IOAS names and memory sources with use counts when
+// the focus says the step can have changed them; the snapshot and ranges of the IOASes `focus` covers; the per-area
 // part (translations and the userspace view at the sampled bytes, page-table
 // leaves, dirty state) only on the areas `focus` covers; and no check() nor
 // Z3 unless `focus.whole`. Every difference it reports diff_states reports
@@ -219,7 +226,12 @@ struct CampaignConfig {
   int max_size = 60;
   // After each step the parts it touched are compared (diff_focused), and
   // whole states (diff_states) after every `whole_every`th step and after
-  // the last step of each sequence.
+  // the last step of each sequence. There, the leaves of an area of more
+  // than 1024 smallest pages are listed in full (64K at each end) on the
+  // sequence's first whole comparison and one in 4 after it, and wherever a
+  // step acted since the last; elsewhere at its ends (512 leaves each), as
+  // a focused comparison lists them. The shrinker's replays list them in
+  // full every time.
   std::uint64_t whole_every = 32;
   // Makes the engine under test; must return a fresh, empty engine.
   std::function<std::unique_ptr<Engine>()> make_sut;
