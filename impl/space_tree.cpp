@@ -13,8 +13,13 @@ namespace ioas::impl {
 // A leaf: `count` intervals in slot[0, count), sorted by start and disjoint
 // (each last < the next start). Non-empty except transiently inside erase;
 // at least leaf_min() full unless it is the root or on the rightmost spine.
+// `holes` (in the padding before the slots; kept in a tree that tracks its
+// holes, left as it falls otherwise) is the number of neighbouring pairs
+// j-1, j with a hole between them: an insert that fills the leaf's largest
+// hole learns the new largest without a rescan when no other hole is left.
 struct SpaceTree::Leaf {
   std::uint32_t count = 0;
+  std::uint32_t holes = 0;
   SpaceNode slot[kMaxSlots];
 };
 
@@ -82,10 +87,18 @@ void put(Inner* n, unsigned i, const ChildSlot& v) {
 void set_reach(Inner* n, unsigned i) {
   n->reach[i] = i == 0 ? n->gap[0] : std::max(n->gap[i], arith::gap_bytes(n->hi[i - 1], n->lo[i]));
 }
+// The holes between neighbouring slots of leaf l, counted.
+unsigned count_holes(const Leaf* l) {
+  unsigned k = 0;
+  for (unsigned j = 1; j < l->count; ++j) k += l->slot[j - 1].last + 1 != l->slot[j].start;
+  return k;
+}
+// Recomputes what a node derives from its own slots after they moved in
+// bulk (split, merge, borrow): an inner node's reach column, a leaf's holes.
 void set_reaches(Inner* n) {
   for (unsigned i = 0; i < n->count; ++i) set_reach(n, i);
 }
-void set_reaches(Leaf*) {}
+void set_reaches(Leaf* l) { l->holes = count_holes(l); }
 void set_slot(Inner* n, unsigned i, const Sum& s) {
   n->lo[i] = s.lo;
   n->hi[i] = s.hi;
@@ -482,6 +495,7 @@ void SpaceTree::insert(const SpaceEntry& e) {
     Leaf* l = new_leaf();
     l->slot[0] = v;
     l->count = 1;
+    l->holes = 0;
     root_ = l;
     height_ = 0;
     size_ = 1;
@@ -509,23 +523,32 @@ void SpaceTree::insert(const SpaceEntry& e) {
 // v goes at j of the leaf l (on `path`), which has room.
 void SpaceTree::insert_with_room(Path& path, Leaf* l, unsigned j, const SpaceNode& v) {
   insert_slot(l, j, v);
+  if (!track_holes_) {
+    if (height_ == 0) return;  // the root's summary is nobody's slot
+    return fix_fences(path, height_, l->slot[0].start, l->slot[l->count - 1].last);
+  }
+  // v splits one hole (split) into the ones before and after it (a, b),
+  // or, first or last in the leaf, brings the hole next to it inside.
+  const unsigned c = l->count;
+  const u64 a = j > 0 ? arith::gap_bytes(l->slot[j - 1].last, v.start) : 0;
+  const u64 b = j + 1 < c ? arith::gap_bytes(v.last, l->slot[j + 1].start) : 0;
+  const bool inside = j > 0 && j + 1 < c;
+  const u64 split = inside ? arith::gap_bytes(l->slot[j - 1].last, l->slot[j + 1].start) : 0;
+  const unsigned fresh = unsigned{a != 0} + unsigned{b != 0};
+  l->holes = l->holes + fresh - unsigned{split != 0};
   if (height_ == 0) return;  // the root's summary is nobody's slot
-  if (!track_holes_) return fix_fences(path, height_, l->slot[0].start, l->slot[l->count - 1].last);
   // The leaf's largest hole before the insert is what its parent slot
-  // says; v splits one hole into two smaller ones, or (first or last in
-  // the leaf) brings the hole next to it inside the leaf.
+  // says. It is still there unless v split it; then, when a and b are the
+  // only holes left, the largest is theirs, else a rescan finds it.
   const PathStep& up = path.step[height_ - 1];
   const u64 before = up.node->gap[up.slot];
-  const unsigned c = l->count;
   u64 mg;
-  if (j > 0 && j + 1 < c) {
-    const u64 split = arith::gap_bytes(l->slot[j - 1].last, l->slot[j + 1].start);
-    mg = split < before ? before : summarize(l).max_gap;
-  } else if (j == 0) {
-    mg = std::max(before, arith::gap_bytes(v.last, l->slot[1].start));
-  } else {
-    mg = std::max(before, arith::gap_bytes(l->slot[j - 1].last, v.start));
-  }
+  if (!inside || split < before)
+    mg = std::max({before, a, b});
+  else if (l->holes == fresh)
+    mg = std::max(a, b);
+  else
+    mg = summarize(l).max_gap;
   fix_up(path, height_, Sum{l->slot[0].start, l->slot[c - 1].last, mg});
 }
 
@@ -542,6 +565,7 @@ bool SpaceTree::insert_in_previous_leaf(const Path& path, const SpaceNode& v) {
     Leaf* pl = descend(st.node->hi[st.slot - 1], &prev_path);
     if (pl->count < leaf_slots_) {
       insert_slot(pl, pl->count, v);
+      set_reaches(pl);
       fix_up(prev_path, height_, summarize(pl));
       finger_ = prev_path;
       finger_leaf_ = pl;
@@ -710,13 +734,19 @@ void SpaceTree::erase_at(Path& path, Leaf* l, unsigned j) {
     const u64 before = up.node->gap[up.slot];
     u64 mg;
     if (j > 0 && j + 1 < c) {
+      // The holes on both sides (a, b) become one, never empty: slot j
+      // held at least a byte.
+      const unsigned a = l->slot[j - 1].last + 1 != l->slot[j].start;
+      const unsigned b = l->slot[j].last + 1 != l->slot[j + 1].start;
+      l->holes = l->holes + 1 - a - b;
       mg = std::max(before, arith::gap_bytes(l->slot[j - 1].last, l->slot[j + 1].start));
       erase_slot(l, j);
     } else {
       const u64 lost = j == 0 ? arith::gap_bytes(l->slot[0].last, l->slot[1].start)
                               : arith::gap_bytes(l->slot[j - 1].last, l->slot[j].start);
+      l->holes -= unsigned{lost != 0};
       erase_slot(l, j);
-      mg = lost < before ? before : summarize(l).max_gap;
+      mg = lost < before ? before : l->holes == 0 ? 0 : summarize(l).max_gap;
     }
     --size_;
     fix_up(path, height_, Sum{l->slot[0].start, l->slot[c - 2].last, mg});
@@ -724,6 +754,7 @@ void SpaceTree::erase_at(Path& path, Leaf* l, unsigned j) {
   }
   finger_leaf_ = nullptr;  // nodes may merge, move slots or go away
   erase_slot(l, j);
+  set_reaches(l);
   --size_;
   if (height_ == 0) {
     if (l->count == 0) {
@@ -771,6 +802,7 @@ void SpaceTree::set_last(u64 start, u64 last) {
     IOAS_CHECK(!after || last < after->start, "space tree set_last: would overlap the next interval");
   }
   l->slot[j].last = last;
+  set_reaches(l);
   Sum s = summarize(l);
   fix_up(path, height_, s);
 }
@@ -861,6 +893,7 @@ std::size_t SpaceTree::verify_rec(const void* n, unsigned depth, bool rightmost,
       }
       prev = &e;
     }
+    IOAS_CHECK(!track_holes_ || l->holes == count_holes(l), "space tree verify: wrong leaf hole count");
     Sum s = summarize(l);
     out = s;
     return l->count;
