@@ -34,9 +34,13 @@ struct SpaceTree::Leaf {
 //              child i or just before it (reach[0] = gap[0])
 // so [lo, hi] ascend and are disjoint, and the largest hole of the node is
 // the max of reach. At least 2 children at the root; at least inner_min()
-// elsewhere except on the rightmost spine.
+// elsewhere except on the rightmost spine. `reaching` (in the padding; kept
+// in a tree that tracks its holes) is the number of non-zero reach[i]: a
+// fix-up that takes the node's largest hole away learns that none is left
+// without a scan of the column.
 struct SpaceTree::Inner {
   std::uint32_t count = 0;
+  std::uint32_t reaching = 0;
   u64 hi[kMaxSlots];
   u64 lo[kMaxSlots];
   u64 gap[kMaxSlots];
@@ -95,8 +99,21 @@ unsigned count_holes(const Leaf* l) {
 }
 // Recomputes what a node derives from its own slots after they moved in
 // bulk (split, merge, borrow): an inner node's reach column, a leaf's holes.
+// set_reach(n, i) for a reach[i] that was up to date before its inputs
+// changed, keeping `reaching`.
+void update_reach(Inner* n, unsigned i) {
+  const bool was = n->reach[i] != 0;
+  set_reach(n, i);
+  n->reaching = n->reaching + unsigned{n->reach[i] != 0} - unsigned{was};
+}
+unsigned count_reaching(const Inner* n) {
+  unsigned k = 0;
+  for (unsigned i = 0; i < n->count; ++i) k += n->reach[i] != 0;
+  return k;
+}
 void set_reaches(Inner* n) {
   for (unsigned i = 0; i < n->count; ++i) set_reach(n, i);
+  n->reaching = count_reaching(n);
 }
 void set_reaches(Leaf* l) { l->holes = count_holes(l); }
 void set_slot(Inner* n, unsigned i, const Sum& s) {
@@ -407,8 +424,8 @@ void SpaceTree::fix_up(Path& path, unsigned depth, Summary sum) const {
     if (d == 1) {  // p is the root, which no slot describes
       const bool hi_moved = p->hi[s] != sum.hi;
       set_slot(p, s, sum);
-      set_reach(p, s);
-      if (hi_moved && s + 1 < p->count) set_reach(p, s + 1);
+      update_reach(p, s);
+      if (hi_moved && s + 1 < p->count) update_reach(p, s + 1);
       return;
     }
     // p's largest hole before the change is what its own parent slot says.
@@ -416,12 +433,12 @@ void SpaceTree::fix_up(Path& path, unsigned depth, Summary sum) const {
     const unsigned t = s + 1 < p->count && p->hi[s] != sum.hi ? s + 1 : s;  // reach[t] may change too
     const u64 old_s = p->reach[s], old_t = p->reach[t];
     set_slot(p, s, sum);
-    set_reach(p, s);
-    set_reach(p, t);
+    update_reach(p, s);
+    if (t != s) update_reach(p, t);
     // The max of reach is still `before` or above unless a slot that held
-    // it went down; only then scan the column.
+    // it went down; only then scan the column, when any reach is left.
     const bool lost = (old_s == before && p->reach[s] < before) || (old_t == before && p->reach[t] < before);
-    const u64 mg = lost ? max_reach(p) : std::max({before, p->reach[s], p->reach[t]});
+    const u64 mg = !lost ? std::max({before, p->reach[s], p->reach[t]}) : p->reaching == 0 ? 0 : max_reach(p);
     sum = Summary{p->lo[0], p->hi[p->count - 1], mg};
   }
 }
@@ -597,6 +614,7 @@ void SpaceTree::insert_with_split(Path& path, Leaf* l, unsigned j, const SpaceNo
       set_reach(p, s);
       set_reach(p, s + 1);
       if (s + 2 < p->count) set_reach(p, s + 2);
+      p->reaching = count_reaching(p);
       Sum ps = summarize(p);
       fix_up(path, d - 1, ps);
       return;
@@ -913,6 +931,7 @@ std::size_t SpaceTree::verify_rec(const void* n, unsigned depth, bool rightmost,
     const u64 before = i == 0 ? 0 : arith::gap_bytes(in->hi[i - 1], in->lo[i]);
     IOAS_CHECK(in->reach[i] == std::max(in->gap[i], before), "space tree verify: wrong reach");
   }
+  IOAS_CHECK(!track_holes_ || in->reaching == count_reaching(in), "space tree verify: wrong count of reaching slots");
   Sum s = summarize(in);
   out = s;
   return count;

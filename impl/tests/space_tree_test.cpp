@@ -581,5 +581,32 @@ TEST(SpaceTree, FillingOneOfALeafsHolesKeepsTheOthersFindable) {
   }
 }
 
+TEST(SpaceTree, FillingOneOfASubtreesHolesKeepsTheOthersFindable) {
+  // The same across inner nodes (4-slot nodes, three inner levels): holes
+  // in different leaves and subtrees, filled and reopened in every order.
+  // When the hole that was a node's largest is filled, the node's largest
+  // is another child's, or 0 once none is left (an inner node counts its
+  // non-zero reach slots to know that without a scan).
+  SpaceTree t(4, 4);
+  for (u64 i = 0; i < 200; ++i) add(t, i * 5);
+  ASSERT_GE(t.height(), 3u);
+  const u64 holes[] = {3 * 5, 41 * 5, 42 * 5, 120 * 5, 197 * 5};
+  for (u64 h : holes) ASSERT_TRUE(t.erase(h));
+  ASSERT_EQ(t.verify(), 195u);
+  for (int order = 0; order < 5; ++order) {
+    std::vector<u64> open(std::begin(holes), std::end(holes));
+    std::rotate(open.begin(), open.begin() + order, open.end());
+    while (!open.empty()) {
+      ASSERT_EQ(t.lowest_fit(0, kMaxIova, 5, 1, 0), *std::min_element(open.begin(), open.end()));
+      add(t, open.back());
+      open.pop_back();
+      ASSERT_EQ(t.verify(), 200u - open.size());
+    }
+    EXPECT_EQ(t.lowest_fit(0, kMaxIova, 5, 1, 0), 200u * 5);
+    for (u64 h : holes) ASSERT_TRUE(t.erase(h));
+    ASSERT_EQ(t.verify(), 195u);
+  }
+}
+
 }  // namespace
 }  // namespace ioas::impl
