@@ -832,48 +832,70 @@ void SpaceTree::set_last(u64 start, u64 last) {
 // i-1 and i and before the one between i and i+1. Cond (window): a hole
 // [hs, he] matters iff hs <= hi and he >= lo; once a hole starts above hi,
 // every later one does too, so the whole search stops.
-std::optional<u64> SpaceTree::fit_rec(const void* n, unsigned depth, u64 lo, u64 hi, u64 len, u64 a,
-                                      u64 off) const {
-  if (depth == height_) {
-    // Holes shorter than len are passed over without a look at the window:
-    // none can hold the range, and skipping one that starts above hi only
-    // defers the stop to the next hole that is long enough (it starts
-    // higher still) or to the end of the leaf, with the same answer.
-    const Leaf* l = static_cast<const Leaf*>(n);
-    const SpaceNode* const end = l->slot + l->count;
-    for (const SpaceNode* q = l->slot + 1; q < end; ++q) {
-      const u64 pl = q[-1].last, next = q->start;
-      if (arith::gap_bytes(pl, next) < len) continue;
-      const auto hole = arith::range_gap(pl, next);  // no wrap: last < the next start
-      if (hole.start > hi) return std::nullopt;
-      if (hole.last >= lo) {
-        if (auto r = try_hole(hole.start, hole.last, lo, hi, len, a, off)) return r;
+//
+// One walk down from the root with a stack of the slots taken (no call per
+// level): a subtree that holds no answer (a near miss) sends the walk back
+// up to the slot after the one it came through.
+std::optional<u64> SpaceTree::fit_walk(u64 lo, u64 hi, u64 len, u64 a, u64 off) const {
+  struct Frame {
+    const Inner* node;
+    unsigned slot;
+  };
+  Frame up[kMaxHeight];
+  const void* n = root_;
+  unsigned depth = 0, from = 0;
+  for (;;) {
+    if (depth == height_) {
+      // Holes shorter than len are passed over without a look at the window:
+      // none can hold the range, and skipping one that starts above hi only
+      // defers the stop to the next hole that is long enough (it starts
+      // higher still) or to the end of the leaf, with the same answer.
+      const Leaf* l = static_cast<const Leaf*>(n);
+      const SpaceNode* const end = l->slot + l->count;
+      for (const SpaceNode* q = l->slot + 1; q < end; ++q) {
+        const u64 pl = q[-1].last, next = q->start;
+        if (arith::gap_bytes(pl, next) < len) continue;
+        const auto hole = arith::range_gap(pl, next);  // no wrap: last < the next start
+        if (hole.start > hi) return std::nullopt;
+        if (hole.last >= lo) {
+          if (auto r = try_hole(hole.start, hole.last, lo, hi, len, a, off)) return r;
+        }
+      }
+    } else {
+      const Inner* in = static_cast<const Inner*>(n);
+      unsigned i = from;
+      for (; i < in->count; ++i) {
+        // Nothing at or inside slot i can hold len bytes.
+        if (in->reach[i] < len) continue;
+        // Child i's holes end by hi[i] - 1, the one before it by lo[i] - 1:
+        // all below lo when hi[i] <= lo.
+        if (in->hi[i] <= lo) continue;
+        const u64 clo = in->lo[i];
+        if (i > 0) {  // the hole between children i-1 and i
+          const auto hole = arith::range_gap(in->hi[i - 1], clo);
+          if (hole.start > hi) return std::nullopt;
+          if (arith::gap_bytes(in->hi[i - 1], clo) >= len && hole.last >= lo) {
+            if (auto r = try_hole(hole.start, hole.last, lo, hi, len, a, off)) return r;
+          }
+        }
+        // Holes inside child i lie in [lo[i] + 1, hi[i] - 1].
+        if (clo >= hi) return std::nullopt;
+        if (in->gap[i] >= len) break;
+      }
+      if (i < in->count) {  // down into child i
+        up[depth] = Frame{in, i};
+        n = in->child[i];
+        ++depth;
+        from = 0;
+        continue;
       }
     }
-    return std::nullopt;
+    // Nothing in this subtree: on with the slot after it in its parent.
+    if (depth == 0) return std::nullopt;
+    --depth;
+    n = up[depth].node;
+    from = up[depth].slot + 1;
   }
-  const Inner* in = static_cast<const Inner*>(n);
-  for (unsigned i = 0; i < in->count; ++i) {
-    // Nothing at or inside slot i can hold len bytes.
-    if (in->reach[i] < len) continue;
-    // Child i's holes end by hi[i] - 1, the one before it by lo[i] - 1:
-    // all below lo when hi[i] <= lo.
-    if (in->hi[i] <= lo) continue;
-    const u64 clo = in->lo[i];
-    if (i > 0) {  // the hole between children i-1 and i
-      const auto hole = arith::range_gap(in->hi[i - 1], clo);
-      if (hole.start > hi) return std::nullopt;
-      if (arith::gap_bytes(in->hi[i - 1], clo) >= len && hole.last >= lo) {
-        if (auto r = try_hole(hole.start, hole.last, lo, hi, len, a, off)) return r;
-      }
-    }
-    // Holes inside child i lie in [lo[i] + 1, hi[i] - 1].
-    if (clo >= hi) return std::nullopt;
-    if (in->gap[i] >= len) {
-      if (auto r = fit_rec(in->child[i], depth + 1, lo, hi, len, a, off)) return r;
-    }
-  }
-  return std::nullopt;
 }
 
 std::optional<u64> SpaceTree::lowest_fit(u64 lo, u64 hi, u64 len, u64 a, u64 off) const {
@@ -885,7 +907,7 @@ std::optional<u64> SpaceTree::lowest_fit(u64 lo, u64 hi, u64 len, u64 a, u64 off
   if (const u64 before_last = arith::range_last(u64{0}, first).last; first > 0 && before_last >= lo) {
     if (auto r = try_hole(0, before_last, lo, hi, len, a, off)) return r;
   }
-  if (auto r = fit_rec(root_, 0, lo, hi, len, a, off)) return r;
+  if (auto r = fit_walk(lo, hi, len, a, off)) return r;
   // The hole after the last interval.
   const u64 tail = last_node()->last;
   if (tail == kMaxIova) return std::nullopt;

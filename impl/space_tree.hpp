@@ -247,7 +247,9 @@ class SpaceTree {
   void merge_or_borrow(Inner* p, unsigned s, unsigned depth);
   void erase_at(Path& path, Leaf* leaf, unsigned j);
 
-  std::optional<u64> fit_rec(const void* n, unsigned depth, u64 lo, u64 hi, u64 len, u64 a, u64 off) const;
+  // The holes strictly between the first and the last interval, searched
+  // as lowest_fit() says.
+  std::optional<u64> fit_walk(u64 lo, u64 hi, u64 len, u64 a, u64 off) const;
   std::size_t verify_rec(const void* n, unsigned depth, bool rightmost, Summary& out, const SpaceNode*& prev,
                          std::size_t& nodes) const;
 
