@@ -28,6 +28,10 @@
 //     start - pred.last - 1 over neighbouring pairs inside its child's
 //     subtree (0 when there is none), and its reach equals
 //     max(max_gap, the hole between it and the previous slot's child).
+//   - Counts (trees that track holes): each leaf's holes equals the number
+//     of its neighbouring pairs with a hole between them, each inner node's
+//     reaching the number of its non-zero reach slots; a fix-up trusts them
+//     to skip a scan when the last hole below a node is filled.
 //   - Fill: a node holds at most its capacity; the root holds at least 1
 //     interval (leaf) or 2 children (inner); any other node holds at least
 //     min = (capacity + 1) / 2, except nodes on the rightmost spine, which
