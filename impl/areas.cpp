@@ -64,7 +64,7 @@ void ImplEngine::finish_remove_area(Ioas& s, const AreaRef& a) {
   auto what = [&] { return std::string("map " + (args.iova ? span(*args.iova, args.len) : "auto+" + hex(args.len))); };
   const ModeRules& rules = s->rules;
   if (refuses_ulong_max(rules, {args.iova.value_or(0), args.len})) return ulong_max_error(what());
-  if (auto bad = refused_prot(rules, args.prot, what)) return *bad;
+  if (refuses_prot(rules, args.prot)) return prot_error(rules, args.prot, what());
   if (args.len == 0) return err(EINVAL, what() + ": length 0");
   // A fixed IOVA's overflow: with the arguments (SPEC), or after its
   // alignment (the kernel's iopt_check_iova).
@@ -246,7 +246,7 @@ Result<u64> ImplEngine::copy(std::string_view ioas, const CopyArgs& args) {
   auto what = [&] { return std::string("copy " + args.from + ":" + span(args.src_iova, args.len)); };
   if (refuses_ulong_max(dst->rules, {args.src_iova, args.dst_iova.value_or(0), args.len}))
     return ulong_max_error(what());
-  if (auto bad = refused_prot(dst->rules, args.prot, what)) return *bad;
+  if (refuses_prot(dst->rules, args.prot)) return prot_error(dst->rules, args.prot, what());
   if (args.len == 0) return err(EINVAL, what() + ": length 0");
   if (arith::range_last(args.src_iova, args.len).overflow)
     return err(EOVERFLOW, what() + ": source range passes 2^64-1");

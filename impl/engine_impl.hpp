@@ -176,13 +176,15 @@ inline Error ulong_max_error(const std::string& what) {
   return err(EOVERFLOW, what + ": an iova or length of 2^64-1 (ULONG_MAX; refused in kernel mode)");
 }
 
-// The prot map and copy refuse in an IOAS of this mode (EINVAL): anything
-// but r and rw, and w too unless ModeRules::write_only_maps. `what` names
-// the call; it is built only for the error.
-inline std::optional<Error> refused_prot(const ModeRules& rules, Prot p, absl::FunctionRef<std::string()> what) {
-  const bool wo = rules.write_only_maps;
-  if (prot_reads(p) || (wo && p == Prot::kWrite)) return std::nullopt;
-  return err(EINVAL, what() + ": prot " + to_string(p) + (wo ? " (r, w or rw)" : " (r or rw only)"));
+// Whether map and copy refuse prot p in an IOAS of this mode (EINVAL):
+// anything but r and rw, and w too unless ModeRules::write_only_maps. The
+// test alone, inline (every map asks it); prot_error() builds the answer.
+inline bool refuses_prot(const ModeRules& rules, Prot p) {
+  return !prot_reads(p) && !(rules.write_only_maps && p == Prot::kWrite);
+}
+// `what` names the call.
+inline Error prot_error(const ModeRules& rules, Prot p, const std::string& what) {
+  return err(EINVAL, what + ": prot " + to_string(p) + (rules.write_only_maps ? " (r, w or rw)" : " (r or rw only)"));
 }
 
 constexpr unsigned kPageShift = 12;

@@ -13,8 +13,13 @@ namespace ioas::impl {
 // A leaf: `count` intervals in slot[0, count), sorted by start and disjoint
 // (each last < the next start). Non-empty except transiently inside erase;
 // at least leaf_min() full unless it is the root or on the rightmost spine.
+// `holes` (in the padding before the slots; kept in a tree that tracks its
+// holes, left as it falls otherwise) is the number of neighbouring pairs
+// j-1, j with a hole between them: an insert that fills the leaf's largest
+// hole learns the new largest without a rescan when no other hole is left.
 struct SpaceTree::Leaf {
   std::uint32_t count = 0;
+  std::uint32_t holes = 0;
   SpaceNode slot[kMaxSlots];
 };
 
@@ -29,9 +34,13 @@ struct SpaceTree::Leaf {
 //              child i or just before it (reach[0] = gap[0])
 // so [lo, hi] ascend and are disjoint, and the largest hole of the node is
 // the max of reach. At least 2 children at the root; at least inner_min()
-// elsewhere except on the rightmost spine.
+// elsewhere except on the rightmost spine. `reaching` (in the padding; kept
+// in a tree that tracks its holes) is the number of non-zero reach[i]: a
+// fix-up that takes the node's largest hole away learns that none is left
+// without a scan of the column.
 struct SpaceTree::Inner {
   std::uint32_t count = 0;
+  std::uint32_t reaching = 0;
   u64 hi[kMaxSlots];
   u64 lo[kMaxSlots];
   u64 gap[kMaxSlots];
@@ -82,10 +91,31 @@ void put(Inner* n, unsigned i, const ChildSlot& v) {
 void set_reach(Inner* n, unsigned i) {
   n->reach[i] = i == 0 ? n->gap[0] : std::max(n->gap[i], arith::gap_bytes(n->hi[i - 1], n->lo[i]));
 }
+// The holes between neighbouring slots of leaf l, counted.
+unsigned count_holes(const Leaf* l) {
+  unsigned k = 0;
+  for (unsigned j = 1; j < l->count; ++j) k += l->slot[j - 1].last + 1 != l->slot[j].start;
+  return k;
+}
+// Recomputes what a node derives from its own slots after they moved in
+// bulk (split, merge, borrow): an inner node's reach column, a leaf's holes.
+// set_reach(n, i) for a reach[i] that was up to date before its inputs
+// changed, keeping `reaching`.
+void update_reach(Inner* n, unsigned i) {
+  const bool was = n->reach[i] != 0;
+  set_reach(n, i);
+  n->reaching = n->reaching + unsigned{n->reach[i] != 0} - unsigned{was};
+}
+unsigned count_reaching(const Inner* n) {
+  unsigned k = 0;
+  for (unsigned i = 0; i < n->count; ++i) k += n->reach[i] != 0;
+  return k;
+}
 void set_reaches(Inner* n) {
   for (unsigned i = 0; i < n->count; ++i) set_reach(n, i);
+  n->reaching = count_reaching(n);
 }
-void set_reaches(Leaf*) {}
+void set_reaches(Leaf* l) { l->holes = count_holes(l); }
 void set_slot(Inner* n, unsigned i, const Sum& s) {
   n->lo[i] = s.lo;
   n->hi[i] = s.hi;
@@ -394,8 +424,8 @@ void SpaceTree::fix_up(Path& path, unsigned depth, Summary sum) const {
     if (d == 1) {  // p is the root, which no slot describes
       const bool hi_moved = p->hi[s] != sum.hi;
       set_slot(p, s, sum);
-      set_reach(p, s);
-      if (hi_moved && s + 1 < p->count) set_reach(p, s + 1);
+      update_reach(p, s);
+      if (hi_moved && s + 1 < p->count) update_reach(p, s + 1);
       return;
     }
     // p's largest hole before the change is what its own parent slot says.
@@ -403,12 +433,12 @@ void SpaceTree::fix_up(Path& path, unsigned depth, Summary sum) const {
     const unsigned t = s + 1 < p->count && p->hi[s] != sum.hi ? s + 1 : s;  // reach[t] may change too
     const u64 old_s = p->reach[s], old_t = p->reach[t];
     set_slot(p, s, sum);
-    set_reach(p, s);
-    set_reach(p, t);
+    update_reach(p, s);
+    if (t != s) update_reach(p, t);
     // The max of reach is still `before` or above unless a slot that held
-    // it went down; only then scan the column.
+    // it went down; only then scan the column, when any reach is left.
     const bool lost = (old_s == before && p->reach[s] < before) || (old_t == before && p->reach[t] < before);
-    const u64 mg = lost ? max_reach(p) : std::max({before, p->reach[s], p->reach[t]});
+    const u64 mg = !lost ? std::max({before, p->reach[s], p->reach[t]}) : p->reaching == 0 ? 0 : max_reach(p);
     sum = Summary{p->lo[0], p->hi[p->count - 1], mg};
   }
 }
@@ -482,6 +512,7 @@ void SpaceTree::insert(const SpaceEntry& e) {
     Leaf* l = new_leaf();
     l->slot[0] = v;
     l->count = 1;
+    l->holes = 0;
     root_ = l;
     height_ = 0;
     size_ = 1;
@@ -509,23 +540,32 @@ void SpaceTree::insert(const SpaceEntry& e) {
 // v goes at j of the leaf l (on `path`), which has room.
 void SpaceTree::insert_with_room(Path& path, Leaf* l, unsigned j, const SpaceNode& v) {
   insert_slot(l, j, v);
+  if (!track_holes_) {
+    if (height_ == 0) return;  // the root's summary is nobody's slot
+    return fix_fences(path, height_, l->slot[0].start, l->slot[l->count - 1].last);
+  }
+  // v splits one hole (split) into the ones before and after it (a, b),
+  // or, first or last in the leaf, brings the hole next to it inside.
+  const unsigned c = l->count;
+  const u64 a = j > 0 ? arith::gap_bytes(l->slot[j - 1].last, v.start) : 0;
+  const u64 b = j + 1 < c ? arith::gap_bytes(v.last, l->slot[j + 1].start) : 0;
+  const bool inside = j > 0 && j + 1 < c;
+  const u64 split = inside ? arith::gap_bytes(l->slot[j - 1].last, l->slot[j + 1].start) : 0;
+  const unsigned fresh = unsigned{a != 0} + unsigned{b != 0};
+  l->holes = l->holes + fresh - unsigned{split != 0};
   if (height_ == 0) return;  // the root's summary is nobody's slot
-  if (!track_holes_) return fix_fences(path, height_, l->slot[0].start, l->slot[l->count - 1].last);
   // The leaf's largest hole before the insert is what its parent slot
-  // says; v splits one hole into two smaller ones, or (first or last in
-  // the leaf) brings the hole next to it inside the leaf.
+  // says. It is still there unless v split it; then, when a and b are the
+  // only holes left, the largest is theirs, else a rescan finds it.
   const PathStep& up = path.step[height_ - 1];
   const u64 before = up.node->gap[up.slot];
-  const unsigned c = l->count;
   u64 mg;
-  if (j > 0 && j + 1 < c) {
-    const u64 split = arith::gap_bytes(l->slot[j - 1].last, l->slot[j + 1].start);
-    mg = split < before ? before : summarize(l).max_gap;
-  } else if (j == 0) {
-    mg = std::max(before, arith::gap_bytes(v.last, l->slot[1].start));
-  } else {
-    mg = std::max(before, arith::gap_bytes(l->slot[j - 1].last, v.start));
-  }
+  if (!inside || split < before)
+    mg = std::max({before, a, b});
+  else if (l->holes == fresh)
+    mg = std::max(a, b);
+  else
+    mg = summarize(l).max_gap;
   fix_up(path, height_, Sum{l->slot[0].start, l->slot[c - 1].last, mg});
 }
 
@@ -542,6 +582,7 @@ bool SpaceTree::insert_in_previous_leaf(const Path& path, const SpaceNode& v) {
     Leaf* pl = descend(st.node->hi[st.slot - 1], &prev_path);
     if (pl->count < leaf_slots_) {
       insert_slot(pl, pl->count, v);
+      set_reaches(pl);
       fix_up(prev_path, height_, summarize(pl));
       finger_ = prev_path;
       finger_leaf_ = pl;
@@ -573,6 +614,7 @@ void SpaceTree::insert_with_split(Path& path, Leaf* l, unsigned j, const SpaceNo
       set_reach(p, s);
       set_reach(p, s + 1);
       if (s + 2 < p->count) set_reach(p, s + 2);
+      p->reaching = count_reaching(p);
       Sum ps = summarize(p);
       fix_up(path, d - 1, ps);
       return;
@@ -710,13 +752,19 @@ void SpaceTree::erase_at(Path& path, Leaf* l, unsigned j) {
     const u64 before = up.node->gap[up.slot];
     u64 mg;
     if (j > 0 && j + 1 < c) {
+      // The holes on both sides (a, b) become one, never empty: slot j
+      // held at least a byte.
+      const unsigned a = l->slot[j - 1].last + 1 != l->slot[j].start;
+      const unsigned b = l->slot[j].last + 1 != l->slot[j + 1].start;
+      l->holes = l->holes + 1 - a - b;
       mg = std::max(before, arith::gap_bytes(l->slot[j - 1].last, l->slot[j + 1].start));
       erase_slot(l, j);
     } else {
       const u64 lost = j == 0 ? arith::gap_bytes(l->slot[0].last, l->slot[1].start)
                               : arith::gap_bytes(l->slot[j - 1].last, l->slot[j].start);
+      l->holes -= unsigned{lost != 0};
       erase_slot(l, j);
-      mg = lost < before ? before : summarize(l).max_gap;
+      mg = lost < before ? before : l->holes == 0 ? 0 : summarize(l).max_gap;
     }
     --size_;
     fix_up(path, height_, Sum{l->slot[0].start, l->slot[c - 2].last, mg});
@@ -724,6 +772,7 @@ void SpaceTree::erase_at(Path& path, Leaf* l, unsigned j) {
   }
   finger_leaf_ = nullptr;  // nodes may merge, move slots or go away
   erase_slot(l, j);
+  set_reaches(l);
   --size_;
   if (height_ == 0) {
     if (l->count == 0) {
@@ -771,6 +820,7 @@ void SpaceTree::set_last(u64 start, u64 last) {
     IOAS_CHECK(!after || last < after->start, "space tree set_last: would overlap the next interval");
   }
   l->slot[j].last = last;
+  set_reaches(l);
   Sum s = summarize(l);
   fix_up(path, height_, s);
 }
@@ -782,48 +832,70 @@ void SpaceTree::set_last(u64 start, u64 last) {
 // i-1 and i and before the one between i and i+1. Cond (window): a hole
 // [hs, he] matters iff hs <= hi and he >= lo; once a hole starts above hi,
 // every later one does too, so the whole search stops.
-std::optional<u64> SpaceTree::fit_rec(const void* n, unsigned depth, u64 lo, u64 hi, u64 len, u64 a,
-                                      u64 off) const {
-  if (depth == height_) {
-    // Holes shorter than len are passed over without a look at the window:
-    // none can hold the range, and skipping one that starts above hi only
-    // defers the stop to the next hole that is long enough (it starts
-    // higher still) or to the end of the leaf, with the same answer.
-    const Leaf* l = static_cast<const Leaf*>(n);
-    const SpaceNode* const end = l->slot + l->count;
-    for (const SpaceNode* q = l->slot + 1; q < end; ++q) {
-      const u64 pl = q[-1].last, next = q->start;
-      if (arith::gap_bytes(pl, next) < len) continue;
-      const auto hole = arith::range_gap(pl, next);  // no wrap: last < the next start
-      if (hole.start > hi) return std::nullopt;
-      if (hole.last >= lo) {
-        if (auto r = try_hole(hole.start, hole.last, lo, hi, len, a, off)) return r;
+//
+// One walk down from the root with a stack of the slots taken (no call per
+// level): a subtree that holds no answer (a near miss) sends the walk back
+// up to the slot after the one it came through.
+std::optional<u64> SpaceTree::fit_walk(u64 lo, u64 hi, u64 len, u64 a, u64 off) const {
+  struct Frame {
+    const Inner* node;
+    unsigned slot;
+  };
+  Frame up[kMaxHeight];
+  const void* n = root_;
+  unsigned depth = 0, from = 0;
+  for (;;) {
+    if (depth == height_) {
+      // Holes shorter than len are passed over without a look at the window:
+      // none can hold the range, and skipping one that starts above hi only
+      // defers the stop to the next hole that is long enough (it starts
+      // higher still) or to the end of the leaf, with the same answer.
+      const Leaf* l = static_cast<const Leaf*>(n);
+      const SpaceNode* const end = l->slot + l->count;
+      for (const SpaceNode* q = l->slot + 1; q < end; ++q) {
+        const u64 pl = q[-1].last, next = q->start;
+        if (arith::gap_bytes(pl, next) < len) continue;
+        const auto hole = arith::range_gap(pl, next);  // no wrap: last < the next start
+        if (hole.start > hi) return std::nullopt;
+        if (hole.last >= lo) {
+          if (auto r = try_hole(hole.start, hole.last, lo, hi, len, a, off)) return r;
+        }
+      }
+    } else {
+      const Inner* in = static_cast<const Inner*>(n);
+      unsigned i = from;
+      for (; i < in->count; ++i) {
+        // Nothing at or inside slot i can hold len bytes.
+        if (in->reach[i] < len) continue;
+        // Child i's holes end by hi[i] - 1, the one before it by lo[i] - 1:
+        // all below lo when hi[i] <= lo.
+        if (in->hi[i] <= lo) continue;
+        const u64 clo = in->lo[i];
+        if (i > 0) {  // the hole between children i-1 and i
+          const auto hole = arith::range_gap(in->hi[i - 1], clo);
+          if (hole.start > hi) return std::nullopt;
+          if (arith::gap_bytes(in->hi[i - 1], clo) >= len && hole.last >= lo) {
+            if (auto r = try_hole(hole.start, hole.last, lo, hi, len, a, off)) return r;
+          }
+        }
+        // Holes inside child i lie in [lo[i] + 1, hi[i] - 1].
+        if (clo >= hi) return std::nullopt;
+        if (in->gap[i] >= len) break;
+      }
+      if (i < in->count) {  // down into child i
+        up[depth] = Frame{in, i};
+        n = in->child[i];
+        ++depth;
+        from = 0;
+        continue;
       }
     }
-    return std::nullopt;
+    // Nothing in this subtree: on with the slot after it in its parent.
+    if (depth == 0) return std::nullopt;
+    --depth;
+    n = up[depth].node;
+    from = up[depth].slot + 1;
   }
-  const Inner* in = static_cast<const Inner*>(n);
-  for (unsigned i = 0; i < in->count; ++i) {
-    // Nothing at or inside slot i can hold len bytes.
-    if (in->reach[i] < len) continue;
-    // Child i's holes end by hi[i] - 1, the one before it by lo[i] - 1:
-    // all below lo when hi[i] <= lo.
-    if (in->hi[i] <= lo) continue;
-    const u64 clo = in->lo[i];
-    if (i > 0) {  // the hole between children i-1 and i
-      const auto hole = arith::range_gap(in->hi[i - 1], clo);
-      if (hole.start > hi) return std::nullopt;
-      if (arith::gap_bytes(in->hi[i - 1], clo) >= len && hole.last >= lo) {
-        if (auto r = try_hole(hole.start, hole.last, lo, hi, len, a, off)) return r;
-      }
-    }
-    // Holes inside child i lie in [lo[i] + 1, hi[i] - 1].
-    if (clo >= hi) return std::nullopt;
-    if (in->gap[i] >= len) {
-      if (auto r = fit_rec(in->child[i], depth + 1, lo, hi, len, a, off)) return r;
-    }
-  }
-  return std::nullopt;
 }
 
 std::optional<u64> SpaceTree::lowest_fit(u64 lo, u64 hi, u64 len, u64 a, u64 off) const {
@@ -835,7 +907,7 @@ std::optional<u64> SpaceTree::lowest_fit(u64 lo, u64 hi, u64 len, u64 a, u64 off
   if (const u64 before_last = arith::range_last(u64{0}, first).last; first > 0 && before_last >= lo) {
     if (auto r = try_hole(0, before_last, lo, hi, len, a, off)) return r;
   }
-  if (auto r = fit_rec(root_, 0, lo, hi, len, a, off)) return r;
+  if (auto r = fit_walk(lo, hi, len, a, off)) return r;
   // The hole after the last interval.
   const u64 tail = last_node()->last;
   if (tail == kMaxIova) return std::nullopt;
@@ -861,6 +933,7 @@ std::size_t SpaceTree::verify_rec(const void* n, unsigned depth, bool rightmost,
       }
       prev = &e;
     }
+    IOAS_CHECK(!track_holes_ || l->holes == count_holes(l), "space tree verify: wrong leaf hole count");
     Sum s = summarize(l);
     out = s;
     return l->count;
@@ -880,6 +953,7 @@ std::size_t SpaceTree::verify_rec(const void* n, unsigned depth, bool rightmost,
     const u64 before = i == 0 ? 0 : arith::gap_bytes(in->hi[i - 1], in->lo[i]);
     IOAS_CHECK(in->reach[i] == std::max(in->gap[i], before), "space tree verify: wrong reach");
   }
+  IOAS_CHECK(!track_holes_ || in->reaching == count_reaching(in), "space tree verify: wrong count of reaching slots");
   Sum s = summarize(in);
   out = s;
   return count;

@@ -28,6 +28,10 @@
 //     start - pred.last - 1 over neighbouring pairs inside its child's
 //     subtree (0 when there is none), and its reach equals
 //     max(max_gap, the hole between it and the previous slot's child).
+//   - Counts (trees that track holes): each leaf's holes equals the number
+//     of its neighbouring pairs with a hole between them, each inner node's
+//     reaching the number of its non-zero reach slots; a fix-up trusts them
+//     to skip a scan when the last hole below a node is filled.
 //   - Fill: a node holds at most its capacity; the root holds at least 1
 //     interval (leaf) or 2 children (inner); any other node holds at least
 //     min = (capacity + 1) / 2, except nodes on the rightmost spine, which
@@ -247,7 +251,9 @@ class SpaceTree {
   void merge_or_borrow(Inner* p, unsigned s, unsigned depth);
   void erase_at(Path& path, Leaf* leaf, unsigned j);
 
-  std::optional<u64> fit_rec(const void* n, unsigned depth, u64 lo, u64 hi, u64 len, u64 a, u64 off) const;
+  // The holes strictly between the first and the last interval, searched
+  // as lowest_fit() says.
+  std::optional<u64> fit_walk(u64 lo, u64 hi, u64 len, u64 a, u64 off) const;
   std::size_t verify_rec(const void* n, unsigned depth, bool rightmost, Summary& out, const SpaceNode*& prev,
                          std::size_t& nodes) const;
 

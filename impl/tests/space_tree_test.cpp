@@ -555,5 +555,58 @@ TEST(SpaceTree, MapUnmapCycleDoesNotSplitOrMerge) {
   }
 }
 
+TEST(SpaceTree, FillingOneOfALeafsHolesKeepsTheOthersFindable) {
+  // A leaf with several holes of one size: filling one of them must leave
+  // the others' size in the leaf's max gap (an insert that fills a leaf's
+  // largest hole rescans unless no other hole is left), and filling the
+  // last one must bring it to 0. Holes at both ends of the leaf and inside
+  // it, filled and reopened in every order.
+  SpaceTree t;
+  for (u64 i = 0; i < 64; ++i) add(t, i * 5);  // contiguous 5-byte intervals: 4 full leaves
+  const u64 holes[] = {16 * 5, 18 * 5, 21 * 5, 31 * 5};  // first, inside, inside, last of the 2nd leaf
+  for (u64 h : holes) ASSERT_TRUE(t.erase(h));
+  ASSERT_EQ(t.verify(), 60u);
+  for (int order = 0; order < 4; ++order) {
+    std::vector<u64> open(std::begin(holes), std::end(holes));
+    std::rotate(open.begin(), open.begin() + order, open.end());
+    while (!open.empty()) {
+      ASSERT_EQ(t.lowest_fit(0, kMaxIova, 5, 1, 0), *std::min_element(open.begin(), open.end()));
+      add(t, open.back());
+      open.pop_back();
+      ASSERT_EQ(t.verify(), 64u - open.size());
+    }
+    EXPECT_EQ(t.lowest_fit(0, kMaxIova, 5, 1, 0), 64u * 5);  // only the tail is left
+    for (u64 h : holes) ASSERT_TRUE(t.erase(h));
+    ASSERT_EQ(t.verify(), 60u);
+  }
+}
+
+TEST(SpaceTree, FillingOneOfASubtreesHolesKeepsTheOthersFindable) {
+  // The same across inner nodes (4-slot nodes, three inner levels): holes
+  // in different leaves and subtrees, filled and reopened in every order.
+  // When the hole that was a node's largest is filled, the node's largest
+  // is another child's, or 0 once none is left (an inner node counts its
+  // non-zero reach slots to know that without a scan).
+  SpaceTree t(4, 4);
+  for (u64 i = 0; i < 200; ++i) add(t, i * 5);
+  ASSERT_GE(t.height(), 3u);
+  const u64 holes[] = {3 * 5, 41 * 5, 42 * 5, 120 * 5, 197 * 5};
+  for (u64 h : holes) ASSERT_TRUE(t.erase(h));
+  ASSERT_EQ(t.verify(), 195u);
+  for (int order = 0; order < 5; ++order) {
+    std::vector<u64> open(std::begin(holes), std::end(holes));
+    std::rotate(open.begin(), open.begin() + order, open.end());
+    while (!open.empty()) {
+      ASSERT_EQ(t.lowest_fit(0, kMaxIova, 5, 1, 0), *std::min_element(open.begin(), open.end()));
+      add(t, open.back());
+      open.pop_back();
+      ASSERT_EQ(t.verify(), 200u - open.size());
+    }
+    EXPECT_EQ(t.lowest_fit(0, kMaxIova, 5, 1, 0), 200u * 5);
+    for (u64 h : holes) ASSERT_TRUE(t.erase(h));
+    ASSERT_EQ(t.verify(), 195u);
+  }
+}
+
 }  // namespace
 }  // namespace ioas::impl
