@@ -108,7 +108,66 @@ class RadixTable final : public PageTable {
     return t;
   }
 
+  // map and unmap of one 4K leaf in the level-0 table the last map or
+  // unmap walked to (the streaming pattern: a buffer mapped and unmapped
+  // again and again), with the caller's gather: one entry to write, done
+  // here in a frame of its own; anything else, a refusal included, goes to
+  // the general path (map_walk, unmap_walk), which decides it as ever.
   Status map(const MapArgs& a, IotlbGather* g) override {
+    if (g && a.len == level_size(0) && a.prot != Prot::kNone) {
+      // Each condition is one the general path refuses without it (in its
+      // order there: the page sizes, their alignment, the aperture and the
+      // input size, the output size), and then the cached table.
+      const u64 sizes = a.pgsizes ? a.pgsizes : cfg_.pgsize_bitmap;
+      const auto end = ioas::arith::range_last(a.iova, a.len);
+      const auto pend = ioas::arith::range_last(a.pa, a.len);
+      if ((sizes & ~cfg_.pgsize_bitmap) == 0 && arith::is_aligned(a.iova | a.pa | a.len, arith::lowest_bit(sizes)) &&
+          !end.overflow && cfg_.aperture.contains(Range{a.iova, end.last}) && end.last <= kIasMax &&
+          !pend.overflow && pend.last <= F::kMaxOa)
+        if (u64* t = cached_leaf_table(a.iova)) {
+          u64* e = &t[index_at(a.iova, 0)];
+          if (!F::present(*e)) {
+            put_cached_leaf(e, a, *g);
+            return ok_status();
+          }
+        }
+    }
+    return map_walk(a, g);
+  }
+
+  Result<u64> unmap(u64 iova, u64 len, IotlbGather* g) override {
+    if (g && len == level_size(0) && iova <= kIasMax && arith::is_aligned(iova | len, min_pgsize())) {
+      // Inside the cached table and short of its span (len is 4K): see
+      // unmap_walk's use of the cache.
+      const u64 last = ioas::arith::range_last(iova, len).last;  // no overflow: iova <= kIasMax
+      if (u64* t = cached_leaf_table(iova); t && short_of_cached_span(iova, last))
+        return clear_cached_leaf(t, iova, *g);
+    }
+    return unmap_walk(iova, len, g);
+  }
+
+ private:
+  // The 4K leaf of a map in the cached level-0 table, at its free entry e.
+  [[gnu::always_inline]] void put_cached_leaf(u64* e, const MapArgs& a, IotlbGather& gather) {
+    store_leaf(e, arith::desc_make(a.pa, F::leaf_entry(0, 0, a.prot, cfg_.preset_accessed, false)));
+    ++stats_.leaf_writes;
+    gather.add_range(a.iova, level_size(0));
+  }
+  // Whether [iova, last], which starts in the cached level-0 table, ends
+  // there short of its whole span (which would unlink the table itself).
+  [[gnu::always_inline]] bool short_of_cached_span(u64 iova, u64 last) const {
+    return last <= leaf_table_last_ && (iova != leaf_table_first_ || last != leaf_table_last_);
+  }
+  // The unmap of the one 4K entry of iova in the cached level-0 table t:
+  // the bytes unmapped.
+  [[gnu::always_inline]] u64 clear_cached_leaf(u64* t, u64 iova, IotlbGather& gather) {
+    u64* e = &t[index_at(iova, 0)];
+    if (!F::present(*e)) return 0;
+    store_link(e, 0);
+    gather.add_range(iova, level_size(0));
+    return level_size(0);
+  }
+  [[gnu::noinline]] Status map_walk(const MapArgs& a, IotlbGather* g) {
     auto what = [&] { return "map " + hex(a.iova) + "+" + hex(a.len); };
     const u64 sizes = a.pgsizes ? a.pgsizes : cfg_.pgsize_bitmap;
     if (a.len == 0) return make_error(EINVAL, what() + ": length 0");
@@ -140,9 +199,7 @@ class RadixTable final : public PageTable {
           forget_leaf_table();  // as the rollback of the general path does
           return make_error(EEXIST, what() + ": " + hex(a.iova) + " is already mapped");
         }
-        store_leaf(e, arith::desc_make(a.pa, F::leaf_entry(0, 0, a.prot, cfg_.preset_accessed, false)));
-        ++stats_.leaf_writes;
-        gather.add_range(a.iova, level_size(0));
+        put_cached_leaf(e, a, gather);
         return ok_status();
       }
     }
@@ -209,7 +266,7 @@ class RadixTable final : public PageTable {
     return ok_status();
   }
 
-  Result<u64> unmap(u64 iova, u64 len, IotlbGather* g) override {
+  [[gnu::noinline]] Result<u64> unmap_walk(u64 iova, u64 len, IotlbGather* g) {
     auto what = [&] { return "unmap " + hex(iova) + "+" + hex(len); };
     if (len == 0) return make_error(EINVAL, what() + ": length 0");
     const u64 minp = min_pgsize();
@@ -234,15 +291,8 @@ class RadixTable final : public PageTable {
     // holding last + 1 past the table's span starts there or, larger,
     // would hold the span too, which a table entry holds.
     u64* t = cached_leaf_table(iova);
-    const bool from_cache =
-        t && last <= leaf_table_last_ && (iova != leaf_table_first_ || last != leaf_table_last_);
-    if (from_cache && len == level_size(0)) {  // one entry: no journal either
-      u64* e = &t[index_at(iova, 0)];
-      if (!F::present(*e)) return u64{0};
-      store_link(e, 0);
-      gather.add_range(iova, len);
-      return len;
-    }
+    const bool from_cache = t && short_of_cached_span(iova, last);
+    if (from_cache && len == level_size(0)) return clear_cached_leaf(t, iova, gather);  // no journal either
     Journal j;
     int l = 0;
     if (from_cache) {
@@ -303,6 +353,7 @@ class RadixTable final : public PageTable {
     return unmapped;
   }
 
+ public:
   std::optional<Translation> translate(u64 iova) const override {
     if (iova > kIasMax) return std::nullopt;
     // Over region 0 of heap pages (the engine's), each level's page is an

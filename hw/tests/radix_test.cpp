@@ -324,6 +324,66 @@ TEST_P(Radix, A4KMapOrUnmapNextToThePreviousOneActsAsAWalkFromTheRoot) {
   }
 }
 
+// With the caller's gather, a 4K map or unmap in the level-0 table the
+// previous one walked to is decided beside the general path: it must refuse
+// what that path refuses (each argument check, a present leaf) with the
+// same error, and otherwise write, count and flush as it does. One table
+// takes every operation with a gather of its own (synced after each), a
+// twin the same ones without; the aperture ends inside the cached table.
+TEST_P(Radix, A4KMapOrUnmapWithTheCallersGatherDecidesAsWithout) {
+  const u64 blk = 3 * k2M;
+  TableConfig cfg = testing::radix_config(GetParam(), k4K | k2M | k1G);
+  cfg.aperture = Range{0, blk + 10 * k4K - 1};
+  Fixture gathered(cfg), direct(cfg);
+  struct Op {
+    const char* what;
+    bool map;
+    MapArgs a;  // an unmap's iova and len
+  };
+  const std::vector<Op> ops = {
+      {"a map that makes the level-0 table", true, {blk + k4K, 0x1000, k4K, Prot::kRead}},
+      {"a map beside it", true, {blk + 2 * k4K, 0x2000, k4K, Prot::kReadWrite}},
+      {"no permission", true, {blk + 3 * k4K, 0x3000, k4K, Prot::kNone}},
+      {"page sizes without 4K", true, {blk + 3 * k4K, 0x3000, k4K, Prot::kRead, 0, k2M}},
+      {"page sizes beyond the table's", true, {blk + 3 * k4K, 0x3000, k4K, Prot::kRead, 0, k4K | (k4K << 1)}},
+      {"a physical address not 4K aligned", true, {blk + 3 * k4K, 0x3800, k4K, Prot::kRead}},
+      {"past the aperture", true, {blk + 10 * k4K, 0x3000, k4K, Prot::kRead}},
+      {"a physical address past the output size", true, {blk + 3 * k4K, u64{1} << 60, k4K, Prot::kRead}},
+      {"a physical address that wraps", true, {blk + 3 * k4K, ~u64{0} & ~(k4K - 1), k4K, Prot::kRead}},
+      {"a present leaf", true, {blk + 2 * k4K, 0x5000, k4K, Prot::kRead}},
+      {"a map after the refusals", true, {blk + 3 * k4K, 0x3000, k4K, Prot::kWrite}},
+      {"an unmap of a leaf", false, {blk + 2 * k4K, 0, k4K}},
+      {"an unmap of a hole", false, {blk + 2 * k4K, 0, k4K}},
+      {"an unmap not 4K aligned", false, {blk + 3 * k4K + 8, 0, k4K}},
+      {"an unmap past the input size", false, {u64{1} << 60, 0, k4K}},
+      {"an unmap of the first leaf", false, {blk + k4K, 0, k4K}},
+      {"a map into the emptied table", true, {blk + 9 * k4K, 0x9000, k4K, Prot::kRead}},
+  };
+  for (const Op& op : ops) {
+    SCOPED_TRACE(op.what);
+    auto outcome = [&](Fixture& f, IotlbGather* g) -> std::pair<int, std::string> {
+      if (op.map) {
+        const Status st = f.pt->map(op.a, g);
+        return {st.ok() ? 0 : st.code(), st.ok() ? "" : st.error().message};
+      }
+      const Result<u64> r = f.pt->unmap(op.a.iova, op.a.len, g);
+      return {r.ok() ? 0 : r.code(), r.ok() ? hex(*r) : r.error().message};
+    };
+    std::pair<int, std::string> with;
+    {
+      IotlbGather g(gathered.pt->iotlb(), gathered.mem);
+      with = outcome(gathered, &g);
+    }
+    EXPECT_EQ(with, outcome(direct, nullptr));
+    EXPECT_EQ(gathered.pt->image(), direct.pt->image());
+    EXPECT_EQ(gathered.pt->stats().leaf_writes, direct.pt->stats().leaf_writes);
+    EXPECT_EQ(gathered.pt->iotlb().flushes(), direct.pt->iotlb().flushes());
+    EXPECT_EQ(gathered.pt->iotlb().last_flush(), direct.pt->iotlb().last_flush());
+    EXPECT_EQ(gathered.mem.live_pages(), direct.mem.live_pages());
+    gathered.pt->verify();
+  }
+}
+
 TEST_P(Radix, UnmapOfPartOfALargeLeafSplitsIt) {
   Fixture f = make();
   ASSERT_TRUE(f.pt->map({k1G, 3 * k1G, k1G, Prot::kReadWrite}).ok());
