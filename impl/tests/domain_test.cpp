@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "domain.hpp"
+#include "formats.hpp"
+#include "walker.hpp"
 
 namespace ioas::impl {
 namespace {
@@ -112,6 +114,67 @@ TEST(HwPageTable, LeavesIntoListsWhatLeavesVisits) {
       base_impl.leaves_into(r, got);
       EXPECT_EQ(got, want) << to_string(f) << " " << to_string(r);
     }
+  }
+}
+
+// The listing reports the walker's verdict leaf by leaf: an entry changed
+// behind the table's back (one leaf made read-only, then the table entry
+// above a table page of leaves) shows in that leaf alone, then in every
+// leaf below, as a fresh walk of each leaf says; once restored, nothing
+// stale remains. The leaves straddle two table pages.
+TEST(HwPageTable, ListingFollowsEachLeafsEntryNotItsNeighbours) {
+  for (Format f : {Format::kX86_64, Format::kArmLpae}) {
+    Table t(f);
+    const u64 base = 3 * k2M - 8 * k4K;
+    ASSERT_TRUE(t.pt->map(Range{base, base + 16 * k4K - 1}, 0x40000000, 0x7f0000000000, Prot::kReadWrite, k4K).ok());
+    // The entry at `level` (0: the leaf's) on the walk to iova.
+    auto entry = [&](u64 iova, unsigned level) {
+      u64 table = f == Format::kX86_64 ? hw::x86::Fmt::addr(t.pt->table().root()) : hw::arm::Fmt::addr(t.pt->table().root());
+      for (unsigned l = formats::kRadixTopLevel;; --l) {
+        u64* e = &t.mem.page(table)[arith::pt_index(iova, l)];
+        if (l == level) return e;
+        table = f == Format::kX86_64 ? hw::x86::Fmt::addr(*e) : hw::arm::Fmt::addr(*e);
+      }
+    };
+    const u64 leaf_no_write = f == Format::kX86_64 ? hw::x86::kRW : hw::arm::kDBM;  // clearing it: read-only
+    const u64 table_bit = f == Format::kX86_64 ? hw::x86::kRW : hw::arm::kApTableNoWrite;
+    // What the listing must say: each leaf's own walk.
+    auto check = [&](const char* what, const std::vector<Prot>& want) {
+      std::vector<LeafInfo> got;
+      t.pt->leaves_into(Range::all(), got);
+      ASSERT_EQ(got.size(), 16u) << what;
+      EXPECT_EQ(got, t.leaves()) << what;
+      hw::Walker w(const_cast<hw::PageTable&>(t.pt->table()));
+      for (u64 i = 0; i < 16; ++i) {
+        const u64 iova = base + i * k4K;
+        EXPECT_EQ(got[i].iova, (Range{iova, iova + k4K - 1})) << what << " " << i;
+        EXPECT_EQ(got[i].pa, 0x40000000 + i * k4K) << what << " " << i;
+        EXPECT_EQ(got[i].uaddr, 0x7f0000000000 + i * k4K) << what << " " << i;
+        EXPECT_EQ(got[i].prot, want[i]) << to_string(f) << " " << what << " leaf " << i;
+        EXPECT_EQ(w.access(iova, true, false).fault == hw::Fault::kNone, want[i] == Prot::kReadWrite) << what << i;
+      }
+    };
+    std::vector<Prot> want(16, Prot::kReadWrite);
+    check("as mapped", want);
+    // Leaf 5 (first table page) and leaf 10 (second) read-only, alone.
+    for (u64 i : {5, 10}) {
+      *entry(base + i * k4K, 0) ^= leaf_no_write;
+      if (f == Format::kArmLpae) *entry(base + i * k4K, 0) |= hw::arm::kApRdonly;
+      want[i] = Prot::kRead;
+    }
+    check("two leaves read-only", want);
+    for (u64 i : {5, 10}) {
+      *entry(base + i * k4K, 0) ^= leaf_no_write;
+      want[i] = Prot::kReadWrite;
+    }
+    check("restored", want);
+    // The second table page's entry forbids writes: its 8 leaves read.
+    *entry(3 * k2M, 1) ^= table_bit;
+    for (u64 i = 8; i < 16; ++i) want[i] = Prot::kRead;
+    check("second table page read-only", want);
+    *entry(3 * k2M, 1) ^= table_bit;
+    for (u64 i = 8; i < 16; ++i) want[i] = Prot::kReadWrite;
+    check("restored again", want);
   }
 }
 
