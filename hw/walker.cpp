@@ -37,6 +37,32 @@ WalkCache remember(const PageMemory& mem, u64 iova, int s, u64 table, bool writa
   const unsigned shift = static_cast<unsigned>(arith::log2_pow2(step_size(s)));
   return WalkCache{true, shift, arith::page_number(iova, shift), s + 1, table, mem.page(table), writable};
 }
+// A look whose cached table holds its leaf (a listing's usual case, leaf
+// after leaf of one table): that entry alone, as the full walk reads it at
+// its first step. False when the cache does not hold iova's table or the
+// entry there is not a leaf (the full walk decides then). No write fault:
+// `writes` says whether a write would find one.
+[[gnu::always_inline]] inline bool x86_cached_leaf(const WalkCache& c, u64 iova, WalkResult& out) {
+  if (!c.valid || !c.page || arith::page_number(iova, c.shift) != c.tag) return false;
+  const int s = c.step;  // >= 1: a cached table is below the top
+  const u64 e = c.page[step_index(iova, s)];
+  if (!(e & x86::kP) || !(s == 3 || (e & x86::kPS))) return false;
+  out = leaf_result(x86::Fmt::addr(e), iova, step_size(s), c.writable && (e & x86::kRW));
+  return true;
+}
+// The same for arm-lpae: a valid block at levels 1-2 or a page at level 3
+// (anything else there: the full walk's table step or fault).
+[[gnu::always_inline]] inline bool arm_cached_leaf(const WalkCache& c, u64 iova, WalkResult& out) {
+  if (!c.valid || !c.page || arith::page_number(iova, c.shift) != c.tag) return false;
+  const int s = c.step;  // >= 1: a cached table is below level 0
+  const u64 e = c.page[step_index(iova, s)];
+  if (!(e & arm::kValid)) return false;
+  const u64 type = e & arm::kTypeMask;
+  if (s < 3 ? type == arm::kTypeTable : type != arm::kTypePage) return false;
+  const bool writes = c.writable && !((e & arm::kApRdonly) && !(e & arm::kDBM));
+  out = leaf_result(arm::Fmt::addr(e), iova, step_size(s), writes);
+  return true;
+}
 }  // namespace
 
 WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, bool update, WalkCache* cache) {
@@ -50,14 +76,9 @@ WalkResult walk_x86_64(const PageMemory& mem, u64 cr3, u64 iova, bool write, boo
   // A look whose cached table holds its leaf (a listing's usual case, leaf
   // after leaf of one table): that entry alone, as the loop below reads it
   // at its first step; anything else goes the whole way below.
-  if (!update && cache && cache->valid && cache->page && arith::page_number(iova, cache->shift) == cache->tag) {
-    const int s = cache->step;  // >= 1: a cached table is below the top
-    const u64 e = cache->page[step_index(iova, s)];
-    if ((e & x86::kP) && (s == 3 || (e & x86::kPS))) {
-      const bool writable = cache->writable && (e & x86::kRW);
-      if (write && !writable) return WalkResult{Fault::kReadOnly};
-      return leaf_result(x86::Fmt::addr(e), iova, step_size(s), writable);
-    }
+  if (WalkResult hit; !update && cache && x86_cached_leaf(*cache, iova, hit)) {
+    if (write && !hit.writes) return WalkResult{Fault::kReadOnly};
+    return hit;
   }
   u64 table = x86::Fmt::addr(cr3);
   bool writable = true;
@@ -206,8 +227,13 @@ WalkResult Walker::access(u64 iova, bool write, bool update) {
 
 WalkResult Walker::look(u64 iova) {
   switch (format_) {
-    case Format::kX86_64: return walk_x86_64(pt_.memory(), root_, iova, false, false, &cache_);
-    case Format::kArmLpae: return walk_arm_lpae(pt_.memory(), root_, iova, false, false, &cache_);
+    // The cached-table hit first, here (no call): it is most looks.
+    case Format::kX86_64:
+      if (WalkResult hit; arith::pt_in_ias(iova) && x86_cached_leaf(cache_, iova, hit)) return hit;
+      return walk_x86_64(pt_.memory(), root_, iova, false, false, &cache_);
+    case Format::kArmLpae:
+      if (WalkResult hit; arith::pt_in_ias(iova) && arm_cached_leaf(cache_, iova, hit)) return hit;
+      return walk_arm_lpae(pt_.memory(), root_, iova, false, false, &cache_);
     case Format::kTce: return walk_tce(static_cast<TceTable&>(pt_), iova, false, false, &cache_);
     case Format::kMock: return walk_mock(static_cast<MockTable&>(pt_), iova, false, false, &cache_);
   }
