@@ -420,7 +420,24 @@ void SpaceTree::fix_up(Path& path, unsigned depth, Summary sum) const {
     Inner* p = path.step[d - 1].node;
     const unsigned s = path.step[d - 1].slot;
     // The ancestors depend on this subtree only through (lo, hi, max_gap).
-    if (p->lo[s] == sum.lo && p->hi[s] == sum.hi && p->gap[s] == sum.max_gap) return;
+    if (p->lo[s] == sum.lo && p->hi[s] == sum.hi) {
+      // Only the largest hole inside the child moved (a hole inside a leaf
+      // made or filled): reach[s] alone changes, and p's largest hole
+      // follows from reach[s]'s old and new values and the old largest,
+      // with a scan of the column only when reach[s] held the largest and
+      // went down while other holes are left.
+      if (p->gap[s] == sum.max_gap) return;
+      const u64 old = p->reach[s];
+      const u64 now = s == 0 ? sum.max_gap : std::max(sum.max_gap, arith::gap_bytes(p->hi[s - 1], sum.lo));
+      p->gap[s] = sum.max_gap;
+      p->reach[s] = now;
+      p->reaching = p->reaching + unsigned{now != 0} - unsigned{old != 0};
+      if (d == 1) return;  // p is the root, which no slot describes
+      const u64 before = path.step[d - 2].node->gap[path.step[d - 2].slot];
+      const u64 mg = now >= before ? now : old < before ? before : p->reaching == 0 ? 0 : max_reach(p);
+      sum = Summary{p->lo[0], p->hi[p->count - 1], mg};
+      continue;
+    }
     if (d == 1) {  // p is the root, which no slot describes
       const bool hi_moved = p->hi[s] != sum.hi;
       set_slot(p, s, sum);

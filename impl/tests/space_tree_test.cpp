@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <map>
 #include <random>
+#include <set>
 
 #include "space_tree.hpp"
 
@@ -605,6 +606,50 @@ TEST(SpaceTree, FillingOneOfASubtreesHolesKeepsTheOthersFindable) {
     EXPECT_EQ(t.lowest_fit(0, kMaxIova, 5, 1, 0), 200u * 5);
     for (u64 h : holes) ASSERT_TRUE(t.erase(h));
     ASSERT_EQ(t.verify(), 195u);
+  }
+}
+
+
+TEST(SpaceTree, HolesOfManySizesInsideLeavesGrowAndShrink) {
+  // Holes strictly inside leaves (each leaf keeps its first and last
+  // interval, so no fence moves and no leaf drops below min fill), of
+  // sizes 5 to 20 bytes, in leaves under different subtrees of a tall
+  // tree: intervals come and go one at a time, so a node's largest hole
+  // grows, shrinks while another one is left, or goes away, at every
+  // level. After each step every invariant holds and the gap search finds
+  // the first hole of each size, as a scan of the intervals says.
+  SpaceTree t(8, 3);
+  constexpr u64 kCount = 400;
+  for (u64 i = 0; i < kCount; ++i) add(t, i * 5);
+  ASSERT_GE(t.height(), 3u);
+  std::vector<u64> movable;
+  for (u64 leaf : {u64{2}, u64{13}, u64{14}, u64{27}, u64{44}})
+    for (u64 k = 2; k <= 5; ++k) movable.push_back((leaf * 8 + k) * 5);
+  std::set<u64> present;
+  for (u64 i = 0; i < kCount; ++i) present.insert(i * 5);
+  std::uint64_t rng = 12345;
+  for (int step = 0; step < 3000; ++step) {
+    rng = rng * 6364136223846793005u + 1442695040888963407u;
+    const u64 s = movable[(rng >> 33) % movable.size()];
+    if (present.erase(s)) {
+      ASSERT_TRUE(t.erase(s));
+    } else {
+      add(t, s);
+      present.insert(s);
+    }
+    ASSERT_EQ(t.verify(), present.size());
+    for (u64 len : {u64{5}, u64{10}, u64{15}, u64{20}}) {
+      u64 want = kCount * 5;  // the tail after the last interval
+      u64 end = 0;            // one past the previous interval
+      for (u64 p : present) {
+        if (p - end >= len) {
+          want = end;
+          break;
+        }
+        end = p + 5;
+      }
+      ASSERT_EQ(t.lowest_fit(0, kMaxIova, len, 1, 0), want) << "step " << step << " len " << len;
+    }
   }
 }
 
