@@ -13,6 +13,8 @@
 #include <map>
 #include <random>
 #include <set>
+#include <span>
+#include <vector>
 
 #include "space_tree.hpp"
 
@@ -556,6 +558,27 @@ TEST(SpaceTree, MapUnmapCycleDoesNotSplitOrMerge) {
   }
 }
 
+// t holds `count` contiguous 5-byte intervals but for the ones at `holes`
+// (5 bytes each, in ascending order): fills the holes one at a time, in
+// every rotation of their order, checking after each fill that the lowest
+// 5-byte fit is the lowest hole still open and that the tree verifies,
+// then reopens them all.
+void FillAndReopenInEveryOrder(SpaceTree& t, std::span<const u64> holes, u64 count) {
+  for (std::size_t order = 0; order < holes.size(); ++order) {
+    std::vector<u64> open(holes.begin(), holes.end());
+    std::rotate(open.begin(), open.begin() + static_cast<std::ptrdiff_t>(order), open.end());
+    while (!open.empty()) {
+      ASSERT_EQ(t.lowest_fit(0, kMaxIova, 5, 1, 0), *std::min_element(open.begin(), open.end()));
+      add(t, open.back());
+      open.pop_back();
+      ASSERT_EQ(t.verify(), count - open.size());
+    }
+    EXPECT_EQ(t.lowest_fit(0, kMaxIova, 5, 1, 0), count * 5);  // only the tail is left
+    for (u64 h : holes) ASSERT_TRUE(t.erase(h));
+    ASSERT_EQ(t.verify(), count - holes.size());
+  }
+}
+
 TEST(SpaceTree, FillingOneOfALeafsHolesKeepsTheOthersFindable) {
   // A leaf with several holes of one size: filling one of them must leave
   // the others' size in the leaf's max gap (an insert that fills a leaf's
@@ -567,19 +590,7 @@ TEST(SpaceTree, FillingOneOfALeafsHolesKeepsTheOthersFindable) {
   const u64 holes[] = {16 * 5, 18 * 5, 21 * 5, 31 * 5};  // first, inside, inside, last of the 2nd leaf
   for (u64 h : holes) ASSERT_TRUE(t.erase(h));
   ASSERT_EQ(t.verify(), 60u);
-  for (int order = 0; order < 4; ++order) {
-    std::vector<u64> open(std::begin(holes), std::end(holes));
-    std::rotate(open.begin(), open.begin() + order, open.end());
-    while (!open.empty()) {
-      ASSERT_EQ(t.lowest_fit(0, kMaxIova, 5, 1, 0), *std::min_element(open.begin(), open.end()));
-      add(t, open.back());
-      open.pop_back();
-      ASSERT_EQ(t.verify(), 64u - open.size());
-    }
-    EXPECT_EQ(t.lowest_fit(0, kMaxIova, 5, 1, 0), 64u * 5);  // only the tail is left
-    for (u64 h : holes) ASSERT_TRUE(t.erase(h));
-    ASSERT_EQ(t.verify(), 60u);
-  }
+  FillAndReopenInEveryOrder(t, holes, 64);
 }
 
 TEST(SpaceTree, FillingOneOfASubtreesHolesKeepsTheOthersFindable) {
@@ -594,21 +605,8 @@ TEST(SpaceTree, FillingOneOfASubtreesHolesKeepsTheOthersFindable) {
   const u64 holes[] = {3 * 5, 41 * 5, 42 * 5, 120 * 5, 197 * 5};
   for (u64 h : holes) ASSERT_TRUE(t.erase(h));
   ASSERT_EQ(t.verify(), 195u);
-  for (int order = 0; order < 5; ++order) {
-    std::vector<u64> open(std::begin(holes), std::end(holes));
-    std::rotate(open.begin(), open.begin() + order, open.end());
-    while (!open.empty()) {
-      ASSERT_EQ(t.lowest_fit(0, kMaxIova, 5, 1, 0), *std::min_element(open.begin(), open.end()));
-      add(t, open.back());
-      open.pop_back();
-      ASSERT_EQ(t.verify(), 200u - open.size());
-    }
-    EXPECT_EQ(t.lowest_fit(0, kMaxIova, 5, 1, 0), 200u * 5);
-    for (u64 h : holes) ASSERT_TRUE(t.erase(h));
-    ASSERT_EQ(t.verify(), 195u);
-  }
+  FillAndReopenInEveryOrder(t, holes, 200);
 }
-
 
 TEST(SpaceTree, HolesOfManySizesInsideLeavesGrowAndShrink) {
   // Holes strictly inside leaves (each leaf keeps its first and last
